@@ -1,0 +1,44 @@
+/**
+ * Typed proxies over a plugin's exports, bound by reflection: any property read on the proxy is a
+ * function that calls the export of that name in whatever instance currently serves the plugin
+ * (so proxies survive crash-only restarts).
+ */
+import type { ManagedPlugin } from '../host/plugin.js';
+
+/** What `host.get<T>()` returns: T's functions, plus the plugin's name. */
+export type PluginProxy<T extends object> = T & { readonly [PLUGIN_NAME]: string };
+
+/** Symbol key under which a proxy exposes the name of its plugin. */
+export const PLUGIN_NAME: unique symbol = Symbol.for('terrarium.plugin');
+
+export function makeProxy<T extends object>(plugin: ManagedPlugin): PluginProxy<T> {
+  const fns = new Map<string, (...args: unknown[]) => unknown>();
+  const handler: ProxyHandler<PluginProxy<T>> = {
+    get(_t, prop) {
+      if (prop === PLUGIN_NAME) return plugin.name;
+      // Not a thenable unless the plugin really exports `then`: `await proxy` must not call into it.
+      if (typeof prop === 'symbol' || (prop === 'then' && !plugin.hasExport('then'))) return undefined;
+      let fn = fns.get(prop);
+      if (!fn) {
+        fn = (...args: unknown[]) => plugin.call(prop, args);
+        Object.defineProperty(fn, 'name', { value: prop });
+        fns.set(prop, fn);
+      }
+      return fn;
+    },
+    has(_t, prop) {
+      return typeof prop === 'string' && plugin.hasExport(prop);
+    },
+    ownKeys() {
+      return plugin.exports.map((e) => e.name);
+    },
+    getOwnPropertyDescriptor(_t, prop) {
+      if (typeof prop !== 'string' || !plugin.hasExport(prop)) return undefined;
+      return { configurable: true, enumerable: true, writable: false, value: handler.get!(_t, prop, undefined) };
+    },
+    set() {
+      return false;
+    },
+  };
+  return new Proxy(Object.create(null) as PluginProxy<T>, handler);
+}

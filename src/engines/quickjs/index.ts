@@ -1,0 +1,574 @@
+/**
+ * QuickJS engine (quickjs-emscripten, bellard's QuickJS compiled to WebAssembly) for `.js`/`.mjs`.
+ *
+ * Every plugin gets its own WebAssembly instance whose linear memory is a bounded
+ * `WebAssembly.Memory`: that is the memory cap (QuickJS's own setMemoryLimit does not cap in
+ * 0.32, see shared/research/quickjs.md). The .wasm is compiled once per process and shared.
+ * Time is bounded by an interrupt handler reading a per-call deadline; the stack by
+ * setMaxStackSize, which keeps guest recursion from reaching V8's own stack.
+ *
+ * Calls go through the hot path in `callSync`: arguments are encoded to wire text on the host,
+ * written into the guest heap as UTF-8, and handed to a per-export trampoline with the raw FFI;
+ * the trampoline returns the result as wire text. Raw handles never leave this folder.
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import {
+  newQuickJSWASMModuleFromVariant,
+  newVariant,
+  type QuickJSContext,
+  type QuickJSDeferredPromise,
+  type QuickJSHandle,
+  type QuickJSRuntime,
+  type QuickJSSyncVariant,
+  type QuickJSWASMModule,
+} from 'quickjs-emscripten-core';
+import RELEASE_SYNC_MODULE from '@jitl/quickjs-wasmfile-release-sync';
+import type { Engine, EngineInstance, LoadRequest } from '../../engine.js';
+import type { ExportInfo, PluginMeta } from '../../types.js';
+import {
+  type ErrorContext,
+  PluginLoadError,
+  PluginMemoryError,
+  PluginStackError,
+  PluginThrownError,
+  PluginTimeoutError,
+  TerrariumError,
+} from '../../errors.js';
+import { MAX_DEPTH, decodeWire, encodeWire, isWireFailure } from '../../binding/wire.js';
+import { guestFailure, marshalErrorFrom, pluginNameFrom, sanitizeHostError } from '../../binding/failures.js';
+import { ASYNC_PREFIX, GLUE_FILE, GUEST_GLUE, HOSTCALL_CONFIG, HOSTCALL_CONSOLE, PENDING } from './guest.js';
+
+// The package's types describe its CommonJS entry; under ESM the default export is the variant itself.
+const RELEASE_SYNC = RELEASE_SYNC_MODULE as unknown as QuickJSSyncVariant;
+
+const PAGE = 65536;
+/** The release-sync build declares 256 pages (16 MiB) of initial memory. */
+export const QUICKJS_MIN_MEMORY_BYTES = 256 * PAGE;
+
+let compiled: WebAssembly.Module | undefined;
+function wasmModule(): WebAssembly.Module {
+  if (!compiled) {
+    const require = createRequire(import.meta.url);
+    compiled = new WebAssembly.Module(readFileSync(require.resolve('@jitl/quickjs-wasmfile-release-sync/wasm')));
+  }
+  return compiled;
+}
+
+/** The parts of the emscripten module and FFI the hot path needs; typed here, used nowhere else. */
+interface RawModule {
+  _malloc(n: number): number;
+  _free(p: number): void;
+}
+interface RawFFI {
+  QTS_NewString(ctx: number, ptr: number): number;
+  QTS_Call(ctx: number, fn: number, thisVal: number, argc: number, argv: number): number;
+  QTS_ResolveException(ctx: number, ptr: number): number;
+  QTS_FreeValuePointer(ctx: number, ptr: number): void;
+  QTS_GetString(ctx: number, ptr: number): number;
+  QTS_FreeCString(ctx: number, ptr: number): void;
+  QTS_GetUndefined(): number;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const now = () => performance.now();
+
+interface PendingCall {
+  id: number;
+  exportName: string;
+  deadline: number;
+  resolve(v: unknown): void;
+  reject(e: unknown): void;
+  timer: NodeJS.Timeout;
+}
+
+class QuickJSInstance implements EngineInstance {
+  name: string;
+  meta: PluginMeta | undefined;
+  exports: ExportInfo[] = [];
+  broken = false;
+
+  private readonly memory: WebAssembly.Memory;
+  private readonly qjs: QuickJSWASMModule;
+  private readonly rt: QuickJSRuntime;
+  private readonly ctx: QuickJSContext;
+  private readonly ffi: RawFFI;
+  private readonly raw: RawModule;
+  private readonly ctxPtr: number;
+  private readonly undef: number;
+  private readonly handles: QuickJSHandle[] = [];
+  private glue!: QuickJSHandle;
+  private pollFn!: QuickJSHandle;
+  private dropFn!: QuickJSHandle;
+  private readonly trampolines = new Map<string, QuickJSHandle>();
+  private readonly deferreds = new Set<QuickJSDeferredPromise>();
+  private readonly pending = new Map<number, PendingCall>();
+  /** Interrupt deadline of the code running now (performance.now() ms). */
+  private deadline = Infinity;
+  private interrupted = false;
+  /** Scratch buffer in guest memory for argument text and argv; grown on demand. */
+  private scratch = 0;
+  private scratchSize = 0;
+  private heap: Uint8Array;
+  private disposed = false;
+
+  constructor(private readonly req: LoadRequest, qjs: QuickJSWASMModule, memory: WebAssembly.Memory) {
+    this.name = req.defaultName;
+    this.memory = memory;
+    this.qjs = qjs;
+    this.heap = new Uint8Array(memory.buffer);
+    // Private members of quickjs-emscripten used only for the hot path (see class comment).
+    this.raw = (qjs as unknown as { module: RawModule }).module;
+    this.ffi = qjs.getFFI() as unknown as RawFFI;
+    this.rt = qjs.newRuntime();
+    this.rt.setMaxStackSize(req.limits.stackBytes);
+    this.rt.setInterruptHandler(() => {
+      if (now() > this.deadline) {
+        this.interrupted = true;
+        return true;
+      }
+      return false;
+    });
+    this.ctx = this.rt.newContext();
+    this.ctxPtr = (this.ctx as unknown as { ctx: { value: number } }).ctx.value;
+    this.undef = this.ffi.QTS_GetUndefined();
+  }
+
+  private errorContext(exportName?: string): ErrorContext {
+    return { plugin: this.name, engine: 'quickjs', file: this.req.file, exportName };
+  }
+
+  /** Evaluate glue + plugin, reflect the exports. Throws PluginLoadError or a limit error. */
+  load(): void {
+    const { ctx } = this;
+    const limit = this.req.limits.loadTimeoutMs;
+    this.deadline = now() + limit;
+    try {
+      this.glue = this.keep(this.unwrapLoad(ctx.evalCode(GUEST_GLUE, GLUE_FILE)));
+      const hostcall = this.keep(ctx.newFunction('hostcall', (idH, argsH) => this.hostcall(ctx.getNumber(idH), ctx.getString(argsH))));
+      const caps = JSON.stringify(this.req.capabilities.map((c, i) => [i + 1, c.path]));
+      const install = ctx.getProp(this.glue, 'install');
+      const capsH = ctx.newString(caps);
+      const dataH = ctx.newString(encodeWire(this.req.data, MAX_DEPTH));
+      const r = ctx.callFunction(install, this.glue, hostcall, capsH, dataH);
+      install.dispose();
+      capsH.dispose();
+      dataH.dispose();
+      this.unwrapLoad(r).dispose();
+      this.pollFn = this.keep(ctx.getProp(this.glue, 'poll'));
+      this.dropFn = this.keep(ctx.getProp(this.glue, 'drop'));
+
+      let ns = this.unwrapLoad(ctx.evalCode(this.req.source, this.req.file, { type: 'module', strict: true }));
+      // A module with top-level await evaluates to a promise: run its jobs within the load budget.
+      const state = ctx.getPromiseState(ns);
+      if (!('notAPromise' in state && state.notAPromise)) {
+        this.runJobs();
+        const settled = ctx.getPromiseState(ns);
+        ns.dispose();
+        if (settled.type === 'pending') {
+          throw new PluginLoadError('top-level await never settled', this.errorContext(), 'Plugins cannot wait on anything at load');
+        }
+        if (settled.type === 'rejected') throw this.failure(settled.error, undefined, 'load');
+        ns = settled.value;
+      }
+      this.keep(ns);
+      const describe = ctx.getProp(this.glue, 'describe');
+      const described = ctx.callFunction(describe, this.glue, ns);
+      describe.dispose();
+      const describedH = this.unwrapLoad(described);
+      const describedText = ctx.getString(describedH);
+      describedH.dispose();
+      const info = JSON.parse(describedText) as {
+        exports: ExportInfo[];
+        meta: string | null;
+      };
+      this.meta = info.meta === null ? undefined : (decodeWire(info.meta) as PluginMeta);
+      this.name = pluginNameFrom(this.meta, this.req);
+      this.exports = info.exports.map((e) => ({ name: e.name, kind: 'function', arity: e.arity, async: e.async }));
+      const bind = ctx.getProp(this.glue, 'bind');
+      for (const e of this.exports) {
+        const fn = ctx.getProp(ns, e.name);
+        const nameH = ctx.newString(e.name);
+        const t = ctx.callFunction(bind, this.glue, fn, nameH);
+        fn.dispose();
+        nameH.dispose();
+        this.trampolines.set(e.name, this.keep(this.unwrapLoad(t)));
+      }
+      bind.dispose();
+    } finally {
+      this.deadline = Infinity;
+    }
+  }
+
+  private keep(h: QuickJSHandle): QuickJSHandle {
+    this.handles.push(h);
+    return h;
+  }
+
+  /** Unwrap an eval/call result during load, turning a guest error into a TerrariumError. */
+  private unwrapLoad(r: ReturnType<QuickJSContext['evalCode']>): QuickJSHandle {
+    if (r.error) throw this.failure(r.error, undefined, 'load');
+    return r.value;
+  }
+
+  /** Turn a guest error handle into the right TerrariumError; disposes the handle. */
+  private failure(errH: QuickJSHandle, exportName: string | undefined, phase: 'call' | 'load'): TerrariumError {
+    let dumped: unknown;
+    try {
+      dumped = this.ctx.dump(errH);
+    } catch {
+      dumped = null;
+    } finally {
+      if (errH.alive) errH.dispose();
+    }
+    return this.classify(dumped, exportName, phase);
+  }
+
+  private classify(dumped: unknown, exportName: string | undefined, phase: 'call' | 'load'): TerrariumError {
+    const ctx = this.errorContext(exportName);
+    const limits = this.req.limits;
+    const d = (dumped ?? {}) as { name?: unknown; message?: unknown; stack?: unknown };
+    const message = typeof d.message === 'string' ? d.message : '';
+    if (this.interrupted) {
+      this.broken = true;
+      return new PluginTimeoutError(phase === 'load' ? limits.loadTimeoutMs : limits.callTimeoutMs, phase, ctx);
+    }
+    // Under a bounded memory an OOM may surface as "out of memory", or as an empty/null error value.
+    const nearCap = this.memory.buffer.byteLength + 4 * PAGE >= limits.memoryBytes;
+    if (message === 'out of memory' || ((dumped === null || dumped === '' || message === '') && nearCap)) {
+      this.broken = true;
+      return new PluginMemoryError(limits.memoryBytes, ctx);
+    }
+    if (d.name === 'InternalError' && message === 'stack overflow') {
+      this.broken = true;
+      return new PluginStackError(limits.stackBytes, ctx);
+    }
+    if (isWireFailure(dumped)) {
+      return marshalErrorFrom(dumped, (dumped as { marshalDirection?: string }).marshalDirection ?? 'plugin value', ctx);
+    }
+    const failure = guestFailure(dumped, this.req.file, GLUE_FILE);
+    if (phase === 'load') {
+      return new PluginLoadError(failure.message, { ...ctx, ...failure.where, pluginStack: failure.stack });
+    }
+    return new PluginThrownError(failure.message, { ...ctx, ...failure.where, pluginStack: failure.stack }, dumped);
+  }
+
+  /** Host side of every capability, config read and console line. Never throws into QuickJS. */
+  private hostcall(id: number, argsText: string): QuickJSHandle | { error: QuickJSHandle } | undefined {
+    const { ctx } = this;
+    try {
+      if (id === HOSTCALL_CONSOLE) {
+        const [level, line] = JSON.parse(argsText) as [string, string];
+        this.req.log(level === 'debug' || level === 'warn' || level === 'error' ? level : 'info', line);
+        return undefined;
+      }
+      if (id === HOSTCALL_CONFIG) return ctx.newString(encodeWire(this.req.config(), MAX_DEPTH));
+      const cap = this.req.capabilities[id - 1];
+      if (!cap) throw new Error(`unknown host function ${id}`);
+      const label = `host.${cap.path.join('.')}`;
+      const result = cap.fn(...(decodeWire(argsText) as unknown[]));
+      if (result !== null && typeof result === 'object' && typeof (result as Promise<unknown>).then === 'function') {
+        const d = ctx.newPromise();
+        this.deferreds.add(d);
+        Promise.resolve(result).then(
+          (v) => this.settleDeferred(d, () => ctx.newString(this.encodeCapResult(v, label))),
+          (e) => this.settleDeferred(d, () => this.guestError(e), true),
+        );
+        return d.handle;
+      }
+      return ctx.newString(this.encodeCapResult(result, label));
+    } catch (e) {
+      return { error: this.guestError(e) };
+    }
+  }
+
+  private encodeCapResult(v: unknown, label: string): string {
+    try {
+      return encodeWire(v, MAX_DEPTH);
+    } catch (e) {
+      if (isWireFailure(e)) throw marshalErrorFrom(e, `result of ${label}`, this.errorContext());
+      throw e;
+    }
+  }
+
+  /** A guest Error carrying only a host error's name, message and code: never a host stack or object. */
+  private guestError(e: unknown): QuickJSHandle {
+    const s = sanitizeHostError(e);
+    const err = this.ctx.newError({ name: s.name, message: s.message });
+    if (s.code) {
+      const code = this.ctx.newString(s.code);
+      this.ctx.setProp(err, 'code', code);
+      code.dispose();
+    }
+    return err;
+  }
+
+  private settleDeferred(d: QuickJSDeferredPromise, make: () => QuickJSHandle, reject = false): void {
+    if (this.disposed || !this.deferreds.has(d)) return;
+    this.deferreds.delete(d);
+    let h: QuickJSHandle;
+    try {
+      h = make();
+    } catch (e) {
+      h = this.guestError(e);
+      reject = true;
+    }
+    if (reject) d.reject(h);
+    else d.resolve(h);
+    h.dispose();
+    d.dispose();
+    this.pump();
+  }
+
+  /** Run pending promise jobs within the earliest pending deadline. */
+  private runJobs(): void {
+    for (;;) {
+      const r = this.rt.executePendingJobs(64);
+      if (r.error) {
+        const err = this.failure(r.error, undefined, 'call');
+        if (this.broken) throw err;
+        continue; // an exception escaping a job is delivered through its promise; keep going
+      }
+      const ran = r.value;
+      if (this.interrupted) return;
+      if (ran === 0 || !this.rt.hasPendingJob()) return;
+    }
+  }
+
+  /** After host work settled: run jobs, then settle every async call whose guest promise settled. */
+  private pump(): void {
+    if (this.disposed || this.broken) return;
+    const saved = this.deadline;
+    let earliest = Infinity;
+    for (const p of this.pending.values()) earliest = Math.min(earliest, p.deadline);
+    this.deadline = Math.min(earliest, now() + this.req.limits.callTimeoutMs);
+    try {
+      this.runJobs();
+    } catch (e) {
+      this.failAll(e);
+      return;
+    } finally {
+      this.deadline = saved;
+    }
+    if (this.interrupted) {
+      this.broken = true;
+      this.failAll(new PluginTimeoutError(this.req.limits.callTimeoutMs, 'call', this.errorContext(), 'in a promise job'));
+      return;
+    }
+    for (const p of [...this.pending.values()]) this.poll(p);
+  }
+
+  private poll(p: PendingCall): void {
+    const { ctx } = this;
+    const idH = ctx.newNumber(p.id);
+    const nameH = ctx.newString(p.exportName);
+    const r = ctx.callFunction(this.pollFn, this.glue, idH, nameH);
+    idH.dispose();
+    nameH.dispose();
+    if (r.error) {
+      this.finish(p);
+      p.reject(this.failure(r.error, p.exportName, 'call'));
+      return;
+    }
+    const text = ctx.getString(r.value);
+    r.value.dispose();
+    if (text === PENDING) {
+      if (this.deferreds.size === 0) {
+        // Nothing on the host can ever settle it: fail now instead of waiting out the deadline.
+        this.finish(p);
+        this.dropCall(p.id);
+        p.reject(new PluginTimeoutError(this.req.limits.callTimeoutMs, 'call', this.errorContext(p.exportName), 'its promise can never settle: it awaits nothing the host is doing'));
+      }
+      return;
+    }
+    this.finish(p);
+    p.resolve(decodeWire(text));
+  }
+
+  private finish(p: PendingCall): void {
+    clearTimeout(p.timer);
+    this.pending.delete(p.id);
+  }
+
+  private dropCall(id: number): void {
+    if (this.disposed || this.broken) return;
+    const idH = this.ctx.newNumber(id);
+    const r = this.ctx.callFunction(this.dropFn, this.glue, idH);
+    idH.dispose();
+    if (r.error) r.error.dispose();
+    else r.value.dispose();
+  }
+
+  private failAll(e: unknown): void {
+    for (const p of [...this.pending.values()]) {
+      this.finish(p);
+      p.reject(e instanceof TerrariumError ? rebrand(e, p.exportName) : e);
+    }
+  }
+
+  call(exportName: string, args: readonly unknown[]): unknown {
+    const tramp = this.trampolines.get(exportName);
+    if (!tramp) throw new Error(`unknown export ${exportName}`);
+    let argsText: string;
+    try {
+      argsText = encodeWire(args, MAX_DEPTH);
+    } catch (e) {
+      if (isWireFailure(e)) throw marshalErrorFrom(e, 'arguments', this.errorContext(exportName));
+      throw e;
+    }
+    const text = this.callSync(tramp, argsText, exportName);
+    if (text.charCodeAt(0) === 1 && text.startsWith(ASYNC_PREFIX)) return this.awaitCall(Number(text.slice(1)), exportName);
+    return decodeWire(text);
+  }
+
+  /** The hot path: wire text in through the raw FFI, wire text out. */
+  private callSync(tramp: QuickJSHandle, argsText: string, exportName: string): string {
+    const { ffi, ctxPtr } = this;
+    const saved = this.deadline;
+    this.deadline = now() + this.req.limits.callTimeoutMs;
+    let resultPtr = 0;
+    try {
+      const argv = this.writeArg(argsText);
+      const strPtr = ffi.QTS_NewString(ctxPtr, argv + 8);
+      new Uint32Array(this.memory.buffer, argv, 1)[0] = strPtr;
+      resultPtr = ffi.QTS_Call(ctxPtr, tramp.value as unknown as number, this.undef, 1, argv);
+      ffi.QTS_FreeValuePointer(ctxPtr, strPtr);
+      if (this.rt.hasPendingJob()) this.runJobs();
+    } catch (e) {
+      // A trap or a V8 stack overflow inside WebAssembly: the instance cannot be trusted again.
+      this.broken = true;
+      throw this.trapError(e, exportName);
+    } finally {
+      this.deadline = saved;
+    }
+    const errPtr = ffi.QTS_ResolveException(ctxPtr, resultPtr);
+    if (errPtr) {
+      ffi.QTS_FreeValuePointer(ctxPtr, resultPtr);
+      const errH = (this.ctx as unknown as { memory: { heapValueHandle(p: number): QuickJSHandle } }).memory.heapValueHandle(errPtr);
+      throw this.failure(errH, exportName, 'call');
+    }
+    if (this.interrupted) {
+      ffi.QTS_FreeValuePointer(ctxPtr, resultPtr);
+      this.broken = true;
+      throw new PluginTimeoutError(this.req.limits.callTimeoutMs, 'call', this.errorContext(exportName), 'in a promise job');
+    }
+    const cstr = ffi.QTS_GetString(ctxPtr, resultPtr);
+    const text = this.readCString(cstr);
+    ffi.QTS_FreeCString(ctxPtr, cstr);
+    ffi.QTS_FreeValuePointer(ctxPtr, resultPtr);
+    return text;
+  }
+
+  private trapError(e: unknown, exportName: string): TerrariumError {
+    const ctx = this.errorContext(exportName);
+    if (e instanceof RangeError && /call stack/i.test(e.message)) return new PluginStackError(this.req.limits.stackBytes, ctx);
+    if (this.interrupted) return new PluginTimeoutError(this.req.limits.callTimeoutMs, 'call', ctx);
+    if (this.memory.buffer.byteLength + 4 * PAGE >= this.req.limits.memoryBytes) return new PluginMemoryError(this.req.limits.memoryBytes, ctx);
+    if (e instanceof TerrariumError) return e;
+    return new PluginThrownError(`the interpreter trapped: ${(e as Error)?.message ?? String(e)}`, { ...ctx, cause: e });
+  }
+
+  /** Write argv (one pointer) followed by the NUL-terminated UTF-8 text into guest memory. */
+  private writeArg(text: string): number {
+    // UTF-8 needs at most 3 bytes per UTF-16 unit; +8 for argv, +1 for the NUL.
+    const need = text.length * 3 + 16;
+    if (need > this.scratchSize) {
+      if (this.scratch) this.raw._free(this.scratch);
+      this.scratchSize = Math.max(need, 4096);
+      this.scratch = this.raw._malloc(this.scratchSize);
+      if (!this.scratch) {
+        this.scratchSize = 0;
+        throw new PluginMemoryError(this.req.limits.memoryBytes, this.errorContext(), 'arguments do not fit');
+      }
+    }
+    if (this.heap.buffer !== this.memory.buffer) this.heap = new Uint8Array(this.memory.buffer);
+    const at = this.scratch + 8;
+    const { written } = encoder.encodeInto(text, this.heap.subarray(at, at + this.scratchSize - 9));
+    this.heap[at + written] = 0;
+    return this.scratch;
+  }
+
+  private readCString(ptr: number): string {
+    if (this.heap.buffer !== this.memory.buffer) this.heap = new Uint8Array(this.memory.buffer);
+    const end = this.heap.indexOf(0, ptr);
+    return decoder.decode(this.heap.subarray(ptr, end));
+  }
+
+  private awaitCall(id: number, exportName: string): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const limit = this.req.limits.callTimeoutMs;
+      const p: PendingCall = {
+        id,
+        exportName,
+        deadline: now() + limit,
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          if (!this.pending.has(id)) return;
+          this.finish(p);
+          // The guest still holds the half-done call and the host work it awaits: throw it all away.
+          this.broken = true;
+          reject(new PluginTimeoutError(limit, 'call', this.errorContext(exportName), 'the async call did not settle in time'));
+        }, limit),
+      };
+      this.pending.set(id, p);
+      this.poll(p);
+    });
+  }
+
+  memoryBytes(): number {
+    return this.memory.buffer.byteLength;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const p of [...this.pending.values()]) {
+      this.finish(p);
+      p.reject(new TerrariumError('ERR_PLUGIN_UNAVAILABLE', 'the plugin was disposed during the call', 'Retry the call', this.errorContext(p.exportName)));
+    }
+    if (this.broken) return; // an interrupted or trapped runtime may abort on free: let GC take the whole module
+    try {
+      for (const d of this.deferreds) d.dispose();
+      this.deferreds.clear();
+      for (const h of this.trampolines.values()) h.dispose();
+      for (const h of this.handles) if (h.alive) h.dispose();
+      if (this.scratch) this.raw._free(this.scratch);
+      this.ctx.dispose();
+      this.rt.dispose();
+    } catch {
+      // A runtime that cannot free cleanly is garbage anyway: its whole module is dropped with it.
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
+
+function rebrand(e: TerrariumError, exportName: string): TerrariumError {
+  if (e.exportName !== undefined) return e;
+  Object.defineProperty(e, 'exportName', { value: exportName });
+  return e;
+}
+
+/** Load one plugin into a fresh QuickJS WebAssembly instance with its own bounded memory. */
+export async function loadQuickJS(req: LoadRequest): Promise<QuickJSInstance> {
+  const maximum = Math.floor(req.limits.memoryBytes / PAGE);
+  const memory = new WebAssembly.Memory({ initial: Math.min(256, maximum), maximum });
+  const qjs = await newQuickJSWASMModuleFromVariant(newVariant(RELEASE_SYNC, { wasmModule: wasmModule(), wasmMemory: memory }));
+  const inst = new QuickJSInstance(req, qjs, memory);
+  try {
+    inst.load();
+  } catch (e) {
+    inst.dispose();
+    throw e;
+  }
+  return inst;
+}
+
+export const quickjsEngine: Engine = {
+  name: 'quickjs',
+  load: loadQuickJS,
+};

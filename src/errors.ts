@@ -1,0 +1,206 @@
+/**
+ * Every error Terrarium raises, in one file. Each failure has its own subclass and a stable
+ * `code` that is never reused; messages name the plugin, the engine, the export, the file:line
+ * where it is known, and what to do. test/errors.test.ts checks that each code is documented in
+ * the README.
+ *
+ * @example
+ * try { host.get<Api>('revert').revert(42) }
+ * catch (e) { if (e instanceof TerrariumError && e.code === 'ERR_PLUGIN_TIMEOUT') retryLater() }
+ */
+
+/** Where an error happened: which plugin, in which engine, which export, which source line. */
+export interface ErrorContext {
+  /** Plugin name (meta.name, else the file name without extension). */
+  plugin?: string | undefined;
+  /** Engine name, e.g. `quickjs` or `lua`. */
+  engine?: string | undefined;
+  /** The plugin file, relative to the plugin directory when possible. */
+  file?: string | undefined;
+  /** The export being called, if the failure happened in a call. */
+  exportName?: string | undefined;
+  /** 1-based source line in `file`, when the engine reported one. */
+  line?: number | undefined;
+  /** 1-based source column, when known. */
+  column?: number | undefined;
+  /** The plugin-side stack trace (guest frames only, never host frames). */
+  pluginStack?: string | undefined;
+  /** Underlying cause (never exposed to plugins). */
+  cause?: unknown;
+}
+
+/** All stable error codes. */
+export const ERROR_CODES = [
+  'ERR_PLUGIN_LOAD',
+  'ERR_PLUGIN_THROWN',
+  'ERR_PLUGIN_TIMEOUT',
+  'ERR_PLUGIN_MEMORY',
+  'ERR_PLUGIN_STACK',
+  'ERR_MARSHAL',
+  'ERR_NO_EXPORT',
+  'ERR_NO_PLUGIN',
+  'ERR_PLUGIN_UNAVAILABLE',
+  'ERR_OPTIONS',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** Base class of every Terrarium error: a stable `code` plus where it happened. */
+export class TerrariumError extends Error {
+  readonly code: ErrorCode;
+  readonly plugin: string | undefined;
+  readonly engine: string | undefined;
+  readonly file: string | undefined;
+  readonly exportName: string | undefined;
+  readonly line: number | undefined;
+  readonly column: number | undefined;
+  readonly pluginStack: string | undefined;
+
+  constructor(code: ErrorCode, what: string, hint: string, ctx: ErrorContext = {}) {
+    super(formatMessage(code, what, hint, ctx), ctx.cause === undefined ? undefined : { cause: ctx.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.plugin = ctx.plugin;
+    this.engine = ctx.engine;
+    this.file = ctx.file;
+    this.exportName = ctx.exportName;
+    this.line = ctx.line;
+    this.column = ctx.column;
+    this.pluginStack = ctx.pluginStack;
+  }
+
+  /** `file:line[:column]` when known, for logs and tables. */
+  get location(): string | undefined {
+    if (!this.file) return undefined;
+    if (this.line === undefined) return this.file;
+    return `${this.file}:${this.line}${this.column === undefined ? '' : `:${this.column}`}`;
+  }
+}
+
+function formatMessage(code: ErrorCode, what: string, hint: string, ctx: ErrorContext): string {
+  const where: string[] = [];
+  if (ctx.plugin !== undefined) where.push(`plugin "${ctx.plugin}"`);
+  if (ctx.exportName !== undefined) where.push(`export "${ctx.exportName}"`);
+  const engineFile = [ctx.engine, ctx.file && (ctx.line ? `${ctx.file}:${ctx.line}${ctx.column ? `:${ctx.column}` : ''}` : ctx.file)]
+    .filter(Boolean)
+    .join(', ');
+  const head = where.length ? `${where.join(' ')}${engineFile ? ` (${engineFile})` : ''}: ` : engineFile ? `(${engineFile}): ` : '';
+  return `${code}: ${head}${what}${hint ? `. ${hint}` : ''}`;
+}
+
+/** The plugin failed to parse, evaluate its top level, or declare valid metadata. */
+export class PluginLoadError extends TerrariumError {
+  constructor(what: string, ctx: ErrorContext, hint = 'Fix the plugin source and reload the host') {
+    super('ERR_PLUGIN_LOAD', what, hint, ctx);
+  }
+}
+
+/** The plugin threw (or rejected) during a call; `pluginStack` holds its own stack with file:line. */
+export class PluginThrownError extends TerrariumError {
+  /** The value the plugin threw, copied to the host when it could be (e.g. Lua `error({code=42})`). */
+  readonly thrown: unknown;
+  constructor(message: string, ctx: ErrorContext, thrown?: unknown) {
+    super('ERR_PLUGIN_THROWN', `threw: ${message}`, ctx.pluginStack ? `Plugin stack:\n${ctx.pluginStack}` : '', ctx);
+    this.thrown = thrown;
+  }
+}
+
+/** The plugin ran past `callTimeoutMs` (or `loadTimeoutMs` while loading). */
+export class PluginTimeoutError extends TerrariumError {
+  constructor(limitMs: number, phase: 'call' | 'load', ctx: ErrorContext, detail = '') {
+    super(
+      'ERR_PLUGIN_TIMEOUT',
+      `ran past its ${phase === 'load' ? 'loadTimeoutMs' : 'callTimeoutMs'} of ${limitMs} ms${detail ? ` (${detail})` : ''}`,
+      'The instance was discarded and is being recreated from source; raise limits.' +
+        (phase === 'load' ? 'loadTimeoutMs' : 'callTimeoutMs') +
+        ' if the work is legitimate',
+      ctx,
+    );
+  }
+}
+
+/** The plugin exhausted its `memoryBytes` cap. */
+export class PluginMemoryError extends TerrariumError {
+  constructor(limitBytes: number, ctx: ErrorContext, detail = '') {
+    super(
+      'ERR_PLUGIN_MEMORY',
+      `exceeded its memory limit of ${formatBytes(limitBytes)}${detail ? ` (${detail})` : ''}`,
+      'The instance was discarded and is being recreated from source; raise limits.memoryBytes if the usage is legitimate',
+      ctx,
+    );
+  }
+}
+
+/** The plugin recursed past `stackBytes`. */
+export class PluginStackError extends TerrariumError {
+  constructor(limitBytes: number, ctx: ErrorContext) {
+    super(
+      'ERR_PLUGIN_STACK',
+      `overflowed its stack limit of ${formatBytes(limitBytes)} (runaway recursion?)`,
+      'The instance was discarded and is being recreated from source; bound the recursion or raise limits.stackBytes',
+      ctx,
+    );
+  }
+}
+
+/** A value that cannot cross the host/plugin boundary; `path` says where, e.g. `$.headers[2]`. */
+export class MarshalError extends TerrariumError {
+  readonly path: string;
+  constructor(path: string, reason: string, direction: string, ctx: ErrorContext = {}) {
+    super(
+      'ERR_MARSHAL',
+      `${direction}: cannot copy ${reason} at ${path}`,
+      'Only undefined, null, booleans, numbers, strings, arrays, plain objects and Uint8Array cross the boundary',
+      ctx,
+    );
+    this.path = path;
+  }
+}
+
+/** The plugin exists but has no such exported function. */
+export class NoExportError extends TerrariumError {
+  constructor(available: readonly string[], ctx: ErrorContext) {
+    super(
+      'ERR_NO_EXPORT',
+      'no such exported function',
+      available.length ? `It exports: ${available.join(', ')}` : 'It exports no functions',
+      ctx,
+    );
+  }
+}
+
+/** No plugin of that name is known to the host. */
+export class NoPluginError extends TerrariumError {
+  constructor(name: string, known: readonly string[]) {
+    super(
+      'ERR_NO_PLUGIN',
+      `no plugin named "${name}"`,
+      known.length ? `Known plugins: ${known.join(', ')}` : 'The host has no plugins; check options.dir',
+      { plugin: name },
+    );
+  }
+}
+
+/** The plugin is known but cannot serve calls now: it failed to load, is restarting, or the host is closed. */
+export class PluginUnavailableError extends TerrariumError {
+  constructor(reason: string, ctx: ErrorContext, hint = 'Check host.plugins for its status and error') {
+    super('ERR_PLUGIN_UNAVAILABLE', reason, hint, ctx);
+  }
+}
+
+/** Invalid options to createHost, the CLI or a limit. */
+export class OptionsError extends TerrariumError {
+  constructor(what: string, hint: string) {
+    super('ERR_OPTIONS', what, hint);
+  }
+}
+
+export function formatBytes(n: number): string {
+  if (n >= 1024 * 1024 && n % (1024 * 1024) === 0) return `${n / (1024 * 1024)} MiB`;
+  if (n >= 1024 && n % 1024 === 0) return `${n / 1024} KiB`;
+  return `${n} bytes`;
+}
+
+/** True for the three violations after which an instance is thrown away and recreated. */
+export function isLimitViolation(e: unknown): e is PluginTimeoutError | PluginMemoryError | PluginStackError {
+  return e instanceof PluginTimeoutError || e instanceof PluginMemoryError || e instanceof PluginStackError;
+}

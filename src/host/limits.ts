@@ -1,0 +1,45 @@
+import { OptionsError, formatBytes } from '../errors.js';
+import type { Limits } from '../types.js';
+
+/** Safe defaults for every plugin; override with `createHost({ limits })` or per plugin with `pluginLimits`. */
+export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
+  memoryBytes: 64 * 1024 * 1024,
+  callTimeoutMs: 1000,
+  loadTimeoutMs: 2000,
+  stackBytes: 256 * 1024,
+});
+
+/** QuickJS needs 16 MiB of linear memory to start; the same floor applies to every engine. */
+export const MIN_MEMORY_BYTES = 16 * 1024 * 1024;
+export const MAX_MEMORY_BYTES = 2 * 1024 * 1024 * 1024;
+
+const BOUNDS: Record<keyof Limits, [number, number, (n: number) => string]> = {
+  memoryBytes: [MIN_MEMORY_BYTES, MAX_MEMORY_BYTES, formatBytes],
+  callTimeoutMs: [1, 10 * 60 * 1000, (n) => `${n} ms`],
+  loadTimeoutMs: [1, 10 * 60 * 1000, (n) => `${n} ms`],
+  stackBytes: [16 * 1024, 8 * 1024 * 1024, formatBytes],
+};
+
+/**
+ * Merge partial limits over a base and check each value; bad values throw ERR_OPTIONS naming the field.
+ * @example resolveLimits({ callTimeoutMs: 50 }) // { ...DEFAULT_LIMITS, callTimeoutMs: 50 }
+ */
+export function resolveLimits(partial: Partial<Limits> | undefined, base: Readonly<Limits> = DEFAULT_LIMITS, where = 'limits'): Limits {
+  const out: Limits = { ...base };
+  if (partial === undefined) return out;
+  if (partial === null || typeof partial !== 'object') {
+    throw new OptionsError(`${where} must be an object`, 'Pass e.g. { callTimeoutMs: 100 }');
+  }
+  for (const [key, value] of Object.entries(partial)) {
+    if (!(key in BOUNDS)) {
+      throw new OptionsError(`${where}.${key} is not a limit`, `Known limits: ${Object.keys(BOUNDS).join(', ')}`);
+    }
+    if (value === undefined) continue;
+    const [min, max, show] = BOUNDS[key as keyof Limits];
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+      throw new OptionsError(`${where}.${key} must be a number from ${show(min)} to ${show(max)}, got ${String(value)}`, 'Fix the value');
+    }
+    out[key as keyof Limits] = Math.floor(value);
+  }
+  return out;
+}
