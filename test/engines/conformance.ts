@@ -1,0 +1,424 @@
+/**
+ * One conformance suite for every engine: each engine's test file calls `runConformance` with
+ * the same fixture plugins written in its own language, then adds engine-specific cases.
+ *
+ * Fixture contract (every engine supplies all of them):
+ * - basic: meta {name:'basic', version:'1.2.3', apiVersion:1, description:'conformance'};
+ *   echo(x) -> x; add(a,b) -> a+b; concat(a,b) -> a..b; counter() -> module-level counter + 1;
+ *   fail(msg) throws msg from line `lines.fail`; returnFunction() -> a function; noop() -> nothing;
+ *   throwTable() throws {code: 42}.
+ * - caps: readKv(k) -> host.kv.get(k); readConfig() -> host.config; logIt(msg) -> host.log.info(msg), true;
+ *   printIt(msg) -> console.log / print, true; fetchUser(id) -> result of the async host.users.fetch(id);
+ *   hostThrows() -> host.fail(); passFunction() -> host.kv.set('k', <function>);
+ *   mutateHost() -> tries to change `host`, returns 'mutated' if that did not raise.
+ * - spin: spin() loops forever; ok() -> 'ok'; tick() -> module-level counter + 1.
+ * - recurse: recurse(n) recurses without bound; ok() -> 'ok'.
+ * - hog: hog() allocates without bound; ok() -> 'ok'.
+ * - loadspin: loops forever at top level.
+ * - syntax: a syntax error at line `lines.syntax`.
+ * - swallow: swallow() tries to catch the timeout around an endless loop, returns 'escaped'.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createHost, TerrariumError, type Host, type Logger } from 'terrarium';
+
+export type FixtureName = 'basic' | 'caps' | 'spin' | 'recurse' | 'hog' | 'loadspin' | 'syntax' | 'swallow';
+
+export interface EngineSpec {
+  engine: string;
+  ext: string;
+  fixtures: Record<FixtureName, string>;
+  lines: { fail: number; syntax: number };
+}
+
+interface BasicApi {
+  echo(x: unknown): unknown;
+  add(a: number, b: number): number;
+  concat(a: string, b: string): string;
+  counter(): number;
+  fail(msg: string): never;
+  returnFunction(): unknown;
+  noop(): void;
+  throwTable(): never;
+}
+interface CapsApi {
+  readKv(k: string): unknown;
+  readConfig(): unknown;
+  logIt(msg: string): boolean;
+  printIt(msg: string): boolean;
+  fetchUser(id: number): Promise<unknown>;
+  hostThrows(): unknown;
+  passFunction(): unknown;
+  mutateHost(): unknown;
+}
+interface OkApi {
+  ok(): string;
+}
+
+export interface LogLine {
+  level: string;
+  obj: Record<string, unknown>;
+  msg: string | undefined;
+}
+
+/** A real Logger that records what it is given. */
+export function recordingLogger(): Logger & { lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  const at = (level: string) => (obj: object, msg?: string) => void lines.push({ level, obj: obj as Record<string, unknown>, msg });
+  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}
+
+/** Write fixture sources into a fresh directory; returns its path. */
+export async function fixtureDir(files: Record<string, string>): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'terrarium-'));
+  for (const [name, src] of Object.entries(files)) await writeFile(path.join(dir, name), src);
+  return dir;
+}
+
+/** Assert that `fn` throws (or rejects with) a TerrariumError of `code`; returns it. */
+export async function expectCode(fn: () => unknown, code: string): Promise<TerrariumError> {
+  try {
+    await fn();
+  } catch (e) {
+    assert.ok(e instanceof TerrariumError, `expected a TerrariumError, got ${String(e)}`);
+    assert.equal(e.code, code, e.message);
+    return e;
+  }
+  assert.fail(`expected ${code}, but nothing was thrown`);
+}
+
+export const LIMITS = { memoryBytes: 32 * 1024 * 1024, callTimeoutMs: 300, loadTimeoutMs: 500, stackBytes: 256 * 1024 };
+
+export function runConformance(spec: EngineSpec): void {
+  const file = (n: FixtureName) => `${n}${spec.ext}`;
+
+  describe(`${spec.engine} conformance`, () => {
+    let dir: string;
+    let host: Host;
+    const log = recordingLogger();
+    const kvSet: unknown[] = [];
+
+    before(async () => {
+      dir = await fixtureDir(Object.fromEntries(Object.entries(spec.fixtures).map(([n, src]) => [file(n as FixtureName), src])));
+      host = await createHost({
+        dir,
+        limits: LIMITS,
+        logger: log,
+        config: { caps: { greeting: 'hello', retries: 3 } },
+        capabilities: {
+          kv: { get: (k: string) => (k === 'missing' ? undefined : `value-of-${k}`), set: (k: string, v: unknown) => kvSet.push([k, v]) },
+          users: { fetch: async (id: number) => ({ id, name: `user${id}` }) },
+          fail: () => {
+            throw new Error('nope');
+          },
+        },
+      });
+    });
+    after(async () => {
+      await host.close();
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    describe('loading and reflection', () => {
+      it('lists every plugin with its engine, status and exports', () => {
+        const basic = host.plugins.find((p) => p.name === 'basic');
+        assert.ok(basic);
+        assert.equal(basic.engine, spec.engine);
+        assert.equal(basic.status, 'ready');
+        assert.equal(basic.file, file('basic'));
+        const names = basic.exports.map((e) => e.name).sort();
+        assert.deepEqual(names, ['add', 'concat', 'counter', 'echo', 'fail', 'noop', 'returnFunction', 'throwTable']);
+        const add = basic.exports.find((e) => e.name === 'add');
+        assert.deepEqual(add, { name: 'add', kind: 'function', arity: 2, async: false });
+      });
+
+      it('reads metadata', () => {
+        const basic = host.plugins.find((p) => p.name === 'basic');
+        assert.deepEqual(basic?.meta, { name: 'basic', version: '1.2.3', apiVersion: 1, description: 'conformance' });
+      });
+
+      it('reports a syntax error as ERR_PLUGIN_LOAD with file:line, and loads the others', () => {
+        const bad = host.plugins.find((p) => p.file === file('syntax'));
+        assert.equal(bad?.status, 'failed');
+        assert.equal(bad?.error?.code, 'ERR_PLUGIN_LOAD');
+        assert.equal(bad?.error?.line, spec.lines.syntax);
+        assert.match(bad?.error?.message ?? '', new RegExp(`${file('syntax')}:${spec.lines.syntax}`));
+        assert.ok(host.plugins.filter((p) => p.status === 'ready').length >= 5);
+      });
+
+      it('ends an endless loop at load with ERR_PLUGIN_TIMEOUT', () => {
+        const p = host.plugins.find((x) => x.file === file('loadspin'));
+        assert.equal(p?.status, 'failed');
+        assert.equal(p?.error?.code, 'ERR_PLUGIN_TIMEOUT');
+      });
+
+      it('refuses calls to a failed plugin with ERR_PLUGIN_UNAVAILABLE', async () => {
+        await expectCode(() => host.get<OkApi>('syntax').ok(), 'ERR_PLUGIN_UNAVAILABLE');
+      });
+
+      it('finds plugins by the functions they export', () => {
+        const names = host.implementing('spin', 'ok').map((p) => host.plugins.find((x) => host.get(x.name) === p)?.name);
+        assert.deepEqual(names, ['spin']);
+        assert.equal(host.implementing('echo', 'nothing-exports-this').length, 0);
+      });
+    });
+
+    describe('calls and marshalling', () => {
+      const roundTrip: [string, unknown][] = [
+        ['null', null],
+        ['true', true],
+        ['false', false],
+        ['an integer', 42],
+        ['a negative integer', -7],
+        ['a float', 3.25],
+        ['a large integer', 2 ** 40 + 1],
+        ['the largest safe integer', Number.MAX_SAFE_INTEGER],
+        ['a tiny float', 5e-324],
+        ['NaN', NaN],
+        ['Infinity', Infinity],
+        ['-Infinity', -Infinity],
+        ['an ASCII string', 'hello'],
+        ['an empty string', ''],
+        ['a Unicode string', 'héllo wörld ✓ 日本語 🦀'],
+        ['a string with NUL', 'a\u0000b'],
+        ['an array', [1, 'two', true, null]],
+        ['a nested object', { a: { b: { c: [1, { d: 'e' }] } } }],
+        ['an object with odd keys', { 'x-y': 1, 'with space': 2, '': 3, 'ü': 4 }],
+        ['a Uint8Array', new Uint8Array([0, 1, 2, 254, 255])],
+        ['an empty Uint8Array', new Uint8Array(0)],
+      ];
+      for (const [label, value] of roundTrip) {
+        it(`copies ${label} in and out unchanged`, () => {
+          assert.deepEqual(host.get<BasicApi>('basic').echo(value), value);
+        });
+      }
+
+      it('copies an empty object as an object and an empty array as an array', () => {
+        const b = host.get<BasicApi>('basic');
+        assert.deepEqual(b.echo({}), {});
+        assert.deepEqual(b.echo([]), []);
+      });
+
+      it('passes several arguments and returns a computed value', () => {
+        const b = host.get<BasicApi>('basic');
+        assert.equal(b.add(2, 3), 5);
+        assert.equal(b.add(0.5, 0.25), 0.75);
+        assert.equal(b.concat('Live on time, ', 'emit no evil'), 'Live on time, emit no evil');
+      });
+
+      it('returns undefined from an export that returns nothing', () => {
+        assert.equal(host.get<BasicApi>('basic').noop(), undefined);
+      });
+
+      it('keeps module-level state between calls', () => {
+        const b = host.get<BasicApi>('basic');
+        const first = b.counter();
+        assert.equal(b.counter(), first + 1);
+        assert.equal(b.counter(), first + 2);
+      });
+
+      it('gives copies: changing a result does not change the plugin, nor the argument', () => {
+        const b = host.get<BasicApi>('basic');
+        const arg = { list: [1, 2, 3] };
+        const out = b.echo(arg) as { list: number[] };
+        assert.notEqual(out, arg);
+        out.list.push(4);
+        assert.deepEqual(arg, { list: [1, 2, 3] });
+      });
+
+      it('returns plain host objects with the host prototype', () => {
+        const out = host.get<BasicApi>('basic').echo({ a: [1] }) as object;
+        assert.equal(Object.getPrototypeOf(out), Object.prototype);
+        assert.equal(Object.getPrototypeOf((out as { a: unknown[] }).a), Array.prototype);
+      });
+
+      it('carries a __proto__ key as plain data without polluting host prototypes', () => {
+        const evil = JSON.parse('{"__proto__": {"polluted": "yes"}, "a": 1}') as object;
+        const out = host.get<BasicApi>('basic').echo(evil) as Record<string, unknown>;
+        assert.equal(({} as Record<string, unknown>).polluted, undefined);
+        assert.equal(Object.getPrototypeOf(out), Object.prototype);
+        assert.deepEqual(Object.getOwnPropertyDescriptor(out, '__proto__')?.value, { polluted: 'yes' });
+      });
+
+      it('rejects a function argument with ERR_MARSHAL naming the path', async () => {
+        const e = await expectCode(() => host.get<BasicApi>('basic').echo({ headers: ['a', 'b', () => 1] }), 'ERR_MARSHAL');
+        assert.match(e.message, /\$\.headers\[2\]/);
+        assert.match(e.message, /plugin "basic" export "echo"/);
+      });
+
+      it('rejects class instances, symbols, bigints and cycles with ERR_MARSHAL', async () => {
+        const b = host.get<BasicApi>('basic');
+        await expectCode(() => b.echo(new Date()), 'ERR_MARSHAL');
+        await expectCode(() => b.echo(new Map()), 'ERR_MARSHAL');
+        await expectCode(() => b.echo(Symbol('s')), 'ERR_MARSHAL');
+        await expectCode(() => b.echo(10n), 'ERR_MARSHAL');
+        const cyc: Record<string, unknown> = { a: 1 };
+        cyc.self = cyc;
+        const e = await expectCode(() => b.echo(cyc), 'ERR_MARSHAL');
+        assert.match(e.message, /cycle/);
+      });
+
+      it('rejects a getter that throws with ERR_MARSHAL', async () => {
+        const v = {
+          get bad() {
+            throw new Error('getter exploded');
+          },
+        };
+        const e = await expectCode(() => host.get<BasicApi>('basic').echo(v), 'ERR_MARSHAL');
+        assert.match(e.message, /\$\.bad/);
+      });
+
+      it('rejects values nested deeper than the documented depth', async () => {
+        let deep: unknown = 'leaf';
+        for (let i = 0; i < 70; i++) deep = [deep];
+        await expectCode(() => host.get<BasicApi>('basic').echo(deep), 'ERR_MARSHAL');
+      });
+
+      it('rejects a returned function with ERR_MARSHAL', async () => {
+        const e = await expectCode(() => host.get<BasicApi>('basic').returnFunction(), 'ERR_MARSHAL');
+        assert.match(e.message, /returnFunction/);
+      });
+
+      it('names an unknown export with ERR_NO_EXPORT and lists the real ones', async () => {
+        const e = await expectCode(() => (host.get('basic') as unknown as { nope(): void }).nope(), 'ERR_NO_EXPORT');
+        assert.match(e.message, /nope/);
+        assert.match(e.message, /echo/);
+      });
+
+      it('names an unknown plugin with ERR_NO_PLUGIN', async () => {
+        await expectCode(() => host.get('no-such-plugin'), 'ERR_NO_PLUGIN');
+      });
+    });
+
+    describe('errors thrown by plugins', () => {
+      it('reports a throw as ERR_PLUGIN_THROWN with its message and file:line', async () => {
+        const e = await expectCode(() => host.get<BasicApi>('basic').fail('boom'), 'ERR_PLUGIN_THROWN');
+        assert.match(e.message, /boom/);
+        assert.equal(e.plugin, 'basic');
+        assert.equal(e.exportName, 'fail');
+        assert.equal(e.line, spec.lines.fail);
+        assert.match(e.pluginStack ?? e.message, new RegExp(`${file('basic')}:${spec.lines.fail}`));
+      });
+
+      it('keeps a thrown non-error value', async () => {
+        const e = await expectCode(() => host.get<BasicApi>('basic').throwTable(), 'ERR_PLUGIN_THROWN');
+        assert.match(e.message, /42/);
+      });
+
+      it('keeps serving after a throw, with its state intact', async () => {
+        const b = host.get<BasicApi>('basic');
+        const n = b.counter();
+        await expectCode(() => b.fail('again'), 'ERR_PLUGIN_THROWN');
+        assert.equal(b.counter(), n + 1);
+      });
+    });
+
+    describe('capabilities', () => {
+      it('calls a sync host function and copies its result in', () => {
+        assert.equal(host.get<CapsApi>('caps').readKv('color'), 'value-of-color');
+      });
+
+      it('maps a missing host value to the engine nil/undefined', () => {
+        const v = host.get<CapsApi>('caps').readKv('missing');
+        assert.ok(v === undefined || v === null);
+      });
+
+      it('reads the per-plugin config', () => {
+        assert.deepEqual(host.get<CapsApi>('caps').readConfig(), { greeting: 'hello', retries: 3 });
+      });
+
+      it('sends host.log and console/print output to the logger with the plugin name', () => {
+        const c = host.get<CapsApi>('caps');
+        assert.equal(c.logIt('from-log'), true);
+        assert.equal(c.printIt('from-print'), true);
+        const fromLog = log.lines.find((l) => l.msg === 'from-log');
+        const fromPrint = log.lines.find((l) => l.msg === 'from-print');
+        assert.equal(fromLog?.level, 'info');
+        assert.equal(fromLog?.obj.plugin, 'caps');
+        assert.equal(fromPrint?.obj.plugin, 'caps');
+      });
+
+      it('awaits an async host function and returns a Promise', async () => {
+        const r = host.get<CapsApi>('caps').fetchUser(7);
+        assert.ok(r instanceof Promise);
+        assert.deepEqual(await r, { id: 7, name: 'user7' });
+      });
+
+      it('runs several async calls concurrently', async () => {
+        const c = host.get<CapsApi>('caps');
+        const all = await Promise.all([1, 2, 3].map((id) => c.fetchUser(id)));
+        assert.deepEqual(all, [1, 2, 3].map((id) => ({ id, name: `user${id}` })));
+      });
+
+      it('turns a host function error into a plugin error with only its message', async () => {
+        const e = await expectCode(() => host.get<CapsApi>('caps').hostThrows(), 'ERR_PLUGIN_THROWN');
+        assert.match(e.message, /nope/);
+        assert.doesNotMatch(e.pluginStack ?? '', /node:internal|conformance\.ts/);
+      });
+
+      it('refuses to pass a plugin function to the host with ERR_MARSHAL', async () => {
+        const before = kvSet.length;
+        const e = await expectCode(() => host.get<CapsApi>('caps').passFunction(), 'ERR_MARSHAL');
+        assert.match(e.message, /host\.kv\.set/);
+        assert.equal(kvSet.length, before);
+      });
+
+      it('does not let a plugin change the host object', () => {
+        assert.notEqual(host.get<CapsApi>('caps').mutateHost(), 'mutated');
+        assert.equal(host.get<CapsApi>('caps').readKv('still'), 'value-of-still');
+      });
+    });
+
+    describe('limits and crash-only recovery', () => {
+      it('ends an endless loop with ERR_PLUGIN_TIMEOUT and recreates the instance', async () => {
+        const e = await expectCode(() => host.get<{ spin(): void }>('spin').spin(), 'ERR_PLUGIN_TIMEOUT');
+        assert.equal(e.plugin, 'spin');
+        await host.ready();
+        assert.equal(host.get<OkApi>('spin').ok(), 'ok');
+        const info = host.plugins.find((p) => p.name === 'spin');
+        assert.equal(info?.counters.timeouts, 1);
+        assert.equal(info?.counters.restarts, 1);
+      });
+
+      it('does not let a plugin swallow the timeout', async () => {
+        await expectCode(() => host.get<{ swallow(): string }>('swallow').swallow(), 'ERR_PLUGIN_TIMEOUT');
+        await host.ready();
+      });
+
+      it('ends runaway recursion with ERR_PLUGIN_STACK and recovers', async () => {
+        await expectCode(() => host.get<{ recurse(n: number): number }>('recurse').recurse(0), 'ERR_PLUGIN_STACK');
+        await host.ready();
+        assert.equal(host.get<OkApi>('recurse').ok(), 'ok');
+      });
+
+      it('ends unbounded allocation with ERR_PLUGIN_MEMORY and recovers', async () => {
+        await expectCode(() => host.get<{ hog(): void }>('hog').hog(), 'ERR_PLUGIN_MEMORY');
+        await host.ready();
+        assert.equal(host.get<OkApi>('hog').ok(), 'ok');
+      });
+
+      it('resets module state when an instance is recreated, and only that instance', async () => {
+        const spin = host.get<{ spin(): void; tick(): number }>('spin');
+        const b = host.get<BasicApi>('basic');
+        spin.tick();
+        assert.equal(spin.tick(), 2);
+        const n = b.counter();
+        await expectCode(() => spin.spin(), 'ERR_PLUGIN_TIMEOUT');
+        await host.ready();
+        assert.equal(spin.tick(), 1);
+        assert.equal(b.counter(), n + 1);
+      });
+
+      it('keeps every other plugin serving while one misbehaves', async () => {
+        const spin = host.get<{ spin(): void }>('spin');
+        await expectCode(() => spin.spin(), 'ERR_PLUGIN_TIMEOUT');
+        assert.equal(host.get<BasicApi>('basic').add(1, 1), 2);
+        assert.equal(host.get<CapsApi>('caps').readKv('x'), 'value-of-x');
+        await host.ready();
+      });
+    });
+  });
+}
