@@ -157,7 +157,7 @@ export async function createHost(options: HostOptions): Promise<Host> {
     byName.set(p.name, p);
   }
   for (const p of plugins) {
-    if (p.status === 'ready') logger.info({ plugin: p.name, file: p.file, engine: p.engine.name }, 'plugin loaded');
+    if (p.status === 'ready') logger.debug({ plugin: p.name, file: p.file, engine: p.engine.name }, 'plugin loaded');
   }
 
   let closed = false;

@@ -1,0 +1,7 @@
+// The request workload of the benchmark, as a gateway middleware would see it.
+export const meta = { name: 'request', version: '1.0.0', apiVersion: 1, description: 'blocks requests carrying x-block' };
+
+export function onRequest(req) {
+  if (req.headers['x-block']) return { status: 403 };
+  return { setHeader: { 'x-plugin': '1' } };
+}
