@@ -1,6 +1,7 @@
 // Benchmark plugin (JavaScript / QuickJS): the workloads of bench/calls.ts.
 // Keep it in step with bench/plugins/bench.lua: same exports, same results.
-export const meta = { name: 'bench', version: '1.0.0', apiVersion: 1, description: 'Call-overhead workloads' };
+// No meta.name on purpose: bench/load.ts loads 100 copies of this file in one host, and each copy
+// must keep its own name (the file name); a shared meta.name would make them duplicates.
 
 export function noop() {}
 

@@ -234,9 +234,9 @@ class QuickJSInstance implements EngineInstance {
       this.broken = true;
       return new PluginTimeoutError(phase === 'load' ? limits.loadTimeoutMs : limits.callTimeoutMs, phase, ctx);
     }
-    // Under a bounded memory an OOM may surface as "out of memory", or as an empty/null error value.
-    const nearCap = this.memory.buffer.byteLength + 4 * PAGE >= limits.memoryBytes;
-    if (message === 'out of memory' || ((dumped === null || dumped === '' || message === '') && nearCap)) {
+    // Under a bounded memory an OOM surfaces as "out of memory", or, when not even the error
+    // object fits, as an empty/null error value: then the memory is near its cap or exhausted.
+    if (message === 'out of memory' || ((dumped === null || dumped === '' || message === '') && this.memoryExhausted())) {
       this.broken = true;
       return new PluginMemoryError(limits.memoryBytes, ctx);
     }
@@ -252,6 +252,15 @@ class QuickJSInstance implements EngineInstance {
       return new PluginLoadError(failure.message, { ...ctx, ...failure.where, pluginStack: failure.stack });
     }
     return new PluginThrownError(failure.message, { ...ctx, ...failure.where, pluginStack: failure.stack }, dumped);
+  }
+
+  /** True when the guest heap is close to its cap or cannot give 1 MiB any more. */
+  private memoryExhausted(): boolean {
+    if (this.memory.buffer.byteLength >= this.req.limits.memoryBytes * 0.75) return true;
+    const probe = this.raw._malloc(1024 * 1024);
+    if (!probe) return true;
+    this.raw._free(probe);
+    return false;
   }
 
   /** Host side of every capability, config read and console line. Never throws into QuickJS. */
@@ -464,7 +473,7 @@ class QuickJSInstance implements EngineInstance {
     const ctx = this.errorContext(exportName);
     if (e instanceof RangeError && /call stack/i.test(e.message)) return new PluginStackError(this.req.limits.stackBytes, ctx);
     if (this.interrupted) return new PluginTimeoutError(this.req.limits.callTimeoutMs, 'call', ctx);
-    if (this.memory.buffer.byteLength + 4 * PAGE >= this.req.limits.memoryBytes) return new PluginMemoryError(this.req.limits.memoryBytes, ctx);
+    if (this.memoryExhausted()) return new PluginMemoryError(this.req.limits.memoryBytes, ctx);
     if (e instanceof TerrariumError) return e;
     return new PluginThrownError(`the interpreter trapped: ${(e as Error)?.message ?? String(e)}`, { ...ctx, cause: e });
   }
@@ -517,6 +526,11 @@ class QuickJSInstance implements EngineInstance {
     });
   }
 
+  /** Debug builds only: true when the leak sanitizer finds memory not freed (call after dispose). */
+  leakCheck(): boolean {
+    return (this.qjs.getFFI() as unknown as { QTS_RecoverableLeakCheck(): number }).QTS_RecoverableLeakCheck() !== 0;
+  }
+
   memoryBytes(): number {
     return this.memory.buffer.byteLength;
   }
@@ -553,12 +567,18 @@ function rebrand(e: TerrariumError, exportName: string): TerrariumError {
   return e;
 }
 
-/** Load one plugin into a fresh QuickJS WebAssembly instance with its own bounded memory. */
-export async function loadQuickJS(req: LoadRequest): Promise<QuickJSInstance> {
+/**
+ * Load one plugin into a fresh QuickJS WebAssembly instance with its own bounded memory.
+ * `debugVariant` (tests only) loads a debug build instead, with its own unbounded memory, so that
+ * `leakCheck()` can run the build's leak sanitizer after dispose.
+ */
+export async function loadQuickJS(req: LoadRequest, debugVariant?: QuickJSSyncVariant): Promise<QuickJSInstance> {
   const maximum = Math.floor(req.limits.memoryBytes / PAGE);
   const memory = new WebAssembly.Memory({ initial: Math.min(256, maximum), maximum });
-  const qjs = await newQuickJSWASMModuleFromVariant(newVariant(RELEASE_SYNC, { wasmModule: wasmModule(), wasmMemory: memory }));
-  const inst = new QuickJSInstance(req, qjs, memory);
+  const qjs = debugVariant
+    ? await newQuickJSWASMModuleFromVariant(debugVariant)
+    : await newQuickJSWASMModuleFromVariant(newVariant(RELEASE_SYNC, { wasmModule: wasmModule(), wasmMemory: memory }));
+  const inst = new QuickJSInstance(req, qjs, debugVariant ? qjs.getWasmMemory() : memory);
   try {
     inst.load();
   } catch (e) {
