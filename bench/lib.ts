@@ -11,7 +11,8 @@ export const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 export const REPO_DIR = path.dirname(BENCH_DIR);
 export const PLUGIN_DIR = path.join(BENCH_DIR, 'plugins');
 export const JS_PLUGIN = path.join(PLUGIN_DIR, 'bench.js');
-export const LUA_PLUGIN = path.join(PLUGIN_DIR, 'bench.lua');
+/** Overridable (BENCH_LUA_PLUGIN) to try the Lua rows against another file before bench.lua lands. */
+export const LUA_PLUGIN = process.env.BENCH_LUA_PLUGIN ? path.resolve(process.env.BENCH_LUA_PLUGIN) : path.join(PLUGIN_DIR, 'bench.lua');
 
 /** True when the given module URL is the script Node was started with (`node --import tsx bench/x.ts`). */
 export function isMain(url: string): boolean {

@@ -20,7 +20,6 @@ import type { LoadSample } from './load-child.js';
 
 const run = promisify(execFile);
 const COUNTS = [1, 10, 100] as const;
-const REPEATS = Number(process.env.BENCH_LOAD_REPEATS ?? 3);
 const TARGET_LOAD_MS = 5;
 const TARGET_RSS_BYTES = 1024 * 1024;
 
@@ -52,6 +51,7 @@ async function child(engine: string, count: number): Promise<LoadSample> {
 }
 
 export async function runLoad(log: (line: string) => void = console.log): Promise<LoadResult> {
+  const REPEATS = Number(process.env.BENCH_LOAD_REPEATS ?? 3);
   const notes: string[] = [];
   const engines: { id: string; label: string }[] = [{ id: 'js', label: 'JS (quickjs)' }];
   if (luaPluginExists()) engines.push({ id: 'lua', label: 'Lua (fengari)' });

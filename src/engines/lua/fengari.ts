@@ -1,0 +1,110 @@
+/**
+ * Loads fengari with three small source patches that make it containable (see docs-lua-section.md,
+ * "Memory and long built-ins"). fengari is plain JavaScript with no allocator hook and no way to
+ * interrupt a library function, so the three places where one step can allocate or loop without
+ * bound report to a guard object first:
+ *
+ * - `luaV_concat` (lvm.js), the `..` operator: before allocating the result buffer;
+ * - `luaL_prepbuffsize` (lauxlib.js), the string buffer behind string.rep, string.format,
+ *   string.gsub, table.concat, string.char...: before growing a buffer;
+ * - `singlematch` (lstrlib.js), the unit of work of Lua patterns (find/match/gmatch/gsub): a step
+ *   counter, so a pathological pattern is stopped by the call deadline.
+ *
+ * The patches are applied by compiling those three files ourselves while `require('fengari')`
+ * runs (a one-shot `Module._extensions['.js']` hook): fengari's modules capture each other's
+ * functions by destructuring, so patching exports afterwards would not reach internal callers.
+ * Each patch is a literal string replacement that is checked: if fengari changes (or was already
+ * loaded by someone else, unpatched), the engine refuses to start instead of running unguarded.
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+/** fengari ships no types; its C-like API is used through this loose shape inside this folder only. */
+export type Fengari = any;
+
+/** What the patched fengari calls back into; one per process, dispatching on the state's `l_G.terrarium`. */
+export interface GuardHooks {
+  /** A string of `bytes` is about to be allocated by `..` or a string buffer. May throw a Lua error. */
+  alloc(L: unknown, bytes: number): void;
+  /** Pattern matching used up its step slice: check the deadline, refill `steps`. May throw a Lua error. */
+  matchSlice(L: unknown): void;
+  /** Remaining pattern-matching steps before `matchSlice` is called. */
+  steps: number;
+}
+
+export const guardHooks: GuardHooks = {
+  alloc() {},
+  matchSlice() {
+    guardHooks.steps = 1 << 20;
+  },
+  steps: 1 << 20,
+};
+
+interface Patch {
+  file: string;
+  find: string;
+  replace: string;
+}
+
+const PATCHES: Patch[] = [
+  {
+    file: 'lvm.js',
+    find: 'let buff = new Uint8Array(tl);',
+    replace: 'module.__terrarium.alloc(L, tl); let buff = new Uint8Array(tl);',
+  },
+  {
+    file: 'lauxlib.js',
+    find: 'let newsize = Math.max(B.b.length * 2, newend);  /* double buffer size */',
+    replace: 'module.__terrarium.alloc(B.L, newend); let newsize = Math.max(B.b.length * 2, newend);',
+  },
+  {
+    file: 'lstrlib.js',
+    find: 'const singlematch = function(ms, s, p, ep) {',
+    replace: 'const singlematch = function(ms, s, p, ep) { if (--module.__terrarium.steps < 0) module.__terrarium.matchSlice(ms.L);',
+  },
+];
+
+function loadPatched(): Fengari {
+  const require = createRequire(import.meta.url);
+  const Module = require('node:module') as {
+    _extensions: Record<string, (m: { _compile(src: string, f: string): void; __terrarium?: GuardHooks }, f: string) => void>;
+  };
+  const byPath = new Map<string, Patch>();
+  for (const p of PATCHES) {
+    const path = require.resolve(`fengari/src/${p.file}`);
+    if (require.cache[path]) {
+      throw new Error(`fengari (${p.file}) was loaded before the Terrarium Lua engine, unpatched; load terrarium's Lua engine first`);
+    }
+    byPath.set(path, p);
+  }
+  const applied = new Set<string>();
+  const original = Module._extensions['.js']!;
+  Module._extensions['.js'] = function (m, filename) {
+    const patch = byPath.get(filename);
+    if (!patch) return original.call(this, m, filename);
+    const src = readFileSync(filename, 'utf8');
+    if (src.split(patch.find).length !== 2) throw new Error(`cannot patch fengari ${patch.file}: unexpected source`);
+    m.__terrarium = guardHooks;
+    applied.add(filename);
+    m._compile(src.replace(patch.find, patch.replace), filename);
+  };
+  let fengari: Fengari;
+  try {
+    fengari = require('fengari');
+    // lstrlib is only pulled in through lualib; make sure every patched file is loaded now.
+    for (const p of PATCHES) require(`fengari/src/${p.file}`);
+  } finally {
+    Module._extensions['.js'] = original;
+  }
+  if (applied.size !== PATCHES.length) throw new Error('cannot patch fengari: not every guarded file was loaded through the patcher');
+  const internals = {
+    lobject: require('fengari/src/lobject.js'),
+    ltable: require('fengari/src/ltable.js'),
+    lstring: require('fengari/src/lstring.js'),
+    ldo: require('fengari/src/ldo.js'),
+  };
+  return { ...fengari, internals };
+}
+
+export const fengari: Fengari = loadPatched();
