@@ -31,7 +31,7 @@ export interface LoadSample {
 }
 
 function settle(): Promise<void> {
-  return new Promise((r) => setTimeout(r, 20));
+  return new Promise((r) => setTimeout(r, 100));
 }
 
 async function main(): Promise<void> {

@@ -81,18 +81,18 @@ return {
     return JSON.stringify({ exports: exps, meta });
   },
   bind(fn, name) {
-    const direction = 'return value of ' + name;
-    return function (argsText) {
-      const r = fn.apply(undefined, decodeWire(argsText));
-      if (r !== null && typeof r === 'object' && typeof r.then === 'function') {
-        const id = nextId++;
-        const entry = { state: 0, value: undefined };
-        pending.set(id, entry);
-        Promise.resolve(r).then((v) => { entry.state = 1; entry.value = v; }, (e) => { entry.state = 2; entry.value = e; });
-        return '${ASYNC_PREFIX}' + id;
-      }
-      try { return encodeWire(r, MAXD); } catch (e) { throw tagMarshal(e, direction); }
-    };
+    const finish = this.finish;
+    return function (argsText) { return finish(fn.apply(undefined, decodeWire(argsText)), name); };
+  },
+  finish(r, name) {
+    if (r !== null && typeof r === 'object' && typeof r.then === 'function') {
+      const id = nextId++;
+      const entry = { state: 0, value: undefined };
+      pending.set(id, entry);
+      Promise.resolve(r).then((v) => { entry.state = 1; entry.value = v; }, (e) => { entry.state = 2; entry.value = e; });
+      return '${ASYNC_PREFIX}' + id;
+    }
+    try { return encodeWire(r, MAXD); } catch (e) { throw tagMarshal(e, 'return value of ' + name); }
   },
   poll(id, name) {
     const e = pending.get(id);

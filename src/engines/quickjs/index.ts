@@ -7,9 +7,11 @@
  * Time is bounded by an interrupt handler reading a per-call deadline; the stack by
  * setMaxStackSize, which keeps guest recursion from reaching V8's own stack.
  *
- * Calls go through the hot path in `callSync`: arguments are encoded to wire text on the host,
- * written into the guest heap as UTF-8, and handed to a per-export trampoline with the raw FFI;
- * the trampoline returns the result as wire text. Raw handles never leave this folder.
+ * Calls go through the hot path in `invoke`, with the raw FFI: scalar arguments (numbers,
+ * booleans, null, undefined, short strings) are created in the guest directly and the export is
+ * called as it is, a scalar result read from its tag; other arguments are encoded to wire text on
+ * the host and handed to a per-export trampoline that decodes them and encodes the result. Raw
+ * handles never leave this folder.
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -68,9 +70,36 @@ interface RawFFI {
   QTS_GetString(ctx: number, ptr: number): number;
   QTS_FreeCString(ctx: number, ptr: number): void;
   QTS_GetUndefined(): number;
+  QTS_GetNull(): number;
+  QTS_GetTrue(): number;
+  QTS_GetFalse(): number;
+  QTS_NewFloat64(ctx: number, n: number): number;
+  QTS_GetFloat64(ctx: number, ptr: number): number;
 }
 
+/** An argument of the direct path: a scalar the host can create in the guest without the codec. */
+type Scalar = string | number | boolean | null | undefined;
+const SURROGATE_OR_NUL = /[\ud800-\udfff\u0000]/;
+function isScalarArg(a: unknown): a is Scalar {
+  const t = typeof a;
+  if (t === 'string') return (a as string).length < 4096 && !SURROGATE_OR_NUL.test(a as string);
+  return t === 'number' || t === 'boolean' || a === null || a === undefined;
+}
+
+/*
+ * NaN-boxed JSValue tags of this exact build (quickjs-emscripten 0.32.0, release-sync, wasm32):
+ * the high word of the 8-byte JSValue. Checked against known values at startup (see
+ * `probeTags`); the direct path is used only when they match.
+ */
+const TAG_INT = 0;
+const TAG_BOOL = 1;
+const TAG_NULL = 2;
+const TAG_UNDEFINED = 3;
+/** Doubles are stored with an offset; the canonical NaN is the only one that lands on a small tag. */
+const TAG_NAN = -10;
+
 const encoder = new TextEncoder();
+const NOT_SCALAR = Symbol('not a scalar');
 const decoder = new TextDecoder();
 const now = () => performance.now();
 
@@ -102,6 +131,10 @@ class QuickJSInstance implements EngineInstance {
   private pollFn!: QuickJSHandle;
   private dropFn!: QuickJSHandle;
   private readonly trampolines = new Map<string, QuickJSHandle>();
+  private readonly exportFns = new Map<string, QuickJSHandle>();
+  private finishFn!: QuickJSHandle;
+  /** True when this build's value tags are the ones the direct path reads (see probeTags). */
+  private direct = false;
   private readonly deferreds = new Set<QuickJSDeferredPromise>();
   private readonly pending = new Map<number, PendingCall>();
   /** Interrupt deadline of the code running now (performance.now() ms). */
@@ -111,6 +144,7 @@ class QuickJSInstance implements EngineInstance {
   private scratch = 0;
   private scratchSize = 0;
   private heap: Uint8Array;
+  private words: Uint32Array;
   private disposed = false;
 
   constructor(private readonly req: LoadRequest, qjs: QuickJSWASMModule, memory: WebAssembly.Memory) {
@@ -118,6 +152,7 @@ class QuickJSInstance implements EngineInstance {
     this.memory = memory;
     this.qjs = qjs;
     this.heap = new Uint8Array(memory.buffer);
+    this.words = new Uint32Array(memory.buffer);
     // Private members of quickjs-emscripten used only for the hot path (see class comment).
     this.raw = (qjs as unknown as { module: RawModule }).module;
     this.ffi = qjs.getFFI() as unknown as RawFFI;
@@ -188,14 +223,16 @@ class QuickJSInstance implements EngineInstance {
       this.exports = info.exports.map((e) => ({ name: e.name, kind: 'function', arity: e.arity, async: e.async }));
       const bind = ctx.getProp(this.glue, 'bind');
       for (const e of this.exports) {
-        const fn = ctx.getProp(ns, e.name);
+        const fn = this.keep(ctx.getProp(ns, e.name));
         const nameH = ctx.newString(e.name);
         const t = ctx.callFunction(bind, this.glue, fn, nameH);
-        fn.dispose();
         nameH.dispose();
         this.trampolines.set(e.name, this.keep(this.unwrapLoad(t)));
+        this.exportFns.set(e.name, fn);
       }
       bind.dispose();
+      this.finishFn = this.keep(ctx.getProp(this.glue, 'finish'));
+      this.direct = this.probeTags();
     } finally {
       this.deadline = Infinity;
     }
@@ -376,7 +413,7 @@ class QuickJSInstance implements EngineInstance {
     idH.dispose();
     nameH.dispose();
     if (r.error) {
-      this.finish(p);
+      this.settle(p);
       p.reject(this.failure(r.error, p.exportName, 'call'));
       return;
     }
@@ -385,17 +422,17 @@ class QuickJSInstance implements EngineInstance {
     if (text === PENDING) {
       if (this.deferreds.size === 0) {
         // Nothing on the host can ever settle it: fail now instead of waiting out the deadline.
-        this.finish(p);
+        this.settle(p);
         this.dropCall(p.id);
         p.reject(new PluginTimeoutError(this.req.limits.callTimeoutMs, 'call', this.errorContext(p.exportName), 'its promise can never settle: it awaits nothing the host is doing'));
       }
       return;
     }
-    this.finish(p);
+    this.settle(p);
     p.resolve(decodeWire(text));
   }
 
-  private finish(p: PendingCall): void {
+  private settle(p: PendingCall): void {
     clearTimeout(p.timer);
     this.pending.delete(p.id);
   }
@@ -411,44 +448,71 @@ class QuickJSInstance implements EngineInstance {
 
   private failAll(e: unknown): void {
     for (const p of [...this.pending.values()]) {
-      this.finish(p);
+      this.settle(p);
       p.reject(e instanceof TerrariumError ? rebrand(e, p.exportName) : e);
     }
   }
 
   call(exportName: string, args: readonly unknown[]): unknown {
+    const fn = this.exportFns.get(exportName);
     const tramp = this.trampolines.get(exportName);
-    if (!tramp) throw new Error(`unknown export ${exportName}`);
-    let argsText: string;
-    try {
-      argsText = encodeWire(args, MAX_DEPTH);
-    } catch (e) {
-      if (isWireFailure(e)) throw marshalErrorFrom(e, 'arguments', this.errorContext(exportName));
-      throw e;
+    if (!fn || !tramp) throw new Error(`unknown export ${exportName}`);
+    let text: string;
+    if (this.direct && args.every(isScalarArg)) {
+      // Direct path: scalars are created in the guest as they are and the export is called
+      // itself; a scalar result is read straight from its tag, anything else goes through finish().
+      const resultPtr = this.invoke(fn.value as unknown as number, args as readonly Scalar[], exportName);
+      const value = this.readScalar(resultPtr);
+      if (value !== NOT_SCALAR) {
+        this.ffi.QTS_FreeValuePointer(this.ctxPtr, resultPtr);
+        return value;
+      }
+      text = this.finishInGuest(resultPtr, exportName);
+    } else {
+      let argsText: string;
+      try {
+        argsText = encodeWire(args, MAX_DEPTH);
+      } catch (e) {
+        if (isWireFailure(e)) throw marshalErrorFrom(e, 'arguments', this.errorContext(exportName));
+        throw e;
+      }
+      text = this.takeText(this.invoke(tramp.value as unknown as number, [argsText], exportName));
     }
-    const text = this.callSync(tramp, argsText, exportName);
     if (text.charCodeAt(0) === 1 && text.startsWith(ASYNC_PREFIX)) return this.awaitCall(Number(text.slice(1)), exportName);
     return decodeWire(text);
   }
 
-  /** The hot path: wire text in through the raw FFI, wire text out. */
-  private callSync(tramp: QuickJSHandle, argsText: string, exportName: string): string {
+  /** Encode a non-scalar result (or start awaiting a promise) in the guest: wire text out. */
+  private finishInGuest(resultPtr: number, exportName: string): string {
+    const { ffi, ctxPtr } = this;
+    try {
+      return this.takeText(this.invoke(this.finishFn.value as unknown as number, [{ ptr: resultPtr }, exportName], exportName));
+    } finally {
+      ffi.QTS_FreeValuePointer(ctxPtr, resultPtr);
+    }
+  }
+
+  /**
+   * The hot path: create the arguments in guest memory, call `fnPtr` under the call deadline, run
+   * the promise jobs it queued, and return the owned result pointer. Throws the right
+   * TerrariumError for exceptions, interrupts, traps and stack overflows.
+   */
+  private invoke(fnPtr: number, args: readonly (Scalar | { ptr: number })[], exportName: string): number {
     const { ffi, ctxPtr } = this;
     const saved = this.deadline;
     this.deadline = now() + this.req.limits.callTimeoutMs;
     let resultPtr = 0;
+    const owned: number[] = [];
     try {
-      const argv = this.writeArg(argsText);
-      const strPtr = ffi.QTS_NewString(ctxPtr, argv + 8);
-      new Uint32Array(this.memory.buffer, argv, 1)[0] = strPtr;
-      resultPtr = ffi.QTS_Call(ctxPtr, tramp.value as unknown as number, this.undef, 1, argv);
-      ffi.QTS_FreeValuePointer(ctxPtr, strPtr);
+      const argv = this.writeArgs(args, owned);
+      resultPtr = ffi.QTS_Call(ctxPtr, fnPtr, this.undef, args.length, argv);
       if (this.rt.hasPendingJob()) this.runJobs();
     } catch (e) {
       // A trap or a V8 stack overflow inside WebAssembly: the instance cannot be trusted again.
       this.broken = true;
       throw this.trapError(e, exportName);
     } finally {
+      for (const p of owned) ffi.QTS_FreeValuePointer(ctxPtr, p);
       this.deadline = saved;
     }
     const errPtr = ffi.QTS_ResolveException(ctxPtr, resultPtr);
@@ -462,11 +526,111 @@ class QuickJSInstance implements EngineInstance {
       this.broken = true;
       throw new PluginTimeoutError(this.req.limits.callTimeoutMs, 'call', this.errorContext(exportName), 'in a promise job');
     }
+    return resultPtr;
+  }
+
+  /** Read a guest string result and free it. */
+  private takeText(resultPtr: number): string {
+    const { ffi, ctxPtr } = this;
     const cstr = ffi.QTS_GetString(ctxPtr, resultPtr);
     const text = this.readCString(cstr);
     ffi.QTS_FreeCString(ctxPtr, cstr);
     ffi.QTS_FreeValuePointer(ctxPtr, resultPtr);
     return text;
+  }
+
+  /** The value of a scalar JSValue read from its NaN-boxed tag, or NOT_SCALAR. */
+  private readScalar(ptr: number): unknown {
+    const words = this.heap32();
+    const tag = words[(ptr >> 2) + 1]! | 0;
+    switch (tag) {
+      case TAG_INT:
+        return words[ptr >> 2]! | 0;
+      case TAG_BOOL:
+        return words[ptr >> 2] !== 0;
+      case TAG_NULL:
+        return null;
+      case TAG_UNDEFINED:
+        return undefined;
+      case TAG_NAN:
+        return NaN;
+      default:
+        return tag > 16 || tag < -16 ? this.ffi.QTS_GetFloat64(this.ctxPtr, ptr) : NOT_SCALAR;
+    }
+  }
+
+  /** Check that this build boxes values the way readScalar expects. */
+  private probeTags(): boolean {
+    const { ffi, ctxPtr } = this;
+    const samples: [number, unknown][] = [
+      [ffi.QTS_NewFloat64(ctxPtr, 7), 7],
+      [ffi.QTS_NewFloat64(ctxPtr, 1.5), 1.5],
+      [ffi.QTS_NewFloat64(ctxPtr, -0), -0],
+      [ffi.QTS_NewFloat64(ctxPtr, NaN), NaN],
+      [ffi.QTS_NewFloat64(ctxPtr, Infinity), Infinity],
+      [ffi.QTS_NewFloat64(ctxPtr, -Infinity), -Infinity],
+      [ffi.QTS_NewFloat64(ctxPtr, 2 ** 40 + 0.5), 2 ** 40 + 0.5],
+      [ffi.QTS_NewFloat64(ctxPtr, -(2 ** 31)), -(2 ** 31)],
+      [ffi.QTS_NewFloat64(ctxPtr, 5e-324), 5e-324],
+    ];
+    let ok = true;
+    for (const [p, expected] of samples) {
+      if (!Object.is(this.readScalar(p), expected)) ok = false;
+      ffi.QTS_FreeValuePointer(ctxPtr, p);
+    }
+    for (const [p, expected] of [[ffi.QTS_GetTrue(), true], [ffi.QTS_GetFalse(), false], [ffi.QTS_GetNull(), null], [this.undef, undefined]] as const) {
+      if (!Object.is(this.readScalar(p), expected)) ok = false;
+    }
+    const str = this.ctx.newString('x');
+    if (this.readScalar(str.value as unknown as number) !== NOT_SCALAR) ok = false;
+    str.dispose();
+    return ok;
+  }
+
+  /** Create argv in guest memory: strings as NUL-terminated UTF-8, numbers as doubles. */
+  private writeArgs(args: readonly (Scalar | { ptr: number })[], owned: number[]): number {
+    const { ffi, ctxPtr } = this;
+    let need = 4 * args.length + 8;
+    for (const a of args) if (typeof a === 'string') need += a.length * 3 + 1;
+    this.reserve(need);
+    const argv = this.scratch;
+    let at = argv + 4 * args.length;
+    const ptrs: number[] = [];
+    for (const a of args) {
+      let p: number;
+      if (typeof a === 'string') {
+        if (this.heap.buffer !== this.memory.buffer) this.heap = new Uint8Array(this.memory.buffer);
+        const { written } = encoder.encodeInto(a, this.heap.subarray(at, this.scratch + this.scratchSize - 1));
+        this.heap[at + written] = 0;
+        p = ffi.QTS_NewString(ctxPtr, at);
+        at += written + 1;
+        owned.push(p);
+      } else if (typeof a === 'number') {
+        p = ffi.QTS_NewFloat64(ctxPtr, a);
+        owned.push(p);
+      } else if (a === undefined) p = this.undef;
+      else if (a === null) p = ffi.QTS_GetNull();
+      else if (a === true) p = ffi.QTS_GetTrue();
+      else if (a === false) p = ffi.QTS_GetFalse();
+      else p = a.ptr;
+      ptrs.push(p);
+    }
+    const words = this.heap32();
+    for (let i = 0; i < ptrs.length; i++) words[(argv >> 2) + i] = ptrs[i]!;
+    return argv;
+  }
+
+  /** Make the scratch buffer in guest memory at least `need` bytes. */
+  private reserve(need: number): void {
+    if (need <= this.scratchSize) return;
+    if (this.scratch) this.raw._free(this.scratch);
+    this.scratchSize = Math.max(need, 4096);
+    this.scratch = this.raw._malloc(this.scratchSize);
+    if (!this.scratch) {
+      this.scratchSize = 0;
+      this.broken = true;
+      throw new PluginMemoryError(this.req.limits.memoryBytes, this.errorContext(), 'arguments do not fit');
+    }
   }
 
   private trapError(e: unknown, exportName: string): TerrariumError {
@@ -478,24 +642,9 @@ class QuickJSInstance implements EngineInstance {
     return new PluginThrownError(`the interpreter trapped: ${(e as Error)?.message ?? String(e)}`, { ...ctx, cause: e });
   }
 
-  /** Write argv (one pointer) followed by the NUL-terminated UTF-8 text into guest memory. */
-  private writeArg(text: string): number {
-    // UTF-8 needs at most 3 bytes per UTF-16 unit; +8 for argv, +1 for the NUL.
-    const need = text.length * 3 + 16;
-    if (need > this.scratchSize) {
-      if (this.scratch) this.raw._free(this.scratch);
-      this.scratchSize = Math.max(need, 4096);
-      this.scratch = this.raw._malloc(this.scratchSize);
-      if (!this.scratch) {
-        this.scratchSize = 0;
-        throw new PluginMemoryError(this.req.limits.memoryBytes, this.errorContext(), 'arguments do not fit');
-      }
-    }
-    if (this.heap.buffer !== this.memory.buffer) this.heap = new Uint8Array(this.memory.buffer);
-    const at = this.scratch + 8;
-    const { written } = encoder.encodeInto(text, this.heap.subarray(at, at + this.scratchSize - 9));
-    this.heap[at + written] = 0;
-    return this.scratch;
+  private heap32(): Uint32Array {
+    if (this.words.buffer !== this.memory.buffer) this.words = new Uint32Array(this.memory.buffer);
+    return this.words;
   }
 
   private readCString(ptr: number): string {
@@ -515,7 +664,7 @@ class QuickJSInstance implements EngineInstance {
         reject,
         timer: setTimeout(() => {
           if (!this.pending.has(id)) return;
-          this.finish(p);
+          this.settle(p);
           // The guest still holds the half-done call and the host work it awaits: throw it all away.
           this.broken = true;
           reject(new PluginTimeoutError(limit, 'call', this.errorContext(exportName), 'the async call did not settle in time'));
@@ -539,7 +688,7 @@ class QuickJSInstance implements EngineInstance {
     if (this.disposed) return;
     this.disposed = true;
     for (const p of [...this.pending.values()]) {
-      this.finish(p);
+      this.settle(p);
       p.reject(new TerrariumError('ERR_PLUGIN_UNAVAILABLE', 'the plugin was disposed during the call', 'Retry the call', this.errorContext(p.exportName)));
     }
     if (this.broken) return; // an interrupted or trapped runtime may abort on free: let GC take the whole module

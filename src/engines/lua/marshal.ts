@@ -1,0 +1,341 @@
+/**
+ * Copying values between the host and a fengari state, written against fengari's object model
+ * (TValue, Table, TString) rather than its C-like API: the API copies and re-hashes every key,
+ * which made a 10-header request cost ~24 µs to build. Here tables are built with
+ * `luaH_setfrom` and string keys come from a bounded cache of TString objects whose hash is
+ * computed once, so a request table costs a few µs.
+ *
+ * The rule table is documented in docs-lua-section.md; refusals use the same reasons and `$.a[2]`
+ * paths as the JavaScript engine (classifyValue / wirePathKey from binding/wire).
+ */
+import { classifyValue, wirePathKey, type WireFailure } from '../../binding/wire.js';
+import { fengari } from './fengari.js';
+
+const { lobject, ltable, lstring } = fengari.internals as {
+  lobject: { TValue: new (type: number, value: unknown) => TValue };
+  ltable: {
+    luaH_new(L: LuaState): Table;
+    luaH_setfrom(L: LuaState, t: Table, k: TValue, v: TValue): void;
+    luaH_setint(t: Table, k: number, v: TValue): void;
+    luaH_getn(t: Table): number;
+  };
+  lstring: { luaS_bless(L: LuaState | null, s: Uint8Array): TString };
+};
+
+/** fengari's value cell. */
+export interface TValue {
+  type: number;
+  value: unknown;
+}
+export interface TString {
+  realstring: Uint8Array;
+  hash: unknown;
+}
+export interface TableEntry {
+  key: TValue;
+  value: TValue;
+  n: TableEntry | undefined;
+}
+export interface Table {
+  strong: Map<unknown, TableEntry>;
+  f: TableEntry | undefined;
+  metatable: Table | null;
+}
+export interface LuaState {
+  stack: TValue[];
+  top: number;
+  l_G: unknown;
+}
+
+export const T = {
+  NIL: 0,
+  BOOLEAN: 1,
+  LIGHTUSERDATA: 2,
+  NUMFLT: 3,
+  NUMINT: 3 | (1 << 4),
+  SHRSTR: 4,
+  LNGSTR: 4 | (1 << 4),
+  TABLE: 5,
+  LCL: 6,
+  LCF: 6 | (1 << 4),
+  CCL: 6 | (2 << 4),
+  USERDATA: 7,
+  THREAD: 8,
+} as const;
+
+export const TValueCtor = lobject.TValue;
+export const luaH_new = ltable.luaH_new;
+
+const fail = (path: string, reason: string): never => {
+  const e = new Error(`cannot copy ${reason} at ${path}`) as Error & WireFailure;
+  e.marshalPath = path;
+  e.marshalReason = reason;
+  throw e;
+};
+
+const encoder = new TextEncoder();
+const strictDecoder = new TextDecoder('utf-8', { fatal: true });
+
+/** UTF-8 bytes of a JS string; ASCII without TextEncoder's call overhead. */
+export function utf8(s: string): Uint8Array {
+  const n = s.length;
+  if (n < 64) {
+    const out = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c > 127) return encoder.encode(s);
+      out[i] = c;
+    }
+    return out;
+  }
+  return encoder.encode(s);
+}
+
+/**
+ * Lua string bytes to a JS string, or undefined when they are not valid UTF-8. Short ASCII strings
+ * are decoded by hand (TextDecoder costs ~0.3 µs a call).
+ */
+export function fromUtf8(b: Uint8Array): string | undefined {
+  const n = b.length;
+  if (n < 32) {
+    let s = '';
+    for (let i = 0; i < n; i++) {
+      const c = b[i]!;
+      if (c > 127) return decodeSlow(b);
+      s += String.fromCharCode(c);
+    }
+    return s;
+  }
+  return decodeSlow(b);
+}
+function decodeSlow(b: Uint8Array): string | undefined {
+  try {
+    return strictDecoder.decode(b);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Interned TStrings for short strings (object keys, header names, enum-like values): fengari has
+ * no interning and hashes a string key by building a hex string of its bytes, once per TString.
+ * Sharing TStrings between states is safe: they are immutable and their hash is a pure function.
+ */
+const internCache = new Map<string, TString>();
+const INTERN_MAX_LEN = 40;
+const INTERN_MAX_ENTRIES = 8192;
+export function luaString(s: string): TString {
+  if (s.length <= INTERN_MAX_LEN) {
+    let ts = internCache.get(s);
+    if (ts === undefined) {
+      if (internCache.size >= INTERN_MAX_ENTRIES) internCache.clear();
+      ts = lstring.luaS_bless(null, utf8(s));
+      internCache.set(s, ts);
+    }
+    return ts;
+  }
+  return lstring.luaS_bless(null, utf8(s));
+}
+
+/** Per-state markers created by the engine (host.null, host.array, host.object, host.bytes). */
+export interface Markers {
+  /** The Udata behind host.null. */
+  nullUd: unknown;
+  /** Metatables marking a table as an array / an object. */
+  arrayMt: Table;
+  objectMt: Table;
+  /** Udata created by host.bytes(s) -> the bytes they carry. */
+  bytes: WeakMap<object, Uint8Array>;
+  /** Lua strings made from a host Uint8Array: returned unchanged, they cross back as Uint8Array. */
+  fromBytes: WeakSet<object>;
+}
+
+/** Largest integer a fengari (32-bit) integer holds; larger JS integers become Lua floats. */
+const INT_MIN = -2147483648;
+const INT_MAX = 2147483647;
+
+/** A JS value as a fresh TValue (tables are built directly, never through the stack). */
+export function toLua(L: LuaState, v: unknown, m: Markers, path: string, depth: number, seen: unknown[], inContainer: boolean): TValue {
+  switch (typeof v) {
+    case 'string':
+      return new TValueCtor(T.LNGSTR, luaString(v));
+    case 'number':
+      if ((v | 0) === v && !(v === 0 && 1 / v < 0)) return new TValueCtor(T.NUMINT, v);
+      return new TValueCtor(T.NUMFLT, v);
+    case 'boolean':
+      return new TValueCtor(T.BOOLEAN, v);
+    case 'undefined':
+      // Inside an array a hole must keep its position: host.null (it comes back as null).
+      return inContainer ? new TValueCtor(T.USERDATA, m.nullUd) : new TValueCtor(T.NIL, null);
+    case 'object': {
+      if (v === null) return new TValueCtor(T.USERDATA, m.nullUd);
+      const kind = classifyValue(v);
+      if (kind === 'bytes') {
+        const ts = lstring.luaS_bless(null, new Uint8Array(v as Uint8Array));
+        m.fromBytes.add(ts);
+        return new TValueCtor(T.LNGSTR, ts);
+      }
+      if (kind !== 'array' && kind !== 'object') return fail(path, kind.slice(1));
+      if (depth >= MAX_DEPTH_LIMIT) fail(path, `a value nested deeper than ${MAX_DEPTH_LIMIT} levels`);
+      if (seen.indexOf(v) !== -1) fail(path, 'a cycle');
+      if (Object.getOwnPropertySymbols(v).length) fail(path, 'a symbol-keyed property');
+      seen.push(v);
+      const t = ltable.luaH_new(L);
+      if (kind === 'array') {
+        const a = v as unknown[];
+        t.metatable = m.arrayMt;
+        for (let i = 0; i < a.length; i++) {
+          const p = path + '[' + i + ']';
+          ltable.luaH_setint(t, i + 1, toLua(L, read(a, i, p), m, p, depth + 1, seen, true));
+        }
+      } else {
+        const o = v as Record<string, unknown>;
+        const keys = Object.keys(o);
+        if (keys.length === 0) t.metatable = m.objectMt;
+        for (let i = 0; i < keys.length; i++) {
+          const k = keys[i]!;
+          const p = wirePathKey(path, k);
+          const val = read(o, k, p);
+          if (val === undefined) continue; // like JSON: an undefined property is an absent key
+          ltable.luaH_setfrom(L, t, new TValueCtor(T.LNGSTR, luaString(k)), toLua(L, val, m, p, depth + 1, seen, true));
+        }
+      }
+      seen.pop();
+      return new TValueCtor(T.TABLE, t);
+    }
+    default:
+      return fail(path, classifyValue(v).slice(1));
+  }
+}
+
+let MAX_DEPTH_LIMIT = 64;
+export function setMaxDepth(n: number): void {
+  MAX_DEPTH_LIMIT = n;
+}
+
+function read(o: Record<string, unknown> | unknown[], k: string | number, path: string): unknown {
+  try {
+    return (o as Record<string | number, unknown>)[k];
+  } catch (err) {
+    return fail(path, 'a property whose getter threw (' + String(err && (err as Error).message) + ')');
+  }
+}
+
+const TYPE_NAMES: Record<number, string> = {
+  [T.LCL]: 'a Lua function',
+  [T.LCF]: 'a Lua function',
+  [T.CCL]: 'a Lua function',
+  [T.THREAD]: 'a Lua coroutine',
+  [T.USERDATA]: 'a Lua userdata',
+  [T.LIGHTUSERDATA]: 'a Lua userdata',
+};
+
+/** A Lua value as a fresh JS value. `top` is true for the outermost value (nil -> undefined). */
+export function toJS(v: TValue, m: Markers, path: string, depth: number, seen: Table[]): unknown {
+  switch (v.type) {
+    case T.NIL:
+      return undefined;
+    case T.BOOLEAN:
+      return v.value as boolean;
+    case T.NUMINT:
+    case T.NUMFLT:
+      return v.value as number;
+    case T.SHRSTR:
+    case T.LNGSTR: {
+      const b = (v.value as TString).realstring;
+      if (m.fromBytes.has(v.value as TString)) return new Uint8Array(b);
+      const s = fromUtf8(b);
+      return s === undefined ? new Uint8Array(b) : s;
+    }
+    case T.USERDATA: {
+      if (v.value === m.nullUd) return null;
+      const bytes = m.bytes.get(v.value as object);
+      if (bytes) return new Uint8Array(bytes);
+      return fail(path, 'a Lua userdata');
+    }
+    case T.TABLE:
+      return tableToJS(v.value as Table, m, path, depth, seen);
+    default:
+      return fail(path, TYPE_NAMES[v.type] ?? 'a Lua value of an unknown type');
+  }
+}
+
+function keyText(k: TValue, path: string): string {
+  switch (k.type) {
+    case T.SHRSTR:
+    case T.LNGSTR: {
+      const s = fromUtf8((k.value as TString).realstring);
+      if (s === undefined) return fail(path, 'a table key that is not valid UTF-8');
+      return s;
+    }
+    case T.NUMINT:
+    case T.NUMFLT:
+      return String(k.value);
+    case T.BOOLEAN:
+      return fail(path, 'a table key of type boolean');
+    default:
+      return fail(path, 'a table key of type ' + (k.type === T.TABLE ? 'table' : (TYPE_NAMES[k.type] ?? 'unknown').replace(/^an? Lua /, '')));
+  }
+}
+
+function tableToJS(t: Table, m: Markers, path: string, depth: number, seen: Table[]): unknown {
+  if (depth >= MAX_DEPTH_LIMIT) fail(path, `a value nested deeper than ${MAX_DEPTH_LIMIT} levels`);
+  if (seen.indexOf(t) !== -1) fail(path, 'a cycle');
+  seen.push(t);
+  const mt = t.metatable;
+  let out: unknown;
+  if (mt === m.arrayMt) {
+    // Marked array: 1..max positive integer key; nil positions become null; other keys are refused.
+    let max = 0;
+    for (let e = t.f; e; e = e.n) {
+      const k = e.key;
+      if (k.type !== T.NUMINT || (k.value as number) < 1) fail(path, 'a non-index key in a table marked with host.array');
+      if ((k.value as number) > max) max = k.value as number;
+    }
+    const a: unknown[] = new Array(max).fill(null);
+    for (let e = t.f; e; e = e.n) {
+      const i = (e.key.value as number) - 1;
+      a[i] = elem(e.value, m, path + '[' + i + ']', depth, seen);
+    }
+    out = a;
+  } else {
+    // Unmarked: keys exactly 1..n (n >= 1) -> array; empty -> array unless marked with host.object;
+    // anything else -> object with string keys (integer keys written in decimal).
+    let n = 0;
+    let max = 0;
+    let sequence = mt !== m.objectMt;
+    for (let e = t.f; e; e = e.n) {
+      n++;
+      if (sequence) {
+        const k = e.key;
+        if (k.type === T.NUMINT && (k.value as number) >= 1) {
+          if ((k.value as number) > max) max = k.value as number;
+        } else sequence = false;
+      }
+    }
+    if (sequence && max === n) {
+      const a: unknown[] = new Array(n);
+      for (let e = t.f; e; e = e.n) {
+        const i = (e.key.value as number) - 1;
+        a[i] = elem(e.value, m, path + '[' + i + ']', depth, seen);
+      }
+      out = a;
+    } else {
+      const o: Record<string, unknown> = {};
+      for (let e = t.f; e; e = e.n) {
+        const k = keyText(e.key, path);
+        const p = wirePathKey(path, k);
+        Object.defineProperty(o, k, { value: elem(e.value, m, p, depth, seen), enumerable: true, writable: true, configurable: true });
+      }
+      out = o;
+    }
+  }
+  seen.pop();
+  return out;
+}
+
+function elem(v: TValue, m: Markers, path: string, depth: number, seen: Table[]): unknown {
+  const type = v.type;
+  if (type === T.NUMINT || type === T.NUMFLT || type === T.BOOLEAN) return v.value;
+  return toJS(v, m, path, depth + 1, seen);
+}
