@@ -90,6 +90,7 @@ export function specials() { return [undefined, NaN, -0, Infinity, , 5]; }
 export function throwString() { throw 'plain string'; }
 `,
       'imports.js': `import fs from 'fs';\nexport function ok() { return 'ok'; }\n`,
+      'tamper.js': `export function tamper() { JSON.stringify = () => '{not json'; return { a: 1 }; }\n`,
     });
     host = await createHost({ dir, limits: LIMITS, capabilities: { version: '9.9', kv: { get: () => 1 } } });
   });
@@ -154,6 +155,11 @@ export function throwString() { throw 'plain string'; }
   it('reports a thrown string as ERR_PLUGIN_THROWN with that string', async () => {
     const e = await expectCode(() => probe().throwString!(), 'ERR_PLUGIN_THROWN');
     assert.match(e.message, /plain string/);
+  });
+
+  it('refuses garbage from a plugin that replaced its own JSON built-ins, and keeps serving others', async () => {
+    await expectCode(() => host.get<{ tamper(): unknown }>('tamper').tamper(), 'ERR_MARSHAL');
+    assert.equal(probe().readHostData!(), '9.9');
   });
 
   it('is not mistaken for a thenable when awaited', async () => {

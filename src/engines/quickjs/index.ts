@@ -30,6 +30,7 @@ import type { Engine, EngineInstance, LoadRequest } from '../../engine.js';
 import type { ExportInfo, PluginMeta } from '../../types.js';
 import {
   type ErrorContext,
+  MarshalError,
   PluginLoadError,
   PluginMemoryError,
   PluginStackError,
@@ -429,7 +430,11 @@ class QuickJSInstance implements EngineInstance {
       return;
     }
     this.settle(p);
-    p.resolve(decodeWire(text));
+    try {
+      p.resolve(this.decodeResult(text, p.exportName));
+    } catch (e) {
+      p.reject(e);
+    }
   }
 
   private settle(p: PendingCall): void {
@@ -479,7 +484,19 @@ class QuickJSInstance implements EngineInstance {
       text = this.takeText(this.invoke(tramp.value as unknown as number, [argsText], exportName));
     }
     if (text.charCodeAt(0) === 1 && text.startsWith(ASYNC_PREFIX)) return this.awaitCall(Number(text.slice(1)), exportName);
-    return decodeWire(text);
+    return this.decodeResult(text, exportName);
+  }
+
+  /** Decode guest wire text; a plugin that tampered with its own JSON built-ins gets ERR_MARSHAL. */
+  private decodeResult(text: string, exportName: string): unknown {
+    try {
+      return decodeWire(text);
+    } catch (e) {
+      throw new MarshalError('$', `text that is not valid wire format (${(e as Error).message})`, `return value of ${exportName}`, {
+        ...this.errorContext(exportName),
+        cause: e,
+      });
+    }
   }
 
   /** Encode a non-scalar result (or start awaiting a promise) in the guest: wire text out. */
