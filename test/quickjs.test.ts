@@ -288,7 +288,8 @@ export function bad() { return () => 1; }
         config: () => ({ a: 1 }),
         log: () => {},
       },
-      (DEBUG_SYNC as unknown as { default?: unknown }).default ?? (DEBUG_SYNC as never),
+      // The variant's types describe its CommonJS entry; under ESM the default export is the variant.
+      DEBUG_SYNC as unknown as Parameters<typeof loadQuickJS>[1],
     );
     assert.deepEqual(inst.call('echo', [{ a: [1, 'x', new Uint8Array([1])] }]), { a: [1, 'x', new Uint8Array([1])] });
     assert.throws(() => inst.call('fail', []));
