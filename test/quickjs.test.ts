@@ -320,6 +320,14 @@ describe('host options', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  it('ends recursion with ERR_PLUGIN_STACK at the largest stack budget too, never a host stack overflow', async () => {
+    const dir = await fixtureDir({ 'deep.js': 'function f(n) { return f(n + 1) + 1; }\nexport function r() { return f(0); }\n' });
+    await using host = await createHost({ dir, limits: { stackBytes: 4 * 1024 * 1024 } });
+    await expectCode(() => host.get<{ r(): number }>('deep').r(), 'ERR_PLUGIN_STACK');
+    await expectCode(() => createHost({ dir, limits: { stackBytes: 8 * 1024 * 1024 } }), 'ERR_OPTIONS');
+    await rm(dir, { recursive: true, force: true });
+  });
+
   it('fails the second of two plugins with the same name, keeps the first', async () => {
     const dir = await fixtureDir({
       'a.js': "export const meta = { name: 'same' }; export function who() { return 'a'; }\n",

@@ -17,7 +17,8 @@ const BOUNDS: Record<keyof Limits, [number, number, (n: number) => string]> = {
   memoryBytes: [MIN_MEMORY_BYTES, MAX_MEMORY_BYTES, formatBytes],
   callTimeoutMs: [1, 10 * 60 * 1000, (n) => `${n} ms`],
   loadTimeoutMs: [1, 10 * 60 * 1000, (n) => `${n} ms`],
-  stackBytes: [16 * 1024, 8 * 1024 * 1024, formatBytes],
+  // QuickJS's C stack inside WebAssembly is 5 MiB: a larger budget would defeat its own check.
+  stackBytes: [16 * 1024, 4 * 1024 * 1024, formatBytes],
 };
 
 /**
