@@ -1,5 +1,5 @@
 -- A `role:tt` hook for the htmlize example: :tt:`text` renders as <tt>text</tt>.
-local M = { meta = { name = 'tt', version = '1.0.0', apiVersion = 1, description = 'role:tt renders teletype text' } }
+local M = { meta = { name = 'tt-lua', version = '1.0.0', apiVersion = 1, description = 'role:tt renders teletype text' } }
 
 local function escape(s)
   return (s:gsub('[&<>"]', { ['&'] = '&amp;', ['<'] = '&lt;', ['>'] = '&gt;', ['"'] = '&quot;' }))

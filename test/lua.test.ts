@@ -45,8 +45,9 @@ return {
 }
 `,
   hog: `local keep = {}
+local chunk = string.rep('x', 65536)
 return {
-  hog = function() local i = 0 while true do i = i + 1; keep[#keep + 1] = string.rep('x', 65536) .. i end end,
+  hog = function() local i = 0 while true do i = i + 1; keep[#keep + 1] = chunk .. i end end,
   ok = function() return 'ok' end,
 }
 `,
@@ -324,7 +325,7 @@ function M.tables() while true do keep[#keep + 1] = { 1, 2, 3 } end end
 function M.doubling() local s = 'x' while true do s = s .. s end end
 function M.rep() return #string.rep('x', 2^30) end
 function M.repSep() return #string.rep('ab', 2^28, ',') end
-function M.format() return string.format('%099d', 1) end
+function M.format() return string.format('%0999d', 1) end
 function M.formatMany() local s = string.rep('x', 4 * 1024 * 1024); return #string.format(string.rep('%s', 40), table.unpack((function() local t = {} for i = 1, 40 do t[i] = s end return t end)())) end
 function M.concatTable() local s = string.rep('x', 1024 * 1024); local t = {} for i = 1, 200 do t[i] = s end return #table.concat(t) end
 function M.gsubBlowup() local s = string.rep('x', 1024 * 1024); return #s:gsub('x', s) end
@@ -332,7 +333,8 @@ function M.pattern() return string.find(('a'):rep(120), '.-.-.-.-b$') end
 function M.gmatchPattern() local n = 0 for _ in ('a'):rep(5000):gmatch('a*a*a*b') do n = n + 1 end return n end
 function M.manyConcat() local s = string.rep('x', 8 * 1024 * 1024); return #(s .. s .. s .. s .. s .. s .. s .. s .. s .. s) end
 function M.ok() return 'ok' end
-function M.recurseViaPcall() local function f() return pcall(f) end return f() end
+function M.spinAfterCaughtError() pcall(error, 'x') while true do end end
+function M.recurseViaPcall() local function f(n) local ok, e = pcall(f, n + 1) if not ok then error(e, 0) end return e end return f(1) end
 function M.recurseInCoroutine() local function f(n) return f(n + 1) + 1 end return coroutine.wrap(f)(1) end
 function M.spinInCoroutine() return coroutine.wrap(function() while true do end end)() end
 function M.sortSpin() local t = {} for i = 1, 100 do t[i] = i end table.sort(t, function(a, b) while true do end end) end
@@ -397,6 +399,9 @@ return { again = function() return host.again() end, ok = function() return 'ok'
   });
   it('stops loops inside coroutines, sort comparators, gsub callbacks and metamethods', async () => {
     for (const fn of ['spinInCoroutine', 'sortSpin', 'gsubCallbackSpin', 'metaSpin']) await bomb(fn, 'ERR_PLUGIN_TIMEOUT');
+  });
+  it('keeps the time budget after pcall caught an error in the export (fengari allowhook bug)', async () => {
+    await bomb('spinAfterCaughtError', 'ERR_PLUGIN_TIMEOUT');
   });
   it('does not let pcall swallow a memory or time violation', async () => {
     await bomb('swallowMemory', 'ERR_PLUGIN_MEMORY');

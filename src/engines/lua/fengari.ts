@@ -1,16 +1,18 @@
 /**
- * Loads fengari with three small source patches that make it containable (see docs-lua-section.md,
+ * Loads fengari with four small source patches that make it containable (see docs-lua-section.md,
  * "Memory and long built-ins"). fengari is plain JavaScript with no allocator hook and no way to
- * interrupt a library function, so the three places where one step can allocate or loop without
- * bound report to a guard object first:
+ * interrupt a library function, so the places where one step can allocate or loop without bound
+ * report to a guard object first, and one bug that disabled the CPU budget is fixed:
  *
  * - `luaV_concat` (lvm.js), the `..` operator: before allocating the result buffer;
  * - `luaL_prepbuffsize` (lauxlib.js), the string buffer behind string.rep, string.format,
  *   string.gsub, table.concat, string.char...: before growing a buffer;
  * - `singlematch` (lstrlib.js), the unit of work of Lua patterns (find/match/gmatch/gsub): a step
- *   counter, so a pathological pattern is stopped by the call deadline.
+ *   counter, so a pathological pattern is stopped by the call deadline;
+ * - `lua_pcallk` (lapi.js): a fengari bug that switched the count hook off for good after a
+ *   `pcall` inside a coroutine caught an error (i.e. `pcall(error)` then `while true do end`).
  *
- * The patches are applied by compiling those three files ourselves while `require('fengari')`
+ * The patches are applied by compiling those files ourselves while `require('fengari')`
  * runs (a one-shot `Module._extensions['.js']` hook): fengari's modules capture each other's
  * functions by destructuring, so patching exports afterwards would not reach internal callers.
  * Each patch is a literal string replacement that is checked: if fengari changes (or was already
@@ -57,6 +59,14 @@ const PATCHES: Patch[] = [
     file: 'lauxlib.js',
     find: 'let newsize = Math.max(B.b.length * 2, newend);  /* double buffer size */',
     replace: 'module.__terrarium.alloc(B.L, newend); let newsize = Math.max(B.b.length * 2, newend);',
+  },
+  {
+    // fengari bug: `&= ~CIST_OAH | allowhook` never records allowhook, so after a pcall inside a
+    // coroutine catches an error, `recover` restores allowhook = 0 and the count hook (the CPU
+    // budget) never fires again in that coroutine. C Lua: setoah(st, v) = (st & ~CIST_OAH) | v.
+    file: 'lapi.js',
+    find: 'ci.callstatus &= ~lstate.CIST_OAH | L.allowhook;',
+    replace: 'ci.callstatus = (ci.callstatus & ~lstate.CIST_OAH) | L.allowhook;',
   },
   {
     file: 'lstrlib.js',

@@ -37,8 +37,8 @@ export function heapNow(): number {
 /** What the guard needs from its instance. */
 export interface GuardOwner {
   readonly L: LuaState;
-  /** Threads the engine holds outside the registry (the pool and running exports). */
-  extraThreads(): Iterable<LuaState>;
+  /** Values the engine holds outside the registry: the module table, pooled and running threads. */
+  extraRoots(): Iterable<TValue>;
   raiseExceeded(L: LuaState, why: 'memory'): never;
 }
 
@@ -125,7 +125,7 @@ export class MemoryGuard {
     push(g.l_registry);
     for (const mt of g.mt) pushTable(mt ?? null);
     push({ type: T.THREAD, value: g.mainthread });
-    for (const th of this.owner.extraThreads()) push({ type: T.THREAD, value: th });
+    for (const tv of this.owner.extraRoots()) push(tv);
     const protoBytes = (p: Proto): number => {
       if (seen.has(p)) return 0;
       seen.add(p);

@@ -118,6 +118,8 @@ class LuaInstance implements EngineInstance, GuardOwner {
   private readonly marshalErrors = new WeakMap<object, TerrariumError>();
   private depth = 0;
   private limitStack: string | undefined;
+  /** The table the chunk returned (module state hangs off it; the memory walk starts here too). */
+  private moduleTable: TValue | undefined;
   private disposed = false;
   private currentExport: string | undefined;
 
@@ -398,10 +400,10 @@ class LuaInstance implements EngineInstance, GuardOwner {
       }
       this.exceeded = why;
     }
-    const msg =
-      this.exceeded === 'timeout' ? 'terrarium: time budget exceeded' : this.exceeded === 'memory' ? 'terrarium: not enough memory' : 'terrarium: stack overflow';
-    lauxlib.luaL_error(L, ls(msg));
-    throw new Error('unreachable: luaL_error returned');
+    // No luaL_error: its message formatting allocates through the guarded paths again.
+    lua.lua_pushstring(L, ls(this.exceeded === 'timeout' ? 'terrarium: time budget exceeded' : this.exceeded === 'memory' ? 'terrarium: not enough memory' : 'terrarium: stack overflow'));
+    lua.lua_error(L);
+    throw new Error('unreachable: lua_error returned');
   }
 
   private onHook(L: LuaState): void {
@@ -413,7 +415,11 @@ class LuaInstance implements EngineInstance, GuardOwner {
 
   /** fengari calls this from the patched string producers before allocating `bytes`. */
   onAlloc(L: LuaState, bytes: number): void {
-    if (this.exceeded) this.raiseExceeded(L, this.exceeded);
+    // Once a limit tripped, small strings (error messages, tracebacks) must still be possible.
+    if (this.exceeded) {
+      if (bytes > 4096) this.raiseExceeded(L, this.exceeded);
+      return;
+    }
     this.memory.alloc(L, bytes);
   }
 
@@ -565,6 +571,7 @@ class LuaInstance implements EngineInstance, GuardOwner {
         throw new PluginLoadError('the chunk must return a table of exports', this.errorContext(), 'End the file with `return { myExport = myExport, meta = {...} }`');
       }
       const t = top.value as Table;
+      this.moduleTable = new TValueCtor(T.TABLE, t);
       for (let e = t.f; e; e = e.n) {
         if (e.key.type !== T.LNGSTR && e.key.type !== T.SHRSTR) continue;
         const key = jsText((e.key.value as TString).realstring);
@@ -796,8 +803,12 @@ class LuaInstance implements EngineInstance, GuardOwner {
     return new PluginThrownError(message, { ...ctx, ...where, pluginStack: stack }, thrown);
   }
 
-  extraThreads(): Iterable<LuaState> {
-    return [...this.threadPool, ...this.callThreads];
+  extraRoots(): Iterable<TValue> {
+    const roots: TValue[] = [];
+    if (this.moduleTable) roots.push(this.moduleTable);
+    for (const th of this.threadPool) roots.push(new TValueCtor(T.THREAD, th));
+    for (const th of this.callThreads) roots.push(new TValueCtor(T.THREAD, th));
+    return roots;
   }
 
   memoryBytes(): number {
