@@ -1,5 +1,7 @@
--- Shared benchmark plugin (Lua): see bench/ for the runner.
-local M = { meta = { name = 'bench-lua', version = '1.0.0', apiVersion = 1, description = 'benchmark exports' } }
+-- Shared benchmark plugin (Lua), the twin of bench.js: see bench/calls.ts and bench/load.ts.
+-- No meta.name: bench/load.ts loads 100 copies of this file into one host, and the name comes
+-- from each copy's file name.
+local M = {}
 
 function M.noop() end
 
