@@ -4,6 +4,7 @@
  * (copied in). Every plugin also gets `host.log.{debug,info,warn,error}` attributed to it.
  */
 import { OptionsError } from './errors.js';
+import { MAX_DEPTH, encodeWire, isWireFailure } from './binding/wire.js';
 import type { Capabilities, LogLevel } from './types.js';
 
 /** One host function granted to plugins: `path` ['kv','get'] is `host.kv.get` inside the plugin. */
@@ -41,6 +42,13 @@ export function flattenCapabilities(tree: Capabilities | undefined): FlatCapabil
     return data;
   };
   const data = walk(tree ?? {}, [], 0);
+  try {
+    encodeWire(data, MAX_DEPTH);
+  } catch (e) {
+    if (!isWireFailure(e)) throw e;
+    const at = e.marshalPath.replace(/^\$/, 'host');
+    throw new OptionsError(`capabilities: cannot copy ${e.marshalReason} at ${at} into plugins`, 'Plain data in capabilities must be JSON-like data, Uint8Array or undefined');
+  }
   if ('config' in data || functions.some((f) => f.path[0] === 'config')) {
     throw new OptionsError('capabilities must not define "config"', 'Per-plugin config goes in options.config, keyed by plugin name');
   }

@@ -83,6 +83,3 @@ export function engineFor(ext: string): Promise<Engine> | undefined {
 export function registeredExtensions(): string[] {
   return [...registry.keys()].sort();
 }
-
-registerEngine('quickjs', ['.js', '.mjs'], async () => (await import('./engines/quickjs/index.js')).quickjsEngine);
-registerEngine('lua', ['.lua'], async () => (await import('./engines/lua/index.js')).luaEngine);

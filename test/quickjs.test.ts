@@ -310,6 +310,9 @@ describe('host options', () => {
     await expectCode(() => createHost({ dir: '.', colour: 'red' } as never), 'ERR_OPTIONS');
     await expectCode(() => createHost({ dir: '.', capabilities: { 'not an identifier': () => 1 } }), 'ERR_OPTIONS');
     await expectCode(() => createHost({ files: ['plugin.txt'] }), 'ERR_OPTIONS');
+    await expectCode(() => createHost({ dir: '.', capabilities: { config: () => 1 } }), 'ERR_OPTIONS');
+    const e = await expectCode(() => createHost({ dir: '.', capabilities: { db: { opened: new Date() } } }), 'ERR_OPTIONS');
+    assert.match(e.message, /host\.db\.opened/);
   });
 
   it('applies per-plugin limit overrides', async () => {

@@ -4,6 +4,7 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { engineFor, engineNameFor, registeredExtensions } from '../engine.js';
+import '../engines/index.js';
 import { flattenCapabilities, withLogCapability } from '../capabilities.js';
 import { NoPluginError, OptionsError, PluginLoadError } from '../errors.js';
 import type { Capabilities, Limits, Logger } from '../types.js';
@@ -36,9 +37,9 @@ export interface Host extends AsyncDisposable {
    * A typed proxy over a plugin's exports: `proxy.fn(...args)` copies args in and the result out.
    * Throws ERR_NO_PLUGIN for an unknown name.
    */
-  get<T extends object = Record<string, (...args: never[]) => unknown>>(name: string): PluginProxy<T>;
+  get<T extends object = Record<string, (...args: unknown[]) => unknown>>(name: string): PluginProxy<T>;
   /** Proxies of every ready plugin that exports all of the named functions (hook-style dispatch). */
-  implementing<T extends object = Record<string, (...args: never[]) => unknown>>(...exportNames: string[]): PluginProxy<T>[];
+  implementing<T extends object = Record<string, (...args: unknown[]) => unknown>>(...exportNames: string[]): PluginProxy<T>[];
   /** Resolves when no plugin is loading or restarting. */
   ready(): Promise<void>;
   /** Dispose every VM, last loaded first. Calls afterwards fail with ERR_PLUGIN_UNAVAILABLE. */
@@ -118,11 +119,12 @@ export async function createHost(options: HostOptions): Promise<Host> {
     const limits = resolveLimits(perPlugin[defaultName], baseLimits, `pluginLimits.${defaultName}`);
     const rel = path.relative(dir, file);
     const shown = rel.startsWith('..') ? file : rel;
-    let source: string;
+    let source = '';
+    let unreadable: PluginLoadError | undefined;
     try {
       source = await readFile(file, 'utf8');
     } catch (e) {
-      throw new OptionsError(`cannot read plugin file ${file}: ${(e as Error).message}`, 'Check the file permissions');
+      unreadable = new PluginLoadError(`cannot read the plugin file: ${(e as Error).message}`, { plugin: defaultName, file: shown, cause: e }, 'Check the file and its permissions');
     }
     const engine = await engineFor(ext)!;
     let managed: ManagedPlugin | undefined;
@@ -144,8 +146,9 @@ export async function createHost(options: HostOptions): Promise<Host> {
       logger,
     );
     plugins.push(managed);
+    if (unreadable) managed.fail(unreadable);
   }
-  await Promise.all(plugins.map((p) => p.load()));
+  await Promise.all(plugins.map((p) => (p.status === 'loading' ? p.load() : undefined)));
 
   const byName = new Map<string, ManagedPlugin>();
   for (const p of plugins) {
