@@ -41,6 +41,11 @@ return {
   recurse: `local function f(n) return f(n + 1) + 1 end
 return {
   recurse = function(n) return f(n) end,
+  viaHost = function(n)
+    local ok, r = pcall(host.reenter, n + 1)
+    if ok then return r end
+    return 'caught'
+  end,
   ok = function() return 'ok' end,
 }
 `,

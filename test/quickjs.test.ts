@@ -33,6 +33,9 @@ export function tick() { return ++ticks; }
 `,
   recurse: `function f(n) { return f(n + 1) + 1; }
 export function recurse(n) { return f(n); }
+export function viaHost(n) {
+  try { return host.reenter(n + 1); } catch (e) { return 'caught'; }
+}
 export function ok() { return 'ok'; }
 `,
   hog: `const keep = [];

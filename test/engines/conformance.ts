@@ -12,7 +12,8 @@
  *   hostThrows() -> host.fail(); passFunction() -> host.kv.set('k', <function>);
  *   mutateHost() -> tries to change `host`, returns 'mutated' if that did not raise.
  * - spin: spin() loops forever; ok() -> 'ok'; tick() -> module-level counter + 1.
- * - recurse: recurse(n) recurses without bound; ok() -> 'ok'.
+ * - recurse: recurse(n) recurses without bound; viaHost(n) -> host.reenter(n + 1) inside try/pcall, a
+ *   capability that calls viaHost again (recursion through the host), returning 'caught' on error; ok() -> 'ok'.
  * - hog: hog() allocates without bound; ok() -> 'ok'.
  * - loadspin: loops forever at top level.
  * - syntax: a syntax error at line `lines.syntax`.
@@ -102,6 +103,7 @@ export function runConformance(spec: EngineSpec): void {
     const kvSet: unknown[] = [];
 
     before(async () => {
+      let self: Host | undefined;
       dir = await fixtureDir(Object.fromEntries(Object.entries(spec.fixtures).map(([n, src]) => [file(n as FixtureName), src])));
       host = await createHost({
         dir,
@@ -114,8 +116,10 @@ export function runConformance(spec: EngineSpec): void {
           fail: () => {
             throw new Error('nope');
           },
+          reenter: (n: number) => self?.get<{ viaHost(n: number): unknown }>('recurse').viaHost(n),
         },
       });
+      self = host;
     });
     after(async () => {
       await host.close();
@@ -393,6 +397,13 @@ export function runConformance(spec: EngineSpec): void {
 
       it('ends runaway recursion with ERR_PLUGIN_STACK and recovers', async () => {
         await expectCode(() => host.get<{ recurse(n: number): number }>('recurse').recurse(0), 'ERR_PLUGIN_STACK');
+        await host.ready();
+        assert.equal(host.get<OkApi>('recurse').ok(), 'ok');
+      });
+
+      it('ends runaway recursion through host callbacks with ERR_PLUGIN_STACK, even if the plugin catches it', async () => {
+        const e = await expectCode(() => host.get<{ viaHost(n: number): unknown }>('recurse').viaHost(0), 'ERR_PLUGIN_STACK');
+        assert.equal(e.plugin, 'recurse');
         await host.ready();
         assert.equal(host.get<OkApi>('recurse').ok(), 'ok');
       });

@@ -101,6 +101,8 @@ const TAG_NAN = -10;
 
 const encoder = new TextEncoder();
 const NOT_SCALAR = Symbol('not a scalar');
+/** Nested host -> plugin -> host -> plugin calls on one instance before ERR_PLUGIN_STACK. */
+const MAX_REENTRY = 32;
 const decoder = new TextDecoder();
 const now = () => performance.now();
 
@@ -141,6 +143,11 @@ class QuickJSInstance implements EngineInstance {
   /** Interrupt deadline of the code running now (performance.now() ms). */
   private deadline = Infinity;
   private interrupted = false;
+  /** The limit violation that broke this instance; every later return from the guest rethrows it. */
+  private fatal: TerrariumError | undefined;
+  /** Guest entries on the host stack (calls, nested calls through capabilities, job runs). */
+  private depth = 0;
+  private disposeWhenIdle = false;
   /** Scratch buffer in guest memory for argument text and argv; grown on demand. */
   private scratch = 0;
   private scratchSize = 0;
@@ -160,6 +167,7 @@ class QuickJSInstance implements EngineInstance {
     this.rt = qjs.newRuntime();
     this.rt.setMaxStackSize(req.limits.stackBytes);
     this.rt.setInterruptHandler(() => {
+      if (this.fatal) return true;
       if (now() > this.deadline) {
         this.interrupted = true;
         return true;
@@ -268,19 +276,17 @@ class QuickJSInstance implements EngineInstance {
     const limits = this.req.limits;
     const d = (dumped ?? {}) as { name?: unknown; message?: unknown; stack?: unknown };
     const message = typeof d.message === 'string' ? d.message : '';
+    if (this.fatal) return this.fatal;
     if (this.interrupted) {
-      this.broken = true;
-      return new PluginTimeoutError(phase === 'load' ? limits.loadTimeoutMs : limits.callTimeoutMs, phase, ctx);
+      return this.breakWith(new PluginTimeoutError(phase === 'load' ? limits.loadTimeoutMs : limits.callTimeoutMs, phase, ctx));
     }
     // Under a bounded memory an OOM surfaces as "out of memory", or, when not even the error
     // object fits, as an empty/null error value: then the memory is near its cap or exhausted.
     if (message === 'out of memory' || ((dumped === null || dumped === '' || message === '') && this.memoryExhausted())) {
-      this.broken = true;
-      return new PluginMemoryError(limits.memoryBytes, ctx);
+      return this.breakWith(new PluginMemoryError(limits.memoryBytes, ctx));
     }
     if (d.name === 'InternalError' && message === 'stack overflow') {
-      this.broken = true;
-      return new PluginStackError(limits.stackBytes, ctx);
+      return this.breakWith(new PluginStackError(limits.stackBytes, ctx));
     }
     if (isWireFailure(dumped)) {
       return marshalErrorFrom(dumped, (dumped as { marshalDirection?: string }).marshalDirection ?? 'plugin value', ctx);
@@ -290,6 +296,17 @@ class QuickJSInstance implements EngineInstance {
       return new PluginLoadError(failure.message, { ...ctx, ...failure.where, pluginStack: failure.stack });
     }
     return new PluginThrownError(failure.message, { ...ctx, ...failure.where, pluginStack: failure.stack }, dumped);
+  }
+
+  /**
+   * Crash-only: record the violation that breaks this instance. The guest is interrupted at its
+   * next check and every call still on the stack (e.g. the outer half of a re-entrant call)
+   * fails with this same error, whatever the plugin did with the error it saw.
+   */
+  private breakWith<E extends TerrariumError>(e: E): E {
+    this.broken = true;
+    this.fatal ??= e;
+    return e;
   }
 
   /** True when the guest heap is close to its cap or cannot give 1 MiB any more. */
@@ -378,6 +395,7 @@ class QuickJSInstance implements EngineInstance {
         continue; // an exception escaping a job is delivered through its promise; keep going
       }
       const ran = r.value;
+      if (this.fatal) throw this.fatal;
       if (this.interrupted) return;
       if (ran === 0 || !this.rt.hasPendingJob()) return;
     }
@@ -390,6 +408,7 @@ class QuickJSInstance implements EngineInstance {
     let earliest = Infinity;
     for (const p of this.pending.values()) earliest = Math.min(earliest, p.deadline);
     this.deadline = Math.min(earliest, now() + this.req.limits.callTimeoutMs);
+    this.depth++;
     try {
       this.runJobs();
     } catch (e) {
@@ -397,10 +416,10 @@ class QuickJSInstance implements EngineInstance {
       return;
     } finally {
       this.deadline = saved;
+      this.leave();
     }
     if (this.interrupted) {
-      this.broken = true;
-      this.failAll(new PluginTimeoutError(this.req.limits.callTimeoutMs, 'call', this.errorContext(), 'in a promise job'));
+      this.failAll(this.fatal ?? this.breakWith(new PluginTimeoutError(this.req.limits.callTimeoutMs, 'call', this.errorContext(), 'in a promise job')));
       return;
     }
     for (const p of [...this.pending.values()]) this.poll(p);
@@ -516,21 +535,26 @@ class QuickJSInstance implements EngineInstance {
    */
   private invoke(fnPtr: number, args: readonly (Scalar | { ptr: number })[], exportName: string): number {
     const { ffi, ctxPtr } = this;
+    if (this.fatal) throw this.fatal;
+    if (this.depth >= MAX_REENTRY) {
+      throw this.breakWith(new PluginStackError(this.req.limits.stackBytes, this.errorContext(exportName)));
+    }
     const saved = this.deadline;
     this.deadline = now() + this.req.limits.callTimeoutMs;
     let resultPtr = 0;
     const owned: number[] = [];
+    this.depth++;
     try {
       const argv = this.writeArgs(args, owned);
       resultPtr = ffi.QTS_Call(ctxPtr, fnPtr, this.undef, args.length, argv);
       if (this.rt.hasPendingJob()) this.runJobs();
     } catch (e) {
       // A trap or a V8 stack overflow inside WebAssembly: the instance cannot be trusted again.
-      this.broken = true;
-      throw this.trapError(e, exportName);
+      throw this.fatal ?? this.breakWith(this.trapError(e, exportName));
     } finally {
-      for (const p of owned) ffi.QTS_FreeValuePointer(ctxPtr, p);
+      if (!this.broken) for (const p of owned) ffi.QTS_FreeValuePointer(ctxPtr, p);
       this.deadline = saved;
+      this.leave();
     }
     const errPtr = ffi.QTS_ResolveException(ctxPtr, resultPtr);
     if (errPtr) {
@@ -538,10 +562,9 @@ class QuickJSInstance implements EngineInstance {
       const errH = (this.ctx as unknown as { memory: { heapValueHandle(p: number): QuickJSHandle } }).memory.heapValueHandle(errPtr);
       throw this.failure(errH, exportName, 'call');
     }
-    if (this.interrupted) {
+    if (this.fatal || this.interrupted) {
       ffi.QTS_FreeValuePointer(ctxPtr, resultPtr);
-      this.broken = true;
-      throw new PluginTimeoutError(this.req.limits.callTimeoutMs, 'call', this.errorContext(exportName), 'in a promise job');
+      throw this.fatal ?? this.breakWith(new PluginTimeoutError(this.req.limits.callTimeoutMs, 'call', this.errorContext(exportName), 'in a promise job'));
     }
     return resultPtr;
   }
@@ -645,8 +668,7 @@ class QuickJSInstance implements EngineInstance {
     this.scratch = this.raw._malloc(this.scratchSize);
     if (!this.scratch) {
       this.scratchSize = 0;
-      this.broken = true;
-      throw new PluginMemoryError(this.req.limits.memoryBytes, this.errorContext(), 'arguments do not fit');
+      throw this.breakWith(new PluginMemoryError(this.req.limits.memoryBytes, this.errorContext(), 'arguments do not fit'));
     }
   }
 
@@ -683,8 +705,7 @@ class QuickJSInstance implements EngineInstance {
           if (!this.pending.has(id)) return;
           this.settle(p);
           // The guest still holds the half-done call and the host work it awaits: throw it all away.
-          this.broken = true;
-          reject(new PluginTimeoutError(limit, 'call', this.errorContext(exportName), 'the async call did not settle in time'));
+          reject(this.breakWith(new PluginTimeoutError(limit, 'call', this.errorContext(exportName), 'the async call did not settle in time')));
         }, limit),
       };
       this.pending.set(id, p);
@@ -701,8 +722,23 @@ class QuickJSInstance implements EngineInstance {
     return this.memory.buffer.byteLength;
   }
 
+  /** One guest entry finished; a dispose requested meanwhile happens once nothing is on the stack. */
+  private leave(): void {
+    this.depth--;
+    if (this.depth === 0 && this.disposeWhenIdle) {
+      this.disposeWhenIdle = false;
+      this.dispose();
+    }
+  }
+
   dispose(): void {
     if (this.disposed) return;
+    if (this.depth > 0) {
+      // Called from inside a call (a capability that closed the host, or the restart after a
+      // nested violation): freeing the runtime under the running guest would corrupt it.
+      this.disposeWhenIdle = true;
+      return;
+    }
     this.disposed = true;
     for (const p of [...this.pending.values()]) {
       this.settle(p);
