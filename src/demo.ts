@@ -7,7 +7,7 @@
 import type { Capabilities, Logger } from './types.js';
 import { createHost } from './host/host.js';
 import { TerrariumError } from './errors.js';
-import { PLUGIN_NAME } from './binding/proxy.js';
+import { PLUGIN_NAME, type PluginProxy } from './binding/proxy.js';
 
 /** A small in-memory key-value store granted to plugins as `host.kv` (get is async, like a real store). */
 export function memoryKv(seed: Record<string, unknown> = {}): Capabilities {
@@ -32,20 +32,31 @@ interface HookPlugin {
 /**
  * The htmlize host of eliben's go-plugin example, in-process: ask every plugin that implements
  * hooks()/run() which hooks it declares, then apply `contents` hooks to the whole post and
- * `role:NAME` hooks to each :NAME:`text` role.
+ * `role:NAME` hooks to each :NAME:`text` role. The first plugin (in load order) that declares a
+ * role renders it; `dispatch` says which plugin got which hook.
  */
-export function htmlize(plugins: HookPlugin[], post: { title: string; contents: string }): string {
-  const contents: HookPlugin[] = [];
-  const roles = new Map<string, HookPlugin>();
+export function htmlize(
+  plugins: PluginProxy<HookPlugin>[],
+  post: { title: string; contents: string },
+): { html: string; dispatch: string[] } {
+  const contents: PluginProxy<HookPlugin>[] = [];
+  const roles = new Map<string, PluginProxy<HookPlugin>>();
+  const dispatch: string[] = [];
   for (const p of plugins) {
     for (const hook of p.hooks()) {
       if (hook === 'contents') contents.push(p);
-      else if (hook.startsWith('role:')) roles.set(hook.slice(5), p);
+      else if (hook.startsWith('role:') && !roles.has(hook.slice(5))) roles.set(hook.slice(5), p);
+      else {
+        dispatch.push(`${hook} -> ${p[PLUGIN_NAME]} (shadowed by ${roles.get(hook.slice(5))?.[PLUGIN_NAME] ?? 'nobody'})`);
+        continue;
+      }
+      dispatch.push(`${hook} -> ${p[PLUGIN_NAME]}`);
     }
   }
-  let text = post.contents;
-  for (const p of contents) text = p.run('contents', text, post);
-  return text.replace(/:(\w+):`([^`]*)`/g, (whole, role: string, val: string) => roles.get(role)?.run(`role:${role}`, val, post) ?? whole);
+  let html = post.contents;
+  for (const p of contents) html = p.run('contents', html, post);
+  html = html.replace(/:(\w+):`([^`]*)`/g, (whole, role: string, val: string) => roles.get(role)?.run(`role:${role}`, val, post) ?? whole);
+  return { html, dispatch };
 }
 
 export async function runDemo(dir: string, logger: Logger, out: (line: string) => void): Promise<number> {
@@ -72,7 +83,15 @@ export async function runDemo(dir: string, logger: Logger, out: (line: string) =
     await call(`revert (${p[PLUGIN_NAME]})`, () => p.revert('Live on time, emit no evil'));
   }
   const post = { title: 'htmlize', contents: 'I wrote :tt:`createHost()` and I called :tt:`host.get()`.' };
-  await call('htmlize', () => htmlize(host.implementing<HookPlugin>('hooks', 'run'), post));
+  // Lua plugins first, so that this run shows one host dispatching hooks across both languages.
+  const hookPlugins = host.implementing<HookPlugin>('hooks', 'run');
+  const engineOf = (p: PluginProxy<HookPlugin>) => host.plugins.find((x) => x.name === p[PLUGIN_NAME])?.engine ?? '';
+  hookPlugins.sort((a, b) => (engineOf(a) === engineOf(b) ? 0 : engineOf(a) === 'lua' ? -1 : 1));
+  await call('htmlize', () => {
+    const { html, dispatch } = htmlize(hookPlugins, post);
+    for (const d of dispatch) out(`  hook ${d}`);
+    return html;
+  });
   for (const p of host.implementing<{ greet(id: number): Promise<string> }>('greet')) {
     await call('greet(1)', () => p.greet(1));
     await call('greet(3)', () => p.greet(3));

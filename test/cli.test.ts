@@ -48,6 +48,14 @@ describe('terrarium CLI', () => {
     assert.equal(JSON.parse(r.stdout), 'live on time ,emit no eviL');
   });
 
+  it('calls a Lua plugin the same way', async () => {
+    const r = await run('call', `${examples}/revert.lua`, 'revert', '"Live on time, emit no evil"');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout), 'live on time ,emit no eviL');
+    const list = await run('list', examples);
+    assert.match(list.stdout, /revert-lua\s+lua\s+ready\s+revert\.lua\s+revert\/1/);
+  });
+
   it('prints the error code and exits 1 when the plugin fails', async () => {
     const r = await run('call', `${dir}/good.js`, 'spin', '--timeout-ms', '50');
     assert.equal(r.code, 1);
@@ -90,5 +98,9 @@ describe('terrarium CLI', () => {
     assert.match(r.stdout, /<tt>createHost\(\)<\/tt>/);
     assert.match(r.stdout, /Welcome, Ada!/);
     assert.match(r.stdout, /\{"status":403\}/);
+    assert.match(r.stdout, /hook role:tt -> tt-lua/);
+    assert.match(r.stdout, /hook contents -> narcissist/);
+    assert.match(r.stdout, /request-lua\.onRequest\(x-block\) -> \{"status":403\}/);
+    assert.equal(r.code, 0, r.stderr);
   });
 });
