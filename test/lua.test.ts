@@ -449,7 +449,10 @@ return { grow = function() while true do keep[#keep + 1] = { 1, 2, 3 } end end, 
     });
     const host = await createHost({ dir, limits: { ...LIMITS, callTimeoutMs: 20000 } });
     try {
+      const before = process.memoryUsage().rss;
       await expectCode(() => call(host, 'grow', 'grow'), 'ERR_PLUGIN_MEMORY');
+      const grown = process.memoryUsage().rss - before;
+      assert.ok(grown < 8 * LIMITS.memoryBytes, `rss grew by ${grown} bytes for a ${LIMITS.memoryBytes}-byte limit`);
       await host.ready();
       assert.equal(call(host, 'grow', 'size'), 0);
     } finally {
