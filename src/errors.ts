@@ -145,6 +145,8 @@ export class PluginStackError extends TerrariumError {
 /** A value that cannot cross the host/plugin boundary; `path` says where, e.g. `$.headers[2]`. */
 export class MarshalError extends TerrariumError {
   readonly path: string;
+  /** What could not be copied, e.g. `a function`. */
+  readonly reason: string;
   constructor(path: string, reason: string, direction: string, ctx: ErrorContext = {}) {
     super(
       'ERR_MARSHAL',
@@ -153,6 +155,7 @@ export class MarshalError extends TerrariumError {
       ctx,
     );
     this.path = path;
+    this.reason = reason;
   }
 }
 

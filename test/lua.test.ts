@@ -64,6 +64,8 @@ return { ok = function() return 'ok' end }
 local x = = 1
 return M
 `,
+  badname: `return { meta = { name = 'has spaces!' }, ok = function() return 'ok' end }\n`,
+  fnmeta: `return { meta = { name = 'fnmeta', hook = function() end }, ok = function() return 'ok' end }\n`,
   swallow: `return {
   swallow = function()
     local ok = pcall(function() while true do end end)

@@ -49,6 +49,8 @@ export function ok() { return 'ok'; }
 
 let x = = 1;
 `,
+  badname: `export const meta = { name: 'has spaces!' };\nexport function ok() { return 'ok'; }\n`,
+  fnmeta: `export const meta = { name: 'fnmeta', hook() {} };\nexport function ok() { return 'ok'; }\n`,
   swallow: `export function swallow() {
   try { while (true) {} } catch (e) { return 'escaped'; }
   return 'escaped';

@@ -2,7 +2,7 @@
  * Engine-neutral pieces of error handling: reading file:line out of a plugin's stack, turning a
  * wire refusal into ERR_MARSHAL, and stripping host errors down to what a plugin may see.
  */
-import { type ErrorContext, MarshalError } from '../errors.js';
+import { type ErrorContext, MarshalError, PluginLoadError } from '../errors.js';
 import type { PluginMeta } from '../types.js';
 import type { WireFailure } from './wire.js';
 
@@ -72,10 +72,31 @@ export function marshalErrorFrom(f: WireFailure, direction: string, ctx: ErrorCo
   return new MarshalError(path, f.marshalReason, dir, ctx);
 }
 
-/** A plugin's name: meta.name when it is a usable string, else the file name without extension. */
-export function pluginNameFrom(meta: PluginMeta | undefined, req: { defaultName: string }): string {
-  const n = meta?.name;
-  return typeof n === 'string' && /^[A-Za-z0-9_.@/-]{1,128}$/.test(n) ? n : req.defaultName;
+const NAME = /^[A-Za-z0-9_.@/-]{1,128}$/;
+
+/**
+ * Check a plugin's metadata and return its name: `meta.name`, else the file name without
+ * extension. Bad metadata fails the load with ERR_PLUGIN_LOAD saying what to fix.
+ * @example pluginNameFrom({ name: 'revert', version: '1.0.0' }, { defaultName: 'revert' }, ctx) // 'revert'
+ */
+export function pluginNameFrom(meta: PluginMeta | undefined, req: { defaultName: string }, ctx: ErrorContext): string {
+  if (meta === undefined) return req.defaultName;
+  const bad = (what: string): never => {
+    throw new PluginLoadError(`invalid meta: ${what}`, ctx, 'meta is { name?, version?, apiVersion?, description? } with string values (apiVersion may be a number)');
+  };
+  if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) bad('it must be an object');
+  for (const k of ['name', 'version', 'description'] as const) {
+    if (meta[k] !== undefined && typeof meta[k] !== 'string') bad(`meta.${k} must be a string`);
+  }
+  if (meta.apiVersion !== undefined && typeof meta.apiVersion !== 'string' && typeof meta.apiVersion !== 'number') bad('meta.apiVersion must be a string or a number');
+  if (meta.name === undefined) return req.defaultName;
+  if (!NAME.test(meta.name)) bad(`meta.name "${meta.name}" must be 1-128 letters, digits or _ . @ / -`);
+  return meta.name as string;
+}
+
+/** A marshalling refusal while reading `meta`: the plugin cannot load. */
+export function metaLoadError(e: { marshalReason: string; marshalPath: string }, ctx: ErrorContext): PluginLoadError {
+  return new PluginLoadError(`invalid meta: cannot copy ${e.marshalReason} at meta${e.marshalPath.slice(1)}`, ctx, 'meta must be plain data');
 }
 
 /** What of a host error a plugin may see: its name, message and code, never its stack or the object. */

@@ -18,6 +18,8 @@
  * - loadspin: loops forever at top level.
  * - syntax: a syntax error at line `lines.syntax`.
  * - swallow: swallow() tries to catch the timeout around an endless loop, returns 'escaped'.
+ * - badname: meta.name 'has spaces!'; ok() -> 'ok'.
+ * - fnmeta: meta { name: 'fnmeta', hook: <a function> }; ok() -> 'ok'.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,7 +28,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createHost, TerrariumError, type Host, type Logger } from 'terrarium';
 
-export type FixtureName = 'basic' | 'caps' | 'spin' | 'recurse' | 'hog' | 'loadspin' | 'syntax' | 'swallow';
+export type FixtureName = 'basic' | 'caps' | 'spin' | 'recurse' | 'hog' | 'loadspin' | 'syntax' | 'swallow' | 'badname' | 'fnmeta';
 
 export interface EngineSpec {
   engine: string;
@@ -151,6 +153,17 @@ export function runConformance(spec: EngineSpec): void {
         assert.equal(bad?.error?.line, spec.lines.syntax);
         assert.match(bad?.error?.message ?? '', new RegExp(`${file('syntax')}:${spec.lines.syntax}`));
         assert.ok(host.plugins.filter((p) => p.status === 'ready').length >= 5);
+      });
+
+      it('fails a plugin with invalid metadata with ERR_PLUGIN_LOAD saying what to fix', () => {
+        const badname = host.plugins.find((x) => x.file === file('badname'));
+        assert.equal(badname?.status, 'failed');
+        assert.equal(badname?.error?.code, 'ERR_PLUGIN_LOAD');
+        assert.match(badname?.error?.message ?? '', /meta\.name "has spaces!"/);
+        const fnmeta = host.plugins.find((x) => x.file === file('fnmeta'));
+        assert.equal(fnmeta?.status, 'failed');
+        assert.equal(fnmeta?.error?.code, 'ERR_PLUGIN_LOAD');
+        assert.match(fnmeta?.error?.message ?? '', /meta\.hook/);
       });
 
       it('ends an endless loop at load with ERR_PLUGIN_TIMEOUT', () => {

@@ -30,7 +30,7 @@ import {
   TerrariumError,
 } from '../../errors.js';
 import { MAX_DEPTH, isWireFailure } from '../../binding/wire.js';
-import { guestFailure, marshalErrorFrom, pluginNameFrom, sanitizeHostError } from '../../binding/failures.js';
+import { guestFailure, marshalErrorFrom, metaLoadError, pluginNameFrom, sanitizeHostError } from '../../binding/failures.js';
 import { fengari, guardHooks } from './fengari.js';
 import { type GuardOwner, MemoryGuard } from './guard.js';
 import {
@@ -578,10 +578,9 @@ class LuaInstance implements EngineInstance, GuardOwner {
         const v = e.value;
         if (key === 'meta') {
           try {
-            const meta = toJS(v, this.markers, '$', 0, []);
-            if (meta !== null && typeof meta === 'object' && !Array.isArray(meta)) this.meta = meta as PluginMeta;
+            this.meta = toJS(v, this.markers, '$', 0, []) as PluginMeta;
           } catch (err) {
-            if (isWireFailure(err)) throw marshalErrorFrom(err, 'export meta', this.errorContext());
+            if (isWireFailure(err)) throw metaLoadError(err, this.errorContext());
             throw err;
           }
         } else if (v.type === T.LCL || v.type === T.LCF || v.type === T.CCL) {
@@ -590,7 +589,7 @@ class LuaInstance implements EngineInstance, GuardOwner {
           this.exports.push({ name: key, kind: 'function', arity, async: false });
         }
       }
-      this.name = pluginNameFrom(this.meta, req);
+      this.name = pluginNameFrom(this.meta, req, this.errorContext());
       lua.lua_settop(co, 0);
       this.threadPool.push(co);
     } finally {

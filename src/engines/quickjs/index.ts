@@ -39,7 +39,7 @@ import {
   TerrariumError,
 } from '../../errors.js';
 import { MAX_DEPTH, decodeWire, encodeWire, isWireFailure } from '../../binding/wire.js';
-import { guestFailure, marshalErrorFrom, pluginNameFrom, sanitizeHostError } from '../../binding/failures.js';
+import { guestFailure, marshalErrorFrom, metaLoadError, pluginNameFrom, sanitizeHostError } from '../../binding/failures.js';
 import { ASYNC_PREFIX, GLUE_FILE, GUEST_GLUE, HOSTCALL_CONFIG, HOSTCALL_CONSOLE, PENDING } from './guest.js';
 
 // The package's types describe its CommonJS entry; under ESM the default export is the variant itself.
@@ -220,7 +220,11 @@ class QuickJSInstance implements EngineInstance {
       const describe = ctx.getProp(this.glue, 'describe');
       const described = ctx.callFunction(describe, this.glue, ns);
       describe.dispose();
-      const describedH = this.unwrapLoad(described);
+      if (described.error) {
+        const e = this.failure(described.error, undefined, 'load');
+        throw e instanceof MarshalError ? metaLoadError({ marshalReason: e.reason, marshalPath: e.path }, this.errorContext()) : e;
+      }
+      const describedH = described.value;
       const describedText = ctx.getString(describedH);
       describedH.dispose();
       const info = JSON.parse(describedText) as {
@@ -228,7 +232,7 @@ class QuickJSInstance implements EngineInstance {
         meta: string | null;
       };
       this.meta = info.meta === null ? undefined : (decodeWire(info.meta) as PluginMeta);
-      this.name = pluginNameFrom(this.meta, this.req);
+      this.name = pluginNameFrom(this.meta, this.req, this.errorContext());
       this.exports = info.exports.map((e) => ({ name: e.name, kind: 'function', arity: e.arity, async: e.async }));
       const bind = ctx.getProp(this.glue, 'bind');
       for (const e of this.exports) {
