@@ -63,7 +63,7 @@ runConformance({ engine: 'quickjs', ext: '.js', fixtures: jsFixtures, lines: { f
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
-import { createHost, type Host } from 'terrarium';
+import { createHost, registerEngine, type Host } from 'terrarium';
 import { loadQuickJS } from '../dist/engines/quickjs/index.js';
 import DEBUG_SYNC from '@jitl/quickjs-wasmfile-debug-sync';
 import { LIMITS, expectCode, fixtureDir } from './engines/conformance.js';
@@ -347,6 +347,20 @@ describe('host options', () => {
     assert.equal(b?.status, 'failed');
     assert.equal(b?.error?.code, 'ERR_PLUGIN_LOAD');
     assert.match(b?.error?.message ?? '', /duplicate/);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('fails only the plugins of an engine that cannot start', async () => {
+    registerEngine('broken', ['.brk'], async () => {
+      throw new Error('no such runtime');
+    });
+    const dir = await fixtureDir({ 'a.brk': 'whatever', 'b.js': 'export function ok() { return 1; }\n' });
+    await using host = await createHost({ dir });
+    const a = host.plugins.find((p) => p.file === 'a.brk');
+    assert.equal(a?.status, 'failed');
+    assert.equal(a?.error?.code, 'ERR_PLUGIN_LOAD');
+    assert.match(a?.error?.message ?? '', /broken engine could not start: no such runtime/);
+    assert.equal(host.get<{ ok(): number }>('b').ok(), 1);
     await rm(dir, { recursive: true, force: true });
   });
 

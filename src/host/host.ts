@@ -3,7 +3,7 @@
  */
 import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { engineFor, engineNameFor, registeredExtensions } from '../engine.js';
+import { type Engine, engineFor, engineNameFor, registeredExtensions } from '../engine.js';
 import '../engines/index.js';
 import { flattenCapabilities, withLogCapability } from '../capabilities.js';
 import { NoPluginError, OptionsError, PluginLoadError } from '../errors.js';
@@ -97,6 +97,24 @@ async function discover(options: HostOptions): Promise<{ dir: string; files: str
 }
 
 /**
+ * The engine for an extension. An engine that cannot start (its module fails to import) fails
+ * only the plugins it would have run, each with ERR_PLUGIN_LOAD saying why.
+ */
+async function loadEngine(ext: string): Promise<Engine> {
+  try {
+    return await engineFor(ext)!;
+  } catch (e) {
+    const name = engineNameFor(ext) ?? ext;
+    return {
+      name,
+      load: async (req) => {
+        throw new PluginLoadError(`the ${name} engine could not start: ${(e as Error)?.message ?? String(e)}`, { plugin: req.defaultName, engine: name, file: req.file, cause: e }, 'Check the installation (npm ci)');
+      },
+    };
+  }
+}
+
+/**
  * Load every plugin and return the host. Plugins that fail to load are listed with status
  * `failed` and their error; the others load regardless.
  * @example
@@ -126,7 +144,7 @@ export async function createHost(options: HostOptions): Promise<Host> {
     } catch (e) {
       unreadable = new PluginLoadError(`cannot read the plugin file: ${(e as Error).message}`, { plugin: defaultName, file: shown, cause: e }, 'Check the file and its permissions');
     }
-    const engine = await engineFor(ext)!;
+    const engine = await loadEngine(ext);
     let managed: ManagedPlugin | undefined;
     const log = (level: 'debug' | 'info' | 'warn' | 'error', message: string) =>
       logger[level]({ plugin: managed?.name ?? defaultName, file: shown }, message);
