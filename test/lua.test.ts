@@ -333,6 +333,10 @@ function M.doubling() local s = 'x' while true do s = s .. s end end
 function M.rep() return #string.rep('x', 2^30) end
 function M.repEmpty() return #string.rep('', 2^31 - 1) + #string.rep('', 2^30, '') end
 function M.repSepOnly() return string.rep('', 4, 'ab') end
+function M.moveHuge() table.move({}, 1, 2^31 - 2, 2) return 'done' end
+function M.removeLying() local t = setmetatable({}, { __len = function() return 2^31 - 1 end }) table.remove(t, 1) return 'done' end
+function M.insertLying() local t = setmetatable({}, { __len = function() return 2^31 - 2 end }) table.insert(t, 1, 'x') return 'done' end
+function M.moveSmall() return table.move({ 1, 2, 3 }, 1, 3, 2, {}) end
 function M.repSep() return #string.rep('ab', 2^28, ',') end
 function M.format() return string.format('%0999d', 1) end
 function M.formatMany() local s = string.rep('x', 4 * 1024 * 1024); return #string.format(string.rep('%s', 40), table.unpack((function() local t = {} for i = 1, 40 do t[i] = s end return t end)())) end
@@ -390,6 +394,10 @@ return { again = function() return host.again() end, ok = function() return 'ok'
   it('answers string.rep of empty strings at once instead of looping 2^31 times in one built-in', () => {
     assert.equal(call(host, 'bombs', 'repEmpty'), 0);
     assert.equal(call(host, 'bombs', 'repSepOnly'), 'ababab');
+  });
+  it('stops table.move/insert/remove looping over 2^31 indexes inside one built-in', async () => {
+    for (const fn of ['moveHuge', 'removeLying', 'insertLying']) await bomb(fn, 'ERR_PLUGIN_TIMEOUT');
+    assert.deepEqual(call(host, 'bombs', 'moveSmall'), { 2: 1, 3: 2, 4: 3 });
   });
   it('contains string.rep to 1 GiB, with and without a separator', async () => {
     await bomb('rep', 'ERR_PLUGIN_MEMORY');

@@ -1,5 +1,5 @@
 /**
- * Loads fengari with four small source patches that make it containable (see docs-lua-section.md,
+ * Loads fengari with five small source patches that make it containable (see the README,
  * "Memory and long built-ins"). fengari is plain JavaScript with no allocator hook and no way to
  * interrupt a library function, so the places where one step can allocate or loop without bound
  * report to a guard object first, and one bug that disabled the CPU budget is fixed:
@@ -9,6 +9,8 @@
  *   string.gsub, table.concat, string.char...: before growing a buffer;
  * - `singlematch` (lstrlib.js), the unit of work of Lua patterns (find/match/gmatch/gsub): a step
  *   counter, so a pathological pattern is stopped by the call deadline;
+ * - `lua_seti` (lapi.js): the same step counter, for table.move/insert/remove loops over integer
+ *   ranges (up to 2^31 steps inside one built-in when __len lies);
  * - `lua_pcallk` (lapi.js): a fengari bug that switched the count hook off for good after a
  *   `pcall` inside a coroutine caught an error (i.e. `pcall(error)` then `while true do end`).
  *
@@ -29,9 +31,9 @@ export type Fengari = any;
 export interface GuardHooks {
   /** A string of `bytes` is about to be allocated by `..` or a string buffer. May throw a Lua error. */
   alloc(L: unknown, bytes: number): void;
-  /** Pattern matching used up its step slice: check the deadline, refill `steps`. May throw a Lua error. */
+  /** Pattern matching or a table loop used up its step slice: check the deadline, refill `steps`. May throw a Lua error. */
   matchSlice(L: unknown): void;
-  /** Remaining pattern-matching steps before `matchSlice` is called. */
+  /** Remaining pattern-matching / table-loop steps before `matchSlice` is called. */
   steps: number;
 }
 
@@ -45,33 +47,52 @@ export const guardHooks: GuardHooks = {
 
 interface Patch {
   file: string;
-  find: string;
-  replace: string;
+  edits: { find: string; replace: string }[];
 }
+
+/** Counts one unit of work of a built-in loop; every `steps` of them the deadline is checked. */
+const STEP = 'if (--module.__terrarium.steps < 0) module.__terrarium.matchSlice(L);';
 
 const PATCHES: Patch[] = [
   {
     file: 'lvm.js',
-    find: 'let buff = new Uint8Array(tl);',
-    replace: 'module.__terrarium.alloc(L, tl); let buff = new Uint8Array(tl);',
+    edits: [{ find: 'let buff = new Uint8Array(tl);', replace: 'module.__terrarium.alloc(L, tl); let buff = new Uint8Array(tl);' }],
   },
   {
     file: 'lauxlib.js',
-    find: 'let newsize = Math.max(B.b.length * 2, newend);  /* double buffer size */',
-    replace: 'module.__terrarium.alloc(B.L, newend); let newsize = Math.max(B.b.length * 2, newend);',
+    edits: [
+      {
+        find: 'let newsize = Math.max(B.b.length * 2, newend);  /* double buffer size */',
+        replace: 'module.__terrarium.alloc(B.L, newend); let newsize = Math.max(B.b.length * 2, newend);',
+      },
+    ],
   },
   {
-    // fengari bug: `&= ~CIST_OAH | allowhook` never records allowhook, so after a pcall inside a
-    // coroutine catches an error, `recover` restores allowhook = 0 and the count hook (the CPU
-    // budget) never fires again in that coroutine. C Lua: setoah(st, v) = (st & ~CIST_OAH) | v.
     file: 'lapi.js',
-    find: 'ci.callstatus &= ~lstate.CIST_OAH | L.allowhook;',
-    replace: 'ci.callstatus = (ci.callstatus & ~lstate.CIST_OAH) | L.allowhook;',
+    edits: [
+      {
+        // fengari bug: `&= ~CIST_OAH | allowhook` never records allowhook, so after a pcall inside a
+        // coroutine catches an error, `recover` restores allowhook = 0 and the count hook (the CPU
+        // budget) never fires again in that coroutine. C Lua: setoah(st, v) = (st & ~CIST_OAH) | v.
+        find: 'ci.callstatus &= ~lstate.CIST_OAH | L.allowhook;',
+        replace: 'ci.callstatus = (ci.callstatus & ~lstate.CIST_OAH) | L.allowhook;',
+      },
+      {
+        // table.move / table.insert / table.remove loop over integer ranges inside one built-in
+        // (up to 2^31 steps with a lying __len, allocating nothing): count them like pattern steps.
+        find: 'const lua_seti = function(L, idx, n) {',
+        replace: `const lua_seti = function(L, idx, n) { ${STEP}`,
+      },
+    ],
   },
   {
     file: 'lstrlib.js',
-    find: 'const singlematch = function(ms, s, p, ep) {',
-    replace: 'const singlematch = function(ms, s, p, ep) { if (--module.__terrarium.steps < 0) module.__terrarium.matchSlice(ms.L);',
+    edits: [
+      {
+        find: 'const singlematch = function(ms, s, p, ep) {',
+        replace: 'const singlematch = function(ms, s, p, ep) { if (--module.__terrarium.steps < 0) module.__terrarium.matchSlice(ms.L);',
+      },
+    ],
   },
 ];
 
@@ -93,11 +114,14 @@ function loadPatched(): Fengari {
   Module._extensions['.js'] = function (m, filename) {
     const patch = byPath.get(filename);
     if (!patch) return original.call(this, m, filename);
-    const src = readFileSync(filename, 'utf8');
-    if (src.split(patch.find).length !== 2) throw new Error(`cannot patch fengari ${patch.file}: unexpected source`);
+    let src = readFileSync(filename, 'utf8');
+    for (const edit of patch.edits) {
+      if (src.split(edit.find).length !== 2) throw new Error(`cannot patch fengari ${patch.file}: unexpected source`);
+      src = src.replace(edit.find, edit.replace);
+    }
     m.__terrarium = guardHooks;
     applied.add(filename);
-    m._compile(src.replace(patch.find, patch.replace), filename);
+    m._compile(src, filename);
   };
   let fengari: Fengari;
   try {

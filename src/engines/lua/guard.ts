@@ -12,7 +12,7 @@
  *    never a false violation; the walk (O(live objects)) happens at most once per quarter of
  *    memoryBytes of process heap growth.
  *
- * Sizes are estimates calibrated against V8 on Node 20 (see docs-lua-section.md): a table entry
+ * Sizes are estimates calibrated against V8 on Node 20 (see the README, "Memory and long built-ins"): a table entry
  * (Map slot + entry record + two TValues) costs ~170 bytes, a
  * table ~450 bytes, a string ~240 bytes + its length (measured with forced GCs, 200k objects).
  */

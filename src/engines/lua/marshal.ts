@@ -5,7 +5,7 @@
  * `luaH_setfrom` and string keys come from a bounded cache of TString objects whose hash is
  * computed once, so a request table costs a few µs.
  *
- * The rule table is documented in docs-lua-section.md; refusals use the same reasons and `$.a[2]`
+ * The rule table is documented in the README (Marshalling rules); refusals use the same reasons and `$.a[2]`
  * paths as the JavaScript engine (classifyValue / wirePathKey from binding/wire).
  */
 import { classifyValue, wirePathKey, type WireFailure } from '../../binding/wire.js';
