@@ -189,6 +189,19 @@ export function smallObjects() { for (;;) keep.push({ a: keep.length, b: [keep.l
 export function hugeRepeat() { return 'x'.repeat(1 << 29).length; }
 export function ok() { return 'ok'; }
 `,
+      'arrays.js': `
+export function joinSparse() { return new Array(2 ** 31).join('').length; }
+export function indexOfArrayLike() { return Array.prototype.indexOf.call({ length: 2 ** 40 }, 1); }
+export function concatSpreadable() { return [].concat({ length: 2 ** 40, [Symbol.isConcatSpreadable]: true }).length; }
+export function viaProxy() { return Array.prototype.includes.call(new Proxy([], {}), 1); }
+export function lyingGetter() { let n = 0; return Array.prototype.indexOf.call({ get length() { return n++ ? 2 ** 40 : 1; } }, 1); }
+export function ordinary() {
+  const a = [3, 1, 2];
+  a.sort();
+  a.push(4);
+  return [a.join('-'), a.indexOf(2), [1, [2, [3]]].flat(2), Array.prototype.slice.call({ length: 2, 0: 'a', 1: 'b' }), [1].concat([2], 3), String([1, 2]), a.map((x) => x * 2)];
+}
+`,
       'timing.js': `
 export function inJob() { Promise.resolve().then(() => { for (;;) {} }); return 'returned'; }
 export async function afterAwait() { await host.slow(); for (;;) {} }
@@ -237,6 +250,17 @@ export function ok() { return 'ok'; }
     }
     const grown = process.memoryUsage().rss - before;
     assert.ok(grown < 6 * LIMITS.memoryBytes, `rss grew by ${grown} bytes`);
+  });
+
+  it('refuses Array built-ins over lengths QuickJS could not interrupt, and leaves ordinary use alone', async () => {
+    const arrays = host.get<Record<string, () => unknown>>('arrays');
+    for (const fn of ['joinSparse', 'indexOfArrayLike', 'concatSpreadable']) {
+      const e = await expectCode(() => arrays[fn]!(), 'ERR_PLUGIN_THROWN');
+      assert.match(e.message, /cannot be interrupted/);
+    }
+    await expectCode(() => arrays.viaProxy!(), 'ERR_PLUGIN_THROWN');
+    await expectCode(() => arrays.lyingGetter!(), 'ERR_PLUGIN_THROWN');
+    assert.deepEqual(arrays.ordinary!(), ['1-2-3-4', 1, [1, 2, 3], ['a', 'b'], [1, 2, 3], '1,2', [2, 4, 6, 8]]);
   });
 
   it('ends an endless loop in a promise job with ERR_PLUGIN_TIMEOUT', async () => {

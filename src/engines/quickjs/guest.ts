@@ -30,8 +30,68 @@ const fmt = (v) => {
   if (typeof v === 'string') return v;
   try { const s = JSON.stringify(v); return s === undefined ? String(v) : s; } catch (e) { return String(v); }
 };
+// QuickJS cannot interrupt one built-in call, and the Array methods loop up to \`length\` in C:
+// \`new Array(2 ** 32 - 1).join('')\` or \`[].indexOf.call({ length: 2 ** 40 })\` would hold the
+// host forever without allocating anything the memory cap could stop. So before any plugin code
+// runs, every Array.prototype method that iterates is wrapped: the receiver's length is read once,
+// from a data property of a non-proxy object, and refused above what the plugin's memory could
+// hold as a real array. Proxies are tracked from their construction (Proxy is wrapped too),
+// because a proxy's \`get\` trap could report a small length first and a huge one to the C loop.
+const guardArrays = (limit) => {
+  const OrigProxy = Proxy, proxies = new WeakSet(), reflectApply = Reflect.apply, reflectConstruct = Reflect.construct;
+  const gopd = Object.getOwnPropertyDescriptor, getProto = Object.getPrototypeOf, isArray = Array.isArray;
+  const define = Object.defineProperty, weakHas = WeakSet.prototype.has, weakAdd = WeakSet.prototype.add;
+  const spreadable = Symbol.isConcatSpreadable;
+  // Bound natives: calling them never looks anything up on a prototype the plugin could change.
+  const bind = Function.prototype.call.bind(Function.prototype.bind);
+  const addProxy = bind(weakAdd, proxies), isProxy = bind(weakHas, proxies);
+  const track = (p) => { addProxy(p); return p; };
+  const WrappedProxy = function Proxy(target, handler) {
+    if (new.target === undefined) throw new TypeError("Constructor Proxy requires 'new'");
+    return track(reflectConstruct(OrigProxy, [target, handler]));
+  };
+  const origRevocable = OrigProxy.revocable;
+  define(WrappedProxy, 'revocable', { value: function revocable(t, h) { const r = reflectApply(origRevocable, OrigProxy, [t, h]); track(r.proxy); return r; }, writable: true, configurable: true });
+  define(globalThis, 'Proxy', { value: WrappedProxy, writable: true, configurable: true, enumerable: false });
+  const lengthOf = (o, name) => {
+    if (o === null || o === undefined || (typeof o !== 'object' && typeof o !== 'function')) return 0;
+    for (let p = o; p !== null; p = getProto(p)) {
+      if (isProxy(p)) throw new TypeError('terrarium: Array.prototype.' + name + ' on a Proxy is not allowed in plugins (its length could change under the built-in)');
+      const d = gopd(p, 'length');
+      if (d === undefined) continue;
+      if (!('value' in d)) throw new TypeError('terrarium: Array.prototype.' + name + ' needs a length data property, not a getter');
+      const n = +d.value;
+      return n > 0 ? n : 0;
+    }
+    return 0;
+  };
+  const check = (o, name) => {
+    // A real array (not a proxy) has its length as an own data property: read it directly.
+    const n = isArray(o) && !isProxy(o) ? o.length : lengthOf(o, name);
+    if (n > limit) throw new RangeError('terrarium: Array.prototype.' + name + ' over ' + n + ' elements cannot be interrupted; plugins are limited to ' + limit + ' (what their memory could hold)');
+  };
+  const AP = Array.prototype;
+  const names = ['concat', 'copyWithin', 'every', 'fill', 'filter', 'find', 'findIndex', 'findLast', 'findLastIndex', 'flat', 'flatMap', 'forEach', 'includes', 'indexOf', 'join', 'lastIndexOf', 'map', 'reduce', 'reduceRight', 'reverse', 'shift', 'slice', 'some', 'sort', 'splice', 'toLocaleString', 'toReversed', 'toSorted', 'toSpliced', 'toString', 'unshift', 'with'];
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i], orig = AP[name];
+    if (typeof orig !== 'function') continue;
+    const wrapped = name === 'concat'
+      ? { concat() {
+          check(this, name);
+          for (let j = 0; j < arguments.length; j++) {
+            const a = arguments[j];
+            if (isArray(a) || (a !== null && typeof a === 'object' && a[spreadable])) check(a, name);
+          }
+          return reflectApply(orig, this, arguments);
+        } }.concat
+      : { [name]() { check(this, name); return reflectApply(orig, this, arguments); } }[name];
+    define(wrapped, 'length', { value: orig.length });
+    define(AP, name, { value: wrapped, writable: true, configurable: true, enumerable: false });
+  }
+};
 return {
-  install(hostcall, capsText, dataText) {
+  install(hostcall, capsText, dataText, arrayLimit) {
+    guardArrays(arrayLimit);
     const caps = JSON.parse(capsText);
     const host = decodeWire(dataText);
     const call = (id, label, args) => {
