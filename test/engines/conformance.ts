@@ -373,6 +373,17 @@ export function runConformance(spec: EngineSpec): void {
         assert.deepEqual(all, [1, 2, 3].map((id) => ({ id, name: `user${id}` })));
       });
 
+      it('rejects a call still waiting on the host with ERR_PLUGIN_UNAVAILABLE when the host closes', async () => {
+        const other = await createHost({
+          files: [path.join(dir, file('caps'))],
+          limits: LIMITS,
+          capabilities: { kv: { get: () => 1, set: () => 1 }, users: { fetch: () => new Promise(() => {}) }, fail: () => 1, reenter: () => 1 },
+        });
+        const pending = other.get<CapsApi>('caps').fetchUser(1);
+        await other.close();
+        await expectCode(() => pending, 'ERR_PLUGIN_UNAVAILABLE');
+      });
+
       it('turns a host function error into a plugin error with only its message', async () => {
         const e = await expectCode(() => host.get<CapsApi>('caps').hostThrows(), 'ERR_PLUGIN_THROWN');
         assert.match(e.message, /nope/);
