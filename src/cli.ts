@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import pino from 'pino';
 import pretty from 'pino-pretty';
 import { createHost } from './host/host.js';
@@ -59,7 +59,7 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
     .name('terrarium')
     .description('Sandboxed script plugins for Node.js: load, list and call JavaScript and Lua plugins.')
     .version(pkg.version)
-    .option('--log-level <level>', 'plugin and host log level: debug, info, warn, error', 'info')
+    .addOption(new Option('--log-level <level>', 'plugin and host log level').choices(['debug', 'info', 'warn', 'error', 'silent']).default('info'))
     .configureOutput({ writeOut: out, writeErr: err })
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();

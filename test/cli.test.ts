@@ -77,6 +77,7 @@ describe('terrarium CLI', () => {
       ['call', `${dir}/missing.txt`, 'hi'],
       ['list', `${dir}/does-not-exist`],
       ['frobnicate'],
+      ['--log-level', 'loud', 'list', dir],
       ['call'],
     ]) {
       const r = await run(...args);
