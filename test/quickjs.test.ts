@@ -342,6 +342,8 @@ describe('host options', () => {
     await expectCode(() => createHost({ dir: '.', capabilities: { config: () => 1 } }), 'ERR_OPTIONS');
     const e = await expectCode(() => createHost({ dir: '.', capabilities: { db: { opened: new Date() } } }), 'ERR_OPTIONS');
     assert.match(e.message, /host\.db\.opened/);
+    const c = await expectCode(() => createHost({ dir: '.', config: { x: { hook: () => 1 } } }), 'ERR_OPTIONS');
+    assert.match(c.message, /host\.config\.hook/);
   });
 
   it('applies per-plugin limit overrides', async () => {

@@ -9,6 +9,7 @@ import { flattenCapabilities, withLogCapability } from '../capabilities.js';
 import { NoPluginError, OptionsError, PluginLoadError } from '../errors.js';
 import type { Capabilities, Limits, Logger } from '../types.js';
 import { resolveLimits } from './limits.js';
+import { MAX_DEPTH, encodeWire, isWireFailure } from '../binding/wire.js';
 import { ManagedPlugin, type PluginInfo } from './plugin.js';
 import { makeProxy, type PluginProxy } from '../binding/proxy.js';
 
@@ -62,6 +63,14 @@ function checkOptions(options: HostOptions): void {
   for (const k of ['config', 'pluginLimits', 'capabilities'] as const) {
     const v = options[k];
     if (v !== undefined && (v === null || typeof v !== 'object' || Array.isArray(v))) throw new OptionsError(`options.${k} must be an object`, 'Pass an object keyed by name');
+  }
+  for (const [name, value] of Object.entries(options.config ?? {})) {
+    try {
+      encodeWire(value, MAX_DEPTH);
+    } catch (e) {
+      if (!isWireFailure(e)) throw e;
+      throw new OptionsError(`options.config.${name}: cannot copy ${e.marshalReason} at ${e.marshalPath.replace(/^\$/, 'host.config')}`, 'Plugin config must be plain data');
+    }
   }
   const logger = options.logger;
   if (logger !== undefined && ['debug', 'info', 'warn', 'error'].some((l) => typeof (logger as unknown as Record<string, unknown>)[l] !== 'function')) {
