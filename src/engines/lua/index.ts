@@ -27,9 +27,11 @@ import {
   PluginStackError,
   PluginThrownError,
   PluginTimeoutError,
+  PluginUnavailableError,
   TerrariumError,
 } from '../../errors.js';
 import { MAX_DEPTH, isWireFailure } from '../../binding/wire.js';
+import { type AsyncCall, AsyncCalls } from '../../binding/async-calls.js';
 import { guestFailure, marshalErrorFrom, metaLoadError, pluginNameFrom, sanitizeHostError } from '../../binding/failures.js';
 import { fengari, guardHooks } from './fengari.js';
 import { type GuardOwner, MemoryGuard } from './guard.js';
@@ -66,15 +68,6 @@ const GLUE = '[C]';
 
 /** Why the instance is being stopped. */
 type Exceeded = 'timeout' | 'memory' | 'stack' | null;
-
-interface PendingAsync {
-  thread: LuaState;
-  exportName: string;
-  deadline: number;
-  resolve(v: unknown): void;
-  reject(e: unknown): void;
-  timer: NodeJS.Timeout | undefined;
-}
 
 /** Outcome of an awaited host promise, read by the continuation inside the Lua thread. */
 type Outcome = { ok: true; value: unknown; label: string } | { ok: false; error: unknown };
@@ -114,7 +107,7 @@ class LuaInstance implements EngineInstance, GuardOwner {
   private readonly callThreads = new Set<LuaState>();
   private readonly outcomes = new Map<LuaState, Outcome>();
   private readonly waiting = new Map<LuaState, Promise<unknown>>();
-  private readonly pending = new Set<PendingAsync>();
+  private readonly pending = new AsyncCalls<LuaState>();
   private readonly marshalErrors = new WeakMap<object, TerrariumError>();
   private depth = 0;
   private limitStack: string | undefined;
@@ -654,52 +647,41 @@ class LuaInstance implements EngineInstance, GuardOwner {
     this.callThreads.add(co);
     const r = this.resume(co, args.length, exportName, deadline);
     if (r.done) return r.value;
-    return new Promise((resolve, reject) => {
-      const p: PendingAsync = { thread: co, exportName, deadline, resolve, reject, timer: undefined };
-      p.timer = setTimeout(() => {
-        if (!this.pending.has(p)) return;
-        this.pending.delete(p);
-        this.callThreads.delete(co);
-        this.broken = true;
-        reject(new PluginTimeoutError(this.req.limits.callTimeoutMs, 'call', this.errorContext(exportName), 'the async call did not settle in time'));
-      }, Math.max(0, deadline - now()));
-      this.pending.add(p);
-      this.awaitHost(p);
+    const { promise, call } = this.pending.track(co, exportName, Math.max(0, deadline - now()), () => {
+      this.callThreads.delete(co);
+      this.broken = true;
+      return new PluginTimeoutError(this.req.limits.callTimeoutMs, 'call', this.errorContext(exportName), 'the async call did not settle in time');
     });
+    this.awaitHost(call);
+    return promise;
   }
 
-  /** Wait for the host promise thread `p.thread` yielded on, then resume it. */
-  private awaitHost(p: PendingAsync): void {
-    const promise = this.waiting.get(p.thread)!;
-    this.waiting.delete(p.thread);
+  /** Wait for the host promise thread `p.key` yielded on, then resume it. */
+  private awaitHost(p: AsyncCall<LuaState>): void {
+    const promise = this.waiting.get(p.key)!;
+    this.waiting.delete(p.key);
     promise.then(
       (value) => this.continueAsync(p, { ok: true, value, label: '' }),
       (error) => this.continueAsync(p, { ok: false, error }),
     );
   }
 
-  private continueAsync(p: PendingAsync, outcome: Outcome): void {
-    if (this.disposed || !this.pending.has(p)) return;
+  private continueAsync(p: AsyncCall<LuaState>, outcome: Outcome): void {
+    if (this.disposed || !this.pending.has(p.key)) return;
     if (this.broken) {
-      this.pending.delete(p);
-      clearTimeout(p.timer);
-      p.reject(new TerrariumError('ERR_PLUGIN_UNAVAILABLE', 'the plugin was stopped during the call', 'Retry the call', this.errorContext(p.exportName)));
+      this.pending.reject(p.key, new PluginUnavailableError('was stopped during the call', this.errorContext(p.exportName), 'Retry the call'));
       return;
     }
-    this.outcomes.set(p.thread, outcome);
+    this.outcomes.set(p.key, outcome);
     let r: { done: boolean; value?: unknown };
     try {
-      r = this.resume(p.thread, 0, p.exportName, p.deadline);
+      r = this.resume(p.key, 0, p.exportName, p.deadline);
     } catch (e) {
-      this.pending.delete(p);
-      clearTimeout(p.timer);
-      p.reject(e);
+      this.pending.reject(p.key, e);
       return;
     }
     if (r.done) {
-      this.pending.delete(p);
-      clearTimeout(p.timer);
-      p.resolve(r.value);
+      this.pending.resolve(p.key, r.value);
       return;
     }
     this.awaitHost(p);
@@ -840,11 +822,7 @@ class LuaInstance implements EngineInstance, GuardOwner {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const p of this.pending) {
-      clearTimeout(p.timer);
-      p.reject(new TerrariumError('ERR_PLUGIN_UNAVAILABLE', 'the plugin was disposed during the call', 'Retry the call', this.errorContext(p.exportName)));
-    }
-    this.pending.clear();
+    this.pending.rejectAll((p) => new PluginUnavailableError('was disposed during the call', this.errorContext(p.exportName), 'Retry the call'));
     this.waiting.clear();
     this.outcomes.clear();
     this.callThreads.clear();

@@ -36,9 +36,11 @@ import {
   PluginStackError,
   PluginThrownError,
   PluginTimeoutError,
+  PluginUnavailableError,
   TerrariumError,
 } from '../../errors.js';
 import { MAX_DEPTH, decodeWire, encodeWire, isWireFailure } from '../../binding/wire.js';
+import { type AsyncCall, AsyncCalls } from '../../binding/async-calls.js';
 import { guestFailure, marshalErrorFrom, metaLoadError, pluginNameFrom, sanitizeHostError } from '../../binding/failures.js';
 import { ASYNC_PREFIX, GLUE_FILE, GUEST_GLUE, HOSTCALL_CONFIG, HOSTCALL_CONSOLE, PENDING } from './guest.js';
 
@@ -106,15 +108,6 @@ const MAX_REENTRY = 32;
 const decoder = new TextDecoder();
 const now = () => performance.now();
 
-interface PendingCall {
-  id: number;
-  exportName: string;
-  deadline: number;
-  resolve(v: unknown): void;
-  reject(e: unknown): void;
-  timer: NodeJS.Timeout;
-}
-
 class QuickJSInstance implements EngineInstance {
   name: string;
   meta: PluginMeta | undefined;
@@ -139,7 +132,7 @@ class QuickJSInstance implements EngineInstance {
   /** True when this build's value tags are the ones the direct path reads (see probeTags). */
   private direct = false;
   private readonly deferreds = new Set<QuickJSDeferredPromise>();
-  private readonly pending = new Map<number, PendingCall>();
+  private readonly pending = new AsyncCalls<number>();
   /** Interrupt deadline of the code running now (performance.now() ms). */
   private deadline = Infinity;
   private interrupted = false;
@@ -413,9 +406,7 @@ class QuickJSInstance implements EngineInstance {
   private pump(): void {
     if (this.disposed || this.broken) return;
     const saved = this.deadline;
-    let earliest = Infinity;
-    for (const p of this.pending.values()) earliest = Math.min(earliest, p.deadline);
-    this.deadline = Math.min(earliest, now() + this.req.limits.callTimeoutMs);
+    this.deadline = Math.min(this.pending.earliestDeadline(), now() + this.req.limits.callTimeoutMs);
     this.depth++;
     try {
       this.runJobs();
@@ -430,19 +421,19 @@ class QuickJSInstance implements EngineInstance {
       this.failAll(this.fatal ?? this.breakWith(new PluginTimeoutError(this.req.limits.callTimeoutMs, 'call', this.errorContext(), 'in a promise job')));
       return;
     }
-    for (const p of [...this.pending.values()]) this.poll(p);
+    for (const p of this.pending.list()) this.poll(p);
   }
 
-  private poll(p: PendingCall): void {
+  /** Settle async call `p` if its guest promise has settled. */
+  private poll(p: AsyncCall<number>): void {
     const { ctx } = this;
-    const idH = ctx.newNumber(p.id);
+    const idH = ctx.newNumber(p.key);
     const nameH = ctx.newString(p.exportName);
     const r = ctx.callFunction(this.pollFn, this.glue, idH, nameH);
     idH.dispose();
     nameH.dispose();
     if (r.error) {
-      this.settle(p);
-      p.reject(this.failure(r.error, p.exportName, 'call'));
+      this.pending.reject(p.key, this.failure(r.error, p.exportName, 'call'));
       return;
     }
     const text = ctx.getString(r.value);
@@ -450,23 +441,22 @@ class QuickJSInstance implements EngineInstance {
     if (text === PENDING) {
       if (this.deferreds.size === 0) {
         // Nothing on the host can ever settle it: fail now instead of waiting out the deadline.
-        this.settle(p);
-        this.dropCall(p.id);
-        p.reject(new PluginTimeoutError(this.req.limits.callTimeoutMs, 'call', this.errorContext(p.exportName), 'its promise can never settle: it awaits nothing the host is doing'));
+        this.dropCall(p.key);
+        this.pending.reject(
+          p.key,
+          new PluginTimeoutError(this.req.limits.callTimeoutMs, 'call', this.errorContext(p.exportName), 'its promise can never settle: it awaits nothing the host is doing'),
+        );
       }
       return;
     }
-    this.settle(p);
+    let value: unknown;
     try {
-      p.resolve(this.decodeResult(text, p.exportName));
+      value = this.decodeResult(text, p.exportName);
     } catch (e) {
-      p.reject(e);
+      this.pending.reject(p.key, e);
+      return;
     }
-  }
-
-  private settle(p: PendingCall): void {
-    clearTimeout(p.timer);
-    this.pending.delete(p.id);
+    this.pending.resolve(p.key, value);
   }
 
   private dropCall(id: number): void {
@@ -479,10 +469,7 @@ class QuickJSInstance implements EngineInstance {
   }
 
   private failAll(e: unknown): void {
-    for (const p of [...this.pending.values()]) {
-      this.settle(p);
-      p.reject(e instanceof TerrariumError ? rebrand(e, p.exportName) : e);
-    }
+    this.pending.rejectAll((p) => (e instanceof TerrariumError ? rebrand(e, p.exportName) : e));
   }
 
   call(exportName: string, args: readonly unknown[]): unknown {
@@ -701,24 +688,14 @@ class QuickJSInstance implements EngineInstance {
   }
 
   private awaitCall(id: number, exportName: string): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      const limit = this.req.limits.callTimeoutMs;
-      const p: PendingCall = {
-        id,
-        exportName,
-        deadline: now() + limit,
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          if (!this.pending.has(id)) return;
-          this.settle(p);
-          // The guest still holds the half-done call and the host work it awaits: throw it all away.
-          reject(this.breakWith(new PluginTimeoutError(limit, 'call', this.errorContext(exportName), 'the async call did not settle in time')));
-        }, limit),
-      };
-      this.pending.set(id, p);
-      this.poll(p);
-    });
+    const limit = this.req.limits.callTimeoutMs;
+    // On timeout the guest still holds the half-done call and the host work it awaits: the
+    // instance is thrown away.
+    const { promise, call } = this.pending.track(id, exportName, limit, () =>
+      this.breakWith(new PluginTimeoutError(limit, 'call', this.errorContext(exportName), 'the async call did not settle in time')),
+    );
+    this.poll(call);
+    return promise;
   }
 
   /** Debug builds only: true when the leak sanitizer finds memory not freed (call after dispose). */
@@ -748,10 +725,7 @@ class QuickJSInstance implements EngineInstance {
       return;
     }
     this.disposed = true;
-    for (const p of [...this.pending.values()]) {
-      this.settle(p);
-      p.reject(new TerrariumError('ERR_PLUGIN_UNAVAILABLE', 'the plugin was disposed during the call', 'Retry the call', this.errorContext(p.exportName)));
-    }
+    this.pending.rejectAll((p) => new PluginUnavailableError('was disposed during the call', this.errorContext(p.exportName), 'Retry the call'));
     if (this.broken) return; // an interrupted or trapped runtime may abort on free: let GC take the whole module
     try {
       for (const d of this.deferreds) d.dispose();
