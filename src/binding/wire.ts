@@ -1,7 +1,8 @@
 /**
  * The marshalling rule table, written once and run on both sides of the QuickJS boundary: the
  * host uses these functions directly, and the QuickJS engine injects their source text
- * (`WIRE_SOURCE`) into every guest, so both realms apply exactly the same rules. They must stay
+ * (`WIRE_SOURCE`, and `WIRE_SLOW_SOURCE` compiled on first use) into every guest, so both realms
+ * apply exactly the same rules. They must stay
  * self-contained: no imports, no helpers outside this list, nothing the TypeScript compiler would
  * rewrite into a helper call.
  *
@@ -256,8 +257,19 @@ export function decodeWire(text: string): unknown {
   return revive(parsed);
 }
 
-/** The source text that defines these functions inside a guest. */
-export const WIRE_SOURCE = [classifyValue, wirePath, wireFail, wireRead, wireCheck, wireTag, wireSafe, wirePlain, encodeWire, decodeWire].map((f) => f.toString()).join('\n');
+/** Source text of the functions plain data needs on every call: the fast check, encode, decode. */
+export const WIRE_SOURCE = [wirePlain, encodeWire, decodeWire].map((f) => f.toString()).join('\n');
+
+/**
+ * Source text of the checked path (refusals with paths, tagged values), which only values that
+ * are not plain data need: a guest compiles it on first use, so loading a plugin parses less.
+ * Evaluated, it is an expression whose value is `{ wireCheck, wireSafe }`.
+ */
+export const WIRE_SLOW_SOURCE = `(function () {
+"use strict";
+${[classifyValue, wirePath, wireFail, wireRead, wireCheck, wireTag, wireSafe].map((f) => f.toString()).join('\n')}
+return { wireCheck, wireSafe };
+})()`;
 
 /** True when an error came out of encodeWire/decodeWire's refusal (in either realm). */
 export function isWireFailure(e: unknown): e is WireFailure {

@@ -4,7 +4,7 @@
  * a module's exports, and one trampoline per export that decodes arguments and encodes the result
  * as wire text, so a call crosses the boundary as one string each way.
  */
-import { MAX_DEPTH, WIRE_SOURCE } from '../../binding/wire.js';
+import { MAX_DEPTH, WIRE_SLOW_SOURCE, WIRE_SOURCE } from '../../binding/wire.js';
 
 /** Guest file name of this glue; frames from it are stripped from plugin stacks. */
 export const GLUE_FILE = 'terrarium:glue';
@@ -26,9 +26,27 @@ export const HOSTCALL_CONSOLE = -1;
  * hold as a real array. Proxies are tracked from their construction (Proxy is wrapped too),
  * because a proxy's `get` trap could report a small length first and a huge one to the C loop.
  */
+/**
+ * Remove comment-only lines and indentation (QuickJS parses the glue on every plugin load, at
+ * about 0.1 ms per KB). Safe for this code: it has no multi-line strings or templates.
+ */
+function stripComments(source: string): string {
+  return source
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('//'))
+    .join('\n');
+}
+
 const GLUE_SOURCE = `(function () {
 "use strict";
 ${WIRE_SOURCE}
+// The checked path of the codec, compiled on first use (captured eval: plugin code runs later).
+const indirectEval = eval;
+let slowPath;
+const slow = () => slowPath || (slowPath = indirectEval(${JSON.stringify(stripComments(WIRE_SLOW_SOURCE))}));
+function wireCheck(v, depth, w) { return slow().wireCheck(v, depth, w); }
+function wireSafe(v) { return slow().wireSafe(v); }
 const MAXD = ${MAX_DEPTH};
 const pending = new Map();
 let nextId = 1;
@@ -169,11 +187,5 @@ return {
 };
 })()`;
 
-/**
- * The glue as evaluated: comment-only lines and indentation removed, because every plugin load
- * parses it (about 0.1 ms per KB in QuickJS). The glue has no multi-line strings, so this is safe.
- */
-export const GUEST_GLUE = GLUE_SOURCE.split('\n')
-  .map((line) => line.trim())
-  .filter((line) => line !== '' && !line.startsWith('//'))
-  .join('\n');
+/** The glue as evaluated, without comment lines and indentation: every plugin load parses it. */
+export const GUEST_GLUE = stripComments(GLUE_SOURCE);
