@@ -275,8 +275,3 @@ return { wireCheck, wireSafe };
 export function isWireFailure(e: unknown): e is WireFailure {
   return typeof e === 'object' && e !== null && typeof (e as WireFailure).marshalPath === 'string';
 }
-
-/** `path` extended by one key, in the same notation as wirePath. */
-export function wirePathKey(path: string, key: string | number): string {
-  return path + wirePath([key]).slice(1);
-}

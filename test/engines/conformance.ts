@@ -222,6 +222,12 @@ export function runConformance(spec: EngineSpec): void {
         assert.deepEqual(b.echo([]), []);
       });
 
+      it('copies own enumerable string keys only: symbol keys and non-enumerable properties stay behind', () => {
+        const v = Object.assign(Object.create(null) as Record<string | symbol, unknown>, { own: 2, [Symbol('s')]: 3 });
+        Object.defineProperty(v, 'hidden', { value: 4, enumerable: false });
+        assert.deepEqual(host.get<BasicApi>('basic').echo(v), { own: 2 });
+      });
+
       it('passes several arguments and returns a computed value', () => {
         const b = host.get<BasicApi>('basic');
         assert.equal(b.add(2, 3), 5);

@@ -6,9 +6,9 @@
  * computed once, so a request table costs a few µs.
  *
  * The rule table is documented in the README (Marshalling rules); refusals use the same reasons and `$.a[2]`
- * paths as the JavaScript engine (classifyValue / wirePathKey from binding/wire).
+ * paths as the JavaScript engine (classifyValue / wirePath from binding/wire).
  */
-import { classifyValue, wirePathKey, type WireFailure } from '../../binding/wire.js';
+import { classifyValue, wirePath, type WireFailure } from '../../binding/wire.js';
 import { fengari } from './fengari.js';
 
 const { lobject, ltable, lstring } = fengari.internals as {
@@ -66,7 +66,25 @@ export const T = {
 export const TValueCtor = lobject.TValue;
 export const luaH_new = ltable.luaH_new;
 
-const fail = (path: string, reason: string): never => {
+/**
+ * Where a value sits, built only when a refusal needs the text: a root (`$`, `$[0]`) or one step
+ * below a parent. Formatting `$.headers["x-y"]` for every key on every call cost more than the
+ * copy itself.
+ */
+export type Path = string | { readonly up: Path; readonly key: string | number };
+const step = (up: Path, key: string | number): Path => ({ up, key });
+function pathText(p: Path): string {
+  const keys: (string | number)[] = [];
+  let at = p;
+  while (typeof at !== 'string') {
+    keys.push(at.key);
+    at = at.up;
+  }
+  return at + wirePath(keys.reverse()).slice(1);
+}
+
+const fail = (where: Path, reason: string): never => {
+  const path = pathText(where);
   const e = new Error(`cannot copy ${reason} at ${path}`) as Error & WireFailure;
   e.marshalPath = path;
   e.marshalReason = reason;
@@ -155,7 +173,7 @@ const INT_MIN = -2147483648;
 const INT_MAX = 2147483647;
 
 /** A JS value as a fresh TValue (tables are built directly, never through the stack). */
-export function toLua(L: LuaState, v: unknown, m: Markers, path: string, depth: number, seen: unknown[], inContainer: boolean): TValue {
+export function toLua(L: LuaState, v: unknown, m: Markers, path: Path, depth: number, seen: unknown[], inContainer: boolean): TValue {
   switch (typeof v) {
     case 'string':
       return new TValueCtor(T.LNGSTR, luaString(v));
@@ -178,14 +196,13 @@ export function toLua(L: LuaState, v: unknown, m: Markers, path: string, depth: 
       if (kind !== 'array' && kind !== 'object') return fail(path, kind.slice(1));
       if (depth >= MAX_DEPTH_LIMIT) fail(path, `a value nested deeper than ${MAX_DEPTH_LIMIT} levels`);
       if (seen.indexOf(v) !== -1) fail(path, 'a cycle');
-      if (Object.getOwnPropertySymbols(v).length) fail(path, 'a symbol-keyed property');
       seen.push(v);
       const t = ltable.luaH_new(L);
       if (kind === 'array') {
         const a = v as unknown[];
         t.metatable = m.arrayMt;
         for (let i = 0; i < a.length; i++) {
-          const p = path + '[' + i + ']';
+          const p = step(path, i);
           ltable.luaH_setint(t, i + 1, toLua(L, read(a, i, p), m, p, depth + 1, seen, true));
         }
       } else {
@@ -194,7 +211,7 @@ export function toLua(L: LuaState, v: unknown, m: Markers, path: string, depth: 
         if (keys.length === 0) t.metatable = m.objectMt;
         for (let i = 0; i < keys.length; i++) {
           const k = keys[i]!;
-          const p = wirePathKey(path, k);
+          const p = step(path, k);
           const val = read(o, k, p);
           if (val === undefined) continue; // like JSON: an undefined property is an absent key
           ltable.luaH_setfrom(L, t, new TValueCtor(T.LNGSTR, luaString(k)), toLua(L, val, m, p, depth + 1, seen, true));
@@ -213,7 +230,7 @@ export function setMaxDepth(n: number): void {
   MAX_DEPTH_LIMIT = n;
 }
 
-function read(o: Record<string, unknown> | unknown[], k: string | number, path: string): unknown {
+function read(o: Record<string, unknown> | unknown[], k: string | number, path: Path): unknown {
   try {
     return (o as Record<string | number, unknown>)[k];
   } catch (err) {
@@ -231,7 +248,7 @@ const TYPE_NAMES: Record<number, string> = {
 };
 
 /** A Lua value as a fresh JS value. `top` is true for the outermost value (nil -> undefined). */
-export function toJS(v: TValue, m: Markers, path: string, depth: number, seen: Table[]): unknown {
+export function toJS(v: TValue, m: Markers, path: Path, depth: number, seen: Table[]): unknown {
   switch (v.type) {
     case T.NIL:
       return undefined;
@@ -260,7 +277,7 @@ export function toJS(v: TValue, m: Markers, path: string, depth: number, seen: T
   }
 }
 
-function keyText(k: TValue, path: string): string {
+function keyText(k: TValue, path: Path): string {
   switch (k.type) {
     case T.SHRSTR:
     case T.LNGSTR: {
@@ -278,7 +295,7 @@ function keyText(k: TValue, path: string): string {
   }
 }
 
-function tableToJS(t: Table, m: Markers, path: string, depth: number, seen: Table[]): unknown {
+function tableToJS(t: Table, m: Markers, path: Path, depth: number, seen: Table[]): unknown {
   if (depth >= MAX_DEPTH_LIMIT) fail(path, `a value nested deeper than ${MAX_DEPTH_LIMIT} levels`);
   if (seen.indexOf(t) !== -1) fail(path, 'a cycle');
   seen.push(t);
@@ -295,7 +312,7 @@ function tableToJS(t: Table, m: Markers, path: string, depth: number, seen: Tabl
     const a: unknown[] = new Array(max).fill(null);
     for (let e = t.f; e; e = e.n) {
       const i = (e.key.value as number) - 1;
-      a[i] = elem(e.value, m, path + '[' + i + ']', depth, seen);
+      a[i] = elem(e.value, m, step(path, i), depth, seen);
     }
     out = a;
   } else {
@@ -317,14 +334,14 @@ function tableToJS(t: Table, m: Markers, path: string, depth: number, seen: Tabl
       const a: unknown[] = new Array(n);
       for (let e = t.f; e; e = e.n) {
         const i = (e.key.value as number) - 1;
-        a[i] = elem(e.value, m, path + '[' + i + ']', depth, seen);
+        a[i] = elem(e.value, m, step(path, i), depth, seen);
       }
       out = a;
     } else {
       const o: Record<string, unknown> = {};
       for (let e = t.f; e; e = e.n) {
         const k = keyText(e.key, path);
-        const p = wirePathKey(path, k);
+        const p = step(path, k);
         Object.defineProperty(o, k, { value: elem(e.value, m, p, depth, seen), enumerable: true, writable: true, configurable: true });
       }
       out = o;
@@ -334,7 +351,7 @@ function tableToJS(t: Table, m: Markers, path: string, depth: number, seen: Tabl
   return out;
 }
 
-function elem(v: TValue, m: Markers, path: string, depth: number, seen: Table[]): unknown {
+function elem(v: TValue, m: Markers, path: Path, depth: number, seen: Table[]): unknown {
   const type = v.type;
   if (type === T.NUMINT || type === T.NUMFLT || type === T.BOOLEAN) return v.value;
   return toJS(v, m, path, depth + 1, seen);

@@ -48,8 +48,6 @@ import { ASYNC_PREFIX, GLUE_FILE, GUEST_GLUE, HOSTCALL_CONFIG, HOSTCALL_CONSOLE,
 const RELEASE_SYNC = RELEASE_SYNC_MODULE as unknown as QuickJSSyncVariant;
 
 const PAGE = 65536;
-/** The release-sync build declares 256 pages (16 MiB) of initial memory. */
-export const QUICKJS_MIN_MEMORY_BYTES = 256 * PAGE;
 
 let compiled: WebAssembly.Module | undefined;
 function wasmModule(): WebAssembly.Module {
