@@ -101,6 +101,8 @@ const TAG_NAN = -10;
 
 const encoder = new TextEncoder();
 const NOT_SCALAR = Symbol('not a scalar');
+/** Whether the release build boxes values the way readScalar expects (probed by its first instance). */
+let releaseTagsMatch: boolean | undefined;
 /** Nested host -> plugin -> host -> plugin calls on one instance before ERR_PLUGIN_STACK. */
 const MAX_REENTRY = 32;
 const decoder = new TextDecoder();
@@ -129,6 +131,8 @@ class QuickJSInstance implements EngineInstance {
   private finishFn!: QuickJSHandle;
   /** True when this build's value tags are the ones the direct path reads (see probeTags). */
   private direct = false;
+  /** False for the debug build tests load, which is probed on its own. */
+  releaseBuild = true;
   private readonly deferreds = new Set<QuickJSDeferredPromise>();
   private readonly pending = new AsyncCalls<number>();
   /** Interrupt deadline of the code running now (performance.now() ms). */
@@ -240,7 +244,8 @@ class QuickJSInstance implements EngineInstance {
       }
       bind.dispose();
       this.finishFn = this.keep(ctx.getProp(this.glue, 'finish'));
-      this.direct = this.probeTags();
+      // The tags belong to the build, which every release instance shares: probe it once.
+      this.direct = this.releaseBuild ? (releaseTagsMatch ??= this.probeTags()) : this.probeTags();
     } finally {
       this.deadline = Infinity;
     }
@@ -728,7 +733,6 @@ class QuickJSInstance implements EngineInstance {
     try {
       for (const d of this.deferreds) d.dispose();
       this.deferreds.clear();
-      for (const h of this.trampolines.values()) h.dispose();
       for (const h of this.handles) if (h.alive) h.dispose();
       if (this.scratch) this.raw._free(this.scratch);
       this.ctx.dispose();
@@ -761,6 +765,7 @@ export async function loadQuickJS(req: LoadRequest, debugVariant?: QuickJSSyncVa
     ? await newQuickJSWASMModuleFromVariant(debugVariant)
     : await newQuickJSWASMModuleFromVariant(newVariant(RELEASE_SYNC, { wasmModule: wasmModule(), wasmMemory: memory }));
   const inst = new QuickJSInstance(req, qjs, debugVariant ? qjs.getWasmMemory() : memory);
+  inst.releaseBuild = !debugVariant;
   try {
     inst.load();
   } catch (e) {
