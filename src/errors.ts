@@ -41,6 +41,10 @@ export const ERROR_CODES = [
   'ERR_NO_PLUGIN',
   'ERR_PLUGIN_UNAVAILABLE',
   'ERR_OPTIONS',
+  'ERR_API_VERSION',
+  'ERR_SELFTEST',
+  'ERR_SIGNATURE',
+  'ERR_CONFIG',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -194,6 +198,61 @@ export class PluginUnavailableError extends TerrariumError {
 export class OptionsError extends TerrariumError {
   constructor(what: string, hint: string) {
     super('ERR_OPTIONS', what, hint);
+  }
+}
+
+/** The plugin's `meta.apiVersion` is not one the host supports (handshake). */
+export class ApiVersionError extends TerrariumError {
+  readonly declared: string | undefined;
+  readonly supported: readonly string[];
+  constructor(declared: string | undefined, supported: readonly string[], ctx: ErrorContext) {
+    super(
+      'ERR_API_VERSION',
+      declared === undefined
+        ? `declares no meta.apiVersion; the host supports ${supported.join(', ')}`
+        : `declares meta.apiVersion ${declared}; the host supports ${supported.join(', ')}`,
+      'Build the plugin against a supported API version, or add its version to apiVersions',
+      ctx,
+    );
+    this.declared = declared;
+    this.supported = supported;
+  }
+}
+
+/** A self-test declared by the plugin (`meta.tests` or `selftest()`) failed; activation is blocked. */
+export class SelfTestError extends TerrariumError {
+  /** One line per failed case: export, input, expected and actual values. */
+  readonly failures: readonly string[];
+  constructor(failures: readonly string[], ctx: ErrorContext) {
+    super(
+      'ERR_SELFTEST',
+      `self-test failed: ${failures.join('; ')}`,
+      'Fix the plugin or its meta.tests; the previous version (if any) keeps serving',
+      ctx,
+    );
+    this.failures = failures;
+  }
+}
+
+/** The plugin file is unsigned, was changed after signing, or was signed by a key the host does not trust. */
+export class SignatureError extends TerrariumError {
+  constructor(what: string, ctx: ErrorContext, hint = 'Sign the file with `terrarium sign <file> --key <private.pem>` using a trusted key') {
+    super('ERR_SIGNATURE', what, hint, ctx);
+  }
+}
+
+/** A configuration file (e.g. the gateway's YAML) is invalid; `issues` lists each problem with its path in the file. */
+export class ConfigError extends TerrariumError {
+  /** One entry per problem: `path` in the file (e.g. `http.routers.api.rule`) and the message. */
+  readonly issues: readonly { path: string; message: string }[];
+  constructor(file: string | undefined, issues: readonly { path: string; message: string }[]) {
+    super(
+      'ERR_CONFIG',
+      `invalid configuration${file ? ` in ${file}` : ''}:\n${issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}\n`.trimEnd(),
+      'Fix the listed entries',
+      { file },
+    );
+    this.issues = issues;
   }
 }
 

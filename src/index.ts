@@ -27,6 +27,10 @@ export {
   NoPluginError,
   PluginUnavailableError,
   OptionsError,
+  ApiVersionError,
+  SelfTestError,
+  SignatureError,
+  ConfigError,
 } from './errors.js';
 export type { ErrorCode, ErrorContext } from './errors.js';
 export type {
