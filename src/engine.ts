@@ -4,7 +4,7 @@
  * lazily the first time a file with one of their extensions is found.
  */
 import type { ExportInfo, Limits, LogLevel, PluginMeta } from './types.js';
-import type { CapabilityEntry } from './capabilities.js';
+import type { CapabilityEntry } from './capabilities/index.js';
 
 /** What the host hands an engine to load one plugin. */
 export interface LoadRequest {

@@ -13,7 +13,7 @@ export { PLUGIN_NAME } from './binding/proxy.js';
 export { DEFAULT_LIMITS } from './host/limits.js';
 export { registerEngine, registeredExtensions } from './engine.js';
 export type { Engine, EngineInstance, LoadRequest } from './engine.js';
-export type { CapabilityEntry } from './capabilities.js';
+export type { CapabilityEntry } from './capabilities/index.js';
 export {
   ERROR_CODES,
   TerrariumError,

@@ -5,7 +5,7 @@ import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { type Engine, engineFor, engineNameFor, registeredExtensions } from '../engine.js';
 import '../engines/index.js';
-import { flattenCapabilities, withLogCapability } from '../capabilities.js';
+import { flattenCapabilities, withLogCapability } from '../capabilities/index.js';
 import { NoPluginError, OptionsError, PluginLoadError } from '../errors.js';
 import type { Capabilities, Limits, Logger } from '../types.js';
 import { resolveLimits } from './limits.js';

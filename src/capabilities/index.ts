@@ -3,9 +3,9 @@
  * functions (bound by each engine as guest functions under the global `host`) and plain data
  * (copied in). Every plugin also gets `host.log.{debug,info,warn,error}` attributed to it.
  */
-import { OptionsError } from './errors.js';
-import { MAX_DEPTH, encodeWire, isWireFailure } from './binding/wire.js';
-import type { Capabilities, LogLevel } from './types.js';
+import { OptionsError } from '../errors.js';
+import { MAX_DEPTH, encodeWire, isWireFailure } from '../binding/wire.js';
+import type { Capabilities, LogLevel } from '../types.js';
 
 /** One host function granted to plugins: `path` ['kv','get'] is `host.kv.get` inside the plugin. */
 export interface CapabilityEntry {
