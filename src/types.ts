@@ -60,7 +60,21 @@ export interface PluginCounters {
   stackErrors: number;
   /** How many times the instance was thrown away and recreated from source. */
   restarts: number;
+  /** New versions activated by hot reload. */
+  reloads: number;
+  /** New versions rejected by a check (signature, handshake, self-test, load error); the old one kept serving. */
+  rejectedReloads: number;
+  /** Times the plugin was quarantined. */
+  quarantines: number;
+  /** Failed health probes (consecutive failures lead to quarantine). */
+  healthFailures: number;
+  /** Plugin log lines dropped by the per-plugin rate limit. */
+  logDropped: number;
 }
 
-/** `loading` -> `ready`; a limit violation -> `restarting` -> `ready`; a load error -> `failed`; `closed` after host.close(). */
-export type PluginStatus = 'loading' | 'ready' | 'restarting' | 'failed' | 'closed';
+/**
+ * `loading` -> `ready`; a limit violation -> `restarting` -> `ready`; repeated violations or
+ * failed health probes -> `quarantined` -> (re-probed) `ready`; a load error -> `failed`;
+ * `unloaded` once its file is deleted (hot reload); `closed` after host.close().
+ */
+export type PluginStatus = 'loading' | 'ready' | 'restarting' | 'quarantined' | 'failed' | 'unloaded' | 'closed';

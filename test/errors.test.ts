@@ -24,6 +24,10 @@ describe('error codes', () => {
       new api.NoPluginError('q', ['p']),
       new api.PluginUnavailableError('is restarting', ctx),
       new api.OptionsError('bad option', 'fix it'),
+      new api.ApiVersionError('2', ['1'], ctx),
+      new api.SelfTestError(['f#1: expected 1, got 2'], ctx),
+      new api.SignatureError('is not signed', ctx),
+      new api.ConfigError('gateway.yaml', [{ path: 'http.routers.api.rule', message: "unexpected ')' at 23" }]),
     ];
     assert.deepEqual(made.map((e) => e.code).sort(), [...api.ERROR_CODES].sort());
     for (const e of made) {

@@ -154,7 +154,7 @@ function M.hookProbe() return type(debug) end
 return M
 `,
     });
-    host = await createHost({ dir, limits: LIMITS, logger: log, capabilities: { kv: { get: (k: string) => k } } });
+    host = await createHost({ dir, limits: LIMITS, quarantine: { maxViolations: Infinity }, logger: log, capabilities: { kv: { get: (k: string) => k } } });
   });
   after(async () => {
     await host.close();
@@ -237,7 +237,7 @@ function M.specials() return { nan = 0/0, inf = 1/0, ninf = -1/0, negz = -0.0 } 
 return M
 `,
     });
-    host = await createHost({ dir, limits: LIMITS });
+    host = await createHost({ dir, limits: LIMITS, quarantine: { maxViolations: Infinity } });
   });
   after(async () => {
     await host.close();
@@ -374,7 +374,7 @@ return { again = function() return host.again() end, ok = function() return 'ok'
 `,
     });
     let reenter: (() => unknown) | undefined;
-    host = await createHost({ dir, limits, capabilities: { again: () => reenter?.() } });
+    host = await createHost({ dir, limits, quarantine: { maxViolations: Infinity }, capabilities: { again: () => reenter?.() } });
     reenter = () => call(host, 'reenter', 'again');
   });
   after(async () => {
@@ -514,6 +514,7 @@ return M
     host = await createHost({
       dir,
       limits: { ...LIMITS, callTimeoutMs: 300 },
+      quarantine: { maxViolations: Infinity },
       capabilities: {
         users: {
           fetch: async (id: number) => ({ id, name: `user${id}` }),

@@ -218,6 +218,7 @@ export function ok() { return 'ok'; }
     host = await createHost({
       dir,
       limits: LIMITS,
+      quarantine: { maxViolations: Infinity },
       capabilities: {
         slow: async () => 1,
         hang: () => new Promise<void>((resolve) => release.push(resolve)),

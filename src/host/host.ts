@@ -1,17 +1,24 @@
 /**
- * createHost: discover plugin files, load each into its engine, and hand out typed proxies.
+ * createHost: discover plugin files, load each into its engine, hand out typed proxies, and keep
+ * following the directory (hot reload with checks and rollback, health, quarantine).
  */
+import { createHash } from 'node:crypto';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { type Engine, engineFor, engineNameFor, registeredExtensions } from '../engine.js';
 import '../engines/index.js';
 import { flattenCapabilities, withLogCapability } from '../capabilities/index.js';
-import { NoPluginError, OptionsError, PluginLoadError } from '../errors.js';
-import type { Capabilities, Limits, Logger } from '../types.js';
-import { resolveLimits } from './limits.js';
+import { ApiVersionError, NoPluginError, OptionsError, PluginLoadError, SelfTestError, TerrariumError } from '../errors.js';
+import type { Capabilities, Limits, LogLevel, Logger } from '../types.js';
+import { resolveLimits, resolveNumbers } from './limits.js';
 import { MAX_DEPTH, encodeWire, isWireFailure } from '../binding/wire.js';
-import { ManagedPlugin, type PluginInfo } from './plugin.js';
+import { type Built, type LifecyclePolicy, ManagedPlugin, type PluginContext, type PluginInfo } from './plugin.js';
 import { makeProxy, type PluginProxy } from '../binding/proxy.js';
+import { HOST_EVENTS, HostEvents, type HostEventName, type HostListener } from './events.js';
+import { makeTrustStore, signaturePath, verifyPlugin, type TrustOptions } from './trust.js';
+import { hasSelfTests, runSelfTests } from './selftest.js';
+import { LogLimiter, type LogRate } from './log-limit.js';
+import { watchPlugins, type PluginWatcher } from './watch.js';
 
 export interface HostOptions {
   /** Directory of plugin files: every file with a registered extension (`.js`, `.mjs`, `.lua`) is a plugin. */
@@ -28,32 +35,62 @@ export interface HostOptions {
   config?: Record<string, unknown>;
   /** Where plugin output and lifecycle events go (pino-compatible). Default: discard. */
   logger?: Logger;
+  /**
+   * Follow the plugin files: a new file is loaded, a changed one is loaded as a new version and
+   * checked before it replaces the old one (which keeps serving if the new one fails), a deleted
+   * one is unloaded. Changes are batched until the files have been quiet for `debounceMs` (200).
+   */
+  watch?: boolean | { debounceMs?: number };
+  /** Plugin API versions this host supports (handshake): a plugin whose `meta.apiVersion` is not listed is rejected with ERR_API_VERSION. Default: no check. */
+  apiVersions?: (string | number)[];
+  /** Ed25519 signatures, checked before any plugin code is interpreted. */
+  trust?: TrustOptions;
+  /** Run `meta.tests` and `selftest()` on every load and reload, blocking activation on failure (default true). */
+  selftest?: boolean;
+  /** Probe plugins that export `health()` every `intervalMs` (10000); an async probe fails after `timeoutMs` (1000). */
+  health?: { intervalMs?: number; timeoutMs?: number };
+  /** Quarantine after `maxViolations` (3) limit violations within `windowMs` (60000) or `healthFailures` (3) failed probes in a row; re-probe after `backoffMs` (1000), doubling up to `maxBackoffMs` (60000). */
+  quarantine?: { maxViolations?: number; windowMs?: number; healthFailures?: number; backoffMs?: number; maxBackoffMs?: number };
+  /** Per-plugin cap on console/print/host.log output: `lines` per `intervalMs` (100 per 1000); the rest is dropped and counted. */
+  logRate?: { lines?: number; intervalMs?: number };
 }
 
 /** A running set of plugins. Close it (or `await using`) to dispose every VM. */
 export interface Host extends AsyncDisposable {
-  /** A fresh snapshot of every plugin: name, file, engine, status, meta, exports, error, counters. */
+  /** A fresh snapshot of every plugin: name, file, engine, status, version, meta, exports, errors, counters. */
   readonly plugins: PluginInfo[];
   /**
    * A typed proxy over a plugin's exports: `proxy.fn(...args)` copies args in and the result out.
-   * Throws ERR_NO_PLUGIN for an unknown name.
+   * Proxies follow hot reloads and restarts. Throws ERR_NO_PLUGIN for an unknown name.
    */
   get<T extends object = Record<string, (...args: unknown[]) => unknown>>(name: string): PluginProxy<T>;
-  /** Proxies of every ready plugin that exports all of the named functions (hook-style dispatch). */
+  /** Proxies of every serving plugin that exports all of the named functions (hook-style dispatch); quarantined, failed and restarting plugins are skipped. */
   implementing<T extends object = Record<string, (...args: unknown[]) => unknown>>(...exportNames: string[]): PluginProxy<T>[];
-  /** Resolves when no plugin is loading or restarting. */
+  /**
+   * Listen to lifecycle events: loaded, reloaded, failed, unloaded, quarantined, recovered.
+   * Returns a function that removes the listener.
+   * @example host.on('failed', (e) => console.error(e.plugin, e.reason, e.error?.message))
+   */
+  on(event: HostEventName, listener: HostListener): () => void;
+  /** Look at the plugin files again now (what `watch` does on a change); resolves when the changes are applied. */
+  reload(): Promise<void>;
+  /** Resolves when no plugin is loading, restarting or being reloaded. */
   ready(): Promise<void>;
-  /** Dispose every VM, last loaded first. Calls afterwards fail with ERR_PLUGIN_UNAVAILABLE. */
+  /** Stop watching and dispose every VM, last loaded first. Calls afterwards fail with ERR_PLUGIN_UNAVAILABLE. */
   close(): Promise<void>;
 }
 
 const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+const ms = (n: number) => `${n} ms`;
+const count = (n: number) => String(n);
+const HOUR = 3_600_000;
+
+const KNOWN_OPTIONS = ['dir', 'files', 'limits', 'pluginLimits', 'capabilities', 'config', 'logger', 'watch', 'apiVersions', 'trust', 'selftest', 'health', 'quarantine', 'logRate'];
 
 function checkOptions(options: HostOptions): void {
   if (options === null || typeof options !== 'object') throw new OptionsError('createHost options must be an object', 'Pass { dir: "./plugins" }');
-  const known = ['dir', 'files', 'limits', 'pluginLimits', 'capabilities', 'config', 'logger'];
   for (const k of Object.keys(options)) {
-    if (!known.includes(k)) throw new OptionsError(`unknown option "${k}"`, `Known options: ${known.join(', ')}`);
+    if (!KNOWN_OPTIONS.includes(k)) throw new OptionsError(`unknown option "${k}"`, `Known options: ${KNOWN_OPTIONS.join(', ')}`);
   }
   if (options.dir === undefined && options.files === undefined) throw new OptionsError('no plugins to load', 'Pass options.dir (a directory) or options.files');
   if (options.dir !== undefined && typeof options.dir !== 'string') throw new OptionsError('options.dir must be a string path', 'Pass a directory path');
@@ -76,10 +113,42 @@ function checkOptions(options: HostOptions): void {
   if (logger !== undefined && ['debug', 'info', 'warn', 'error'].some((l) => typeof (logger as unknown as Record<string, unknown>)[l] !== 'function')) {
     throw new OptionsError('options.logger must have debug, info, warn and error methods', 'Pass a pino logger or a compatible object');
   }
+  if (options.apiVersions !== undefined && (!Array.isArray(options.apiVersions) || options.apiVersions.length === 0 || options.apiVersions.some((v) => typeof v !== 'string' && typeof v !== 'number'))) {
+    throw new OptionsError('options.apiVersions must be a non-empty array of versions', 'Pass e.g. [1, 2]');
+  }
+  if (options.selftest !== undefined && typeof options.selftest !== 'boolean') throw new OptionsError('options.selftest must be a boolean', 'Pass true or false');
+  if (options.watch !== undefined && typeof options.watch !== 'boolean' && (options.watch === null || typeof options.watch !== 'object')) {
+    throw new OptionsError('options.watch must be a boolean or { debounceMs }', 'Pass watch: true');
+  }
 }
 
+interface Settings {
+  policy: LifecyclePolicy;
+  healthIntervalMs: number;
+  debounceMs: number | undefined;
+  logRate: LogRate;
+}
+
+function settingsFrom(options: HostOptions): Settings {
+  const q = resolveNumbers(
+    options.quarantine,
+    { maxViolations: 3, windowMs: 60_000, healthFailures: 3, backoffMs: 1000, maxBackoffMs: 60_000 },
+    { maxViolations: [1, Infinity, count], windowMs: [1, HOUR, ms], healthFailures: [1, Infinity, count], backoffMs: [1, HOUR, ms], maxBackoffMs: [1, HOUR, ms] },
+    'quarantine',
+  );
+  const h = resolveNumbers(options.health, { intervalMs: 10_000, timeoutMs: 1000 }, { intervalMs: [10, HOUR, ms], timeoutMs: [1, HOUR, ms] }, 'health');
+  const w = options.watch === undefined || options.watch === false ? undefined : resolveNumbers(options.watch === true ? {} : options.watch, { debounceMs: 200 }, { debounceMs: [0, 60_000, ms] }, 'watch');
+  const logRate = resolveNumbers(options.logRate, { lines: 100, intervalMs: 1000 }, { lines: [1, Infinity, count], intervalMs: [1, HOUR, ms] }, 'logRate');
+  return {
+    policy: { ...q, maxBackoffMs: Math.max(q.maxBackoffMs, q.backoffMs), healthTimeoutMs: h.timeoutMs },
+    healthIntervalMs: h.intervalMs,
+    debounceMs: w?.debounceMs,
+    logRate,
+  };
+}
+
+/** Plugin files of the directory (sorted) plus options.files; the directory must exist. */
 async function discover(options: HostOptions): Promise<{ dir: string; files: string[] }> {
-  const files: string[] = [];
   const dir = path.resolve(options.dir ?? process.cwd());
   if (options.dir !== undefined) {
     let st;
@@ -89,12 +158,8 @@ async function discover(options: HostOptions): Promise<{ dir: string; files: str
       throw new OptionsError(`plugin directory ${dir} does not exist`, 'Create it or fix options.dir');
     }
     if (!st.isDirectory()) throw new OptionsError(`${dir} is not a directory`, 'options.dir must be a directory of plugin files');
-    const entries = await readdir(dir, { withFileTypes: true });
-    for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
-      if (!e.isFile() || e.name.startsWith('.')) continue;
-      if (engineNameFor(path.extname(e.name))) files.push(path.join(dir, e.name));
-    }
   }
+  const files = options.dir === undefined ? [] : await listPluginFiles(dir);
   for (const f of options.files ?? []) {
     const abs = path.resolve(f);
     if (!engineNameFor(path.extname(abs))) {
@@ -103,6 +168,21 @@ async function discover(options: HostOptions): Promise<{ dir: string; files: str
     if (!files.includes(abs)) files.push(abs);
   }
   return { dir, files };
+}
+
+/** Whether a file name is a plugin (registered extension, not hidden). */
+export function isPluginFile(file: string): boolean {
+  const base = path.basename(file);
+  return !base.startsWith('.') && engineNameFor(path.extname(base)) !== undefined;
+}
+
+async function listPluginFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  return entries
+    .filter((e) => e.isFile() && isPluginFile(e.name))
+    .map((e) => e.name)
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+    .map((n) => path.join(dir, n));
 }
 
 /**
@@ -123,101 +203,358 @@ async function loadEngine(ext: string): Promise<Engine> {
   }
 }
 
+/** One plugin file as read from disk: its bytes and its signature (if any). */
+interface FileRead {
+  bytes: Buffer;
+  sig: string | undefined;
+  hash: string;
+}
+
+async function readPluginFile(file: string): Promise<FileRead | undefined> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  const sig = await readFile(signaturePath(file), 'utf8').catch(() => undefined);
+  const hash = createHash('sha256').update(bytes).update('\0').update(sig ?? '').digest('hex');
+  return { bytes, sig, hash };
+}
+
+const sameVersion = (a: string | number, b: string | number) => String(a) === String(b);
+
 /**
  * Load every plugin and return the host. Plugins that fail to load are listed with status
  * `failed` and their error; the others load regardless.
  * @example
- * await using host = await createHost({ dir: './plugins', capabilities: { kv: { get: (k: string) => store.get(k) } } })
+ * await using host = await createHost({ dir: './plugins', watch: true, capabilities: { kv: { get: (k: string) => store.get(k) } } })
+ * host.on('failed', (e) => log.error(e.reason))
  * host.get<{ revert(s: string): string }>('revert').revert('Live on time, emit no evil')
  */
 export async function createHost(options: HostOptions): Promise<Host> {
   checkOptions(options);
+  const settings = settingsFrom(options);
   const baseLimits = resolveLimits(options.limits);
   const perPlugin = options.pluginLimits ?? {};
+  for (const [name, l] of Object.entries(perPlugin)) resolveLimits(l, baseLimits, `pluginLimits.${name}`);
   const flat = flattenCapabilities(options.capabilities);
   const config = options.config ?? {};
   const logger = options.logger ?? silentLogger;
+  const trust = makeTrustStore(options.trust);
+  const apiVersions = options.apiVersions;
+  const runTests = options.selftest ?? true;
   const { dir, files } = await discover(options);
+  const events = new HostEvents(logger);
 
+  /** Plugins in load order; `byFile` maps each file to the plugin its version came from. */
   const plugins: ManagedPlugin[] = [];
-  for (const file of files) {
+  const byName = new Map<string, ManagedPlugin>();
+  const byFile = new Map<string, ManagedPlugin>();
+  const proxies = new Map<string, PluginProxy<object>>();
+  const limiters = new Map<string, LogLimiter>();
+  let closed = false;
+
+  const shownPath = (file: string) => {
+    const rel = path.relative(dir, file);
+    return rel.startsWith('..') ? file : rel;
+  };
+
+  /** Plugin output, attributed and rate-limited per plugin name. */
+  const pluginLog = (name: string, fields: Record<string, unknown>, level: LogLevel, message: string) => {
+    let limiter = limiters.get(name);
+    if (!limiter) {
+      limiter = new LogLimiter(settings.logRate, (dropped) => {
+        const owner = byName.get(name);
+        if (owner) owner.counters.logDropped += dropped;
+        logger.warn({ plugin: name, event: 'log-dropped', dropped }, `dropped ${dropped} log lines of plugin ${name} (over ${settings.logRate.lines} per ${settings.logRate.intervalMs} ms)`);
+      });
+      limiters.set(name, limiter);
+    }
+    if (limiter.allow()) logger[level]({ ...fields, event: 'plugin-log' }, message);
+  };
+
+  const checkVersion = (b: Built) => {
+    if (!apiVersions) return;
+    const declared = b.instance.meta?.apiVersion;
+    if (declared === undefined || !apiVersions.some((v) => sameVersion(v, declared))) {
+      throw new ApiVersionError(declared === undefined ? undefined : String(declared), apiVersions.map(String), {
+        plugin: b.instance.name,
+        engine: b.engine.name,
+        file: b.req.file,
+      });
+    }
+  };
+
+  const build: PluginContext['build'] = async (req, engine) => {
+    const ctx = { plugin: req.defaultName, engine: engine.name, file: req.file };
+    const read = buildSources.get(req);
+    const signedBy = trust && read ? verifyPlugin(read.bytes, read.sig, trust, ctx) : undefined;
+    const instance = await engine.load(req);
+    const b: Built = { instance, req, engine, hash: read?.hash ?? '', signedBy, selftests: [] };
+    try {
+      checkVersion(b);
+      if (runTests && hasSelfTests(instance)) {
+        b.selftests = await runSelfTests(instance);
+        const failed = b.selftests.filter((r) => !r.ok);
+        if (failed.length) throw new SelfTestError(failed.map((r) => `${r.name}: ${r.detail ?? 'failed'}`), { ...ctx, plugin: instance.name });
+        if (instance.broken) throw new PluginLoadError('the instance broke during its self-tests', { ...ctx, plugin: instance.name });
+      }
+    } catch (e) {
+      instance.dispose();
+      throw e;
+    }
+    return b;
+  };
+  /** The bytes each request was made from (signature checks need bytes, engines need text). */
+  const buildSources = new WeakMap<object, FileRead>();
+
+  const context: PluginContext = { logger, policy: settings.policy, emit: (e) => events.emit(e), build };
+
+  /** A load request for one file's content; `owner` names whoever serves it for logs and config. */
+  const requestFor = (file: string, read: FileRead | undefined) => {
     const ext = path.extname(file);
     const defaultName = path.basename(file, ext);
-    const limits = resolveLimits(perPlugin[defaultName], baseLimits, `pluginLimits.${defaultName}`);
-    const rel = path.relative(dir, file);
-    const shown = rel.startsWith('..') ? file : rel;
-    let source = '';
-    let unreadable: PluginLoadError | undefined;
-    try {
-      source = await readFile(file, 'utf8');
-    } catch (e) {
-      unreadable = new PluginLoadError(`cannot read the plugin file: ${(e as Error).message}`, { plugin: defaultName, file: shown, cause: e }, 'Check the file and its permissions');
-    }
-    const engine = await loadEngine(ext);
-    let managed: ManagedPlugin | undefined;
-    const log = (level: 'debug' | 'info' | 'warn' | 'error', message: string) =>
-      logger[level]({ plugin: managed?.name ?? defaultName, file: shown }, message);
-    managed = new ManagedPlugin(
-      engine,
-      {
-        path: file,
-        file: shown,
-        defaultName,
-        source,
-        limits,
-        capabilities: withLogCapability(flat, log),
-        data: flat.data,
-        config: () => config[defaultName] ?? (managed && managed.name !== defaultName ? config[managed.name] : undefined),
-        log,
+    const shown = shownPath(file);
+    let owner: ManagedPlugin | undefined;
+    const req = {
+      path: file,
+      file: shown,
+      defaultName,
+      source: read ? read.bytes.toString('utf8') : '',
+      limits: resolveLimits(perPlugin[defaultName], baseLimits, `pluginLimits.${defaultName}`),
+      capabilities: withLogCapability(flat, (level, message) => req.log(level, message)),
+      data: flat.data,
+      config: () => config[defaultName] ?? (owner && owner.name !== defaultName ? config[owner.name] : undefined),
+      log: (level: LogLevel, message: string) => {
+        const name = owner?.name ?? defaultName;
+        pluginLog(name, { plugin: name, version: owner?.version, engine: engineNameFor(ext), file: shown }, level, message);
       },
-      logger,
-    );
-    plugins.push(managed);
-    if (unreadable) managed.fail(unreadable);
-  }
-  await Promise.all(plugins.map((p) => (p.status === 'loading' ? p.load() : undefined)));
+      bind(p: ManagedPlugin) {
+        owner = p;
+      },
+    };
+    if (read) buildSources.set(req, read);
+    return req;
+  };
 
-  const byName = new Map<string, ManagedPlugin>();
-  for (const p of plugins) {
-    const other = byName.get(p.name);
-    if (other) {
-      p.fail(new PluginLoadError(`duplicate plugin name "${p.name}" (also used by ${other.file})`, { plugin: p.name, engine: p.engine.name, file: p.file }, 'Rename one of them (meta.name or the file name)'));
-      continue;
+  const register = (p: ManagedPlugin) => {
+    plugins.push(p);
+    byFile.set(p.path, p);
+    const holder = byName.get(p.name);
+    if (!holder || holder.status === 'failed') byName.set(p.name, p);
+  };
+
+  const duplicateError = (name: string, file: string, engine: string, other: ManagedPlugin) =>
+    new PluginLoadError(`duplicate plugin name "${name}" (also used by ${other.file})`, { plugin: name, engine, file }, 'Rename one of them (meta.name or the file name)');
+
+  // First load: every file concurrently; names are claimed in file order.
+  const initial = await Promise.all(
+    files.map(async (file) => {
+      let read: FileRead | undefined;
+      let unreadable: PluginLoadError | undefined;
+      try {
+        read = await readPluginFile(file);
+        if (!read) throw new Error('no such file');
+      } catch (e) {
+        unreadable = new PluginLoadError(`cannot read the plugin file: ${(e as Error).message}`, { plugin: path.basename(file, path.extname(file)), file: shownPath(file), cause: e }, 'Check the file and its permissions');
+      }
+      const engine = await loadEngine(path.extname(file));
+      const req = requestFor(file, read);
+      const p = new ManagedPlugin(context, req, engine);
+      req.bind(p);
+      if (unreadable) return { p, outcome: unreadable as TerrariumError };
+      try {
+        return { p, outcome: await build(req, engine) };
+      } catch (e) {
+        return { p, outcome: e instanceof TerrariumError ? e : new PluginLoadError(String((e as Error)?.message ?? e), { plugin: req.defaultName, engine: engine.name, file: req.file, cause: e }) };
+      }
+    }),
+  );
+  for (const { p, outcome } of initial) {
+    if (outcome instanceof TerrariumError) p.fail(outcome);
+    else {
+      const other = byName.get(outcome.instance.name);
+      if (other && other.status !== 'failed') {
+        outcome.instance.dispose();
+        p.name = outcome.instance.name;
+        p.fail(duplicateError(outcome.instance.name, p.file, p.engine.name, other));
+      } else p.activate(outcome, 'loaded');
     }
-    byName.set(p.name, p);
-  }
-  for (const p of plugins) {
-    if (p.status === 'ready') logger.debug({ plugin: p.name, file: p.file, engine: p.engine.name }, 'plugin loaded');
+    register(p);
   }
 
-  let closed = false;
-  const proxies = new Map<string, PluginProxy<object>>();
+  const remove = (p: ManagedPlugin) => {
+    plugins.splice(plugins.indexOf(p), 1);
+    if (byFile.get(p.path) === p) byFile.delete(p.path);
+    if (byName.get(p.name) === p) {
+      byName.delete(p.name);
+      proxies.delete(p.name);
+      // A failed plugin of the same name (e.g. a duplicate) can now be reached by name again.
+      const next = plugins.find((q) => q.name === p.name);
+      if (next) byName.set(p.name, next);
+    }
+  };
+
+  /** Apply what changed on disk for these plugin files: load, reload (checked, atomic), or unload. */
+  const apply = async (paths: Iterable<string>) => {
+    for (const file of new Set(paths)) {
+      if (closed) return;
+      const current = byFile.get(file);
+      let read: FileRead | undefined;
+      try {
+        read = await readPluginFile(file);
+      } catch (e) {
+        const err = new PluginLoadError(`cannot read the plugin file: ${(e as Error).message}`, { plugin: current?.name, file: shownPath(file), cause: e }, 'Check the file and its permissions');
+        if (current) current.rejectReload(err);
+        continue;
+      }
+      if (!read) {
+        if (current) {
+          remove(current);
+          current.unload();
+        }
+        continue;
+      }
+      if (current && current.sourceHash === read.hash && current.status !== 'failed') continue;
+      const engine = await loadEngine(path.extname(file));
+      const req = requestFor(file, read);
+      let built: Built;
+      try {
+        built = await build(req, engine);
+      } catch (e) {
+        const err = e instanceof TerrariumError ? e : new PluginLoadError(String((e as Error)?.message ?? e), { plugin: req.defaultName, engine: engine.name, file: req.file, cause: e });
+        if (current) current.rejectReload(err);
+        else {
+          const p = new ManagedPlugin(context, req, engine);
+          req.bind(p);
+          p.fail(err);
+          register(p);
+        }
+        continue;
+      }
+      if (closed) {
+        built.instance.dispose();
+        return;
+      }
+      const name = built.instance.name;
+      let target = byName.get(name);
+      if (target && target !== current && target.status !== 'failed' && byFile.get(target.path) === target && (await readPluginFile(target.path).catch(() => undefined))) {
+        // Another live file serves this name: the new file is a duplicate.
+        built.instance.dispose();
+        const err = duplicateError(name, req.file, engine.name, target);
+        if (current) current.rejectReload(err);
+        else {
+          const p = new ManagedPlugin(context, req, engine);
+          req.bind(p);
+          p.name = name;
+          p.fail(err);
+          register(p);
+        }
+        continue;
+      }
+      if (target && target !== current && target.status === 'failed') target = undefined;
+      if (target && target !== current) {
+        // The name's previous file is gone (e.g. storage.js replaced by storage.lua): swap in place
+        // so callers of the name never see it missing.
+        if (byFile.get(target.path) === target) byFile.delete(target.path);
+        if (current) {
+          remove(current);
+          current.unload();
+        }
+        req.bind(target);
+        target.activate(built, 'reloaded');
+        byFile.set(file, target);
+        continue;
+      }
+      if (current) {
+        const oldName = current.name;
+        req.bind(current);
+        current.activate(built, current.status === 'failed' ? 'loaded' : 'reloaded');
+        if (oldName !== current.name) {
+          if (byName.get(oldName) === current) {
+            byName.delete(oldName);
+            proxies.delete(oldName);
+          }
+          byName.set(current.name, current);
+        } else if (!byName.has(current.name)) byName.set(current.name, current);
+        continue;
+      }
+      const p = new ManagedPlugin(context, req, engine);
+      req.bind(p);
+      p.activate(built, 'loaded');
+      register(p);
+    }
+  };
+
+  // Changes are applied one batch at a time, in order.
+  let applying: Promise<void> = Promise.resolve();
+  const enqueue = (paths: Iterable<string>) => {
+    const list = [...paths];
+    applying = applying.then(() => apply(list)).catch((e: unknown) => logger.error({ event: 'reload-error', err: e }, `applying plugin changes failed: ${(e as Error)?.message ?? String(e)}`));
+    return applying;
+  };
+
+  const rescan = async () => {
+    const onDisk = options.dir === undefined ? [] : await listPluginFiles(dir).catch(() => []);
+    const extra = (options.files ?? []).map((f) => path.resolve(f));
+    await enqueue(new Set([...onDisk, ...extra, ...byFile.keys()]));
+  };
+
+  let watcher: PluginWatcher | undefined;
+  if (settings.debounceMs !== undefined) {
+    watcher = await watchPlugins({
+      dir: options.dir === undefined ? undefined : dir,
+      files: (options.files ?? []).map((f) => path.resolve(f)),
+      debounceMs: settings.debounceMs,
+      isPlugin: isPluginFile,
+      onChange: (changed) => void enqueue(changed),
+      onError: (e) => logger.error({ event: 'watch-error', err: e }, `watching plugin files failed: ${e.message}`),
+    });
+  }
+
+  const healthTimer = setInterval(() => {
+    for (const p of plugins) void p.checkHealth();
+  }, settings.healthIntervalMs);
+  healthTimer.unref();
+
   const host: Host = {
     get plugins() {
       return plugins.map((p) => p.info());
     },
     get<T extends object>(name: string): PluginProxy<T> {
+      let proxy = proxies.get(name);
+      if (proxy) return proxy as PluginProxy<T>;
       const p = byName.get(name);
       if (!p) throw new NoPluginError(name, [...byName.keys()]);
-      let proxy = proxies.get(name);
-      if (!proxy) {
-        proxy = makeProxy(p);
-        proxies.set(name, proxy);
-      }
+      proxy = makeProxy(p);
+      proxies.set(name, proxy);
       return proxy as PluginProxy<T>;
     },
     implementing<T extends object>(...exportNames: string[]): PluginProxy<T>[] {
       return [...byName.values()]
-        .filter((p) => (p.status === 'ready' || p.status === 'restarting') && exportNames.every((n) => p.hasExport(n)))
+        .filter((p) => p.status === 'ready' && exportNames.every((n) => p.hasExport(n)))
         .map((p) => host.get<T>(p.name));
     },
+    on(event, listener) {
+      if (!HOST_EVENTS.includes(event)) throw new OptionsError(`unknown host event "${String(event)}"`, `Events: ${HOST_EVENTS.join(', ')}`);
+      if (typeof listener !== 'function') throw new OptionsError('host.on() needs a listener function', 'Pass (event) => { ... }');
+      return events.on(event, listener);
+    },
+    reload: rescan,
     async ready() {
+      await applying;
       await Promise.all(plugins.map((p) => p.settled()));
     },
     async close() {
       if (closed) return;
       closed = true;
-      await host.ready();
+      clearInterval(healthTimer);
+      await watcher?.close();
+      await applying;
+      await Promise.all(plugins.map((p) => p.settled()));
+      for (const l of limiters.values()) l.close();
       for (const p of [...plugins].reverse()) p.close();
     },
     [Symbol.asyncDispose]() {
@@ -226,4 +563,3 @@ export async function createHost(options: HostOptions): Promise<Host> {
   };
   return host;
 }
-

@@ -21,26 +21,35 @@ const BOUNDS: Record<keyof Limits, [number, number, (n: number) => string]> = {
   stackBytes: [16 * 1024, 4 * 1024 * 1024, formatBytes],
 };
 
+/** Bounds of one numeric option: min, max, and how to show a value. */
+export type NumberBounds<T> = Record<keyof T, [number, number, (n: number) => string]>;
+
+/**
+ * Merge a partial object of numeric options over a base and check each value; bad values throw
+ * ERR_OPTIONS naming the field (`limits.callTimeoutMs`, `quarantine.windowMs`, ...).
+ */
+export function resolveNumbers<T extends object>(partial: NoInfer<Partial<T>> | undefined, base: Readonly<T>, bounds: NoInfer<NumberBounds<T>>, where: string): T {
+  const out = { ...base } as T;
+  if (partial === undefined) return out;
+  if (partial === null || typeof partial !== 'object' || Array.isArray(partial)) {
+    throw new OptionsError(`${where} must be an object`, `Pass e.g. { ${Object.keys(bounds)[0]}: ${String(base[Object.keys(bounds)[0] as keyof T])} }`);
+  }
+  for (const [key, value] of Object.entries(partial)) {
+    if (!(key in bounds)) throw new OptionsError(`${where}.${key} is not an option`, `Known: ${Object.keys(bounds).join(', ')}`);
+    if (value === undefined) continue;
+    const [min, max, show] = bounds[key as keyof T];
+    if (typeof value !== 'number' || Number.isNaN(value) || value < min || value > max) {
+      throw new OptionsError(`${where}.${key} must be a number from ${show(min)} to ${show(max)}, got ${String(value)}`, 'Fix the value');
+    }
+    (out as Record<string, number>)[key] = Number.isFinite(value) ? Math.floor(value) : value;
+  }
+  return out;
+}
+
 /**
  * Merge partial limits over a base and check each value; bad values throw ERR_OPTIONS naming the field.
  * @example resolveLimits({ callTimeoutMs: 50 }) // { ...DEFAULT_LIMITS, callTimeoutMs: 50 }
  */
 export function resolveLimits(partial: Partial<Limits> | undefined, base: Readonly<Limits> = DEFAULT_LIMITS, where = 'limits'): Limits {
-  const out: Limits = { ...base };
-  if (partial === undefined) return out;
-  if (partial === null || typeof partial !== 'object') {
-    throw new OptionsError(`${where} must be an object`, 'Pass e.g. { callTimeoutMs: 100 }');
-  }
-  for (const [key, value] of Object.entries(partial)) {
-    if (!(key in BOUNDS)) {
-      throw new OptionsError(`${where}.${key} is not a limit`, `Known limits: ${Object.keys(BOUNDS).join(', ')}`);
-    }
-    if (value === undefined) continue;
-    const [min, max, show] = BOUNDS[key as keyof Limits];
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
-      throw new OptionsError(`${where}.${key} must be a number from ${show(min)} to ${show(max)}, got ${String(value)}`, 'Fix the value');
-    }
-    out[key as keyof Limits] = Math.floor(value);
-  }
-  return out;
+  return resolveNumbers(partial, base, BOUNDS, where);
 }

@@ -1,6 +1,12 @@
 /**
- * One plugin's lifecycle: load through its engine, serve calls, and crash-only recovery: after a
- * limit violation the instance is thrown away and a fresh one is interpreted from the same source.
+ * One plugin's lifecycle. A ManagedPlugin is the stable thing proxies point at; behind it, one
+ * *version* (an interpreted instance of one source) serves at a time:
+ * - crash-only: after a limit violation the instance is thrown away and the same source is
+ *   interpreted again;
+ * - hot swap: a new version, built and checked elsewhere, replaces the serving one atomically; the
+ *   old one keeps its in-flight async calls and is disposed when they settle;
+ * - quarantine: repeated violations or failed health probes stop the plugin (calls fail fast) and
+ *   re-probe a fresh instance with backoff until it is healthy.
  */
 import type { Engine, EngineInstance, LoadRequest } from '../engine.js';
 import {
@@ -14,6 +20,8 @@ import {
   isLimitViolation,
 } from '../errors.js';
 import type { ExportInfo, Logger, PluginCounters, PluginMeta, PluginStatus } from '../types.js';
+import type { HostEvent, HostEventName } from './events.js';
+import type { SelfTestResult } from './selftest.js';
 
 /** A snapshot of one plugin, as listed by `host.plugins`. */
 export interface PluginInfo {
@@ -22,117 +30,331 @@ export interface PluginInfo {
   file: string;
   engine: string;
   status: PluginStatus;
+  /** `meta.version` of the serving version. */
+  version: string | undefined;
   meta: PluginMeta | undefined;
   exports: ExportInfo[];
-  /** The load error (status `failed`) or the last limit violation (status `restarting`). */
+  /** The load error (status `failed`), the last limit violation (`restarting`), or why it is `quarantined`. */
   error?: TerrariumError;
+  /** The last error any call, probe or reload met, with its time. */
+  lastError?: { code: string; message: string; at: string };
+  /** The last hot reload: when, and whether the new version was activated or rejected (and why). */
+  lastReload?: { at: string; ok: boolean; error?: TerrariumError };
+  /** Fingerprint of the key that signed the serving version (with `trust`). */
+  signedBy?: string;
+  /** Self-test results of the serving version. */
+  selftests: { passed: number; failed: number };
   counters: PluginCounters;
   /** Bytes held by the live instance (QuickJS: its WebAssembly memory, which never shrinks). */
   memoryBytes: number;
 }
 
+/** A built and checked version, ready to be activated. */
+export interface Built {
+  instance: EngineInstance;
+  req: LoadRequest;
+  engine: Engine;
+  /** sha-256 of the source bytes and signature: a save that changes nothing is not a reload. */
+  hash: string;
+  signedBy: string | undefined;
+  selftests: SelfTestResult[];
+}
+
+/** Quarantine and health thresholds (createHost `quarantine` and `health`). */
+export interface LifecyclePolicy {
+  /** Limit violations (timeout, memory, stack) within `windowMs` that quarantine a plugin. */
+  maxViolations: number;
+  windowMs: number;
+  /** Consecutive failed health probes that quarantine a plugin. */
+  healthFailures: number;
+  /** First re-probe delay of a quarantined plugin; doubles up to maxBackoffMs. */
+  backoffMs: number;
+  maxBackoffMs: number;
+  /** Budget of an async health() probe (sync probes are bounded by callTimeoutMs). */
+  healthTimeoutMs: number;
+}
+
+/** What a ManagedPlugin needs from its host. */
+export interface PluginContext {
+  logger: Logger;
+  policy: LifecyclePolicy;
+  emit(e: HostEvent): void;
+  /** Interpret and check a source (signature, handshake, self-tests); throws a TerrariumError. */
+  build(req: LoadRequest, engine: Engine): Promise<Built>;
+}
+
+interface Version {
+  built: Built;
+  /** Async calls not yet settled: a retired version is disposed when this reaches 0. */
+  inflight: number;
+  retired: boolean;
+}
+
+const newCounters = (): PluginCounters => ({
+  calls: 0,
+  errors: 0,
+  timeouts: 0,
+  memoryErrors: 0,
+  stackErrors: 0,
+  restarts: 0,
+  reloads: 0,
+  rejectedReloads: 0,
+  quarantines: 0,
+  healthFailures: 0,
+  logDropped: 0,
+});
+
+const nowIso = (): string => new Date().toISOString();
+
+/** Whether a health() result says healthy: anything but false, `{ ok: false }`, or a throw. */
+function healthy(r: unknown): boolean {
+  if (r === false) return false;
+  if (r !== null && typeof r === 'object' && (r as { ok?: unknown }).ok === false) return false;
+  return true;
+}
+
 export class ManagedPlugin {
   name: string;
   status: PluginStatus = 'loading';
-  meta: PluginMeta | undefined;
-  exports: ExportInfo[] = [];
   error: TerrariumError | undefined;
-  readonly counters: PluginCounters = { calls: 0, errors: 0, timeouts: 0, memoryErrors: 0, stackErrors: 0, restarts: 0 };
-  private instance: EngineInstance | undefined;
-  private restarting: Promise<void> | undefined;
+  readonly counters: PluginCounters = newCounters();
+  private cur: Version | undefined;
+  private req: LoadRequest;
+  private engineNow: Engine;
+  private hash = '';
+  private signedBy: string | undefined;
+  private selftests: SelfTestResult[] = [];
+  private metaNow: PluginMeta | undefined;
+  private exportsNow: ExportInfo[] = [];
+  private lastError: PluginInfo['lastError'];
+  private lastReload: PluginInfo['lastReload'];
+  private rebuilding: Promise<void> | undefined;
+  private violations: number[] = [];
+  private consecutiveHealthFailures = 0;
+  private backoff = 0;
+  private probeTimer: NodeJS.Timeout | undefined;
+  private readonly retired = new Set<Version>();
 
   constructor(
-    readonly engine: Engine,
-    private readonly req: LoadRequest,
-    private readonly logger: Logger,
+    private readonly ctx: PluginContext,
+    req: LoadRequest,
+    engine: Engine,
   ) {
+    this.req = req;
+    this.engineNow = engine;
     this.name = req.defaultName;
   }
 
   get file(): string {
     return this.req.file;
   }
+  /** Absolute path of the file the serving version came from. */
+  get path(): string {
+    return this.req.path;
+  }
+  get engine(): Engine {
+    return this.engineNow;
+  }
+  get version(): string | undefined {
+    const v = this.metaNow?.version;
+    return v === undefined ? undefined : String(v);
+  }
+  get exports(): readonly ExportInfo[] {
+    return this.exportsNow;
+  }
+  get sourceHash(): string {
+    return this.hash;
+  }
+  /** True while a version is serving or about to (restart, quarantine): a reload failure keeps it. */
+  get serving(): boolean {
+    return this.status === 'ready' || this.status === 'restarting' || this.status === 'quarantined';
+  }
 
-  /** Interpret the plugin; never throws: a failure leaves status `failed` with the error. */
+  private event(event: HostEventName, extra: Partial<HostEvent> = {}): void {
+    this.ctx.emit({ event, plugin: this.name, version: this.version, file: this.req.file, engine: this.engineNow.name, ...extra });
+  }
+
+  /** Log keys shared by every line about this plugin. */
+  private fields(event: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+    return { plugin: this.name, version: this.version, engine: this.engineNow.name, file: this.req.file, event, ...extra };
+  }
+
+  /** Build and activate the first version; never throws: a failure leaves status `failed`. */
   async load(): Promise<void> {
     try {
-      const inst = await this.engine.load(this.req);
-      if (this.status === 'closed') {
-        inst.dispose();
-        return;
-      }
-      this.instance = inst;
-      this.name = inst.name;
-      this.meta = inst.meta;
-      this.exports = [...inst.exports];
-      this.status = 'ready';
+      this.activate(await this.ctx.build(this.req, this.engineNow), 'loaded');
     } catch (e) {
-      if (this.status === 'closed') return;
-      this.fail(e instanceof TerrariumError ? e : new PluginLoadError(String((e as Error)?.message ?? e), { plugin: this.name, engine: this.engine.name, file: this.req.file, cause: e }));
+      if (this.status !== 'closed') this.fail(this.asError(e));
     }
   }
 
-  /** Mark as failed with an error (also used by the host for duplicate names). */
+  private asError(e: unknown): TerrariumError {
+    return e instanceof TerrariumError ? e : new PluginLoadError(String((e as Error)?.message ?? e), { plugin: this.name, engine: this.engineNow.name, file: this.req.file, cause: e });
+  }
+
+  /**
+   * Make a built version the serving one. The previous version (if any) is retired: its in-flight
+   * async calls finish on it, then it is disposed. Sync calls cannot be in flight here (one thread).
+   */
+  activate(built: Built, event: 'loaded' | 'reloaded' | 'recovered' | 'restarted'): void {
+    if (this.status === 'closed' || this.status === 'unloaded') {
+      built.instance.dispose();
+      return;
+    }
+    const previousVersion = this.version;
+    const old = this.cur;
+    this.cur = { built, inflight: 0, retired: false };
+    this.req = built.req;
+    this.engineNow = built.engine;
+    this.hash = built.hash;
+    this.signedBy = built.signedBy;
+    this.selftests = built.selftests;
+    this.name = built.instance.name;
+    this.metaNow = built.instance.meta;
+    this.exportsNow = [...built.instance.exports];
+    this.status = 'ready';
+    this.error = undefined;
+    if (old) this.retire(old);
+    if (event === 'reloaded') {
+      this.counters.reloads++;
+      this.lastReload = { at: nowIso(), ok: true };
+      this.ctx.logger.info(this.fields('reloaded', { previousVersion }), `plugin reloaded${previousVersion !== this.version ? ` (${previousVersion ?? '?'} -> ${this.version ?? '?'})` : ''}`);
+      this.event('reloaded', { previousVersion });
+    } else if (event === 'recovered') {
+      this.ctx.logger.info(this.fields('recovered'), 'plugin recovered from quarantine');
+      this.event('recovered', { reason: 'a fresh instance passed its checks and health probe' });
+    } else if (event === 'restarted') {
+      this.ctx.logger.info(this.fields('restarted'), 'plugin restarted from source');
+    } else {
+      this.ctx.logger.debug(this.fields('loaded'), 'plugin loaded');
+      this.event('loaded');
+    }
+  }
+
+  private retire(v: Version): void {
+    v.retired = true;
+    if (v.inflight === 0) v.built.instance.dispose();
+    else this.retired.add(v);
+  }
+
+  /** The first load failed (or the file could not be read, or its name is taken). */
   fail(error: TerrariumError): void {
-    this.instance?.dispose();
-    this.instance = undefined;
+    if (this.cur) this.retire(this.cur);
+    this.cur = undefined;
     this.status = 'failed';
     this.error = error;
-    this.logger.error({ plugin: this.name, file: this.req.file, code: error.code }, error.message);
+    this.noteError(error);
+    this.ctx.logger.error(this.fields('failed', { code: error.code }), error.message);
+    this.event('failed', { reason: 'the plugin could not be loaded', error });
+  }
+
+  /** A new version was rejected by a check: the serving version (if any) keeps serving. */
+  rejectReload(error: TerrariumError): void {
+    this.counters.rejectedReloads++;
+    this.lastReload = { at: nowIso(), ok: false, error };
+    this.noteError(error);
+    if (!this.serving) {
+      this.status = 'failed';
+      this.error = error;
+    }
+    const reason = this.serving ? `reload rejected; version ${this.version ?? '(unversioned)'} keeps serving` : 'reload rejected; the plugin has no working version';
+    this.ctx.logger.error(this.fields('failed', { code: error.code }), `${reason}: ${error.message}`);
+    this.event('failed', { reason, error });
+  }
+
+  /** The file was deleted: stop serving; in-flight async calls still finish. */
+  unload(): void {
+    this.stopProbe();
+    if (this.cur) this.retire(this.cur);
+    this.cur = undefined;
+    this.status = 'unloaded';
+    this.ctx.logger.info(this.fields('unloaded'), 'plugin unloaded (file deleted)');
+    this.event('unloaded', { reason: 'its file was deleted' });
+  }
+
+  private noteError(e: TerrariumError): void {
+    this.lastError = { code: e.code, message: e.message, at: nowIso() };
   }
 
   info(): PluginInfo {
+    const passed = this.selftests.filter((r) => r.ok).length;
     return {
       name: this.name,
       file: this.req.file,
-      engine: this.engine.name,
+      engine: this.engineNow.name,
       status: this.status,
-      meta: this.meta,
-      exports: this.exports.map((e) => ({ ...e })),
+      version: this.version,
+      meta: this.metaNow,
+      exports: this.exportsNow.map((e) => ({ ...e })),
       ...(this.error ? { error: this.error } : {}),
+      ...(this.lastError ? { lastError: { ...this.lastError } } : {}),
+      ...(this.lastReload ? { lastReload: { ...this.lastReload } } : {}),
+      ...(this.signedBy ? { signedBy: this.signedBy } : {}),
+      selftests: { passed, failed: this.selftests.length - passed },
       counters: { ...this.counters },
-      memoryBytes: this.instance?.memoryBytes() ?? 0,
+      memoryBytes: this.cur?.built.instance.memoryBytes() ?? 0,
     };
   }
 
   hasExport(name: string): boolean {
-    return this.exports.some((e) => e.name === name);
+    return this.exportsNow.some((e) => e.name === name);
   }
 
   /** Call an export; sync exports return values, async ones Promises. Throws TerrariumError. */
   call(exportName: string, args: readonly unknown[]): unknown {
-    const inst = this.instance;
-    if (!inst || this.status !== 'ready') throw this.unavailable(exportName);
+    const v = this.cur;
+    if (!v || this.status !== 'ready') throw this.unavailable(exportName);
     if (!this.hasExport(exportName)) {
-      throw new NoExportError(
-        this.exports.map((e) => e.name),
-        { plugin: this.name, engine: this.engine.name, file: this.req.file, exportName },
-      );
+      throw new NoExportError(this.exportsNow.map((e) => e.name), { plugin: this.name, engine: this.engineNow.name, file: this.req.file, exportName });
     }
     this.counters.calls++;
+    return this.invoke(v, exportName, args);
+  }
+
+  /** Call into one version, keeping its in-flight count and the error bookkeeping. */
+  private invoke(v: Version, exportName: string, args: readonly unknown[]): unknown {
+    const inst = v.built.instance;
     let result: unknown;
     try {
       result = inst.call(exportName, args);
     } catch (e) {
-      this.onError(inst, e);
+      this.onError(v, e);
       throw e;
     }
-    if (result instanceof Promise) {
-      return result.then(undefined, (e: unknown) => {
-        this.onError(inst, e);
+    if (!(result instanceof Promise)) return result;
+    v.inflight++;
+    return result.then(
+      (value: unknown) => {
+        this.settle(v);
+        return value;
+      },
+      (e: unknown) => {
+        this.settle(v);
+        this.onError(v, e);
         throw e;
-      });
+      },
+    );
+  }
+
+  private settle(v: Version): void {
+    v.inflight--;
+    if (v.retired && v.inflight === 0) {
+      this.retired.delete(v);
+      v.built.instance.dispose();
     }
-    return result;
   }
 
   private unavailable(exportName: string): PluginUnavailableError {
-    const ctx = { plugin: this.name, engine: this.engine.name, file: this.req.file, exportName, cause: this.error };
+    const ctx = { plugin: this.name, engine: this.engineNow.name, file: this.req.file, exportName, cause: this.error };
     switch (this.status) {
       case 'restarting':
         return new PluginUnavailableError(`is restarting after ${this.error?.code ?? 'a failure'}`, ctx, 'Retry shortly, or await host.ready()');
+      case 'quarantined':
+        return new PluginUnavailableError(`is quarantined after ${this.error?.code ?? 'repeated failures'}`, ctx, 'It is re-probed with backoff and restored when healthy; see host.plugins');
       case 'failed':
-        return new PluginUnavailableError(`failed to load: ${this.error?.message ?? 'unknown error'}`, ctx, 'Fix the plugin and restart the host');
+        return new PluginUnavailableError(`failed to load: ${this.error?.message ?? 'unknown error'}`, ctx, 'Fix the plugin file (with watch: true the host picks up the fix)');
+      case 'unloaded':
+        return new PluginUnavailableError('was unloaded (its file was deleted)', ctx, 'Restore the file, or stop calling this plugin');
       case 'closed':
         return new PluginUnavailableError('the host is closed', ctx, 'Create a new host');
       default:
@@ -140,37 +362,151 @@ export class ManagedPlugin {
     }
   }
 
-  private onError(inst: EngineInstance, e: unknown): void {
+  private onError(v: Version, e: unknown): void {
     this.counters.errors++;
+    if (e instanceof TerrariumError) this.noteError(e);
     if (e instanceof PluginTimeoutError) this.counters.timeouts++;
     else if (e instanceof PluginMemoryError) this.counters.memoryErrors++;
     else if (e instanceof PluginStackError) this.counters.stackErrors++;
-    if (isLimitViolation(e) || inst.broken) this.restart(inst, e instanceof TerrariumError ? e : undefined);
+    if (!isLimitViolation(e) && !v.built.instance.broken) return;
+    if (this.cur !== v || this.status !== 'ready') return;
+    const cause = e instanceof TerrariumError ? e : undefined;
+    const { maxViolations, windowMs } = this.ctx.policy;
+    const now = Date.now();
+    this.violations = this.violations.filter((t) => t > now - windowMs);
+    this.violations.push(now);
+    if (this.violations.length >= maxViolations) this.quarantine(`${this.violations.length} limit violations in ${windowMs} ms (last: ${cause?.code ?? 'broken instance'})`, cause);
+    else this.restart(cause);
   }
 
-  /** Crash-only: drop a broken instance and interpret the source again. */
-  private restart(inst: EngineInstance, cause: TerrariumError | undefined): void {
-    if (this.instance !== inst || this.status === 'closed') return;
-    this.instance = undefined;
-    inst.dispose();
+  /** Crash-only: drop the broken instance and interpret the same source again. */
+  private restart(cause: TerrariumError | undefined): void {
+    const v = this.cur;
+    if (!v) return;
+    this.cur = undefined;
+    this.retire(v);
     this.counters.restarts++;
     this.status = 'restarting';
     this.error = cause;
-    this.logger.warn({ plugin: this.name, file: this.req.file, code: cause?.code }, `restarting plugin after ${cause?.code ?? 'a failure'}`);
-    this.restarting = this.load().finally(() => {
-      this.restarting = undefined;
-      if (this.status === 'ready') this.error = undefined;
-    });
+    this.ctx.logger.warn(this.fields('restarting', { code: cause?.code }), `restarting plugin after ${cause?.code ?? 'a failure'}`);
+    const built = this.ctx.build(this.req, this.engineNow);
+    this.rebuilding = built
+      .then(
+        (b) => {
+          if (this.status !== 'restarting') b.instance.dispose();
+          else this.activate(b, 'restarted');
+        },
+        (e: unknown) => {
+          if (this.status === 'restarting') this.fail(this.asError(e));
+        },
+      )
+      .finally(() => {
+        this.rebuilding = undefined;
+      });
   }
 
-  /** Resolves when no load or restart is in flight. */
+  /** Stop serving: calls fail fast; a fresh instance is probed with backoff until healthy. */
+  quarantine(reason: string, cause: TerrariumError | undefined): void {
+    if (this.cur) this.retire(this.cur);
+    this.cur = undefined;
+    this.status = 'quarantined';
+    this.error = cause;
+    this.counters.quarantines++;
+    this.backoff = this.ctx.policy.backoffMs;
+    this.ctx.logger.warn(this.fields('quarantined', { code: cause?.code, reason }), `plugin quarantined: ${reason}`);
+    this.event('quarantined', { reason, ...(cause ? { error: cause } : {}) });
+    this.scheduleProbe();
+  }
+
+  private scheduleProbe(): void {
+    this.stopProbe();
+    this.probeTimer = setTimeout(() => void this.probe(), this.backoff);
+    this.probeTimer.unref();
+  }
+
+  private stopProbe(): void {
+    if (this.probeTimer) clearTimeout(this.probeTimer);
+    this.probeTimer = undefined;
+  }
+
+  /** Re-probe a quarantined plugin: a fresh instance from the same source, then health() if exported. */
+  private async probe(): Promise<void> {
+    this.probeTimer = undefined;
+    if (this.status !== 'quarantined') return;
+    let built: Built | undefined;
+    try {
+      built = await this.ctx.build(this.req, this.engineNow);
+      if (built.instance.exports.some((e) => e.name === 'health')) {
+        const ok = await this.probeHealth({ built, inflight: 0, retired: false });
+        if (!ok) throw new PluginUnavailableError('health() still fails', { plugin: this.name, engine: this.engineNow.name, file: this.req.file, exportName: 'health' });
+      }
+    } catch (e) {
+      built?.instance.dispose();
+      if (this.status !== 'quarantined') return;
+      this.noteError(this.asError(e));
+      this.backoff = Math.min(this.backoff * 2, this.ctx.policy.maxBackoffMs);
+      this.ctx.logger.warn(this.fields('probe-failed', { retryInMs: this.backoff }), `quarantined plugin is still unhealthy: ${(e as Error)?.message ?? String(e)}`);
+      this.scheduleProbe();
+      return;
+    }
+    if (this.status !== 'quarantined') {
+      built.instance.dispose();
+      return;
+    }
+    this.violations = [];
+    this.consecutiveHealthFailures = 0;
+    this.activate(built, 'recovered');
+  }
+
+  /** One health() probe of a version: false on `false`, `{ ok: false }`, a throw, or no answer within healthTimeoutMs. */
+  private async probeHealth(v: Version): Promise<boolean> {
+    try {
+      const r = this.invoke(v, 'health', []);
+      if (!(r instanceof Promise)) return healthy(r);
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), this.ctx.policy.healthTimeoutMs);
+      });
+      try {
+        return healthy(await Promise.race([r, timeout]));
+      } finally {
+        clearTimeout(timer);
+      }
+    } catch {
+      return false;
+    }
+  }
+
+  /** The periodic health check of a serving plugin (host `health.intervalMs`). */
+  async checkHealth(): Promise<void> {
+    const v = this.cur;
+    if (!v || this.status !== 'ready' || !this.hasExport('health')) return;
+    const ok = await this.probeHealth(v);
+    if (this.cur !== v || this.status !== 'ready') return;
+    if (ok) {
+      this.consecutiveHealthFailures = 0;
+      return;
+    }
+    this.counters.healthFailures++;
+    this.consecutiveHealthFailures++;
+    this.ctx.logger.warn(this.fields('health-failed', { consecutive: this.consecutiveHealthFailures }), 'health probe failed');
+    if (this.consecutiveHealthFailures >= this.ctx.policy.healthFailures) {
+      this.consecutiveHealthFailures = 0;
+      this.quarantine(`${this.ctx.policy.healthFailures} consecutive failed health probes`, undefined);
+    }
+  }
+
+  /** Resolves when no restart is in flight. */
   async settled(): Promise<void> {
-    while (this.restarting) await this.restarting;
+    while (this.rebuilding) await this.rebuilding;
   }
 
   close(): void {
+    this.stopProbe();
     this.status = 'closed';
-    this.instance?.dispose();
-    this.instance = undefined;
+    if (this.cur) this.cur.built.instance.dispose();
+    this.cur = undefined;
+    for (const v of this.retired) v.built.instance.dispose();
+    this.retired.clear();
   }
 }

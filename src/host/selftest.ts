@@ -1,0 +1,114 @@
+/**
+ * Self-tests a plugin declares for itself, run on every load and reload before the version is
+ * activated (Traefik's `testData`, but gating): `meta.tests` maps an export to input/expected
+ * pairs, and an optional `selftest()` export runs free-form checks (throw or return false to fail).
+ */
+import { isDeepStrictEqual } from 'node:util';
+import type { EngineInstance } from '../engine.js';
+import { TerrariumError } from '../errors.js';
+
+/** One case of `meta.tests`: `{ args: [...], expect: value }` (no `expect`: the call must only not fail). */
+export interface SelfTestCase {
+  args?: unknown[];
+  expect?: unknown;
+}
+
+/** The outcome of one case, for `terrarium test` and errors. */
+export interface SelfTestResult {
+  /** `revert#1` (export and 1-based case number) or `selftest()`. */
+  name: string;
+  ok: boolean;
+  /** What went wrong, with the expected and actual values. */
+  detail?: string;
+}
+
+/** Shows a value the way a plugin author wrote it (JSON, plus what JSON cannot say). */
+export function showValue(v: unknown): string {
+  if (v === undefined) return 'undefined';
+  try {
+    return JSON.stringify(v, (_k, x: unknown) => (x === undefined ? '<undefined>' : x instanceof Uint8Array ? `<bytes ${Buffer.from(x).toString('hex')}>` : typeof x === 'number' && !Number.isFinite(x) ? String(x) : x)) ?? String(v);
+  } catch {
+    return String(v);
+  }
+}
+
+const isEmptyContainer = (v: unknown): boolean =>
+  v !== null && typeof v === 'object' && !(v instanceof Uint8Array) && Object.keys(v).length === 0;
+
+/** Deep equality where an empty Lua table matches both `{}` and `[]` (Lua cannot tell them apart). */
+export function sameValue(a: unknown, b: unknown): boolean {
+  if (isEmptyContainer(a) && isEmptyContainer(b)) return true;
+  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object' || a instanceof Uint8Array || b instanceof Uint8Array) return isDeepStrictEqual(a, b);
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  return ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+}
+
+function describeFailure(e: unknown): string {
+  if (e instanceof TerrariumError) return `${e.code}${e.location ? ` at ${e.location}` : ''}: ${e.message.replace(/^ERR_[A-Z_]+: /, '')}`;
+  return String((e as Error)?.message ?? e);
+}
+
+/** Whether the plugin declares any self-test. */
+export function hasSelfTests(inst: EngineInstance): boolean {
+  const tests = inst.meta?.tests;
+  return (tests !== undefined && tests !== null) || inst.exports.some((e) => e.name === 'selftest');
+}
+
+/** Problems with the shape of `meta.tests` (reported as failures, so the author sees them). */
+function casesOf(inst: EngineInstance): { name: string; exportName: string; c: SelfTestCase }[] | string {
+  const tests = inst.meta?.tests;
+  if (tests === undefined || tests === null) return [];
+  if (typeof tests !== 'object' || Array.isArray(tests)) return 'meta.tests must map export names to lists of { args, expect }';
+  const out: { name: string; exportName: string; c: SelfTestCase }[] = [];
+  for (const [exportName, list] of Object.entries(tests as Record<string, unknown>)) {
+    const cases = isEmptyContainer(list) ? [] : list;
+    if (!Array.isArray(cases)) return `meta.tests.${exportName} must be a list of { args, expect }`;
+    cases.forEach((c: unknown, i) => {
+      out.push({ name: `${exportName}#${i + 1}`, exportName, c: (c !== null && typeof c === 'object' ? c : {}) as SelfTestCase });
+    });
+  }
+  return out;
+}
+
+/**
+ * Run every declared self-test against an instance that is not serving yet. Never throws: each
+ * failure (wrong value, plugin error, limit violation) is a result with `ok: false`. Stops at the
+ * first case that breaks the instance (a broken instance must not be called again).
+ */
+export async function runSelfTests(inst: EngineInstance): Promise<SelfTestResult[]> {
+  const results: SelfTestResult[] = [];
+  const cases = casesOf(inst);
+  if (typeof cases === 'string') return [{ name: 'meta.tests', ok: false, detail: cases }];
+  const exported = new Set(inst.exports.map((e) => e.name));
+  for (const { name, exportName, c } of cases) {
+    if (!exported.has(exportName)) {
+      results.push({ name, ok: false, detail: `meta.tests names "${exportName}", which the plugin does not export` });
+      continue;
+    }
+    const args = c.args === undefined || isEmptyContainer(c.args) ? [] : c.args;
+    if (!Array.isArray(args)) {
+      results.push({ name, ok: false, detail: 'args must be a list of arguments' });
+      continue;
+    }
+    try {
+      const actual = await inst.call(exportName, args);
+      if (!('expect' in c) || sameValue(c.expect, actual)) results.push({ name, ok: true });
+      else results.push({ name, ok: false, detail: `${exportName}(${args.map(showValue).join(', ')}): expected ${showValue(c.expect)}, got ${showValue(actual)}` });
+    } catch (e) {
+      results.push({ name, ok: false, detail: `${exportName}(${args.map(showValue).join(', ')}) failed: ${describeFailure(e)}` });
+    }
+    if (inst.broken) return results;
+  }
+  if (exported.has('selftest')) {
+    try {
+      const r = await inst.call('selftest', []);
+      results.push(r === false ? { name: 'selftest()', ok: false, detail: 'selftest() returned false' } : { name: 'selftest()', ok: true });
+    } catch (e) {
+      results.push({ name: 'selftest()', ok: false, detail: `selftest() failed: ${describeFailure(e)}` });
+    }
+  }
+  return results;
+}
