@@ -14,6 +14,10 @@ export { DEFAULT_LIMITS } from './host/limits.js';
 export { registerEngine, registeredExtensions } from './engine.js';
 export type { Engine, EngineInstance, LoadRequest } from './engine.js';
 export type { CapabilityEntry } from './capabilities/index.js';
+export { scopedFs } from './capabilities/fs.js';
+export type { ScopedFs } from './capabilities/fs.js';
+export type { HostEvent, HostEventName, HostListener } from './host/events.js';
+export type { TrustOptions } from './host/trust.js';
 export {
   ERROR_CODES,
   TerrariumError,
