@@ -1,17 +1,21 @@
 #!/usr/bin/env node
 /**
- * The terrarium command line: `list`, `call` and `demo`. Usage errors exit 2 with a message,
+ * The terrarium command line: `list`, `call`, `test`, `keygen`, `sign`, `verify` and `demo`. Usage errors exit 2 with a message,
  * plugin failures exit 1 with the error code and message on stderr; never a stack trace.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import pino from 'pino';
 import pretty from 'pino-pretty';
-import { createHost } from './host/host.js';
-import { TerrariumError } from './errors.js';
+import { createHost, isPluginFile } from './host/host.js';
+import { scopedFs } from './capabilities/fs.js';
+import { SelfTestError, TerrariumError } from './errors.js';
 import { registeredExtensions } from './engine.js';
 import { memoryKv, runDemo } from './demo.js';
+import { generateKeys, makeTrustStore, signPlugin, signaturePath, verifyPlugin } from './host/trust.js';
 import type { Logger } from './types.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -37,6 +41,20 @@ function parseJsonArg(text: string, index: number): unknown {
 }
 
 class UsageError extends Error {}
+
+/** A temporary directory removed on dispose (the fs capability of `call` and `test`). */
+async function scratchDir(): Promise<{ path: string } & AsyncDisposable> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'terrarium-fs-'));
+  return { path: dir, [Symbol.asyncDispose]: () => rm(dir, { recursive: true, force: true }) };
+}
+
+function readOrUsage(file: string, what: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (e) {
+    throw new UsageError(`cannot read the ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
 
 /** JSON for the terminal: also shows the values JSON has no syntax for. */
 function show(value: unknown): string {
@@ -104,15 +122,16 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
     .option('--memory-mb <n>', 'memory limit in MiB (min 16)', positiveInt('--memory-mb'))
     .option('--timeout-ms <n>', 'call time limit in milliseconds', positiveInt('--timeout-ms'))
     .option('--config <json>', 'the plugin\'s host.config, as JSON')
-    .addHelpText('after', '\nThe plugin is granted host.kv (an in-memory store) and host.log.\nExample: terrarium call scripts-examples/revert.js revert \'"Live on time, emit no evil"\'')
+    .addHelpText('after', '\nThe plugin is granted host.kv (an in-memory store), host.fs (a fresh temporary directory) and host.log.\nExample: terrarium call scripts-examples/revert.js revert \'"Live on time, emit no evil"\'')
     .action(async (file: string, exportName: string, jsonArgs: string[], opts: { memoryMb?: number; timeoutMs?: number; config?: string }) => {
       const args = jsonArgs.map(parseJsonArg);
       const config = opts.config === undefined ? undefined : parseJsonArg(opts.config, -1);
       const name = path.basename(file, path.extname(file));
+      await using sandbox = await scratchDir();
       await using host = await createHost({
         files: [file],
         logger: makeLogger(program.opts<{ logLevel: string }>().logLevel),
-        capabilities: memoryKv(),
+        capabilities: { ...memoryKv(), fs: scopedFs(sandbox.path) },
         limits: {
           ...(opts.memoryMb ? { memoryBytes: opts.memoryMb * 1024 * 1024 } : {}),
           ...(opts.timeoutMs ? { callTimeoutMs: opts.timeoutMs } : {}),
@@ -127,6 +146,83 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
       const fn = proxy[exportName];
       if (!fn) throw new UsageError(`no export ${exportName}`);
       out(`${show(await fn(...args))}\n`);
+    });
+
+  program
+    .command('test')
+    .description("run the plugins' self-tests (meta.tests and selftest()); exit 1 if any fails")
+    .argument('<dir-or-file>', 'a plugin directory or one plugin file')
+    .addHelpText('after', '\nEach plugin is loaded on its own, granted host.kv (in memory) and host.fs (a fresh temporary directory).')
+    .action(async (target: string) => {
+      let files: string[];
+      try {
+        files = statSync(target).isDirectory() ? (await readdir(target)).filter(isPluginFile).sort().map((f) => path.join(target, f)) : [target];
+      } catch {
+        throw new UsageError(`${target} does not exist`);
+      }
+      let failed = 0;
+      for (const file of files) {
+        await using sandbox = await scratchDir();
+        await using host = await createHost({ files: [file], capabilities: { ...memoryKv(), fs: scopedFs(sandbox.path) } });
+        const p = host.plugins[0]!;
+        const cases = p.selftests.passed + p.selftests.failed;
+        if (p.status === 'ready') {
+          out(`${cases ? 'PASS' : 'none'}  ${p.name} (${file})${cases ? `: ${cases} self-test${cases === 1 ? '' : 's'} passed` : ': declares no self-tests'}\n`);
+          continue;
+        }
+        failed++;
+        out(`FAIL  ${p.name} (${file})\n`);
+        const lines = p.error instanceof SelfTestError ? p.error.failures : [p.error?.message ?? p.status];
+        for (const l of lines) out(`      ${l}\n`);
+      }
+      if (files.length === 0) out(`(no plugins: files must end in ${registeredExtensions().join(', ')})\n`);
+      out(`${failed ? `${failed} of ${files.length} plugins failed` : `all ${files.length} plugins passed`}\n`);
+      if (failed) process.exitCode = 1;
+    });
+
+  program
+    .command('keygen')
+    .description('write an Ed25519 key pair for signing plugins: <name>.key (private, mode 0600) and <name>.pub')
+    .option('--out <dir>', 'directory to write the keys to', '.')
+    .option('--name <name>', 'file name of the keys, without extension', 'terrarium')
+    .option('--force', 'overwrite existing key files')
+    .action((opts: { out: string; name: string; force?: boolean }) => {
+      const keyFile = path.join(opts.out, `${opts.name}.key`);
+      const pubFile = path.join(opts.out, `${opts.name}.pub`);
+      if (!opts.force && (existsSync(keyFile) || existsSync(pubFile))) throw new UsageError(`${keyFile} or ${pubFile} already exists; pass --force to overwrite`);
+      const keys = generateKeys();
+      try {
+        writeFileSync(keyFile, keys.privateKey, { mode: 0o600 });
+        writeFileSync(pubFile, keys.publicKey);
+      } catch (e) {
+        throw new UsageError(`cannot write the keys: ${(e as Error).message}`);
+      }
+      out(`wrote ${keyFile} (private: keep it secret) and ${pubFile}\nkey fingerprint ${keys.fingerprint}\n`);
+    });
+
+  program
+    .command('sign')
+    .description('sign a plugin file with an Ed25519 private key: writes <file>.sig next to it')
+    .argument('<file>', 'the plugin file')
+    .requiredOption('--key <private>', 'the private key file (from terrarium keygen)')
+    .action((file: string, opts: { key: string }) => {
+      const content = readOrUsage(file, 'plugin file');
+      const sig = signPlugin(content, readOrUsage(opts.key, 'private key').toString('utf8'));
+      writeFileSync(signaturePath(file), sig);
+      out(`wrote ${signaturePath(file)} (key ${(JSON.parse(sig) as { key: string }).key})\n`);
+    });
+
+  program
+    .command('verify')
+    .description("check a plugin file's signature against trusted public keys; exit 1 if it does not verify")
+    .argument('<file>', 'the plugin file')
+    .requiredOption('--pub <public...>', 'trusted public key file(s)')
+    .action((file: string, opts: { pub: string[] }) => {
+      const content = readOrUsage(file, 'plugin file');
+      const store = makeTrustStore({ publicKeys: opts.pub.map((f) => readOrUsage(f, 'public key').toString('utf8')), requireSignature: true })!;
+      const sig = existsSync(signaturePath(file)) ? readFileSync(signaturePath(file), 'utf8') : undefined;
+      const key = verifyPlugin(content, sig, store, { plugin: path.basename(file, path.extname(file)), file });
+      out(`OK  ${file} is signed by trusted key ${key ?? '?'}\n`);
     });
 
   program

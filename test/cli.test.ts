@@ -2,7 +2,8 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+import { appendFile, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fixtureDir } from './engines/conformance.js';
 
@@ -104,4 +105,57 @@ describe('terrarium CLI', () => {
     assert.match(r.stdout, /request-lua\.onRequest\(x-block\) -> \{"status":403\}/);
     assert.equal(r.code, 0, r.stderr);
   });
+
+  it('writes a key pair, signs a plugin, verifies it, and refuses it once changed', async () => {
+    const k = await run('keygen', '--out', dir, '--name', 'ops');
+    assert.equal(k.code, 0, k.stderr);
+    assert.match(k.stdout, /key fingerprint [0-9a-f]{16}/);
+    assert.equal((await stat(path.join(dir, 'ops.key'))).mode & 0o777, 0o600);
+    const again = await run('keygen', '--out', dir, '--name', 'ops');
+    assert.equal(again.code, 2);
+    assert.match(again.stderr, /already exists; pass --force/);
+
+    const plugin = path.join(dir, 'good.js');
+    const s = await run('sign', plugin, '--key', path.join(dir, 'ops.key'));
+    assert.equal(s.code, 0, s.stderr);
+    assert.match(await readFile(`${plugin}.sig`, 'utf8'), /"alg":"ed25519"/);
+    const v = await run('verify', plugin, '--pub', path.join(dir, 'ops.pub'));
+    assert.equal(v.code, 0, v.stderr);
+    assert.match(v.stdout, /^OK .*signed by trusted key [0-9a-f]{16}/);
+
+    await appendFile(plugin, '// changed\n');
+    const bad = await run('verify', plugin, '--pub', path.join(dir, 'ops.pub'));
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /ERR_SIGNATURE.*changed after it was signed/);
+    assert.doesNotMatch(bad.stderr, /\n\s+at /);
+    const missing = await run('sign', path.join(dir, 'nope.js'), '--key', path.join(dir, 'ops.key'));
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /cannot read the plugin file/);
+  });
+
+  it("runs plugins' self-tests and shows expected and actual values of a failure", async () => {
+    const tests = await fixtureDir({
+      'ok.js': "export const meta = { tests: { add: [{ args: [1, 2], expect: 3 }] } };\nexport function add(a, b) { return a + b; }\n",
+      'off.lua': "return { meta = { tests = { add = { { args = {1, 2}, expect = 3 } } } }, add = function(a, b) return a - b end }\n",
+    });
+    const r = await run('test', tests);
+    assert.equal(r.code, 1);
+    assert.match(r.stdout, /PASS {2}ok .*1 self-test passed/);
+    assert.match(r.stdout, /FAIL {2}off .*\n +add#1: add\(1, 2\): expected 3, got -1/);
+    assert.match(r.stdout, /1 of 2 plugins failed/);
+    const one = await run('test', path.join(tests, 'ok.js'));
+    assert.equal(one.code, 0, one.stdout);
+    await writeFile(path.join(tests, 'off.lua'), 'return { add = function(a, b) return a + b end }\n');
+    const none = await run('test', tests);
+    assert.equal(none.code, 0);
+    assert.match(none.stdout, /none {2}off .*declares no self-tests/);
+    await rm(tests, { recursive: true, force: true });
+  });
+
+  it('runs the storage examples\' self-tests with a scratch fs', async () => {
+    const r = await run('test', path.join(examples, 'storage'));
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /all 2 plugins passed/);
+  });
 });
+
