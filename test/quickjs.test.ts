@@ -218,6 +218,9 @@ export function ok() { return 'ok'; }
     host = await createHost({
       dir,
       limits: LIMITS,
+      // Bombs get a generous time budget so that they meet the memory cap first even on a loaded
+      // machine: what they test is memory containment, not speed.
+      pluginLimits: { bombs: { callTimeoutMs: 20_000 } },
       quarantine: { maxViolations: Infinity },
       capabilities: {
         slow: async () => 1,

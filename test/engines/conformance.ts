@@ -112,6 +112,8 @@ export function runConformance(spec: EngineSpec): void {
         limits: LIMITS,
         // These cases break limits many times in a row on purpose: crash-only restarts, not quarantine.
         quarantine: { maxViolations: Infinity },
+        // hog must meet its memory cap before its time budget, even on a loaded machine.
+        pluginLimits: { hog: { callTimeoutMs: 20_000 } },
         logger: log,
         config: { caps: { greeting: 'hello', retries: 3 } },
         capabilities: {
