@@ -78,6 +78,7 @@ for (const lang of [JS, LUA]) {
     let dir: string;
     let host: Host;
     let seen: HostEvent[];
+    let stale: { answer(): string } | undefined;
     const file = (n: string) => path.join(dir, `${n}${lang.ext}`);
     before(async () => {
       dir = await tempDir();
@@ -142,6 +143,7 @@ for (const lang of [JS, LUA]) {
 
     it('unloads a deleted file: its name is gone and old proxies say why', async () => {
       const proxy = host.get<{ answer(): string }>('added');
+      stale = proxy;
       const unloaded = next(host, 'unloaded', 'added');
       await unlink(file('added'));
       await unloaded;
@@ -149,6 +151,15 @@ for (const lang of [JS, LUA]) {
       const err = await expectCode(() => proxy.answer(), 'ERR_PLUGIN_UNAVAILABLE');
       assert.match(err.message, /unloaded/);
       assert.ok(!host.plugins.some((p) => p.name === 'added'));
+    });
+
+    it('serves again through a proxy held from before when the file comes back', async () => {
+      const loaded = next(host, 'loaded', 'added');
+      await writeFile(file('added'), lang.answer('added', '0.2.0', 'back'));
+      await loaded;
+      const held = stale;
+      assert.ok(held, 'the previous test kept a proxy');
+      assert.equal(held.answer(), 'back');
     });
 
     it('ignores a save that changes nothing', async () => {

@@ -1,7 +1,7 @@
 /**
  * Typed proxies over a plugin's exports, bound by reflection: any property read on the proxy is a
- * function that calls the export of that name in whatever instance currently serves the plugin
- * (so proxies survive crash-only restarts).
+ * function that calls the export of that name in whatever currently serves the plugin's name (so
+ * proxies survive crash-only restarts, hot reloads, and a file deleted and added again).
  */
 import type { ManagedPlugin } from '../host/plugin.js';
 
@@ -11,29 +11,31 @@ export type PluginProxy<T extends object> = T & { readonly [PLUGIN_NAME]: string
 /** Symbol key under which a proxy exposes the name of its plugin. */
 export const PLUGIN_NAME: unique symbol = Symbol.for('terrarium.plugin');
 
-export function makeProxy<T extends object>(plugin: ManagedPlugin): PluginProxy<T> {
+/** `current()` returns the plugin serving the name now (looked up on every call: one Map lookup). */
+export function makeProxy<T extends object>(current: () => ManagedPlugin): PluginProxy<T> {
   const fns = new Map<string, (...args: unknown[]) => unknown>();
   const handler: ProxyHandler<PluginProxy<T>> = {
     get(_t, prop) {
+      const plugin = current();
       if (prop === PLUGIN_NAME) return plugin.name;
       // Not a thenable unless the plugin really exports `then`: `await proxy` must not call into it.
       if (typeof prop === 'symbol' || (prop === 'then' && !plugin.hasExport('then'))) return undefined;
       let fn = fns.get(prop);
       if (!fn) {
-        fn = (...args: unknown[]) => plugin.call(prop, args);
+        fn = (...args: unknown[]) => current().call(prop, args);
         Object.defineProperty(fn, 'name', { value: prop });
         fns.set(prop, fn);
       }
       return fn;
     },
     has(_t, prop) {
-      return typeof prop === 'string' && plugin.hasExport(prop);
+      return typeof prop === 'string' && current().hasExport(prop);
     },
     ownKeys() {
-      return plugin.exports.map((e) => e.name);
+      return current().exports.map((e) => e.name);
     },
     getOwnPropertyDescriptor(_t, prop) {
-      if (typeof prop !== 'string' || !plugin.hasExport(prop)) return undefined;
+      if (typeof prop !== 'string' || !current().hasExport(prop)) return undefined;
       return { configurable: true, enumerable: true, writable: false, value: handler.get!(_t, prop, undefined) };
     },
     set() {

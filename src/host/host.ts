@@ -390,7 +390,6 @@ export async function createHost(options: HostOptions): Promise<Host> {
     if (byFile.get(p.path) === p) byFile.delete(p.path);
     if (byName.get(p.name) === p) {
       byName.delete(p.name);
-      proxies.delete(p.name);
       // A failed plugin of the same name (e.g. a duplicate) can now be reached by name again.
       const next = plugins.find((q) => q.name === p.name);
       if (next) byName.set(p.name, next);
@@ -473,10 +472,7 @@ export async function createHost(options: HostOptions): Promise<Host> {
         req.bind(current);
         current.activate(built, current.status === 'failed' ? 'loaded' : 'reloaded');
         if (oldName !== current.name) {
-          if (byName.get(oldName) === current) {
-            byName.delete(oldName);
-            proxies.delete(oldName);
-          }
+          if (byName.get(oldName) === current) byName.delete(oldName);
           byName.set(current.name, current);
         } else if (!byName.has(current.name)) byName.set(current.name, current);
         continue;
@@ -524,12 +520,16 @@ export async function createHost(options: HostOptions): Promise<Host> {
       return plugins.map((p) => p.info());
     },
     get<T extends object>(name: string): PluginProxy<T> {
-      let proxy = proxies.get(name);
-      if (proxy) return proxy as PluginProxy<T>;
       const p = byName.get(name);
       if (!p) throw new NoPluginError(name, [...byName.keys()]);
-      proxy = makeProxy(p);
-      proxies.set(name, proxy);
+      let proxy = proxies.get(name);
+      if (!proxy) {
+        // The proxy follows the name: after an unload it keeps answering ERR_PLUGIN_UNAVAILABLE
+        // from the last plugin it saw, and serves again once a file declares the name again.
+        let last = p;
+        proxy = makeProxy(() => (last = byName.get(name) ?? last));
+        proxies.set(name, proxy);
+      }
       return proxy as PluginProxy<T>;
     },
     implementing<T extends object>(...exportNames: string[]): PluginProxy<T>[] {
