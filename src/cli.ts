@@ -17,6 +17,7 @@ import { registeredExtensions } from './engine.js';
 import { memoryKv, runDemo } from './demo.js';
 import { generateKeys, makeTrustStore, signPlugin, signaturePath, verifyPlugin } from './host/trust.js';
 import type { Logger } from './types.js';
+import { registerServe } from './gateway/command.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -232,6 +233,7 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
     .action(async (dir: string) => {
       process.exitCode = await runDemo(dir, makeLogger(program.opts<{ logLevel: string }>().logLevel), (l) => out(`${l}\n`));
     });
+  registerServe(program, { makeLogger, out, err });
   return program;
 }
 

@@ -48,3 +48,16 @@ export type {
   PluginMeta,
   PluginStatus,
 } from './types.js';
+export { createGateway } from './gateway/server.js';
+export type { Gateway, GatewayOptions, BoundAddress, ReloadEvent } from './gateway/server.js';
+export type { GatewayConfig, RouterConfig, MiddlewareConfig, ServiceConfig, PluginsConfig, Duration } from './gateway/config.js';
+export type {
+  Middleware,
+  MiddlewareRequest,
+  MiddlewareResponse,
+  MiddlewareContext,
+  RequestDecision,
+  ResponseDecision,
+  GatewayMeta,
+  HeaderValue,
+} from './gateway/middleware.js';

@@ -219,7 +219,7 @@ export class ManagedPlugin {
       this.counters.reloads++;
       this.lastReload = { at: nowIso(), ok: true };
       this.ctx.logger.info(this.fields('reloaded', { previousVersion }), `plugin reloaded${previousVersion !== this.version ? ` (${previousVersion ?? '?'} -> ${this.version ?? '?'})` : ''}`);
-      this.event('reloaded', { previousVersion });
+      this.event('reloaded', { previousVersion, reason: `${this.req.file} changed; the new version passed its checks` });
     } else if (event === 'recovered') {
       this.ctx.logger.info(this.fields('recovered'), 'plugin recovered from quarantine');
       this.event('recovered', { reason: 'a fresh instance passed its checks and health probe' });
@@ -227,7 +227,7 @@ export class ManagedPlugin {
       this.ctx.logger.info(this.fields('restarted'), 'plugin restarted from source');
     } else {
       this.ctx.logger.debug(this.fields('loaded'), 'plugin loaded');
-      this.event('loaded');
+      this.event('loaded', { reason: `${this.req.file} loaded and passed its checks` });
     }
   }
 

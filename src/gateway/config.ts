@@ -1,0 +1,660 @@
+/**
+ * The gateway's configuration: a YAML file shaped like Traefik's dynamic configuration
+ * (entryPoints, http.routers / middlewares / services) plus `plugins` and `admin`. It is checked in
+ * two passes, both collecting every problem instead of stopping at the first: a JSON schema (ajv)
+ * for shapes and types, then the cross references, router rules, addresses and URLs. Every issue
+ * names its path in the file (`http.routers.api.rule`) and, when the config came from a file, its
+ * line. Middleware configs are checked later against the schema each plugin declares
+ * (`checkMiddlewareConfigs`), because that needs the loaded plugins.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, type Document } from 'yaml';
+import { ConfigError } from '../errors.js';
+import { compileRule, RuleSyntaxError, type RuleMatcher } from './rules.js';
+
+/** `http.routers.<name>`: which requests go where, through which middlewares. */
+export interface RouterConfig {
+  /** A Traefik rule, e.g. ``Host(`a.example`) && PathPrefix(`/api`)``. */
+  rule: string;
+  /** Entry points this router listens on (default: all). */
+  entryPoints?: string[];
+  /** Middleware names, applied in this order on the request and in reverse on the response. */
+  middlewares?: string[];
+  /** The service name requests are forwarded to. */
+  service: string;
+  /** Higher wins; default: the length of the rule (the longest rule wins). */
+  priority?: number;
+}
+
+/** `http.middlewares.<name>`: one plugin with its config. */
+export interface MiddlewareConfig {
+  /** Exactly one entry: `{ <pluginName>: <config> }` (the config is `ctx.config` in the plugin). */
+  plugin: Record<string, unknown>;
+  /** Skip this middleware when its plugin fails (default false: answer 502). */
+  failOpen?: boolean;
+}
+
+/** A duration: milliseconds as a number, or a string such as `500ms`, `30s`, `2m`, `1h`. */
+export type Duration = number | string;
+
+/** `http.services.<name>`: the built-in echo upstream or a round-robin load balancer. */
+export interface ServiceConfig {
+  /** The in-process echo upstream: answers with the request it received, as JSON. */
+  echo?: Record<string, never> | boolean;
+  loadBalancer?: {
+    servers: { url: string }[];
+    /** Send the client's Host header upstream (default true, as in Traefik). */
+    passHostHeader?: boolean;
+    forwardingTimeouts?: {
+      /** Connecting to a server (default 5s): past it, 504. */
+      dialTimeout?: Duration;
+      /** From the request being sent to the response headers (default 30s): past it, 504. */
+      responseHeaderTimeout?: Duration;
+      /** How long an idle keep-alive connection to a server is kept (default 4s, below Node's 5s server default). */
+      idleConnTimeout?: Duration;
+    };
+  };
+}
+
+/** `plugins`: where the middleware plugins come from and what they may do. */
+export interface PluginsConfig {
+  /** The plugin directory, relative to the config file (default: the config file's directory). */
+  dir?: string;
+  /** Limits for every plugin (createHost `limits`). */
+  limits?: { memoryBytes?: number; callTimeoutMs?: number; loadTimeoutMs?: number; stackBytes?: number };
+  /** Per-plugin limits, keyed by file name without extension. */
+  pluginLimits?: Record<string, { memoryBytes?: number; callTimeoutMs?: number; loadTimeoutMs?: number; stackBytes?: number }>;
+  /** Host functions granted to plugins besides `host.log`: `kv` is the gateway's in-memory store. */
+  capabilities?: { kv?: boolean | { maxKeys?: number } };
+  /** Ed25519 signatures (createHost `trust`): PEM text or paths of PEM files, relative to the config file. */
+  trust?: { publicKeys: string[]; requireSignature?: boolean };
+  /** Hot reload of the plugin directory (createHost `watch`). */
+  watch?: boolean | { debounceMs?: number };
+}
+
+/**
+ * The gateway configuration, as written in YAML (Traefik's shape).
+ * @example
+ * const config: GatewayConfig = {
+ *   entryPoints: { web: { address: '127.0.0.1:8080' } },
+ *   http: {
+ *     routers: { api: { rule: 'PathPrefix(`/api`)', middlewares: ['deny'], service: 'echo' } },
+ *     middlewares: { deny: { plugin: { 'header-deny': { header: 'x-block' } } } },
+ *     services: { echo: { echo: {} } },
+ *   },
+ *   plugins: { dir: './plugins', capabilities: { kv: true } },
+ * }
+ */
+export interface GatewayConfig {
+  /** Listening addresses by name: `{ web: { address: '127.0.0.1:8080' } }` or `{ web: ':8080' }`. */
+  entryPoints: Record<string, string | { address: string }>;
+  http?: {
+    routers?: Record<string, RouterConfig>;
+    middlewares?: Record<string, MiddlewareConfig>;
+    services?: Record<string, ServiceConfig>;
+  };
+  plugins?: PluginsConfig;
+  /** The admin server (`/api/plugins`, `/api/routers`, `/metrics`): `{ address }` or an address. */
+  admin?: string | { address: string };
+  /** Log one line per request (default true). */
+  accessLog?: boolean;
+}
+
+/** A host and port to listen on. */
+export interface ListenAddress {
+  host: string | undefined;
+  port: number;
+  /** As written in the config. */
+  text: string;
+}
+
+export interface ResolvedRouter {
+  name: string;
+  rule: string;
+  match: RuleMatcher;
+  entryPoints: string[];
+  middlewares: string[];
+  service: string;
+  priority: number;
+}
+
+export interface ResolvedMiddleware {
+  name: string;
+  plugin: string;
+  /** The config as written (before the plugin's schema fills defaults). */
+  config: unknown;
+  failOpen: boolean;
+}
+
+export type ResolvedService =
+  | { name: string; kind: 'echo' }
+  | {
+      name: string;
+      kind: 'loadBalancer';
+      servers: URL[];
+      passHostHeader: boolean;
+      dialTimeoutMs: number;
+      responseHeaderTimeoutMs: number;
+      idleConnTimeoutMs: number;
+    };
+
+/** A checked configuration with defaults filled and paths resolved. */
+export interface ResolvedConfig {
+  /** The config file (absolute), when it came from one. */
+  file: string | undefined;
+  entryPoints: Map<string, ListenAddress>;
+  admin: ListenAddress | undefined;
+  accessLog: boolean;
+  routers: ResolvedRouter[];
+  middlewares: Map<string, ResolvedMiddleware>;
+  services: Map<string, ResolvedService>;
+  plugins: {
+    dir: string;
+    limits: Record<string, number> | undefined;
+    pluginLimits: Record<string, Record<string, number>> | undefined;
+    kv: { maxKeys: number } | undefined;
+    trust: { publicKeys: string[]; requireSignature?: boolean } | undefined;
+    watch: boolean | { debounceMs?: number } | undefined;
+  };
+  /** Where a path of the file is: ' (line N)' or ''. */
+  at(path: readonly (string | number)[]): string;
+}
+
+export interface Issue {
+  path: string;
+  message: string;
+}
+
+const durationSchema = {
+  type: ['number', 'string'],
+  minimum: 0,
+  pattern: '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)$',
+  description: 'a duration: milliseconds as a number, or a string like 500ms, 30s, 2m',
+};
+const addressSchema = { type: 'string', minLength: 1, description: 'an address like 127.0.0.1:8080 or :8080' };
+const limitsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    memoryBytes: { type: 'integer', minimum: 1 },
+    callTimeoutMs: { type: 'integer', minimum: 1 },
+    loadTimeoutMs: { type: 'integer', minimum: 1 },
+    stackBytes: { type: 'integer', minimum: 1 },
+  },
+};
+const nameList = (what: string) => ({ type: 'array', items: { type: 'string', minLength: 1 }, description: `a list of ${what} names` });
+
+/** The JSON schema of the file (shapes and types only; references are checked afterwards). */
+export const GATEWAY_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['entryPoints'],
+  properties: {
+    entryPoints: {
+      type: 'object',
+      minProperties: 1,
+      description: 'entry points by name, e.g. { web: { address: "127.0.0.1:8080" } }',
+      additionalProperties: {
+        type: ['string', 'object'],
+        minLength: 1,
+        additionalProperties: false,
+        required: ['address'],
+        properties: { address: addressSchema },
+        description: '{ address: "127.0.0.1:8080" } or an address',
+      },
+    },
+    http: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        routers: {
+          type: 'object',
+          additionalProperties: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['rule', 'service'],
+            properties: {
+              rule: { type: 'string', minLength: 1, description: 'a rule such as PathPrefix(`/api`)' },
+              entryPoints: nameList('entry point'),
+              middlewares: nameList('middleware'),
+              service: { type: 'string', minLength: 1, description: 'a service name' },
+              priority: { type: 'integer', description: 'an integer; higher wins' },
+            },
+          },
+        },
+        middlewares: {
+          type: 'object',
+          additionalProperties: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['plugin'],
+            properties: {
+              plugin: {
+                type: 'object',
+                minProperties: 1,
+                maxProperties: 1,
+                description: 'exactly one plugin: { <pluginName>: <config> }',
+              },
+              failOpen: { type: 'boolean' },
+            },
+          },
+        },
+        services: {
+          type: 'object',
+          additionalProperties: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              echo: { type: ['object', 'boolean'], additionalProperties: false, description: 'echo: {} (the built-in echo upstream)' },
+              loadBalancer: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['servers'],
+                properties: {
+                  servers: {
+                    type: 'array',
+                    minItems: 1,
+                    items: {
+                      type: 'object',
+                      additionalProperties: false,
+                      required: ['url'],
+                      properties: { url: { type: 'string', description: 'a URL like http://127.0.0.1:3000' } },
+                    },
+                  },
+                  passHostHeader: { type: 'boolean' },
+                  forwardingTimeouts: {
+                    type: 'object',
+                    additionalProperties: false,
+                    properties: { dialTimeout: durationSchema, responseHeaderTimeout: durationSchema, idleConnTimeout: durationSchema },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+    plugins: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        dir: { type: 'string', minLength: 1, description: 'a directory, relative to the config file' },
+        limits: limitsSchema,
+        pluginLimits: { type: 'object', additionalProperties: limitsSchema },
+        capabilities: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            kv: {
+              type: ['boolean', 'object'],
+              additionalProperties: false,
+              properties: { maxKeys: { type: 'integer', minimum: 1 } },
+              description: 'true, or { maxKeys }',
+            },
+          },
+        },
+        trust: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['publicKeys'],
+          properties: {
+            publicKeys: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 }, description: 'PEM public keys or paths of PEM files' },
+            requireSignature: { type: 'boolean' },
+          },
+        },
+        watch: {
+          type: ['boolean', 'object'],
+          additionalProperties: false,
+          properties: { debounceMs: { type: 'integer', minimum: 0 } },
+          description: 'true, or { debounceMs }',
+        },
+      },
+    },
+    admin: {
+      type: ['string', 'object'],
+      minLength: 1,
+      additionalProperties: false,
+      required: ['address'],
+      properties: { address: addressSchema },
+      description: '{ address: "127.0.0.1:8081" } or an address',
+    },
+    accessLog: { type: 'boolean' },
+  },
+} as const;
+
+const ajv = new Ajv({ allErrors: true, verbose: true, strict: false });
+const validateShape: ValidateFunction = ajv.compile(GATEWAY_SCHEMA);
+
+/** Dotted path of JSON-pointer segments: `http.services.a.loadBalancer.servers[0].url`. */
+export function dotted(segments: readonly (string | number)[]): string {
+  let out = '';
+  for (const s of segments) {
+    if (typeof s === 'number') out += `[${s}]`;
+    else out += out ? `.${s}` : s;
+  }
+  return out || '(root)';
+}
+
+function pointerSegments(pointer: string): (string | number)[] {
+  if (!pointer) return [];
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((s) => (/^(0|[1-9][0-9]*)$/.test(s) ? Number(s) : s));
+}
+
+const TYPE_WORDS: Record<string, string> = {
+  string: 'a string',
+  object: 'a mapping',
+  array: 'a list',
+  boolean: 'true or false',
+  integer: 'an integer',
+  number: 'a number',
+  null: 'null',
+};
+
+/** Ajv errors as issues with paths in the file, in plain words, without the noise of alternatives. */
+export function schemaIssues(errors: readonly ErrorObject[], base: readonly (string | number)[], at: (p: readonly (string | number)[]) => string): Issue[] {
+  const issues: Issue[] = [];
+  const seen = new Set<string>();
+  const push = (segs: (string | number)[], message: string) => {
+    const key = `${dotted(segs)}\0${message}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    issues.push({ path: dotted(segs), message: `${message}${at(segs)}` });
+  };
+  const desc = (s: unknown): string => {
+    const d = (s as { description?: unknown } | undefined)?.description;
+    return typeof d === 'string' ? ` (${d})` : '';
+  };
+  // A value of the wrong type also fails every keyword of the other types: report only the type.
+  const wrongType = new Set(errors.filter((e) => e.keyword === 'type').map((e) => e.instancePath));
+  for (const e of errors) {
+    const segs = [...base, ...pointerSegments(e.instancePath)];
+    const parent = e.parentSchema as { properties?: Record<string, unknown>; description?: string } | undefined;
+    if (e.keyword !== 'type' && wrongType.has(e.instancePath)) continue;
+    switch (e.keyword) {
+      case 'required': {
+        const missing = (e.params as { missingProperty: string }).missingProperty;
+        push([...segs, missing], `is required${desc(parent?.properties?.[missing])}`);
+        break;
+      }
+      case 'additionalProperties': {
+        const extra = (e.params as { additionalProperty: string }).additionalProperty;
+        const known = Object.keys(parent?.properties ?? {});
+        push([...segs, extra], `unknown key${known.length ? `; expected one of: ${known.join(', ')}` : ''}`);
+        break;
+      }
+      case 'type': {
+        const t = (e.params as { type: string | string[] }).type;
+        const words = (Array.isArray(t) ? t : String(t).split(',')).map((x) => TYPE_WORDS[x] ?? x);
+        push(segs, `must be ${words.join(' or ')}${desc(parent)}`);
+        break;
+      }
+      case 'pattern':
+      case 'minProperties':
+      case 'maxProperties':
+        push(segs, `must be ${parent?.description ?? e.message ?? 'valid'}`);
+        break;
+      case 'enum':
+        push(segs, `must be one of: ${((e.params as { allowedValues: unknown[] }).allowedValues ?? []).map((v) => JSON.stringify(v)).join(', ')}`);
+        break;
+      default:
+        push(segs, `${e.message ?? 'is invalid'}${desc(parent)}`);
+    }
+  }
+  return issues;
+}
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** A duration in milliseconds (`30s` -> 30000; a number is already milliseconds). */
+export function parseDuration(d: Duration): number {
+  if (typeof d === 'number') return d;
+  const m = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)$/.exec(d);
+  if (!m) return NaN;
+  return Number(m[1]) * UNITS[m[2]!]!;
+}
+
+/** `127.0.0.1:8080`, `:8080` (every interface), `[::1]:8080`, `localhost:0`. */
+export function parseAddress(text: string): ListenAddress | string {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s/]*)):([0-9]{1,5})$/.exec(text.trim());
+  if (!m) return 'must be host:port, e.g. 127.0.0.1:8080 or :8080';
+  const port = Number(m[3]);
+  if (port > 65535) return `port ${port} is out of range (0-65535)`;
+  const host = m[1] ?? (m[2] || undefined);
+  return { host, port, text };
+}
+
+/**
+ * Where each path of a YAML document is, for messages: ' (line N)'. A path points at its key
+ * (`rule:`), and a missing key at the key of the deepest mapping that exists.
+ */
+function locator(doc: Document, lines: LineCounter): (p: readonly (string | number)[]) => string {
+  return (segs) => {
+    for (let n = segs.length; n >= 1; n--) {
+      const parent = n === 1 ? doc.contents : doc.getIn(segs.slice(0, n - 1), true);
+      const seg = segs[n - 1];
+      let start: number | undefined;
+      if (isMap(parent)) {
+        const pair = parent.items.find((it) => isPair(it) && isScalar(it.key) && it.key.value === seg);
+        if (pair && isScalar(pair.key)) start = pair.key.range?.[0];
+      } else if (isSeq(parent) && typeof seg === 'number') {
+        start = (parent.items[seg] as { range?: readonly number[] } | undefined)?.range?.[0];
+      }
+      if (start !== undefined) return ` (line ${lines.linePos(start).line})`;
+    }
+    return '';
+  };
+}
+
+interface Parsed {
+  value: unknown;
+  file: string | undefined;
+  at: (p: readonly (string | number)[]) => string;
+}
+
+/** Read and parse a YAML file; syntax errors become ConfigError issues with their line and column. */
+export async function readConfigFile(file: string): Promise<Parsed> {
+  const abs = path.resolve(file);
+  let text: string;
+  try {
+    text = await readFile(abs, 'utf8');
+  } catch (e) {
+    throw new ConfigError(abs, [{ path: '(file)', message: `cannot read the file: ${(e as Error).message}` }]);
+  }
+  return parseConfigText(text, abs);
+}
+
+/** Parse YAML text (`file` is only used in messages and to resolve relative paths). */
+export function parseConfigText(text: string, file: string | undefined): Parsed {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      file,
+      doc.errors.map((e) => {
+        const pos = lines.linePos(e.pos[0]);
+        return { path: '(yaml)', message: `${e.message.split('\n')[0]} (line ${pos.line}, column ${pos.col})` };
+      }),
+    );
+  }
+  const value: unknown = doc.toJS({ maxAliasCount: 100 });
+  return { value, file, at: locator(doc, lines) };
+}
+
+/**
+ * Check a configuration (schema, then references, rules, addresses and URLs) and resolve it.
+ * Throws ConfigError listing every problem. `baseDir` resolves `plugins.dir` and trust key files.
+ */
+export function resolveConfig(parsed: Parsed, baseDir: string): ResolvedConfig {
+  const { value, file, at } = parsed;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new ConfigError(file, [{ path: '(root)', message: 'the configuration must be a mapping with at least entryPoints' }]);
+  }
+  if (!validateShape(value)) throw new ConfigError(file, sortIssues(schemaIssues(validateShape.errors ?? [], [], at)));
+
+  const cfg = value as GatewayConfig;
+  const issues: Issue[] = [];
+  const issue = (segs: (string | number)[], message: string) => issues.push({ path: dotted(segs), message: `${message}${at(segs)}` });
+
+  const entryPoints = new Map<string, ListenAddress>();
+  for (const [name, ep] of Object.entries(cfg.entryPoints)) {
+    const segs = typeof ep === 'string' ? ['entryPoints', name] : ['entryPoints', name, 'address'];
+    const a = parseAddress(typeof ep === 'string' ? ep : ep.address);
+    if (typeof a === 'string') issue(segs, a);
+    else entryPoints.set(name, a);
+  }
+  let admin: ListenAddress | undefined;
+  if (cfg.admin !== undefined) {
+    const a = parseAddress(typeof cfg.admin === 'string' ? cfg.admin : cfg.admin.address);
+    if (typeof a === 'string') issue(typeof cfg.admin === 'string' ? ['admin'] : ['admin', 'address'], a);
+    else admin = a;
+  }
+
+  const services = new Map<string, ResolvedService>();
+  for (const [name, s] of Object.entries(cfg.http?.services ?? {})) {
+    const segs = ['http', 'services', name];
+    const kinds = (['echo', 'loadBalancer'] as const).filter((k) => s[k] !== undefined && s[k] !== false);
+    if (kinds.length !== 1) {
+      issue(segs, kinds.length === 0 ? 'must define one of: echo, loadBalancer' : 'must define only one of: echo, loadBalancer');
+      continue;
+    }
+    if (kinds[0] === 'echo') {
+      services.set(name, { name, kind: 'echo' });
+      continue;
+    }
+    const lb = s.loadBalancer!;
+    const servers: URL[] = [];
+    lb.servers.forEach((srv, i) => {
+      let u: URL | undefined;
+      try {
+        u = new URL(srv.url);
+      } catch {
+        /* reported below */
+      }
+      if (!u || u.protocol !== 'http:') issue([...segs, 'loadBalancer', 'servers', i, 'url'], `must be an http:// URL, e.g. http://127.0.0.1:3000 (got "${srv.url}")`);
+      else servers.push(u);
+    });
+    const t = lb.forwardingTimeouts ?? {};
+    const dur = (key: 'dialTimeout' | 'responseHeaderTimeout' | 'idleConnTimeout', dflt: number): number => {
+      const v = t[key];
+      if (v === undefined) return dflt;
+      const n = parseDuration(v);
+      if (!Number.isFinite(n) || n <= 0) issue([...segs, 'loadBalancer', 'forwardingTimeouts', key], 'must be a positive duration, e.g. 500ms or 30s');
+      return n;
+    };
+    services.set(name, {
+      name,
+      kind: 'loadBalancer',
+      servers,
+      passHostHeader: lb.passHostHeader ?? true,
+      dialTimeoutMs: dur('dialTimeout', 5000),
+      responseHeaderTimeoutMs: dur('responseHeaderTimeout', 30_000),
+      idleConnTimeoutMs: dur('idleConnTimeout', 4000),
+    });
+  }
+
+  const middlewares = new Map<string, ResolvedMiddleware>();
+  for (const [name, m] of Object.entries(cfg.http?.middlewares ?? {})) {
+    const [plugin, config] = Object.entries(m.plugin)[0]!;
+    middlewares.set(name, { name, plugin, config: config ?? {}, failOpen: m.failOpen ?? false });
+  }
+
+  const routers: ResolvedRouter[] = [];
+  const epNames = [...Object.keys(cfg.entryPoints)];
+  for (const [name, r] of Object.entries(cfg.http?.routers ?? {})) {
+    const segs = ['http', 'routers', name];
+    let match: RuleMatcher | undefined;
+    try {
+      match = compileRule(r.rule);
+    } catch (e) {
+      if (!(e instanceof RuleSyntaxError)) throw e;
+      issue([...segs, 'rule'], e.detail);
+    }
+    (r.entryPoints ?? []).forEach((ep, i) => {
+      if (!(ep in cfg.entryPoints)) issue([...segs, 'entryPoints', i], `unknown entry point "${ep}"; defined: ${epNames.join(', ')}`);
+    });
+    (r.middlewares ?? []).forEach((mw, i) => {
+      if (!middlewares.has(mw)) {
+        const known = Object.keys(cfg.http?.middlewares ?? {});
+        issue([...segs, 'middlewares', i], `unknown middleware "${mw}"; ${known.length ? `defined: ${known.join(', ')}` : 'none is defined under http.middlewares'}`);
+      }
+    });
+    if (!(r.service in (cfg.http?.services ?? {}))) {
+      const known = Object.keys(cfg.http?.services ?? {});
+      issue([...segs, 'service'], `unknown service "${r.service}"; ${known.length ? `defined: ${known.join(', ')}` : 'none is defined under http.services'}`);
+    }
+    if (match) {
+      routers.push({
+        name,
+        rule: r.rule,
+        match,
+        entryPoints: r.entryPoints ?? epNames,
+        middlewares: r.middlewares ?? [],
+        service: r.service,
+        priority: r.priority ?? r.rule.length,
+      });
+    }
+  }
+
+  const p = cfg.plugins ?? {};
+  const kv = p.capabilities?.kv;
+  const trust = p.trust && {
+    ...p.trust,
+    publicKeys: p.trust.publicKeys.map((k) => (k.includes('-----BEGIN') ? k : path.resolve(baseDir, k))),
+  };
+  if (issues.length > 0) throw new ConfigError(file, sortIssues(issues));
+  // Highest priority first; equal priorities by name, so the order never depends on the file's order.
+  routers.sort((a, b) => b.priority - a.priority || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return {
+    file,
+    entryPoints,
+    admin,
+    accessLog: cfg.accessLog ?? true,
+    routers,
+    middlewares,
+    services,
+    plugins: {
+      dir: path.resolve(baseDir, p.dir ?? '.'),
+      limits: p.limits as Record<string, number> | undefined,
+      pluginLimits: p.pluginLimits as Record<string, Record<string, number>> | undefined,
+      kv: kv === undefined || kv === false ? undefined : { maxKeys: (kv === true ? undefined : kv.maxKeys) ?? 100_000 },
+      trust,
+      watch: p.watch,
+    },
+    at,
+  };
+}
+
+/** Issues in file order (by line), keeping the order of discovery within a line. */
+export function sortIssues(issues: Issue[]): Issue[] {
+  const line = (i: Issue) => Number(/\(line (\d+)\)$/.exec(i.message)?.[1] ?? Infinity);
+  return issues.map((i, n) => ({ i, n })).sort((a, b) => line(a.i) - line(b.i) || a.n - b.n).map((x) => x.i);
+}
+
+/**
+ * Load a configuration: a YAML file path, or an object in the same shape (relative paths then
+ * resolve against the current directory). Throws ConfigError with every problem found.
+ * @example
+ * const config = await loadConfig('gateway.yaml') // ConfigError: http.routers.api.rule: unexpected ')' at 23 ...
+ */
+export async function loadConfig(source: string | GatewayConfig): Promise<ResolvedConfig> {
+  if (typeof source === 'string') {
+    const parsed = await readConfigFile(source);
+    return resolveConfig(parsed, path.dirname(parsed.file!));
+  }
+  return resolveConfig({ value: structuredCloneSafe(source), file: undefined, at: () => '' }, process.cwd());
+}
+
+/** The config object is the caller's: keep our own copy (ajv's defaults and later edits never leak). */
+function structuredCloneSafe(v: unknown): unknown {
+  try {
+    return structuredClone(v);
+  } catch {
+    return v;
+  }
+}

@@ -1,0 +1,407 @@
+/**
+ * The middleware contract (the same for JavaScript and Lua plugins), binding configured
+ * middlewares to loaded plugins, and checking what plugins return.
+ *
+ * A middleware is a plugin exporting `onRequest(req, ctx)` and/or `onResponse(res, ctx)`. Its
+ * metadata may declare `configSchema` (a JSON schema for its config in the gateway file, checked
+ * with ajv at start and on every reload, defaults filled in) and `gateway: { requestBody: {
+ * maxBytes }, responseBody: { maxBytes } }` to see bodies (no plugin sees a body it did not ask
+ * for: copying bodies into a sandbox is the dearest part of a call).
+ */
+import { Ajv, type ValidateFunction } from 'ajv';
+import type { Host } from '../host/host.js';
+import type { PluginInfo } from '../host/plugin.js';
+import type { GatewayStats, MiddlewareStats } from './metrics.js';
+import { schemaIssues, type Issue, type ResolvedMiddleware } from './config.js';
+
+/** What `onRequest` receives as `req`. */
+export interface MiddlewareRequest {
+  method: string;
+  /** The path, after the rewrites of earlier middlewares; no query. */
+  path: string;
+  /** The parsed query: a value per key, an array when the key repeats. */
+  query: Record<string, string | string[]>;
+  /** Lower-cased names; string values (set-cookie: an array). */
+  headers: Record<string, string | string[]>;
+  client: { address: string; port: number };
+  /** The body as UTF-8 text: only for plugins that declare `meta.gateway.requestBody`. */
+  body?: string;
+}
+
+/** The second argument of both phases. */
+export interface MiddlewareContext {
+  /** This middleware's config from the gateway file (with the plugin's schema defaults filled). */
+  config: unknown;
+  /** What this middleware returned as `state` from `onRequest` for this request ({} at first). */
+  state: Record<string, unknown>;
+  /** The router that matched. */
+  router: string;
+  /** This middleware's name in the gateway file. */
+  middleware: string;
+}
+
+/** A header value plugins may set: a string (or number), or several for repeated headers. */
+export type HeaderValue = string | number | string[];
+
+/** What `onRequest` may return (nothing, null or {} continues unchanged). */
+export interface RequestDecision {
+  setHeaders?: Record<string, HeaderValue>;
+  removeHeaders?: string[] | string;
+  /** A new path (starting with '/'); later middlewares and the upstream see it. */
+  path?: string;
+  /** A new query (replaces the whole query). */
+  query?: Record<string, string | string[]>;
+  /** A new body (only for plugins that declare `meta.gateway.requestBody`). */
+  body?: string;
+  /** Kept for this middleware's `onResponse` of the same request, as `ctx.state`. */
+  state?: Record<string, unknown>;
+  /** Answer now: the rest of the chain and the upstream are skipped. */
+  respond?: { status?: number; headers?: Record<string, HeaderValue>; body?: unknown };
+}
+
+/** What `onResponse` receives as `res`. */
+export interface MiddlewareResponse {
+  status: number;
+  headers: Record<string, string | string[]>;
+  /** The body as UTF-8 text: only for plugins that declare `meta.gateway.responseBody` and bodies within its maxBytes. */
+  body?: string;
+}
+
+/** What `onResponse` may return (nothing keeps the response as it is). */
+export interface ResponseDecision {
+  status?: number;
+  setHeaders?: Record<string, HeaderValue>;
+  removeHeaders?: string[] | string;
+  /** Replaces the body (any plugin may; only declared ones see the old one). */
+  body?: unknown;
+}
+
+/**
+ * The exports of a middleware plugin, for `host.get<Middleware>(name)`.
+ * @example
+ * // plugins/deny.js
+ * export const meta = { name: 'deny', version: '1.0.0', apiVersion: 1, configSchema: { type: 'object', properties: { header: { type: 'string' } } } };
+ * export function onRequest(req, ctx) {
+ *   if (req.headers[ctx.config.header]) return { respond: { status: 403, body: { error: 'denied' } } };
+ * }
+ */
+export interface Middleware {
+  onRequest?(req: MiddlewareRequest, ctx: MiddlewareContext): RequestDecision | null | undefined | Promise<RequestDecision | null | undefined>;
+  onResponse?(res: MiddlewareResponse, ctx: MiddlewareContext): ResponseDecision | null | undefined | Promise<ResponseDecision | null | undefined>;
+}
+
+/** `meta.gateway` of a plugin. */
+export interface GatewayMeta {
+  requestBody?: { maxBytes: number } | boolean;
+  responseBody?: { maxBytes: number } | boolean;
+}
+
+/** Body size when a plugin declares `requestBody: true`. */
+export const DEFAULT_BODY_BYTES = 1 << 20;
+const MAX_BODY_BYTES = 64 << 20;
+
+/** The code a 502 carries when a plugin returned something the contract does not allow. */
+export const BAD_RESULT = 'ERR_MIDDLEWARE_RESULT';
+
+/** A result that breaks the contract; reported like a plugin error (the message goes to the log only). */
+export class BadResult extends Error {
+  readonly code = BAD_RESULT;
+}
+
+type Fn = (a: unknown, b: unknown) => unknown;
+
+/** What the gateway knows about one loaded plugin; refreshed on lifecycle events, never per request. */
+interface CatalogEntry {
+  info: PluginInfo;
+  onRequest: Fn | undefined;
+  onResponse: Fn | undefined;
+}
+
+/**
+ * The loaded plugins, from one snapshot of `host.plugins` (which copies every plugin's state,
+ * so it is taken at start and on lifecycle events only).
+ */
+export class PluginCatalog {
+  private entries = new Map<string, CatalogEntry>();
+  failed: PluginInfo[] = [];
+
+  constructor(private readonly host: Host) {
+    this.refresh();
+  }
+
+  refresh(): void {
+    const entries = new Map<string, CatalogEntry>();
+    const failed: PluginInfo[] = [];
+    for (const info of this.host.plugins) {
+      if (info.status === 'failed' || info.status === 'unloaded' || info.status === 'closed') {
+        if (info.status === 'failed') failed.push(info);
+        continue;
+      }
+      const names = new Set(info.exports.map((e) => e.name));
+      let proxy: Record<string, Fn> | undefined;
+      try {
+        proxy = this.host.get<Record<string, Fn>>(info.name);
+      } catch {
+        continue;
+      }
+      entries.set(info.name, {
+        info,
+        onRequest: names.has('onRequest') ? proxy.onRequest : undefined,
+        onResponse: names.has('onResponse') ? proxy.onResponse : undefined,
+      });
+    }
+    this.entries = entries;
+    this.failed = failed;
+  }
+
+  get(name: string): CatalogEntry | undefined {
+    return this.entries.get(name);
+  }
+
+  names(): string[] {
+    return [...this.entries.keys()];
+  }
+}
+
+const pluginAjv = new Ajv({ allErrors: true, verbose: true, strict: false, useDefaults: true });
+const compiled = new Map<string, ValidateFunction | Error>();
+
+function validatorFor(schema: unknown): ValidateFunction | Error {
+  const key = JSON.stringify(schema);
+  let v = compiled.get(key);
+  if (!v) {
+    try {
+      v = pluginAjv.compile(schema as object);
+    } catch (e) {
+      v = e instanceof Error ? e : new Error(String(e));
+    }
+    compiled.set(key, v);
+  }
+  return v;
+}
+
+function bodyLimit(decl: unknown, what: string, issues: string[]): number {
+  if (decl === undefined || decl === false || decl === null) return 0;
+  if (decl === true) return DEFAULT_BODY_BYTES;
+  const max = (decl as { maxBytes?: unknown }).maxBytes;
+  if (typeof max === 'number' && Number.isInteger(max) && max > 0 && max <= MAX_BODY_BYTES) return max;
+  issues.push(`the plugin declares an invalid meta.gateway.${what}: maxBytes must be an integer from 1 to ${MAX_BODY_BYTES}`);
+  return 0;
+}
+
+/** A configured middleware bound to its plugin, as the request path uses it. */
+export class ActiveMiddleware {
+  readonly name: string;
+  readonly plugin: string;
+  readonly failOpen: boolean;
+  readonly stats: MiddlewareStats;
+  /** The config with the plugin's schema defaults filled in. */
+  config: unknown;
+  onRequest: Fn | undefined;
+  onResponse: Fn | undefined;
+  /** Largest body (bytes) the plugin asked to see; 0: none. */
+  requestBodyMax = 0;
+  responseBodyMax = 0;
+  /** Why it cannot run (e.g. its plugin was unloaded, or its config no longer fits a new schema). */
+  broken: { code: string; message: string } | undefined;
+
+  constructor(
+    readonly spec: ResolvedMiddleware,
+    stats: GatewayStats,
+  ) {
+    this.name = spec.name;
+    this.plugin = spec.plugin;
+    this.failOpen = spec.failOpen;
+    this.config = spec.config;
+    this.stats = stats.middleware(spec.name, spec.plugin);
+  }
+
+  /**
+   * Bind to the catalog's current plugin: check the config against its schema and read what it
+   * exports. Returns the problems (empty when the middleware can run); `at` gives line numbers.
+   */
+  bind(catalog: PluginCatalog, at: (p: readonly (string | number)[]) => string): Issue[] {
+    const base = ['http', 'middlewares', this.name, 'plugin', this.plugin];
+    const where = `http.middlewares.${this.name}.plugin.${this.plugin}`;
+    const entry = catalog.get(this.plugin);
+    if (!entry) {
+      const failed = catalog.failed.find((p) => p.name === this.plugin || p.file.replace(/\.[^.]+$/, '') === this.plugin);
+      const message = failed
+        ? `plugin "${this.plugin}" failed to load: ${failed.error?.message ?? failed.status}`
+        : `no plugin named "${this.plugin}" is loaded; loaded plugins: ${catalog.names().join(', ') || 'none'}`;
+      this.broken = { code: failed ? 'ERR_PLUGIN_UNAVAILABLE' : 'ERR_NO_PLUGIN', message };
+      return [{ path: where, message: `${message}${at(base)}` }];
+    }
+    const issues: Issue[] = [];
+    const meta = entry.info.meta ?? {};
+    const problems: string[] = [];
+    const gw = (meta.gateway ?? {}) as GatewayMeta;
+    const requestBodyMax = bodyLimit(gw.requestBody, 'requestBody', problems);
+    const responseBodyMax = bodyLimit(gw.responseBody, 'responseBody', problems);
+    if (!entry.onRequest && !entry.onResponse) problems.push(`plugin "${this.plugin}" is not a middleware: it exports neither onRequest nor onResponse`);
+    for (const p of problems) issues.push({ path: where, message: `${p}${at(base)}` });
+    const config: unknown = structuredClone(this.spec.config);
+    if (meta.configSchema !== undefined) {
+      const validate = validatorFor(meta.configSchema);
+      if (validate instanceof Error) {
+        issues.push({ path: where, message: `the plugin's meta.configSchema is not a valid JSON schema: ${validate.message}${at(base)}` });
+      } else if (!validate(config)) {
+        issues.push(...schemaIssues(validate.errors ?? [], base, at));
+      }
+    }
+    if (issues.length > 0) {
+      this.broken = { code: 'ERR_CONFIG', message: issues.map((i) => `${i.path}: ${i.message}`).join('; ') };
+      return issues;
+    }
+    this.config = config;
+    this.onRequest = entry.onRequest;
+    this.onResponse = entry.onResponse;
+    this.requestBodyMax = requestBodyMax;
+    this.responseBodyMax = responseBodyMax;
+    this.broken = undefined;
+    return issues;
+  }
+}
+
+/** The JSON body of a fail-closed answer: names the middleware and the code, never the plugin's message or stack. */
+export function middlewareFailureBody(name: string, code: string): string {
+  return JSON.stringify({ error: 'middleware failed', middleware: name, code });
+}
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const BAD_VALUE = /[\r\n\0]/;
+const MANAGED = new Set(['content-length', 'transfer-encoding', 'connection']);
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Uint8Array);
+}
+
+/** An empty Lua table arrives as []: accept it wherever a mapping is expected. */
+function asMapping(v: unknown, what: string): Record<string, unknown> | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (Array.isArray(v) && v.length === 0) return undefined;
+  if (!isObject(v)) throw new BadResult(`${what} must be an object`);
+  return v;
+}
+
+/** Apply `setHeaders` / `removeHeaders` to a header object (names lower-cased, values checked). */
+export function applyHeaderChanges(headers: Record<string, unknown>, set: unknown, remove: unknown, what: string): void {
+  if (remove !== undefined && remove !== null) {
+    const list = typeof remove === 'string' ? [remove] : remove;
+    if (!Array.isArray(list)) throw new BadResult(`${what}.removeHeaders must be a list of header names`);
+    for (const name of list) {
+      if (typeof name !== 'string') throw new BadResult(`${what}.removeHeaders must be a list of header names`);
+      const k = name.toLowerCase();
+      if (MANAGED.has(k)) throw new BadResult(`${what}.removeHeaders: ${k} is managed by the gateway`);
+      delete headers[k];
+    }
+  }
+  const map = asMapping(set, `${what}.setHeaders`);
+  if (map) {
+    for (const name in map) {
+      const v = map[name];
+      if (!TOKEN.test(name)) throw new BadResult(`${what}.setHeaders: "${name}" is not a valid header name`);
+      const k = name.toLowerCase();
+      if (MANAGED.has(k)) throw new BadResult(`${what}.setHeaders: ${k} is managed by the gateway`);
+      headers[k] = headerValue(v, `${what}.setHeaders.${k}`);
+    }
+  }
+}
+
+function headerValue(v: unknown, what: string): string | string[] {
+  if (typeof v === 'string') {
+    if (BAD_VALUE.test(v)) throw new BadResult(`${what} contains CR, LF or NUL`);
+    return v;
+  }
+  if (typeof v === 'number' && Number.isFinite(v)) return String(v);
+  if (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string' && !BAD_VALUE.test(x))) return v as string[];
+  throw new BadResult(`${what} must be a string, a number or a list of strings`);
+}
+
+/** The headers of a `respond` or a new response, checked. */
+export function headerObject(v: unknown, what: string): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  const map = asMapping(v, what);
+  if (map) {
+    for (const name in map) {
+      if (!TOKEN.test(name)) throw new BadResult(`${what}: "${name}" is not a valid header name`);
+      const k = name.toLowerCase();
+      if (MANAGED.has(k)) continue;
+      out[k] = headerValue(map[name], `${what}.${k}`);
+    }
+  }
+  return out;
+}
+
+/** A status a plugin may answer with. */
+export function statusOf(v: unknown, what: string, dflt: number): number {
+  if (v === undefined || v === null) return dflt;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 200 || v > 599) throw new BadResult(`${what} must be an integer from 200 to 599`);
+  return v;
+}
+
+/**
+ * A body a plugin returns, as bytes: text as UTF-8, bytes as they are, anything else as JSON
+ * (then `json` is true so the caller can default the content-type).
+ */
+export function bodyBytes(v: unknown, what: string): { bytes: Buffer; json: boolean } {
+  if (v === undefined || v === null) return { bytes: Buffer.alloc(0), json: false };
+  if (typeof v === 'string') return { bytes: Buffer.from(v, 'utf8'), json: false };
+  if (v instanceof Uint8Array) return { bytes: Buffer.from(v.buffer, v.byteOffset, v.byteLength), json: false };
+  try {
+    return { bytes: Buffer.from(JSON.stringify(v), 'utf8'), json: true };
+  } catch {
+    throw new BadResult(`${what} must be a string, bytes or JSON data`);
+  }
+}
+
+/** The keys `onRequest` may return, for the message about an unknown one. */
+const REQUEST_KEYS = new Set(['setHeaders', 'removeHeaders', 'path', 'query', 'body', 'state', 'respond']);
+const RESPONSE_KEYS = new Set(['status', 'setHeaders', 'removeHeaders', 'body']);
+
+/**
+ * Check an onRequest result's shape. Returns the mapping, or undefined for "continue unchanged"
+ * (undefined, null, {} and the empty Lua table []).
+ */
+export function requestDecision(r: unknown): RequestDecision | undefined {
+  if (r === undefined || r === null) return undefined;
+  if (Array.isArray(r) && r.length === 0) return undefined;
+  if (!isObject(r)) throw new BadResult('onRequest must return nothing or an object');
+  for (const k in r) if (!REQUEST_KEYS.has(k)) throw new BadResult(`onRequest returned an unknown key "${k}"; expected: ${[...REQUEST_KEYS].join(', ')}`);
+  return r as RequestDecision;
+}
+
+export function responseDecision(r: unknown): ResponseDecision | undefined {
+  if (r === undefined || r === null) return undefined;
+  if (Array.isArray(r) && r.length === 0) return undefined;
+  if (!isObject(r)) throw new BadResult('onResponse must return nothing or an object');
+  for (const k in r) if (!RESPONSE_KEYS.has(k)) throw new BadResult(`onResponse returned an unknown key "${k}"; expected: ${[...RESPONSE_KEYS].join(', ')}`);
+  return r as ResponseDecision;
+}
+
+/** A new path from a plugin: absolute, no query, no control characters. */
+export function pathOf(v: unknown): string {
+  if (typeof v !== 'string' || !v.startsWith('/') || /[?#\s\0]/.test(v)) throw new BadResult('path must be a string starting with "/", without a query or spaces');
+  return v;
+}
+
+/** A new query from a plugin: string (or number) values, or lists of them. */
+export function queryOf(v: unknown): Record<string, string | string[]> {
+  const map = asMapping(v, 'query') ?? {};
+  const out: Record<string, string | string[]> = {};
+  for (const k in map) {
+    const x = map[k];
+    if (typeof x === 'string') out[k] = x;
+    else if (typeof x === 'number' || typeof x === 'boolean') out[k] = String(x);
+    else if (Array.isArray(x) && x.every((y) => typeof y === 'string')) out[k] = x as string[];
+    else throw new BadResult(`query.${k} must be a string or a list of strings`);
+  }
+  return out;
+}
+
+/** State to keep for onResponse: any plain data; the empty Lua table counts as {}. */
+export function stateOf(v: unknown): Record<string, unknown> {
+  if (v === undefined || v === null || (Array.isArray(v) && v.length === 0)) return {};
+  if (!isObject(v)) throw new BadResult('state must be an object');
+  return v;
+}
