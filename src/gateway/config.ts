@@ -50,7 +50,7 @@ export interface ServiceConfig {
     forwardingTimeouts?: {
       /** Connecting to a server (default 5s): past it, 504. */
       dialTimeout?: Duration;
-      /** From the request being sent to the response headers (default 30s): past it, 504. */
+      /** From sending the request (connecting included) to the response headers (default 30s): past it, 504. */
       responseHeaderTimeout?: Duration;
       /** How long an idle keep-alive connection to a server is kept (default 4s, below Node's 5s server default). */
       idleConnTimeout?: Duration;
@@ -486,11 +486,20 @@ export function parseConfigText(text: string, file: string | undefined): Parsed 
   return { value, file, at: locator(doc, lines) };
 }
 
+/** A configuration whose shape is valid, with the problems its references, rules and addresses have. */
+export interface CheckedConfig {
+  /** Usable for further checks (e.g. middleware configs against plugins); routers whose rule failed are left out. */
+  config: ResolvedConfig;
+  issues: Issue[];
+}
+
 /**
- * Check a configuration (schema, then references, rules, addresses and URLs) and resolve it.
- * Throws ConfigError listing every problem. `baseDir` resolves `plugins.dir` and trust key files.
+ * Check and resolve a configuration. Throws ConfigError at once for YAML and schema problems (the
+ * rest cannot be read); returns the problems of references, rules, addresses and URLs with a
+ * config that can still be checked against the plugins, so one run reports everything.
+ * `baseDir` resolves `plugins.dir` and trust key files.
  */
-export function resolveConfig(parsed: Parsed, baseDir: string): ResolvedConfig {
+export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
   const { value, file, at } = parsed;
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new ConfigError(file, [{ path: '(root)', message: 'the configuration must be a mapping with at least entryPoints' }]);
@@ -607,10 +616,9 @@ export function resolveConfig(parsed: Parsed, baseDir: string): ResolvedConfig {
     ...p.trust,
     publicKeys: p.trust.publicKeys.map((k) => (k.includes('-----BEGIN') ? k : path.resolve(baseDir, k))),
   };
-  if (issues.length > 0) throw new ConfigError(file, sortIssues(issues));
   // Highest priority first; equal priorities by name, so the order never depends on the file's order.
   routers.sort((a, b) => b.priority - a.priority || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  return {
+  const config: ResolvedConfig = {
     file,
     entryPoints,
     admin,
@@ -628,6 +636,14 @@ export function resolveConfig(parsed: Parsed, baseDir: string): ResolvedConfig {
     },
     at,
   };
+  return { config, issues };
+}
+
+/** checkConfig, throwing ConfigError when there is any problem. */
+export function resolveConfig(parsed: Parsed, baseDir: string): ResolvedConfig {
+  const { config, issues } = checkConfig(parsed, baseDir);
+  if (issues.length > 0) throw new ConfigError(config.file, sortIssues(issues));
+  return config;
 }
 
 /** Issues in file order (by line), keeping the order of discovery within a line. */
@@ -643,11 +659,18 @@ export function sortIssues(issues: Issue[]): Issue[] {
  * const config = await loadConfig('gateway.yaml') // ConfigError: http.routers.api.rule: unexpected ')' at 23 ...
  */
 export async function loadConfig(source: string | GatewayConfig): Promise<ResolvedConfig> {
+  const { config, issues } = await readConfig(source);
+  if (issues.length > 0) throw new ConfigError(config.file, sortIssues(issues));
+  return config;
+}
+
+/** loadConfig without throwing for problems past the schema (see checkConfig). */
+export async function readConfig(source: string | GatewayConfig): Promise<CheckedConfig> {
   if (typeof source === 'string') {
     const parsed = await readConfigFile(source);
-    return resolveConfig(parsed, path.dirname(parsed.file!));
+    return checkConfig(parsed, path.dirname(parsed.file!));
   }
-  return resolveConfig({ value: structuredCloneSafe(source), file: undefined, at: () => '' }, process.cwd());
+  return checkConfig({ value: structuredCloneSafe(source), file: undefined, at: () => '' }, process.cwd());
 }
 
 /** The config object is the caller's: keep our own copy (ajv's defaults and later edits never leak). */

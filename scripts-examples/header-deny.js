@@ -1,0 +1,27 @@
+// Gateway middleware: answers 403 (or the configured status) at once when a request carries a
+// header (optionally only with one of the listed values). The rest of the chain and the upstream
+// are skipped; the middlewares before it still see the response.
+export const meta = {
+  name: 'header-deny',
+  version: '1.0.0',
+  apiVersion: 1,
+  description: 'Denies requests that carry a given header',
+  configSchema: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['header'],
+    properties: {
+      header: { type: 'string', minLength: 1 },
+      values: { type: 'array', items: { type: 'string' } },
+      status: { type: 'integer', minimum: 400, maximum: 499, default: 403 },
+    },
+  },
+};
+
+export function onRequest(req, ctx) {
+  const { header, values, status } = ctx.config;
+  const value = req.headers[header.toLowerCase()];
+  if (value === undefined) return;
+  if (values && !values.includes(value)) return;
+  return { respond: { status, body: { error: 'denied', reason: `header ${header.toLowerCase()}` } } };
+}
