@@ -45,6 +45,8 @@ export const ERROR_CODES = [
   'ERR_SELFTEST',
   'ERR_SIGNATURE',
   'ERR_CONFIG',
+  'ERR_MIDDLEWARE_RESULT',
+  'ERR_GATEWAY',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -253,6 +255,20 @@ export class ConfigError extends TerrariumError {
       { file },
     );
     this.issues = issues;
+  }
+}
+
+/** A gateway middleware returned something its contract does not allow (unknown key, bad header, bad status). */
+export class MiddlewareResultError extends TerrariumError {
+  constructor(what: string, ctx: ErrorContext = {}) {
+    super('ERR_MIDDLEWARE_RESULT', what, 'Return nothing, { setHeaders, removeHeaders, path, query, body, state } or { respond: { status, headers, body } } (see the README, "Middleware contract")', ctx);
+  }
+}
+
+/** The gateway failed in a way no other code describes (a bug: the request gets 502 and the gateway keeps serving). */
+export class GatewayError extends TerrariumError {
+  constructor(what: string, cause?: unknown) {
+    super('ERR_GATEWAY', what, 'Please report it with the log line', { cause });
   }
 }
 

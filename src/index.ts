@@ -35,6 +35,8 @@ export {
   SelfTestError,
   SignatureError,
   ConfigError,
+  MiddlewareResultError,
+  GatewayError,
 } from './errors.js';
 export type { ErrorCode, ErrorContext } from './errors.js';
 export type {

@@ -28,6 +28,8 @@ describe('error codes', () => {
       new api.SelfTestError(['f#1: expected 1, got 2'], ctx),
       new api.SignatureError('is not signed', ctx),
       new api.ConfigError('gateway.yaml', [{ path: 'http.routers.api.rule', message: "unexpected ')' at 23" }]),
+      new api.MiddlewareResultError('onRequest returned an unknown key "setHeader"', ctx),
+      new api.GatewayError('unexpected'),
     ];
     assert.deepEqual(made.map((e) => e.code).sort(), [...api.ERROR_CODES].sort());
     for (const e of made) {

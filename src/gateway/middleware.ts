@@ -9,6 +9,7 @@
  * for: copying bodies into a sandbox is the dearest part of a call).
  */
 import { Ajv, type ValidateFunction } from 'ajv';
+import { MiddlewareResultError } from '../errors.js';
 import type { Host } from '../host/host.js';
 import type { PluginInfo } from '../host/plugin.js';
 import type { GatewayStats, MiddlewareStats } from './metrics.js';
@@ -100,13 +101,6 @@ export interface GatewayMeta {
 export const DEFAULT_BODY_BYTES = 1 << 20;
 const MAX_BODY_BYTES = 64 << 20;
 
-/** The code a 502 carries when a plugin returned something the contract does not allow. */
-export const BAD_RESULT = 'ERR_MIDDLEWARE_RESULT';
-
-/** A result that breaks the contract; reported like a plugin error (the message goes to the log only). */
-export class BadResult extends Error {
-  readonly code = BAD_RESULT;
-}
 
 type Fn = (a: unknown, b: unknown) => unknown;
 
@@ -280,7 +274,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 function asMapping(v: unknown, what: string): Record<string, unknown> | undefined {
   if (v === undefined || v === null) return undefined;
   if (Array.isArray(v) && v.length === 0) return undefined;
-  if (!isObject(v)) throw new BadResult(`${what} must be an object`);
+  if (!isObject(v)) throw new MiddlewareResultError(`${what} must be an object`);
   return v;
 }
 
@@ -288,11 +282,11 @@ function asMapping(v: unknown, what: string): Record<string, unknown> | undefine
 export function applyHeaderChanges(headers: Record<string, unknown>, set: unknown, remove: unknown, what: string): void {
   if (remove !== undefined && remove !== null) {
     const list = typeof remove === 'string' ? [remove] : remove;
-    if (!Array.isArray(list)) throw new BadResult(`${what}.removeHeaders must be a list of header names`);
+    if (!Array.isArray(list)) throw new MiddlewareResultError(`${what}.removeHeaders must be a list of header names`);
     for (const name of list) {
-      if (typeof name !== 'string') throw new BadResult(`${what}.removeHeaders must be a list of header names`);
+      if (typeof name !== 'string') throw new MiddlewareResultError(`${what}.removeHeaders must be a list of header names`);
       const k = name.toLowerCase();
-      if (MANAGED.has(k)) throw new BadResult(`${what}.removeHeaders: ${k} is managed by the gateway`);
+      if (MANAGED.has(k)) throw new MiddlewareResultError(`${what}.removeHeaders: ${k} is managed by the gateway`);
       delete headers[k];
     }
   }
@@ -300,9 +294,9 @@ export function applyHeaderChanges(headers: Record<string, unknown>, set: unknow
   if (map) {
     for (const name in map) {
       const v = map[name];
-      if (!TOKEN.test(name)) throw new BadResult(`${what}.setHeaders: "${name}" is not a valid header name`);
+      if (!TOKEN.test(name)) throw new MiddlewareResultError(`${what}.setHeaders: "${name}" is not a valid header name`);
       const k = name.toLowerCase();
-      if (MANAGED.has(k)) throw new BadResult(`${what}.setHeaders: ${k} is managed by the gateway`);
+      if (MANAGED.has(k)) throw new MiddlewareResultError(`${what}.setHeaders: ${k} is managed by the gateway`);
       headers[k] = headerValue(v, `${what}.setHeaders.${k}`);
     }
   }
@@ -310,12 +304,12 @@ export function applyHeaderChanges(headers: Record<string, unknown>, set: unknow
 
 function headerValue(v: unknown, what: string): string | string[] {
   if (typeof v === 'string') {
-    if (BAD_VALUE.test(v)) throw new BadResult(`${what} contains CR, LF or NUL`);
+    if (BAD_VALUE.test(v)) throw new MiddlewareResultError(`${what} contains CR, LF or NUL`);
     return v;
   }
   if (typeof v === 'number' && Number.isFinite(v)) return String(v);
   if (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string' && !BAD_VALUE.test(x))) return v as string[];
-  throw new BadResult(`${what} must be a string, a number or a list of strings`);
+  throw new MiddlewareResultError(`${what} must be a string, a number or a list of strings`);
 }
 
 /** The headers of a `respond` or a new response, checked. */
@@ -324,7 +318,7 @@ export function headerObject(v: unknown, what: string): Record<string, string | 
   const map = asMapping(v, what);
   if (map) {
     for (const name in map) {
-      if (!TOKEN.test(name)) throw new BadResult(`${what}: "${name}" is not a valid header name`);
+      if (!TOKEN.test(name)) throw new MiddlewareResultError(`${what}: "${name}" is not a valid header name`);
       const k = name.toLowerCase();
       if (MANAGED.has(k)) continue;
       out[k] = headerValue(map[name], `${what}.${k}`);
@@ -336,7 +330,7 @@ export function headerObject(v: unknown, what: string): Record<string, string | 
 /** A status a plugin may answer with. */
 export function statusOf(v: unknown, what: string, dflt: number): number {
   if (v === undefined || v === null) return dflt;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 200 || v > 599) throw new BadResult(`${what} must be an integer from 200 to 599`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 200 || v > 599) throw new MiddlewareResultError(`${what} must be an integer from 200 to 599`);
   return v;
 }
 
@@ -351,7 +345,7 @@ export function bodyBytes(v: unknown, what: string): { bytes: Buffer; json: bool
   try {
     return { bytes: Buffer.from(JSON.stringify(v), 'utf8'), json: true };
   } catch {
-    throw new BadResult(`${what} must be a string, bytes or JSON data`);
+    throw new MiddlewareResultError(`${what} must be a string, bytes or JSON data`);
   }
 }
 
@@ -366,22 +360,22 @@ const RESPONSE_KEYS = new Set(['status', 'setHeaders', 'removeHeaders', 'body'])
 export function requestDecision(r: unknown): RequestDecision | undefined {
   if (r === undefined || r === null) return undefined;
   if (Array.isArray(r) && r.length === 0) return undefined;
-  if (!isObject(r)) throw new BadResult('onRequest must return nothing or an object');
-  for (const k in r) if (!REQUEST_KEYS.has(k)) throw new BadResult(`onRequest returned an unknown key "${k}"; expected: ${[...REQUEST_KEYS].join(', ')}`);
+  if (!isObject(r)) throw new MiddlewareResultError('onRequest must return nothing or an object');
+  for (const k in r) if (!REQUEST_KEYS.has(k)) throw new MiddlewareResultError(`onRequest returned an unknown key "${k}"; expected: ${[...REQUEST_KEYS].join(', ')}`);
   return r as RequestDecision;
 }
 
 export function responseDecision(r: unknown): ResponseDecision | undefined {
   if (r === undefined || r === null) return undefined;
   if (Array.isArray(r) && r.length === 0) return undefined;
-  if (!isObject(r)) throw new BadResult('onResponse must return nothing or an object');
-  for (const k in r) if (!RESPONSE_KEYS.has(k)) throw new BadResult(`onResponse returned an unknown key "${k}"; expected: ${[...RESPONSE_KEYS].join(', ')}`);
+  if (!isObject(r)) throw new MiddlewareResultError('onResponse must return nothing or an object');
+  for (const k in r) if (!RESPONSE_KEYS.has(k)) throw new MiddlewareResultError(`onResponse returned an unknown key "${k}"; expected: ${[...RESPONSE_KEYS].join(', ')}`);
   return r as ResponseDecision;
 }
 
 /** A new path from a plugin: absolute, no query, no control characters. */
 export function pathOf(v: unknown): string {
-  if (typeof v !== 'string' || !v.startsWith('/') || /[?#\s\0]/.test(v)) throw new BadResult('path must be a string starting with "/", without a query or spaces');
+  if (typeof v !== 'string' || !v.startsWith('/') || /[?#\s\0]/.test(v)) throw new MiddlewareResultError('path must be a string starting with "/", without a query or spaces');
   return v;
 }
 
@@ -394,7 +388,7 @@ export function queryOf(v: unknown): Record<string, string | string[]> {
     if (typeof x === 'string') out[k] = x;
     else if (typeof x === 'number' || typeof x === 'boolean') out[k] = String(x);
     else if (Array.isArray(x) && x.every((y) => typeof y === 'string')) out[k] = x as string[];
-    else throw new BadResult(`query.${k} must be a string or a list of strings`);
+    else throw new MiddlewareResultError(`query.${k} must be a string or a list of strings`);
   }
   return out;
 }
@@ -402,6 +396,6 @@ export function queryOf(v: unknown): Record<string, string | string[]> {
 /** State to keep for onResponse: any plain data; the empty Lua table counts as {}. */
 export function stateOf(v: unknown): Record<string, unknown> {
   if (v === undefined || v === null || (Array.isArray(v) && v.length === 0)) return {};
-  if (!isObject(v)) throw new BadResult('state must be an object');
+  if (!isObject(v)) throw new MiddlewareResultError('state must be an object');
   return v;
 }

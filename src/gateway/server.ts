@@ -15,14 +15,12 @@ import querystring from 'node:querystring';
 import type { Readable } from 'node:stream';
 import { watch as watchFiles, type FSWatcher } from 'chokidar';
 import { createHost, type Host, type HostOptions } from '../host/host.js';
-import { ConfigError, TerrariumError } from '../errors.js';
+import { ConfigError, GatewayError, MiddlewareResultError, TerrariumError } from '../errors.js';
 import type { Logger } from '../types.js';
 import { readConfig, sortIssues, type GatewayConfig, type Issue, type ListenAddress, type ResolvedConfig, type ResolvedRouter } from './config.js';
 import type { MatchInput } from './rules.js';
 import {
   ActiveMiddleware,
-  BAD_RESULT,
-  BadResult,
   PluginCatalog,
   applyHeaderChanges,
   bodyBytes,
@@ -163,7 +161,6 @@ function hasBody(req: IncomingMessage): boolean {
 
 function errorCode(e: unknown): string {
   if (e instanceof TerrariumError) return e.code;
-  if (e instanceof BadResult) return BAD_RESULT;
   return 'ERR_GATEWAY';
 }
 
@@ -359,7 +356,7 @@ class Exchange {
       if (!d) return true;
       if (d.respond !== undefined) {
         const resp = d.respond as unknown;
-        if (resp === null || typeof resp !== 'object' || Array.isArray(resp)) throw new BadResult('respond must be an object: { status, headers, body }');
+        if (resp === null || typeof resp !== 'object' || Array.isArray(resp)) throw new MiddlewareResultError('respond must be an object: { status, headers, body }');
         const { status, headers, body } = resp as { status?: unknown; headers?: unknown; body?: unknown };
         const hs = headerObject(headers, 'respond.headers');
         const b = bodyBytes(body, 'respond.body');
@@ -386,7 +383,7 @@ class Exchange {
         if (this.pluginReq) this.pluginReq.query = this.query;
       }
       if (d.body !== undefined) {
-        if (mw.requestBodyMax === 0) throw new BadResult('body: only plugins that declare meta.gateway.requestBody may replace the request body');
+        if (mw.requestBodyMax === 0) throw new MiddlewareResultError('body: only plugins that declare meta.gateway.requestBody may replace the request body');
         this.body = bodyBytes(d.body, 'body').bytes;
       }
       if (d.state !== undefined) (this.states ??= [])[i] = stateOf(d.state);
@@ -403,7 +400,7 @@ class Exchange {
    */
   failed(i: number, phase: 'request' | 'response', e: unknown): boolean {
     const mw = this.router.chain[i]!;
-    const code = e === undefined ? (mw.broken?.code ?? 'ERR_GATEWAY') : errorCode(e);
+    const code = e === undefined ? (mw.broken?.code ?? new GatewayError('middleware binding lost').code) : errorCode(e);
     const stats = mw.stats;
     const key = `${phase} ${code}`;
     stats.errors.set(key, (stats.errors.get(key) ?? 0) + 1);
