@@ -275,6 +275,44 @@ describe('atomic swap', () => {
   });
 });
 
+describe('rewrites under load', () => {
+  // Regression: an editor's truncate-then-write could straddle the debounce timer of an earlier
+  // event, and the empty file in between was loaded as a version without exports.
+  it('never serves a truncated file while a plugin is rewritten over and over', async () => {
+    const dir = await tempDir();
+    const f = path.join(dir, 'busy.js');
+    const src = (n: number) => `export const meta = { version: '${n}' };\nexport function ping() { return 'pong'; }\n// ${'x'.repeat(2000)}\n`;
+    await writeFile(f, src(0));
+    await using host = await createHost({ dir, watch: { debounceMs: 20 } });
+    const busy = host.get<{ ping(): string }>('busy');
+    const failures: string[] = [];
+    let running = true;
+    const caller = (async () => {
+      while (running) {
+        try {
+          busy.ping();
+        } catch (e) {
+          failures.push((e as Error).message);
+        }
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+    // Writes back to back, each also applied at once by host.reload(), so that the watcher's
+    // timer of one write tends to fire inside the next write's truncate-then-write.
+    for (let i = 1; i <= 40; i++) {
+      await writeFile(f, src(i));
+      await host.reload();
+    }
+    await sleep(200);
+    await host.ready();
+    running = false;
+    await caller;
+    assert.deepEqual(failures, []);
+    assert.equal(host.plugins[0]!.version, '40');
+    await rm(dir, { recursive: true, force: true });
+  });
+});
+
 describe('quarantine after repeated limit violations', () => {
   it('stops a plugin that keeps timing out, then restores a fresh instance after backoff', async () => {
     const dir = await tempDir();

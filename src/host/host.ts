@@ -223,6 +223,27 @@ async function readPluginFile(file: string): Promise<FileRead | undefined> {
   return { bytes, sig, hash };
 }
 
+/** Last modification of a plugin file or its signature (0 when neither exists). */
+async function modifiedAt(file: string): Promise<{ mtimeMs: number; size: number }> {
+  const [a, b] = await Promise.all([stat(file).catch(() => undefined), stat(signaturePath(file)).catch(() => undefined)]);
+  return { mtimeMs: Math.max(a?.mtimeMs ?? 0, b?.mtimeMs ?? 0), size: (a?.size ?? -1) + (b?.size ?? 0) };
+}
+
+/**
+ * Read a changed file only once it has settled: unchanged for `quietMs`, and unchanged while it
+ * was read. An editor's truncate-then-write can straddle a debounce timer set by an earlier
+ * event; reading in between would load the empty or half-written file as a version. Returns
+ * 'unsettled' to be tried again later.
+ */
+async function readSettled(file: string, quietMs: number): Promise<FileRead | undefined | 'unsettled'> {
+  const before = await modifiedAt(file);
+  if (before.mtimeMs > Date.now() - quietMs) return 'unsettled';
+  const read = await readPluginFile(file);
+  const after = await modifiedAt(file);
+  if (after.mtimeMs !== before.mtimeMs || after.size !== before.size) return 'unsettled';
+  return read;
+}
+
 const sameVersion = (a: string | number, b: string | number) => String(a) === String(b);
 
 /**
@@ -396,14 +417,22 @@ export async function createHost(options: HostOptions): Promise<Host> {
     }
   };
 
-  /** Apply what changed on disk for these plugin files: load, reload (checked, atomic), or unload. */
-  const apply = async (paths: Iterable<string>) => {
+  /**
+   * Apply what changed on disk for these plugin files: load, reload (checked, atomic), or unload.
+   * With `quietMs` (the watcher's batches), a file still being written is retried after quietMs.
+   */
+  const apply = async (paths: Iterable<string>, quietMs?: number) => {
     for (const file of new Set(paths)) {
       if (closed) return;
       const current = byFile.get(file);
       let read: FileRead | undefined;
       try {
-        read = await readPluginFile(file);
+        const r = quietMs === undefined ? await readPluginFile(file) : await readSettled(file, quietMs);
+        if (r === 'unsettled') {
+          setTimeout(() => void enqueue([file], quietMs), quietMs).unref();
+          continue;
+        }
+        read = r;
       } catch (e) {
         const err = new PluginLoadError(`cannot read the plugin file: ${(e as Error).message}`, { plugin: current?.name, file: shownPath(file), cause: e }, 'Check the file and its permissions');
         if (current) current.rejectReload(err);
@@ -486,9 +515,9 @@ export async function createHost(options: HostOptions): Promise<Host> {
 
   // Changes are applied one batch at a time, in order.
   let applying: Promise<void> = Promise.resolve();
-  const enqueue = (paths: Iterable<string>) => {
+  const enqueue = (paths: Iterable<string>, quietMs?: number) => {
     const list = [...paths];
-    applying = applying.then(() => apply(list)).catch((e: unknown) => logger.error({ event: 'reload-error', err: e }, `applying plugin changes failed: ${(e as Error)?.message ?? String(e)}`));
+    applying = applying.then(() => apply(list, quietMs)).catch((e: unknown) => logger.error({ event: 'reload-error', err: e }, `applying plugin changes failed: ${(e as Error)?.message ?? String(e)}`));
     return applying;
   };
 
@@ -505,7 +534,7 @@ export async function createHost(options: HostOptions): Promise<Host> {
       files: (options.files ?? []).map((f) => path.resolve(f)),
       debounceMs: settings.debounceMs,
       isPlugin: isPluginFile,
-      onChange: (changed) => void enqueue(changed),
+      onChange: (changed) => void enqueue(changed, settings.debounceMs),
       onError: (e) => logger.error({ event: 'watch-error', err: e }, `watching plugin files failed: ${e.message}`),
     });
   }
