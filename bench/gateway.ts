@@ -50,13 +50,14 @@ const HEADERS: Record<string, string> = {
   'x-trace': 'off',
 };
 
-const JS_MW = (name: string) => `export const meta = { name: '${name}', version: '1.0.0', apiVersion: 1 };
+/** `declared`: the plugin declares the one header it reads (meta.gateway.requestHeaders), so only that one is copied in. */
+const JS_MW = (name: string, declared = false) => `export const meta = { name: '${name}', version: '1.0.0', apiVersion: 1${declared ? ", gateway: { requestHeaders: ['x-block'] }" : ''} };
 export function onRequest(req) {
   if (req.headers['x-block']) return { respond: { status: 403 } };
   return { setHeaders: { 'x-plugin': '1' } };
 }
 `;
-const LUA_MW = (name: string) => `local M = { meta = { name = '${name}', version = '1.0.0', apiVersion = 1 } }
+const LUA_MW = (name: string, declared = false) => `local M = { meta = { name = '${name}', version = '1.0.0', apiVersion = 1${declared ? ", gateway = { requestHeaders = { 'x-block' } }" : ''} } }
 function M.onRequest(req)
   if req.headers['x-block'] then return { respond = { status = 403 } } end
   return { setHeaders = { ['x-plugin'] = '1' } }
@@ -76,6 +77,9 @@ const ALL_SCENARIOS: Scenario[] = [
   { key: 'js1', label: 'gateway, 1 JS middleware', middlewares: ['js-a'] },
   { key: 'lua1', label: 'gateway, 1 Lua middleware', middlewares: ['lua-a'] },
   { key: 'chain5', label: 'gateway, chain of 5 (JS, Lua, JS, Lua, JS)', middlewares: ['js-a', 'lua-a', 'js-b', 'lua-b', 'js-c'] },
+  { key: 'js1h', label: 'gateway, 1 JS middleware declaring requestHeaders [x-block]', middlewares: ['js-h'] },
+  { key: 'lua1h', label: 'gateway, 1 Lua middleware declaring requestHeaders [x-block]', middlewares: ['lua-h'] },
+  { key: 'chain5h', label: 'gateway, chain of 5 declaring requestHeaders [x-block]', middlewares: ['js-h', 'lua-h', 'js-h2', 'lua-h2', 'js-h3'] },
   { key: 'bare30', label: 'calibration: bare proxy + 30 µs of plain JS per request', middlewares: [] },
 ];
 const ONLY = process.env.GW_BENCH_ONLY?.split(',').map((s) => s.trim());
@@ -182,6 +186,8 @@ export async function runGateway(): Promise<ScenarioResult & { figures: Record<s
     await mkdir(plugins);
     for (const n of ['js-a', 'js-b', 'js-c']) await writeFile(path.join(plugins, `${n}.js`), JS_MW(n));
     for (const n of ['lua-a', 'lua-b']) await writeFile(path.join(plugins, `${n}.lua`), LUA_MW(n));
+    for (const n of ['js-h', 'js-h2', 'js-h3']) await writeFile(path.join(plugins, `${n}.js`), JS_MW(n, true));
+    for (const n of ['lua-h', 'lua-h2']) await writeFile(path.join(plugins, `${n}.lua`), LUA_MW(n, true));
 
     const up = await startChild(['upstream']);
     children.push(up.child);
@@ -260,6 +266,9 @@ export async function runGateway(): Promise<ScenarioResult & { figures: Record<s
       js1: [0.85, '>= 85% of gateway, no middleware'],
       lua1: [0.8, '>= 80% of gateway, no middleware'],
       chain5: [0.6, '>= 60% of gateway, no middleware'],
+      js1h: [0.85, '(js1 target, with the header declared)'],
+      lua1h: [0.8, '(lua1 target, with the header declared)'],
+      chain5h: [0.6, '(chain5 target, with the header declared)'],
     };
     const rps = (r: Run) => r.rps;
     // CPU per request inverted: the throughput ratio if the proxy process were the only bottleneck.

@@ -586,3 +586,51 @@ describe('gateway: upstream services', () => {
     assert.equal(up.seen[0]!.url, '/x?q=z');
   });
 });
+
+describe('gateway: declared request headers', () => {
+  it('copies in only the request headers a plugin declares (meta.gateway.requestHeaders), in JS and Lua; the upstream still gets them all', async (t) => {
+    const files = await tempDir({
+      'seen.js': `export const meta = { gateway: { requestHeaders: ['X-One', 'x-missing'] } };
+export function onRequest(req) { return { setHeaders: { 'x-seen-js': Object.keys(req.headers).sort().join(',') } }; }
+`,
+      'seen-lua.lua': `local M = { meta = { gateway = { requestHeaders = { 'x-one' } } } }
+function M.onRequest(req)
+  local names = {}
+  for k in pairs(req.headers) do names[#names + 1] = k end
+  table.sort(names)
+  return { setHeaders = { ['x-seen-lua'] = table.concat(names, ',') } }
+end
+return M
+`,
+      'bad-decl.js': `export const meta = { gateway: { requestHeaders: 'x-one' } };\nexport function onRequest() {}\n`,
+    });
+    t.after(() => files.cleanup());
+    const gw = await gateway(
+      t,
+      baseConfig(files.dir, {
+        routers: {
+          seen: { rule: 'PathPrefix(`/seen`)', middlewares: ['js', 'lua'], service: 'echo' },
+          bad: { rule: 'PathPrefix(`/bad`)', middlewares: ['bad'], service: 'echo' },
+        },
+        middlewares: { js: { plugin: { seen: {} } }, lua: { plugin: { 'seen-lua': {} } }, bad: { plugin: { 'bad-decl': {} } } },
+      }),
+    ).catch((e: Error) => e);
+    // A malformed declaration is a config error naming the middleware.
+    assert.ok(gw instanceof Error);
+    assert.match(gw.message, /http\.middlewares\.bad\.plugin\.bad-decl: .*requestHeaders: expected a list of header names/);
+
+    const ok = await gateway(
+      t,
+      baseConfig(files.dir, {
+        routers: { seen: { rule: 'PathPrefix(`/seen`)', middlewares: ['js', 'lua'], service: 'echo' } },
+        middlewares: { js: { plugin: { seen: {} } }, lua: { plugin: { 'seen-lua': {} } } },
+      }),
+    );
+    const r = await request(`${ok.url}/seen`, { headers: { 'x-one': '1', 'x-two': '2' } });
+    assert.equal(r.status, 200);
+    const echoed = r.json<{ headers: Record<string, string> }>();
+    assert.equal(echoed.headers['x-seen-js'], 'x-one');
+    assert.equal(echoed.headers['x-seen-lua'], 'x-one');
+    assert.equal(echoed.headers['x-two'], '2');
+  });
+});

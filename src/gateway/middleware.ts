@@ -95,6 +95,12 @@ export interface Middleware {
 export interface GatewayMeta {
   requestBody?: { maxBytes: number } | boolean;
   responseBody?: { maxBytes: number } | boolean;
+  /**
+   * The request headers the plugin reads (lower-case names). Only those are copied into its
+   * `req.headers`: copying is most of what a call costs, so a middleware that looks at one header
+   * should say so. Default: every header.
+   */
+  requestHeaders?: string[];
 }
 
 /** Body size when a plugin declares `requestBody: true`. */
@@ -174,6 +180,15 @@ function validatorFor(schema: unknown): ValidateFunction | Error {
   return v;
 }
 
+function headerList(decl: unknown, issues: string[]): string[] | undefined {
+  if (decl === undefined || decl === null) return undefined;
+  if (Array.isArray(decl) && decl.every((h) => typeof h === 'string' && /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(h))) return decl.map((h: string) => h.toLowerCase());
+  // An empty Lua table arrives as {}: no headers.
+  if (typeof decl === 'object' && Object.keys(decl).length === 0) return [];
+  issues.push('the plugin declares an invalid meta.gateway.requestHeaders: expected a list of header names');
+  return undefined;
+}
+
 function bodyLimit(decl: unknown, what: string, issues: string[]): number {
   if (decl === undefined || decl === false || decl === null) return 0;
   if (decl === true) return DEFAULT_BODY_BYTES;
@@ -196,6 +211,8 @@ export class ActiveMiddleware {
   /** Largest body (bytes) the plugin asked to see; 0: none. */
   requestBodyMax = 0;
   responseBodyMax = 0;
+  /** The request headers the plugin declared it reads (meta.gateway.requestHeaders); undefined: all. */
+  requestHeaders: string[] | undefined;
   /** Why it cannot run (e.g. its plugin was unloaded, or its config no longer fits a new schema). */
   broken: { code: string; message: string } | undefined;
 
@@ -232,6 +249,7 @@ export class ActiveMiddleware {
     const gw = (meta.gateway ?? {}) as GatewayMeta;
     const requestBodyMax = bodyLimit(gw.requestBody, 'requestBody', problems);
     const responseBodyMax = bodyLimit(gw.responseBody, 'responseBody', problems);
+    const requestHeaders = headerList(gw.requestHeaders, problems);
     if (!entry.onRequest && !entry.onResponse) problems.push(`plugin "${this.plugin}" is not a middleware: it exports neither onRequest nor onResponse`);
     for (const p of problems) issues.push({ path: where, message: `${p}${at(base)}` });
     const config: unknown = structuredClone(this.spec.config);
@@ -252,6 +270,7 @@ export class ActiveMiddleware {
     this.onResponse = entry.onResponse;
     this.requestBodyMax = requestBodyMax;
     this.responseBodyMax = responseBodyMax;
+    this.requestHeaders = requestHeaders;
     this.broken = undefined;
     return issues;
   }

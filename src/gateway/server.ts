@@ -290,6 +290,15 @@ class Exchange {
         client: { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 },
       };
     }
+    const only = mw.requestHeaders;
+    if (only) {
+      const headers: Record<string, string | string[]> = {};
+      for (const h of only) {
+        const v = this.headers[h];
+        if (v !== undefined) headers[h] = v;
+      }
+      r = { method: r.method, path: r.path, query: r.query, headers, client: r.client };
+    }
     if (mw.requestBodyMax > 0 && this.body !== undefined) return { ...r, body: this.body.toString('utf8') };
     return r;
   }
