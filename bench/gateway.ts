@@ -28,7 +28,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { BENCH_DIR, fmt, isMain, machine, median, table, type ScenarioResult } from './lib.js';
+import { BENCH_DIR, fmt, isMain, machine, makeRequest, median, table, type ScenarioResult } from './lib.js';
 
 const SECONDS = Number(process.env.GW_BENCH_SECONDS ?? 4);
 const WARMUP = Number(process.env.GW_BENCH_WARMUP ?? 3);
@@ -37,18 +37,8 @@ const CONNECTIONS = Number(process.env.GW_BENCH_CONNECTIONS ?? 32);
 const CHILD = path.join(BENCH_DIR, 'gateway-child.ts');
 const AUTOCANNON = createRequire(import.meta.url).resolve('autocannon/autocannon.js');
 
-/** The core bench's request headers (bench/lib.ts makeRequest, passing variant); autocannon adds host. */
-const HEADERS: Record<string, string> = {
-  'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36',
-  accept: 'application/json, text/plain, */*',
-  'accept-encoding': 'gzip, deflate, br',
-  'accept-language': 'en-US,en;q=0.9,fr;q=0.8',
-  cookie: 'session=8f14e45fceea167a5a36dedd4bea2543; theme=dark',
-  'x-request-id': '3f2a9c1e-7b4d-4e8a-9f61-2c5d8e0b1a47',
-  'x-forwarded-for': '203.0.113.7, 198.51.100.23',
-  'content-type': 'application/json',
-  'x-trace': 'off',
-};
+/** The core bench's request headers (bench/lib.ts makeRequest, passing variant) without host, which autocannon sets. */
+const HEADERS: Record<string, string> = Object.fromEntries(Object.entries(makeRequest(false).headers).filter(([k]) => k !== 'host'));
 
 /** `declared`: the plugin declares the one header it reads (meta.gateway.requestHeaders), so only that one is copied in. */
 const JS_MW = (name: string, declared = false) => `export const meta = { name: '${name}', version: '1.0.0', apiVersion: 1${declared ? ", gateway: { requestHeaders: ['x-block'] }" : ''} };
