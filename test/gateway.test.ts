@@ -634,3 +634,25 @@ return M
     assert.equal(echoed.headers['x-two'], '2');
   });
 });
+
+describe('gateway: failure log', () => {
+  it('logs at most 20 failures per middleware per second and reports how many it left out', async (t) => {
+    const files = await tempDir({ 'crash.js': JS_CRASH });
+    t.after(() => files.cleanup());
+    const logger = memoryLogger();
+    const gw = await gateway(
+      t,
+      baseConfig(files.dir, {
+        routers: { crash: { rule: 'Path(`/crash`)', middlewares: ['crash'], service: 'echo' } },
+        middlewares: { crash: { plugin: { crash: {} } } },
+      }),
+      { logger },
+    );
+    for (let i = 0; i < 60; i++) assert.equal((await request(`${gw.url}/crash`)).status, 502);
+    await gw.close();
+    const failures = logger.lines.filter((l) => /middleware "crash" failed/.test(l.msg ?? ''));
+    const dropped = logger.lines.filter((l) => (l.obj as { event?: string }).event === 'log-dropped');
+    assert.ok(failures.length >= 20 && failures.length < 60, `${failures.length} failure lines`);
+    assert.equal(failures.length + dropped.reduce((n, l) => n + ((l.obj as { dropped: number }).dropped ?? 0), 0), 60);
+  });
+});

@@ -10,6 +10,7 @@
  */
 import { Ajv, type ValidateFunction } from 'ajv';
 import { MiddlewareResultError } from '../errors.js';
+import { LogLimiter } from '../host/log-limit.js';
 import type { Host } from '../host/host.js';
 import type { PluginInfo } from '../host/plugin.js';
 import type { GatewayStats, MiddlewareStats } from './metrics.js';
@@ -211,6 +212,8 @@ export class ActiveMiddleware {
   /** Largest body (bytes) the plugin asked to see; 0: none. */
   requestBodyMax = 0;
   responseBodyMax = 0;
+  /** Rate limit of this middleware's failure log lines (a failing plugin under load must not flood the log). */
+  failureLog: LogLimiter | undefined;
   /** The request headers the plugin declared it reads (meta.gateway.requestHeaders); undefined: all. */
   requestHeaders: string[] | undefined;
   /** Why it cannot run (e.g. its plugin was unloaded, or its config no longer fits a new schema). */

@@ -16,6 +16,7 @@ import type { Readable } from 'node:stream';
 import { watch as watchFiles, type FSWatcher } from 'chokidar';
 import { createHost, type Host, type HostOptions } from '../host/host.js';
 import { ConfigError, GatewayError, MiddlewareResultError, TerrariumError } from '../errors.js';
+import { LogLimiter } from '../host/log-limit.js';
 import type { Logger } from '../types.js';
 import { readConfig, sortIssues, type GatewayConfig, type Issue, type ListenAddress, type ResolvedConfig, type ResolvedRouter } from './config.js';
 import type { MatchInput } from './rules.js';
@@ -415,7 +416,12 @@ class Exchange {
     stats.errors.set(key, (stats.errors.get(key) ?? 0) + 1);
     if (code === 'ERR_PLUGIN_TIMEOUT') stats.timeouts[phase]++;
     const message = e === undefined ? (mw.broken?.message ?? '') : e instanceof Error ? e.message : String(e);
-    this.gw.logger.warn(
+    const logger = this.gw.logger;
+    mw.failureLog ??= new LogLimiter({ lines: 20, intervalMs: 1000 }, (dropped) =>
+      logger.warn({ middleware: mw.name, plugin: mw.plugin, event: 'log-dropped', dropped }, `middleware "${mw.name}": ${dropped} more failures not logged (over 20 per second); see /metrics`),
+    );
+    if (mw.failureLog.allow())
+      logger.warn(
       { middleware: mw.name, plugin: mw.plugin, router: this.router.name, phase, code, failOpen: mw.failOpen },
       `middleware "${mw.name}" failed in ${phase === 'request' ? 'onRequest' : 'onResponse'}${mw.failOpen ? ' (failOpen: skipped)' : ''}: ${message}`,
     );
@@ -991,6 +997,8 @@ class GatewayImpl implements Gateway {
     await Promise.all(closedServers);
     await this.adminServer?.close();
     this.agents.destroy();
+    // Report failure lines still held back by the rate limit.
+    for (const mw of this.runtime.middlewares.values()) mw.failureLog?.close();
     await this.host.close();
     this.kv?.dispose();
     if (this.servers.size > 0) this.logger.info({}, 'gateway stopped');
