@@ -117,7 +117,7 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
   program
     .command('call')
     .description('load one plugin file, call one export with JSON arguments, print the result as JSON')
-    .argument('<plugin-file>', 'a .js, .mjs or .lua plugin file')
+    .argument('<plugin-file>', 'a .js, .mjs, .ts, .mts or .lua plugin file')
     .argument('<export>', 'the exported function to call')
     .argument('[json-args...]', 'arguments, each one JSON value (quote strings: \'"text"\')')
     .option('--memory-mb <n>', 'memory limit in MiB (min 16)', positiveInt('--memory-mb'))

@@ -9,7 +9,7 @@ import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promis
 import os from 'node:os';
 import path from 'node:path';
 import { createHost, scopedFs } from 'terrarium';
-import { runSwap } from '../scripts-examples/storage/swap.js';
+import { runSwap } from '../scripts-examples/storage/host/swap.js';
 import { expectCode } from './engines/conformance.js';
 
 describe('storage example', () => {

@@ -6,3 +6,4 @@ import { registerEngine } from '../engine.js';
 
 registerEngine('quickjs', ['.js', '.mjs'], async () => (await import('./quickjs/index.js')).quickjsEngine);
 registerEngine('lua', ['.lua'], async () => (await import('./lua/index.js')).luaEngine);
+registerEngine('quickjs', ['.ts', '.mts'], async () => (await import('./typescript/index.js')).typescriptEngine);

@@ -21,7 +21,7 @@ import { LogLimiter, type LogRate } from './log-limit.js';
 import { watchPlugins, type PluginWatcher } from './watch.js';
 
 export interface HostOptions {
-  /** Directory of plugin files: every file with a registered extension (`.js`, `.mjs`, `.lua`) is a plugin. */
+  /** Directory of plugin files: every file with a registered extension (`.js`, `.mjs`, `.ts`, `.mts`, `.lua`) is a plugin. */
   dir?: string;
   /** Extra plugin files to load besides (or instead of) `dir`. */
   files?: string[];
@@ -173,7 +173,8 @@ async function discover(options: HostOptions): Promise<{ dir: string; files: str
 /** Whether a file name is a plugin (registered extension, not hidden). */
 export function isPluginFile(file: string): boolean {
   const base = path.basename(file);
-  return !base.startsWith('.') && engineNameFor(path.extname(base)) !== undefined;
+  // Declaration files (.d.ts) describe plugins; they are not plugins.
+  return !base.startsWith('.') && !/\.d\.m?ts$/.test(base) && engineNameFor(path.extname(base)) !== undefined;
 }
 
 async function listPluginFiles(dir: string): Promise<string[]> {

@@ -3,7 +3,7 @@
  * backend is swapped, by replacing the plugin file, from the in-memory JavaScript backend to the
  * file-system Lua backend, and shows that no call failed during the swap.
  *
- *   npm run build && node --import tsx scripts-examples/storage/swap.ts
+ *   npm run build && node --import tsx scripts-examples/storage/host/swap.ts
  *
  * test/storage.test.ts runs the same function and asserts on what it returns.
  */
@@ -35,7 +35,8 @@ export interface SwapReport {
   events: string[];
 }
 
-const here = path.dirname(fileURLToPath(import.meta.url));
+/** The backends live one folder up (a plugin directory; this host program is kept out of it). */
+const here = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const tick = () => new Promise<void>((r) => setImmediate(r));
 
 /** Run the swap scenario in a temporary directory; `say` receives a line per step. */
