@@ -241,7 +241,11 @@ for (const lang of [JS, LUA]) {
       assert.equal(host.get<{ chatty(n: number): number }>('noisy').chatty(200), 200);
       const output = lines.filter((l) => l.obj.event === 'plugin-log');
       assert.equal(output.length, 5);
-      for (const l of output) assert.equal(l.obj.plugin, 'noisy');
+      for (const l of output) {
+        assert.equal(l.obj.plugin, 'noisy');
+        assert.equal(l.obj.export, 'chatty');
+        assert.equal(l.obj.engine, lang.ext === '.lua' ? 'lua' : 'quickjs');
+      }
       assert.deepEqual(output.map((l) => l.msg), ['line 0', 'line 1', 'line 2', 'line 3', 'line 4'].map((m) => (lang.ext === '.lua' ? m.replace(/\d$/, (d) => String(Number(d) + 1)) : m)));
       await host.close(); // reports what was dropped
       const dropped = lines.find((l) => l.obj.event === 'log-dropped');

@@ -351,7 +351,7 @@ export async function createHost(options: HostOptions): Promise<Host> {
       config: () => config[defaultName] ?? (owner && owner.name !== defaultName ? config[owner.name] : undefined),
       log: (level: LogLevel, message: string) => {
         const name = owner?.name ?? defaultName;
-        pluginLog(name, { plugin: name, version: owner?.version, engine: engineNameFor(ext), file: shown }, level, message);
+        pluginLog(name, { plugin: name, version: owner?.version, engine: engineNameFor(ext), file: shown, export: owner?.currentExport }, level, message);
       },
       bind(p: ManagedPlugin) {
         owner = p;

@@ -134,6 +134,8 @@ export class ManagedPlugin {
   private backoff = 0;
   private probeTimer: NodeJS.Timeout | undefined;
   private readonly retired = new Set<Version>();
+  /** The export running synchronously right now (log lines written during it name it). */
+  currentExport: string | undefined;
 
   constructor(
     private readonly ctx: PluginContext,
@@ -315,11 +317,15 @@ export class ManagedPlugin {
   private invoke(v: Version, exportName: string, args: readonly unknown[]): unknown {
     const inst = v.built.instance;
     let result: unknown;
+    const outer = this.currentExport;
+    this.currentExport = exportName;
     try {
       result = inst.call(exportName, args);
     } catch (e) {
       this.onError(v, e);
       throw e;
+    } finally {
+      this.currentExport = outer;
     }
     if (!(result instanceof Promise)) return result;
     v.inflight++;
@@ -388,7 +394,7 @@ export class ManagedPlugin {
     this.counters.restarts++;
     this.status = 'restarting';
     this.error = cause;
-    this.ctx.logger.warn(this.fields('restarting', { code: cause?.code }), `restarting plugin after ${cause?.code ?? 'a failure'}`);
+    this.ctx.logger.warn(this.fields('restarting', { code: cause?.code, export: cause?.exportName }), `restarting plugin after ${cause?.code ?? 'a failure'}`);
     const built = this.ctx.build(this.req, this.engineNow);
     this.rebuilding = built
       .then(
@@ -413,7 +419,7 @@ export class ManagedPlugin {
     this.error = cause;
     this.counters.quarantines++;
     this.backoff = this.ctx.policy.backoffMs;
-    this.ctx.logger.warn(this.fields('quarantined', { code: cause?.code, reason }), `plugin quarantined: ${reason}`);
+    this.ctx.logger.warn(this.fields('quarantined', { code: cause?.code, export: cause?.exportName, reason }), `plugin quarantined: ${reason}`);
     this.event('quarantined', { reason, ...(cause ? { error: cause } : {}) });
     this.scheduleProbe();
   }
