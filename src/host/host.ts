@@ -18,7 +18,7 @@ import { HOST_EVENTS, HostEvents, type HostEventName, type HostListener } from '
 import { makeTrustStore, signaturePath, verifyPlugin, type TrustOptions } from './trust.js';
 import { hasSelfTests, runSelfTests } from './selftest.js';
 import { LogLimiter, type LogRate } from './log-limit.js';
-import { watchPlugins, type PluginWatcher } from './watch.js';
+import type { PluginWatcher } from './watch.js';
 
 export interface HostOptions {
   /** Directory of plugin files: every file with a registered extension (`.js`, `.mjs`, `.ts`, `.mts`, `.lua`) is a plugin. */
@@ -530,6 +530,8 @@ export async function createHost(options: HostOptions): Promise<Host> {
 
   let watcher: PluginWatcher | undefined;
   if (settings.debounceMs !== undefined) {
+    // chokidar is loaded only by hosts that watch.
+    const { watchPlugins } = await import('./watch.js');
     watcher = await watchPlugins({
       dir: options.dir === undefined ? undefined : dir,
       files: (options.files ?? []).map((f) => path.resolve(f)),
