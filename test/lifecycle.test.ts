@@ -279,6 +279,24 @@ describe('atomic swap', () => {
   });
 });
 
+describe('duplicate names', () => {
+  it('loads the second file declaring a name once the first one is deleted', async () => {
+    const dir = await tempDir();
+    await writeFile(path.join(dir, 'a.js'), "export const meta = { name: 'same' }; export function who() { return 'a'; }\n");
+    await writeFile(path.join(dir, 'b.js'), "export const meta = { name: 'same' }; export function who() { return 'b'; }\n");
+    await using host = await createHost({ dir, watch: { debounceMs: 30 } });
+    const same = host.get<{ who(): string }>('same');
+    assert.equal(same.who(), 'a');
+    assert.match(host.plugins.find((p) => p.file === 'b.js')?.error?.message ?? '', /duplicate plugin name "same"/);
+    const loaded = next(host, 'loaded', 'same');
+    await unlink(path.join(dir, 'a.js'));
+    assert.equal((await loaded).file, 'b.js');
+    assert.equal(same.who(), 'b');
+    assert.deepEqual(host.plugins.map((p) => [p.file, p.status]), [['b.js', 'ready']]);
+    await rm(dir, { recursive: true, force: true });
+  });
+});
+
 describe('rewrites under load', () => {
   // Regression: an editor's truncate-then-write could straddle the debounce timer of an earlier
   // event, and the empty file in between was loaded as a version without exports.

@@ -412,9 +412,12 @@ export async function createHost(options: HostOptions): Promise<Host> {
     if (byFile.get(p.path) === p) byFile.delete(p.path);
     if (byName.get(p.name) === p) {
       byName.delete(p.name);
-      // A failed plugin of the same name (e.g. a duplicate) can now be reached by name again.
+      // A failed plugin of the same name (e.g. a duplicate) can now be reached by name again,
+      // and a duplicate gets its chance to load.
       const next = plugins.find((q) => q.name === p.name);
       if (next) byName.set(p.name, next);
+      const duplicates = plugins.filter((q) => q.name === p.name && q.status === 'failed' && q.error?.message.includes('duplicate plugin name'));
+      if (duplicates.length > 0) void enqueue(duplicates.map((q) => q.path));
     }
   };
 
