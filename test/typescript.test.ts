@@ -35,7 +35,7 @@ import { createHost } from 'terrarium';
 import { expectCode, fixtureDir } from './engines/conformance.js';
 
 describe('typescript plugins', () => {
-  it('runs interfaces, generics, enums, optional parameters and type-only imports-free modules', async () => {
+  it('runs interfaces, type aliases, enums, optional parameters, as const and parameter properties', async () => {
     const dir = await fixtureDir({
       'shapes.ts': `interface Req { method: string; path: string; headers: Record<string, string> }
 type Decision = { status: number } | { setHeaders: Record<string, string> };
@@ -45,8 +45,8 @@ export function onRequest(req: Req, strict?: boolean): Decision {
   if (req.headers['x-block'] || (strict ?? false)) return { status: Code.Forbidden };
   return { setHeaders: { 'x-plugin': '1' } };
 }
-export class Counter { private n = 0; inc(): number { return ++this.n; } }
-const c = new Counter();
+export class Counter { private n = 0; constructor(private readonly step: number) {} inc(): number { return (this.n += this.step); } }
+const c = new Counter(1);
 export function count(): number { return c.inc(); }
 `,
       'types.d.ts': 'export declare function onRequest(req: unknown): unknown;\n',

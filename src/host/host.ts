@@ -472,7 +472,7 @@ export async function createHost(options: HostOptions): Promise<Host> {
       }
       const name = built.instance.name;
       let target = byName.get(name);
-      if (target && target !== current && target.status !== 'failed' && byFile.get(target.path) === target && (await readPluginFile(target.path).catch(() => undefined))) {
+      if (target && target !== current && target.status !== 'failed' && byFile.get(target.path) === target && (await stat(target.path).then(() => true, () => false))) {
         // Another live file serves this name: the new file is a duplicate.
         built.instance.dispose();
         const err = duplicateError(name, req.file, engine.name, target);
