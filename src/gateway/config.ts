@@ -13,6 +13,8 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, type Document } from 'yaml';
 import { ConfigError } from '../errors.js';
 import { compileRule, RuleSyntaxError, type RuleMatcher } from './rules.js';
+import { GO_DURATION_PATTERN, parseGoDuration } from './duration.js';
+import { expandMiddlewares, localName, middlewareEntrySchema, resolveMiddleware } from './middlewares/resolve.js';
 
 /** `http.routers.<name>`: which requests go where, through which middlewares. */
 export interface RouterConfig {
@@ -28,10 +30,12 @@ export interface RouterConfig {
   priority?: number;
 }
 
-/** `http.middlewares.<name>`: one plugin with its config. */
+/** `http.middlewares.<name>`: one plugin with its config, or one built-in (`stripPrefix: {...}`, see middlewares/). */
 export interface MiddlewareConfig {
   /** Exactly one entry: `{ <pluginName>: <config> }` (the config is `ctx.config` in the plugin). */
-  plugin: Record<string, unknown>;
+  plugin?: Record<string, unknown>;
+  /** A built-in middleware by its Traefik key, e.g. `stripPrefix: { prefixes: ['/api'] }`. */
+  [builtin: string]: unknown;
   /** Skip this middleware when its plugin fails (default false: answer 502). */
   failOpen?: boolean;
 }
@@ -122,7 +126,10 @@ export interface ResolvedRouter {
 
 export interface ResolvedMiddleware {
   name: string;
+  /** The plugin's name, or the built-in's type (e.g. `stripPrefix`). */
   plugin: string;
+  /** Set for a built-in middleware: its Traefik key. */
+  builtin?: string;
   /** The config as written (before the plugin's schema fills defaults). */
   config: unknown;
   failOpen: boolean;
@@ -170,8 +177,8 @@ export interface Issue {
 const durationSchema = {
   type: ['number', 'string'],
   minimum: 0,
-  pattern: '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)$',
-  description: 'a duration: milliseconds as a number, or a string like 500ms, 30s, 2m',
+  pattern: GO_DURATION_PATTERN,
+  description: 'a duration: milliseconds as a number, or a Go duration string like 500ms, 30s, 1m30s',
 };
 const addressSchema = { type: 'string', minLength: 1, description: 'an address like 127.0.0.1:8080 or :8080' };
 const limitsSchema = {
@@ -224,23 +231,7 @@ export const GATEWAY_SCHEMA = {
             },
           },
         },
-        middlewares: {
-          type: 'object',
-          additionalProperties: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['plugin'],
-            properties: {
-              plugin: {
-                type: 'object',
-                minProperties: 1,
-                maxProperties: 1,
-                description: 'exactly one plugin: { <pluginName>: <config> }',
-              },
-              failOpen: { type: 'boolean' },
-            },
-          },
-        },
+        middlewares: { type: 'object', additionalProperties: middlewareEntrySchema() },
         services: {
           type: 'object',
           additionalProperties: {
@@ -409,14 +400,11 @@ export function schemaIssues(errors: readonly ErrorObject[], base: readonly (str
   return issues;
 }
 
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** A duration in milliseconds (`30s` -> 30000; a number is already milliseconds). */
+/** A duration in milliseconds (`30s` -> 30000, `1m30s` -> 90000; a number is already milliseconds here, unlike Traefik's seconds: see duration.ts). */
 export function parseDuration(d: Duration): number {
   if (typeof d === 'number') return d;
-  const m = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)$/.exec(d);
-  if (!m) return NaN;
-  return Number(m[1]) * UNITS[m[2]!]!;
+  const n = parseGoDuration(d);
+  return typeof n === 'number' ? n : NaN;
 }
 
 /** `127.0.0.1:8080`, `:8080` (every interface), `[::1]:8080`, `localhost:0`. */
@@ -472,7 +460,7 @@ export async function readConfigFile(file: string): Promise<Parsed> {
 /** Parse YAML text (`file` is only used in messages and to resolve relative paths). */
 export function parseConfigText(text: string, file: string | undefined): Parsed {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, merge: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(
       file,
@@ -569,8 +557,9 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
 
   const middlewares = new Map<string, ResolvedMiddleware>();
   for (const [name, m] of Object.entries(cfg.http?.middlewares ?? {})) {
-    const [plugin, config] = Object.entries(m.plugin)[0]!;
-    middlewares.set(name, { name, plugin, config: config ?? {}, failOpen: m.failOpen ?? false });
+    const r = resolveMiddleware(name, m as Record<string, unknown>);
+    if ('message' in r) issue(['http', 'middlewares', name, ...r.path], r.message);
+    else middlewares.set(name, r);
   }
 
   const routers: ResolvedRouter[] = [];
@@ -587,12 +576,8 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
     (r.entryPoints ?? []).forEach((ep, i) => {
       if (!(ep in cfg.entryPoints)) issue([...segs, 'entryPoints', i], `unknown entry point "${ep}"; defined: ${epNames.join(', ')}`);
     });
-    (r.middlewares ?? []).forEach((mw, i) => {
-      if (!middlewares.has(mw)) {
-        const known = Object.keys(cfg.http?.middlewares ?? {});
-        issue([...segs, 'middlewares', i], `unknown middleware "${mw}"; ${known.length ? `defined: ${known.join(', ')}` : 'none is defined under http.middlewares'}`);
-      }
-    });
+    const chain = expandMiddlewares(r.middlewares ?? [], [...segs, 'middlewares'], middlewares, issue);
+    r.service = localName(r.service);
     if (!(r.service in (cfg.http?.services ?? {}))) {
       const known = Object.keys(cfg.http?.services ?? {});
       issue([...segs, 'service'], `unknown service "${r.service}"; ${known.length ? `defined: ${known.join(', ')}` : 'none is defined under http.services'}`);
@@ -603,7 +588,7 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
         rule: r.rule,
         match,
         entryPoints: r.entryPoints ?? epNames,
-        middlewares: r.middlewares ?? [],
+        middlewares: chain,
         service: r.service,
         priority: r.priority ?? r.rule.length,
       });

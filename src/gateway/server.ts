@@ -41,6 +41,9 @@ import { ECHO_MAX_BODY, echo } from './echo.js';
 import { createKvStore, type KvStore } from './kv.js';
 import { GatewayStats, type RouterStats, type ServiceStats } from './metrics.js';
 import { startAdmin, type AdminServer } from './admin.js';
+import { dirname } from 'node:path';
+import { traefikForwardedHeaders } from './forwarded-extra.js';
+import { disposeRuntime } from './runtime-dispose.js';
 
 /** Options of createGateway besides the configuration itself. */
 export interface GatewayOptions {
@@ -193,6 +196,9 @@ class Exchange {
   /** Chunks of resStream already read (a body too large to hand to plugins). */
   resPrefix: Buffer[] | undefined;
   sent = false;
+  /** Built-in middlewares' view (middlewares/types.ts NativeExchange): the upstream failure, and a hook to take it over (retry). */
+  upstreamError: UpstreamFailure | undefined;
+  onUpstreamFailure: ((f: UpstreamFailure) => boolean) | undefined;
 
   constructor(
     readonly gw: GatewayImpl,
@@ -310,6 +316,7 @@ class Exchange {
   }
 
   ctx(mw: ActiveMiddleware, state: Record<string, unknown>): MiddlewareContext {
+    if (mw.native) return { config: mw.config, state, router: this.router.name, middleware: mw.name, exchange: this } as MiddlewareContext;
     return { config: mw.config, state, router: this.router.name, middleware: mw.name };
   }
 
@@ -464,6 +471,7 @@ class Exchange {
     const service = this.router.service;
     service.stats.requests++;
     const headers = upstreamHeaders(this.headers, this.req.socket.remoteAddress ?? '', this.originalHost);
+    traefikForwardedHeaders(headers, this.req.socket, this.originalHost);
     if (service.kind === 'echo') {
       const reply = () => {
         const r = echo({
@@ -504,6 +512,8 @@ class Exchange {
 
   upstreamFailed(service: ProxyService, f: UpstreamFailure): void {
     if (this.aborted) return;
+    this.upstreamError = f;
+    if (this.onUpstreamFailure?.(f)) return;
     service.stats.errors.set(f.kind, (service.stats.errors.get(f.kind) ?? 0) + 1);
     this.gw.logger.warn({ service: service.name, router: this.router.name, kind: f.kind }, `upstream of service "${service.name}" failed: ${f.detail}`);
     this.local(f.status, { error: f.message, service: service.name });
@@ -726,7 +736,7 @@ class GatewayImpl implements Gateway {
     const middlewares = new Map<string, ActiveMiddleware>();
     for (const spec of config.middlewares.values()) {
       const mw = new ActiveMiddleware(spec, this.stats);
-      issues.push(...mw.bind(this.catalog, config.at));
+      issues.push(...mw.bind(this.catalog, config.at, config.file ? dirname(config.file) : process.cwd()));
       middlewares.set(spec.name, mw);
     }
     const services = new Map<string, Service>();
@@ -762,7 +772,10 @@ class GatewayImpl implements Gateway {
         list.push(router);
       }
     }
-    if (issues.length > 0) throw new ConfigError(config.file, sortIssues(issues));
+    if (issues.length > 0) {
+      disposeRuntime({ middlewares, services });
+      throw new ConfigError(config.file, sortIssues(issues));
+    }
     return { config, byEntryPoint, routers, middlewares, services };
   }
 
@@ -770,7 +783,7 @@ class GatewayImpl implements Gateway {
   onPluginChange(plugin: string, event: string): void {
     this.catalog.refresh();
     for (const mw of this.runtime.middlewares.values()) {
-      if (mw.plugin !== plugin) continue;
+      if (mw.plugin !== plugin || mw.spec.builtin) continue;
       const wasBroken = mw.broken;
       const issues = mw.bind(this.catalog, this.runtime.config.at);
       if (issues.length > 0) {
@@ -954,7 +967,9 @@ class GatewayImpl implements Gateway {
       }
       const ignored = staticChanges(this.startConfig, next);
       if (ignored.length > 0) this.logger.warn({ ignored }, `configuration changes that need a restart were not applied: ${ignored.join(', ')}`);
+      const previous = this.runtime;
       this.runtime = runtime;
+      disposeRuntime(previous);
       this.stats.reloads.success++;
       this.logger.info({ routers: runtime.routers.length, middlewares: runtime.middlewares.size, services: runtime.services.size }, 'configuration reloaded');
       this.emit({ ok: true, source, ...(ignored.length ? { ignored } : {}) });
@@ -999,6 +1014,7 @@ class GatewayImpl implements Gateway {
     this.agents.destroy();
     // Report failure lines still held back by the rate limit.
     for (const mw of this.runtime.middlewares.values()) mw.failureLog?.close();
+    disposeRuntime(this.runtime);
     await this.host.close();
     this.kv?.dispose();
     if (this.servers.size > 0) this.logger.info({}, 'gateway stopped');
