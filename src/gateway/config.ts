@@ -14,6 +14,7 @@ import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, type Docume
 import { ConfigError } from '../errors.js';
 import { compileRule, RuleSyntaxError, type RuleMatcher } from './rules.js';
 import { GO_DURATION_PATTERN, parseGoDuration } from './duration.js';
+import { layoutOf, readLayout } from './files.js';
 import { expandMiddlewares, localName, middlewareEntrySchema, resolveMiddleware } from './middlewares/resolve.js';
 
 /** `http.routers.<name>`: which requests go where, through which middlewares. */
@@ -167,6 +168,8 @@ export interface ResolvedConfig {
   };
   /** Where a path of the file is: ' (line N)' or ''. */
   at(path: readonly (string | number)[]): string;
+  /** Dynamic files or directories (providers.file) to watch for reloads. */
+  watchPaths?: string[];
 }
 
 export interface Issue {
@@ -652,10 +655,15 @@ export async function loadConfig(source: string | GatewayConfig): Promise<Resolv
 /** loadConfig without throwing for problems past the schema (see checkConfig). */
 export async function readConfig(source: string | GatewayConfig): Promise<CheckedConfig> {
   if (typeof source === 'string') {
-    const parsed = await readConfigFile(source);
-    return checkConfig(parsed, path.dirname(parsed.file!));
+    const parsed = await readLayout(source);
+    const checked = checkConfig(parsed, path.dirname(parsed.file!));
+    checked.config.watchPaths = parsed.watch;
+    return checked;
   }
-  return checkConfig({ value: structuredCloneSafe(source), file: undefined, at: () => '' }, process.cwd());
+  const parsed = await layoutOf(structuredCloneSafe(source), undefined, () => '', process.cwd());
+  const checked = checkConfig(parsed, process.cwd());
+  checked.config.watchPaths = parsed.watch;
+  return checked;
 }
 
 /** The config object is the caller's: keep our own copy (ajv's defaults and later edits never leak). */

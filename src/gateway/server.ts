@@ -914,11 +914,13 @@ class GatewayImpl implements Gateway {
     }
   }
 
-  watchConfig(file: string): void {
+  /** Watch the config files; resolves once the watcher is ready, so a change made after createGateway is seen. */
+  watchConfig(file: string): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
-    const w = watchFiles(file, { ignoreInitial: true });
+    // The static file and, with providers.file, the dynamic files or their directory.
+    const w = watchFiles([file, ...(this.startConfig.watchPaths ?? [])], { ignoreInitial: true });
     w.on('all', (event) => {
-      if (event !== 'change' && event !== 'add') return;
+      if (event !== 'change' && event !== 'add' && event !== 'unlink') return;
       clearTimeout(timer);
       timer = setTimeout(() => {
         this.reloadFrom('file', file).catch(() => undefined);
@@ -927,6 +929,10 @@ class GatewayImpl implements Gateway {
     w.on('error', (err) => this.logger.warn({ file, err: (err as Error)?.message }, `watching the config file failed: ${(err as Error)?.message}`));
     this.watcher = w;
     this.unsubscribe.push(() => clearTimeout(timer));
+    return new Promise<void>((resolve) => {
+      w.once('ready', () => resolve());
+      w.once('error', () => resolve());
+    });
   }
 
   on(event: 'reload', listener: (e: ReloadEvent) => void): () => void {
@@ -1102,7 +1108,7 @@ export async function createGateway(config: string | GatewayConfig, options: Gat
     await gw.close().catch(() => undefined);
     throw e;
   }
-  if (typeof config === 'string' && options.watchConfig !== false) gw.watchConfig(resolved.file!);
+  if (typeof config === 'string' && options.watchConfig !== false) await gw.watchConfig(resolved.file!);
   logger.info(
     { entryPoints: gw.bound, admin: gw.admin?.url, routers: gw.runtime.routers.map((r) => r.name), plugins: gw.catalog.names() },
     `gateway listening on ${Object.entries(gw.bound).map(([n, a]) => `${n} ${a.url}`).join(', ')}${gw.admin ? `; admin ${gw.admin.url}` : ''}`,
