@@ -4,6 +4,12 @@
  */
 import addPrefix from './add-prefix.js';
 import basicAuth from './basic-auth.js';
+import buffering from './buffering.js';
+import circuitBreaker from './circuit-breaker.js';
+import compress from './compress.js';
+import contentType from './content-type.js';
+import forwardAuth from './forward-auth.js';
+import retry from './retry.js';
 import chain from './chain.js';
 import headers from './headers.js';
 import inFlightReq from './in-flight-req.js';
@@ -18,7 +24,7 @@ import stripPrefixRegex from './strip-prefix-regex.js';
 import type { BuiltinDefinition } from './types.js';
 
 export const BUILTINS: ReadonlyMap<string, BuiltinDefinition> = new Map(
-  [addPrefix, basicAuth, chain, headers, inFlightReq, ipAllowList, rateLimit, redirectRegex, redirectScheme, replacePath, replacePathRegex, stripPrefix, stripPrefixRegex].map((d) => [d.type, d]),
+  [addPrefix, basicAuth, buffering, chain, circuitBreaker, compress, contentType, forwardAuth, retry, headers, inFlightReq, ipAllowList, rateLimit, redirectRegex, redirectScheme, replacePath, replacePathRegex, stripPrefix, stripPrefixRegex].map((d) => [d.type, d]),
 );
 
 /** Traefik middleware types that are refused with a pointer to what to do instead. */
