@@ -10,7 +10,8 @@
 import { pipeline, type Transform } from 'node:stream';
 import zlib from 'node:zlib';
 import { headerText } from './util.js';
-import { defineBuiltin, int, obj, str, strList } from './types.js';
+import { peekBody } from './peek.js';
+import { defineBuiltin, int, obj, str, strList, type NativeExchange } from './types.js';
 
 interface CompressOptions {
   excludedContentTypes?: string[];
@@ -92,26 +93,37 @@ export default defineBuiltin<CompressOptions>(
         if (!enc || !encodings.includes(enc)) return undefined;
         const cl = res.headers['content-length'];
         if (cl !== undefined && Number(cl) < min) return undefined;
-        const headers = Object.assign({}, ex.resHeaders);
-        headers['content-encoding'] = enc;
-        const vary = headerText(headers.vary as string | string[] | undefined);
-        if (!/(^|,)\s*accept-encoding\s*(,|$)/i.test(vary)) headers.vary = vary ? `${vary}, Accept-Encoding` : 'Accept-Encoding';
-        delete headers['content-length'];
-        if (ex.resBody !== undefined) {
-          if (ex.resBody.length < min) return undefined;
-          ex.resBody = encodeSync(enc, ex.resBody);
-        } else if (ex.resStream) {
-          const source = ex.resStream;
-          const out = encoder(enc);
-          for (const c of ex.resPrefix ?? []) out.write(c);
-          ex.resPrefix = undefined;
-          // pipeline: when the client goes away (out destroyed), the upstream body is destroyed too.
-          pipeline(source, out, () => undefined);
-          ex.resStream = out;
-        } else return undefined;
-        ex.resHeaders = headers;
+        if (ex.resBody === undefined && ex.resStream && cl === undefined) {
+          // Unknown length: read up to the minimum first, as Traefik, to decide.
+          return peekBody(ex, ex.resStream, min).then(() => {
+            apply(ex, enc);
+            return undefined;
+          });
+        }
+        apply(ex, enc);
         return undefined;
       },
     };
+
+    function apply(ex: NativeExchange, enc: Enc): void {
+      if (ex.resBody !== undefined && ex.resBody.length < min) return;
+      const headers = Object.assign({}, ex.resHeaders);
+      headers['content-encoding'] = enc;
+      const vary = headerText(headers.vary as string | string[] | undefined);
+      if (!/(^|,)\s*accept-encoding\s*(,|$)/i.test(vary)) headers.vary = vary ? `${vary}, Accept-Encoding` : 'Accept-Encoding';
+      delete headers['content-length'];
+      if (ex.resBody !== undefined) {
+        ex.resBody = encodeSync(enc, ex.resBody);
+      } else if (ex.resStream) {
+        const source = ex.resStream;
+        const out = encoder(enc);
+        for (const c of ex.resPrefix ?? []) out.write(c);
+        ex.resPrefix = undefined;
+        // pipeline: when the client goes away (out destroyed), the upstream body is destroyed too.
+        pipeline(source, out, () => undefined);
+        ex.resStream = out;
+      } else return;
+      ex.resHeaders = headers;
+    }
   },
 );

@@ -4,8 +4,7 @@
  * @example
  * contentType: {}
  */
-import type { Readable } from 'node:stream';
-import type { NativeExchange } from './types.js';
+import { peekBody } from './peek.js';
 import { bool, defineBuiltin, obj } from './types.js';
 
 const HTML_TAGS = ['<!DOCTYPE HTML', '<HTML', '<HEAD', '<SCRIPT', '<IFRAME', '<H1', '<DIV', '<FONT', '<TABLE', '<A', '<STYLE', '<TITLE', '<B', '<BODY', '<BR', '<P', '<!--'];
@@ -42,31 +41,6 @@ export function sniff(b: Buffer): string {
   return 'text/plain; charset=utf-8';
 }
 
-/** Read the first chunk of a streaming body (kept to be sent first). */
-function firstBytes(ex: NativeExchange, s: Readable): Promise<Buffer> {
-  return new Promise((resolve) => {
-    const prefix = ex.resPrefix ?? [];
-    const onData = (c: Buffer) => {
-      s.pause();
-      s.off('end', onEnd);
-      prefix.push(c);
-      ex.resPrefix = prefix;
-      resolve(Buffer.concat(prefix));
-    };
-    const onEnd = () => {
-      s.off('data', onData);
-      // The body ended: it is all in hand, send it as a buffer.
-      ex.resBody = Buffer.concat(prefix);
-      ex.resStream = undefined;
-      ex.resPrefix = undefined;
-      resolve(ex.resBody);
-    };
-    s.once('data', onData);
-    s.once('end', onEnd);
-    s.resume();
-  });
-}
-
 export default defineBuiltin<{ autoDetect?: boolean }>('contentType', obj({ autoDetect: bool }), (o) => {
   if (o.autoDetect === false) return {};
   return {
@@ -75,7 +49,7 @@ export default defineBuiltin<{ autoDetect?: boolean }>('contentType', obj({ auto
       const ex = ctx.exchange;
       if (ex.resBody !== undefined) return ex.resBody.length ? { setHeaders: { 'content-type': sniff(ex.resBody) } } : undefined;
       if (!ex.resStream) return undefined;
-      return firstBytes(ex, ex.resStream).then((b) => (b.length ? { setHeaders: { 'content-type': sniff(b) } } : undefined));
+      return peekBody(ex, ex.resStream, 1).then((b) => (b.length ? { setHeaders: { 'content-type': sniff(b) } } : undefined));
     },
   };
 });
