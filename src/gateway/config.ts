@@ -15,6 +15,8 @@ import { ConfigError } from '../errors.js';
 import { compileRule, RuleSyntaxError, type RuleMatcher } from './rules.js';
 import { GO_DURATION_PATTERN, parseGoDuration } from './duration.js';
 import { layoutOf, readLayout } from './files.js';
+import { checkServiceRefs, SERVICE_KINDS } from './services/refs.js';
+import { COMPOSITE_SCHEMAS, LOAD_BALANCER_EXTRA, resolveComposite, resolveLoadBalancerExtras, SERVER_EXTRA, type CompositeService, type LoadBalancerExtras } from './services/config.js';
 import { expandMiddlewares, localName, middlewareEntrySchema, resolveMiddleware } from './middlewares/resolve.js';
 
 /** `http.routers.<name>`: which requests go where, through which middlewares. */
@@ -48,6 +50,10 @@ export type Duration = number | string;
 export interface ServiceConfig {
   /** The in-process echo upstream: answers with the request it received, as JSON. */
   echo?: Record<string, never> | boolean;
+  /** weighted, mirroring, failover: see services/config.ts. */
+  weighted?: unknown;
+  mirroring?: unknown;
+  failover?: unknown;
   loadBalancer?: {
     servers: { url: string }[];
     /** Send the client's Host header upstream (default true, as in Traefik). */
@@ -138,7 +144,7 @@ export interface ResolvedMiddleware {
 
 export type ResolvedService =
   | { name: string; kind: 'echo' }
-  | {
+  | ({
       name: string;
       kind: 'loadBalancer';
       servers: URL[];
@@ -146,7 +152,8 @@ export type ResolvedService =
       dialTimeoutMs: number;
       responseHeaderTimeoutMs: number;
       idleConnTimeoutMs: number;
-    };
+    } & Partial<LoadBalancerExtras>)
+  | CompositeService;
 
 /** A checked configuration with defaults filled and paths resolved. */
 export interface ResolvedConfig {
@@ -242,6 +249,7 @@ export const GATEWAY_SCHEMA = {
             additionalProperties: false,
             properties: {
               echo: { type: ['object', 'boolean'], additionalProperties: false, description: 'echo: {} (the built-in echo upstream)' },
+              ...COMPOSITE_SCHEMAS,
               loadBalancer: {
                 type: 'object',
                 additionalProperties: false,
@@ -254,10 +262,11 @@ export const GATEWAY_SCHEMA = {
                       type: 'object',
                       additionalProperties: false,
                       required: ['url'],
-                      properties: { url: { type: 'string', description: 'a URL like http://127.0.0.1:3000' } },
+                      properties: { url: { type: 'string', description: 'a URL like http://127.0.0.1:3000' }, ...SERVER_EXTRA },
                     },
                   },
                   passHostHeader: { type: 'boolean' },
+                  ...LOAD_BALANCER_EXTRA,
                   forwardingTimeouts: {
                     type: 'object',
                     additionalProperties: false,
@@ -518,12 +527,18 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
   const services = new Map<string, ResolvedService>();
   for (const [name, s] of Object.entries(cfg.http?.services ?? {})) {
     const segs = ['http', 'services', name];
-    const kinds = (['echo', 'loadBalancer'] as const).filter((k) => s[k] !== undefined && s[k] !== false);
+    const raw = s as Record<string, unknown>;
+    const kinds = SERVICE_KINDS.filter((k) => raw[k] !== undefined && raw[k] !== false);
     if (kinds.length !== 1) {
-      issue(segs, kinds.length === 0 ? 'must define one of: echo, loadBalancer' : 'must define only one of: echo, loadBalancer');
+      issue(segs, kinds.length === 0 ? `must define one of: ${SERVICE_KINDS.join(', ')}` : `must define only one of: ${SERVICE_KINDS.join(', ')}`);
       continue;
     }
-    if (kinds[0] === 'echo') {
+    const kind = kinds[0]!;
+    if (kind === 'weighted' || kind === 'mirroring' || kind === 'failover') {
+      services.set(name, resolveComposite(name, kind, raw[kind] as Record<string, unknown>, segs, issue));
+      continue;
+    }
+    if (kind === 'echo') {
       services.set(name, { name, kind: 'echo' });
       continue;
     }
@@ -555,8 +570,10 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
       dialTimeoutMs: dur('dialTimeout', 5000),
       responseHeaderTimeoutMs: dur('responseHeaderTimeout', 30_000),
       idleConnTimeoutMs: dur('idleConnTimeout', 4000),
+      ...resolveLoadBalancerExtras(lb as unknown as Record<string, unknown>, [...segs, 'loadBalancer'], name, issue),
     });
   }
+  checkServiceRefs(services, issue);
 
   const middlewares = new Map<string, ResolvedMiddleware>();
   for (const [name, m] of Object.entries(cfg.http?.middlewares ?? {})) {

@@ -36,7 +36,7 @@ import {
   type MiddlewareContext,
   type MiddlewareRequest,
 } from './middleware.js';
-import { AgentPool, LoadBalancer, upstreamHeaders, withoutHopByHop, type UpstreamCall, type UpstreamFailure } from './proxy.js';
+import { AgentPool, upstreamHeaders, withoutHopByHop, type UpstreamCall, type UpstreamFailure } from './proxy.js';
 import { ECHO_MAX_BODY, echo } from './echo.js';
 import { createKvStore, type KvStore } from './kv.js';
 import { GatewayStats, type RouterStats, type ServiceStats } from './metrics.js';
@@ -44,6 +44,7 @@ import { startAdmin, type AdminServer } from './admin.js';
 import { dirname } from 'node:path';
 import { traefikForwardedHeaders } from './forwarded-extra.js';
 import { disposeRuntime } from './runtime-dispose.js';
+import { forwarderFactory, type Forwarder } from './services/index.js';
 
 /** Options of createGateway besides the configuration itself. */
 export interface GatewayOptions {
@@ -107,7 +108,8 @@ interface EchoService {
 interface ProxyService {
   name: string;
   kind: 'loadBalancer';
-  lb: LoadBalancer;
+  /** A loadBalancer, weighted, mirroring or failover service (services/). */
+  lb: Forwarder;
   stats: ServiceStats;
 }
 type Service = EchoService | ProxyService;
@@ -740,9 +742,10 @@ class GatewayImpl implements Gateway {
       middlewares.set(spec.name, mw);
     }
     const services = new Map<string, Service>();
+    const forwarder = forwarderFactory(config.services, this.agents, this.logger);
     for (const s of config.services.values()) {
       const stats = this.stats.service(s.name);
-      services.set(s.name, s.kind === 'echo' ? { name: s.name, kind: 'echo', stats } : { name: s.name, kind: 'loadBalancer', lb: new LoadBalancer(s, this.agents), stats });
+      services.set(s.name, s.kind === 'echo' ? { name: s.name, kind: 'echo', stats } : { name: s.name, kind: 'loadBalancer', lb: forwarder(s.name), stats });
     }
     // On reload, routers may only use the entry points that are listening (they change on restart only).
     const running = this.servers.size > 0 ? new Set(this.servers.keys()) : undefined;
