@@ -44,7 +44,7 @@ import { startAdmin, type AdminServer } from './admin.js';
 import { dirname } from 'node:path';
 import { traefikForwardedHeaders } from './forwarded-extra.js';
 import { disposeRuntime } from './runtime-dispose.js';
-import { forwarderFactory, type Forwarder } from './services/index.js';
+import { forwarderFactory, UnbuildableService, type Forwarder } from './services/index.js';
 
 /** Options of createGateway besides the configuration itself. */
 export interface GatewayOptions {
@@ -745,7 +745,14 @@ class GatewayImpl implements Gateway {
     const forwarder = forwarderFactory(config.services, this.agents, this.logger);
     for (const s of config.services.values()) {
       const stats = this.stats.service(s.name);
-      services.set(s.name, s.kind === 'echo' ? { name: s.name, kind: 'echo', stats } : { name: s.name, kind: 'loadBalancer', lb: forwarder(s.name), stats });
+      if (s.kind === 'echo') services.set(s.name, { name: s.name, kind: 'echo', stats });
+      else {
+        try {
+          services.set(s.name, { name: s.name, kind: 'loadBalancer', lb: forwarder(s.name), stats });
+        } catch (e) {
+          if (!(e instanceof UnbuildableService)) throw e; // reported by checkConfig
+        }
+      }
     }
     // On reload, routers may only use the entry points that are listening (they change on restart only).
     const running = this.servers.size > 0 ? new Set(this.servers.keys()) : undefined;
