@@ -1,4 +1,4 @@
-// apache-md5 ships no types: md5(password, salt?) returns an `$apr1$` (or `$1$`) hash; given a hash as salt, the same hash when the password matches.
+// apache-md5's own typings say `export default` for a CommonJS `module.exports = fn`, which NodeNext then types as not callable: declare what it is.
 declare module 'apache-md5' {
   function md5(password: string, salt?: string): string;
   export default md5;
