@@ -8,6 +8,7 @@
 export { createHost } from './host/host.js';
 export type { Host, HostOptions } from './host/host.js';
 export type { PluginInfo } from './host/plugin.js';
+export type { PluginPin } from './host/pin.js';
 export type { PluginProxy } from './binding/proxy.js';
 export { PLUGIN_NAME } from './binding/proxy.js';
 export { DEFAULT_LIMITS } from './host/limits.js';
@@ -37,6 +38,7 @@ export {
   ConfigError,
   MiddlewareResultError,
   GatewayError,
+  ExportsRemovedError,
 } from './errors.js';
 export type { ErrorCode, ErrorContext } from './errors.js';
 export type {
