@@ -1116,6 +1116,8 @@ export async function createGateway(config: string | GatewayConfig, options: Gat
     gw.catalog = new PluginCatalog(host);
     gw.runtime = gw.build(resolved, issues);
     gw.followPlugins();
+    // Standbys built before the first request: the request after a limit violation is served.
+    await host.ready();
     await gw.listen();
   } catch (e) {
     await gw.close().catch(() => undefined);
