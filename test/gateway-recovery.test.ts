@@ -124,6 +124,41 @@ describe('gateway: a request keeps its versions', () => {
     assert.equal((await second).headers['x-pair'], '2->2');
   });
 
+  it('never splits a request across versions during a storm of reloads', async (t) => {
+    const files = await tempDir({ 'pair.js': PAIR('0') });
+    t.after(() => files.cleanup());
+    const up = await upstream((_req, res) => res.end('ok'));
+    t.after(() => up.close());
+    const gw = await gateway(
+      t,
+      baseConfig(files.dir, {
+        routers: { r: { rule: 'PathPrefix(`/`)', middlewares: ['p'], service: 'up' } },
+        middlewares: { p: { plugin: { pair: {} } } },
+        services: { up: { loadBalancer: { servers: [{ url: up.url }] } } },
+      }),
+    );
+    const seen: string[] = [];
+    let running = true;
+    const clients = [0, 1, 2, 3].map(async () => {
+      while (running) {
+        const r = await request(`${gw.url}/x`);
+        seen.push(`${r.status} ${String(r.headers['x-pair'])}`);
+      }
+    });
+    for (let v = 1; v <= 20; v++) {
+      await writeFile(path.join(files.dir, 'pair.js'), PAIR(String(v)));
+      await gw.host.reload();
+      // Let requests started on this version run into the next reload.
+      const before = seen.length;
+      while (seen.length < before + 2) await new Promise((r) => setImmediate(r));
+    }
+    running = false;
+    await Promise.all(clients);
+    const split = seen.filter((x) => !/^200 (\d+)->\1$/.test(x));
+    assert.deepEqual(split, [], `${split.length} of ${seen.length} responses were split across versions or failed`);
+    assert.equal(gw.host.plugins.find((p) => p.name === 'pair')?.version, '20');
+  });
+
   it('rejects a version without a phase a bound middleware uses with ERR_EXPORTS_REMOVED; the serving version keeps serving', async (t) => {
     const files = await tempDir({ 'pair.js': PAIR('1') });
     t.after(() => files.cleanup());
