@@ -137,7 +137,7 @@ describe('terrarium CLI', () => {
     assert.match(r.stdout, /\{"status":403\}/);
     assert.match(r.stdout, /hook role:tt -> tt-lua/);
     assert.match(r.stdout, /hook contents -> narcissist/);
-    assert.match(r.stdout, /request-lua\.onRequest\(x-block\) -> \{"status":403\}/);
+    assert.match(r.stdout, /request-lua\.onRequest\(x-block\) -> \{"respond":\{"status":403\}\}/);
     assert.equal(r.code, 0, r.stderr);
   });
 
