@@ -8,7 +8,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createHost, type Host, type HostEvent, type HostOptions, type Logger, type TerrariumError } from 'terrarium';
@@ -385,6 +385,24 @@ describe('events mean callable now', () => {
     await writeFile(file, LUA.answer('1', 'fixed'));
     await host.reload();
     assert.deepEqual(answers, ['fixed']);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('replacing a file by another of the same name is one reloaded event, even when the deletion is seen first', async () => {
+    const dir = await tempDir();
+    await writeFile(path.join(dir, 'svc.js'), JS.answer('1', 'js'));
+    await using host = await createHost({ dir, watch: { debounceMs: 50 } });
+    const events: string[] = [];
+    for (const e of ['loaded', 'reloaded', 'unloaded', 'failed'] as const) host.on(e, (x) => events.push(`${x.event} ${x.file}`));
+    const svc = host.get<{ answer(): string }>('svc');
+    const reloaded = next(host, 'reloaded', 'svc');
+    // The deletion is seen first (node's fs.watch reports it at once), the new file second.
+    await unlink(path.join(dir, 'svc.js'));
+    await writeFile(path.join(dir, 'svc.lua'), LUA.answer('2', 'lua'));
+    await reloaded;
+    await host.ready();
+    assert.deepEqual(events, ['reloaded svc.lua']);
+    assert.equal(svc.answer(), 'lua');
     await rm(dir, { recursive: true, force: true });
   });
 

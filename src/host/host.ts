@@ -13,7 +13,7 @@ import type { Capabilities, Limits, LogLevel, Logger } from '../types.js';
 import { resolveLimits, resolveNumbers } from './limits.js';
 import { MAX_DEPTH, encodeWire, isWireFailure } from '../binding/wire.js';
 import { type Built, type LifecyclePolicy, ManagedPlugin, type PluginContext, type PluginInfo } from './plugin.js';
-import { type FileRead, readPluginFile, readSettled, readStable } from './read.js';
+import { type FileRead, isQuiet, readSettled, readStable } from './read.js';
 import { makePin, type PluginPin } from './pin.js';
 import { makeProxy, type PluginProxy } from '../binding/proxy.js';
 import { HOST_EVENTS, HostEvents, type HostEventName, type HostListener } from './events.js';
@@ -450,7 +450,21 @@ export async function createHost(options: HostOptions): Promise<Host> {
    * a version. Events are emitted once the host's maps show the change (callable now).
    */
   const apply = async (paths: Iterable<string>, quietMs?: number) => {
-    for (const file of new Set(paths)) {
+    // Files that exist first, deletions last: storage.lua of a storage.js -> storage.lua swap takes
+    // the name over in place before storage.js is seen gone, whatever order the events came in.
+    const unique = [...new Set(paths)];
+    const present = await Promise.all(unique.map((f) => stat(f).then(() => true, () => false)));
+    const batch = [...unique.filter((_, i) => present[i]), ...unique.filter((_, i) => !present[i])];
+    if (quietMs !== undefined) {
+      // A batch is applied whole: if one file is still being written, all of it waits, so that a
+      // storage.js -> storage.lua swap never unloads the old file before the new one can load.
+      const quiet = await Promise.all(batch.map((f) => isQuiet(f, quietMs)));
+      if (quiet.includes(false)) {
+        setTimeout(() => void enqueue(batch, quietMs), quietMs).unref();
+        return;
+      }
+    }
+    for (const file of batch) {
       if (closed) return;
       const current = byFile.get(file);
       let read: FileRead | undefined;

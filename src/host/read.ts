@@ -51,6 +51,12 @@ async function readOnce(file: string): Promise<FileRead | undefined | NotAVersio
   return read;
 }
 
+/** Whether a file (and its .sig) has been unchanged for quietMs (a missing file is quiet). */
+export async function isQuiet(file: string, quietMs: number): Promise<boolean> {
+  const { mtimeMs } = await modifiedAt(file);
+  return mtimeMs <= Date.now() - quietMs;
+}
+
 /**
  * The watcher's read: only a file unchanged for `quietMs`, and unchanged while it was read.
  * 'unsettled' is tried again later; 'empty' waits for the write that follows (its own event).
