@@ -356,8 +356,11 @@ class Exchange {
       const t0 = performance.now();
       let r: unknown;
       try {
-        const pin = this.pin(i, mw);
-        r = pin.has('onRequest') ? pin.call('onRequest', [this.pluginRequest(mw), this.ctx(mw, {})]) : undefined;
+        if (mw.native) r = fn(this.pluginRequest(mw), this.ctx(mw, {})); // a built-in: no plugin version to pin
+        else {
+          const pin = this.pin(i, mw);
+          r = pin.has('onRequest') ? pin.call('onRequest', [this.pluginRequest(mw), this.ctx(mw, {})]) : undefined;
+        }
       } catch (e) {
         stats.duration.request.observe((performance.now() - t0) / 1000);
         if (this.failed(i, 'request', e)) return;
@@ -617,8 +620,11 @@ class Exchange {
       const t0 = performance.now();
       let r: unknown;
       try {
-        const pin = this.pin(i, mw);
-        r = pin.has('onResponse') ? pin.call('onResponse', [res, this.ctx(mw, this.states?.[i] ?? {})]) : undefined;
+        if (mw.native) r = fn(res, this.ctx(mw, this.states?.[i] ?? {}));
+        else {
+          const pin = this.pin(i, mw);
+          r = pin.has('onResponse') ? pin.call('onResponse', [res, this.ctx(mw, this.states?.[i] ?? {})]) : undefined;
+        }
       } catch (e) {
         stats.duration.response.observe((performance.now() - t0) / 1000);
         this.failed(i, 'response', e);
@@ -1060,7 +1066,7 @@ class GatewayImpl implements Gateway {
   requiredExports(plugin: string): string[] {
     const out = new Set<string>();
     for (const mw of this.runtime?.middlewares.values() ?? []) {
-      if (mw.plugin !== plugin || mw.broken) continue;
+      if (mw.plugin !== plugin || mw.broken || mw.spec.builtin) continue;
       if (mw.onRequest) out.add('onRequest');
       if (mw.onResponse) out.add('onResponse');
     }
