@@ -90,8 +90,13 @@ export async function layoutOf(value: unknown, file: string | undefined, at: At,
   }
   // A static file: check Terrarium's reading of the Traefik-only keys, then gather the dynamic files.
   if (!validateStatic(v)) {
-    const raw = schemaIssues(validateStatic.errors ?? [], [], at);
-    throw new ConfigError(file, sortIssues(raw.map((i) => (i.path.startsWith('providers.') && /unknown key/.test(i.message) ? { ...i, message: `${i.message.replace(/; expected.*$/, '')}: ${PROVIDER_HINT}${/\(line \d+\)$/.exec(i.message)?.[0] ? ` ${/\(line \d+\)$/.exec(i.message)![0]}` : ''}` } : i))));
+    const issues = schemaIssues(validateStatic.errors ?? [], [], at).map((i) => {
+      // An unknown provider (docker, kubernetes...): say what is supported instead of listing keys.
+      if (!/^providers\.[^.]+$/.test(i.path) || !i.message.startsWith('unknown key')) return i;
+      const segs = i.path.split('.');
+      return { path: i.path, message: `unknown key: ${PROVIDER_HINT}${at(segs)}` };
+    });
+    throw new ConfigError(file, sortIssues(issues));
   }
   const fp = (v.providers as { file?: { filename?: string; directory?: string; watch?: boolean } }).file;
   const issues: Issue[] = [];

@@ -1088,6 +1088,7 @@ function staticChanges(running: ResolvedConfig, next: ResolvedConfig): string[] 
   if (eps(running) !== eps(next)) out.push('entryPoints');
   if (running.admin?.text !== next.admin?.text) out.push('admin');
   if (JSON.stringify(running.plugins) !== JSON.stringify(next.plugins)) out.push('plugins');
+  if (JSON.stringify(running.watchPaths ?? []) !== JSON.stringify(next.watchPaths ?? [])) out.push('providers.file (what is watched)');
   return out;
 }
 
