@@ -90,7 +90,8 @@ export default defineBuiltin<HeadersOptions>('headers', schema, (o, env) => {
     if (typeof re === 'string') env.issue(['accessControlAllowOriginListRegex', i], re);
     else originRes.push(re);
   });
-  const cors = origins.length > 0 || originRes.length > 0;
+  // Any CORS option turns CORS handling on (preflights answered here), as in Traefik.
+  const cors = Object.keys(o).some((k) => k.startsWith('accessControl')) || o.addVaryHeader === true;
   const allowOrigin = (origin: string): string | undefined => {
     if (!origin) return undefined;
     if (origins.includes('*')) return '*';
