@@ -86,6 +86,8 @@ export async function layoutOf(value: unknown, file: string | undefined, at: At,
         },
       ]);
     }
+    // Traefik's `accessLog: {}` section form is accepted in the single file too.
+    if (v.accessLog !== null && typeof v.accessLog === 'object') return { value: { ...v, accessLog: true }, file, at, watch: [] };
     return { value, file, at, watch: [] };
   }
   // A static file: check Terrarium's reading of the Traefik-only keys, then gather the dynamic files.

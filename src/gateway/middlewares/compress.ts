@@ -75,6 +75,7 @@ export default defineBuiltin<CompressOptions>(
     const wanted = (o.encodings ?? ['zstd', 'br', 'gzip']).map((e) => e.toLowerCase());
     wanted.forEach((e, i) => {
       if (e !== 'zstd' && e !== 'br' && e !== 'gzip') env.issue(['encodings', i], `unknown encoding "${e}"; expected zstd, br or gzip`);
+      else if (e === 'zstd' && !HAS_ZSTD && o.encodings) env.issue(['encodings', i], `zstd needs Node 22.15 or later (this is ${process.version}); remove it or upgrade Node`);
     });
     const encodings = wanted.filter((e): e is Enc => e === 'gzip' || e === 'br' || (e === 'zstd' && HAS_ZSTD));
     const excluded = (o.excludedContentTypes ?? []).map(mediaType);
