@@ -60,6 +60,15 @@ export class ServerPool implements Forwarder {
       return { abort() {} };
     }
     const server = this.servers[i]!;
+    const setCookie = cookie && !fromCookie ? cookie : undefined;
+    if (this.spec.strategy !== 'p2c') {
+      // wrr needs no in-flight count: no listener per response on the common path.
+      if (!setCookie) return server.lb.forward(out, done);
+      return server.lb.forward(out, (f, res) => {
+        if (res) setStickyCookie(res, setCookie, server.sticky);
+        done(f, res);
+      });
+    }
     server.inFlight++;
     let counted = true;
     const release = () => {
@@ -69,7 +78,7 @@ export class ServerPool implements Forwarder {
     const call = server.lb.forward(out, (f, res) => {
       if (res) {
         res.once('close', release);
-        if (cookie && !fromCookie) setStickyCookie(res, cookie, server.sticky);
+        if (setCookie) setStickyCookie(res, setCookie, server.sticky);
       } else release();
       done(f, res);
     });
