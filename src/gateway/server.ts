@@ -38,7 +38,7 @@ import {
 } from './middleware.js';
 import { AgentPool, LoadBalancer, upstreamHeaders, withoutHopByHop, type UpstreamCall, type UpstreamFailure } from './proxy.js';
 import { ECHO_MAX_BODY, echo } from './echo.js';
-import { createKvStore, type KvStore } from './kv.js';
+import { openKv, type KvStore } from './kv.js';
 import { GatewayStats, type RouterStats, type ServiceStats } from './metrics.js';
 import { startAdmin, type AdminServer } from './admin.js';
 
@@ -1056,7 +1056,7 @@ export async function createGateway(config: string | GatewayConfig, options: Gat
   const logger = options.logger ?? silentLogger;
   // Problems past the schema are reported together with the middleware checks, which need the plugins.
   const { config: resolved, issues } = await readConfig(config);
-  const kv = resolved.plugins.kv ? createKvStore({ maxKeys: resolved.plugins.kv.maxKeys }) : undefined;
+  const kv = resolved.plugins.kv ? await openKv(resolved.plugins.kv, logger) : undefined;
   const hostOptions: HostOptions = {
     dir: resolved.plugins.dir,
     logger,
