@@ -15,7 +15,7 @@ import querystring from 'node:querystring';
 import type { Readable } from 'node:stream';
 import { watch as watchFiles, type FSWatcher } from 'chokidar';
 import { createHost, type Host, type HostOptions } from '../host/host.js';
-import { ConfigError, GatewayError, MiddlewareResultError, TerrariumError } from '../errors.js';
+import { ConfigError, GatewayError, MiddlewareResultError, PluginThrownError, TerrariumError } from '../errors.js';
 import { LogLimiter } from '../host/log-limit.js';
 import type { Logger } from '../types.js';
 import { readConfig, sortIssues, type GatewayConfig, type Issue, type ListenAddress, type ResolvedConfig, type ResolvedRouter } from './config.js';
@@ -41,6 +41,7 @@ import { ECHO_MAX_BODY, echo } from './echo.js';
 import { openKv, type KvStore } from './kv.js';
 import { GatewayStats, type RouterStats, type ServiceStats } from './metrics.js';
 import { startAdmin, type AdminServer } from './admin.js';
+import type { RedisProvider } from './providers/redis.js';
 
 /** Options of createGateway besides the configuration itself. */
 export interface GatewayOptions {
@@ -50,6 +51,8 @@ export interface GatewayOptions {
   watchConfig?: boolean;
   /** How long close() waits for requests in flight before cutting their connections (default 10000 ms). */
   shutdownTimeoutMs?: number;
+  /** Serve the config's admin address (default true; cluster workers leave it to the primary, see cluster.ts). */
+  admin?: boolean;
 }
 
 /** Where a server listens, once bound (port 0 in the config becomes the real port). */
@@ -63,8 +66,8 @@ export interface BoundAddress {
 /** What `gateway.on('reload', ...)` listeners receive. */
 export interface ReloadEvent {
   ok: boolean;
-  /** What triggered it: the file watcher, a `reload()` call, or SIGHUP (the CLI). */
-  source: 'file' | 'api';
+  /** What triggered it: the file watcher, a `reload()` call or SIGHUP (the CLI), or the Redis provider. */
+  source: 'file' | 'api' | 'redis';
   /** The problems, when the new configuration was rejected (the running one is kept). */
   error?: ConfigError;
   /** Changes that need a restart to apply (entryPoints, admin, plugins): reported, not applied. */
@@ -161,6 +164,8 @@ function hasBody(req: IncomingMessage): boolean {
 }
 
 function errorCode(e: unknown): string {
+  // A plugin that let host.kv's ERR_KV_UNAVAILABLE through: name the cause, not just "it threw".
+  if (e instanceof PluginThrownError && (e.thrown as { code?: unknown } | null)?.code === 'ERR_KV_UNAVAILABLE') return 'ERR_KV_UNAVAILABLE';
   if (e instanceof TerrariumError) return e.code;
   return 'ERR_GATEWAY';
 }
@@ -896,7 +901,7 @@ class GatewayImpl implements Gateway {
       this.servers.set(name, server);
       this.bound[name] = await listenOn(server, addr, `entryPoints.${name}`, this.startConfig);
     }
-    if (this.startConfig.admin) {
+    if (this.startConfig.admin && this.options.admin !== false) {
       this.adminServer = await startAdmin(this, this.startConfig.admin, this.startConfig);
     }
   }
@@ -936,13 +941,21 @@ class GatewayImpl implements Gateway {
     return this.reloadFrom('api', config ?? this.source);
   }
 
-  private reloadFrom(source: 'file' | 'api', config: string | GatewayConfig): Promise<void> {
+  /** The Redis provider saw a change: reload (a rejected change is logged with its keys; the running config stays). */
+  reloadFromProvider(): Promise<void> {
+    return this.reloadFrom('redis', this.source).catch(() => undefined);
+  }
+
+  /** The Redis provider, when `providers.redis` is configured (its routers/middlewares/services are laid over the file's). */
+  provider: RedisProvider | undefined;
+
+  private reloadFrom(source: 'file' | 'api' | 'redis', config: string | GatewayConfig): Promise<void> {
     const run = async () => {
       if (this.closing) return;
       let next: ResolvedConfig;
       let runtime: Runtime;
       try {
-        const checked = await readConfig(config);
+        const checked = await readConfig(config, this.provider?.overlay);
         next = checked.config;
         runtime = this.build(next, checked.issues);
       } catch (e) {
@@ -999,6 +1012,7 @@ class GatewayImpl implements Gateway {
     this.agents.destroy();
     // Report failure lines still held back by the rate limit.
     for (const mw of this.runtime.middlewares.values()) mw.failureLog?.close();
+    await this.provider?.close();
     await this.host.close();
     this.kv?.dispose();
     if (this.servers.size > 0) this.logger.info({}, 'gateway stopped');
@@ -1019,6 +1033,7 @@ function staticChanges(running: ResolvedConfig, next: ResolvedConfig): string[] 
   if (eps(running) !== eps(next)) out.push('entryPoints');
   if (running.admin?.text !== next.admin?.text) out.push('admin');
   if (JSON.stringify(running.plugins) !== JSON.stringify(next.plugins)) out.push('plugins');
+  if (JSON.stringify(running.redisProvider) !== JSON.stringify(next.redisProvider)) out.push('providers');
   return out;
 }
 
@@ -1079,7 +1094,7 @@ export async function createGateway(config: string | GatewayConfig, options: Gat
   const gw = new GatewayImpl(config, resolved, host, kv, logger, options);
   try {
     gw.catalog = new PluginCatalog(host);
-    gw.runtime = gw.build(resolved, issues);
+    gw.runtime = await firstRuntime(gw, config, resolved, issues);
     gw.followPlugins();
     await gw.listen();
   } catch (e) {
@@ -1092,6 +1107,28 @@ export async function createGateway(config: string | GatewayConfig, options: Gat
     `gateway listening on ${Object.entries(gw.bound).map(([n, a]) => `${n} ${a.url}`).join(', ')}${gw.admin ? `; admin ${gw.admin.url}` : ''}`,
   );
   return gw;
+}
+
+/**
+ * The routing table to start with. With a Redis provider, the file plus what Redis holds; if that
+ * is invalid the file alone serves (the bad keys are logged), as a bad change would on reload.
+ */
+async function firstRuntime(gw: GatewayImpl, config: string | GatewayConfig, resolved: ResolvedConfig, issues: Issue[]): Promise<Runtime> {
+  if (!resolved.redisProvider) return gw.build(resolved, issues);
+  const fileOnly = gw.build(resolved, issues);
+  // Loaded only when configured: a gateway without Redis never loads ioredis.
+  const { startRedisProvider } = await import('./providers/redis.js');
+  const provider = await startRedisProvider(resolved.redisProvider, gw.logger);
+  gw.provider = provider;
+  provider.onChange(() => void gw.reloadFromProvider());
+  try {
+    const checked = await readConfig(config, provider.overlay);
+    return gw.build(checked.config, checked.issues);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    gw.logger.error({ provider: 'redis', issues: e.issues }, `provider redis: the configuration in Redis is rejected, serving the file's alone: ${e.message}`);
+    return fileOnly;
+  }
 }
 
 export type { GatewayImpl };

@@ -1,0 +1,156 @@
+/**
+ * The redis kv backend and the Redis provider against a real redis-server (started by the test on
+ * a free loopback port, see fixtures/redis.ts): kv operations and TTLs, what plugins and clients
+ * see while Redis is down and that the gateway recovers without a restart, two gateway processes
+ * enforcing one global limit, and configuration written to Redis reaching both.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { openKv, type KvStore } from '../src/gateway/kv.js';
+import { KvUnavailableError } from '../src/errors.js';
+import { baseConfig, eventually, gateway, memoryLogger, request, tempDir } from './fixtures/gateway/helpers.js';
+import { startRedis, type RedisServer } from './fixtures/redis.js';
+
+const EXAMPLES = fileURLToPath(new URL('../scripts-examples/', import.meta.url));
+let redis: RedisServer;
+before(async () => {
+  redis = await startRedis();
+});
+after(() => redis.stop());
+
+function redisKv(prefix: string, extra: Record<string, unknown> = {}) {
+  return { maxKeys: 1000, backend: 'redis' as const, redis: { url: redis.url, keyPrefix: prefix, dialTimeoutMs: 2000, timeoutMs: 200, ...extra } };
+}
+
+describe('redis kv backend', () => {
+  it('gets, sets, increments and deletes, values as JSON, shared by two stores', async (t) => {
+    const a: KvStore = await openKv(redisKv('ops:'), memoryLogger());
+    const b: KvStore = await openKv(redisKv('ops:'), memoryLogger());
+    t.after(() => (a.dispose(), b.dispose()));
+    assert.equal(a.backend, 'redis');
+    assert.equal(a.get('missing'), undefined);
+    assert.equal(a.set('obj', { x: [1, 'two', null] }), true);
+    assert.deepEqual(b.get('obj'), { x: [1, 'two', null] });
+    assert.equal(a.incr('n'), 1);
+    assert.equal(b.incr('n', 5), 6);
+    assert.equal(a.incr('n', 0.5), 6.5);
+    assert.equal(b.get('n'), 6.5);
+    a.set('s', 'text');
+    assert.equal(a.incr('s', 2), 2, 'a value that is not a number restarts the counter, as in memory');
+    assert.equal(b.delete('n'), true);
+    assert.equal(b.delete('n'), false);
+    assert.equal(a.get('n'), undefined);
+    a.set('u', 1);
+    a.set('u', undefined);
+    assert.equal(a.get('u'), undefined, 'setting undefined deletes');
+    assert.throws(() => a.set('bytes', new Uint8Array(2)), /stores JSON data/);
+  });
+
+  it('expires keys: set with a TTL, incr starts a window on a new counter and keeps it', async (t) => {
+    const kv = await openKv(redisKv('ttl:'), memoryLogger());
+    t.after(() => kv.dispose());
+    const probe = new Redis(redis.url);
+    t.after(() => probe.disconnect());
+    kv.set('short', 'v', 60_000);
+    const ttl = await probe.pttl('ttl:short');
+    assert.ok(ttl > 0 && ttl <= 60_000, `PTTL ${ttl}`);
+    assert.equal(kv.incr('win', 1, 60_000), 1);
+    await probe.pexpire('ttl:win', 30_000);
+    assert.equal(kv.incr('win', 1, 60_000), 2);
+    assert.ok((await probe.pttl('ttl:win')) <= 30_000, 'an existing counter keeps its expiry');
+    assert.equal(kv.incr('forever'), 1);
+    assert.equal(await probe.pttl('ttl:forever'), -1, 'no TTL: no expiry');
+    kv.set('gone', 1, 30);
+    await eventually(() => kv.get('gone') === undefined, 'the key expires');
+  });
+
+  it('fails at once with ERR_KV_UNAVAILABLE while Redis is down, and works again when it is back', async (t) => {
+    const own = await startRedis();
+    t.after(() => own.stop());
+    const logger = memoryLogger();
+    const kv = await openKv({ ...redisKv('down:'), redis: { ...redisKv('down:').redis, url: own.url } }, logger);
+    t.after(() => kv.dispose());
+    assert.equal(kv.incr('c'), 1);
+    await own.kill();
+    await eventually(() => {
+      try {
+        kv.incr('c');
+        return false;
+      } catch (e) {
+        return e instanceof KvUnavailableError && e.reason === 'disconnected';
+      }
+    }, 'kv calls fail as disconnected');
+    assert.throws(() => kv.get('c'), (e: unknown) => e instanceof KvUnavailableError && e.code === 'ERR_KV_UNAVAILABLE' && e.operation === 'get');
+    assert.ok(logger.lines.some((l) => l.level === 'warn' && /unavailable/.test(l.msg ?? '')), 'the outage is logged');
+    await own.restart();
+    await eventually(() => {
+      try {
+        return kv.incr('c') === 1; // the restarted Redis is empty
+      } catch {
+        return false;
+      }
+    }, 'kv works again after Redis restarts');
+  });
+
+  it('gives up after the timeout when Redis does not answer (bounded wait, never a hang)', async (t) => {
+    const own = await startRedis();
+    t.after(() => own.stop()); // resumes it first if the test stopped midway
+    const kv = await openKv({ ...redisKv('slow:'), redis: { ...redisKv('slow:').redis, url: own.url, timeoutMs: 50 } }, memoryLogger());
+    t.after(() => kv.dispose());
+    assert.equal(kv.incr('c'), 1);
+    process.kill(own.pid, 'SIGSTOP'); // Redis stalls: the connection stays up, nothing answers
+    assert.throws(() => kv.incr('c'), (e: unknown) => e instanceof KvUnavailableError && e.reason === 'timeout');
+    process.kill(own.pid, 'SIGCONT');
+    await eventually(() => {
+      try {
+        return kv.incr('c') >= 2;
+      } catch {
+        return false;
+      }
+    }, 'kv answers again once Redis does');
+  });
+});
+
+const LIMITER = { 'rate-limit.js': '' };
+
+describe('gateway with the redis kv', () => {
+  it('runs the example rate limiter unchanged; Redis killed mid-traffic: 502 naming ERR_KV_UNAVAILABLE (or skipped with failOpen), recovers without a restart', async (t) => {
+    const own = await startRedis();
+    t.after(() => own.stop());
+    const dir = await tempDir(LIMITER);
+    t.after(() => dir.cleanup());
+    await copyFile(path.join(EXAMPLES, 'rate-limit.js'), path.join(dir.dir, 'rate-limit.js'));
+    const logger = memoryLogger();
+    const config = baseConfig(dir.dir, {
+      routers: {
+        strict: { rule: 'PathPrefix(`/strict`)', middlewares: ['limit'], service: 'echo' },
+        open: { rule: 'PathPrefix(`/open`)', middlewares: ['limit-open'], service: 'echo' },
+      },
+      middlewares: {
+        limit: { plugin: { 'rate-limit': { limit: 3, windowSeconds: 86400, keyHeader: 'x-key' } } },
+        'limit-open': { plugin: { 'rate-limit': { limit: 3, windowSeconds: 86400, keyHeader: 'x-key' } }, failOpen: true },
+      },
+    });
+    config.plugins!.capabilities = { kv: { backend: 'redis', redis: { url: own.url, keyPrefix: 'gw:', timeout: '200ms' } } };
+    const gw = await gateway(t, config, { logger });
+    const codes: number[] = [];
+    for (let i = 0; i < 4; i++) codes.push((await request(`${gw.url}/strict`, { headers: { 'x-key': 'k1' } })).status);
+    assert.deepEqual(codes, [200, 200, 200, 429]);
+    await own.kill();
+    await eventually(async () => (await request(`${gw.url}/strict`, { headers: { 'x-key': 'k2' } })).status === 502, 'requests fail while Redis is down');
+    const down = await request(`${gw.url}/strict`, { headers: { 'x-key': 'k2' } });
+    assert.equal(down.status, 502);
+    assert.equal(down.json<{ code: string }>().code, 'ERR_KV_UNAVAILABLE');
+    const open = await request(`${gw.url}/open`, { headers: { 'x-key': 'k2' } });
+    assert.equal(open.status, 200, 'failOpen: the limiter is skipped while Redis is down');
+    assert.equal(open.headers['x-ratelimit-limit'], undefined);
+    await own.restart();
+    await eventually(async () => (await request(`${gw.url}/strict`, { headers: { 'x-key': 'k3' } })).status === 200, 'the gateway recovers when Redis is back');
+    const back = await request(`${gw.url}/strict`, { headers: { 'x-key': 'k3' } });
+    assert.equal(back.headers['x-ratelimit-limit'], '3');
+  });
+});
