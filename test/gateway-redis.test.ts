@@ -6,7 +6,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFile } from 'node:fs/promises';
+import { copyFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
@@ -14,6 +14,8 @@ import { openKv, type KvStore } from '../src/gateway/kv.js';
 import { KvUnavailableError } from '../src/errors.js';
 import { baseConfig, eventually, gateway, memoryLogger, request, tempDir } from './fixtures/gateway/helpers.js';
 import { startRedis, type RedisServer } from './fixtures/redis.js';
+import { serve } from './fixtures/gateway/serve.js';
+import { buildTree } from '../src/gateway/providers/redis.js';
 
 const EXAMPLES = fileURLToPath(new URL('../scripts-examples/', import.meta.url));
 let redis: RedisServer;
@@ -152,5 +154,112 @@ describe('gateway with the redis kv', () => {
     await eventually(async () => (await request(`${gw.url}/strict`, { headers: { 'x-key': 'k3' } })).status === 200, 'the gateway recovers when Redis is back');
     const back = await request(`${gw.url}/strict`, { headers: { 'x-key': 'k3' } });
     assert.equal(back.headers['x-ratelimit-limit'], '3');
+  });
+});
+
+/** A gateway YAML for a child process: port 0, the example rate limiter, kv and config in Redis. */
+function yamlFor(dir: string, kv: string): string {
+  return `entryPoints:
+  web:
+    address: 127.0.0.1:0
+http:
+  routers:
+    limited:
+      rule: "PathPrefix(\`/limited\`)"
+      middlewares: [limit]
+      service: echo
+  middlewares:
+    limit:
+      plugin:
+        rate-limit:
+          limit: 5
+          windowSeconds: 86400
+          keyHeader: x-key
+  services:
+    echo:
+      echo: {}
+plugins:
+  dir: ${JSON.stringify(dir)}
+  capabilities:
+    kv:
+      backend: redis
+      redis:
+        url: ${kv}
+        keyPrefix: "two:"
+providers:
+  redis:
+    url: ${kv}
+    rootKey: gw-test
+    pollInterval: 100ms
+`;
+}
+
+describe('two gateway processes sharing one Redis', () => {
+  it('enforce one global limit with the example rate limiter, and both take a configuration change written to Redis; a bad change is refused with its key', async (t) => {
+    const dir = await tempDir({});
+    t.after(() => dir.cleanup());
+    await copyFile(path.join(EXAMPLES, 'rate-limit.js'), path.join(dir.dir, 'rate-limit.js'));
+    const file = path.join(dir.dir, 'gateway.yaml');
+    await writeFile(file, yamlFor(dir.dir, redis.url));
+    const [a, b] = await Promise.all([serve(t, [file, '--no-watch']), serve(t, [file, '--no-watch'])]);
+    const urls = [a!.urls.web!, b!.urls.web!];
+    assert.notEqual(urls[0], urls[1]);
+
+    // 8 requests alternating between the two processes: 5 pass in all, not 5 each.
+    const codes: number[] = [];
+    for (let i = 0; i < 8; i++) codes.push((await request(`${urls[i % 2]}/limited`, { headers: { 'x-key': 'global' } })).status);
+    assert.deepEqual(codes, [200, 200, 200, 200, 200, 429, 429, 429]);
+
+    const client = new Redis(redis.url);
+    t.after(() => client.disconnect());
+    await client.mset({
+      'gw-test/http/routers/fromredis/rule': 'Path(`/from-redis`)',
+      'gw-test/http/routers/fromredis/service': 'echo',
+      'gw-test/http/routers/fromredis/middlewares/0': 'tag',
+      'gw-test/http/middlewares/tag/plugin/rate-limit/limit': '1000',
+      'gw-test/http/middlewares/tag/plugin/rate-limit/windowSeconds': '60',
+    });
+    for (const url of urls) await eventually(async () => (await request(`${url}/from-redis`)).status === 200, `${url} serves the router written to Redis`);
+    const typed = await request(`${urls[0]}/from-redis`);
+    assert.equal(typed.headers['x-ratelimit-limit'], '1000', 'the plugin options from Redis are typed (a number)');
+
+    const marks = [a!.output().length, b!.output().length];
+    await client.set('gw-test/http/routers/fromredis/service', 'nowhere');
+    for (const [i, s] of [a!, b!].entries()) {
+      await s.waitFor(/configuration rejected[\s\S]*?redis key gw-test\/http\/routers\/fromredis\/service/, 'the rejection naming the key', marks[i]);
+    }
+    for (const url of urls) assert.equal((await request(`${url}/from-redis`)).status, 200, 'the last good configuration keeps serving');
+
+    await client.set('gw-test/http/routers/fromredis/rule', 'Path(`/moved`)');
+    await client.set('gw-test/http/routers/fromredis/service', 'echo');
+    for (const url of urls) await eventually(async () => (await request(`${url}/moved`)).status === 200, `${url} takes the fixed change`);
+    assert.equal(await a!.stop(), 0);
+    assert.equal(await b!.stop(), 0);
+  });
+});
+
+describe('Redis provider key layout', () => {
+  it('builds routers, middlewares and services from Traefik-style keys, case-insensitive field names, numbered keys as lists', () => {
+    const tree = buildTree(
+      'traefik',
+      new Map([
+        ['traefik/http/routers/api/rule', 'PathPrefix(`/api`)'],
+        ['traefik/http/routers/api/entrypoints/0', 'web'],
+        ['traefik/http/routers/api/Priority', '7'],
+        ['traefik/http/middlewares/m/plugin/p/list/1', 'b'],
+        ['traefik/http/middlewares/m/plugin/p/list/0', 'a'],
+        ['traefik/http/middlewares/m/plugin/p/name', '"123"'],
+        ['traefik/http/middlewares/m/failopen', 'true'],
+        ['traefik/http/services/s/loadbalancer/servers/0/url', 'http://127.0.0.1:1'],
+        ['traefik/http/services/s/loadbalancer/passhostheader', 'false'],
+        ['other/http/routers/x/rule', 'Path(`/x`)'],
+      ]),
+    );
+    assert.deepEqual(tree.http, {
+      routers: { api: { rule: 'PathPrefix(`/api`)', entryPoints: ['web'], priority: 7 } },
+      middlewares: { m: { plugin: { p: { list: ['a', 'b'], name: '123' } }, failOpen: true } },
+      services: { s: { loadBalancer: { servers: [{ url: 'http://127.0.0.1:1' }], passHostHeader: false } } },
+    });
+    assert.equal(tree.keyOf.get('http.routers.api.priority'), 'traefik/http/routers/api/Priority');
   });
 });
