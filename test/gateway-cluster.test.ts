@@ -10,6 +10,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { eventually, request, tempDir, upstream } from './fixtures/gateway/helpers.js';
 import { serve, type Served } from './fixtures/gateway/serve.js';
+import { mergeViews } from '../src/gateway/cluster.js';
 
 const TAG = (version: string) => `export const meta = { name: 'tag', version: '${version}', apiVersion: 1 };
 export function onResponse(res, ctx) { return { setHeaders: { 'x-tag': '${version}' } }; }
@@ -62,6 +63,19 @@ async function cluster(t: { after(fn: () => unknown): void }, files: Record<stri
   const s = await serve(t, [file, '--workers', '2']);
   return { s, dir: dir.dir, file };
 }
+
+describe('mergeViews (admin views of several workers)', () => {
+  it('sums counters and memory, keeps equal fields once, lists differing or missing ones per worker', () => {
+    const merged = mergeViews([
+      { pid: 1, data: [{ name: 'a', status: 'ready', memoryBytes: 10, counters: { calls: 2, codes: { '200': 1 } } }] },
+      { pid: 2, data: [{ name: 'a', status: 'failed', memoryBytes: 5, counters: { calls: 3, codes: { '200': 2, '502': 1 } } }, { name: 'b', status: 'ready' }] },
+    ]);
+    assert.deepEqual(merged, [
+      { name: 'a', memoryBytes: 15, counters: { calls: 5, codes: { '200': 3, '502': 1 } }, workers: { '1': { status: 'ready' }, '2': { status: 'failed' } } },
+      { name: 'b', workers: { '2': { status: 'ready' }, '1': { missing: true } } },
+    ]);
+  });
+});
 
 describe('serve --workers 2', () => {
   it('answers /metrics and the admin API for the whole gateway, and every reload (SIGHUP, config file, plugin file) reaches every worker', async (t) => {

@@ -263,3 +263,60 @@ describe('Redis provider key layout', () => {
     assert.equal(tree.keyOf.get('http.routers.api.priority'), 'traefik/http/routers/api/Priority');
   });
 });
+
+describe('Redis configuration', () => {
+  it('refuses bad kv and provider blocks with their paths', async () => {
+    const { createGateway } = await import('../src/gateway/server.js');
+    const { ConfigError } = await import('../src/errors.js');
+    const dir = await tempDir({});
+    try {
+      const bad = async (patch: (c: ReturnType<typeof baseConfig>) => void) => {
+        const c = baseConfig(dir.dir, { routers: { r: { rule: 'PathPrefix(`/`)', service: 'echo' } } });
+        patch(c);
+        const e = await createGateway(c).then(
+          (gw) => gw.close().then(() => undefined),
+          (err: unknown) => err,
+        );
+        assert.ok(e instanceof ConfigError, String(e));
+        return e.issues.map((i) => i.path);
+      };
+      assert.deepEqual(await bad((c) => (c.plugins!.capabilities = { kv: { backend: 'redis' } })), ['plugins.capabilities.kv.backend']);
+      assert.deepEqual(await bad((c) => (c.plugins!.capabilities = { kv: { backend: 'memory', redis: { url: redis.url } } })), ['plugins.capabilities.kv.redis']);
+      assert.deepEqual(await bad((c) => (c.plugins!.capabilities = { kv: { redis: { url: 'http://x' } } })), ['plugins.capabilities.kv.redis.url']);
+      assert.deepEqual(await bad((c) => (c.providers = { redis: { url: redis.url, pollInterval: 'soon' } })), ['providers.redis.pollInterval']);
+    } finally {
+      await dir.cleanup();
+    }
+  });
+
+  it('starts while Redis is down (kv calls fail, the file config serves) and picks up kv and provider once Redis answers', async (t) => {
+    const own = await startRedis();
+    t.after(() => own.stop());
+    await own.kill(); // the port is known, nothing listens on it yet
+    const dir = await tempDir({});
+    t.after(() => dir.cleanup());
+    await copyFile(path.join(EXAMPLES, 'rate-limit.js'), path.join(dir.dir, 'rate-limit.js'));
+    const logger = memoryLogger();
+    const config = baseConfig(
+      dir.dir,
+      {
+        routers: { r: { rule: 'PathPrefix(`/limited`)', middlewares: ['limit'], service: 'echo' } },
+        middlewares: { limit: { plugin: { 'rate-limit': { limit: 100, windowSeconds: 86400 } } } },
+      },
+      { providers: { redis: { url: own.url, rootKey: 'late', pollInterval: '100ms', dialTimeout: '200ms' } } },
+    );
+    config.plugins!.capabilities = { kv: { backend: 'redis', redis: { url: own.url, dialTimeout: '200ms' } } };
+    const gw = await gateway(t, config, { logger });
+    assert.ok(logger.lines.some((l) => l.level === 'warn' && /starting anyway/.test(l.msg ?? '')));
+    assert.ok(logger.lines.some((l) => l.level === 'warn' && /serving the file's configuration until it answers/.test(l.msg ?? '')));
+    const down = await request(`${gw.url}/limited`);
+    assert.equal(down.status, 502);
+    assert.equal(down.json<{ code: string }>().code, 'ERR_KV_UNAVAILABLE');
+    await own.restart();
+    const client = new Redis(own.url);
+    t.after(() => client.disconnect());
+    await client.mset({ 'late/http/routers/added/rule': 'Path(`/added`)', 'late/http/routers/added/service': 'echo' });
+    await eventually(async () => (await request(`${gw.url}/limited`)).status === 200, 'the kv connects once Redis answers');
+    await eventually(async () => (await request(`${gw.url}/added`)).status === 200, 'the provider reads Redis once it answers');
+  });
+});

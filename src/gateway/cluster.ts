@@ -76,10 +76,11 @@ export function mergeViews(answers: { pid: number; data: unknown }[]): unknown[]
     }
   }
   const out: unknown[] = [];
-  for (const [, entries] of byName) {
-    const merged: Record<string, unknown> = {};
+  for (const [name, entries] of byName) {
+    const merged: Record<string, unknown> = { name };
     const perWorker: Record<string, Record<string, unknown>> = {};
     const keys = new Set(entries.flatMap((e) => Object.keys(e.item)));
+    keys.delete('name');
     for (const key of keys) {
       const values = entries.map((e) => e.item[key]);
       if (key === 'counters' || SUMMED.has(key)) merged[key] = sumDeep(values);
