@@ -48,28 +48,37 @@ function workerEntry(): string {
  */
 export async function openRedisKv(config: NonNullable<ResolvedKv['redis']>, logger: Logger): Promise<KvStore> {
   const flags = new Int32Array(new SharedArrayBuffer(8));
-  const { port1, port2 } = new MessageChannel();
   const where = redactUrl(config.url);
-  const worker = new Worker(workerEntry(), {
-    eval: true,
-    workerData: { port: port2, flags, config },
-    transferList: [port2],
-  });
-  worker.unref();
-  port1.unref();
   let disposed = false;
   let firstReady: () => void = () => undefined;
   const ready = new Promise<void>((resolve) => (firstReady = resolve));
-  worker.on('message', (m: { state: string; detail?: string }) => {
-    if (m.state === 'ready') {
-      firstReady();
-      logger.info({ kv: 'redis', url: where }, `kv: connected to Redis at ${where}`);
-    } else if (!disposed) {
-      logger.warn({ kv: 'redis', url: where, detail: m.detail }, `kv: Redis at ${where} is unavailable (${m.detail ?? 'down'}); host.kv calls fail with ERR_KV_UNAVAILABLE until it is back`);
-    }
-  });
-  worker.on('error', (e) => logger.error({ kv: 'redis', err: e.message }, `kv: the Redis thread failed: ${e.message}`));
-  worker.on('exit', () => Atomics.store(flags, 1, 0));
+  let port1!: MessagePort;
+  let worker!: Worker;
+  const start = () => {
+    const channel = new MessageChannel();
+    port1 = channel.port1;
+    worker = new Worker(workerEntry(), { eval: true, workerData: { port: channel.port2, flags, config }, transferList: [channel.port2] });
+    worker.unref();
+    port1.unref();
+    worker.on('message', (m: { state: string; detail?: string }) => {
+      if (m.state === 'ready') {
+        firstReady();
+        logger.info({ kv: 'redis', url: where }, `kv: connected to Redis at ${where}`);
+      } else if (!disposed) {
+        logger.warn({ kv: 'redis', url: where, detail: m.detail }, `kv: Redis at ${where} is unavailable (${m.detail ?? 'down'}); host.kv calls fail with ERR_KV_UNAVAILABLE until it is back`);
+      }
+    });
+    worker.on('error', (e) => logger.error({ kv: 'redis', err: e.message }, `kv: the Redis thread failed: ${e.message}`));
+    worker.on('exit', () => {
+      Atomics.store(flags, 1, 0);
+      if (disposed) return;
+      // A bug in the thread must not leave the kv down for good: start a new one (calls fail meanwhile).
+      logger.error({ kv: 'redis' }, 'kv: the Redis thread stopped; starting a new one in 1 s');
+      port1.close();
+      setTimeout(() => disposed || start(), 1000).unref();
+    });
+  };
+  start();
 
   let seq = 0;
   let timeouts = 0;

@@ -203,6 +203,7 @@ export async function startRedisProvider(config: ResolvedRedisProvider, logger: 
       tree = buildTree(config.rootKey, snap);
       return true;
     } catch (e) {
+      if (closed) return false;
       if (!down)
         logger.warn({ provider: 'redis', url: where, err: (e as Error).message }, `provider redis: cannot read ${config.rootKey}/http/ from ${where} (${(e as Error).message}); the configuration read last keeps serving`);
       down = true;
