@@ -18,7 +18,7 @@
  * Knobs: SCALE_BENCH_SECONDS (4), SCALE_BENCH_ROUNDS (3), SCALE_BENCH_WARMUP (3).
  * Writes bench/results/scaling.md (a section of bench/RESULTS.md) and prints it.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -52,6 +52,14 @@ interface KvRow {
   incrUs: number;
   min: number;
   max: number;
+}
+
+function commit(): string {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_DIR, encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
 }
 
 async function kvCost(redisUrl: string): Promise<KvRow[]> {
@@ -220,8 +228,10 @@ export async function runScaling(): Promise<ScenarioResult> {
     const now = new Date().toISOString();
     const md = `## Scaling out: workers and the redis kv (bench/scaling.ts)
 
-Run on ${now.slice(0, 10)} at ${now.slice(11, 16)} UTC by \`npm run build && node --import tsx bench/scaling.ts\`; machine: ${m.cpu}, ${m.cores} cores, ${m.memory} RAM, Node ${m.node}; redis-server on loopback.
-The machine was shared with other work (load average ${fmt(load0)} at the start, ${fmt(load1)} at the end, on ${m.cores} cores): absolute numbers are noisy.
+Run on ${now.slice(0, 10)} at ${now.slice(11, 16)} UTC by \`npm run build && node --import tsx bench/scaling.ts\` (commit ${commit()}); machine: ${m.cpu}, ${m.cores} cores, ${m.memory} RAM, Node ${m.node}; redis-server on loopback.
+The machine was shared with other work (load average ${fmt(load0)} at the start, ${fmt(load1)} at the end, on ${m.cores} cores)${
+      load0 > m.cores * 1.5 ? ': **it was oversubscribed**, so every figure below mostly measures waiting for a core (a Redis round trip needs three threads in two processes to be scheduled in turn; a second worker competes with the load generator and everyone else). Read them as an upper bound, not as what the code costs on a quiet machine' : ': absolute numbers are noisy'
+    }.
 
 **One kv call from inside a plugin** (a JS export calling \`host.kv.incr(key, 1, 60000)\`, minus the same export returning at once; 15 interleaved batches of ~40 ms, medians):
 

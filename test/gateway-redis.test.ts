@@ -142,6 +142,22 @@ describe('gateway with the redis kv', () => {
     const codes: number[] = [];
     for (let i = 0; i < 4; i++) codes.push((await request(`${gw.url}/strict`, { headers: { 'x-key': 'k1' } })).status);
     assert.deepEqual(codes, [200, 200, 200, 429]);
+    // Traffic from 4 clients at once while Redis is killed and restarted: every request is answered.
+    const seen: { status: number; code?: string }[] = [];
+    let failures = 0;
+    let traffic = true;
+    const client = async (n: number) => {
+      for (let i = 0; traffic; i++) {
+        try {
+          const r = await request(`${gw.url}/strict`, { headers: { 'x-key': `load-${n}-${i}` } });
+          seen.push({ status: r.status, ...(r.status === 502 ? { code: r.json<{ code: string }>().code } : {}) });
+        } catch {
+          failures++;
+        }
+      }
+    };
+    const clients = [0, 1, 2, 3].map(client);
+    await eventually(() => seen.length >= 8, 'traffic flows');
     await own.kill();
     await eventually(async () => (await request(`${gw.url}/strict`, { headers: { 'x-key': 'k2' } })).status === 502, 'requests fail while Redis is down');
     const down = await request(`${gw.url}/strict`, { headers: { 'x-key': 'k2' } });
@@ -150,8 +166,16 @@ describe('gateway with the redis kv', () => {
     const open = await request(`${gw.url}/open`, { headers: { 'x-key': 'k2' } });
     assert.equal(open.status, 200, 'failOpen: the limiter is skipped while Redis is down');
     assert.equal(open.headers['x-ratelimit-limit'], undefined);
+    await eventually(() => seen.some((x) => x.status === 502), 'the clients see the outage');
     await own.restart();
     await eventually(async () => (await request(`${gw.url}/strict`, { headers: { 'x-key': 'k3' } })).status === 200, 'the gateway recovers when Redis is back');
+    const mark = seen.length;
+    await eventually(() => seen.slice(mark).some((x) => x.status === 200), 'the clients get through again');
+    traffic = false;
+    await Promise.all(clients);
+    assert.equal(failures, 0, 'no request was left unanswered or cut');
+    assert.deepEqual([...new Set(seen.map((x) => x.status))].sort(), [200, 502], 'only answers of the limiter (fresh keys: 200) or its failure policy (502)');
+    assert.ok(seen.filter((x) => x.status === 502).every((x) => x.code === 'ERR_KV_UNAVAILABLE'));
     const back = await request(`${gw.url}/strict`, { headers: { 'x-key': 'k3' } });
     assert.equal(back.headers['x-ratelimit-limit'], '3');
   });
