@@ -195,6 +195,38 @@ export async function startPrimary(config: ResolvedConfig, options: PrimaryOptio
   firstFailed = undefined;
   logger.info({ workers: options.workers, pids: live().map((w) => w.process.pid) }, `${options.workers} workers listening`);
 
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => (closing ??= shutdown());
+  const shutdown = async () => {
+    stopping = true;
+    const ws = live();
+    const exits = ws.map((w) => new Promise<void>((resolve) => (w.isDead() ? resolve() : w.once('exit', () => resolve()))));
+    for (const w of ws) post(w, { type: 'stop' });
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(exits),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          logger.warn({ workers: live().map((w) => w.process.pid) }, 'shutdown timeout: killing workers still running');
+          for (const w of live()) w.process.kill('SIGKILL');
+          resolve();
+        }, options.shutdownTimeoutMs ?? 15_000);
+      }),
+    ]);
+    clearTimeout(timer);
+    await Promise.all(exits);
+    if (adminServer) {
+      const s = adminServer;
+      adminServer = undefined;
+      await new Promise<void>((resolve) => {
+        s.close(() => resolve());
+        s.closeAllConnections();
+      });
+    }
+    logger.info({}, 'gateway stopped (all workers)');
+    resolveDone();
+  };
+
   if (config.admin) {
     adminServer = http.createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0]!;
@@ -235,39 +267,15 @@ export async function startPrimary(config: ResolvedConfig, options: PrimaryOptio
       }
       json(404, { error: 'not found', endpoints: [...VIEWS, '/api/workers', '/metrics', '/ping'] });
     });
-    admin = await listenOn(adminServer, config.admin, 'admin', config);
-  }
-
-  const close = async () => {
-    if (stopping && !adminServer) return done;
-    stopping = true;
-    const ws = live();
-    const exits = ws.map((w) => new Promise<void>((resolve) => (w.isDead() ? resolve() : w.once('exit', () => resolve()))));
-    for (const w of ws) post(w, { type: 'stop' });
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.all(exits),
-      new Promise<void>((resolve) => {
-        timer = setTimeout(() => {
-          logger.warn({ workers: live().map((w) => w.process.pid) }, 'shutdown timeout: killing workers still running');
-          for (const w of live()) w.process.kill('SIGKILL');
-          resolve();
-        }, options.shutdownTimeoutMs ?? 15_000);
-      }),
-    ]);
-    clearTimeout(timer);
-    await Promise.all(exits);
-    if (adminServer) {
-      const s = adminServer;
+    try {
+      admin = await listenOn(adminServer, config.admin, 'admin', config);
+    } catch (e) {
+      // The workers are running already: stop them before reporting.
       adminServer = undefined;
-      await new Promise<void>((resolve) => {
-        s.close(() => resolve());
-        s.closeAllConnections();
-      });
+      await close();
+      throw e;
     }
-    logger.info({}, 'gateway stopped (all workers)');
-    resolveDone();
-  };
+  }
 
   return {
     get entryPoints() {
