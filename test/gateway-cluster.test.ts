@@ -93,13 +93,15 @@ describe('serve --workers 2', () => {
     assert.equal(routers[0]!.counters.requests, 20);
 
     process.kill(s.child.pid!, 'SIGHUP');
-    await eventually(async () => (await workers(s)).every((w) => w.reloads.success === 1), 'SIGHUP reloads every worker', 20_000);
+    await eventually(async () => (await workers(s)).every((w) => w.reloads.success >= 1), 'SIGHUP reloads every worker', 20_000);
 
     await writeFile(file, yamlFor(dir, `    more:\n      rule: "PathPrefix(\`/more\`)"\n      service: echo\n`));
-    await eventually(async () => (await workers(s)).every((w) => w.reloads.success === 2), 'the file change reloads every worker', 20_000);
-    const after = (await request(`${s.urls.admin}/api/routers`)).json<{ name: string; workers?: unknown }[]>();
-    assert.deepEqual(after.map((r) => r.name).sort(), ['api', 'more']);
-    assert.ok(after.every((r) => r.workers === undefined), 'every worker has the same routers');
+    await eventually(async () => (await workers(s)).every((w) => w.reloads.success >= 2), 'the file change reloads every worker', 20_000);
+    await eventually(async () => {
+      const after = (await request(`${s.urls.admin}/api/routers`)).json<{ name: string; workers?: unknown }[]>();
+      // A router some worker lacks would be listed with `workers`.
+      return after.map((r) => r.name).sort().join() === 'api,more' && after.every((r) => r.workers === undefined);
+    }, 'every worker serves the new router', 20_000);
 
     await writeFile(path.join(dir, 'tag.js'), TAG('2.0.0'));
     await eventually(async () => {

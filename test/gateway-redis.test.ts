@@ -87,7 +87,8 @@ describe('redis kv backend', () => {
       }
     }, 'kv calls fail as disconnected');
     assert.throws(() => kv.get('c'), (e: unknown) => e instanceof KvUnavailableError && e.code === 'ERR_KV_UNAVAILABLE' && e.operation === 'get');
-    assert.ok(logger.lines.some((l) => l.level === 'warn' && /unavailable/.test(l.msg ?? '')), 'the outage is logged');
+    // The log line travels from the Redis thread as a message: it may come just after the state flag.
+    await eventually(() => logger.lines.some((l) => l.level === 'warn' && /unavailable/.test(l.msg ?? '')), 'the outage is logged');
     await own.restart();
     await eventually(() => {
       try {
