@@ -278,8 +278,12 @@ describe('Redis provider key layout', () => {
         ['traefik/http/services/s/loadbalancer/servers/0/url', 'http://127.0.0.1:1'],
         ['traefik/http/services/s/loadbalancer/passhostheader', 'false'],
         ['other/http/routers/x/rule', 'Path(`/x`)'],
+        ['traefik/http/routers/__proto__/rule', 'Path(`/polluted`)'],
+        ['traefik/http/middlewares/m/plugin/p/constructor/prototype/x', '1'],
       ]),
     );
+    assert.deepEqual(tree.ignored, ['traefik/http/middlewares/m/plugin/p/constructor/prototype/x', 'traefik/http/routers/__proto__/rule']);
+    assert.equal(({} as Record<string, unknown>).rule, undefined, 'no prototype was written to');
     assert.deepEqual(tree.http, {
       routers: { api: { rule: 'PathPrefix(`/api`)', entryPoints: ['web'], priority: 7 } },
       middlewares: { m: { plugin: { p: { list: ['a', 'b'], name: '123' } }, failOpen: true } },

@@ -42,6 +42,7 @@ export interface RedisProvider {
 type Schema = { type?: string | readonly string[]; properties?: Record<string, Schema>; additionalProperties?: Schema | boolean; items?: Schema };
 
 const SECTIONS = ['routers', 'middlewares', 'services'] as const;
+const UNSAFE = new Set(['__proto__', 'constructor', 'prototype']);
 const httpSchema = (GATEWAY_SCHEMA.properties.http as unknown as Schema).properties!;
 
 function typesOf(s: Schema | undefined): readonly string[] {
@@ -80,6 +81,8 @@ function listify(v: unknown): unknown {
 
 interface Tree {
   http: Record<string, Record<string, unknown>>;
+  /** Keys left out: a segment such as `__proto__` could reach object prototypes. */
+  ignored: string[];
   /** Dotted config path of each value, to its Redis key. */
   keyOf: Map<string, string>;
   /** `routers.api` etc.: the entries Redis defines. */
@@ -91,10 +94,15 @@ export function buildTree(rootKey: string, entries: ReadonlyMap<string, string>)
   const http: Record<string, Record<string, unknown>> = {};
   const keyOf = new Map<string, string>();
   const names = new Map<string, string>();
+  const ignored: string[] = [];
   const prefix = `${rootKey}/http/`;
   for (const [key, raw] of [...entries].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
     if (!key.startsWith(prefix)) continue;
     const segs = key.slice(prefix.length).split('/');
+    if (segs.some((x) => UNSAFE.has(x) || x === '')) {
+      ignored.push(key);
+      continue;
+    }
     const section = SECTIONS.find((x) => x === segs[0]?.toLowerCase());
     const name = segs[1];
     if (!section || !name || segs.length < 3) continue;
@@ -125,7 +133,7 @@ export function buildTree(rootKey: string, entries: ReadonlyMap<string, string>)
     keyOf.set(dotted(path), key);
   }
   for (const section of Object.keys(http)) for (const name of Object.keys(http[section]!)) http[section]![name] = listify(http[section]![name]);
-  return { http, keyOf, names };
+  return { http, ignored, keyOf, names };
 }
 
 /** The file's configuration with Redis's routers, middlewares and services laid over it. */
@@ -201,6 +209,8 @@ export async function startRedisProvider(config: ResolvedRedisProvider, logger: 
       if (f === seen) return false;
       seen = f;
       tree = buildTree(config.rootKey, snap);
+      if (tree.ignored.length > 0)
+        logger.warn({ provider: 'redis', keys: tree.ignored }, `provider redis: keys ignored (empty segment, or __proto__/constructor/prototype): ${tree.ignored.join(', ')}`);
       return true;
     } catch (e) {
       if (closed) return false;
