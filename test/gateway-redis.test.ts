@@ -13,7 +13,7 @@ import { Redis } from 'ioredis';
 import { openKv, type KvStore } from '../src/gateway/kv.js';
 import { KvUnavailableError } from '../src/errors.js';
 import { baseConfig, eventually, gateway, memoryLogger, request, tempDir } from './fixtures/gateway/helpers.js';
-import { startRedis, type RedisServer } from './fixtures/redis.js';
+import { TLS_CERT, startRedis, type RedisServer } from './fixtures/redis.js';
 import { serve } from './fixtures/gateway/serve.js';
 import { buildTree } from '../src/gateway/providers/redis.js';
 
@@ -347,5 +347,56 @@ describe('Redis configuration', () => {
     await client.mset({ 'late/http/routers/added/rule': 'Path(`/added`)', 'late/http/routers/added/service': 'echo' });
     await eventually(async () => (await request(`${gw.url}/limited`)).status === 200, 'the kv connects once Redis answers');
     await eventually(async () => (await request(`${gw.url}/added`)).status === 200, 'the provider reads Redis once it answers');
+  });
+});
+
+describe('redis kv over TLS', () => {
+  it('connects with rediss:// and the CA given by a path relative to the config file; without the CA the certificate is refused', async (t) => {
+    const own = await startRedis({ tls: true });
+    t.after(() => own.stop());
+    const dir = await tempDir({});
+    t.after(() => dir.cleanup());
+    await copyFile(path.join(EXAMPLES, 'rate-limit.js'), path.join(dir.dir, 'rate-limit.js'));
+    await copyFile(TLS_CERT, path.join(dir.dir, 'ca.crt'));
+    const yaml = (tls: string, dial: string) => `entryPoints:
+  web:
+    address: 127.0.0.1:0
+http:
+  routers:
+    r:
+      rule: "PathPrefix(\`/\`)"
+      middlewares: [limit]
+      service: echo
+  middlewares:
+    limit:
+      plugin:
+        rate-limit:
+          limit: 100
+          windowSeconds: 86400
+  services:
+    echo:
+      echo: {}
+plugins:
+  dir: .
+  capabilities:
+    kv:
+      backend: redis
+      redis:
+        url: ${own.url}
+        dialTimeout: ${dial}
+${tls}accessLog: false
+`;
+    await writeFile(path.join(dir.dir, 'good.yaml'), yaml('        tls:\n          ca: ca.crt\n', '5s'));
+    await writeFile(path.join(dir.dir, 'no-ca.yaml'), yaml('', '200ms')); // it will not connect: do not wait long for it
+    const good = await gateway(t, path.join(dir.dir, 'good.yaml'), { watchConfig: false });
+    const ok = await request(`${good.url}/x`);
+    assert.equal(ok.status, 200);
+    assert.equal(ok.headers['x-ratelimit-remaining'], '99');
+    const logger = memoryLogger();
+    const refused = await gateway(t, path.join(dir.dir, 'no-ca.yaml'), { watchConfig: false, logger });
+    const r = await request(`${refused.url}/x`);
+    assert.equal(r.status, 502);
+    assert.equal(r.json<{ code: string }>().code, 'ERR_KV_UNAVAILABLE');
+    await eventually(() => logger.lines.some((l) => /self-signed|self signed|certificate/i.test(`${l.msg} ${JSON.stringify(l.obj)}`)), 'the certificate problem is logged');
   });
 });
