@@ -52,6 +52,36 @@ describe('redis kv backend', () => {
     assert.throws(() => a.set('bytes', new Uint8Array(2)), /stores JSON data/);
   });
 
+  it('serves Lua and JavaScript plugins unchanged (synchronous calls); a plugin can catch ERR_KV_UNAVAILABLE for a local fallback', async (t) => {
+    const own = await startRedis();
+    t.after(() => own.stop());
+    const dir = await tempDir({
+      'count.lua': `local M = {}
+function M.bump(k) return host.kv.incr(k, 2) end
+function M.read(k) return host.kv.get(k) end
+return M
+`,
+      'fallback.js': `export function bump(k) {
+  try { return host.kv.incr(k); } catch (e) { return e.code; }
+}
+`,
+    });
+    t.after(() => dir.cleanup());
+    const { createHost } = await import('../src/host/host.js');
+    const kv = await openKv({ ...redisKv('lua:'), redis: { ...redisKv('lua:').redis, url: own.url } }, memoryLogger());
+    t.after(() => kv.dispose());
+    const host = await createHost({ dir: dir.dir, capabilities: kv.capability });
+    t.after(() => host.close());
+    const lua = host.get<{ bump(k: string): number; read(k: string): unknown }>('count');
+    const js = host.get<{ bump(k: string): unknown }>('fallback');
+    assert.equal(lua.bump('n'), 2);
+    assert.equal(js.bump('n'), 3);
+    assert.equal(lua.read('n'), 3);
+    await own.kill();
+    await eventually(() => js.bump('n') === 'ERR_KV_UNAVAILABLE', 'the plugin catches the outage');
+    assert.throws(() => lua.bump('n'), /ERR_KV_UNAVAILABLE/);
+  });
+
   it('expires keys: set with a TTL, incr starts a window on a new counter and keeps it', async (t) => {
     const kv = await openKv(redisKv('ttl:'), memoryLogger());
     t.after(() => kv.dispose());
