@@ -348,6 +348,17 @@ describe('Redis configuration', () => {
     }
   });
 
+  it('starts with a file whose router uses a service defined only in Redis', async (t) => {
+    const client = new Redis(redis.url);
+    t.after(() => client.disconnect());
+    await client.mset({ 'split/http/services/from-redis/echo': '{}' });
+    const dir = await tempDir({});
+    t.after(() => dir.cleanup());
+    const config = baseConfig(dir.dir, { routers: { r: { rule: 'Path(`/split`)', service: 'from-redis' } } }, { providers: { redis: { url: redis.url, rootKey: 'split' } } });
+    const gw = await gateway(t, config);
+    assert.equal((await request(`${gw.url}/split`)).status, 200);
+  });
+
   it('starts while Redis is down (kv calls fail, the file config serves) and picks up kv and provider once Redis answers', async (t) => {
     const own = await startRedis();
     t.after(() => own.stop());

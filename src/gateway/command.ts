@@ -11,7 +11,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { ConfigError, TerrariumError } from '../errors.js';
 import type { Logger } from '../types.js';
 import { createGateway } from './server.js';
-import { loadConfig } from './config.js';
+import { readConfig } from './config.js';
 
 /** What the CLI hands the serve command. */
 export interface ServeDeps {
@@ -118,8 +118,9 @@ function banner(deps: ServeDeps, rows: (readonly [string, string])[]): void {
 async function servePrimary(file: string, workers: number, logger: Logger, deps: ServeDeps): Promise<void> {
   let config;
   try {
-    // Checked once here, so a bad file is reported once and not by every worker.
-    config = await loadConfig(file);
+    // Checked once here, so a bad file is reported once and not by every worker. Its references
+    // are left to the workers: they may be to routers or services a Redis provider defines.
+    config = (await readConfig(file)).config;
   } catch (e) {
     if (e instanceof ConfigError) {
       deps.err(`terrarium serve: invalid configuration${e.file ? ` in ${e.file}` : ''}:\n`);

@@ -1152,19 +1152,19 @@ export async function createGateway(config: string | GatewayConfig, options: Gat
  */
 async function firstRuntime(gw: GatewayImpl, config: string | GatewayConfig, resolved: ResolvedConfig, issues: Issue[]): Promise<Runtime> {
   if (!resolved.redisProvider) return gw.build(resolved, issues);
-  const fileOnly = gw.build(resolved, issues);
   // Loaded only when configured: a gateway without Redis never loads ioredis.
   const { startRedisProvider } = await import('./providers/redis.js');
   const provider = await startRedisProvider(resolved.redisProvider, gw.logger);
   gw.provider = provider;
   provider.onChange(() => void gw.reloadFromProvider());
   try {
+    // The file may rely on what Redis defines (a service its routers use): check them together first.
     const checked = await readConfig(config, provider.overlay);
     return gw.build(checked.config, checked.issues);
   } catch (e) {
-    if (!(e instanceof ConfigError)) throw e;
-    gw.logger.error({ provider: 'redis', issues: e.issues }, `provider redis: the configuration in Redis is rejected, serving the file's alone: ${e.message}`);
-    return fileOnly;
+    if (!(e instanceof ConfigError) || provider.keys === 0) throw e;
+    gw.logger.error({ provider: 'redis', issues: e.issues }, `provider redis: the configuration in Redis is rejected, trying the file's alone: ${e.message}`);
+    return gw.build(resolved, issues);
   }
 }
 
