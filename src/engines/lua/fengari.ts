@@ -21,6 +21,7 @@
  * loaded by someone else, unpatched), the engine refuses to start instead of running unguarded.
  */
 import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -29,21 +30,96 @@ export type Fengari = any;
 
 /** What the patched fengari calls back into; one per process, dispatching on the state's `l_G.terrarium`. */
 export interface GuardHooks {
-  /** A string of `bytes` is about to be allocated by `..` or a string buffer. May throw a Lua error. */
+  /** A string or buffer of `bytes` is about to be allocated by `..`, a string buffer or the lexer. May throw a Lua error. */
   alloc(L: unknown, bytes: number): void;
-  /** Pattern matching or a table loop used up its step slice: check the deadline, refill `steps`. May throw a Lua error. */
+  /**
+   * A built-in used up its work slice (pattern steps, table-loop steps, bytes compared or hashed,
+   * lexer characters): check the deadline and the memory guard, refill `steps`. May throw a Lua
+   * error. Called with `null` where fengari has no state at hand: the debt stays for the next site.
+   */
   matchSlice(L: unknown): void;
-  /** Remaining pattern-matching / table-loop steps before `matchSlice` is called. */
+  /** Remaining units of built-in work before `matchSlice` is called. */
   steps: number;
+  /** The compiler emitted `codeEvery` instructions: charge their memory, check the deadline. */
+  codeSlice(L: unknown): void;
+  code: number;
+  /** The compiler starts or ends a chunk (load, or a plugin's own source): its accounting restarts at 0. */
+  compileReset(L: unknown): void;
+  /** fengari itself raised a stack overflow ("stack overflow", "JS stack overflow", "error in error handling"). */
+  fault(L: unknown): void;
+  /** The error value a protected call just caught (after `fault`, it is the engine's own). */
+  caught(L: unknown, tv: unknown): void;
+  /** A Lua stack is about to grow to hold `n` more slots. May throw a Lua error. */
+  growStack(L: unknown, n: number): void;
 }
 
 export const guardHooks: GuardHooks = {
   alloc() {},
-  matchSlice() {
-    guardHooks.steps = 1 << 20;
+  matchSlice(L) {
+    if (L) guardHooks.steps = 1 << 16;
   },
-  steps: 1 << 20,
+  steps: 1 << 16,
+  codeSlice() {
+    guardHooks.code = 1 << 10;
+  },
+  code: 1 << 10,
+  compileReset() {},
+  fault() {},
+  caught() {},
+  growStack() {},
 };
+
+/**
+ * The key fengari's tables use for a string, and its compiler for constants. fengari's own is "|"
+ * then the unpadded hex of each byte, so different strings collide ("\6w" and "gu" are both
+ * "|677") and it costs a rope of 2 characters per byte. Here it is injective: the bytes as Latin-1
+ * characters for strings up to 4 KiB, and for longer ones (where V8 hashes a string by its length
+ * alone, which would turn a Map lookup into a chain walk) a SHA-256 digest plus the length, so
+ * hashing is one native pass and a cached key is at most ~60 characters. "&" is a prefix fengari
+ * uses for nothing else ("*", "#", "?" mark light userdata).
+ */
+function luaHash(s: Uint8Array): string {
+  const n = s.length;
+  if (n <= 32) {
+    let h = '|';
+    for (let i = 0; i < n; i++) h += String.fromCharCode(s[i]!);
+    return h;
+  }
+  guardHooks.steps -= n >> 4;
+  if (n <= 4096) return '|' + Buffer.from(s.buffer, s.byteOffset, n).toString('latin1');
+  return '&' + n + ':' + createHash('sha256').update(s).digest('base64');
+}
+
+const view = (s: Uint8Array) => Buffer.from(s.buffer, s.byteOffset, s.length);
+
+/** Byte order of two Lua strings (C Lua: strcoll in the "C" locale), charged as work. */
+function luaCompare(a: Uint8Array, b: Uint8Array): number {
+  if (a === b) return 0;
+  guardHooks.steps -= Math.min(a.length, b.length) >> 8;
+  return Buffer.compare(view(a), view(b));
+}
+
+/** Equality of byte strings, native for long ones, charged as work. */
+function luaEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a === b) return true;
+  const n = a.length;
+  if (n !== b.length) return false;
+  if (n < 64) {
+    for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
+    return true;
+  }
+  guardHooks.steps -= n >> 8;
+  return view(a).equals(view(b));
+}
+
+/** Plain find (fengari's is a quadratic scan with no deadline): Node's native search, charged as work. */
+function luaIndexOf(s: Uint8Array, p: Uint8Array): number {
+  if (p.length === 0) return 0;
+  guardHooks.steps -= s.length >> 6;
+  return view(s).indexOf(view(p));
+}
+
+export const helpers = { luaHash, luaCompare, luaEqual, luaIndexOf };
 
 interface Patch {
   file: string;
@@ -51,12 +127,69 @@ interface Patch {
 }
 
 /** Counts one unit of work of a built-in loop; every `steps` of them the deadline is checked. */
-const STEP = 'if (--module.__terrarium.steps < 0) module.__terrarium.matchSlice(L);';
+const STEP = (L: string) => `if (--module.__terrarium.steps < 0) module.__terrarium.matchSlice(${L});`;
+/** Checks a debt of work left by a site that had no state at hand. */
+const DEBT = (L: string) => `if (module.__terrarium.steps < 0) module.__terrarium.matchSlice(${L});`;
 
 const PATCHES: Patch[] = [
   {
     file: 'lvm.js',
-    edits: [{ find: 'let buff = new Uint8Array(tl);', replace: 'module.__terrarium.alloc(L, tl); let buff = new Uint8Array(tl);' }],
+    edits: [
+      { find: 'let buff = new Uint8Array(tl);', replace: 'module.__terrarium.alloc(L, tl); let buff = new Uint8Array(tl);' },
+      {
+        // fengari orders strings by their (colliding, unpadded hex) hash: "\16" < "\2" was true.
+        find: `const l_strcmp = function(ls, rs) {
+    let l = luaS_hashlongstr(ls);
+    let r = luaS_hashlongstr(rs);`,
+        replace: `const l_strcmp = function(ls, rs) {
+    return module.__terrarium.helpers.luaCompare(ls.realstring, rs.realstring);
+    let l, r;`,
+      },
+      {
+        find: 'return l_strcmp(l.tsvalue(), r.tsvalue()) < 0 ? 1 : 0;',
+        replace: `{ const c = l_strcmp(l.tsvalue(), r.tsvalue()); ${DEBT('L')} return c < 0 ? 1 : 0; }`,
+      },
+      {
+        find: 'return l_strcmp(l.tsvalue(), r.tsvalue()) <= 0 ? 1 : 0;',
+        replace: `{ const c = l_strcmp(l.tsvalue(), r.tsvalue()); ${DEBT('L')} return c <= 0 ? 1 : 0; }`,
+      },
+      {
+        find: 'return luaS_eqlngstr(t1.tsvalue(), t2.tsvalue()) ? 1 : 0;',
+        replace: `{ const c = luaS_eqlngstr(t1.tsvalue(), t2.tsvalue()); ${DEBT('L')} return c ? 1 : 0; }`,
+      },
+    ],
+  },
+  {
+    file: 'lstring.js',
+    edits: [
+      {
+        find: `    let len = str.length;
+    let s = "|";
+    for (let i=0; i<len; i++)
+        s += str[i].toString(16);
+    return s;`,
+        replace: '    return module.__terrarium.helpers.luaHash(str);',
+      },
+    ],
+  },
+  {
+    file: 'defs.js',
+    edits: [
+      {
+        find: `const luastring_eq = function(a, b) {`,
+        replace: `const luastring_eq = function(a, b) { return module.__terrarium.helpers.luaEqual(a, b);`,
+      },
+    ],
+  },
+  {
+    file: 'ltable.js',
+    edits: [
+      {
+        // hashing a fresh long string is work proportional to its length
+        find: 'return luaS_hashlongstr(key.tsvalue());',
+        replace: `{ const h = luaS_hashlongstr(key.tsvalue()); ${DEBT('L')} return h; }`,
+      },
+    ],
   },
   {
     file: 'lauxlib.js',
@@ -78,10 +211,15 @@ const PATCHES: Patch[] = [
         replace: 'ci.callstatus = (ci.callstatus & ~lstate.CIST_OAH) | L.allowhook;',
       },
       {
-        // table.move / table.insert / table.remove loop over integer ranges inside one built-in
-        // (up to 2^31 steps with a lying __len, allocating nothing): count them like pattern steps.
+        // table.move / insert / remove / concat / unpack / sort loop over integer ranges inside one
+        // built-in (up to 2^31 steps with a lying __len): count them like pattern steps (4 each, so
+        // the memory guard sees a table filled by lua_seti every 16k entries).
         find: 'const lua_seti = function(L, idx, n) {',
-        replace: `const lua_seti = function(L, idx, n) { ${STEP}`,
+        replace: `const lua_seti = function(L, idx, n) { module.__terrarium.steps -= 3; ${STEP('L')}`,
+      },
+      {
+        find: 'const lua_geti = function(L, idx, n) {',
+        replace: `const lua_geti = function(L, idx, n) { ${STEP('L')}`,
       },
     ],
   },
@@ -90,11 +228,117 @@ const PATCHES: Patch[] = [
     edits: [
       {
         find: 'const singlematch = function(ms, s, p, ep) {',
-        replace: 'const singlematch = function(ms, s, p, ep) { if (--module.__terrarium.steps < 0) module.__terrarium.matchSlice(ms.L);',
+        replace: `const singlematch = function(ms, s, p, ep) { ${STEP('ms.L')}`,
+      },
+      {
+        // %b scans to the end of the subject without a singlematch call.
+        find: `        while (++s < ms.src_end) {
+            if (ms.src[s] === e) {`,
+        replace: `        while (++s < ms.src_end) { ${STEP('ms.L')}
+            if (ms.src[s] === e) {`,
+      },
+      {
+        // plain find (and patterns without specials): native search instead of a quadratic scan
+        find: 'let f = find_subarray(s.subarray(init - 1), p, 0);',
+        replace: `let f = module.__terrarium.helpers.luaIndexOf(s.subarray(init - 1), p); ${DEBT('L')}`,
+      },
+    ],
+  },
+  {
+    file: 'llex.js',
+    edits: [
+      {
+        // the lexer reads every character of a source (possibly endless, from a reader function)
+        find: `const next = function(ls) {
+    ls.current = ls.z.zgetc();`,
+        replace: `const next = function(ls) { ${STEP('ls.L')}
+    ls.current = ls.z.zgetc();`,
+      },
+      {
+        // a token (long string, name) grows its buffer by doubling
+        find: 'luaZ_resizebuffer(ls.L, b, newsize);',
+        replace: 'module.__terrarium.alloc(ls.L, newsize); luaZ_resizebuffer(ls.L, b, newsize);',
+      },
+    ],
+  },
+  {
+    file: 'lcode.js',
+    edits: [
+      {
+        find: `    f.code[fs.pc] = i;
+    f.lineinfo[fs.pc] = fs.ls.lastline;`,
+        replace: `    if (--module.__terrarium.code < 0) module.__terrarium.codeSlice(fs.ls.L);
+    f.code[fs.pc] = i;
+    f.lineinfo[fs.pc] = fs.ls.lastline;`,
+      },
+    ],
+  },
+  {
+    file: 'ldo.js',
+    edits: [
+      {
+        find: `    let p = new SParser(z, name, mode);
+    L.nny++;  /* cannot yield during parsing */
+    let status = luaD_pcall(L, f_parser, p, L.top, L.errfunc);`,
+        replace: `    module.__terrarium.compileReset(L);
+    let p = new SParser(z, name, mode);
+    L.nny++;  /* cannot yield during parsing */
+    let status = luaD_pcall(L, f_parser, p, L.top, L.errfunc);
+    module.__terrarium.compileReset(L);`,
+      },
+      {
+        // no binary chunks in a Terrarium state: fengari's undump does not verify bytecode
+        find: `        checkmode(L, p.mode, to_luastring("binary", true));`,
+        replace: `        if (L.l_G.terrarium) { lobject.luaO_pushfstring(L, to_luastring("attempt to load a binary chunk (not allowed in a Terrarium plugin)")); luaD_throw(L, LUA_ERRSYNTAX); }
+        checkmode(L, p.mode, to_luastring("binary", true));`,
+      },
+      {
+        find: `    let size = L.stack.length;
+    if (size > LUAI_MAXSTACK)
+        luaD_throw(L, LUA_ERRERR);`,
+        replace: `    module.__terrarium.growStack(L, n);
+    let size = L.stack.length;
+    if (size > LUAI_MAXSTACK) {
+        module.__terrarium.fault(L); luaD_throw(L, LUA_ERRERR); }`,
+      },
+      {
+        find: `            luaD_reallocstack(L, ERRORSTACKSIZE);
+            ldebug.luaG_runerror(L, to_luastring("stack overflow", true));`,
+        replace: `            luaD_reallocstack(L, ERRORSTACKSIZE);
+            module.__terrarium.fault(L); ldebug.luaG_runerror(L, to_luastring("stack overflow", true));`,
+      },
+      {
+        find: `    if (L.nCcalls === LUAI_MAXCCALLS)
+        ldebug.luaG_runerror(L, to_luastring("JS stack overflow", true));
+    else if (L.nCcalls >= LUAI_MAXCCALLS + (LUAI_MAXCCALLS >> 3))
+        luaD_throw(L, LUA_ERRERR);  /* error while handing stack error */`,
+        replace: `    if (L.nCcalls === LUAI_MAXCCALLS) {
+        module.__terrarium.fault(L); ldebug.luaG_runerror(L, to_luastring("JS stack overflow", true)); }
+    else if (L.nCcalls >= LUAI_MAXCCALLS + (LUAI_MAXCCALLS >> 3)) {
+        module.__terrarium.fault(L); luaD_throw(L, LUA_ERRERR); } /* error while handing stack error */`,
+      },
+      {
+        find: `    if (L.nCcalls >= LUAI_MAXCCALLS)
+        return resume_error(L, "JS stack overflow", nargs);`,
+        replace: `    if (L.nCcalls >= LUAI_MAXCCALLS) {
+        const r = resume_error(L, "JS stack overflow", nargs); module.__terrarium.fault(L); module.__terrarium.caught(L, L.stack[L.top - 1]); return r; }`,
+      },
+      {
+        // every error a protected call catches passes here: after a fault it is the engine's own
+        find: `    while (L.top > oldtop + 1)
+        delete L.stack[--L.top];
+};`,
+        replace: `    while (L.top > oldtop + 1)
+        delete L.stack[--L.top];
+    module.__terrarium.caught(L, L.stack[oldtop]);
+};`,
       },
     ],
   },
 ];
+
+const hooksWithHelpers = guardHooks as GuardHooks & { helpers: typeof helpers };
+hooksWithHelpers.helpers = helpers;
 
 function loadPatched(): Fengari {
   const require = createRequire(import.meta.url);
@@ -119,7 +363,7 @@ function loadPatched(): Fengari {
       if (src.split(edit.find).length !== 2) throw new Error(`cannot patch fengari ${patch.file}: unexpected source`);
       src = src.replace(edit.find, edit.replace);
     }
-    m.__terrarium = guardHooks;
+    m.__terrarium = hooksWithHelpers;
     applied.add(filename);
     m._compile(src, filename);
   };

@@ -56,8 +56,12 @@ setMaxDepth(MAX_DEPTH);
 
 /** VM instructions between two budget checks (time, stack, memory). */
 const HOOK_EVERY = 1000;
-/** Pattern-matching steps (singlematch calls) between two deadline checks. */
+/** Units of built-in work (pattern steps, table-loop steps, bytes/16 hashed...) between two deadline checks. */
 const MATCH_SLICE = 1 << 16;
+/** Compiled instructions between two checks of the compiler's deadline and memory. */
+const CODE_SLICE = 1 << 12;
+/** Bytes a compiled instruction holds with its share of line info, constants and lexer strings (measured, see README). */
+const CODE_BYTES = 160;
 /** Nested host -> plugin -> host calls on one instance before ERR_PLUGIN_STACK. */
 const MAX_REENTRY = 32;
 /** Lua stack slots allowed per stackBytes byte (a slot is a TValue, ~16-32 bytes in V8). */
@@ -115,6 +119,16 @@ class LuaInstance implements EngineInstance, GuardOwner {
   private moduleTable: TValue | undefined;
   private disposed = false;
   private currentExport: string | undefined;
+  /** The thread running the chunk while it loads (top level, like an export's thread). */
+  private loadThread: LuaState | undefined;
+  /** Estimated bytes of the chunk being compiled (the compiler's data is not reachable by the walk). */
+  private compileBytes = 0;
+  /** fengari raised a stack overflow of its own; the next error a protected call catches is it. */
+  private faultPending = false;
+  /** Error values fengari itself raised for a stack overflow (identity, never message text). */
+  private readonly faultValues = new WeakSet<object>();
+  /** Inside raiseExceeded (its traceback may grow the stack). */
+  private raising = false;
 
   constructor(private readonly req: LoadRequest) {
     this.name = req.defaultName;
@@ -157,8 +171,10 @@ class LuaInstance implements EngineInstance, GuardOwner {
     }
     lua.lua_pushcfunction(L, (L1: LuaState) => this.luaPrint(L1));
     lua.lua_setfield(L, g, ls('print'));
-    lua.lua_pushcfunction(L, (L1: LuaState) => this.luaLoad(L1));
-    lua.lua_setfield(L, g, ls('load'));
+    // `load` is fengari's own (readers, modes, env behave as in Lua); the patched compiler refuses
+    // binary chunks in a Terrarium state and charges its work to the deadline and memory guard.
+    this.openRandom(g);
+    this.openCoroutineTop(g);
     // string.dump would hand out bytecode, which fengari's undump does not verify.
     lua.lua_getfield(L, g, ls('string'));
     lua.lua_pushnil(L);
@@ -208,7 +224,7 @@ class LuaInstance implements EngineInstance, GuardOwner {
     lua.lua_setfield(L, -2, ls('__tostring'));
     lua.lua_setmetatable(L, -2);
     lua.lua_pop(L, 1);
-    return { nullUd, arrayMt, objectMt, bytes: new WeakMap(), fromBytes: new WeakSet() };
+    return { nullUd, arrayMt, objectMt, bytes: new WeakMap(), fromBytes: new WeakSet(), copyBudget: this.req.limits.memoryBytes };
   }
 
   /** Push the read-only `host` userdata: capabilities, data, config, and the marshalling helpers. */
@@ -349,52 +365,99 @@ class LuaInstance implements EngineInstance, GuardOwner {
     return 0;
   }
 
-  /** `load` restricted to text chunks, compiled with the plugin's globals (or the env given). */
-  private luaLoad(L: LuaState): number {
-    let chunk: Uint8Array;
-    if (lua.lua_type(L, 1) === lua.LUA_TSTRING) chunk = lua.lua_tolstring(L, 1) as Uint8Array;
-    else {
-      lauxlib.luaL_checktype(L, 1, lua.LUA_TFUNCTION);
-      const parts: Uint8Array[] = [];
-      let size = 0;
-      for (;;) {
-        lua.lua_pushvalue(L, 1);
-        lua.lua_call(L, 0, 1);
-        if (lua.lua_isnil(L, -1)) break;
-        const p = lua.lua_tolstring(L, -1) as Uint8Array | null;
-        if (!p) return lauxlib.luaL_error(L, ls('reader function must return a string'));
-        if (p.length === 0) break;
-        size += p.length;
-        guardHooks.alloc(L, size);
-        parts.push(p);
-        lua.lua_pop(L, 1);
+  /**
+   * Per-plugin math.random / math.randomseed. fengari keeps one generator for the whole process,
+   * so one plugin could seed it and predict every value another draws. Here each instance has its
+   * own: unseeded values come from a per-instance pool of crypto.getRandomValues (unpredictable,
+   * like fengari's Math.random), and after math.randomseed(x) the sequence is fengari's own
+   * LCG, so a seeded plugin draws exactly what it would in plain fengari.
+   */
+  private openRandom(g: number): void {
+    const { L } = this;
+    let seeded: number | undefined;
+    const pool = new Uint32Array(256);
+    let at = pool.length;
+    const unseeded = (): number => {
+      if (at + 2 > pool.length) {
+        crypto.getRandomValues(pool);
+        at = 0;
       }
-      chunk = new Uint8Array(size);
-      let at = 0;
-      for (const p of parts) {
-        chunk.set(p, at);
-        at += p.length;
+      const hi = pool[at++]! >>> 5;
+      const lo = pool[at++]! >>> 6;
+      return (hi * 67108864 + lo) / 9007199254740992;
+    };
+    // fengari's glibc LCG, computed the same way (doubles) so seeded sequences match plain fengari.
+    const lcg = (): number => {
+      seeded = (1103515245 * seeded! + 12345) & 0x7fffffff;
+      return seeded;
+    };
+    lua.lua_getfield(L, g, ls('math'));
+    lua.lua_pushcfunction(L, (L1: LuaState) => {
+      const r = seeded === undefined ? unseeded() : lcg() / 0x80000000;
+      let low: number;
+      let up: number;
+      switch (lua.lua_gettop(L1)) {
+        case 0:
+          lua.lua_pushnumber(L1, r);
+          return 1;
+        case 1:
+          low = 1;
+          up = lauxlib.luaL_checkinteger(L1, 1) as number;
+          break;
+        case 2:
+          low = lauxlib.luaL_checkinteger(L1, 1) as number;
+          up = lauxlib.luaL_checkinteger(L1, 2) as number;
+          break;
+        default:
+          return lauxlib.luaL_error(L1, ls('wrong number of arguments'));
       }
-    }
-    const name = lauxlib.luaL_optlstring(L, 2, chunk) as Uint8Array;
-    const mode = lauxlib.luaL_optlstring(L, 3, ls('t')) as Uint8Array;
-    if (jsText(mode).indexOf('t') === -1) {
-      lua.lua_pushnil(L);
-      lua.lua_pushliteral(L, 'attempt to load a binary chunk (only text chunks are allowed)');
+      lauxlib.luaL_argcheck(L1, low <= up, 1, ls('interval is empty'));
+      lauxlib.luaL_argcheck(L1, low >= 0 || up <= 2147483647 + low, 1, ls('interval too large'));
+      lua.lua_pushinteger(L1, Math.floor(r * (up - low + 1)) + low);
+      return 1;
+    });
+    lua.lua_setfield(L, -2, ls('random'));
+    lua.lua_pushcfunction(L, (L1: LuaState) => {
+      seeded = (lauxlib.luaL_checknumber(L1, 1) as number) | 0;
+      if (seeded === 0) seeded = 1;
+      lcg(); // fengari discards the first value too
+      return 0;
+    });
+    lua.lua_setfield(L, -2, ls('randomseed'));
+    lua.lua_pop(L, 1);
+  }
+
+  /**
+   * An export runs in a pooled coroutine (so it can await host promises), but for the plugin its
+   * top level is the main thread, as a chunk run by plain Lua: coroutine.running() says main,
+   * coroutine.isyieldable() is false, and coroutine.yield raises "attempt to yield from outside a
+   * coroutine" (catchable by pcall) instead of suspending the whole call.
+   */
+  private openCoroutineTop(g: number): void {
+    const { L } = this;
+    lua.lua_getfield(L, g, ls('coroutine'));
+    lua.lua_pushcfunction(L, (L1: LuaState) => {
+      const ismain = lua.lua_pushthread(L1) as boolean;
+      lua.lua_pushboolean(L1, ismain || this.isTopLevel(L1));
       return 2;
-    }
-    const hasEnv = !lua.lua_isnone(L, 4);
-    const status = lauxlib.luaL_loadbufferx(L, chunk, chunk.length, name, ls('t'));
-    if (status !== lua.LUA_OK) {
-      lua.lua_pushnil(L);
-      lua.lua_insert(L, -2);
-      return 2;
-    }
-    if (hasEnv) {
-      lua.lua_pushvalue(L, 4);
-      if (!lua.lua_setupvalue(L, -2, 1)) lua.lua_pop(L, 1);
-    }
-    return 1;
+    });
+    lua.lua_setfield(L, -2, ls('running'));
+    lua.lua_pushcfunction(L, (L1: LuaState) => {
+      lua.lua_pushboolean(L1, lua.lua_isyieldable(L1) && !this.isTopLevel(L1));
+      return 1;
+    });
+    lua.lua_setfield(L, -2, ls('isyieldable'));
+    lua.lua_pushcfunction(L, (L1: LuaState) => {
+      if (this.isTopLevel(L1)) return lauxlib.luaL_error(L1, ls('attempt to yield from outside a coroutine'));
+      return lua.lua_yield(L1, lua.lua_gettop(L1));
+    });
+    lua.lua_setfield(L, -2, ls('yield'));
+    lua.lua_pop(L, 1);
+  }
+
+  /** The thread running an export (or the chunk at load) itself, not a coroutine of the plugin. */
+  private isTopLevel(L: LuaState): boolean {
+    return this.callThreads.has(L) || L === this.loadThread;
   }
 
   // ---- limits --------------------------------------------------------------------------------
@@ -404,12 +467,15 @@ class LuaInstance implements EngineInstance, GuardOwner {
     if (!this.exceeded) {
       // Where it happened, for the error's file:line (the thread is unwound before we see it).
       // Taken before setting `exceeded`, which makes every string allocation fail.
+      this.raising = true;
       try {
         lauxlib.luaL_traceback(L, L, null, 0);
         this.limitStack = jsText(lua.lua_tolstring(L, -1) as Uint8Array);
         lua.lua_pop(L, 1);
       } catch {
         this.limitStack = undefined;
+      } finally {
+        this.raising = false;
       }
       this.exceeded = why;
     }
@@ -439,10 +505,43 @@ class LuaInstance implements EngineInstance, GuardOwner {
     if (now() > this.deadline) this.raiseExceeded(L, 'timeout');
   }
 
-  /** fengari calls this every MATCH_SLICE pattern-matching steps. */
+  /**
+   * fengari calls this every MATCH_SLICE units of built-in work (pattern steps, table-loop steps,
+   * bytes hashed/compared/searched, characters lexed): the deadline, and the memory guard, since a
+   * table loop (table.move with a lying __len) fills memory without running a VM instruction.
+   */
   onMatchSlice(L: LuaState): void {
     if (this.exceeded) this.raiseExceeded(L, this.exceeded);
     if (now() > this.deadline) this.raiseExceeded(L, 'timeout');
+    if (!this.raising) this.memory.check(L, this.compileBytes);
+  }
+
+  compileReset(): void {
+    this.compileBytes = 0;
+  }
+
+  /** The compiler emitted CODE_SLICE more instructions: what they hold counts against memoryBytes. */
+  onCodeSlice(L: LuaState): void {
+    this.compileBytes += CODE_SLICE * CODE_BYTES;
+    if (this.exceeded) this.raiseExceeded(L, this.exceeded);
+    if (now() > this.deadline) this.raiseExceeded(L, 'timeout');
+    this.memory.check(L, this.compileBytes);
+  }
+
+  /** A Lua stack grows (string.byte / table.unpack push up to a million values in one built-in). */
+  onGrowStack(L: LuaState, n: number): void {
+    if (this.exceeded || this.raising) return;
+    if (L.top + n > this.maxSlots + 64) this.raiseExceeded(L, 'stack');
+  }
+
+  onFault(): void {
+    this.faultPending = true;
+  }
+
+  onCaught(tv: TValue | undefined): void {
+    if (!this.faultPending) return;
+    this.faultPending = false;
+    if (tv && tv.value !== null && typeof tv.value === 'object') this.faultValues.add(tv.value);
   }
 
   /** A JS exception escaped a host function or fengari itself: never let it reach Lua as an object. */
@@ -536,7 +635,7 @@ class LuaInstance implements EngineInstance, GuardOwner {
         Promise.resolve(r).catch(() => {});
         return lauxlib.luaL_error(
           L,
-          ls(`${label} is asynchronous: call it from the export itself (not at load, inside a coroutine of the plugin, a metamethod or a sort/gsub callback)`),
+          ls(`${label} is asynchronous: call it from the export itself (not at load, inside a coroutine of the plugin, or a sort/gsub callback)`),
         );
       }
       this.waiting.set(L, Promise.resolve(r));
@@ -576,7 +675,9 @@ class LuaInstance implements EngineInstance, GuardOwner {
       const co = lua.lua_newthread(L) as LuaState;
       lua.lua_pop(L, 1);
       lua.lua_xmove(L, co, 1);
+      this.loadThread = co;
       const st = lua.lua_resume(co, L, 0);
+      this.loadThread = undefined;
       if (st === lua.LUA_YIELD) {
         throw new PluginLoadError('the chunk yielded at load', this.errorContext(), 'A plugin cannot yield or await at its top level');
       }
@@ -792,13 +893,11 @@ class LuaInstance implements EngineInstance, GuardOwner {
     } catch {
       traceback = '';
     }
-    if (/(^|: )(C )?stack overflow|JS stack overflow|error in error handling/.test(message) && !(typeof thrown === 'object' && thrown !== null)) {
+    // By what fengari did (the very error value it raised for a stack overflow), never by text:
+    // a plugin's own error("stack overflow") is its error.
+    if (errTv.value !== null && typeof errTv.value === 'object' && this.faultValues.has(errTv.value)) {
       this.broken = true;
       return new PluginStackError(this.req.limits.stackBytes, ctx);
-    }
-    if (/not enough memory/.test(message) && typeof thrown === 'string') {
-      this.broken = true;
-      return new PluginMemoryError(this.req.limits.memoryBytes, ctx);
     }
     const fromMsg = guestFailure(message, this.req.file, GLUE).where;
     const where = fromMsg.line !== undefined ? fromMsg : guestFailure(traceback, this.req.file, GLUE).where;
@@ -815,8 +914,13 @@ class LuaInstance implements EngineInstance, GuardOwner {
     return roots;
   }
 
+  /**
+   * A fresh measurement (a walk of the reachable Lua data, sizes estimated per object as in
+   * guard.ts), taken when read: reading it costs O(live objects), calls never do.
+   */
   memoryBytes(): number {
-    return this.memory.estimate();
+    if (this.disposed) return 0;
+    return this.memory.walk();
   }
 
   dispose(): void {
@@ -849,11 +953,29 @@ guardHooks.alloc = (L, bytes) => {
   if (inst) inst.onAlloc(L as LuaState, bytes);
 };
 guardHooks.matchSlice = (L) => {
+  // Without a state (a byte comparison deep in fengari) the debt stays for the next site that has one.
+  if (!L) return;
   guardHooks.steps = MATCH_SLICE;
   const inst = ((L as LuaState | null)?.l_G as { terrarium?: LuaInstance } | undefined)?.terrarium;
   if (inst) inst.onMatchSlice(L as LuaState);
 };
 guardHooks.steps = MATCH_SLICE;
+guardHooks.codeSlice = (L) => {
+  guardHooks.code = CODE_SLICE;
+  instanceOf(L)?.onCodeSlice(L as LuaState);
+};
+guardHooks.code = CODE_SLICE;
+guardHooks.compileReset = (L) => {
+  guardHooks.code = CODE_SLICE;
+  instanceOf(L)?.compileReset();
+};
+guardHooks.fault = (L) => instanceOf(L)?.onFault();
+guardHooks.caught = (L, tv) => instanceOf(L)?.onCaught(tv as TValue | undefined);
+guardHooks.growStack = (L, n) => instanceOf(L)?.onGrowStack(L as LuaState, n);
+
+function instanceOf(L: unknown): LuaInstance | undefined {
+  return ((L as LuaState | null)?.l_G as { terrarium?: LuaInstance } | undefined)?.terrarium;
+}
 
 /** Load one plugin into a fresh fengari state. */
 export async function loadLua(req: LoadRequest): Promise<EngineInstance> {
