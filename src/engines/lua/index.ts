@@ -61,7 +61,9 @@ const MATCH_SLICE = 1 << 16;
 /** Compiled instructions between two checks of the compiler's deadline and memory. */
 const CODE_SLICE = 1 << 12;
 /** Bytes a compiled instruction holds with its share of line info, constants and lexer strings (measured, see README). */
-const CODE_BYTES = 160;
+const CODE_BYTES = 200;
+/** Bytes of one Lua stack slot (a TValue and its array cell), as in guard.ts. */
+const STACK_SLOT_BYTES = 40;
 /** Nested host -> plugin -> host calls on one instance before ERR_PLUGIN_STACK. */
 const MAX_REENTRY = 32;
 /** Lua stack slots allowed per stackBytes byte (a slot is a TValue, ~16-32 bytes in V8). */
@@ -528,10 +530,14 @@ class LuaInstance implements EngineInstance, GuardOwner {
     this.memory.check(L, this.compileBytes);
   }
 
-  /** A Lua stack grows (string.byte / table.unpack push up to a million values in one built-in). */
+  /**
+   * A Lua stack grows: string.byte, table.unpack, string.char's callers push up to a million
+   * values (~40 MB) inside one built-in, before any hook runs. A large growth is checked against
+   * memoryBytes first (plain Lua allows it, so it is a memory question, not a stack one).
+   */
   onGrowStack(L: LuaState, n: number): void {
-    if (this.exceeded || this.raising) return;
-    if (L.top + n > this.maxSlots + 64) this.raiseExceeded(L, 'stack');
+    if (this.exceeded || this.raising || n < 4096) return;
+    this.memory.check(L, n * STACK_SLOT_BYTES);
   }
 
   onFault(): void {
