@@ -450,7 +450,11 @@ class LuaInstance implements EngineInstance, GuardOwner {
     });
     lua.lua_setfield(L, -2, ls('isyieldable'));
     lua.lua_pushcfunction(L, (L1: LuaState) => {
-      if (this.isTopLevel(L1)) return lauxlib.luaL_error(L1, ls('attempt to yield from outside a coroutine'));
+      if (this.isTopLevel(L1)) {
+        // as fengari's lua_yieldk raises it (no position: the running function is this C one)
+        lua.lua_pushliteral(L1, 'attempt to yield from outside a coroutine');
+        return lua.lua_error(L1);
+      }
       return lua.lua_yield(L1, lua.lua_gettop(L1));
     });
     lua.lua_setfield(L, -2, ls('yield'));
