@@ -59,6 +59,11 @@ end
 function M.unpackHuge() return select('#', table.unpack({}, 1, 999000)) end
 function M.ok() return 'ok' end
 return M`,
+  'holder.lua': `local keep = {}
+return {
+  hold = function(n) for i = 1, n do keep[#keep + 1] = { i } end return #keep end,
+  drop = function() keep = {} return 0 end,
+}`,
   'seeder.lua': `return {
   seed = function(n) math.randomseed(n); return true end,
   draw = function(n) local t = {} for i = 1, n do t[i] = math.random(1, 1000000) end return t end,
@@ -145,6 +150,20 @@ describe('lua sandbox regressions (issue 12)', () => {
 
     it('counts a huge table.unpack against memoryBytes before the stack grows', SLOW, async () => {
       await expectCode(() => p(slowHost, 'memory').unpackHuge!(), 'ERR_PLUGIN_MEMORY');
+    });
+  });
+
+  describe('honest memory (issue 10, item 5)', () => {
+    const memoryOf = (name: string) => host.plugins.find((x) => x.name === name)!.memoryBytes;
+    it('reports what a Lua plugin holds now, not at its last internal check', () => {
+      const holder = p(host, 'holder');
+      const before = memoryOf('holder');
+      holder.hold!(30_000);
+      const held = memoryOf('holder');
+      // 30k tables of one entry: each at least a table and an entry (guard.ts sizes)
+      assert.ok(held - before > 30_000 * 400, `memoryBytes grew by ${held - before}`);
+      holder.drop!();
+      assert.ok(memoryOf('holder') < held, 'and falls when the data is dropped');
     });
   });
 
