@@ -119,7 +119,13 @@ function luaIndexOf(s: Uint8Array, p: Uint8Array): number {
   return view(s).indexOf(view(p));
 }
 
-export const helpers = { luaHash, luaCompare, luaEqual, luaIndexOf };
+/** Longest string that converts to a number (tonumber, arithmetic on strings, numerals in source). */
+const MAX_NUMERAL = 4096;
+function numeralText(s: Uint8Array): string {
+  return view(s).toString('latin1');
+}
+
+export const helpers = { luaHash, luaCompare, luaEqual, luaIndexOf, numeralText, MAX_NUMERAL };
 
 interface Patch {
   file: string;
@@ -162,6 +168,11 @@ const PATCHES: Patch[] = [
   {
     file: 'lstring.js',
     edits: [
+      {
+        // every copy of a byte string into a Lua string (string.sub, string.unpack, lua_pushlstring...)
+        find: `const luaS_new = function(L, str) {`,
+        replace: `const luaS_new = function(L, str) { if (L !== null && str.length > 4096) module.__terrarium.alloc(L, str.length);`,
+      },
       {
         find: `    let len = str.length;
     let s = "|";
@@ -241,6 +252,37 @@ const PATCHES: Patch[] = [
         // plain find (and patterns without specials): native search instead of a quadratic scan
         find: 'let f = find_subarray(s.subarray(init - 1), p, 0);',
         replace: `let f = module.__terrarium.helpers.luaIndexOf(s.subarray(init - 1), p); ${DEBT('L')}`,
+      },
+    ],
+  },
+  {
+    file: 'lutf8lib.js',
+    edits: [
+      // utf8.len / utf8.offset walk a string of up to memoryBytes/2 bytes inside one built-in
+      { find: `    while (posi <= posj) {
+        let dec = utf8_decode(s, posi);`, replace: `    while (posi <= posj) { ${STEP('L')}
+        let dec = utf8_decode(s, posi);` },
+      { find: `            while (n < 0 && posi > 0) {  /* move back */`, replace: `            while (n < 0 && posi > 0) { ${STEP('L')} /* move back */` },
+      { find: `            while (n > 0 && posi < s.length) {`, replace: `            while (n > 0 && posi < s.length) { ${STEP('L')}` },
+    ],
+  },
+  {
+    file: 'lobject.js',
+    edits: [
+      {
+        // A numeral is read char by char into a JS string, then matched: ~0.4 s per MB inside one
+        // instruction (tonumber, n + 0, the lexer). Latin-1 decoding gives the same result for
+        // numerals (ASCII), and a string longer than MAX_NUMERAL is not a numeral in a plugin.
+        find: `    try {
+        s = to_jsstring(s);
+    } catch (e) {
+        return null;
+    }`,
+        replace: `    s = module.__terrarium.helpers.numeralText(s);`,
+      },
+      {
+        find: `const luaO_str2num = function(s, o) {`,
+        replace: `const luaO_str2num = function(s, o) { if (s.length > module.__terrarium.helpers.MAX_NUMERAL) return 0;`,
       },
     ],
   },
