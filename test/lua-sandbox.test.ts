@@ -39,6 +39,10 @@ function M.compareLong()
   local i = 0
   while true do i = i + 1; local _ = (a .. i) < (a .. (i + 1)) end
 end
+function M.numeral()
+  local s = ('1'):rep(8e6)
+  while true do local _ = tonumber(s) end
+end
 function M.ok() return 'ok' end
 return M`,
   'memory.lua': `local M = {}
@@ -127,6 +131,7 @@ describe('lua sandbox regressions (issue 12)', () => {
       ['noSpecialsFind', 'string.find of a pattern without specials'],
       ['balance', '%b patterns'],
       ['compareLong', '< on long fresh strings'],
+      ['numeral', 'tonumber of a long numeral'],
     ] as const) {
       it(`stops ${what} at the call deadline`, SLOW, async () => {
         await expectCode(() => p(host, 'builtins')[fn]!(), 'ERR_PLUGIN_TIMEOUT');

@@ -135,6 +135,11 @@ const DELIBERATE: Record<string, { snippet: string; lua53: string; reason: strin
     lua53: 'true | nil | integer:1',
     reason: 'fengari keys strings by their unpadded hex, so "\\6w\\5\\6W\\3\\7\\4" and "guest" collide',
   },
+  'strings longer than 4 KiB are not numerals': {
+    snippet: `return tonumber(('1'):rep(5000)), tonumber((' '):rep(5000) .. '1'), tonumber(('1'):rep(4000)) == math.huge`,
+    lua53: 'true | nil | nil | true',
+    reason: 'fengari converts a numeral char by char into a JS string (~0.4 s per MB inside one instruction); C Lua converts any length',
+  },
   'binary chunks are refused': {
     snippet: `return load('\\27Lua', 'x', 'bt')`,
     lua53: 'true | nil | "attempt to load a binary chunk (not allowed in a Terrarium plugin)"',
