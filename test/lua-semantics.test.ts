@@ -117,7 +117,7 @@ const SAME: Record<string, string> = {
   'gsub and gmatch': `local n = 0 for w in ('one two three'):gmatch('%a+') do n = n + 1 end return n, ('abc'):gsub('%w', '%0%0')`,
   'table.move, insert, concat, unpack': `local t = table.move({ 1, 2, 3 }, 1, 3, 2) table.insert(t, 1, 0) return table.concat(t, ','), table.unpack({ 1, 2, 3 })`,
   'table.sort of strings': `local t = { 'b', 'a', 'B', 'ab', '' } table.sort(t) return table.concat(t, ',')`,
-  'string.rep with a separator': `return ('ab'):rep(3, '-'), (''):rep(5), ('x'):rep(0)`,
+  'string.rep with a separator': `return ('ab'):rep(3, '-'), (''):rep(5), ('x'):rep(0), ('abc'):rep(5), ('abc'):rep(1), #('xy'):rep(1000)`,
   'a C stack overflow caught by pcall': `local function f() return tostring(setmetatable({}, { __tostring = f })) end local ok, e = pcall(f) return ok, type(e)`,
   'select and varargs': `return select('#', nil, nil), select(-1, 1, 2, 3)`,
   'integer and float arithmetic': `return 7 // 2, 7 / 2, 2^31, math.maxinteger, 3 % -2`,

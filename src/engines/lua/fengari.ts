@@ -249,6 +249,19 @@ const PATCHES: Patch[] = [
             if (ms.src[s] === e) {`,
       },
       {
+        // string.rep copied its input once per repetition (15M typed-array calls for ('x'):rep(15e6),
+        // ~1.5 s with no check after the single allocation): fill by doubling, count the separator loop.
+        find: `        let pi = 0;
+        while (n-- > 1) {  /* first n-1 copies (followed by separator) */`,
+        replace: `        let pi = 0;
+        if (lsep === 0 && n > 1) {
+            p.set(s, 0);
+            for (let filled = l; filled < totallen;) { const c = Math.min(filled, totallen - filled); p.copyWithin(filled, 0, c); filled += c; }
+            n = 1; pi = totallen - l;
+        }
+        while (n-- > 1) { ${STEP('L')} /* first n-1 copies (followed by separator) */`,
+      },
+      {
         // plain find (and patterns without specials): native search instead of a quadratic scan
         find: 'let f = find_subarray(s.subarray(init - 1), p, 0);',
         replace: `let f = module.__terrarium.helpers.luaIndexOf(s.subarray(init - 1), p); ${DEBT('L')}`,
