@@ -43,6 +43,10 @@ function M.numeral()
   local s = ('1'):rep(8e6)
   while true do local _ = tonumber(s) end
 end
+function M.copies() local s = ('a'):rep(8e6) while true do local _ = s:sub(2) end end
+function M.utf8len() local s = ('a'):rep(8e6) while true do utf8.len(s) end end
+function M.equalLong() local a, b = ('x'):rep(8e6), ('x'):rep(8e6) while true do local _ = a == b end end
+function M.lexSpaces() return load(function() return (' '):rep(1e6) end) end
 function M.ok() return 'ok' end
 return M`,
   'memory.lua': `local M = {}
@@ -136,6 +140,21 @@ describe('lua sandbox regressions (issue 12)', () => {
       it(`stops ${what} at the call deadline`, SLOW, async () => {
         await expectCode(() => p(host, 'builtins')[fn]!(), 'ERR_PLUGIN_TIMEOUT');
         assert.equal(p(host, 'strings').count!() as number > 0, true, 'another plugin still serves');
+      });
+    }
+  });
+
+  // Each patched loop of fengari (README, Memory and long built-ins), stopped at the deadline. The
+  // old code also ended these with ERR_PLUGIN_TIMEOUT, but only at the next count hook, seconds late.
+  describe('every patched built-in loop checks the deadline', () => {
+    for (const [fn, what] of [
+      ['copies', 'string copies (luaS_new)'],
+      ['utf8len', 'utf8.len'],
+      ['equalLong', '== on long equal strings'],
+      ['lexSpaces', 'the lexer reading an endless source'],
+    ] as const) {
+      it(`stops ${what}`, SLOW, async () => {
+        await expectCode(() => p(host, 'builtins')[fn]!(), 'ERR_PLUGIN_TIMEOUT');
       });
     }
   });
