@@ -29,6 +29,10 @@ function M.plainFind()
   local s, p = ('a'):rep(1e6), ('a'):rep(5e5) .. 'b'
   while true do s:find(p, 1, true) end
 end
+function M.plainFindMiddle()
+  local s, p = ('a'):rep(4e6), ('a'):rep(1e6) .. 'b' .. ('a'):rep(1e6)
+  while true do s:find(p, 1, true) end
+end
 function M.noSpecialsFind()
   local s, p = ('a'):rep(1e6), ('a'):rep(5e5) .. 'b'
   while true do s:find(p) end
@@ -132,6 +136,7 @@ describe('lua sandbox regressions (issue 12)', () => {
   describe('time limits inside built-ins', () => {
     for (const [fn, what] of [
       ['plainFind', 'plain string.find'],
+      ['plainFindMiddle', 'plain string.find of a needle that is quadratic for a native search too'],
       ['noSpecialsFind', 'string.find of a pattern without specials'],
       ['balance', '%b patterns'],
       ['compareLong', '< on long fresh strings'],

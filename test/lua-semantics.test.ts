@@ -113,6 +113,8 @@ const SAME: Record<string, string> = {
   'a plugin error that reads like an engine error': `return pcall(error, 'stack overflow')`,
   'a runtime error message': `return pcall(function() local x = nil; return x.y end)`,
   'plain find': `return ('hello world'):find('o w', 1, true), ('aaa'):find('', 10), ('abc'):find('b', -1, true), ('abc'):find('c', 2)`,
+  'plain find of long needles': `local s = ('ab'):rep(100) .. 'abcabcabd' .. ('x'):rep(50) return s:find('abcabcabd', 1, true), s:find('abcabcabd', 202, true), s:find('abcabcabx', 1, true), ('abababababab'):find('abababab', 2, true), s:find(s, 1, true), s:find(s .. 'y', 1, true)`,
+  'find across 1 MiB windows': `local s = ('a'):rep(1048574) .. 'bcd' .. ('a'):rep(10) return s:find('bcd', 1, true), s:find('abcd', 1048570, true), s:find('aabcdaa'), s:find('bcd', 1048577, true)`,
   'balanced patterns': `return ('x(a(b)c)y'):find('%b()'), ('(('):find('%b()')`,
   'gsub and gmatch': `local n = 0 for w in ('one two three'):gmatch('%a+') do n = n + 1 end return n, ('abc'):gsub('%w', '%0%0')`,
   'table.move, insert, concat, unpack': `local t = table.move({ 1, 2, 3 }, 1, 3, 2) table.insert(t, 1, 0) return table.concat(t, ','), table.unpack({ 1, 2, 3 })`,
