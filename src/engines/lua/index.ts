@@ -142,8 +142,9 @@ class LuaInstance implements EngineInstance, GuardOwner {
     lua.lua_atnativeerror(L, (L1: LuaState) => this.nativeError(L1));
     // Before any plugin code: hooks are per thread and new threads copy their creator's hook.
     lua.lua_sethook(L, (L1: LuaState) => this.onHook(L1), lua.LUA_MASKCOUNT, HOOK_EVERY);
-    this.markers = this.openLibraries();
+    // Before the libraries: the patched fengari may report to it while they are opened.
     this.memory = new MemoryGuard(this, req.limits.memoryBytes);
+    this.markers = this.openLibraries();
   }
 
   private errorContext(exportName?: string): ErrorContext {
