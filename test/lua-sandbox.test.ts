@@ -76,6 +76,11 @@ return {
   hold = function(n) for i = 1, n do keep[#keep + 1] = { i } end return #keep end,
   drop = function() keep = {} return 0 end,
 }`,
+  'awaiter.lua': `local lazy = setmetatable({}, { __index = function(_, k) return host.users.fetch(k) end })
+return {
+  viaMetamethod = function(id) return lazy[id] end,
+  viaPcall = function(id) local ok, v = pcall(host.users.fetch, id) return ok and v end,
+}`,
   'seeder.lua': `return {
   seed = function(n) math.randomseed(n); return true end,
   draw = function(n) local t = {} for i = 1, n do t[i] = math.random(1, 1000000) end return t end,
@@ -104,7 +109,8 @@ describe('lua sandbox regressions (issue 12)', () => {
   let slowHost: Host;
   before(async () => {
     dir = await fixtureDir(files);
-    const base = { dir, quarantine: { maxViolations: Infinity }, capabilities: { log: { info: () => undefined } } };
+    const users = { fetch: async (id: string) => ({ id, name: `user ${id}` }) };
+    const base = { dir, quarantine: { maxViolations: Infinity }, capabilities: { log: { info: () => undefined }, users } };
     host = await createHost({ ...base, limits: { memoryBytes: 32 * 1024 * 1024, callTimeoutMs: 300, loadTimeoutMs: 2000 } });
     // Memory cases get a deadline they cannot reach first, so the memory guard must be what stops them.
     slowHost = await createHost({ ...base, limits: { memoryBytes: 32 * 1024 * 1024, callTimeoutMs: 20_000, loadTimeoutMs: 5000 } });
@@ -193,6 +199,15 @@ describe('lua sandbox regressions (issue 12)', () => {
       assert.ok(held - before > 30_000 * 400, `memoryBytes grew by ${held - before}`);
       holder.drop!();
       assert.ok(memoryOf('holder') < held, 'and falls when the data is dropped');
+    });
+  });
+
+  describe('async capabilities (README: where an export may await)', () => {
+    it('awaits an async capability inside a metamethod of the export (Lua 5.3 yields across __index)', async () => {
+      assert.deepEqual(await p(host, 'awaiter').viaMetamethod!('7'), { id: '7', name: 'user 7' });
+    });
+    it('awaits one through pcall', async () => {
+      assert.deepEqual(await p(host, 'awaiter').viaPcall!('8'), { id: '8', name: 'user 8' });
     });
   });
 
