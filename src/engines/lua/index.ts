@@ -10,10 +10,13 @@
  * capability simply yields: `call()` then returns a Promise and resumes the thread when the host
  * promise settles. Limits:
  * - time: a count hook (every HOOK_EVERY VM instructions, inherited by every coroutine) checks
- *   the call deadline; pattern matching checks it through a step counter patched into fengari;
+ *   the call deadline; fengari's built-ins, where the hook never runs, count their work through
+ *   the patches of patches.ts and check it every MATCH_SLICE units (onMatchSlice);
  * - stack: the hook bounds the Lua stack of each thread (stackBytes / 16 slots); fengari bounds
- *   nested C calls itself (200) and a JS RangeError is caught by lua_atnativeerror;
- * - memory: see guard.ts (allocation checks patched into fengari + heap-growth triggered walks).
+ *   nested C calls itself (200), reporting its own overflows (onFault/onCaught: classified by the
+ *   error value, never its text), and a JS RangeError is caught by lua_atnativeerror;
+ * - memory: see guard.ts (allocation checks patched into fengari + heap-growth triggered walks),
+ *   plus the compiler's output (onCodeSlice) and large stack growth (onGrowStack).
  * Once a limit trips, the instance sets `exceeded` and every later hook re-raises, so `pcall`
  * cannot swallow it; the call fails with the limit error and the instance is `broken`.
  */
