@@ -177,10 +177,8 @@ const keyTextCache = new Map<string, string>();
 const KEY_CACHE_MAX_ENTRIES = 4096;
 const KEY_CACHE_MAX_HASH = 130;
 function stringKeyText(ts: TString): string | undefined {
-  const cached = textOf.get(ts);
-  if (cached !== undefined) return cached;
   const h = ts.hash;
-  if (typeof h !== 'string' || h.length > KEY_CACHE_MAX_HASH) return fromUtf8(ts.realstring);
+  if (typeof h !== 'string' || h.length > KEY_CACHE_MAX_HASH) return textOf.get(ts) ?? fromUtf8(ts.realstring);
   let s = keyTextCache.get(h);
   if (s === undefined) {
     s = fromUtf8(ts.realstring);
@@ -269,8 +267,10 @@ export function toLua(L: LuaState, v: unknown, m: Markers, path: Path, depth: nu
         const a = v as unknown[];
         t.metatable = m.arrayMt;
         for (let i = 0; i < a.length; i++) {
-          const p = step(path, i);
-          append(t, i + 1, new TValueCtor(T.NUMINT, i + 1), toLua(L, read(a, i, p), m, p, depth + 1, seen, true));
+          const val = read(a, i, path);
+          // Strings inline: no path object for a value that cannot fail.
+          const tv = typeof val === 'string' ? new TValueCtor(T.LNGSTR, luaString(val)) : toLua(L, val, m, step(path, i), depth + 1, seen, true);
+          append(t, i + 1, new TValueCtor(T.NUMINT, i + 1), tv);
         }
       } else {
         const o = v as Record<string, unknown>;
@@ -278,11 +278,11 @@ export function toLua(L: LuaState, v: unknown, m: Markers, path: Path, depth: nu
         if (keys.length === 0) t.metatable = m.objectMt;
         for (let i = 0; i < keys.length; i++) {
           const k = keys[i]!;
-          const p = step(path, k);
-          const val = read(o, k, p);
+          const val = read(o, k, path);
           if (val === undefined) continue; // like JSON: an undefined property is an absent key
           const ks = luaString(k);
-          append(t, lstring.luaS_hashlongstr(ks), new TValueCtor(T.LNGSTR, ks), toLua(L, val, m, p, depth + 1, seen, true));
+          const tv = typeof val === 'string' ? new TValueCtor(T.LNGSTR, luaString(val)) : toLua(L, val, m, step(path, k), depth + 1, seen, true);
+          append(t, lstring.luaS_hashlongstr(ks), new TValueCtor(T.LNGSTR, ks), tv);
         }
       }
       seen.pop();
@@ -298,11 +298,12 @@ export function setMaxDepth(n: number): void {
   MAX_DEPTH_LIMIT = n;
 }
 
-function read(o: Record<string, unknown> | unknown[], k: string | number, path: Path): unknown {
+/** o[k], a throwing getter refused at `up` + k. */
+function read(o: Record<string, unknown> | unknown[], k: string | number, up: Path): unknown {
   try {
     return (o as Record<string | number, unknown>)[k];
   } catch (err) {
-    return fail(path, 'a property whose getter threw (' + String(err && (err as Error).message) + ')');
+    return fail(step(up, k), 'a property whose getter threw (' + String(err && (err as Error).message) + ')');
   }
 }
 
@@ -422,8 +423,10 @@ function tableToJS(t: Table, m: Markers, path: Path, depth: number, seen: Table[
         const k = keyText(e.key, path);
         const p = step(path, k);
         const val = elem(e.value, m, p, depth, seen);
-        // A plain store is several times faster; '__proto__' must stay an own data property.
-        if (k === '__proto__') Object.defineProperty(o, k, { value: val, enumerable: true, writable: true, configurable: true });
+        // A plain store is several times faster than defineProperty, but only a key the object
+        // does not reach yet may take it: '__proto__' and other Object.prototype names (possibly
+        // frozen or accessors on a hardened host) must become own data properties, untouched.
+        if (k in o) Object.defineProperty(o, k, { value: val, enumerable: true, writable: true, configurable: true });
         else o[k] = val;
       }
       out = o;
