@@ -245,6 +245,29 @@ describe('when no standby is ready', () => {
     }
   });
 
+  it('a reload while the standby is being built ends with a standby of the new version', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'svc.js');
+    // selftest() awaits host.gate(): the second build (the first standby) is held until released.
+    let gates = 0;
+    let release: (() => void) | undefined;
+    const gate = () => (++gates === 2 ? new Promise<void>((r) => (release = r)) : Promise.resolve());
+    const src = (v: string) =>
+      `export const meta = { name: 'svc', version: '${v}' };\nexport async function selftest() { await host.gate(); return true; }\nexport function which() { return '${v}'; }\nfunction f(n) { return f(n + 1) + 1; }\nexport function recurse() { return f(0); }\n`;
+    await writeFile(file, src('1'));
+    await using host = await createHost({ dir, capabilities: { gate }, limits: { callTimeoutMs: 10_000 } });
+    while (!release) await new Promise((r) => setImmediate(r));
+    assert.equal(host.plugins[0]!.standby, 'building');
+    await writeFile(file, src('2'));
+    await host.reload();
+    release();
+    await host.ready();
+    assert.equal(host.plugins[0]!.standby, 'ready');
+    const svc = host.get<{ which(): string; recurse(): number }>('svc');
+    assert.deepEqual([now(() => svc.recurse()), now(() => svc.which())], ['ERR_PLUGIN_STACK', 'ok:2']);
+    await rm(dir, { recursive: true, force: true });
+  });
+
   it('quarantine is what fails calls fast, naming when the plugin is probed again', async () => {
     const { host, dir } = await breakerHost(JS, { quarantine: { maxViolations: 2, backoffMs: 60_000 } });
     try {

@@ -155,7 +155,6 @@ export class ManagedPlugin {
   private exportsNow: ExportInfo[] = [];
   private lastError: PluginInfo['lastError'];
   private lastReload: PluginInfo['lastReload'];
-  private rebuilding: Promise<void> | undefined;
   private violations: number[] = [];
   private consecutiveHealthFailures = 0;
   private backoff = 0;
@@ -322,7 +321,9 @@ export class ManagedPlugin {
       (b) => {
         this.standbyBuilding = undefined;
         if (gen !== this.standbyGen || (this.status !== 'ready' && this.status !== 'restarting')) {
+          // Built for a source that no longer serves: build one for the source that does.
           b.instance.dispose();
+          this.prepareStandby();
           return;
         }
         if (this.status === 'restarting') this.activate(b, 'restarted');
@@ -330,7 +331,10 @@ export class ManagedPlugin {
       },
       (e: unknown) => {
         this.standbyBuilding = undefined;
-        if (gen !== this.standbyGen) return;
+        if (gen !== this.standbyGen) {
+          this.prepareStandby();
+          return;
+        }
         if (this.status === 'restarting') this.fail(this.asError(e));
         else {
           const err = this.asError(e);
@@ -421,9 +425,9 @@ export class ManagedPlugin {
     if (!v || this.status !== 'ready') {
       // No standby was ready: an async export waits for the instance being built (it returns a
       // promise anyway); a sync one cannot wait.
-      const rebuilding = this.rebuilding;
-      if (this.status === 'restarting' && rebuilding && this.exportsNow.some((e) => e.name === exportName && e.async)) {
-        return rebuilding.then(() => this.call(exportName, args));
+      const building = this.standbyBuilding;
+      if (this.status === 'restarting' && building && this.exportsNow.some((e) => e.name === exportName && e.async)) {
+        return building.then(() => this.call(exportName, args));
       }
       throw this.unavailable(exportName);
     }
@@ -603,11 +607,6 @@ export class ManagedPlugin {
     this.status = 'restarting';
     this.error = cause;
     this.prepareStandby();
-    const rebuilding = this.standbyBuilding ?? Promise.resolve();
-    this.rebuilding = rebuilding;
-    void rebuilding.finally(() => {
-      if (this.rebuilding === rebuilding) this.rebuilding = undefined;
-    });
   }
 
   /** Stop serving: calls fail fast; a fresh instance is probed with backoff until healthy. */
@@ -705,7 +704,7 @@ export class ManagedPlugin {
 
   /** Resolves when no restart and no standby build is in flight. */
   async settled(): Promise<void> {
-    while (this.rebuilding || this.standbyBuilding) await (this.rebuilding ?? this.standbyBuilding);
+    while (this.standbyBuilding) await this.standbyBuilding;
   }
 
   close(): void {
