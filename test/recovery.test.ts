@@ -268,6 +268,21 @@ describe('when no standby is ready', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  it('standby: 2 serves the call after two violations faster than a build', async () => {
+    const { host, dir } = await breakerHost(JS, { standby: 2 });
+    try {
+      const b = host.get<Breaker>('breaker');
+      const results = [now(() => b.spin()), now(() => b.spin()), now(() => b.tick())];
+      assert.deepEqual(results, ['ERR_PLUGIN_TIMEOUT', 'ERR_PLUGIN_TIMEOUT', 'ok:1']);
+      await host.ready();
+      assert.equal(host.plugins[0]!.standby, 'ready');
+      assert.deepEqual([now(() => b.spin()), now(() => b.spin()), now(() => b.tick())], ['ERR_PLUGIN_TIMEOUT', 'ERR_PLUGIN_TIMEOUT', 'ok:1']);
+    } finally {
+      await host.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('quarantine is what fails calls fast, naming when the plugin is probed again', async () => {
     const { host, dir } = await breakerHost(JS, { quarantine: { maxViolations: 2, backoffMs: 60_000 } });
     try {
@@ -286,7 +301,7 @@ describe('when no standby is ready', () => {
   it('rejects a bad standby or reload option with ERR_OPTIONS', async () => {
     const dir = await tempDir();
     try {
-      for (const bad of [{ standby: 1 }, { reload: { pinMs: 0 } }, { reload: { allowRemovedExports: 'yes' } }, { reload: { requiredExports: ['x'] } }, { reload: { nope: true } }]) {
+      for (const bad of [{ standby: 9 }, { standby: 1.5 }, { standby: 'yes' }, { reload: { pinMs: 0 } }, { reload: { allowRemovedExports: 'yes' } }, { reload: { requiredExports: ['x'] } }, { reload: { nope: true } }]) {
         await expectCode(() => createHost({ dir, ...(bad as object) }), 'ERR_OPTIONS');
       }
     } finally {

@@ -76,8 +76,8 @@ export interface LifecyclePolicy {
   maxBackoffMs: number;
   /** Budget of an async health() probe (sync probes are bounded by callTimeoutMs). */
   healthTimeoutMs: number;
-  /** Keep a standby instance per plugin (createHost `standby`, default true). */
-  standby: boolean;
+  /** Standby instances kept per plugin (createHost `standby`: true = 1, false = 0). */
+  standby: number;
   /** How long a retired version stays alive for the pins (requests) still holding it. */
   pinMs: number;
 }
@@ -162,7 +162,7 @@ export class ManagedPlugin {
   private nextProbeAt = 0;
   private readonly retired = new Set<Version>();
   /** A fresh instance of the serving source, checked and waiting to replace it after a violation. */
-  private standby: Built | undefined;
+  private readonly standbys: Built[] = [];
   private standbyBuilding: Promise<void> | undefined;
   /** Bumped when the serving source changes: a standby built for an older source is thrown away. */
   private standbyGen = 0;
@@ -314,8 +314,9 @@ export class ManagedPlugin {
    * ready), the build that finishes becomes the serving instance.
    */
   private prepareStandby(): void {
-    if (this.standby || this.standbyBuilding) return;
-    if (!(this.status === 'restarting' || (this.status === 'ready' && this.ctx.policy.standby))) return;
+    // One build at a time; each finished one starts the next until `policy.standby` are ready.
+    if (this.standbyBuilding) return;
+    if (!(this.status === 'restarting' || (this.status === 'ready' && this.standbys.length < this.ctx.policy.standby))) return;
     const gen = this.standbyGen;
     const building = this.ctx.build(this.req, this.engineNow).then(
       (b) => {
@@ -327,7 +328,10 @@ export class ManagedPlugin {
           return;
         }
         if (this.status === 'restarting') this.activate(b, 'restarted');
-        else this.standby = b;
+        else {
+          this.standbys.push(b);
+          this.prepareStandby();
+        }
       },
       (e: unknown) => {
         this.standbyBuilding = undefined;
@@ -349,8 +353,7 @@ export class ManagedPlugin {
   /** Throw the standby away (the serving source changed, or the plugin stops serving). */
   private dropStandby(): void {
     this.standbyGen++;
-    this.standby?.instance.dispose();
-    this.standby = undefined;
+    for (const b of this.standbys.splice(0)) b.instance.dispose();
   }
 
   /** The first load failed (or the file could not be read, or its name is taken). */
@@ -411,7 +414,7 @@ export class ManagedPlugin {
       selftests: { passed, failed: this.selftests.length - passed },
       counters: { ...this.counters },
       memoryBytes: this.cur?.built.instance.memoryBytes() ?? 0,
-      standby: this.standby ? 'ready' : this.standbyBuilding ? 'building' : 'none',
+      standby: this.standbys.length > 0 ? 'ready' : this.standbyBuilding ? 'building' : 'none',
     };
   }
 
@@ -545,9 +548,11 @@ export class ManagedPlugin {
     switch (this.status) {
       case 'restarting':
         return new PluginUnavailableError(
-          `is restarting after ${this.error?.code ?? 'a failure'}, and no standby instance was ready (${this.ctx.policy.standby ? `the last one replaced a broken instance ${Date.now() - this.standbyUsedAt} ms ago` : 'standby: false'})`,
+          `is restarting after ${this.error?.code ?? 'a failure'}, and no standby instance was ready (${this.ctx.policy.standby > 0 ? `the last one replaced a broken instance ${Date.now() - this.standbyUsedAt} ms ago` : 'standby: false'})`,
           ctx,
-          this.ctx.policy.standby ? 'Retry shortly, or await host.ready(); a sync export meets this only when violations come faster than an instance builds' : 'Retry shortly, or await host.ready(); createHost({ standby: true }) serves the next call at once',
+          this.ctx.policy.standby > 0
+            ? 'Retry shortly, or await host.ready(); a sync export meets this only when violations come faster than instances build (createHost({ standby: 2 }) keeps two)'
+            : 'Retry shortly, or await host.ready(); createHost({ standby: true }) serves the next call at once',
         );
       case 'quarantined': {
         const inMs = Math.max(0, this.nextProbeAt - Date.now());
@@ -596,10 +601,9 @@ export class ManagedPlugin {
     this.cur = undefined;
     this.retire(v, true);
     this.counters.restarts++;
-    this.ctx.logger.warn(this.fields('restarting', { code: cause?.code, export: cause?.exportName, standby: this.standby !== undefined }), `restarting plugin after ${cause?.code ?? 'a failure'}`);
-    const standby = this.standby;
+    this.ctx.logger.warn(this.fields('restarting', { code: cause?.code, export: cause?.exportName, standby: this.standbys.length > 0 }), `restarting plugin after ${cause?.code ?? 'a failure'}`);
+    const standby = this.standbys.shift();
     if (standby) {
-      this.standby = undefined;
       this.standbyUsedAt = Date.now();
       this.activate(standby, 'restarted');
       return;
