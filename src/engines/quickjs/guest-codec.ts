@@ -71,23 +71,25 @@ const pathOf = (w) => {
 // Refusals travel as a marker object; encodeValue turns them into its refusal text.
 const REFUSED = create(null);
 const refuse = (w, reason) => { w.reason = reason; w.path = pathOf(w); throw REFUSED; };
-const tag = (w, t) => { w.special = true; const o = create(null); o['\\u0000'] = t; return o; };
+// Text is written by concatenation: the native JSON.stringify is only ever given primitive
+// strings, because on objects it pushes onto internal arrays (an Array.prototype[0] setter fires).
+const tag = (w, t) => { w.special = true; w.out += '{"\\\\u0000":"' + t + '"}'; };
 const ctorName = (proto) => {
   const c = ownData(proto, 'constructor');
   const n = typeof c === 'function' ? ownData(c, 'name') : undefined;
   return typeof n === 'string' && n !== '' ? n : 'class';
 };
 const hexDigits = '0123456789abcdef';
-const bytesTag = (w, b) => {
+const emitBytes = (w, b) => {
   const n = apply(taLength, b, []);
-  if (n > w.budget * 8) refuse(w, 'a value larger than ' + w.budget + ' values');
+  if (n * 2 > w.maxText) refuse(w, 'a value larger than ' + w.maxText + ' bytes');
   let hex = '';
   for (let i = 0; i < n; i++) { const x = b[i]; hex += hexDigits[x >> 4] + hexDigits[x & 15]; }
-  const o = tag(w, 'u8');
-  o.d = hex;
-  return o;
+  w.special = true;
+  w.out += '{"\\\\u0000":"u8","d":"' + hex + '"}';
 };
 // One read of a property: a getter runs once (strict mode), a throwing getter is a refusal.
+// Lenient mode (error values) reads data properties only and never runs a getter.
 const readProp = (w, o, k) => {
   if (!w.strict) { const d = gopd(o, k); return d !== undefined && hasOwn(d, 'value') ? d.value : undefined; }
   try { return o[k]; } catch (e) {
@@ -96,74 +98,76 @@ const readProp = (w, o, k) => {
     return refuse(w, 'a property whose getter threw (' + m + ')');
   }
 };
-// Lenient mode (error values): anything that cannot be copied becomes undefined instead of a refusal.
+// Lenient mode: anything that cannot be copied becomes undefined instead of a refusal.
 const skip = (w, reason) => (w.strict ? refuse(w, reason) : tag(w, 'u'));
-const copyValue = (w, v, depth) => {
+const emit = (w, v, depth) => {
   const t = typeof v;
-  if (t === 'string' || t === 'boolean') return v;
+  if (t === 'string') { w.out += jsonStringify(v); if (w.out.length > w.maxText) refuse(w, 'a value larger than ' + w.maxText + ' bytes'); return; }
+  if (t === 'boolean') { w.out += v ? 'true' : 'false'; return; }
   if (t === 'number') {
     if (v !== v) return tag(w, 'NaN');
     if (v === Infinity) return tag(w, 'Inf');
     if (v === -Infinity) return tag(w, '-Inf');
     if (v === 0 && 1 / v < 0) return tag(w, '-0');
-    return v;
+    w.out += '' + v;
+    return;
   }
   if (t === 'undefined') return tag(w, 'u');
-  if (v === null) return null;
+  if (v === null) { w.out += 'null'; return; }
   if (t !== 'object') return skip(w, 'a ' + t);
   if (isProxy(v)) return skip(w, 'a Proxy');
   if (depth >= w.maxDepth) return skip(w, 'a value nested deeper than ' + w.maxDepth + ' levels');
   if (++w.count > w.budget) return refuse(w, 'a value larger than ' + w.budget + ' values');
   for (let i = 0; i < w.sp; i++) if (w.stack[i] === v) return skip(w, 'a cycle');
-  let out;
-  w.stack[w.sp++] = v;
   if (isArray(v)) {
     const n = v.length;
     if (n > w.budget) refuse(w, 'a value larger than ' + w.budget + ' values');
-    out = nullArray();
+    w.stack[w.sp++] = v;
+    w.out += '[';
     for (let i = 0; i < n; i++) {
+      if (i) w.out += ',';
       w.keys[w.kp++] = i;
-      out[i] = hasOwn(v, i) ? copyValue(w, readProp(w, v, i), depth + 1) : tag(w, 'u');
+      if (hasOwn(v, i)) emit(w, readProp(w, v, i), depth + 1);
+      else tag(w, 'u');
       w.kp--;
     }
-  } else {
-    const proto = getProto(v);
-    if (proto === U8P) out = bytesTag(w, v);
-    else if (proto !== OP && proto !== null) { w.sp--; return skip(w, 'a ' + ctorName(proto) + ' instance'); }
-    else {
-      const ks = keysOf(v);
-      let escaped = false;
-      for (let i = 0; i < ks.length; i++) if (ks[i] === '\\u0000') escaped = true;
-      const entries = escaped ? nullArray() : undefined;
-      out = escaped ? tag(w, 'o') : create(null);
-      for (let i = 0; i < ks.length; i++) {
-        const k = ks[i];
-        w.keys[w.kp++] = k;
-        if (w.strict || hasOwn(v, k)) {
-          const c = copyValue(w, readProp(w, v, k), depth + 1);
-          if (escaped) { const e = nullArray(); e[0] = k; e[1] = c; entries[entries.length] = e; }
-          else out[k] = c;
-        }
-        w.kp--;
-      }
-      if (escaped) out.e = entries;
-    }
+    w.out += ']';
+    w.sp--;
+    return;
   }
+  const proto = getProto(v);
+  if (proto === U8P) return emitBytes(w, v);
+  if (proto !== OP && proto !== null) return skip(w, 'a ' + ctorName(proto) + ' instance');
+  w.stack[w.sp++] = v;
+  const ks = keysOf(v);
+  let escaped = false;
+  for (let i = 0; i < ks.length; i++) if (ks[i] === '\\u0000') escaped = true;
+  if (escaped) { w.special = true; w.out += '{"\\\\u0000":"o","e":['; } else w.out += '{';
+  let first = true;
+  for (let i = 0; i < ks.length; i++) {
+    const k = ks[i];
+    if (!w.strict && !hasOwn(v, k)) continue;
+    w.keys[w.kp++] = k;
+    if (!first) w.out += ',';
+    first = false;
+    if (escaped) { w.out += '[' + jsonStringify(k) + ','; emit(w, readProp(w, v, k), depth + 1); w.out += ']'; }
+    else { w.out += jsonStringify(k) + ':'; emit(w, readProp(w, v, k), depth + 1); }
+    w.kp--;
+  }
+  w.out += escaped ? ']}' : '}';
   w.sp--;
-  return out;
 };
-const newWalk = (maxDepth, budget, strict) => ({ __proto__: null, maxDepth, budget, strict, special: false, count: 0, stack: nullArray(), sp: 0, keys: nullArray(), kp: 0, reason: '', path: '' });
+const newWalk = (maxDepth, budget, strict) => ({ __proto__: null, maxDepth, budget, maxText: budget * 16, strict, special: false, count: 0, stack: nullArray(), sp: 0, keys: nullArray(), kp: 0, reason: '', path: '', out: '' });
 let valueBudget = 1 << 20;
-// Wire text for v, or the refusal text WIRE_REFUSED + path + "\\u0001" + reason.
+// Wire text for v, or the refusal text WIRE_REFUSED + path + U+0001 + reason.
 const encodeValue = (v, maxDepth) => {
   if (typeof v === 'string') return jsonStringify(v);
   const w = newWalk(maxDepth, valueBudget, true);
-  let copy;
-  try { copy = copyValue(w, v, 0); } catch (e) {
+  try { emit(w, v, 0); } catch (e) {
     if (e === REFUSED) return '\\u0003' + w.path + '\\u0001' + w.reason;
     throw e;
   }
-  return w.special ? '~' + jsonStringify(copy) : jsonStringify(copy);
+  return w.special ? '~' + w.out : w.out;
 };
 // A guest Error carrying a refusal, for the plugin that passed the value (capability arguments).
 const refusalError = (text, direction) => {
@@ -216,37 +220,39 @@ const engineError = (e) => {
   const m = ownData(e, 'message');
   return m === 'stack overflow' ? 'stack' : m === 'out of memory' ? 'memory' : '';
 };
-// What the host learns about a thrown value, read without running any plugin code.
+// What the host learns about a thrown value, read without running any plugin code:
+// '{"engine":"stack"|"memory"|"","value":<the value, data properties only>}'.
 const describeThrown = (e) => {
   const w = newWalk(8, 4096, false);
-  const d = create(null);
-  d.engine = engineError(e);
   let isError = false;
   if (e !== null && typeof e === 'object' && !isProxy(e)) {
     for (let p = getProto(e), n = 0; p !== null && n < 64 && !isProxy(p); p = getProto(p), n++) if (p === ErrorP) isError = true;
   }
-  if (isError) {
-    let name = 'Error';
-    for (let p = e, n = 0; p !== null && n < 64 && !isProxy(p); p = getProto(p), n++) {
-      const nd = gopd(p, 'name');
-      if (nd !== undefined) { if (hasOwn(nd, 'value') && typeof nd.value === 'string') name = nd.value; break; }
-    }
-    const v = create(null);
-    const ks = keysOf(e);
-    for (let i = 0; i < ks.length && i < 64; i++) {
-      const k = ks[i];
-      const c = copyValue(w, readProp(w, e, k), 1);
-      if (c !== undefined) v[k] = c;
-    }
-    v.name = name;
-    const m = ownData(e, 'message'), s = ownData(e, 'stack');
-    v.message = typeof m === 'string' ? m : '';
-    if (typeof s === 'string') v.stack = s;
-    d.value = v;
-  } else {
-    try { d.value = copyValue(w, e, 0); } catch (err) { if (err !== REFUSED) throw err; d.value = tag(w, 'u'); }
+  try {
+    if (isError) {
+      let name = 'Error';
+      for (let p = e, n = 0; p !== null && n < 64 && !isProxy(p); p = getProto(p), n++) {
+        const nd = gopd(p, 'name');
+        if (nd !== undefined) { if (hasOwn(nd, 'value') && typeof nd.value === 'string') name = nd.value; break; }
+      }
+      const m = ownData(e, 'message'), s = ownData(e, 'stack');
+      w.out += '{"name":' + jsonStringify(name) + ',"message":' + jsonStringify(typeof m === 'string' ? m : '');
+      if (typeof s === 'string') w.out += ',"stack":' + jsonStringify(s);
+      const ks = keysOf(e);
+      for (let i = 0; i < ks.length && i < 64; i++) {
+        const k = ks[i];
+        if (k === 'name' || k === 'message' || k === 'stack' || k === '\\u0000' || !hasOwn(e, k)) continue;
+        w.out += ',' + jsonStringify(k) + ':';
+        emit(w, readProp(w, e, k), 1);
+      }
+      w.out += '}';
+    } else emit(w, e, 0);
+  } catch (err) {
+    if (err !== REFUSED) throw err;
+    w.out = '';
+    tag(w, 'u');
   }
-  return (w.special ? '~' : '') + jsonStringify(d);
+  return (w.special ? '~' : '') + '{"engine":"' + engineError(e) + '","value":' + w.out + '}';
 };
 // A guest Error with only a host error's name, message and code (no setters of the plugin run).
 const hostError = (name, message, code) => {

@@ -45,7 +45,6 @@ const MAXD = ${MAX_DEPTH};
 const pending = create(null);
 let nextId = 1;
 const AsyncFunctionP = getProto(async function () {});
-const LEVELS = ['debug', 'info', 'warn', 'error'];
 return {
   install(hostcall, capsText, dataText, arrayLimit) {
     valueBudget = arrayLimit;
@@ -96,18 +95,15 @@ return {
     defineProp(G, 'console', { __proto__: null, value: con, enumerable: false, configurable: false, writable: false });
   },
   describe(ns) {
-    const exps = nullArray();
+    let text = '{"exports":[';
     const names = ownNames(ns);
+    let n = 0;
     for (let i = 0; i < names.length; i++) {
       const name = names[i];
       const v = ns[name];
       if (typeof v === 'function') {
         const arity = ownData(v, 'length');
-        const e = create(null);
-        e.name = name;
-        e.arity = typeof arity === 'number' ? arity : 0;
-        e.async = getProto(v) === AsyncFunctionP;
-        exps[exps.length] = e;
+        text += (n++ ? ',' : '') + '{"name":' + jsonStringify(name) + ',"arity":' + (typeof arity === 'number' && arity >= 0 ? arity : 0) + ',"async":' + (getProto(v) === AsyncFunctionP) + '}';
       }
     }
     let meta = null;
@@ -116,10 +112,7 @@ return {
       meta = encodeValue(ns.meta, 8);
       if (apply(charCodeAt, meta, [0]) === 3) throw refusalError(meta, 'export meta');
     }
-    const d = create(null);
-    d.exports = exps;
-    d.meta = meta;
-    return jsonStringify(d);
+    return text + '],"meta":' + (meta === null ? 'null' : jsonStringify(meta)) + '}';
   },
   bind(fn, name) {
     const finish = this.finish;
