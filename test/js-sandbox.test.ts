@@ -79,6 +79,8 @@ describe('js sandbox: the error path runs no plugin code', () => {
     const r = await attack<{ status?: string; code?: string }>(
       { 'p.js': `export function selftest() { throw { get x() { for (;;) {} } }; }\nexport function ok() { return 1; }\n` },
       `const p = host.plugins.find((x) => x.file === 'p.js'); return { status: p.status, code: p.error?.code };`,
+      // Loading (copying meta.tests out) gets all the time and memory it needs: what is tested is the total self-test budget.
+      { limits: { ...LIMITS, loadTimeoutMs: 30_000, memoryBytes: 64 * 1024 * 1024 } },
     );
     assert.equal(r.status, 'failed');
     assert.equal(r.code, 'ERR_SELFTEST');
@@ -136,10 +138,10 @@ export async function g() { try { await host.fail(); } catch (e) { return 'caugh
   it('settle-path attack: a health() probe resolving to a looping getter cannot hang the host', async () => {
     const r = await attack<{ ok: Outcome; failures: number }>(
       plugin(`export async function health() { await host.slow(); return { get ok() { for (;;) {} } }; }`),
-      `// Wait for the state: the first failed probe is logged.
-       while (!logs.some((l) => l.obj?.event === 'health-failed')) await new Promise((resolve) => setTimeout(resolve, 10));
+      `// Wait for the state: the first probe has broken an instance (a timeout, counted).
+       while (host.plugins[0].counters.timeouts === 0) await new Promise((resolve) => setTimeout(resolve, 10));
        await host.ready();
-       return { ok: await call('p', 'ok'), failures: host.plugins[0].counters.healthFailures };`,
+       return { ok: await call('p', 'ok'), failures: host.plugins[0].counters.timeouts };`,
       { health: { intervalMs: 50, timeoutMs: 1000 } },
     );
     assert.ok(r.failures >= 1);
@@ -285,8 +287,41 @@ export function forge() {
 export function slow() { const t = Date.now(); while (Date.now() - t < 20) {} return 1; }\n`,
       },
       `const p = host.plugins.find((x) => x.file === 'p.js'); return { status: p.status, code: p.error?.code };`,
+      // Loading (copying meta.tests out) gets all the time and memory it needs: what is tested is the total self-test budget.
+      { limits: { ...LIMITS, loadTimeoutMs: 30_000, memoryBytes: 64 * 1024 * 1024 } },
     );
     assert.equal(r.status, 'failed');
     assert.equal(r.code, 'ERR_SELFTEST');
+  });
+
+  it('memory-retention attack: discarded instances are freed although the application keeps their errors and pending promises', async () => {
+    const r = await attack<{ before: number; afterErrors: number; afterPending: number; codes: string[] }>(
+      {
+        'p.js': `const keep = [];
+export function bomb() { for (;;) keep.push(new Uint8Array(1 << 20)); }
+export async function growThenWait() { for (let i = 0; i < 24; i++) keep.push(new Uint8Array(1 << 20)); await host.hang(); }
+export function ok() { return 1; }\n`,
+      },
+      `const { setFlagsFromString } = await import('node:v8');
+       const { runInNewContext } = await import('node:vm');
+       setFlagsFromString('--expose-gc');
+       const gc = runInNewContext('gc');
+       const rss = async () => { for (let i = 0; i < 3; i++) { gc(); await new Promise((r) => setImmediate(r)); } return process.memoryUsage().rss; };
+       await call('p', 'ok');
+       const before = await rss();
+       const kept = [];
+       for (let i = 0; i < 12; i++) { kept.push(await call('p', 'bomb')); await host.ready(); }
+       const afterErrors = await rss();
+       for (let i = 0; i < 12; i++) { kept.push(await call('p', 'growThenWait')); await host.ready(); }
+       const afterPending = await rss();
+       globalThis.kept = kept;
+       return { before, afterErrors, afterPending, codes: [...new Set(kept.map((k) => k.code))] };`,
+      { limits: { ...LIMITS, callTimeoutMs: 2000 } },
+    );
+    assert.deepEqual(r.codes.sort(), ['ERR_PLUGIN_MEMORY', 'ERR_PLUGIN_TIMEOUT']);
+    // 12 discarded instances of 32 MiB each would be 384 MiB; allow the live one and a constant.
+    const bound = 4 * LIMITS.memoryBytes;
+    assert.ok(r.afterErrors - r.before < bound, `RSS grew by ${((r.afterErrors - r.before) / 2 ** 20).toFixed(0)} MiB with the errors retained`);
+    assert.ok(r.afterPending - r.before < bound, `RSS grew by ${((r.afterPending - r.before) / 2 ** 20).toFixed(0)} MiB with pending promises retained`);
   });
 });

@@ -144,25 +144,32 @@ const installGuards = (limit, hostTick) => {
   const JSONObj = JSON;
   wrap(JSONObj, 'parse', (orig) => ({ parse(text) { tick(sizeOf(text)); return apply(orig, JSONObj, arguments); } }).parse);
   const jsonBudget = limit;
+  // Keys are passed as numbers for array elements and turned into strings only when a toJSON
+  // or a replacer needs them: most values have neither.
   const snapshot = (holder, key, v, replacer, list, st) => {
     if (v !== null && (typeof v === 'object' || typeof v === 'bigint')) {
       const toJSON = v.toJSON;
-      if (typeof toJSON === 'function') v = apply(toJSON, v, [key]);
+      if (typeof toJSON === 'function') v = apply(toJSON, v, ['' + key]);
     }
-    if (replacer !== undefined) v = apply(replacer, holder, [key, v]);
+    if (replacer !== undefined) v = apply(replacer, holder, ['' + key, v]);
     if (v === null || typeof v !== 'object') return typeof v === 'function' || typeof v === 'symbol' ? undefined : v;
-    const brand = apply(objToString, v, []);
-    if (brand === '[object Number]') return +v;
-    if (brand === '[object String]') return '' + v;
-    if (brand === '[object Boolean]' || brand === '[object BigInt]') return v.valueOf();
+    const arr = isArray(v);
+    const proto = getProto(v);
+    if (proto !== OP && proto !== null && !(arr && proto === AP)) {
+      const brand = apply(objToString, v, []);
+      if (brand === '[object Number]') return +v;
+      if (brand === '[object String]') return '' + v;
+      if (brand === '[object Boolean]' || brand === '[object BigInt]') return v.valueOf();
+    }
     if (++st.count > jsonBudget) throw new RangeError('terrarium: JSON.stringify of more than ' + jsonBudget + ' values cannot be interrupted; plugins are limited to ' + jsonBudget);
     for (let i = 0; i < st.sp; i++) if (st.stack[i] === v) throw new TypeError('circular reference');
     st.stack[st.sp++] = v;
     let out;
-    if (isArray(v)) {
-      const n = check(v, 'join');
+    if (arr) {
+      const n = isProxy(v) ? check(v, 'join') : v.length;
+      if (n > jsonBudget) check(v, 'join');
       out = nullArray();
-      for (let i = 0; i < n; i++) { const c = snapshot(v, '' + i, v[i], replacer, list, st); out[i] = c === undefined ? null : c; }
+      for (let i = 0; i < n; i++) { const c = snapshot(v, i, v[i], replacer, list, st); out[i] = c === undefined ? null : c; }
     } else {
       out = create(null);
       const ks = list !== undefined ? list : keysOf(v);

@@ -144,7 +144,9 @@ class QuickJSInstance implements EngineInstance {
   private direct = false;
   /** False for the debug build tests load, which is probed on its own. */
   releaseBuild = true;
-  private readonly deferreds = new Set<QuickJSDeferredPromise>();
+  /** Guest promises waiting on host promises, by id (the host promise's reactions hold only the id). */
+  private readonly deferreds = new Map<number, QuickJSDeferredPromise>();
+  private nextDeferred = 1;
   private readonly pending = new AsyncCalls<number>();
   /** Interrupt deadline of the code running now (performance.now() ms). */
   private deadline = Infinity;
@@ -416,13 +418,15 @@ class QuickJSInstance implements EngineInstance {
       const result = cap.fn(...(this.decodeGuestText(argsText, `arguments of ${label}`) as unknown[]));
       if (result !== null && typeof result === 'object' && typeof (result as Promise<unknown>).then === 'function') {
         const d = ctx.newPromise();
-        this.deferreds.add(d);
-        // The reactions hold only `self`, which dispose clears: an application that keeps this
-        // promise pending forever does not keep a discarded instance (and its memory) alive.
+        const key = this.nextDeferred++;
+        this.deferreds.set(key, d);
+        // The reactions hold only `self` (cleared when the instance breaks or is disposed) and a
+        // number: an application that keeps this promise pending forever does not keep a
+        // discarded instance, or its WebAssembly memory, alive.
         const self = this.self;
         Promise.resolve(result).then(
-          (v) => self.inst?.settleDeferred(d, v, false, label),
-          (e) => self.inst?.settleDeferred(d, e, true, label),
+          (v) => self.inst?.settleDeferred(key, v, false, label),
+          (e) => self.inst?.settleDeferred(key, e, true, label),
         );
         return d.handle;
       }
@@ -483,9 +487,10 @@ class QuickJSInstance implements EngineInstance {
     return r.value;
   }
 
-  private settleDeferred(d: QuickJSDeferredPromise, v: unknown, reject: boolean, label: string): void {
-    if (this.disposed || this.broken || !this.deferreds.has(d)) return;
-    this.deferreds.delete(d);
+  private settleDeferred(key: number, v: unknown, reject: boolean, label: string): void {
+    const d = this.deferreds.get(key);
+    if (this.disposed || this.broken || !d) return;
+    this.deferreds.delete(key);
     let h: QuickJSHandle;
     try {
       h = reject ? this.guestError(v) : this.ctx.newString(this.encodeCapResult(v, label));
@@ -870,10 +875,11 @@ class QuickJSInstance implements EngineInstance {
       return;
     }
     this.disposed = true;
+    this.self.inst = undefined;
     this.pending.rejectAll((p) => new PluginUnavailableError('was disposed during the call', this.errorContext(p.exportName), 'Retry the call'));
     if (this.broken) return; // an interrupted or trapped runtime may abort on free: let GC take the whole module
     try {
-      for (const d of this.deferreds) d.dispose();
+      for (const d of this.deferreds.values()) d.dispose();
       this.deferreds.clear();
       for (const h of this.handles) if (h.alive) h.dispose();
       if (this.scratch) this.raw._free(this.scratch);
