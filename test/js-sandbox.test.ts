@@ -187,7 +187,7 @@ export function ordinary() { return JSON.stringify({ a: [1, 'x', null, undefined
   };
   for (const [what, src] of Object.entries(granular)) {
     it(`interrupt-granularity attack: a loop of ${what} ends in ERR_PLUGIN_TIMEOUT`, async () => {
-      const r = await attack(plugin(src), attackThenOk('f'), { limits: { ...LIMITS, memoryBytes: 96 * 1024 * 1024 } });
+      const r = await attack(plugin(src), attackThenOk('f'), { limits: { ...LIMITS, memoryBytes: 96 * 1024 * 1024, loadTimeoutMs: 30_000 } });
       assert.equal(r.a!.code, 'ERR_PLUGIN_TIMEOUT', r.a!.message);
       assert.equal(r.b!.value, 1);
     });

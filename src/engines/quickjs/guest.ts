@@ -24,6 +24,8 @@ export const HOSTCALL_CONSOLE = -1;
 export const HOSTCALL_TICK = -2;
 /** Longest console line (UTF-16 units) a guest sends; the host bounds it again in bytes. */
 export const CONSOLE_LINE_CHARS = 16384;
+/** What a hostcall returns once the running call's deadline has passed (or the instance broke). */
+export const TIME_UP = '\u0005';
 
 /**
  * Remove comment-only lines and indentation (QuickJS parses the glue on every plugin load, at
@@ -48,14 +50,16 @@ const AsyncFunctionP = getProto(async function () {});
 return {
   install(hostcall, capsText, dataText, arrayLimit) {
     valueBudget = arrayLimit;
-    installGuards(arrayLimit, () => { hostcall(${HOSTCALL_TICK}, ''); });
+    installGuards(arrayLimit, () => { if (hostcall(${HOSTCALL_TICK}, '') === '${TIME_UP}') throw timeUp(); });
     const safeStringify = JSON.stringify;
     const caps = jsonParse(capsText);
     const host = decodeValue(dataText);
     const call = (id, label, args) => {
+      if (dead) throw timeUp();
       const text = encodeValue(args, MAXD);
       if (apply(charCodeAt, text, [0]) === 3) throw refusalError(text, 'arguments of ' + label);
       const r = hostcall(id, text);
+      if (r === '${TIME_UP}') throw timeUp();
       return typeof r === 'string' ? decodeValue(r) : apply(promiseThen, r, [decodeValue]);
     };
     for (let c = 0; c < caps.length; c++) {
@@ -89,7 +93,8 @@ return {
       let line = '';
       for (let i = 0; i < args.length && line.length <= ${CONSOLE_LINE_CHARS}; i++) line += (i ? ' ' : '') + fmt(args[i]);
       if (line.length > ${CONSOLE_LINE_CHARS}) line = apply(strSlice, line, [0, ${CONSOLE_LINE_CHARS + 1}]);
-      hostcall(${HOSTCALL_CONSOLE}, level + line);
+      if (dead) throw timeUp();
+      if (hostcall(${HOSTCALL_CONSOLE}, level + line) === '${TIME_UP}') throw timeUp();
     };
     const con = freezeObj({ __proto__: null, log: out('1'), info: out('1'), debug: out('0'), warn: out('2'), error: out('3') });
     defineProp(G, 'console', { __proto__: null, value: con, enumerable: false, configurable: false, writable: false });

@@ -43,7 +43,7 @@ import { MAX_DEPTH, decodeWire, encodeWire, isWireFailure } from '../../binding/
 import { boundedLog } from '../../capabilities/index.js';
 import { type AsyncCall, AsyncCalls } from '../../binding/async-calls.js';
 import { guestFailure, marshalErrorFrom, metaLoadError, pluginNameFrom, sanitizeHostError } from '../../binding/failures.js';
-import { ASYNC_PREFIX, GLUE_FILE, GUEST_GLUE, HOSTCALL_CONFIG, HOSTCALL_CONSOLE, HOSTCALL_TICK, PENDING, REJECTED } from './guest.js';
+import { ASYNC_PREFIX, GLUE_FILE, GUEST_GLUE, HOSTCALL_CONFIG, HOSTCALL_CONSOLE, HOSTCALL_TICK, PENDING, REJECTED, TIME_UP } from './guest.js';
 
 // The package's types describe its CommonJS entry; under ESM the default export is the variant itself.
 const RELEASE_SYNC = RELEASE_SYNC_MODULE as unknown as QuickJSSyncVariant;
@@ -404,7 +404,7 @@ class QuickJSInstance implements EngineInstance {
   private hostcall(id: number, argsText: string): QuickJSHandle | { error: QuickJSHandle } | undefined {
     const { ctx } = this;
     try {
-      if (this.fatal || this.overDeadline()) return { error: this.guestError(this.fatal) };
+      if (this.fatal || this.overDeadline()) return ctx.newString(TIME_UP);
       if (id === HOSTCALL_TICK) return undefined;
       if (id === HOSTCALL_CONSOLE) {
         const level = (['debug', 'info', 'warn', 'error'] as const)[argsText.charCodeAt(0) - 48] ?? 'info';
@@ -431,7 +431,7 @@ class QuickJSInstance implements EngineInstance {
         return d.handle;
       }
       const text = this.encodeCapResult(result, label);
-      if (this.overDeadline()) return { error: this.guestError(this.fatal) };
+      if (this.overDeadline()) return ctx.newString(TIME_UP);
       return ctx.newString(text);
     } catch (e) {
       if (isHostStackOverflow(e)) {
