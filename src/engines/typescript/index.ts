@@ -4,10 +4,11 @@
  * result runs in the QuickJS engine like any JavaScript plugin. Types are not checked: that is the
  * plugin author's build's job; the sandbox does not trust them anyway.
  *
- * sucrase runs in one shared worker thread (transpile-worker.ts), bounded by the plugin's
+ * sucrase runs in one shared worker thread (WORKER_SOURCE below), bounded by the plugin's
  * `loadTimeoutMs`: a source that makes the parser go exponential fails with ERR_PLUGIN_TIMEOUT
  * and the worker is terminated; the host's thread never runs the parser.
  */
+import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { Engine } from '../../engine.js';
 import { PluginLoadError, PluginTimeoutError } from '../../errors.js';
@@ -24,6 +25,24 @@ interface Waiter {
   reject(e: unknown): void;
 }
 
+/**
+ * The worker's code (CommonJS, evaluated by the worker: no file to find next to this one, whether
+ * the host runs from dist/ or from source). sucrase is resolved here, from the package.
+ */
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const { transform } = require(${JSON.stringify(createRequire(import.meta.url).resolve('sucrase'))});
+parentPort.on('message', ({ id, source, file }) => {
+  try {
+    // disableESTransforms: modern syntax (optional chaining, class fields) is left to QuickJS.
+    const code = transform(source, { transforms: ['typescript'], disableESTransforms: true, filePath: file }).code;
+    parentPort.postMessage({ id, code });
+  } catch (e) {
+    parentPort.postMessage({ id, error: String((e && e.message) || e), loc: e && e.loc ? { line: e.loc.line, column: e.loc.column } : undefined });
+  }
+});
+`;
+
 let worker: Worker | undefined;
 const waiting = new Map<number, Waiter>();
 let nextId = 1;
@@ -31,7 +50,7 @@ let nextId = 1;
 /** The shared transpile worker, started on first use; it never keeps the process alive. */
 function transpiler(): Worker {
   if (worker) return worker;
-  const w = new Worker(new URL('./transpile-worker.js', import.meta.url));
+  const w = new Worker(WORKER_SOURCE, { eval: true });
   w.unref();
   w.on('message', (r: Reply) => {
     const waiter = waiting.get(r.id);
