@@ -160,6 +160,17 @@ const installGuards = (limit, hostTick) => {
     const name = taNames[i];
     wrap(TAP, name, (orig) => ({ [name](a) { tick(sizeOf(this) + sizeOf(a)); return apply(orig, this, arguments); } })[name]);
   }
+  // Object/Reflect/Array.from walk every property or element in C: count what they produced
+  // (checked before the next one starts, so a loop of them stops once time is up).
+  const counted = (obj, names) => {
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i];
+      wrap(obj, name, (orig) => ({ [name]() { if (dead) throw timeUp(); const r = apply(orig, obj, arguments); tick(sizeOf(r) + sizeOf(arguments[0])); return r; } })[name]);
+    }
+  };
+  counted(Object, ['keys', 'values', 'entries', 'getOwnPropertyNames', 'getOwnPropertySymbols', 'getOwnPropertyDescriptors', 'assign', 'fromEntries', 'freeze', 'seal']);
+  counted(Reflect, ['ownKeys']);
+  counted(Array, ['from']);
   const ABP = ArrayBuffer.prototype, abLength = gopd(ABP, 'byteLength').get;
   wrap(ABP, 'slice', (orig) => ({ slice() { tick(apply(abLength, this, [])); return apply(orig, this, arguments); } }).slice);
   // JSON: parse counts its input; stringify resolves the value in JavaScript first (see above).

@@ -315,7 +315,7 @@ class QuickJSInstance implements EngineInstance {
    */
   private violation(exportName: string | undefined, phase: 'call' | 'load'): TerrariumError | undefined {
     const limits = this.req.limits;
-    if (this.fatal) return this.fatal;
+    if (this.fatal) return exportName === undefined ? this.fatal : rebrand(this.fatal, exportName);
     if (this.interrupted) {
       return this.breakWith(new PluginTimeoutError(phase === 'load' ? limits.loadTimeoutMs : limits.callTimeoutMs, phase, this.errorContext(exportName)));
     }
