@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 
-const HANG_MS = 60_000;
+const HANG_MS = Number(process.env.TERRARIUM_HANG_MS ?? 60_000);
 const LIMITS = { memoryBytes: 32 * 1024 * 1024, callTimeoutMs: 300, loadTimeoutMs: 1000, stackBytes: 256 * 1024 };
 type Outcome = { value?: unknown; code?: string; message?: string };
 
