@@ -568,7 +568,7 @@ class QuickJSInstance implements EngineInstance {
       idH.dispose();
     }
     if (r.error) {
-      this.pending.reject(p.key, this.failure(r.error, p.exportName, 'call'));
+      this.pending.reject(p.key, detached(this.failure(r.error, p.exportName, 'call')));
       return;
     }
     const text = ctx.getString(r.value);
@@ -585,14 +585,14 @@ class QuickJSInstance implements EngineInstance {
       return;
     }
     if (text.charCodeAt(0) === 4) {
-      this.pending.reject(p.key, this.violation(p.exportName, 'call') ?? this.classify(this.parseDescribed(text.slice(1)), p.exportName, 'call'));
+      this.pending.reject(p.key, detached(this.violation(p.exportName, 'call') ?? this.classify(this.parseDescribed(text.slice(1)), p.exportName, 'call')));
       return;
     }
     let value: unknown;
     try {
       value = this.decodeResult(text, p.exportName, 'resolved value of');
     } catch (e) {
-      this.pending.reject(p.key, e);
+      this.pending.reject(p.key, detached(e));
       return;
     }
     this.pending.resolve(p.key, value);
