@@ -8,7 +8,8 @@ import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, createGateway } from '../src/index.js';
+import { ConfigError } from '../src/errors.js';
+import { createGateway } from '../src/gateway/index.js';
 import { compileRule, RuleSyntaxError, type MatchInput } from '../src/gateway/rules.js';
 import { loadConfig } from '../src/gateway/config.js';
 import { baseConfig, eventually, gateway, memoryLogger, request, tempDir } from './fixtures/gateway/helpers.js';
@@ -165,7 +166,7 @@ describe('gateway configuration', () => {
       'http.routers.api.service: unknown service "nope"; defined: s, both (line 9)',
       'http.services.s.loadBalancer.servers[0].url: must be an http:// URL, e.g. http://127.0.0.1:3000 (got "ftp://x") (line 14)',
       'http.services.s.loadBalancer.forwardingTimeouts.dialTimeout: must be a positive duration, e.g. 500ms or 30s (line 15)',
-      'http.services.both: must define only one of: echo, loadBalancer (line 16)',
+      'http.services.both: must define only one of: echo, loadBalancer, weighted, mirroring, failover (line 16)',
     ]);
   });
 

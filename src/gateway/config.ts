@@ -13,6 +13,11 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, type Document } from 'yaml';
 import { ConfigError } from '../errors.js';
 import { compileRule, RuleSyntaxError, type RuleMatcher } from './rules.js';
+import { GO_DURATION_PATTERN, parseGoDuration } from './duration.js';
+import { layoutOf, readLayout } from './files.js';
+import { checkServiceRefs, SERVICE_KINDS } from './services/refs.js';
+import { COMPOSITE_SCHEMAS, LOAD_BALANCER_EXTRA, resolveComposite, resolveLoadBalancerExtras, SERVER_EXTRA, type CompositeService, type LoadBalancerExtras } from './services/config.js';
+import { expandMiddlewares, localName, middlewareEntrySchema, resolveMiddleware } from './middlewares/resolve.js';
 
 /** `http.routers.<name>`: which requests go where, through which middlewares. */
 export interface RouterConfig {
@@ -28,10 +33,12 @@ export interface RouterConfig {
   priority?: number;
 }
 
-/** `http.middlewares.<name>`: one plugin with its config. */
+/** `http.middlewares.<name>`: one plugin with its config, or one built-in (`stripPrefix: {...}`, see middlewares/). */
 export interface MiddlewareConfig {
   /** Exactly one entry: `{ <pluginName>: <config> }` (the config is `ctx.config` in the plugin). */
-  plugin: Record<string, unknown>;
+  plugin?: Record<string, unknown>;
+  /** A built-in middleware by its Traefik key, e.g. `stripPrefix: { prefixes: ['/api'] }`. */
+  [builtin: string]: unknown;
   /** Skip this middleware when its plugin fails (default false: answer 502). */
   failOpen?: boolean;
 }
@@ -43,6 +50,10 @@ export type Duration = number | string;
 export interface ServiceConfig {
   /** The in-process echo upstream: answers with the request it received, as JSON. */
   echo?: Record<string, never> | boolean;
+  /** weighted, mirroring, failover: see services/config.ts. */
+  weighted?: unknown;
+  mirroring?: unknown;
+  failover?: unknown;
   loadBalancer?: {
     servers: { url: string }[];
     /** Send the client's Host header upstream (default true, as in Traefik). */
@@ -122,7 +133,10 @@ export interface ResolvedRouter {
 
 export interface ResolvedMiddleware {
   name: string;
+  /** The plugin's name, or the built-in's type (e.g. `stripPrefix`). */
   plugin: string;
+  /** Set for a built-in middleware: its Traefik key. */
+  builtin?: string;
   /** The config as written (before the plugin's schema fills defaults). */
   config: unknown;
   failOpen: boolean;
@@ -130,7 +144,7 @@ export interface ResolvedMiddleware {
 
 export type ResolvedService =
   | { name: string; kind: 'echo' }
-  | {
+  | ({
       name: string;
       kind: 'loadBalancer';
       servers: URL[];
@@ -138,7 +152,8 @@ export type ResolvedService =
       dialTimeoutMs: number;
       responseHeaderTimeoutMs: number;
       idleConnTimeoutMs: number;
-    };
+    } & Partial<LoadBalancerExtras>)
+  | CompositeService;
 
 /** A checked configuration with defaults filled and paths resolved. */
 export interface ResolvedConfig {
@@ -160,6 +175,8 @@ export interface ResolvedConfig {
   };
   /** Where a path of the file is: ' (line N)' or ''. */
   at(path: readonly (string | number)[]): string;
+  /** Dynamic files or directories (providers.file) to watch for reloads. */
+  watchPaths?: string[];
 }
 
 export interface Issue {
@@ -170,8 +187,8 @@ export interface Issue {
 const durationSchema = {
   type: ['number', 'string'],
   minimum: 0,
-  pattern: '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)$',
-  description: 'a duration: milliseconds as a number, or a string like 500ms, 30s, 2m',
+  pattern: GO_DURATION_PATTERN,
+  description: 'a duration: milliseconds as a number, or a Go duration string like 500ms, 30s, 1m30s',
 };
 const addressSchema = { type: 'string', minLength: 1, description: 'an address like 127.0.0.1:8080 or :8080' };
 const limitsSchema = {
@@ -224,23 +241,7 @@ export const GATEWAY_SCHEMA = {
             },
           },
         },
-        middlewares: {
-          type: 'object',
-          additionalProperties: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['plugin'],
-            properties: {
-              plugin: {
-                type: 'object',
-                minProperties: 1,
-                maxProperties: 1,
-                description: 'exactly one plugin: { <pluginName>: <config> }',
-              },
-              failOpen: { type: 'boolean' },
-            },
-          },
-        },
+        middlewares: { type: 'object', additionalProperties: middlewareEntrySchema() },
         services: {
           type: 'object',
           additionalProperties: {
@@ -248,6 +249,7 @@ export const GATEWAY_SCHEMA = {
             additionalProperties: false,
             properties: {
               echo: { type: ['object', 'boolean'], additionalProperties: false, description: 'echo: {} (the built-in echo upstream)' },
+              ...COMPOSITE_SCHEMAS,
               loadBalancer: {
                 type: 'object',
                 additionalProperties: false,
@@ -260,10 +262,11 @@ export const GATEWAY_SCHEMA = {
                       type: 'object',
                       additionalProperties: false,
                       required: ['url'],
-                      properties: { url: { type: 'string', description: 'a URL like http://127.0.0.1:3000' } },
+                      properties: { url: { type: 'string', description: 'a URL like http://127.0.0.1:3000' }, ...SERVER_EXTRA },
                     },
                   },
                   passHostHeader: { type: 'boolean' },
+                  ...LOAD_BALANCER_EXTRA,
                   forwardingTimeouts: {
                     type: 'object',
                     additionalProperties: false,
@@ -409,14 +412,11 @@ export function schemaIssues(errors: readonly ErrorObject[], base: readonly (str
   return issues;
 }
 
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** A duration in milliseconds (`30s` -> 30000; a number is already milliseconds). */
+/** A duration in milliseconds (`30s` -> 30000, `1m30s` -> 90000; a number is already milliseconds here, unlike Traefik's seconds: see duration.ts). */
 export function parseDuration(d: Duration): number {
   if (typeof d === 'number') return d;
-  const m = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)$/.exec(d);
-  if (!m) return NaN;
-  return Number(m[1]) * UNITS[m[2]!]!;
+  const n = parseGoDuration(d);
+  return typeof n === 'number' ? n : NaN;
 }
 
 /** `127.0.0.1:8080`, `:8080` (every interface), `[::1]:8080`, `localhost:0`. */
@@ -472,7 +472,7 @@ export async function readConfigFile(file: string): Promise<Parsed> {
 /** Parse YAML text (`file` is only used in messages and to resolve relative paths). */
 export function parseConfigText(text: string, file: string | undefined): Parsed {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, merge: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(
       file,
@@ -527,12 +527,18 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
   const services = new Map<string, ResolvedService>();
   for (const [name, s] of Object.entries(cfg.http?.services ?? {})) {
     const segs = ['http', 'services', name];
-    const kinds = (['echo', 'loadBalancer'] as const).filter((k) => s[k] !== undefined && s[k] !== false);
+    const raw = s as Record<string, unknown>;
+    const kinds = SERVICE_KINDS.filter((k) => raw[k] !== undefined && raw[k] !== false);
     if (kinds.length !== 1) {
-      issue(segs, kinds.length === 0 ? 'must define one of: echo, loadBalancer' : 'must define only one of: echo, loadBalancer');
+      issue(segs, kinds.length === 0 ? `must define one of: ${SERVICE_KINDS.join(', ')}` : `must define only one of: ${SERVICE_KINDS.join(', ')}`);
       continue;
     }
-    if (kinds[0] === 'echo') {
+    const kind = kinds[0]!;
+    if (kind === 'weighted' || kind === 'mirroring' || kind === 'failover') {
+      services.set(name, resolveComposite(name, kind, raw[kind] as Record<string, unknown>, segs, issue));
+      continue;
+    }
+    if (kind === 'echo') {
       services.set(name, { name, kind: 'echo' });
       continue;
     }
@@ -564,13 +570,16 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
       dialTimeoutMs: dur('dialTimeout', 5000),
       responseHeaderTimeoutMs: dur('responseHeaderTimeout', 30_000),
       idleConnTimeoutMs: dur('idleConnTimeout', 4000),
+      ...resolveLoadBalancerExtras(lb as unknown as Record<string, unknown>, [...segs, 'loadBalancer'], name, issue),
     });
   }
+  checkServiceRefs(services, issue);
 
   const middlewares = new Map<string, ResolvedMiddleware>();
   for (const [name, m] of Object.entries(cfg.http?.middlewares ?? {})) {
-    const [plugin, config] = Object.entries(m.plugin)[0]!;
-    middlewares.set(name, { name, plugin, config: config ?? {}, failOpen: m.failOpen ?? false });
+    const r = resolveMiddleware(name, m as Record<string, unknown>);
+    if ('message' in r) issue(['http', 'middlewares', name, ...r.path], r.message);
+    else middlewares.set(name, r);
   }
 
   const routers: ResolvedRouter[] = [];
@@ -587,12 +596,8 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
     (r.entryPoints ?? []).forEach((ep, i) => {
       if (!(ep in cfg.entryPoints)) issue([...segs, 'entryPoints', i], `unknown entry point "${ep}"; defined: ${epNames.join(', ')}`);
     });
-    (r.middlewares ?? []).forEach((mw, i) => {
-      if (!middlewares.has(mw)) {
-        const known = Object.keys(cfg.http?.middlewares ?? {});
-        issue([...segs, 'middlewares', i], `unknown middleware "${mw}"; ${known.length ? `defined: ${known.join(', ')}` : 'none is defined under http.middlewares'}`);
-      }
-    });
+    const chain = expandMiddlewares(r.middlewares ?? [], [...segs, 'middlewares'], middlewares, issue);
+    r.service = localName(r.service);
     if (!(r.service in (cfg.http?.services ?? {}))) {
       const known = Object.keys(cfg.http?.services ?? {});
       issue([...segs, 'service'], `unknown service "${r.service}"; ${known.length ? `defined: ${known.join(', ')}` : 'none is defined under http.services'}`);
@@ -603,7 +608,7 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
         rule: r.rule,
         match,
         entryPoints: r.entryPoints ?? epNames,
-        middlewares: r.middlewares ?? [],
+        middlewares: chain,
         service: r.service,
         priority: r.priority ?? r.rule.length,
       });
@@ -667,10 +672,15 @@ export async function loadConfig(source: string | GatewayConfig): Promise<Resolv
 /** loadConfig without throwing for problems past the schema (see checkConfig). */
 export async function readConfig(source: string | GatewayConfig): Promise<CheckedConfig> {
   if (typeof source === 'string') {
-    const parsed = await readConfigFile(source);
-    return checkConfig(parsed, path.dirname(parsed.file!));
+    const parsed = await readLayout(source);
+    const checked = checkConfig(parsed, path.dirname(parsed.file!));
+    checked.config.watchPaths = parsed.watch;
+    return checked;
   }
-  return checkConfig({ value: structuredCloneSafe(source), file: undefined, at: () => '' }, process.cwd());
+  const parsed = await layoutOf(structuredCloneSafe(source), undefined, () => '', process.cwd());
+  const checked = checkConfig(parsed, process.cwd());
+  checked.config.watchPaths = parsed.watch;
+  return checked;
 }
 
 /** The config object is the caller's: keep our own copy (ajv's defaults and later edits never leak). */

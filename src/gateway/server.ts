@@ -17,6 +17,7 @@ import { watch as watchFiles, type FSWatcher } from 'chokidar';
 import { createHost, type Host, type HostOptions } from '../host/host.js';
 import { ConfigError, GatewayError, MiddlewareResultError, TerrariumError } from '../errors.js';
 import { LogLimiter } from '../host/log-limit.js';
+import type { PluginPin } from '../host/pin.js';
 import type { Logger } from '../types.js';
 import { readConfig, sortIssues, type GatewayConfig, type Issue, type ListenAddress, type ResolvedConfig, type ResolvedRouter } from './config.js';
 import type { MatchInput } from './rules.js';
@@ -36,11 +37,15 @@ import {
   type MiddlewareContext,
   type MiddlewareRequest,
 } from './middleware.js';
-import { AgentPool, LoadBalancer, upstreamHeaders, withoutHopByHop, type UpstreamCall, type UpstreamFailure } from './proxy.js';
+import { AgentPool, upstreamHeaders, withoutHopByHop, type UpstreamCall, type UpstreamFailure } from './proxy.js';
 import { ECHO_MAX_BODY, echo } from './echo.js';
 import { createKvStore, type KvStore } from './kv.js';
 import { GatewayStats, type RouterStats, type ServiceStats } from './metrics.js';
 import { startAdmin, type AdminServer } from './admin.js';
+import { dirname } from 'node:path';
+import { traefikForwardedHeaders } from './forwarded-extra.js';
+import { disposeRuntime } from './runtime-dispose.js';
+import { forwarderFactory, UnbuildableService, type Forwarder } from './services/index.js';
 
 /** Options of createGateway besides the configuration itself. */
 export interface GatewayOptions {
@@ -104,7 +109,8 @@ interface EchoService {
 interface ProxyService {
   name: string;
   kind: 'loadBalancer';
-  lb: LoadBalancer;
+  /** A loadBalancer, weighted, mirroring or failover service (services/). */
+  lb: Forwarder;
   stats: ServiceStats;
 }
 type Service = EchoService | ProxyService;
@@ -181,6 +187,8 @@ class Exchange {
   body: Buffer | undefined;
   pluginReq: MiddlewareRequest | undefined;
   states: Record<string, unknown>[] | undefined;
+  /** Per chain index: the plugin version this request runs (both phases on one version). */
+  pins: (PluginPin | undefined)[] | undefined;
   /** Index of the middleware that answered or failed; the response phase runs the ones before it. */
   stop: number;
   aborted = false;
@@ -193,6 +201,9 @@ class Exchange {
   /** Chunks of resStream already read (a body too large to hand to plugins). */
   resPrefix: Buffer[] | undefined;
   sent = false;
+  /** Built-in middlewares' view (middlewares/types.ts NativeExchange): the upstream failure, and a hook to take it over (retry). */
+  upstreamError: UpstreamFailure | undefined;
+  onUpstreamFailure: ((f: UpstreamFailure) => boolean) | undefined;
 
   constructor(
     readonly gw: GatewayImpl,
@@ -309,7 +320,22 @@ class Exchange {
     return this.query;
   }
 
+  /** The pin of middleware i's plugin for this request, taken at its first call. */
+  pin(i: number, mw: ActiveMiddleware): PluginPin {
+    const pins = (this.pins ??= []);
+    return (pins[i] ??= this.gw.host.pin(mw.plugin));
+  }
+
+  /** Let the pinned versions go (the response is done or the client left). */
+  release(): void {
+    const pins = this.pins;
+    if (!pins) return;
+    this.pins = undefined;
+    for (const p of pins) p?.release();
+  }
+
   ctx(mw: ActiveMiddleware, state: Record<string, unknown>): MiddlewareContext {
+    if (mw.native) return { config: mw.config, state, router: this.router.name, middleware: mw.name, exchange: this } as MiddlewareContext;
     return { config: mw.config, state, router: this.router.name, middleware: mw.name };
   }
 
@@ -330,7 +356,11 @@ class Exchange {
       const t0 = performance.now();
       let r: unknown;
       try {
-        r = fn(this.pluginRequest(mw), this.ctx(mw, {}));
+        if (mw.native) r = fn(this.pluginRequest(mw), this.ctx(mw, {})); // a built-in: no plugin version to pin
+        else {
+          const pin = this.pin(i, mw);
+          r = pin.has('onRequest') ? pin.call('onRequest', [this.pluginRequest(mw), this.ctx(mw, {})]) : undefined;
+        }
       } catch (e) {
         stats.duration.request.observe((performance.now() - t0) / 1000);
         if (this.failed(i, 'request', e)) return;
@@ -464,6 +494,7 @@ class Exchange {
     const service = this.router.service;
     service.stats.requests++;
     const headers = upstreamHeaders(this.headers, this.req.socket.remoteAddress ?? '', this.originalHost);
+    traefikForwardedHeaders(headers, this.req.socket, this.originalHost);
     if (service.kind === 'echo') {
       const reply = () => {
         const r = echo({
@@ -504,6 +535,8 @@ class Exchange {
 
   upstreamFailed(service: ProxyService, f: UpstreamFailure): void {
     if (this.aborted) return;
+    this.upstreamError = f;
+    if (this.onUpstreamFailure?.(f)) return;
     service.stats.errors.set(f.kind, (service.stats.errors.get(f.kind) ?? 0) + 1);
     this.gw.logger.warn({ service: service.name, router: this.router.name, kind: f.kind }, `upstream of service "${service.name}" failed: ${f.detail}`);
     this.local(f.status, { error: f.message, service: service.name });
@@ -587,7 +620,11 @@ class Exchange {
       const t0 = performance.now();
       let r: unknown;
       try {
-        r = fn(res, this.ctx(mw, this.states?.[i] ?? {}));
+        if (mw.native) r = fn(res, this.ctx(mw, this.states?.[i] ?? {}));
+        else {
+          const pin = this.pin(i, mw);
+          r = pin.has('onResponse') ? pin.call('onResponse', [res, this.ctx(mw, this.states?.[i] ?? {})]) : undefined;
+        }
       } catch (e) {
         stats.duration.response.observe((performance.now() - t0) / 1000);
         this.failed(i, 'response', e);
@@ -726,13 +763,21 @@ class GatewayImpl implements Gateway {
     const middlewares = new Map<string, ActiveMiddleware>();
     for (const spec of config.middlewares.values()) {
       const mw = new ActiveMiddleware(spec, this.stats);
-      issues.push(...mw.bind(this.catalog, config.at));
+      issues.push(...mw.bind(this.catalog, config.at, config.file ? dirname(config.file) : process.cwd()));
       middlewares.set(spec.name, mw);
     }
     const services = new Map<string, Service>();
+    const forwarder = forwarderFactory(config.services, this.agents, this.logger);
     for (const s of config.services.values()) {
       const stats = this.stats.service(s.name);
-      services.set(s.name, s.kind === 'echo' ? { name: s.name, kind: 'echo', stats } : { name: s.name, kind: 'loadBalancer', lb: new LoadBalancer(s, this.agents), stats });
+      if (s.kind === 'echo') services.set(s.name, { name: s.name, kind: 'echo', stats });
+      else {
+        try {
+          services.set(s.name, { name: s.name, kind: 'loadBalancer', lb: forwarder(s.name), stats });
+        } catch (e) {
+          if (!(e instanceof UnbuildableService)) throw e; // reported by checkConfig
+        }
+      }
     }
     // On reload, routers may only use the entry points that are listening (they change on restart only).
     const running = this.servers.size > 0 ? new Set(this.servers.keys()) : undefined;
@@ -762,7 +807,10 @@ class GatewayImpl implements Gateway {
         list.push(router);
       }
     }
-    if (issues.length > 0) throw new ConfigError(config.file, sortIssues(issues));
+    if (issues.length > 0) {
+      disposeRuntime({ middlewares, services });
+      throw new ConfigError(config.file, sortIssues(issues));
+    }
     return { config, byEntryPoint, routers, middlewares, services };
   }
 
@@ -770,7 +818,7 @@ class GatewayImpl implements Gateway {
   onPluginChange(plugin: string, event: string): void {
     this.catalog.refresh();
     for (const mw of this.runtime.middlewares.values()) {
-      if (mw.plugin !== plugin) continue;
+      if (mw.plugin !== plugin || mw.spec.builtin) continue;
       const wasBroken = mw.broken;
       const issues = mw.bind(this.catalog, this.runtime.config.at);
       if (issues.length > 0) {
@@ -798,6 +846,7 @@ class GatewayImpl implements Gateway {
     res.on('close', () => {
       const finished = res.writableFinished;
       if (!finished) exchange?.abort();
+      exchange?.release();
       this.inFlight--;
       this.stats.inFlight--;
       const code = finished ? res.statusCode : 499;
@@ -901,11 +950,13 @@ class GatewayImpl implements Gateway {
     }
   }
 
-  watchConfig(file: string): void {
+  /** Watch the config files; resolves once the watcher is ready, so a change made after createGateway is seen. */
+  watchConfig(file: string): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
-    const w = watchFiles(file, { ignoreInitial: true });
+    // The static file and, with providers.file, the dynamic files or their directory.
+    const w = watchFiles([file, ...(this.startConfig.watchPaths ?? [])], { ignoreInitial: true });
     w.on('all', (event) => {
-      if (event !== 'change' && event !== 'add') return;
+      if (event !== 'change' && event !== 'add' && event !== 'unlink') return;
       clearTimeout(timer);
       timer = setTimeout(() => {
         this.reloadFrom('file', file).catch(() => undefined);
@@ -914,6 +965,10 @@ class GatewayImpl implements Gateway {
     w.on('error', (err) => this.logger.warn({ file, err: (err as Error)?.message }, `watching the config file failed: ${(err as Error)?.message}`));
     this.watcher = w;
     this.unsubscribe.push(() => clearTimeout(timer));
+    return new Promise<void>((resolve) => {
+      w.once('ready', () => resolve());
+      w.once('error', () => resolve());
+    });
   }
 
   on(event: 'reload', listener: (e: ReloadEvent) => void): () => void {
@@ -954,7 +1009,9 @@ class GatewayImpl implements Gateway {
       }
       const ignored = staticChanges(this.startConfig, next);
       if (ignored.length > 0) this.logger.warn({ ignored }, `configuration changes that need a restart were not applied: ${ignored.join(', ')}`);
+      const previous = this.runtime;
       this.runtime = runtime;
+      disposeRuntime(previous);
       this.stats.reloads.success++;
       this.logger.info({ routers: runtime.routers.length, middlewares: runtime.middlewares.size, services: runtime.services.size }, 'configuration reloaded');
       this.emit({ ok: true, source, ...(ignored.length ? { ignored } : {}) });
@@ -999,9 +1056,21 @@ class GatewayImpl implements Gateway {
     this.agents.destroy();
     // Report failure lines still held back by the rate limit.
     for (const mw of this.runtime.middlewares.values()) mw.failureLog?.close();
+    disposeRuntime(this.runtime);
     await this.host.close();
     this.kv?.dispose();
     if (this.servers.size > 0) this.logger.info({}, 'gateway stopped');
+  }
+
+  /** The exports a new version of `plugin` must keep: the phases its bound middlewares call (host reload.requiredExports). */
+  requiredExports(plugin: string): string[] {
+    const out = new Set<string>();
+    for (const mw of this.runtime?.middlewares.values() ?? []) {
+      if (mw.plugin !== plugin || mw.broken || mw.spec.builtin) continue;
+      if (mw.onRequest) out.add('onRequest');
+      if (mw.onResponse) out.add('onResponse');
+    }
+    return [...out];
   }
 
   /** Subscribe to the host's lifecycle events (plugin hot reload). */
@@ -1019,6 +1088,7 @@ function staticChanges(running: ResolvedConfig, next: ResolvedConfig): string[] 
   if (eps(running) !== eps(next)) out.push('entryPoints');
   if (running.admin?.text !== next.admin?.text) out.push('admin');
   if (JSON.stringify(running.plugins) !== JSON.stringify(next.plugins)) out.push('plugins');
+  if (JSON.stringify(running.watchPaths ?? []) !== JSON.stringify(next.watchPaths ?? [])) out.push('providers.file (what is watched)');
   return out;
 }
 
@@ -1065,7 +1135,10 @@ export async function createGateway(config: string | GatewayConfig, options: Gat
     ...(resolved.plugins.pluginLimits ? { pluginLimits: resolved.plugins.pluginLimits } : {}),
     ...(resolved.plugins.watch !== undefined ? { watch: resolved.plugins.watch } : {}),
     ...(resolved.plugins.trust ? { trust: resolved.plugins.trust } : {}),
+    // A new version must keep the phases the bound middlewares call (ERR_EXPORTS_REMOVED otherwise).
+    reload: { requiredExports: (plugin) => gwRef?.requiredExports(plugin) ?? [] },
   };
+  let gwRef: GatewayImpl | undefined;
   let host: Host;
   try {
     host = await createHost(hostOptions);
@@ -1077,16 +1150,19 @@ export async function createGateway(config: string | GatewayConfig, options: Gat
     throw e;
   }
   const gw = new GatewayImpl(config, resolved, host, kv, logger, options);
+  gwRef = gw;
   try {
     gw.catalog = new PluginCatalog(host);
     gw.runtime = gw.build(resolved, issues);
     gw.followPlugins();
+    // Standbys built before the first request: the request after a limit violation is served.
+    await host.ready();
     await gw.listen();
   } catch (e) {
     await gw.close().catch(() => undefined);
     throw e;
   }
-  if (typeof config === 'string' && options.watchConfig !== false) gw.watchConfig(resolved.file!);
+  if (typeof config === 'string' && options.watchConfig !== false) await gw.watchConfig(resolved.file!);
   logger.info(
     { entryPoints: gw.bound, admin: gw.admin?.url, routers: gw.runtime.routers.map((r) => r.name), plugins: gw.catalog.names() },
     `gateway listening on ${Object.entries(gw.bound).map(([n, a]) => `${n} ${a.url}`).join(', ')}${gw.admin ? `; admin ${gw.admin.url}` : ''}`,
