@@ -39,6 +39,8 @@ export function adminViews(gw: GatewayImpl): Record<string, () => unknown> {
         middlewares: usedBy.get(p.name) ?? [],
         counters: p.counters,
         memoryBytes: p.memoryBytes,
+        // measured when host.plugins was read for this response, never a cached figure (README, Memory (Lua))
+        memoryMeasuredAt: new Date().toISOString(),
         ...(p.error ? { error: { code: p.error.code, message: p.error.message } } : {}),
         ...(p.lastReload ? { lastReload: { at: p.lastReload.at, ok: p.lastReload.ok, ...(p.lastReload.error ? { error: p.lastReload.error.code } : {}) } } : {}),
       }));

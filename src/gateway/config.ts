@@ -18,6 +18,7 @@ import { layoutOf, readLayout } from './files.js';
 import { checkServiceRefs, SERVICE_KINDS } from './services/refs.js';
 import { COMPOSITE_SCHEMAS, LOAD_BALANCER_EXTRA, resolveComposite, resolveLoadBalancerExtras, SERVER_EXTRA, type CompositeService, type LoadBalancerExtras } from './services/config.js';
 import { expandMiddlewares, localName, middlewareEntrySchema, resolveMiddleware } from './middlewares/resolve.js';
+import { KV_SCHEMA, PROVIDERS_SCHEMA, resolveKv, resolveRedisProvider, type KvConfig, type ProvidersConfig, type ResolvedKv, type ResolvedRedisProvider } from './redis-config.js';
 
 /** `http.routers.<name>`: which requests go where, through which middlewares. */
 export interface RouterConfig {
@@ -78,7 +79,7 @@ export interface PluginsConfig {
   /** Per-plugin limits, keyed by file name without extension. */
   pluginLimits?: Record<string, { memoryBytes?: number; callTimeoutMs?: number; loadTimeoutMs?: number; stackBytes?: number }>;
   /** Host functions granted to plugins besides `host.log`: `kv` is the gateway's in-memory store. */
-  capabilities?: { kv?: boolean | { maxKeys?: number } };
+  capabilities?: { kv?: boolean | KvConfig };
   /** Ed25519 signatures (createHost `trust`): PEM text or paths of PEM files, relative to the config file. */
   trust?: { publicKeys: string[]; requireSignature?: boolean };
   /** Hot reload of the plugin directory (createHost `watch`). */
@@ -111,6 +112,8 @@ export interface GatewayConfig {
   admin?: string | { address: string };
   /** Log one line per request (default true). */
   accessLog?: boolean;
+  /** Dynamic configuration besides this file: `{ redis: { url, rootKey } }` (Traefik's KV layout). */
+  providers?: ProvidersConfig;
 }
 
 /** A host and port to listen on. */
@@ -169,10 +172,12 @@ export interface ResolvedConfig {
     dir: string;
     limits: Record<string, number> | undefined;
     pluginLimits: Record<string, Record<string, number>> | undefined;
-    kv: { maxKeys: number } | undefined;
+    kv: ResolvedKv | undefined;
     trust: { publicKeys: string[]; requireSignature?: boolean } | undefined;
     watch: boolean | { debounceMs?: number } | undefined;
   };
+  /** `providers.redis`, when the routers/middlewares/services also come from Redis. */
+  redisProvider: ResolvedRedisProvider | undefined;
   /** Where a path of the file is: ' (line N)' or ''. */
   at(path: readonly (string | number)[]): string;
   /** Dynamic files or directories (providers.file) to watch for reloads. */
@@ -290,12 +295,7 @@ export const GATEWAY_SCHEMA = {
           type: 'object',
           additionalProperties: false,
           properties: {
-            kv: {
-              type: ['boolean', 'object'],
-              additionalProperties: false,
-              properties: { maxKeys: { type: 'integer', minimum: 1 } },
-              description: 'true, or { maxKeys }',
-            },
+            kv: KV_SCHEMA,
           },
         },
         trust: {
@@ -324,6 +324,7 @@ export const GATEWAY_SCHEMA = {
       description: '{ address: "127.0.0.1:8081" } or an address',
     },
     accessLog: { type: 'boolean' },
+    providers: PROVIDERS_SCHEMA,
   },
 } as const;
 
@@ -451,7 +452,7 @@ function locator(doc: Document, lines: LineCounter): (p: readonly (string | numb
   };
 }
 
-interface Parsed {
+export interface Parsed {
   value: unknown;
   file: string | undefined;
   at: (p: readonly (string | number)[]) => string;
@@ -635,10 +636,11 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
       dir: path.resolve(baseDir, p.dir ?? '.'),
       limits: p.limits as Record<string, number> | undefined,
       pluginLimits: p.pluginLimits as Record<string, Record<string, number>> | undefined,
-      kv: kv === undefined || kv === false ? undefined : { maxKeys: (kv === true ? undefined : kv.maxKeys) ?? 100_000 },
+      kv: resolveKv(kv, baseDir, issue),
       trust,
       watch: p.watch,
     },
+    redisProvider: resolveRedisProvider(cfg.providers, baseDir, issue),
     at,
   };
   return { config, issues };
@@ -670,15 +672,17 @@ export async function loadConfig(source: string | GatewayConfig): Promise<Resolv
 }
 
 /** loadConfig without throwing for problems past the schema (see checkConfig). */
-export async function readConfig(source: string | GatewayConfig): Promise<CheckedConfig> {
+export async function readConfig(source: string | GatewayConfig, overlay?: (parsed: Parsed) => Parsed): Promise<CheckedConfig> {
+  // `overlay` adds what a provider (Redis) holds to the file before it is checked, the same way.
+  const add = overlay ?? ((p: Parsed) => p);
   if (typeof source === 'string') {
     const parsed = await readLayout(source);
-    const checked = checkConfig(parsed, path.dirname(parsed.file!));
+    const checked = checkConfig(add(parsed), path.dirname(parsed.file!));
     checked.config.watchPaths = parsed.watch;
     return checked;
   }
   const parsed = await layoutOf(structuredCloneSafe(source), undefined, () => '', process.cwd());
-  const checked = checkConfig(parsed, process.cwd());
+  const checked = checkConfig(add(parsed), process.cwd());
   checked.config.watchPaths = parsed.watch;
   return checked;
 }

@@ -47,6 +47,8 @@ const staticSchema = {
           },
         },
         providersThrottleDuration: { type: ['string', 'number'] },
+        // Checked with the rest of the gateway config (redis-config.ts): passed on as it is.
+        redis: { type: 'object' },
       },
     },
     log: {
@@ -76,7 +78,8 @@ export async function readLayout(file: string): Promise<LayoutParsed> {
 export async function layoutOf(value: unknown, file: string | undefined, at: At, baseDir: string): Promise<LayoutParsed> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return { value, file, at, watch: [] };
   const v = value as Record<string, unknown>;
-  if (v.providers === undefined) {
+  const fileProvider = (v.providers as { file?: unknown } | undefined)?.file;
+  if (v.providers === undefined || (fileProvider === undefined && typeof v.providers === 'object' && v.providers !== null && 'redis' in v.providers)) {
     if (v.entryPoints === undefined && v.http !== undefined) {
       throw new ConfigError(file, [
         {
@@ -175,6 +178,9 @@ export async function layoutOf(value: unknown, file: string | undefined, at: At,
   for (const [k, x] of Object.entries(v)) if (!(STATIC_ONLY as readonly string[]).includes(k) && k !== 'http') combined[k] = x;
   // Traefik's accessLog is a section (`accessLog: {}` turns it on); Terrarium's is a boolean.
   if (combined.accessLog !== undefined && typeof combined.accessLog === 'object') combined.accessLog = true;
+  // The Redis provider goes on to the gateway checker, which validates and resolves it.
+  const redis = (v.providers as { redis?: unknown }).redis;
+  if (redis !== undefined) combined.providers = { redis };
   if (Object.keys(merged).length > 0) combined.http = merged;
   const combinedAt: At = (segs) => {
     if (segs[0] === 'http' && segs.length >= 3) {

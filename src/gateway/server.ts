@@ -15,7 +15,7 @@ import querystring from 'node:querystring';
 import type { Readable } from 'node:stream';
 import { watch as watchFiles, type FSWatcher } from 'chokidar';
 import { createHost, type Host, type HostOptions } from '../host/host.js';
-import { ConfigError, GatewayError, MiddlewareResultError, TerrariumError } from '../errors.js';
+import { ConfigError, GatewayError, MiddlewareResultError, PluginThrownError, TerrariumError } from '../errors.js';
 import { LogLimiter } from '../host/log-limit.js';
 import type { PluginPin } from '../host/pin.js';
 import type { Logger } from '../types.js';
@@ -39,13 +39,14 @@ import {
 } from './middleware.js';
 import { AgentPool, upstreamHeaders, withoutHopByHop, type UpstreamCall, type UpstreamFailure } from './proxy.js';
 import { ECHO_MAX_BODY, echo } from './echo.js';
-import { createKvStore, type KvStore } from './kv.js';
+import { openKv, type KvStore } from './kv.js';
 import { GatewayStats, type RouterStats, type ServiceStats } from './metrics.js';
 import { startAdmin, type AdminServer } from './admin.js';
 import { dirname } from 'node:path';
 import { traefikForwardedHeaders } from './forwarded-extra.js';
 import { disposeRuntime } from './runtime-dispose.js';
 import { forwarderFactory, UnbuildableService, type Forwarder } from './services/index.js';
+import type { RedisProvider } from './providers/redis.js';
 
 /** Options of createGateway besides the configuration itself. */
 export interface GatewayOptions {
@@ -55,6 +56,8 @@ export interface GatewayOptions {
   watchConfig?: boolean;
   /** How long close() waits for requests in flight before cutting their connections (default 10000 ms). */
   shutdownTimeoutMs?: number;
+  /** Serve the config's admin address (default true; cluster workers leave it to the primary, see cluster.ts). */
+  admin?: boolean;
 }
 
 /** Where a server listens, once bound (port 0 in the config becomes the real port). */
@@ -68,8 +71,8 @@ export interface BoundAddress {
 /** What `gateway.on('reload', ...)` listeners receive. */
 export interface ReloadEvent {
   ok: boolean;
-  /** What triggered it: the file watcher, a `reload()` call, or SIGHUP (the CLI). */
-  source: 'file' | 'api';
+  /** What triggered it: the file watcher, a `reload()` call or SIGHUP (the CLI), or the Redis provider. */
+  source: 'file' | 'api' | 'redis';
   /** The problems, when the new configuration was rejected (the running one is kept). */
   error?: ConfigError;
   /** Changes that need a restart to apply (entryPoints, admin, plugins): reported, not applied. */
@@ -167,6 +170,8 @@ function hasBody(req: IncomingMessage): boolean {
 }
 
 function errorCode(e: unknown): string {
+  // A plugin that let host.kv's ERR_KV_UNAVAILABLE through: name the cause, not just "it threw".
+  if (e instanceof PluginThrownError && (e.thrown as { code?: unknown } | null)?.code === 'ERR_KV_UNAVAILABLE') return 'ERR_KV_UNAVAILABLE';
   if (e instanceof TerrariumError) return e.code;
   return 'ERR_GATEWAY';
 }
@@ -945,7 +950,7 @@ class GatewayImpl implements Gateway {
       this.servers.set(name, server);
       this.bound[name] = await listenOn(server, addr, `entryPoints.${name}`, this.startConfig);
     }
-    if (this.startConfig.admin) {
+    if (this.startConfig.admin && this.options.admin !== false) {
       this.adminServer = await startAdmin(this, this.startConfig.admin, this.startConfig);
     }
   }
@@ -991,13 +996,21 @@ class GatewayImpl implements Gateway {
     return this.reloadFrom('api', config ?? this.source);
   }
 
-  private reloadFrom(source: 'file' | 'api', config: string | GatewayConfig): Promise<void> {
+  /** The Redis provider saw a change: reload (a rejected change is logged with its keys; the running config stays). */
+  reloadFromProvider(): Promise<void> {
+    return this.reloadFrom('redis', this.source).catch(() => undefined);
+  }
+
+  /** The Redis provider, when `providers.redis` is configured (its routers/middlewares/services are laid over the file's). */
+  provider: RedisProvider | undefined;
+
+  private reloadFrom(source: 'file' | 'api' | 'redis', config: string | GatewayConfig): Promise<void> {
     const run = async () => {
       if (this.closing) return;
       let next: ResolvedConfig;
       let runtime: Runtime;
       try {
-        const checked = await readConfig(config);
+        const checked = await readConfig(config, this.provider?.overlay);
         next = checked.config;
         runtime = this.build(next, checked.issues);
       } catch (e) {
@@ -1057,6 +1070,7 @@ class GatewayImpl implements Gateway {
     // Report failure lines still held back by the rate limit.
     for (const mw of this.runtime.middlewares.values()) mw.failureLog?.close();
     disposeRuntime(this.runtime);
+    await this.provider?.close();
     await this.host.close();
     this.kv?.dispose();
     if (this.servers.size > 0) this.logger.info({}, 'gateway stopped');
@@ -1089,6 +1103,7 @@ function staticChanges(running: ResolvedConfig, next: ResolvedConfig): string[] 
   if (running.admin?.text !== next.admin?.text) out.push('admin');
   if (JSON.stringify(running.plugins) !== JSON.stringify(next.plugins)) out.push('plugins');
   if (JSON.stringify(running.watchPaths ?? []) !== JSON.stringify(next.watchPaths ?? [])) out.push('providers.file (what is watched)');
+  if (JSON.stringify(running.redisProvider) !== JSON.stringify(next.redisProvider)) out.push('providers.redis');
   return out;
 }
 
@@ -1126,7 +1141,7 @@ export async function createGateway(config: string | GatewayConfig, options: Gat
   const logger = options.logger ?? silentLogger;
   // Problems past the schema are reported together with the middleware checks, which need the plugins.
   const { config: resolved, issues } = await readConfig(config);
-  const kv = resolved.plugins.kv ? createKvStore({ maxKeys: resolved.plugins.kv.maxKeys }) : undefined;
+  const kv = resolved.plugins.kv ? await openKv(resolved.plugins.kv, logger) : undefined;
   const hostOptions: HostOptions = {
     dir: resolved.plugins.dir,
     logger,
@@ -1153,7 +1168,7 @@ export async function createGateway(config: string | GatewayConfig, options: Gat
   gwRef = gw;
   try {
     gw.catalog = new PluginCatalog(host);
-    gw.runtime = gw.build(resolved, issues);
+    gw.runtime = await firstRuntime(gw, config, resolved, issues);
     gw.followPlugins();
     // Standbys built before the first request: the request after a limit violation is served.
     await host.ready();
@@ -1168,6 +1183,28 @@ export async function createGateway(config: string | GatewayConfig, options: Gat
     `gateway listening on ${Object.entries(gw.bound).map(([n, a]) => `${n} ${a.url}`).join(', ')}${gw.admin ? `; admin ${gw.admin.url}` : ''}`,
   );
   return gw;
+}
+
+/**
+ * The routing table to start with. With a Redis provider, the file plus what Redis holds; if that
+ * is invalid the file alone serves (the bad keys are logged), as a bad change would on reload.
+ */
+async function firstRuntime(gw: GatewayImpl, config: string | GatewayConfig, resolved: ResolvedConfig, issues: Issue[]): Promise<Runtime> {
+  if (!resolved.redisProvider) return gw.build(resolved, issues);
+  // Loaded only when configured: a gateway without Redis never loads ioredis.
+  const { startRedisProvider } = await import('./providers/redis.js');
+  const provider = await startRedisProvider(resolved.redisProvider, gw.logger);
+  gw.provider = provider;
+  provider.onChange(() => void gw.reloadFromProvider());
+  try {
+    // The file may rely on what Redis defines (a service its routers use): check them together first.
+    const checked = await readConfig(config, provider.overlay);
+    return gw.build(checked.config, checked.issues);
+  } catch (e) {
+    if (!(e instanceof ConfigError) || provider.keys === 0) throw e;
+    gw.logger.error({ provider: 'redis', issues: e.issues }, `provider redis: the configuration in Redis is rejected, trying the file's alone: ${e.message}`);
+    return gw.build(resolved, issues);
+  }
 }
 
 export type { GatewayImpl };
