@@ -101,3 +101,31 @@ describe('wire codec through a QuickJS plugin', () => {
     assert.deepStrictEqual(host.get<{ echoAll(x: unknown): unknown }>('echo').echoAll(values), normal(values));
   });
 });
+
+describe('host-side checks of guest text', () => {
+  it('refuses wire text nested deeper than the rule before parsing it, strings and tags included', () => {
+    const deep = '['.repeat(100_000) + ']'.repeat(100_000);
+    assert.throws(() => decodeWire(deep, MAX_DEPTH), (e: { marshalReason?: string }) => /deeper than 64/.test(e.marshalReason ?? ''));
+    const ok = encodeWire({ a: ['[[[[', { b: [1, undefined, new Uint8Array([1])] }] }, MAX_DEPTH);
+    assert.deepEqual(decodeWire(ok, MAX_DEPTH), { a: ['[[[[', { b: [1, undefined, new Uint8Array([1])] }] });
+    let atLimit: unknown = 1;
+    for (let i = 0; i < MAX_DEPTH; i++) atLimit = [atLimit];
+    assert.deepEqual(decodeWire(JSON.stringify(atLimit), MAX_DEPTH), atLimit);
+  });
+});
+
+describe('plugin log bounds', () => {
+  it('cuts a log line at 8 KiB of UTF-8 with a marker, and drops lines over 256 KiB per second, counting them', async () => {
+    const { boundedLog, boundedLogLine, LogBytes, LOG_LINE_BYTES } = await import('../dist/capabilities/index.js');
+    const cut = boundedLogLine('é'.repeat(10_000));
+    assert.ok(Buffer.byteLength(cut) <= LOG_LINE_BYTES);
+    assert.match(cut, /… \[truncated \d+ bytes\]$/);
+    assert.equal(boundedLogLine({ msg: 'forged', level: 60 }), '{"msg":"forged","level":60}');
+    const got: string[] = [];
+    const bytes = new LogBytes(1000);
+    const log = boundedLog((_level, m) => void got.push(m), bytes);
+    for (let i = 0; i < 5; i++) log('info', 'x'.repeat(400));
+    assert.equal(got.length, 2);
+    assert.equal(bytes.dropped, 1200);
+  });
+});

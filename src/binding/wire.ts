@@ -1,10 +1,9 @@
 /**
- * The marshalling rule table, written once and run on both sides of the QuickJS boundary: the
- * host uses these functions directly, and the QuickJS engine injects their source text
- * (`WIRE_SOURCE`, and `WIRE_SLOW_SOURCE` compiled on first use) into every guest, so both realms
- * apply exactly the same rules. They must stay
- * self-contained: no imports, no helpers outside this list, nothing the TypeScript compiler would
- * rewrite into a helper call.
+ * The marshalling rule table on the host side. The QuickJS guest side is its own hardened
+ * implementation of the same rules (src/engines/quickjs/guest-codec.ts: it must not use any
+ * built-in a plugin could replace, so it cannot share this source); the conformance suite holds
+ * both to the same behaviour, and the host re-checks the depth of every text a guest sends
+ * (`decodeWire(text, maxDepth)`).
  *
  * The wire format is JSON text. Values JSON cannot carry (undefined, NaN, +-Infinity, -0, array
  * holes, Uint8Array, objects that own a "\u0000" key) are written as tagged objects
@@ -217,8 +216,41 @@ export function encodeWire(value: unknown, maxDepth: number): string {
   return w.special ? '~' + JSON.stringify(wireSafe(value)) : (JSON.stringify(value) as string);
 }
 
-/** Decode wire text made by encodeWire into fresh values of the realm this runs in. */
-export function decodeWire(text: string): unknown {
+/**
+ * How deeply wire text nests (arrays and objects), counted without parsing it: the host checks
+ * text from a guest before trusting it to obey the depth rule. Stops counting past `limit`.
+ * @example wireDepth('[{"a":[1]}]', 64) // 3
+ */
+export function wireDepth(text: string, limit: number): number {
+  let depth = 0;
+  let max = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 34) {
+      // Skip a string, escapes included.
+      for (i++; i < text.length; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 92) i++;
+        else if (d === 34) break;
+      }
+    } else if (c === 91 || c === 123) {
+      if (++depth > max && (max = depth) > limit) return max;
+    } else if (c === 93 || c === 125) depth--;
+  }
+  return max;
+}
+
+/**
+ * Decode wire text made by encodeWire into fresh values of the realm this runs in. With
+ * `maxDepth`, text nested deeper than that (counting the tagged stand-ins' own level) is refused
+ * with a WireFailure before it is parsed.
+ */
+export function decodeWire(text: string, maxDepth?: number): unknown {
+  // Tagged stand-ins nest up to three levels deeper than the value they carry.
+  const limit = maxDepth === undefined ? 0 : text.charCodeAt(0) === 126 ? 3 * maxDepth + 1 : maxDepth;
+  if (maxDepth !== undefined && wireDepth(text, limit) > limit) {
+    wireFail([], 'a value nested deeper than ' + maxDepth + ' levels');
+  }
   if (text.charCodeAt(0) !== 126) return JSON.parse(text);
   const parsed: unknown = JSON.parse(text.slice(1));
   const put = (o: Record<string, unknown>, k: string, v: unknown) =>
@@ -256,20 +288,6 @@ export function decodeWire(text: string): unknown {
   };
   return revive(parsed);
 }
-
-/** Source text of the functions plain data needs on every call: the fast check, encode, decode. */
-export const WIRE_SOURCE = [wirePlain, encodeWire, decodeWire].map((f) => f.toString()).join('\n');
-
-/**
- * Source text of the checked path (refusals with paths, tagged values), which only values that
- * are not plain data need: a guest compiles it on first use, so loading a plugin parses less.
- * Evaluated, it is an expression whose value is `{ wireCheck, wireSafe }`.
- */
-export const WIRE_SLOW_SOURCE = `(function () {
-"use strict";
-${[classifyValue, wirePath, wireFail, wireRead, wireCheck, wireTag, wireSafe].map((f) => f.toString()).join('\n')}
-return { wireCheck, wireSafe };
-})()`;
 
 /** True when an error came out of encodeWire/decodeWire's refusal (in either realm). */
 export function isWireFailure(e: unknown): e is WireFailure {

@@ -78,17 +78,37 @@ function casesOf(inst: EngineInstance): { name: string; exportName: string; c: S
   return out;
 }
 
+/** Wall-clock budget for all self-tests of one load, cases and selftest() together. */
+export const SELFTEST_TOTAL_MS = 5000;
+
 /**
  * Run every declared self-test against an instance that is not serving yet. Never throws: each
  * failure (wrong value, plugin error, limit violation) is a result with `ok: false`. Stops at the
- * first case that breaks the instance (a broken instance must not be called again).
+ * first case that breaks the instance (a broken instance must not be called again), and when the
+ * total budget is spent (each case is bounded by callTimeoutMs, but a plugin may declare
+ * 100,000 of them). Yields to the event loop between cases so the host keeps serving.
  */
-export async function runSelfTests(inst: EngineInstance): Promise<SelfTestResult[]> {
+export async function runSelfTests(inst: EngineInstance, totalMs = SELFTEST_TOTAL_MS): Promise<SelfTestResult[]> {
   const results: SelfTestResult[] = [];
   const cases = casesOf(inst);
   if (typeof cases === 'string') return [{ name: 'meta.tests', ok: false, detail: cases }];
   const exported = new Set(inst.exports.map((e) => e.name));
-  for (const { name, exportName, c } of cases) {
+  const started = performance.now();
+  let yielded = started;
+  const overBudget = async (name: string, done: number): Promise<boolean> => {
+    const t = performance.now();
+    if (t - started > totalMs) {
+      results.push({ name, ok: false, detail: `self-tests ran past their total budget of ${totalMs} ms (${done} of ${cases.length} cases run); declare fewer or faster cases` });
+      return true;
+    }
+    if (t - yielded > 10) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      yielded = performance.now();
+    }
+    return false;
+  };
+  for (const [i, { name, exportName, c }] of cases.entries()) {
+    if (await overBudget(name, i)) return results;
     if (!exported.has(exportName)) {
       results.push({ name, ok: false, detail: `meta.tests names "${exportName}", which the plugin does not export` });
       continue;
@@ -108,6 +128,7 @@ export async function runSelfTests(inst: EngineInstance): Promise<SelfTestResult
     if (inst.broken) return results;
   }
   if (exported.has('selftest')) {
+    if (await overBudget('selftest()', cases.length)) return results;
     try {
       const r = await inst.call('selftest', []);
       results.push(r === false ? { name: 'selftest()', ok: false, detail: 'selftest() returned false' } : { name: 'selftest()', ok: true });

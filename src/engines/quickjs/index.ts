@@ -40,9 +40,10 @@ import {
   TerrariumError,
 } from '../../errors.js';
 import { MAX_DEPTH, decodeWire, encodeWire, isWireFailure } from '../../binding/wire.js';
+import { boundedLog } from '../../capabilities/index.js';
 import { type AsyncCall, AsyncCalls } from '../../binding/async-calls.js';
 import { guestFailure, marshalErrorFrom, metaLoadError, pluginNameFrom, sanitizeHostError } from '../../binding/failures.js';
-import { ASYNC_PREFIX, GLUE_FILE, GUEST_GLUE, HOSTCALL_CONFIG, HOSTCALL_CONSOLE, PENDING } from './guest.js';
+import { ASYNC_PREFIX, GLUE_FILE, GUEST_GLUE, HOSTCALL_CONFIG, HOSTCALL_CONSOLE, HOSTCALL_TICK, PENDING, REJECTED, TIME_UP } from './guest.js';
 
 // The package's types describe its CommonJS entry; under ESM the default export is the variant itself.
 const RELEASE_SYNC = RELEASE_SYNC_MODULE as unknown as QuickJSSyncVariant;
@@ -129,11 +130,23 @@ class QuickJSInstance implements EngineInstance {
   private readonly trampolines = new Map<string, QuickJSHandle>();
   private readonly exportFns = new Map<string, QuickJSHandle>();
   private finishFn!: QuickJSHandle;
+  private describeFn!: QuickJSHandle;
+  private hostErrorFn!: QuickJSHandle;
+  /** Cleared on dispose: host promises the application keeps pending must not keep this instance alive. */
+  private readonly self: { inst: QuickJSInstance | undefined } = { inst: this };
+  /** Set when the last attempt to grow the WebAssembly memory was refused (the memory cap is hit). */
+  private growRefused = false;
+  /** Deadline armed by the interrupt handler when guest code runs outside any scope (a backstop). */
+  private backstop = Infinity;
+  /** console.* output, bounded per line and per second in bytes. */
+  private readonly log: (level: 'debug' | 'info' | 'warn' | 'error', message: unknown) => void;
   /** True when this build's value tags are the ones the direct path reads (see probeTags). */
   private direct = false;
   /** False for the debug build tests load, which is probed on its own. */
   releaseBuild = true;
-  private readonly deferreds = new Set<QuickJSDeferredPromise>();
+  /** Guest promises waiting on host promises, by id (the host promise's reactions hold only the id). */
+  private readonly deferreds = new Map<number, QuickJSDeferredPromise>();
+  private nextDeferred = 1;
   private readonly pending = new AsyncCalls<number>();
   /** Interrupt deadline of the code running now (performance.now() ms). */
   private deadline = Infinity;
@@ -152,6 +165,7 @@ class QuickJSInstance implements EngineInstance {
 
   constructor(private readonly req: LoadRequest, qjs: QuickJSWASMModule, memory: WebAssembly.Memory) {
     this.name = req.defaultName;
+    this.log = boundedLog((level, message) => req.log(level, message));
     this.memory = memory;
     this.qjs = qjs;
     this.heap = new Uint8Array(memory.buffer);
@@ -163,11 +177,32 @@ class QuickJSInstance implements EngineInstance {
     this.rt.setMaxStackSize(req.limits.stackBytes);
     this.rt.setInterruptHandler(() => {
       if (this.fatal) return true;
-      if (now() > this.deadline) {
+      let deadline = this.deadline;
+      if (deadline === Infinity) {
+        // Every path into the guest sets a deadline; this backstop bounds one that was missed.
+        if (this.backstop === Infinity) this.backstop = now() + req.limits.callTimeoutMs;
+        deadline = this.backstop;
+      }
+      if (now() > deadline) {
         this.interrupted = true;
         return true;
       }
       return false;
+    });
+    // The memory guard: emscripten grows the heap through this method; a refusal is the engine's
+    // own signal that the plugin hit memoryBytes (never the text of an error message).
+    const grow = memory.grow.bind(memory);
+    Object.defineProperty(memory, 'grow', {
+      value: (pages: number) => {
+        try {
+          const r = grow(pages);
+          this.growRefused = false;
+          return r;
+        } catch (e) {
+          this.growRefused = true;
+          throw e;
+        }
+      },
     });
     this.ctx = this.rt.newContext();
     this.ctxPtr = (this.ctx as unknown as { ctx: { value: number } }).ctx.value;
@@ -186,6 +221,8 @@ class QuickJSInstance implements EngineInstance {
     try {
       this.glue = this.keep(this.unwrapLoad(ctx.evalCode(GUEST_GLUE, GLUE_FILE)));
       const hostcall = this.keep(ctx.newFunction('hostcall', (idH, argsH) => this.hostcall(ctx.getNumber(idH), ctx.getString(argsH))));
+      this.describeFn = this.keep(ctx.getProp(this.glue, 'describeThrown'));
+      this.hostErrorFn = this.keep(ctx.getProp(this.glue, 'hostError'));
       const caps = JSON.stringify(this.req.capabilities.map((c, i) => [i + 1, c.path]));
       const install = ctx.getProp(this.glue, 'install');
       const capsH = ctx.newString(caps);
@@ -264,34 +301,62 @@ class QuickJSInstance implements EngineInstance {
 
   /** Turn a guest error handle into the right TerrariumError; disposes the handle. */
   private failure(errH: QuickJSHandle, exportName: string | undefined, phase: 'call' | 'load'): TerrariumError {
-    let dumped: unknown;
     try {
-      dumped = this.ctx.dump(errH);
-    } catch {
-      dumped = null;
+      const early = this.violation(exportName, phase);
+      return early ?? this.classify(this.describeThrown(errH), exportName, phase);
     } finally {
       if (errH.alive) errH.dispose();
     }
-    return this.classify(dumped, exportName, phase);
   }
 
-  private classify(dumped: unknown, exportName: string | undefined, phase: 'call' | 'load'): TerrariumError {
+  /**
+   * The limit violation the engine itself signalled, if any: the instance was already broken, the
+   * interrupt handler fired, or the memory guard refused to grow. Never read from message text.
+   */
+  private violation(exportName: string | undefined, phase: 'call' | 'load'): TerrariumError | undefined {
+    const limits = this.req.limits;
+    if (this.fatal) return exportName === undefined ? this.fatal : rebrand(this.fatal, exportName);
+    if (this.interrupted) {
+      return this.breakWith(new PluginTimeoutError(phase === 'load' ? limits.loadTimeoutMs : limits.callTimeoutMs, phase, this.errorContext(exportName)));
+    }
+    if (this.growRefused) return this.breakWith(new PluginMemoryError(limits.memoryBytes, this.errorContext(exportName)));
+    return undefined;
+  }
+
+  /**
+   * Read a thrown value through the glue's describeThrown, which runs no plugin code (own data
+   * properties only, bounded) and still runs under a deadline.
+   */
+  private describeThrown(errH: QuickJSHandle): Described {
+    if (!this.describeFn) return { engine: '', value: null };
+    const r = this.scoped(() => this.ctx.callFunction(this.describeFn, this.glue, errH));
+    if (r.error) {
+      r.error.dispose();
+      return { engine: '', value: null };
+    }
+    const text = this.ctx.getString(r.value);
+    r.value.dispose();
+    return this.parseDescribed(text);
+  }
+
+  private parseDescribed(text: string): Described {
+    try {
+      const d = decodeWire(text) as Described;
+      return { engine: d.engine, value: d.value };
+    } catch {
+      return { engine: '', value: null };
+    }
+  }
+
+  private classify(described: Described, exportName: string | undefined, phase: 'call' | 'load'): TerrariumError {
     const ctx = this.errorContext(exportName);
     const limits = this.req.limits;
-    const d = (dumped ?? {}) as { name?: unknown; message?: unknown; stack?: unknown };
-    const message = typeof d.message === 'string' ? d.message : '';
-    if (this.fatal) return this.fatal;
-    if (this.interrupted) {
-      return this.breakWith(new PluginTimeoutError(phase === 'load' ? limits.loadTimeoutMs : limits.callTimeoutMs, phase, ctx));
-    }
-    // Under a bounded memory an OOM surfaces as "out of memory", or, when not even the error
-    // object fits, as an empty/null error value: then the memory is near its cap or exhausted.
-    if (message === 'out of memory' || ((dumped === null || dumped === '' || message === '') && this.memoryExhausted())) {
-      return this.breakWith(new PluginMemoryError(limits.memoryBytes, ctx));
-    }
-    if (d.name === 'InternalError' && message === 'stack overflow') {
-      return this.breakWith(new PluginStackError(limits.stackBytes, ctx));
-    }
+    const early = this.violation(exportName, phase);
+    if (early) return early;
+    // The engine's own InternalError (plugins cannot construct one; see guest-codec.ts).
+    if (described.engine === 'memory') return this.breakWith(new PluginMemoryError(limits.memoryBytes, ctx));
+    if (described.engine === 'stack') return this.breakWith(new PluginStackError(limits.stackBytes, ctx));
+    const dumped = described.value;
     if (isWireFailure(dumped)) {
       return marshalErrorFrom(dumped, (dumped as { marshalDirection?: string }).marshalDirection ?? 'plugin value', ctx);
     }
@@ -303,6 +368,22 @@ class QuickJSInstance implements EngineInstance {
   }
 
   /**
+   * Run guest work (none of it the plugin's own) under the current deadline, or a fresh
+   * `callTimeoutMs` one when none is set, so no path into the guest is ever unbounded.
+   */
+  private scoped<T>(fn: () => T): T {
+    const saved = this.deadline;
+    this.deadline = Math.min(saved, now() + this.req.limits.callTimeoutMs);
+    this.depth++;
+    try {
+      return fn();
+    } finally {
+      this.deadline = saved;
+      this.leave();
+    }
+  }
+
+  /**
    * Crash-only: record the violation that breaks this instance. The guest is interrupted at its
    * next check and every call still on the stack (e.g. the outer half of a re-entrant call)
    * fails with this same error, whatever the plugin did with the error it saw.
@@ -310,44 +391,76 @@ class QuickJSInstance implements EngineInstance {
   private breakWith<E extends TerrariumError>(e: E): E {
     this.broken = true;
     this.fatal ??= e;
-    return e;
+    this.self.inst = undefined;
+    return detached(e);
   }
 
-  /** True when the guest heap is close to its cap or cannot give 1 MiB any more. */
-  private memoryExhausted(): boolean {
-    if (this.memory.buffer.byteLength >= this.req.limits.memoryBytes * 0.75) return true;
-    const probe = this.raw._malloc(1024 * 1024);
-    if (!probe) return true;
-    this.raw._free(probe);
-    return false;
-  }
-
-  /** Host side of every capability, config read and console line. Never throws into QuickJS. */
+  /**
+   * Host side of every capability, config read, console line and work tick. Never throws into
+   * QuickJS. Time spent here counts against the call's deadline: once it has passed, the
+   * instance is broken and every later hostcall fails at once, so a plugin looping over a
+   * capability reaches the interrupt handler within a few iterations.
+   */
   private hostcall(id: number, argsText: string): QuickJSHandle | { error: QuickJSHandle } | undefined {
     const { ctx } = this;
     try {
+      if (this.fatal || this.overDeadline()) return ctx.newString(TIME_UP);
+      if (id === HOSTCALL_TICK) return undefined;
       if (id === HOSTCALL_CONSOLE) {
-        const [level, line] = JSON.parse(argsText) as [string, string];
-        this.req.log(level === 'debug' || level === 'warn' || level === 'error' ? level : 'info', line);
+        const level = (['debug', 'info', 'warn', 'error'] as const)[argsText.charCodeAt(0) - 48] ?? 'info';
+        this.log(level, argsText.slice(1));
         return undefined;
       }
       if (id === HOSTCALL_CONFIG) return ctx.newString(encodeWire(this.req.config(), MAX_DEPTH));
       const cap = this.req.capabilities[id - 1];
       if (!cap) throw new Error(`unknown host function ${id}`);
       const label = `host.${cap.path.join('.')}`;
-      const result = cap.fn(...(decodeWire(argsText) as unknown[]));
+      const result = cap.fn(...(this.decodeGuestText(argsText, `arguments of ${label}`) as unknown[]));
       if (result !== null && typeof result === 'object' && typeof (result as Promise<unknown>).then === 'function') {
         const d = ctx.newPromise();
-        this.deferreds.add(d);
+        const key = this.nextDeferred++;
+        this.deferreds.set(key, d);
+        // The reactions hold only `self` (cleared when the instance breaks or is disposed) and a
+        // number: an application that keeps this promise pending forever does not keep a
+        // discarded instance, or its WebAssembly memory, alive.
+        const self = this.self;
         Promise.resolve(result).then(
-          (v) => this.settleDeferred(d, () => ctx.newString(this.encodeCapResult(v, label))),
-          (e) => this.settleDeferred(d, () => this.guestError(e), true),
+          (v) => self.inst?.settleDeferred(key, v, false, label),
+          (e) => self.inst?.settleDeferred(key, e, true, label),
         );
         return d.handle;
       }
-      return ctx.newString(this.encodeCapResult(result, label));
+      const text = this.encodeCapResult(result, label);
+      if (this.overDeadline()) return ctx.newString(TIME_UP);
+      return ctx.newString(text);
     } catch (e) {
+      if (isHostStackOverflow(e)) {
+        // The plugin exhausted the host's stack before calling in: that is its stack limit.
+        this.breakWith(new PluginStackError(this.req.limits.stackBytes, this.errorContext()));
+      }
       return { error: this.guestError(e) };
+    }
+  }
+
+  /** True (and the instance broken) once the running code's deadline has passed. */
+  private overDeadline(): boolean {
+    if (now() <= this.deadline) return false;
+    this.interrupted = true;
+    this.breakWith(new PluginTimeoutError(this.req.limits.callTimeoutMs, 'call', this.errorContext(), 'including the host functions it called'));
+    return true;
+  }
+
+  /** Decode wire text the guest made; the host checks the depth again (the guest may not be trusted). */
+  private decodeGuestText(text: string, direction: string): unknown {
+    if (text.charCodeAt(0) === 3) {
+      const sep = text.indexOf('\u0001');
+      throw new MarshalError(text.slice(1, sep), text.slice(sep + 1), direction, this.errorContext());
+    }
+    try {
+      return decodeWire(text, MAX_DEPTH);
+    } catch (e) {
+      if (isWireFailure(e)) throw marshalErrorFrom(e, direction, this.errorContext());
+      throw new MarshalError('$', `text that is not valid wire format (${(e as Error).message})`, direction, { ...this.errorContext(), cause: e });
     }
   }
 
@@ -360,30 +473,33 @@ class QuickJSInstance implements EngineInstance {
     }
   }
 
-  /** A guest Error carrying only a host error's name, message and code: never a host stack or object. */
+  /**
+   * A guest Error carrying only a host error's name, message and code: never a host stack or
+   * object. Made by the glue's hostError, so no setter the plugin put on Error.prototype runs.
+   */
   private guestError(e: unknown): QuickJSHandle {
     const s = sanitizeHostError(e);
-    const err = this.ctx.newError({ name: s.name, message: s.message });
-    if (s.code) {
-      const code = this.ctx.newString(s.code);
-      this.ctx.setProp(err, 'code', code);
-      code.dispose();
-    }
-    return err;
+    const { ctx } = this;
+    const args = [ctx.newString(s.name), ctx.newString(s.message), s.code === undefined ? ctx.undefined : ctx.newString(s.code)];
+    const r = this.scoped(() => ctx.callFunction(this.hostErrorFn, this.glue, ...args));
+    for (const a of args) if (a.alive && a !== ctx.undefined) a.dispose();
+    if (r.error) return r.error;
+    return r.value;
   }
 
-  private settleDeferred(d: QuickJSDeferredPromise, make: () => QuickJSHandle, reject = false): void {
-    if (this.disposed || !this.deferreds.has(d)) return;
-    this.deferreds.delete(d);
+  private settleDeferred(key: number, v: unknown, reject: boolean, label: string): void {
+    const d = this.deferreds.get(key);
+    if (this.disposed || this.broken || !d) return;
+    this.deferreds.delete(key);
     let h: QuickJSHandle;
     try {
-      h = make();
+      h = reject ? this.guestError(v) : this.ctx.newString(this.encodeCapResult(v, label));
     } catch (e) {
       h = this.guestError(e);
       reject = true;
     }
-    if (reject) d.reject(h);
-    else d.resolve(h);
+    // Resolving runs no plugin code by itself (reactions are queued), but keep it bounded anyway.
+    this.scoped(() => (reject ? d.reject(h) : d.resolve(h)));
     h.dispose();
     d.dispose();
     this.pump();
@@ -411,10 +527,11 @@ class QuickJSInstance implements EngineInstance {
     const saved = this.deadline;
     this.deadline = Math.min(this.pending.earliestDeadline(), now() + this.req.limits.callTimeoutMs);
     this.depth++;
+    this.backstop = Infinity;
     try {
       this.runJobs();
     } catch (e) {
-      this.failAll(e);
+      this.failAll(e instanceof TerrariumError ? e : (this.fatal ?? this.breakWith(this.trapError(e, ''))));
       return;
     } finally {
       this.deadline = saved;
@@ -427,16 +544,31 @@ class QuickJSInstance implements EngineInstance {
     for (const p of this.pending.list()) this.poll(p);
   }
 
-  /** Settle async call `p` if its guest promise has settled. */
+  /** Settle async call `p` if its guest promise has settled (reading the result under its deadline). */
   private poll(p: AsyncCall<number>): void {
+    if (this.disposed) return;
+    if (this.fatal) {
+      this.pending.reject(p.key, rebrand(this.fatal, p.exportName));
+      return;
+    }
     const { ctx } = this;
     const idH = ctx.newNumber(p.key);
-    const nameH = ctx.newString(p.exportName);
-    const r = ctx.callFunction(this.pollFn, this.glue, idH, nameH);
-    idH.dispose();
-    nameH.dispose();
+    const saved = this.deadline;
+    this.deadline = Math.min(saved, Math.max(p.deadline, now() + 1));
+    this.depth++;
+    let r: ReturnType<QuickJSContext['callFunction']>;
+    try {
+      r = ctx.callFunction(this.pollFn, this.glue, idH);
+    } catch (e) {
+      this.pending.reject(p.key, this.fatal ?? this.breakWith(this.trapError(e, p.exportName)));
+      return;
+    } finally {
+      this.deadline = saved;
+      this.leave();
+      idH.dispose();
+    }
     if (r.error) {
-      this.pending.reject(p.key, this.failure(r.error, p.exportName, 'call'));
+      this.pending.reject(p.key, detached(this.failure(r.error, p.exportName, 'call')));
       return;
     }
     const text = ctx.getString(r.value);
@@ -452,11 +584,15 @@ class QuickJSInstance implements EngineInstance {
       }
       return;
     }
+    if (text.charCodeAt(0) === 4) {
+      this.pending.reject(p.key, detached(this.violation(p.exportName, 'call') ?? this.classify(this.parseDescribed(text.slice(1)), p.exportName, 'call')));
+      return;
+    }
     let value: unknown;
     try {
-      value = this.decodeResult(text, p.exportName);
+      value = this.decodeResult(text, p.exportName, 'resolved value of');
     } catch (e) {
-      this.pending.reject(p.key, e);
+      this.pending.reject(p.key, detached(e));
       return;
     }
     this.pending.resolve(p.key, value);
@@ -472,24 +608,36 @@ class QuickJSInstance implements EngineInstance {
   }
 
   private failAll(e: unknown): void {
-    this.pending.rejectAll((p) => (e instanceof TerrariumError ? rebrand(e, p.exportName) : e));
+    this.pending.rejectAll((p) => detached(e instanceof TerrariumError ? rebrand(e, p.exportName) : e));
   }
 
   call(exportName: string, args: readonly unknown[]): unknown {
+    try {
+      return this.callExport(exportName, args);
+    } catch (e) {
+      throw detached(e);
+    }
+  }
+
+  private callExport(exportName: string, args: readonly unknown[]): unknown {
     const fn = this.exportFns.get(exportName);
     const tramp = this.trampolines.get(exportName);
     if (!fn || !tramp) throw new Error(`unknown export ${exportName}`);
+    this.backstop = Infinity;
+    this.growRefused = false;
+    // One deadline for the whole call: the export, its promise jobs, and encoding its result.
+    const deadline = Math.min(this.deadline, now() + this.req.limits.callTimeoutMs);
     let text: string;
     if (this.direct && args.every(isScalarArg)) {
       // Direct path: scalars are created in the guest as they are and the export is called
       // itself; a scalar result is read straight from its tag, anything else goes through finish().
-      const resultPtr = this.invoke(fn.value as unknown as number, args as readonly Scalar[], exportName);
+      const resultPtr = this.invoke(fn.value as unknown as number, args as readonly Scalar[], exportName, deadline);
       const value = this.readScalar(resultPtr);
       if (value !== NOT_SCALAR) {
         this.ffi.QTS_FreeValuePointer(this.ctxPtr, resultPtr);
         return value;
       }
-      text = this.finishInGuest(resultPtr, exportName);
+      text = this.finishInGuest(resultPtr, exportName, deadline);
     } else {
       let argsText: string;
       try {
@@ -498,31 +646,29 @@ class QuickJSInstance implements EngineInstance {
         if (isWireFailure(e)) throw marshalErrorFrom(e, 'arguments', this.errorContext(exportName));
         throw e;
       }
-      text = this.takeText(this.invoke(tramp.value as unknown as number, [argsText], exportName));
+      text = this.takeText(this.invoke(tramp.value as unknown as number, [argsText], exportName, deadline));
     }
     if (text.charCodeAt(0) === 1 && text.startsWith(ASYNC_PREFIX)) return this.awaitCall(Number(text.slice(1)), exportName);
-    return this.decodeResult(text, exportName);
+    return this.decodeResult(text, exportName, 'return value of');
   }
 
-  /** Decode guest wire text; a plugin that tampered with its own JSON built-ins gets ERR_MARSHAL. */
-  private decodeResult(text: string, exportName: string): unknown {
+  /** Decode guest wire text: a refusal becomes ERR_MARSHAL naming the direction and path. */
+  private decodeResult(text: string, exportName: string, direction: string): unknown {
     try {
-      return decodeWire(text);
+      return this.decodeGuestText(text, `${direction} ${exportName}`);
     } catch (e) {
-      throw new MarshalError('$', `text that is not valid wire format (${(e as Error).message})`, `return value of ${exportName}`, {
-        ...this.errorContext(exportName),
-        cause: e,
-      });
+      if (e instanceof TerrariumError) rebrand(e, exportName);
+      throw e;
     }
   }
 
   /** Encode a non-scalar result (or start awaiting a promise) in the guest: wire text out. */
-  private finishInGuest(resultPtr: number, exportName: string): string {
+  private finishInGuest(resultPtr: number, exportName: string, deadline: number): string {
     const { ffi, ctxPtr } = this;
     try {
-      return this.takeText(this.invoke(this.finishFn.value as unknown as number, [{ ptr: resultPtr }, exportName], exportName));
+      return this.takeText(this.invoke(this.finishFn.value as unknown as number, [{ ptr: resultPtr }, exportName], exportName, deadline));
     } finally {
-      ffi.QTS_FreeValuePointer(ctxPtr, resultPtr);
+      if (!this.broken) ffi.QTS_FreeValuePointer(ctxPtr, resultPtr);
     }
   }
 
@@ -531,14 +677,15 @@ class QuickJSInstance implements EngineInstance {
    * the promise jobs it queued, and return the owned result pointer. Throws the right
    * TerrariumError for exceptions, interrupts, traps and stack overflows.
    */
-  private invoke(fnPtr: number, args: readonly (Scalar | { ptr: number })[], exportName: string): number {
+  private invoke(fnPtr: number, args: readonly (Scalar | { ptr: number })[], exportName: string, deadline: number): number {
     const { ffi, ctxPtr } = this;
     if (this.fatal) throw this.fatal;
     if (this.depth >= MAX_REENTRY) {
       throw this.breakWith(new PluginStackError(this.req.limits.stackBytes, this.errorContext(exportName)));
     }
     const saved = this.deadline;
-    this.deadline = now() + this.req.limits.callTimeoutMs;
+    // A nested call (plugin -> capability -> plugin) never extends the outer call's deadline.
+    this.deadline = Math.min(saved, deadline);
     let resultPtr = 0;
     const owned: number[] = [];
     this.depth++;
@@ -672,9 +819,9 @@ class QuickJSInstance implements EngineInstance {
 
   private trapError(e: unknown, exportName: string): TerrariumError {
     const ctx = this.errorContext(exportName);
-    if (e instanceof RangeError && /call stack/i.test(e.message)) return new PluginStackError(this.req.limits.stackBytes, ctx);
+    if (isHostStackOverflow(e)) return new PluginStackError(this.req.limits.stackBytes, ctx);
     if (this.interrupted) return new PluginTimeoutError(this.req.limits.callTimeoutMs, 'call', ctx);
-    if (this.memoryExhausted()) return new PluginMemoryError(this.req.limits.memoryBytes, ctx);
+    if (this.growRefused) return new PluginMemoryError(this.req.limits.memoryBytes, ctx);
     if (e instanceof TerrariumError) return e;
     return new PluginThrownError(`the interpreter trapped: ${(e as Error)?.message ?? String(e)}`, { ...ctx, cause: e });
   }
@@ -728,10 +875,11 @@ class QuickJSInstance implements EngineInstance {
       return;
     }
     this.disposed = true;
+    this.self.inst = undefined;
     this.pending.rejectAll((p) => new PluginUnavailableError('was disposed during the call', this.errorContext(p.exportName), 'Retry the call'));
     if (this.broken) return; // an interrupted or trapped runtime may abort on free: let GC take the whole module
     try {
-      for (const d of this.deferreds) d.dispose();
+      for (const d of this.deferreds.values()) d.dispose();
       this.deferreds.clear();
       for (const h of this.handles) if (h.alive) h.dispose();
       if (this.scratch) this.raw._free(this.scratch);
@@ -745,6 +893,27 @@ class QuickJSInstance implements EngineInstance {
   [Symbol.dispose](): void {
     this.dispose();
   }
+}
+
+/** What describeThrown reports: the engine's own violation signal, and the thrown value copied. */
+interface Described {
+  engine: '' | 'stack' | 'memory';
+  value: unknown;
+}
+
+/** V8's own stack overflow (the WebAssembly interpreter or host code ran out of native stack). */
+function isHostStackOverflow(e: unknown): boolean {
+  return e instanceof RangeError && /call stack/i.test(e.message);
+}
+
+/**
+ * Format an error's stack now. Until `stack` is read, V8 keeps the frames' receivers (this
+ * instance among them) reachable from the error: an application that keeps the error in a log
+ * would keep the discarded instance and its whole WebAssembly memory alive.
+ */
+function detached<E>(e: E): E {
+  for (let x: unknown = e, n = 0; x instanceof Error && n < 4; x = (x as { cause?: unknown }).cause, n++) void x.stack;
+  return e;
 }
 
 function rebrand(e: TerrariumError, exportName: string): TerrariumError {
