@@ -7,7 +7,7 @@ import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { type Engine, type EngineDescriptor, EngineSet } from '../engine.js';
 import { builtinEngines } from '../engines/index.js';
-import { flattenCapabilities, withLogCapability } from '../capabilities/index.js';
+import { flattenCapabilities, withLogCapability, boundedLog } from '../capabilities/index.js';
 import { ApiVersionError, ExportsRemovedError, NoPluginError, OptionsError, PluginLoadError, SelfTestError, TerrariumError, formatBytes } from '../errors.js';
 import type { Capabilities, Limits, LogLevel, Logger } from '../types.js';
 import { resolveLimits, resolveNumbers } from './limits.js';
@@ -382,10 +382,11 @@ export async function createHost(options: HostOptions): Promise<Host> {
       capabilities: withLogCapability(flat, (level, message) => req.log(level, message)),
       data: flat.data,
       config: () => config[defaultName] ?? (owner && owner.name !== defaultName ? config[owner.name] : undefined),
-      log: (level: LogLevel, message: string) => {
+      // console / print output of every engine, bounded in bytes per line and per second like host.log.
+      log: boundedLog((level: LogLevel, message: string) => {
         const name = owner?.name ?? defaultName;
         pluginLog(name, { plugin: name, version: owner?.version, engine: engines.descriptorFor(ext)?.name, file: shown, export: owner?.currentExport }, level, message);
-      },
+      }),
       bind(p: ManagedPlugin) {
         owner = p;
       },
