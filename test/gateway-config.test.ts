@@ -19,6 +19,7 @@ const input = (over: Partial<MatchInput> = {}): MatchInput => ({
   method: 'GET',
   headers: {},
   query: () => ({}),
+  clientIp: '127.0.0.1',
   ...over,
 });
 
@@ -63,11 +64,11 @@ describe('router rules', () => {
     assert.equal(syntaxError('Host(`a`) && ').message, "unexpected end of rule at 14: expected a matcher (Host, HostRegexp, Path, PathPrefix, PathRegexp, Method, Header, HeaderRegexp, Query, QueryRegexp, ClientIP), '(' or '!'");
     assert.equal(syntaxError('Host(`a` `b`)').message, "unexpected `b` at 10: expected ',' or ')'");
     assert.equal(syntaxError('Host(`a)').message, 'unterminated string starting at 6: expected a closing `');
-    assert.equal(syntaxError('pathprefix(`/a`)').message, "unknown matcher 'pathprefix' at 1: expected 'PathPrefix' (matchers are case-sensitive)");
+    assert.equal(syntaxError('Pathprefx(`/a`)').message, "unknown matcher 'Pathprefx' at 1: expected one of Host, HostRegexp, Path, PathPrefix, PathRegexp, Method, Header, HeaderRegexp, Query, QueryRegexp, ClientIP");
     assert.equal(syntaxError('Header(`x`)').message, 'Header at 1 takes 2 arguments, got 1');
     assert.equal(syntaxError('Path(`api`)').message, "path `api` at 6 must start with '/'");
     assert.equal(syntaxError('Host(`a`) & Path(`/`)').message, "unexpected '&' at 11: expected '&&'");
-    assert.match(syntaxError('PathRegexp(`(`)').message, /^invalid regular expression at 12: /);
+    assert.match(syntaxError('PathRegexp(`(`)').message, /^regular expression `\(` at 12: invalid regular expression: /);
     assert.equal(syntaxError('(Host(`a`)').position, 11);
   });
 });
