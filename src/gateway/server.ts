@@ -482,6 +482,8 @@ class Exchange {
           this.res.statusCode = status;
           // The socket is a tunnel now: the response object lets go of it and counts as done.
           this.res.detachSocket(socket as Socket);
+          this.gw.tunnels.add(socket);
+          socket.once('close', () => this.gw.tunnels.delete(socket));
           this.res.emit('close');
         },
       });
@@ -726,6 +728,8 @@ class GatewayImpl implements Gateway {
   readonly bound: Record<string, BoundAddress> = {};
   adminServer: AdminServer | undefined;
   certs: CertStore | undefined;
+  /** Client sockets switched to another protocol (WebSocket): no longer the HTTP servers' to close. */
+  readonly tunnels = new Set<Duplex>();
   /** Every entry point listens (until then, a failure is a failed start, not a stop). */
   started = false;
   catalog!: PluginCatalog;
@@ -1059,6 +1063,7 @@ class GatewayImpl implements Gateway {
       clearTimeout(timer);
     }
     for (const s of this.servers.values()) s.closeAllConnections();
+    for (const t of this.tunnels) t.destroy();
     await Promise.all(closedServers);
     await this.adminServer?.close();
     await this.certs?.close();

@@ -58,6 +58,14 @@ export function proxyUpgrade(lb: LoadBalancer, call: UpgradeCall): UpstreamCall 
       client.destroy();
       upstream.destroy();
     };
+    // A side that ends ends the tunnel (both sockets allow half-open connections, which nobody
+    // would ever close here); what was written is still flushed.
+    const end = () => {
+      client.end();
+      upstream.end();
+    };
+    client.on('end', end);
+    upstream.on('end', end);
     client.on('error', close);
     upstream.on('error', close);
     client.on('close', close);
