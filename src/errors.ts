@@ -297,7 +297,7 @@ export class ListenError extends TerrariumError {
         : reason === 'EACCES'
           ? 'Use a port above 1023, or grant the capability to bind low ports'
           : `Fix ${what}${file ? ` in ${file}` : ''}`;
-    super('ERR_LISTEN', `${what}: ${said}`, hint, { file, cause: err });
+    super('ERR_LISTEN', `${what}: ${said}`, hint, { cause: err });
     this.what = what;
     this.address = address;
     this.reason = reason;
