@@ -37,6 +37,7 @@ export {
   ConfigError,
   MiddlewareResultError,
   GatewayError,
+  ListenError,
 } from './errors.js';
 export type { ErrorCode, ErrorContext } from './errors.js';
 export type {

@@ -30,6 +30,7 @@ describe('error codes', () => {
       new api.ConfigError('gateway.yaml', [{ path: 'http.routers.api.rule', message: "unexpected ')' at 23" }]),
       new api.MiddlewareResultError('onRequest returned an unknown key "setHeader"', ctx),
       new api.GatewayError('unexpected'),
+      new api.ListenError('entryPoints.web', '127.0.0.1:8080', Object.assign(new Error('listen EADDRINUSE'), { code: 'EADDRINUSE' })),
     ];
     assert.deepEqual(made.map((e) => e.code).sort(), [...api.ERROR_CODES].sort());
     for (const e of made) {

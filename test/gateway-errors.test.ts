@@ -7,8 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { ConfigError, createGateway, TerrariumError } from '../src/index.js';
-import { ListenError } from '../src/errors.js';
+import { ConfigError, createGateway, ListenError, TerrariumError } from '../src/index.js';
 import { baseConfig, gateway, memoryLogger, request, tempDir } from './fixtures/gateway/helpers.js';
 
 describe('gateway operating errors', () => {
