@@ -8,7 +8,10 @@
  *   onRequest(req)  method, path, 10 headers in; { status: 403 } when headers['x-block'] is set,
  *                   else { setHeader: { 'x-plugin': '1' } }. Inputs ALTERNATE: even calls pass,
  *                   odd calls carry x-block (so both result shapes are copied out).
- * Also the copy floor: JSON.parse(JSON.stringify(req)) in V8, the cost of copying req alone.
+ *   readAll(req)    the same request in; reads every header and returns { setHeaders } with 10
+ *                   headers (x-echo-<name>: value), so a large result is copied out too.
+ * Also the copy floors: JSON.parse(JSON.stringify(req)) in V8 (the request workload's), and for
+ * readAll a V8 JSON round trip of the request in and of the 10-header result out.
  *
  * Method: every engine is warmed up for WARMUP_MS first (V8 tiers WASM up in the background), each
  * contender gets a batch size calibrated to ~BATCH_MS, then BATCHES rounds run one batch of every
@@ -53,6 +56,14 @@ interface BenchApi {
   noop(): undefined;
   two(a: string, b: string): number;
   onRequest(req: Req): { status: number } | { setHeader: Record<string, string> };
+  readAll(req: Req): { setHeaders: Record<string, string> };
+}
+
+/** JSON with sorted keys: Lua tables have no key order, so results are compared canonically. */
+function canonical(v: unknown): string {
+  return JSON.stringify(v ?? null, (_k, x: unknown) =>
+    x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : 1))) : x,
+  );
 }
 
 /** The plain JS baseline: the same three functions, called directly in V8. */
@@ -66,6 +77,11 @@ const plain: BenchApi = {
   onRequest(req) {
     if (req.headers['x-block']) return { status: 403 };
     return { setHeader: { 'x-plugin': '1' } };
+  },
+  readAll(req) {
+    const out: Record<string, string> = {};
+    for (const k in req.headers) out[`x-echo-${k}`] = req.headers[k]!;
+    return { setHeaders: out };
   },
 };
 
@@ -90,6 +106,7 @@ export interface CallsResult extends ScenarioResult {
   notes: string[];
 }
 
+const READALL_FLOOR = 'copy floor: JSON round trip of req in and of the result out';
 const A = 'GET';
 const B = '/api/users/42';
 
@@ -114,9 +131,10 @@ async function loadTarget(file: string, label: string): Promise<Target | string>
     ['two()', api.two(A, B), plain.two(A, B)],
     ['onRequest(pass)', api.onRequest(REQ_PASS), plain.onRequest(REQ_PASS)],
     ['onRequest(block)', api.onRequest(REQ_BLOCK), plain.onRequest(REQ_BLOCK)],
+    ['readAll()', api.readAll(REQ_PASS), plain.readAll(REQ_PASS)],
   ];
   for (const [what, got, want] of checks) {
-    if (JSON.stringify(got ?? null) !== JSON.stringify(want ?? null)) {
+    if (canonical(got) !== canonical(want)) {
       await host.close();
       return `${label}: ${what} returned ${JSON.stringify(got)}, expected ${JSON.stringify(want)}; rows skipped`;
     }
@@ -124,7 +142,7 @@ async function loadTarget(file: string, label: string): Promise<Target | string>
   return { label, engine: info.engine, api, host };
 }
 
-function contenders(workload: 'noop' | 'two' | 'request', targets: readonly Target[]): Contender[] {
+function contenders(workload: 'noop' | 'two' | 'request' | 'readAll', targets: readonly Target[]): Contender[] {
   const list: Contender[] = [];
   switch (workload) {
     case 'noop':
@@ -139,6 +157,15 @@ function contenders(workload: 'noop' | 'two' | 'request', targets: readonly Targ
       list.push({ label: 'plain JS function', kind: 'baseline', fn: (i) => plain.onRequest(REQS[i & 1]!) });
       list.push({ label: 'copy floor: JSON.parse(JSON.stringify(req))', kind: 'floor', fn: (i) => JSON.parse(JSON.stringify(REQS[i & 1]!)) as unknown });
       for (const t of targets) list.push({ label: t.label, kind: 'plugin', engine: t.engine, fn: (i) => t.api.onRequest(REQS[i & 1]!) });
+      break;
+    case 'readAll':
+      list.push({ label: 'plain JS function', kind: 'baseline', fn: (i) => plain.readAll(REQS[i & 1]!) });
+      list.push({
+        label: READALL_FLOOR,
+        kind: 'floor',
+        fn: (i) => JSON.parse(JSON.stringify(plain.readAll(JSON.parse(JSON.stringify(REQS[i & 1]!)) as Req))) as unknown,
+      });
+      for (const t of targets) list.push({ label: t.label, kind: 'plugin', engine: t.engine, fn: (i) => t.api.readAll(REQS[i & 1]!) });
       break;
   }
   return list;
@@ -191,7 +218,7 @@ export async function runCalls(log: (line: string) => void = console.log): Promi
   // Warm-up: every engine runs a mix of all workloads for WARMUP_MS; the baselines a little too.
   for (const t of targets) {
     log(`warming up ${t.label} for ${WARMUP_MS} ms...`);
-    runFor(WARMUP_MS, (i) => (i % 3 === 0 ? t.api.noop() : i % 3 === 1 ? t.api.two(A, B) : t.api.onRequest(REQS[(i >> 1) & 1]!)));
+    runFor(WARMUP_MS, (i) => (i % 4 === 0 ? t.api.noop() : i % 4 === 1 ? t.api.two(A, B) : i % 4 === 2 ? t.api.onRequest(REQS[(i >> 2) & 1]!) : t.api.readAll(REQ_PASS)));
   }
   runFor(300, (i) => (i % 3 === 0 ? plain.noop() : i % 3 === 1 ? plain.two(A, B) : JSON.parse(JSON.stringify(plain.onRequest(REQS[i & 1]!)))));
 
@@ -201,6 +228,7 @@ export async function runCalls(log: (line: string) => void = console.log): Promi
     ['noop', 'noop() -> undefined'],
     ['two', "two('GET', '/api/users/42') -> 16"],
     ['request', 'onRequest(req), 10 headers, pass/block alternating'],
+    ['readAll', 'readAll(req): reads every header, returns 10 headers'],
   ] as const;
   for (const [w, title] of workloads) {
     const list = contenders(w, targets);
@@ -266,6 +294,16 @@ export async function runCalls(log: (line: string) => void = console.log): Promi
       [RESEARCH.fengariRaw.label, RESEARCH.fengariRaw.text],
     ],
   );
+  // The fast-path targets: each engine against the copy floor of the same workload, same run.
+  const floorAll = figures[`readAll/${READALL_FLOOR}`];
+  const fastRows: string[][] = [];
+  for (const t of targets) {
+    const req = figures[`request/${t.label}`]!;
+    const all = figures[`readAll/${t.label}`]!;
+    fastRows.push([t.label, 'request / its copy floor', `${fmt(req / floor!)}x`, '<= 1.0x', verdict(req / floor! <= 1)]);
+    fastRows.push([t.label, 'readAll / its copy floor', `${fmt(all / floorAll!)}x`, '<= 2.0x', verdict(all / floorAll! <= 2)]);
+  }
+  const fast = table(['engine', 'ratio', 'measured', 'target', 'met?'], fastRows);
   const luaJs = jsUs !== undefined && luaUs !== undefined ? `Lua/JS ratio, request workload: **${fmt(luaUs / jsUs)}x** (target <= 1.5x: ${verdict(luaUs / jsUs <= 1.5)}).` : 'Lua/JS ratio, request workload: - (no Lua rows in this run).';
 
   const md = [
@@ -274,6 +312,8 @@ export async function runCalls(log: (line: string) => void = console.log): Promi
     main,
     '',
     cmp,
+    '',
+    fast,
     '',
     '\\* research figure, not measured in this run (shared/research/peers.md, quickjs.md, lua-engines.md; same request workload, same kind of 2-core machine, ±30%). Ratios below 1x mean Terrarium was faster than that figure.',
     '',

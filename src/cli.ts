@@ -3,7 +3,7 @@
  * The terrarium command line: `list`, `call`, `test`, `keygen`, `sign`, `verify` and `demo`. Usage errors exit 2 with a message,
  * plugin failures exit 1 with the error code and message on stderr; never a stack trace.
  */
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,6 +23,17 @@ const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url),
 
 function makeLogger(level: string): Logger {
   return pino({ level }, pretty({ destination: 2, sync: true, colorize: process.stderr.isTTY, ignore: 'pid,hostname', singleLine: true }));
+}
+
+/** A logger that leaves out the load failures a command prints itself (so each shows once). */
+function withoutLoadFailures(logger: Logger): Logger {
+  const keep = (obj: object) => (obj as { event?: unknown }).event !== 'failed';
+  return {
+    debug: (o, m) => keep(o) && logger.debug(o, m),
+    info: (o, m) => keep(o) && logger.info(o, m),
+    warn: (o, m) => keep(o) && logger.warn(o, m),
+    error: (o, m) => keep(o) && logger.error(o, m),
+  };
 }
 
 function positiveInt(name: string) {
@@ -57,19 +68,22 @@ function readOrUsage(file: string, what: string): Buffer {
   }
 }
 
-/** JSON for the terminal: also shows the values JSON has no syntax for. */
+const UNDEFINED = '\u0000undefined\u0000';
+
+/** JSON for the terminal: also shows the values JSON has no syntax for (`undefined`, NaN, bytes). */
 function show(value: unknown): string {
   if (value === undefined) return 'undefined';
-  return JSON.stringify(
+  const text = JSON.stringify(
     value,
     (_k, v: unknown) => {
       if (v instanceof Uint8Array) return { $bytes: Buffer.from(v).toString('hex') };
       if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
-      if (v === undefined) return '$undefined';
+      if (v === undefined) return UNDEFINED;
       return v;
     },
     2,
   );
+  return text.replaceAll(JSON.stringify(UNDEFINED), 'undefined');
 }
 
 export function buildProgram(out: (s: string) => void, err: (s: string) => void): Command {
@@ -89,14 +103,14 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
     .argument('<dir>', 'plugin directory')
     .option('--json', 'print JSON instead of a table')
     .action(async (dir: string, opts: { json?: boolean }) => {
-      await using host = await createHost({ dir, logger: makeLogger(program.opts<{ logLevel: string }>().logLevel) });
+      await using host = await createHost({ dir, logger: withoutLoadFailures(makeLogger(program.opts<{ logLevel: string }>().logLevel)) });
       const rows = host.plugins.map((p) => ({
         name: p.name,
         engine: p.engine,
         status: p.status,
         file: p.file,
         exports: p.exports.map((e) => `${e.name}/${e.arity}${e.async ? '*' : ''}`).join(' '),
-        error: p.error ? `${p.error.code} at ${p.error.location ?? p.file}: ${p.error.message}` : '',
+        error: p.error ? p.error.message : '',
       }));
       if (opts.json) {
         out(`${JSON.stringify(host.plugins.map((p) => ({ ...p, error: p.error && { code: p.error.code, message: p.error.message, file: p.error.file, line: p.error.line } })), null, 2)}\n`);
@@ -162,12 +176,14 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
         throw new UsageError(`${target} does not exist`);
       }
       let failed = 0;
+      let ran = 0;
       for (const file of files) {
         await using sandbox = await scratchDir();
         await using host = await createHost({ files: [file], capabilities: { ...memoryKv(), fs: scopedFs(sandbox.path) } });
         const p = host.plugins[0]!;
         const cases = p.selftests.passed + p.selftests.failed;
         if (p.status === 'ready') {
+          if (cases) ran++;
           out(`${cases ? 'PASS' : 'none'}  ${p.name} (${file})${cases ? `: ${cases} self-test${cases === 1 ? '' : 's'} passed` : ': declares no self-tests'}\n`);
           continue;
         }
@@ -177,7 +193,14 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
         for (const l of lines) out(`      ${l}\n`);
       }
       if (files.length === 0) out(`(no plugins: files must end in ${registeredExtensions().join(', ')})\n`);
-      out(`${failed ? `${failed} of ${files.length} plugins failed` : `all ${files.length} plugins passed`}\n`);
+      const summary = failed
+        ? `${failed} of ${files.length} plugins failed`
+        : ran === files.length
+          ? `all ${files.length} plugins passed`
+          : ran === 0
+            ? `${files.length} plugins loaded; none declares self-tests, so none ran`
+            : `${ran} of ${files.length} plugins passed their self-tests; ${files.length - ran} declare none`;
+      out(`${summary}\n`);
       if (failed) process.exitCode = 1;
     });
 
@@ -193,6 +216,7 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
       if (!opts.force && (existsSync(keyFile) || existsSync(pubFile))) throw new UsageError(`${keyFile} or ${pubFile} already exists; pass --force to overwrite`);
       const keys = generateKeys();
       try {
+        mkdirSync(opts.out, { recursive: true });
         writeFileSync(keyFile, keys.privateKey, { mode: 0o600 });
         writeFileSync(pubFile, keys.publicKey);
       } catch (e) {
@@ -220,7 +244,7 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
     .requiredOption('--pub <public...>', 'trusted public key file(s)')
     .action((file: string, opts: { pub: string[] }) => {
       const content = readOrUsage(file, 'plugin file');
-      const store = makeTrustStore({ publicKeys: opts.pub.map((f) => readOrUsage(f, 'public key').toString('utf8')), requireSignature: true })!;
+      const store = makeTrustStore({ publicKeys: opts.pub.map((f) => (readOrUsage(f, 'public key'), f)), requireSignature: true })!;
       const sig = existsSync(signaturePath(file)) ? readFileSync(signaturePath(file), 'utf8') : undefined;
       const key = verifyPlugin(content, sig, store, { plugin: path.basename(file, path.extname(file)), file });
       out(`OK  ${file} is signed by trusted key ${key ?? '?'}\n`);
@@ -252,7 +276,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (e instanceof TerrariumError) {
       err(`${e.message}\n`);
-      if (e.pluginStack) err(`${e.pluginStack}\n`);
+      if (e.pluginStack && !e.message.includes(e.pluginStack)) err(`${e.pluginStack}\n`);
       return e.code === 'ERR_OPTIONS' ? 2 : 1;
     }
     err(`terrarium: unexpected error: ${(e as Error)?.message ?? String(e)}\n`);

@@ -47,6 +47,7 @@ export const ERROR_CODES = [
   'ERR_CONFIG',
   'ERR_MIDDLEWARE_RESULT',
   'ERR_GATEWAY',
+  'ERR_EXPORTS_REMOVED',
   'ERR_LISTEN',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -234,6 +235,35 @@ export class SelfTestError extends TerrariumError {
       ctx,
     );
     this.failures = failures;
+  }
+}
+
+/**
+ * A new version of a plugin does not export functions the serving version exports (or that the
+ * application requires): it is not activated, and the serving version keeps serving.
+ */
+export class ExportsRemovedError extends TerrariumError {
+  /** The exports the new version lacks. */
+  readonly missing: readonly string[];
+  /** `meta.version` of the rejected version and of the serving one. */
+  readonly nextVersion: string | undefined;
+  readonly servingVersion: string | undefined;
+  /** True when some of `missing` are required by the application (reload.requiredExports), which no option waives. */
+  readonly required: boolean;
+  constructor(missing: readonly string[], versions: { next: string | undefined; serving: string | undefined; required: boolean }, ctx: ErrorContext) {
+    const v = (x: string | undefined) => (x === undefined ? '(unversioned)' : x);
+    super(
+      'ERR_EXPORTS_REMOVED',
+      `version ${v(versions.next)} does not export ${missing.join(', ')}, which ${versions.serving !== undefined || !versions.required ? `version ${v(versions.serving)} serves` : 'the application requires'}; it was not activated`,
+      versions.required
+        ? 'Keep these exports (the application calls them, e.g. a gateway middleware bound to the plugin), or stop using them first'
+        : 'Keep these exports, or create the host with reload: { allowRemovedExports: true } if removing them is intended',
+      ctx,
+    );
+    this.missing = missing;
+    this.nextVersion = versions.next;
+    this.servingVersion = versions.serving;
+    this.required = versions.required;
   }
 }
 

@@ -1,44 +1,26 @@
 /**
- * Terrarium: sandboxed script plugins for Node.js.
+ * Terrarium: sandboxed script plugins for Node.js. The root entry is the host alone; the gateway
+ * (`terrarium/gateway`), the error subclasses (`terrarium/errors`) and the engine interface
+ * (`terrarium/engine`) are subpaths, so embedding the host never loads the gateway's dependencies.
  * @example
  * import { createHost } from 'terrarium'
- * await using host = await createHost({ dir: './plugins' })
+ * const host = await createHost({ dir: './plugins' })
  * host.get<{ revert(s: string): string }>('revert').revert('Live on time, emit no evil')
+ * await host.close()
  */
 export { createHost } from './host/host.js';
 export type { Host, HostOptions } from './host/host.js';
 export type { PluginInfo } from './host/plugin.js';
+export type { PluginPin } from './host/pin.js';
 export type { PluginProxy } from './binding/proxy.js';
 export { PLUGIN_NAME } from './binding/proxy.js';
 export { DEFAULT_LIMITS } from './host/limits.js';
-export { registerEngine, registeredExtensions } from './engine.js';
-export type { Engine, EngineInstance, LoadRequest } from './engine.js';
 export type { CapabilityEntry } from './capabilities/index.js';
 export { scopedFs } from './capabilities/fs.js';
 export type { ScopedFs } from './capabilities/fs.js';
 export type { HostEvent, HostEventName, HostListener } from './host/events.js';
 export type { TrustOptions } from './host/trust.js';
-export {
-  ERROR_CODES,
-  TerrariumError,
-  PluginLoadError,
-  PluginThrownError,
-  PluginTimeoutError,
-  PluginMemoryError,
-  PluginStackError,
-  MarshalError,
-  NoExportError,
-  NoPluginError,
-  PluginUnavailableError,
-  OptionsError,
-  ApiVersionError,
-  SelfTestError,
-  SignatureError,
-  ConfigError,
-  MiddlewareResultError,
-  GatewayError,
-  ListenError,
-} from './errors.js';
+export { ERROR_CODES, TerrariumError } from './errors.js';
 export type { ErrorCode, ErrorContext } from './errors.js';
 export type {
   Capabilities,
@@ -51,16 +33,3 @@ export type {
   PluginMeta,
   PluginStatus,
 } from './types.js';
-export { createGateway } from './gateway/server.js';
-export type { Gateway, GatewayOptions, BoundAddress, ReloadEvent } from './gateway/server.js';
-export type { GatewayConfig, RouterConfig, MiddlewareConfig, ServiceConfig, PluginsConfig, Duration } from './gateway/config.js';
-export type {
-  Middleware,
-  MiddlewareRequest,
-  MiddlewareResponse,
-  MiddlewareContext,
-  RequestDecision,
-  ResponseDecision,
-  GatewayMeta,
-  HeaderValue,
-} from './gateway/middleware.js';

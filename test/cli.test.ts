@@ -33,7 +33,42 @@ describe('terrarium CLI', () => {
     assert.equal(r.code, 1);
     assert.match(r.stdout, /good\s+quickjs\s+ready\s+good\.js\s+hi\/1 spin\/0/);
     assert.match(r.stdout, /broken\s+quickjs\s+failed/);
-    assert.match(r.stdout, /ERR_PLUGIN_LOAD at broken\.js:2/);
+    assert.match(r.stdout, /ERR_PLUGIN_LOAD: plugin "broken" \(quickjs, broken\.js:2/);
+    assert.equal(r.stdout.split('ERR_PLUGIN_LOAD').length - 1, 1, 'the load error is shown once, in the table');
+    assert.doesNotMatch(r.stderr, /ERR_PLUGIN_LOAD/);
+  });
+
+  it('prints a thrown error with its plugin stack once', async () => {
+    const bad = await fixtureDir({ 'boom.js': "export function boom() {\n  throw new Error('bad thing');\n}\n" });
+    const t = await run('call', path.join(bad, 'boom.js'), 'boom');
+    assert.equal(t.code, 1);
+    assert.match(t.stderr, /ERR_PLUGIN_THROWN.*bad thing/);
+    assert.equal(t.stderr.split('at boom (').length - 1, 1, t.stderr);
+    await rm(bad, { recursive: true, force: true });
+  });
+
+  it('prints a nested undefined as undefined', async () => {
+    const u = await fixtureDir({ 'u.js': 'export function f() { return { a: undefined, b: [undefined, 1] }; }\n' });
+    const r = await run('call', path.join(u, 'u.js'), 'f');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /"a": undefined/);
+    assert.doesNotMatch(r.stdout, /\$undefined/);
+    await rm(u, { recursive: true, force: true });
+  });
+
+  it('keygen creates the output directory; sign and verify say what is wrong with a key', async () => {
+    const keys = path.join(dir, 'new', 'keys');
+    const k = await run('keygen', '--out', keys);
+    assert.equal(k.code, 0, k.stderr);
+    const plugin = path.join(dir, 'good.js');
+    const pubAsPrivate = await run('sign', plugin, '--key', path.join(keys, 'terrarium.pub'));
+    assert.equal(pubAsPrivate.code, 2);
+    assert.match(pubAsPrivate.stderr, /ERR_OPTIONS: the signing key is a public key/);
+    await writeFile(path.join(dir, 'garbage.pub'), 'not a key\n');
+    const garbage = await run('verify', plugin, '--pub', path.join(dir, 'garbage.pub'));
+    assert.equal(garbage.code, 2);
+    assert.match(garbage.stderr, /garbage\.pub\) is not an Ed25519 public key: no PEM public key in it/);
+    assert.doesNotMatch(garbage.stderr, /ENOENT/);
   });
 
   it('lists the examples as JSON', async () => {
@@ -102,7 +137,7 @@ describe('terrarium CLI', () => {
     assert.match(r.stdout, /\{"status":403\}/);
     assert.match(r.stdout, /hook role:tt -> tt-lua/);
     assert.match(r.stdout, /hook contents -> narcissist/);
-    assert.match(r.stdout, /request-lua\.onRequest\(x-block\) -> \{"status":403\}/);
+    assert.match(r.stdout, /request-lua\.onRequest\(x-block\) -> \{"respond":\{"status":403\}\}/);
     assert.equal(r.code, 0, r.stderr);
   });
 
@@ -149,6 +184,10 @@ describe('terrarium CLI', () => {
     const none = await run('test', tests);
     assert.equal(none.code, 0);
     assert.match(none.stdout, /none {2}off .*declares no self-tests/);
+    assert.match(none.stdout, /1 of 2 plugins passed their self-tests; 1 declare none/);
+    await rm(path.join(tests, 'ok.js'));
+    const noneAtAll = await run('test', tests);
+    assert.match(noneAtAll.stdout, /1 plugins loaded; none declares self-tests, so none ran/);
     await rm(tests, { recursive: true, force: true });
   });
 

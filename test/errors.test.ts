@@ -1,14 +1,27 @@
 /** Error codes are stable and documented. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import * as api from 'terrarium';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as api from 'terrarium/errors';
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 
 describe('error codes', () => {
   it('documents every code in the README errors table', () => {
     for (const code of api.ERROR_CODES) assert.match(readme, new RegExp(`\\| \`${code}\` \\|`), `${code} is not in the README`);
+  });
+
+  it('documents no code that does not exist, and every documented class is raised somewhere in src', () => {
+    const rows = [...readme.matchAll(/^\| `(ERR_[A-Z_]+)` \| `(\w+)` \|/gm)].map((m) => ({ code: m[1]!, cls: m[2]! }));
+    assert.deepEqual(rows.map((r) => r.code).sort(), [...api.ERROR_CODES].sort(), 'README errors table and ERROR_CODES differ');
+    const srcDir = fileURLToPath(new URL('../src', import.meta.url));
+    const sources = (readdirSync(srcDir, { recursive: true }) as string[])
+      .filter((f) => f.endsWith('.ts') && path.basename(f) !== 'errors.ts')
+      .map((f) => readFileSync(path.join(srcDir, f), 'utf8'))
+      .join('\n');
+    for (const { code, cls } of rows) assert.ok(sources.includes(`new ${cls}(`), `${code} (${cls}) is documented but never raised in src/`);
   });
 
   it('has one exported subclass per code, each setting its own code', () => {
@@ -30,6 +43,7 @@ describe('error codes', () => {
       new api.ConfigError('gateway.yaml', [{ path: 'http.routers.api.rule', message: "unexpected ')' at 23" }]),
       new api.MiddlewareResultError('onRequest returned an unknown key "setHeader"', ctx),
       new api.GatewayError('unexpected'),
+      new api.ExportsRemovedError(['onResponse'], { next: '2', serving: '1', required: false }, ctx),
       new api.ListenError('entryPoints.web', '127.0.0.1:8080', Object.assign(new Error('listen EADDRINUSE'), { code: 'EADDRINUSE' })),
     ];
     assert.deepEqual(made.map((e) => e.code).sort(), [...api.ERROR_CODES].sort());

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { baseConfig, gateway, tempDir, upstream, type Upstream } from './fixtures/gateway/helpers.js';
 import { chunked, parseResponses, rawExchange } from './fixtures/gateway/raw.js';
-import type { GatewayConfig } from '../src/index.js';
+import type { GatewayConfig } from '../src/gateway/index.js';
 
 const DENY = `
 export const meta = { name: 'deny', version: '1.0.0', apiVersion: 1 };
@@ -103,7 +103,7 @@ describe('gateway HTTP: path normalisation before routing (Traefik)', () => {
     ['/a%25', '%25'],
     ['/a%3f', '%3F'],
     ['/a%23', '%23'],
-  ]) {
+  ] as [string, string][]) {
     it(`refuses the encoded character ${what} in the path with 400`, async (t) => {
       const { up, port } = await setup(t);
       const [r] = parseResponses(await rawExchange(port, [`GET ${path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`]));

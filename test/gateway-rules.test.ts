@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { compileRule, RuleSyntaxError, type MatchInput } from '../src/gateway/rules.js';
 import { goRegExp, GoRegexpError } from '../src/gateway/goregexp.js';
-import { ConfigError } from '../src/index.js';
+import { ConfigError } from '../src/errors.js';
 import { loadConfig } from '../src/gateway/config.js';
 import { baseConfig, gateway, request, tempDir } from './fixtures/gateway/helpers.js';
 

@@ -9,6 +9,13 @@ export function two(a, b) {
   return a.length + b.length;
 }
 
+// Reads every header and returns a 10-header object (the read-everything workload).
+export function readAll(req) {
+  const out = {};
+  for (const k in req.headers) out[`x-echo-${k}`] = req.headers[k];
+  return { setHeaders: out };
+}
+
 export function onRequest(req) {
   if (req.headers['x-block']) return { status: 403 };
   return { setHeader: { 'x-plugin': '1' } };

@@ -7,6 +7,13 @@ function M.noop() end
 
 function M.two(a, b) return #a + #b end
 
+-- Reads every header and returns a 10-header table (the read-everything workload).
+function M.readAll(req)
+  local out = {}
+  for k, v in pairs(req.headers) do out['x-echo-' .. k] = v end
+  return { setHeaders = out }
+end
+
 function M.onRequest(req)
   if req.headers['x-block'] then return { status = 403 } end
   return { setHeader = { ['x-plugin'] = '1' } }

@@ -17,6 +17,7 @@ import { watch as watchFiles, type FSWatcher } from 'chokidar';
 import { createHost, type Host, type HostOptions } from '../host/host.js';
 import { ConfigError, GatewayError, MiddlewareResultError, TerrariumError } from '../errors.js';
 import { LogLimiter } from '../host/log-limit.js';
+import type { PluginPin } from '../host/pin.js';
 import type { Logger } from '../types.js';
 import { readConfig, sortIssues, type GatewayConfig, type Issue, type ListenAddress, type ResolvedConfig, type ResolvedRouter } from './config.js';
 import type { MatchInput } from './rules.js';
@@ -172,6 +173,8 @@ class Exchange {
   body: Buffer | undefined;
   pluginReq: MiddlewareRequest | undefined;
   states: Record<string, unknown>[] | undefined;
+  /** Per chain index: the plugin version this request runs (both phases on one version). */
+  pins: (PluginPin | undefined)[] | undefined;
   /** Index of the middleware that answered or failed; the response phase runs the ones before it. */
   stop: number;
   aborted = false;
@@ -308,6 +311,20 @@ class Exchange {
     return this.query;
   }
 
+  /** The pin of middleware i's plugin for this request, taken at its first call. */
+  pin(i: number, mw: ActiveMiddleware): PluginPin {
+    const pins = (this.pins ??= []);
+    return (pins[i] ??= this.gw.host.pin(mw.plugin));
+  }
+
+  /** Let the pinned versions go (the response is done or the client left). */
+  release(): void {
+    const pins = this.pins;
+    if (!pins) return;
+    this.pins = undefined;
+    for (const p of pins) p?.release();
+  }
+
   ctx(mw: ActiveMiddleware, state: Record<string, unknown>): MiddlewareContext {
     return { config: mw.config, state, router: this.router.name, middleware: mw.name };
   }
@@ -329,7 +346,8 @@ class Exchange {
       const t0 = performance.now();
       let r: unknown;
       try {
-        r = fn(this.pluginRequest(mw), this.ctx(mw, {}));
+        const pin = this.pin(i, mw);
+        r = pin.has('onRequest') ? pin.call('onRequest', [this.pluginRequest(mw), this.ctx(mw, {})]) : undefined;
       } catch (e) {
         stats.duration.request.observe((performance.now() - t0) / 1000);
         if (this.failed(i, 'request', e)) return;
@@ -627,7 +645,8 @@ class Exchange {
       const t0 = performance.now();
       let r: unknown;
       try {
-        r = fn(res, this.ctx(mw, this.states?.[i] ?? {}));
+        const pin = this.pin(i, mw);
+        r = pin.has('onResponse') ? pin.call('onResponse', [res, this.ctx(mw, this.states?.[i] ?? {})]) : undefined;
       } catch (e) {
         stats.duration.response.observe((performance.now() - t0) / 1000);
         this.failed(i, 'response', e);
@@ -844,6 +863,7 @@ class GatewayImpl implements Gateway {
       if (writeTimer) clearTimeout(writeTimer);
       const finished = res.writableFinished || exchange?.switched === true;
       if (!finished) exchange?.abort();
+      exchange?.release();
       this.inFlight--;
       this.stats.inFlight--;
       const code = finished ? res.statusCode : 499;
@@ -1075,6 +1095,17 @@ class GatewayImpl implements Gateway {
     if (this.started) this.logger.info({}, 'gateway stopped');
   }
 
+  /** The exports a new version of `plugin` must keep: the phases its bound middlewares call (host reload.requiredExports). */
+  requiredExports(plugin: string): string[] {
+    const out = new Set<string>();
+    for (const mw of this.runtime?.middlewares.values() ?? []) {
+      if (mw.plugin !== plugin || mw.broken) continue;
+      if (mw.onRequest) out.add('onRequest');
+      if (mw.onResponse) out.add('onResponse');
+    }
+    return [...out];
+  }
+
   /** Subscribe to the host's lifecycle events (plugin hot reload). */
   followPlugins(): void {
     for (const event of ['loaded', 'reloaded', 'unloaded'] as const) {
@@ -1122,7 +1153,10 @@ export async function createGateway(config: string | GatewayConfig, options: Gat
     ...(resolved.plugins.pluginLimits ? { pluginLimits: resolved.plugins.pluginLimits } : {}),
     ...(resolved.plugins.watch !== undefined ? { watch: resolved.plugins.watch } : {}),
     ...(resolved.plugins.trust ? { trust: resolved.plugins.trust } : {}),
+    // A new version must keep the phases the bound middlewares call (ERR_EXPORTS_REMOVED otherwise).
+    reload: { requiredExports: (plugin) => gwRef?.requiredExports(plugin) ?? [] },
   };
+  let gwRef: GatewayImpl | undefined;
   let host: Host;
   try {
     host = await createHost(hostOptions);
@@ -1134,10 +1168,13 @@ export async function createGateway(config: string | GatewayConfig, options: Gat
     throw e;
   }
   const gw = new GatewayImpl(config, resolved, host, kv, logger, options);
+  gwRef = gw;
   try {
     gw.catalog = new PluginCatalog(host);
     gw.runtime = gw.build(resolved, issues);
     gw.followPlugins();
+    // Standbys built before the first request: the request after a limit violation is served.
+    await host.ready();
     await gw.listen();
   } catch (e) {
     await gw.close().catch(() => undefined);

@@ -8,11 +8,13 @@ import path from 'node:path';
 import { type Engine, engineFor, engineNameFor, registeredExtensions } from '../engine.js';
 import '../engines/index.js';
 import { flattenCapabilities, withLogCapability } from '../capabilities/index.js';
-import { ApiVersionError, NoPluginError, OptionsError, PluginLoadError, SelfTestError, TerrariumError } from '../errors.js';
+import { ApiVersionError, ExportsRemovedError, NoPluginError, OptionsError, PluginLoadError, SelfTestError, TerrariumError } from '../errors.js';
 import type { Capabilities, Limits, LogLevel, Logger } from '../types.js';
 import { resolveLimits, resolveNumbers } from './limits.js';
 import { MAX_DEPTH, encodeWire, isWireFailure } from '../binding/wire.js';
 import { type Built, type LifecyclePolicy, ManagedPlugin, type PluginContext, type PluginInfo } from './plugin.js';
+import { type FileRead, isQuiet, readSettled, readStable } from './read.js';
+import { makePin, type PluginPin } from './pin.js';
 import { makeProxy, type PluginProxy } from '../binding/proxy.js';
 import { HOST_EVENTS, HostEvents, type HostEventName, type HostListener } from './events.js';
 import { makeTrustStore, signaturePath, verifyPlugin, type TrustOptions } from './trust.js';
@@ -53,6 +55,23 @@ export interface HostOptions {
   quarantine?: { maxViolations?: number; windowMs?: number; healthFailures?: number; backoffMs?: number; maxBackoffMs?: number };
   /** Per-plugin cap on console/print/host.log output: `lines` per `intervalMs` (100 per 1000); the rest is dropped and counted. */
   logRate?: { lines?: number; intervalMs?: number };
+  /**
+   * Keep one standby instance per plugin (default true): the serving source interpreted and
+   * checked ahead of time, so that the call right after a limit violation is served at once (sync
+   * exports too). Costs one more instance per plugin (see bench/RESULTS.md); with false, sync calls
+   * fail with ERR_PLUGIN_UNAVAILABLE for the few milliseconds of a rebuild, async ones wait.
+   */
+  standby?: boolean;
+  /**
+   * What a new version must keep to be activated (watch and host.reload()):
+   * - `allowRemovedExports` (false): a version that drops exports of the serving one is rejected
+   *   with ERR_EXPORTS_REMOVED; set true when callers are known to cope (e.g. during development).
+   * - `requiredExports(plugin)`: exports that must exist whatever the option says (the gateway
+   *   names the phase functions its middlewares use).
+   * - `pinMs` (30000): a version retired by a reload stays alive for the requests pinned to it
+   *   (`host.pin`) at most this long.
+   */
+  reload?: { allowRemovedExports?: boolean; requiredExports?: (plugin: string) => readonly string[]; pinMs?: number };
 }
 
 /** A running set of plugins. Close it (or `await using`) to dispose every VM. */
@@ -72,8 +91,19 @@ export interface Host extends AsyncDisposable {
    * @example host.on('failed', (e) => console.error(e.plugin, e.reason, e.error?.message))
    */
   on(event: HostEventName, listener: HostListener): () => void;
-  /** Look at the plugin files again now (what `watch` does on a change); resolves when the changes are applied. */
+  /**
+   * Look at the plugin files again now (what `watch` does on a change, through the same checks:
+   * an empty file or one changing while read is not a version, a version that drops exports is
+   * rejected); resolves when the changes are applied.
+   */
   reload(): Promise<void>;
+  /**
+   * Pin the version of a plugin serving now, for one unit of work (a gateway request): calls
+   * through the pin run on that version even if a reload swaps in another, until `release()`
+   * (at the latest `reload.pinMs` after that version was retired). Throws ERR_NO_PLUGIN.
+   * @example const p = host.pin('auth'); try { p.call('onRequest', [req]); p.call('onResponse', [res]) } finally { p.release() }
+   */
+  pin(name: string): PluginPin;
   /** Resolves when no plugin is loading, restarting or being reloaded. */
   ready(): Promise<void>;
   /** Stop watching and dispose every VM, last loaded first. Calls afterwards fail with ERR_PLUGIN_UNAVAILABLE. */
@@ -85,7 +115,7 @@ const ms = (n: number) => `${n} ms`;
 const count = (n: number) => String(n);
 const HOUR = 3_600_000;
 
-const KNOWN_OPTIONS = ['dir', 'files', 'limits', 'pluginLimits', 'capabilities', 'config', 'logger', 'watch', 'apiVersions', 'trust', 'selftest', 'health', 'quarantine', 'logRate'];
+const KNOWN_OPTIONS = ['dir', 'files', 'limits', 'pluginLimits', 'capabilities', 'config', 'logger', 'watch', 'apiVersions', 'trust', 'selftest', 'health', 'quarantine', 'logRate', 'standby', 'reload'];
 
 function checkOptions(options: HostOptions): void {
   if (options === null || typeof options !== 'object') throw new OptionsError('createHost options must be an object', 'Pass { dir: "./plugins" }');
@@ -117,6 +147,14 @@ function checkOptions(options: HostOptions): void {
     throw new OptionsError('options.apiVersions must be a non-empty array of versions', 'Pass e.g. [1, 2]');
   }
   if (options.selftest !== undefined && typeof options.selftest !== 'boolean') throw new OptionsError('options.selftest must be a boolean', 'Pass true or false');
+  if (options.standby !== undefined && typeof options.standby !== 'boolean') throw new OptionsError('options.standby must be a boolean', 'Pass true or false');
+  const r = options.reload;
+  if (r !== undefined) {
+    if (r === null || typeof r !== 'object') throw new OptionsError('options.reload must be an object', 'Pass { allowRemovedExports, requiredExports, pinMs }');
+    for (const k of Object.keys(r)) if (!['allowRemovedExports', 'requiredExports', 'pinMs'].includes(k)) throw new OptionsError(`unknown option "reload.${k}"`, 'Known: allowRemovedExports, requiredExports, pinMs');
+    if (r.allowRemovedExports !== undefined && typeof r.allowRemovedExports !== 'boolean') throw new OptionsError('options.reload.allowRemovedExports must be a boolean', 'Pass true or false');
+    if (r.requiredExports !== undefined && typeof r.requiredExports !== 'function') throw new OptionsError('options.reload.requiredExports must be a function', 'Pass (plugin) => ["onRequest"]');
+  }
   if (options.watch !== undefined && typeof options.watch !== 'boolean' && (options.watch === null || typeof options.watch !== 'object')) {
     throw new OptionsError('options.watch must be a boolean or { debounceMs }', 'Pass watch: true');
   }
@@ -127,6 +165,7 @@ interface Settings {
   healthIntervalMs: number;
   debounceMs: number | undefined;
   logRate: LogRate;
+  allowRemovedExports: boolean;
 }
 
 function settingsFrom(options: HostOptions): Settings {
@@ -139,11 +178,13 @@ function settingsFrom(options: HostOptions): Settings {
   const h = resolveNumbers(options.health, { intervalMs: 10_000, timeoutMs: 1000 }, { intervalMs: [10, HOUR, ms], timeoutMs: [1, HOUR, ms] }, 'health');
   const w = options.watch === undefined || options.watch === false ? undefined : resolveNumbers(options.watch === true ? {} : options.watch, { debounceMs: 200 }, { debounceMs: [0, 60_000, ms] }, 'watch');
   const logRate = resolveNumbers(options.logRate, { lines: 100, intervalMs: 1000 }, { lines: [1, Infinity, count], intervalMs: [1, HOUR, ms] }, 'logRate');
+  const { pinMs } = resolveNumbers(options.reload?.pinMs === undefined ? {} : { pinMs: options.reload.pinMs }, { pinMs: 30_000 }, { pinMs: [1, HOUR, ms] }, 'reload');
   return {
-    policy: { ...q, maxBackoffMs: Math.max(q.maxBackoffMs, q.backoffMs), healthTimeoutMs: h.timeoutMs },
+    policy: { ...q, maxBackoffMs: Math.max(q.maxBackoffMs, q.backoffMs), healthTimeoutMs: h.timeoutMs, standby: options.standby ?? true, pinMs },
     healthIntervalMs: h.intervalMs,
     debounceMs: w?.debounceMs,
     logRate,
+    allowRemovedExports: options.reload?.allowRemovedExports ?? false,
   };
 }
 
@@ -202,47 +243,6 @@ async function loadEngine(ext: string): Promise<Engine> {
       },
     };
   }
-}
-
-/** One plugin file as read from disk: its bytes and its signature (if any). */
-interface FileRead {
-  bytes: Buffer;
-  sig: string | undefined;
-  hash: string;
-}
-
-async function readPluginFile(file: string): Promise<FileRead | undefined> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(file);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
-  }
-  const sig = await readFile(signaturePath(file), 'utf8').catch(() => undefined);
-  const hash = createHash('sha256').update(bytes).update('\0').update(sig ?? '').digest('hex');
-  return { bytes, sig, hash };
-}
-
-/** Last modification of a plugin file or its signature (0 when neither exists). */
-async function modifiedAt(file: string): Promise<{ mtimeMs: number; size: number }> {
-  const [a, b] = await Promise.all([stat(file).catch(() => undefined), stat(signaturePath(file)).catch(() => undefined)]);
-  return { mtimeMs: Math.max(a?.mtimeMs ?? 0, b?.mtimeMs ?? 0), size: (a?.size ?? -1) + (b?.size ?? 0) };
-}
-
-/**
- * Read a changed file only once it has settled: unchanged for `quietMs`, and unchanged while it
- * was read. An editor's truncate-then-write can straddle a debounce timer set by an earlier
- * event; reading in between would load the empty or half-written file as a version. Returns
- * 'unsettled' to be tried again later.
- */
-async function readSettled(file: string, quietMs: number): Promise<FileRead | undefined | 'unsettled'> {
-  const before = await modifiedAt(file);
-  if (before.mtimeMs > Date.now() - quietMs) return 'unsettled';
-  const read = await readPluginFile(file);
-  const after = await modifiedAt(file);
-  if (after.mtimeMs !== before.mtimeMs || after.size !== before.size) return 'unsettled';
-  return read;
 }
 
 const sameVersion = (a: string | number, b: string | number) => String(a) === String(b);
@@ -377,8 +377,12 @@ export async function createHost(options: HostOptions): Promise<Host> {
       let read: FileRead | undefined;
       let unreadable: PluginLoadError | undefined;
       try {
-        read = await readPluginFile(file);
-        if (!read) throw new Error('no such file');
+        const r = await readStable(file);
+        if (!r) throw new Error('no such file');
+        if (r === 'unsettled') throw new Error('the file kept changing while it was read');
+        if (r === 'empty') {
+          unreadable = new PluginLoadError('the file is empty, which is never a version (a save in progress?)', { plugin: path.basename(file, path.extname(file)), file: shownPath(file) }, 'Write the plugin; with watch: true it loads when the file is written');
+        } else read = r;
       } catch (e) {
         unreadable = new PluginLoadError(`cannot read the plugin file: ${(e as Error).message}`, { plugin: path.basename(file, path.extname(file)), file: shownPath(file), cause: e }, 'Check the file and its permissions');
       }
@@ -402,7 +406,9 @@ export async function createHost(options: HostOptions): Promise<Host> {
         outcome.instance.dispose();
         p.name = outcome.instance.name;
         p.fail(duplicateError(outcome.instance.name, p.file, p.engine.name, other));
-      } else p.activate(outcome, 'loaded');
+        register(p);
+      } else p.activate(outcome, 'loaded', () => register(p));
+      continue;
     }
     register(p);
   }
@@ -422,20 +428,58 @@ export async function createHost(options: HostOptions): Promise<Host> {
   };
 
   /**
+   * The contract gate: a new version must keep every export of the version it replaces (unless
+   * reload.allowRemovedExports) and the exports the application requires (reload.requiredExports).
+   */
+  const contractError = (built: Built, replaced: ManagedPlugin | undefined): ExportsRemovedError | undefined => {
+    const has = new Set(built.instance.exports.map((e) => e.name));
+    const name = built.instance.name;
+    const required = (options.reload?.requiredExports?.(name) ?? []).filter((e) => !has.has(e));
+    const serving = replaced && replaced.serving ? replaced.exports.map((e) => e.name) : [];
+    const dropped = settings.allowRemovedExports ? [] : serving.filter((e) => !has.has(e));
+    const missing = [...new Set([...dropped, ...required])];
+    if (missing.length === 0) return undefined;
+    const v = built.instance.meta?.version;
+    return new ExportsRemovedError(missing, { next: v === undefined ? undefined : String(v), serving: replaced?.serving ? replaced.version : undefined, required: required.length > 0 }, { plugin: name, engine: built.engine.name, file: built.req.file });
+  };
+
+  /**
    * Apply what changed on disk for these plugin files: load, reload (checked, atomic), or unload.
-   * With `quietMs` (the watcher's batches), a file still being written is retried after quietMs.
+   * With `quietMs` (the watcher's batches), a file still being written is retried after quietMs;
+   * without (host.reload()), it is read once it is unchanged across a read. An empty file is never
+   * a version. Events are emitted once the host's maps show the change (callable now).
    */
   const apply = async (paths: Iterable<string>, quietMs?: number) => {
-    for (const file of new Set(paths)) {
+    // Files that exist first, deletions last: storage.lua of a storage.js -> storage.lua swap takes
+    // the name over in place before storage.js is seen gone, whatever order the events came in.
+    const unique = [...new Set(paths)];
+    const present = await Promise.all(unique.map((f) => stat(f).then(() => true, () => false)));
+    const batch = [...unique.filter((_, i) => present[i]), ...unique.filter((_, i) => !present[i])];
+    if (quietMs !== undefined) {
+      // A batch is applied whole: if one file is still being written, all of it waits, so that a
+      // storage.js -> storage.lua swap never unloads the old file before the new one can load.
+      const quiet = await Promise.all(batch.map((f) => isQuiet(f, quietMs)));
+      if (quiet.includes(false)) {
+        setTimeout(() => void enqueue(batch, quietMs), quietMs).unref();
+        return;
+      }
+    }
+    for (const file of batch) {
       if (closed) return;
       const current = byFile.get(file);
       let read: FileRead | undefined;
       try {
-        const r = quietMs === undefined ? await readPluginFile(file) : await readSettled(file, quietMs);
-        if (r === 'unsettled') {
+        const r = quietMs === undefined ? await readStable(file) : await readSettled(file, quietMs);
+        if (r === 'unsettled' && quietMs !== undefined) {
           setTimeout(() => void enqueue([file], quietMs), quietMs).unref();
           continue;
         }
+        if (r === 'empty') {
+          // A truncate in progress: the write that follows brings its own change event.
+          logger.debug({ event: 'empty-skipped', file: shownPath(file), plugin: current?.name }, 'plugin file is empty: not a version, skipped');
+          continue;
+        }
+        if (r === 'unsettled') throw new Error('the file kept changing while it was read');
         read = r;
       } catch (e) {
         const err = new PluginLoadError(`cannot read the plugin file: ${(e as Error).message}`, { plugin: current?.name, file: shownPath(file), cause: e }, 'Check the file and its permissions');
@@ -452,18 +496,21 @@ export async function createHost(options: HostOptions): Promise<Host> {
       if (current && current.sourceHash === read.hash && current.status !== 'failed') continue;
       const engine = await loadEngine(path.extname(file));
       const req = requestFor(file, read);
-      let built: Built;
-      try {
-        built = await build(req, engine);
-      } catch (e) {
-        const err = e instanceof TerrariumError ? e : new PluginLoadError(String((e as Error)?.message ?? e), { plugin: req.defaultName, engine: engine.name, file: req.file, cause: e });
+      const rejectNew = (err: TerrariumError, name?: string) => {
         if (current) current.rejectReload(err);
         else {
           const p = new ManagedPlugin(context, req, engine);
           req.bind(p);
+          if (name !== undefined) p.name = name;
           p.fail(err);
           register(p);
         }
+      };
+      let built: Built;
+      try {
+        built = await build(req, engine);
+      } catch (e) {
+        rejectNew(e instanceof TerrariumError ? e : new PluginLoadError(String((e as Error)?.message ?? e), { plugin: req.defaultName, engine: engine.name, file: req.file, cause: e }));
         continue;
       }
       if (closed) {
@@ -475,45 +522,45 @@ export async function createHost(options: HostOptions): Promise<Host> {
       if (target && target !== current && target.status !== 'failed' && byFile.get(target.path) === target && (await stat(target.path).then(() => true, () => false))) {
         // Another live file serves this name: the new file is a duplicate.
         built.instance.dispose();
-        const err = duplicateError(name, req.file, engine.name, target);
-        if (current) current.rejectReload(err);
-        else {
-          const p = new ManagedPlugin(context, req, engine);
-          req.bind(p);
-          p.name = name;
-          p.fail(err);
-          register(p);
-        }
+        rejectNew(duplicateError(name, req.file, engine.name, target), name);
         continue;
       }
       if (target && target !== current && target.status === 'failed') target = undefined;
+      const replaced = target && target !== current ? target : current;
+      const broken = contractError(built, replaced);
+      if (broken) {
+        built.instance.dispose();
+        if (replaced && replaced !== current) replaced.rejectReload(broken);
+        else rejectNew(broken, name);
+        continue;
+      }
       if (target && target !== current) {
         // The name's previous file is gone (e.g. storage.js replaced by storage.lua): swap in place
         // so callers of the name never see it missing.
-        if (byFile.get(target.path) === target) byFile.delete(target.path);
+        const t = target;
+        if (byFile.get(t.path) === t) byFile.delete(t.path);
         if (current) {
           remove(current);
           current.unload();
         }
-        req.bind(target);
-        target.activate(built, 'reloaded');
-        byFile.set(file, target);
+        req.bind(t);
+        t.activate(built, 'reloaded', () => byFile.set(file, t));
         continue;
       }
       if (current) {
         const oldName = current.name;
         req.bind(current);
-        current.activate(built, current.status === 'failed' ? 'loaded' : 'reloaded');
-        if (oldName !== current.name) {
-          if (byName.get(oldName) === current) byName.delete(oldName);
-          byName.set(current.name, current);
-        } else if (!byName.has(current.name)) byName.set(current.name, current);
+        current.activate(built, current.status === 'failed' ? 'loaded' : 'reloaded', () => {
+          if (oldName !== current.name) {
+            if (byName.get(oldName) === current) byName.delete(oldName);
+            byName.set(current.name, current);
+          } else if (!byName.has(current.name)) byName.set(current.name, current);
+        });
         continue;
       }
       const p = new ManagedPlugin(context, req, engine);
       req.bind(p);
-      p.activate(built, 'loaded');
-      register(p);
+      p.activate(built, 'loaded', () => register(p));
     }
   };
 
@@ -578,6 +625,11 @@ export async function createHost(options: HostOptions): Promise<Host> {
       return events.on(event, listener);
     },
     reload: rescan,
+    pin(name: string): PluginPin {
+      const p = byName.get(name);
+      if (!p) throw new NoPluginError(name, [...byName.keys()]);
+      return makePin(p);
+    },
     async ready() {
       await applying;
       await Promise.all(plugins.map((p) => p.settled()));

@@ -1,10 +1,12 @@
 /**
  * One plugin's lifecycle. A ManagedPlugin is the stable thing proxies point at; behind it, one
  * *version* (an interpreted instance of one source) serves at a time:
- * - crash-only: after a limit violation the instance is thrown away and the same source is
- *   interpreted again;
+ * - crash-only: after a limit violation the instance is thrown away and a *standby* (the same
+ *   source, interpreted and checked ahead of time) takes its place at once, so the very next call,
+ *   sync or async, is served; a new standby is then built in the background;
  * - hot swap: a new version, built and checked elsewhere, replaces the serving one atomically; the
- *   old one keeps its in-flight async calls and is disposed when they settle;
+ *   old one keeps its in-flight async calls and its pins (a request's version, see `pin`) and is
+ *   disposed when they are done, or `pinMs` after it was retired at the latest;
  * - quarantine: repeated violations or failed health probes stop the plugin (calls fail fast) and
  *   re-probe a fresh instance with backoff until it is healthy.
  */
@@ -47,6 +49,8 @@ export interface PluginInfo {
   counters: PluginCounters;
   /** Bytes held by the live instance (QuickJS: its WebAssembly memory, which never shrinks). */
   memoryBytes: number;
+  /** The standby instance that replaces the serving one after a limit violation: `ready`, `building`, or `none` (disabled, or not serving). */
+  standby: 'ready' | 'building' | 'none';
 }
 
 /** A built and checked version, ready to be activated. */
@@ -72,6 +76,10 @@ export interface LifecyclePolicy {
   maxBackoffMs: number;
   /** Budget of an async health() probe (sync probes are bounded by callTimeoutMs). */
   healthTimeoutMs: number;
+  /** Keep a standby instance per plugin (createHost `standby`, default true). */
+  standby: boolean;
+  /** How long a retired version stays alive for the pins (requests) still holding it. */
+  pinMs: number;
 }
 
 /** What a ManagedPlugin needs from its host. */
@@ -83,11 +91,30 @@ export interface PluginContext {
   build(req: LoadRequest, engine: Engine): Promise<Built>;
 }
 
-interface Version {
+export interface Version {
   built: Built;
-  /** Async calls not yet settled: a retired version is disposed when this reaches 0. */
+  /** Async calls not yet settled: a retired version is disposed when this and `pins` reach 0. */
   inflight: number;
+  /** Pins (requests) holding this version. */
+  pins: number;
   retired: boolean;
+  /** Thrown away after a limit violation or quarantine: its pins follow a fresh instance of the same source. */
+  crashed: boolean;
+  /** Retired longer than pinMs ago: its pins were let go. */
+  pinsExpired: boolean;
+  disposed: boolean;
+  pinTimer: NodeJS.Timeout | undefined;
+}
+
+const newVersion = (built: Built): Version => ({ built, inflight: 0, pins: 0, retired: false, crashed: false, pinsExpired: false, disposed: false, pinTimer: undefined });
+
+/**
+ * A request's hold on the version that served its first call (`ManagedPlugin.pin`): every call
+ * through it runs on that version, even after a hot reload, until it is released.
+ */
+export interface Pin {
+  v: Version | undefined;
+  released: boolean;
 }
 
 const newCounters = (): PluginCounters => ({
@@ -133,7 +160,15 @@ export class ManagedPlugin {
   private consecutiveHealthFailures = 0;
   private backoff = 0;
   private probeTimer: NodeJS.Timeout | undefined;
+  private nextProbeAt = 0;
   private readonly retired = new Set<Version>();
+  /** A fresh instance of the serving source, checked and waiting to replace it after a violation. */
+  private standby: Built | undefined;
+  private standbyBuilding: Promise<void> | undefined;
+  /** Bumped when the serving source changes: a standby built for an older source is thrown away. */
+  private standbyGen = 0;
+  /** When the last standby was used (for the message when a second violation finds none ready). */
+  private standbyUsedAt = 0;
   /** The export running synchronously right now (log lines written during it name it). */
   currentExport: string | undefined;
 
@@ -196,16 +231,19 @@ export class ManagedPlugin {
 
   /**
    * Make a built version the serving one. The previous version (if any) is retired: its in-flight
-   * async calls finish on it, then it is disposed. Sync calls cannot be in flight here (one thread).
+   * async calls and pins finish on it, then it is disposed. Sync calls cannot be in flight here
+   * (one thread). `publish` runs after the swap and before the event, so that a listener of
+   * `loaded`/`reloaded` finds the plugin by name (the event means "callable now").
    */
-  activate(built: Built, event: 'loaded' | 'reloaded' | 'recovered' | 'restarted'): void {
+  activate(built: Built, event: 'loaded' | 'reloaded' | 'recovered' | 'restarted', publish?: () => void): void {
     if (this.status === 'closed' || this.status === 'unloaded') {
       built.instance.dispose();
       return;
     }
     const previousVersion = this.version;
     const old = this.cur;
-    this.cur = { built, inflight: 0, retired: false };
+    if (event !== 'restarted') this.dropStandby();
+    this.cur = newVersion(built);
     this.req = built.req;
     this.engineNow = built.engine;
     this.hash = built.hash;
@@ -217,6 +255,8 @@ export class ManagedPlugin {
     this.status = 'ready';
     this.error = undefined;
     if (old) this.retire(old);
+    publish?.();
+    this.prepareStandby();
     if (event === 'reloaded') {
       this.counters.reloads++;
       this.lastReload = { at: nowIso(), ok: true };
@@ -233,14 +273,85 @@ export class ManagedPlugin {
     }
   }
 
-  private retire(v: Version): void {
+  /**
+   * Stop serving a version. It is disposed once its async calls have settled and its pins are
+   * released; pins are let go `pinMs` after retirement at the latest (async calls are bounded by
+   * callTimeoutMs on their own), so a stuck request cannot keep an old version alive.
+   */
+  private retire(v: Version, crashed = false): void {
     v.retired = true;
-    if (v.inflight === 0) v.built.instance.dispose();
-    else this.retired.add(v);
+    v.crashed ||= crashed;
+    if (this.disposeIfIdle(v)) return;
+    this.retired.add(v);
+    if (v.pins > 0 && !v.pinTimer) {
+      v.pinTimer = setTimeout(() => {
+        v.pinTimer = undefined;
+        v.pins = 0;
+        v.pinsExpired = true;
+        this.disposeIfIdle(v);
+      }, this.ctx.policy.pinMs);
+      v.pinTimer.unref();
+    }
+  }
+
+  private disposeIfIdle(v: Version): boolean {
+    if (!v.retired || v.inflight > 0 || v.pins > 0) return false;
+    this.disposeVersion(v);
+    return true;
+  }
+
+  private disposeVersion(v: Version): void {
+    if (v.disposed) return;
+    v.disposed = true;
+    if (v.pinTimer) clearTimeout(v.pinTimer);
+    v.pinTimer = undefined;
+    this.retired.delete(v);
+    v.built.instance.dispose();
+  }
+
+  /**
+   * Build the standby: the serving source interpreted and checked again, kept ready to replace the
+   * serving instance synchronously after a limit violation. While restarting (no standby was
+   * ready), the build that finishes becomes the serving instance.
+   */
+  private prepareStandby(): void {
+    if (this.standby || this.standbyBuilding) return;
+    if (!(this.status === 'restarting' || (this.status === 'ready' && this.ctx.policy.standby))) return;
+    const gen = this.standbyGen;
+    const building = this.ctx.build(this.req, this.engineNow).then(
+      (b) => {
+        this.standbyBuilding = undefined;
+        if (gen !== this.standbyGen || (this.status !== 'ready' && this.status !== 'restarting')) {
+          b.instance.dispose();
+          return;
+        }
+        if (this.status === 'restarting') this.activate(b, 'restarted');
+        else this.standby = b;
+      },
+      (e: unknown) => {
+        this.standbyBuilding = undefined;
+        if (gen !== this.standbyGen) return;
+        if (this.status === 'restarting') this.fail(this.asError(e));
+        else {
+          const err = this.asError(e);
+          this.noteError(err);
+          this.ctx.logger.warn(this.fields('standby-failed', { code: err.code }), `could not build a standby instance: ${err.message}`);
+        }
+      },
+    );
+    this.standbyBuilding = building;
+  }
+
+  /** Throw the standby away (the serving source changed, or the plugin stops serving). */
+  private dropStandby(): void {
+    this.standbyGen++;
+    this.standby?.instance.dispose();
+    this.standby = undefined;
   }
 
   /** The first load failed (or the file could not be read, or its name is taken). */
   fail(error: TerrariumError): void {
+    this.dropStandby();
     if (this.cur) this.retire(this.cur);
     this.cur = undefined;
     this.status = 'failed';
@@ -267,6 +378,7 @@ export class ManagedPlugin {
   /** The file was deleted: stop serving; in-flight async calls still finish. */
   unload(): void {
     this.stopProbe();
+    this.dropStandby();
     if (this.cur) this.retire(this.cur);
     this.cur = undefined;
     this.status = 'unloaded';
@@ -295,6 +407,7 @@ export class ManagedPlugin {
       selftests: { passed, failed: this.selftests.length - passed },
       counters: { ...this.counters },
       memoryBytes: this.cur?.built.instance.memoryBytes() ?? 0,
+      standby: this.standby ? 'ready' : this.standbyBuilding ? 'building' : 'none',
     };
   }
 
@@ -305,9 +418,85 @@ export class ManagedPlugin {
   /** Call an export; sync exports return values, async ones Promises. Throws TerrariumError. */
   call(exportName: string, args: readonly unknown[]): unknown {
     const v = this.cur;
-    if (!v || this.status !== 'ready') throw this.unavailable(exportName);
+    if (!v || this.status !== 'ready') {
+      // No standby was ready: an async export waits for the instance being built (it returns a
+      // promise anyway); a sync one cannot wait.
+      const rebuilding = this.rebuilding;
+      if (this.status === 'restarting' && rebuilding && this.exportsNow.some((e) => e.name === exportName && e.async)) {
+        return rebuilding.then(() => this.call(exportName, args));
+      }
+      throw this.unavailable(exportName);
+    }
     if (!this.hasExport(exportName)) {
       throw new NoExportError(this.exportsNow.map((e) => e.name), { plugin: this.name, engine: this.engineNow.name, file: this.req.file, exportName });
+    }
+    this.counters.calls++;
+    return this.invoke(v, exportName, args);
+  }
+
+  /**
+   * Pin the serving version for one request: calls through the pin run on it even after a hot
+   * reload swapped in another, until `unpin` (or `pinMs` after that version was retired). A
+   * version thrown away after a limit violation hands its pins to the fresh instance of the same
+   * source. Pinned while nothing serves, calls follow the plugin.
+   */
+  pin(): Pin {
+    const v = this.status === 'ready' ? this.cur : undefined;
+    if (v) v.pins++;
+    return { v, released: false };
+  }
+
+  unpin(pin: Pin): void {
+    if (pin.released) return;
+    pin.released = true;
+    const v = pin.v;
+    pin.v = undefined;
+    if (!v || v.pinsExpired) return;
+    v.pins--;
+    this.disposeIfIdle(v);
+  }
+
+  /** The version a pin's calls run on now (undefined: the serving one, through `call`). */
+  private pinned(pin: Pin, exportName: string): Version | undefined {
+    const v = pin.v;
+    if (!v || v === this.cur) return v;
+    if (v.crashed) {
+      // Same source, fresh instance: follow it (re-pinned, so a later reload does not move it).
+      if (!v.pinsExpired) v.pins--;
+      pin.v = undefined;
+      this.disposeIfIdle(v);
+      if (this.cur && this.cur.built.hash === v.built.hash) {
+        pin.v = this.cur;
+        this.cur.pins++;
+        return this.cur;
+      }
+      if (this.hash === v.built.hash) return undefined;
+      throw new PluginUnavailableError(`the version this request started on (${v.built.instance.meta?.version ?? 'unversioned'}) was thrown away after a limit violation, and another version serves now`, { plugin: this.name, engine: this.engineNow.name, file: this.req.file, exportName }, 'Retry the request');
+    }
+    if (v.disposed || v.pinsExpired) {
+      throw new PluginUnavailableError(
+        `the version this request started on (${v.built.instance.meta?.version ?? 'unversioned'}) was retired more than ${this.ctx.policy.pinMs} ms ago`,
+        { plugin: this.name, engine: this.engineNow.name, file: this.req.file, exportName },
+        'Requests are pinned to a version for at most reload.pinMs; raise it, or find what holds requests this long',
+      );
+    }
+    return v;
+  }
+
+  /** Whether the pinned version (or, unpinned, the serving one) exports `name`. */
+  pinnedHas(pin: Pin, name: string): boolean {
+    const v = pin.v;
+    if (!v || v === this.cur || v.crashed || v.disposed) return this.hasExport(name);
+    return v.built.instance.exports.some((e) => e.name === name);
+  }
+
+  /** `call`, on the pinned version. */
+  callPinned(pin: Pin, exportName: string, args: readonly unknown[]): unknown {
+    if (pin.released) throw new PluginUnavailableError('the pin was released', { plugin: this.name, engine: this.engineNow.name, file: this.req.file, exportName }, 'Take a new pin (host.pin) for a new request');
+    const v = this.pinned(pin, exportName);
+    if (!v || v === this.cur) return this.call(exportName, args);
+    if (!v.built.instance.exports.some((e) => e.name === exportName)) {
+      throw new NoExportError(v.built.instance.exports.map((e) => e.name), { plugin: this.name, engine: this.engineNow.name, file: this.req.file, exportName });
     }
     this.counters.calls++;
     return this.invoke(v, exportName, args);
@@ -344,19 +533,26 @@ export class ManagedPlugin {
 
   private settle(v: Version): void {
     v.inflight--;
-    if (v.retired && v.inflight === 0) {
-      this.retired.delete(v);
-      v.built.instance.dispose();
-    }
+    this.disposeIfIdle(v);
   }
 
   private unavailable(exportName: string): PluginUnavailableError {
     const ctx = { plugin: this.name, engine: this.engineNow.name, file: this.req.file, exportName, cause: this.error };
     switch (this.status) {
       case 'restarting':
-        return new PluginUnavailableError(`is restarting after ${this.error?.code ?? 'a failure'}`, ctx, 'Retry shortly, or await host.ready()');
-      case 'quarantined':
-        return new PluginUnavailableError(`is quarantined after ${this.error?.code ?? 'repeated failures'}`, ctx, 'It is re-probed with backoff and restored when healthy; see host.plugins');
+        return new PluginUnavailableError(
+          `is restarting after ${this.error?.code ?? 'a failure'}, and no standby instance was ready (${this.ctx.policy.standby ? `the last one replaced a broken instance ${Date.now() - this.standbyUsedAt} ms ago` : 'standby: false'})`,
+          ctx,
+          this.ctx.policy.standby ? 'Retry shortly, or await host.ready(); a sync export meets this only when violations come faster than an instance builds' : 'Retry shortly, or await host.ready(); createHost({ standby: true }) serves the next call at once',
+        );
+      case 'quarantined': {
+        const inMs = Math.max(0, this.nextProbeAt - Date.now());
+        return new PluginUnavailableError(
+          `is quarantined after ${this.error?.code ?? 'repeated failures'}; the next probe of a fresh instance is in ${inMs} ms (${new Date(this.nextProbeAt).toISOString()})`,
+          ctx,
+          'It is re-probed with backoff (quarantine.backoffMs, doubling) and restored when healthy; see host.plugins',
+        );
+      }
       case 'failed':
         return new PluginUnavailableError(`failed to load: ${this.error?.message ?? 'unknown error'}`, ctx, 'Fix the plugin file (with watch: true the host picks up the fix)');
       case 'unloaded':
@@ -385,35 +581,39 @@ export class ManagedPlugin {
     else this.restart(cause);
   }
 
-  /** Crash-only: drop the broken instance and interpret the same source again. */
+  /**
+   * Crash-only: drop the broken instance and serve the standby (same source, built ahead) at once;
+   * a new standby is built in the background. Without a ready standby, the plugin is `restarting`
+   * until an instance is built.
+   */
   private restart(cause: TerrariumError | undefined): void {
     const v = this.cur;
     if (!v) return;
     this.cur = undefined;
-    this.retire(v);
+    this.retire(v, true);
     this.counters.restarts++;
+    this.ctx.logger.warn(this.fields('restarting', { code: cause?.code, export: cause?.exportName, standby: this.standby !== undefined }), `restarting plugin after ${cause?.code ?? 'a failure'}`);
+    const standby = this.standby;
+    if (standby) {
+      this.standby = undefined;
+      this.standbyUsedAt = Date.now();
+      this.activate(standby, 'restarted');
+      return;
+    }
     this.status = 'restarting';
     this.error = cause;
-    this.ctx.logger.warn(this.fields('restarting', { code: cause?.code, export: cause?.exportName }), `restarting plugin after ${cause?.code ?? 'a failure'}`);
-    const built = this.ctx.build(this.req, this.engineNow);
-    this.rebuilding = built
-      .then(
-        (b) => {
-          if (this.status !== 'restarting') b.instance.dispose();
-          else this.activate(b, 'restarted');
-        },
-        (e: unknown) => {
-          if (this.status === 'restarting') this.fail(this.asError(e));
-        },
-      )
-      .finally(() => {
-        this.rebuilding = undefined;
-      });
+    this.prepareStandby();
+    const rebuilding = this.standbyBuilding ?? Promise.resolve();
+    this.rebuilding = rebuilding;
+    void rebuilding.finally(() => {
+      if (this.rebuilding === rebuilding) this.rebuilding = undefined;
+    });
   }
 
   /** Stop serving: calls fail fast; a fresh instance is probed with backoff until healthy. */
   quarantine(reason: string, cause: TerrariumError | undefined): void {
-    if (this.cur) this.retire(this.cur);
+    this.dropStandby();
+    if (this.cur) this.retire(this.cur, true);
     this.cur = undefined;
     this.status = 'quarantined';
     this.error = cause;
@@ -426,6 +626,7 @@ export class ManagedPlugin {
 
   private scheduleProbe(): void {
     this.stopProbe();
+    this.nextProbeAt = Date.now() + this.backoff;
     this.probeTimer = setTimeout(() => void this.probe(), this.backoff);
     this.probeTimer.unref();
   }
@@ -443,7 +644,7 @@ export class ManagedPlugin {
     try {
       built = await this.ctx.build(this.req, this.engineNow);
       if (built.instance.exports.some((e) => e.name === 'health')) {
-        const ok = await this.probeHealth({ built, inflight: 0, retired: false });
+        const ok = await this.probeHealth(newVersion(built));
         if (!ok) throw new PluginUnavailableError('health() still fails', { plugin: this.name, engine: this.engineNow.name, file: this.req.file, exportName: 'health' });
       }
     } catch (e) {
@@ -502,17 +703,17 @@ export class ManagedPlugin {
     }
   }
 
-  /** Resolves when no restart is in flight. */
+  /** Resolves when no restart and no standby build is in flight. */
   async settled(): Promise<void> {
-    while (this.rebuilding) await this.rebuilding;
+    while (this.rebuilding || this.standbyBuilding) await (this.rebuilding ?? this.standbyBuilding);
   }
 
   close(): void {
     this.stopProbe();
     this.status = 'closed';
-    if (this.cur) this.cur.built.instance.dispose();
+    this.dropStandby();
+    if (this.cur) this.disposeVersion(this.cur);
     this.cur = undefined;
-    for (const v of this.retired) v.built.instance.dispose();
-    this.retired.clear();
+    for (const v of [...this.retired]) this.disposeVersion(v);
   }
 }

@@ -38,11 +38,13 @@ function toPublicKey(k: string | KeyObject, index: number): KeyObject {
       return k.type === 'private' ? createPublicKey(k) : k;
     }
     const pem = k.includes('-----BEGIN') ? k : readFileSync(k, 'utf8');
+    if (!pem.includes('-----BEGIN PUBLIC KEY-----')) throw new Error(pem.includes('PRIVATE KEY') ? 'it is a private key: pass the .pub file' : 'no PEM public key in it');
     const key = createPublicKey(pem);
     if (key.asymmetricKeyType !== 'ed25519') throw new Error(`a ${key.asymmetricKeyType} key`);
     return key;
   } catch (e) {
-    throw new OptionsError(`trust.publicKeys[${index}] is not an Ed25519 public key (${(e as Error).message})`, 'Pass PEM text or the path of a .pub file written by `terrarium keygen`');
+    const from = typeof k === 'string' && !k.includes('-----BEGIN') ? ` (${k})` : '';
+    throw new OptionsError(`trust.publicKeys[${index}]${from} is not an Ed25519 public key: ${(e as Error).message}`, 'Pass PEM text or the path of a .pub file written by `terrarium keygen`');
   }
 }
 
@@ -73,7 +75,18 @@ interface SignatureFile {
 
 /** Sign a plugin's bytes with an Ed25519 private key (PEM); returns the text of its `.sig` file. */
 export function signPlugin(content: Uint8Array, privateKeyPem: string): string {
-  const key = createPrivateKey(privateKeyPem);
+  if (!privateKeyPem.includes('PRIVATE KEY-----')) {
+    throw new OptionsError(
+      privateKeyPem.includes('-----BEGIN PUBLIC KEY-----') ? 'the signing key is a public key (.pub), not a private key' : 'the signing key is not a PEM private key',
+      'Pass the .key file written by `terrarium keygen`',
+    );
+  }
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(privateKeyPem);
+  } catch (e) {
+    throw new OptionsError(`the signing key cannot be read (${(e as Error).message})`, 'Pass the .key file written by `terrarium keygen`');
+  }
   if (key.asymmetricKeyType !== 'ed25519') throw new OptionsError(`the signing key is a ${key.asymmetricKeyType} key, not Ed25519`, 'Create one with `terrarium keygen`');
   const body: SignatureFile = { alg: 'ed25519', key: fingerprint(key), sig: sign(null, content, key).toString('base64') };
   return `${JSON.stringify(body)}\n`;

@@ -4,7 +4,14 @@
  * one quiet period for the whole directory, and the batch of files touched is applied only when
  * the directory has been quiet for `debounceMs`. A half-written file is never loaded when the
  * complete one follows within that window; a storage.js -> storage.lua swap arrives as one batch.
+ *
+ * The directory is also watched with node's own fs.watch, fed into the same batches: chokidar
+ * drops a file's events that come within 5 ms of the previous one and reports a change only when
+ * its stat shows one, so a write right after a truncate (or right after the host read the file,
+ * which moves its atime past its mtime) could be missed, and the truncated file would stay the
+ * last thing the host saw. Extra events cost nothing: a batch re-reads files by content hash.
  */
+import { watch as fsWatch, type FSWatcher as NodeWatcher } from 'node:fs';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 
@@ -55,10 +62,23 @@ export async function watchPlugins(o: WatchOptions): Promise<PluginWatcher> {
   watcher.on('add', touched).on('change', touched).on('unlink', touched);
   watcher.on('error', (e) => o.onError(e instanceof Error ? e : new Error(String(e))));
   await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
+  let raw: NodeWatcher | undefined;
+  if (o.dir) {
+    const dir = o.dir;
+    try {
+      raw = fsWatch(dir, { persistent: false }, (_event, name) => {
+        if (!closed && name) touched(path.join(dir, name.toString()));
+      });
+      raw.on('error', (e) => o.onError(e));
+    } catch (e) {
+      o.onError(e instanceof Error ? e : new Error(String(e)));
+    }
+  }
   return {
     async close() {
       closed = true;
       if (timer) clearTimeout(timer);
+      raw?.close();
       await watcher.close();
     },
   };
