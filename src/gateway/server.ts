@@ -983,11 +983,11 @@ class GatewayImpl implements Gateway {
       this.servers.set(name, server);
       this.bound[name] = await listenAt(server, ep, `entryPoints.${name}`, this.startConfig.file, ep.tls);
     }
-    this.started = true;
-    certs?.watch();
     if (this.startConfig.admin) {
       this.adminServer = await startAdmin(this, this.startConfig.admin, this.startConfig);
     }
+    this.started = true;
+    certs?.watch();
   }
 
   watchConfig(file: string): void {

@@ -90,6 +90,7 @@ function matches(name: string, servername: string): boolean {
 export class CertStore {
   private loaded: Loaded[] = [];
   private watcher: FSWatcher | undefined;
+  private timer: NodeJS.Timeout | undefined;
   private readonly servers = new Set<tls.Server>();
 
   constructor(
@@ -119,15 +120,14 @@ export class CertStore {
   /** Watch the files; `onReload` hears each outcome. */
   watch(onReload?: (ok: boolean, error?: Error) => void): void {
     if (this.files.length === 0) return;
-    let timer: NodeJS.Timeout | undefined;
     const w = watchFiles(
       this.files.flatMap((f) => [f.certFile, f.keyFile]),
       { ignoreInitial: true },
     );
     w.on('all', () => {
-      clearTimeout(timer);
+      clearTimeout(this.timer);
       // Cert and key are usually written one after the other: wait until both are there.
-      timer = setTimeout(() => this.reload(onReload), 100);
+      this.timer = setTimeout(() => this.reload(onReload), 100);
     });
     w.on('error', (err) => this.logger.warn({ err: (err as Error)?.message }, `watching the certificate files failed: ${(err as Error)?.message}`));
     this.watcher = w;
@@ -147,6 +147,7 @@ export class CertStore {
   }
 
   async close(): Promise<void> {
+    clearTimeout(this.timer);
     await this.watcher?.close().catch(() => undefined);
   }
 }
