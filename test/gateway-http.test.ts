@@ -196,6 +196,30 @@ describe('gateway HTTP: timeouts', () => {
     assert.equal(up.seen.filter((s) => s.body.length === 100).length, 0);
   });
 
+  it('closes a keep-alive connection idle for idleTimeout', { timeout: 20_000 }, async (t) => {
+    const { port } = await setup(t, () => ({ entryPoints: { web: { address: '127.0.0.1:0', transport: { respondingTimeouts: { idleTimeout: '200ms' } } } } }));
+    // A keep-alive request, then nothing: only the gateway's idle timeout ends this exchange.
+    const text = await rawExchange(port, ['GET /public HTTP/1.1\r\nHost: a\r\n\r\n']);
+    assert.equal(parseResponses(text)[0]!.status, 200);
+  });
+
+  it('cuts a response that is not written within writeTimeout', { timeout: 20_000 }, async (t) => {
+    const files = await tempDir({});
+    t.after(() => files.cleanup());
+    const slow = await upstream(() => undefined); // never answers
+    t.after(() => slow.close());
+    const gw = await gateway(
+      t,
+      baseConfig(
+        files.dir,
+        { routers: { r: { rule: 'PathPrefix(`/`)', service: 's' } }, services: { s: { loadBalancer: { servers: [{ url: slow.url }] } } } },
+        { entryPoints: { web: { address: '127.0.0.1:0', transport: { respondingTimeouts: { writeTimeout: '300ms' } } } } },
+      ),
+    );
+    const text = await rawExchange(gw.entryPoints.web!.port, ['GET /slow HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n']);
+    assert.equal(text, '', 'the connection is closed without a response');
+  });
+
   it('limits concurrent connections with transport.maxConnections', { timeout: 20_000 }, async (t) => {
     const { port, gw } = await setup(t, () => ({ entryPoints: { web: { address: '127.0.0.1:0', transport: { maxConnections: 1 } } } }));
     const net = await import('node:net');
