@@ -91,6 +91,7 @@ export class CertStore {
   private loaded: Loaded[] = [];
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private closed = false;
   private readonly servers = new Set<tls.Server>();
 
   constructor(
@@ -125,6 +126,7 @@ export class CertStore {
       { ignoreInitial: true },
     );
     w.on('all', () => {
+      if (this.closed) return;
       clearTimeout(this.timer);
       // Cert and key are usually written one after the other: wait until both are there.
       this.timer = setTimeout(() => this.reload(onReload), 100);
@@ -134,6 +136,7 @@ export class CertStore {
   }
 
   private reload(onReload?: (ok: boolean, error?: Error) => void): void {
+    if (this.closed) return;
     try {
       const next = this.files.map(load);
       this.loaded = next;
@@ -147,6 +150,7 @@ export class CertStore {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     clearTimeout(this.timer);
     await this.watcher?.close().catch(() => undefined);
   }
