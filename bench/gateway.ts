@@ -9,7 +9,10 @@
  *   - lua1:   the same middleware in Lua;
  *   - chain5: a chain of five such middlewares (JS, Lua, JS, Lua, JS);
  *   - bare30: calibration, the bare proxy spinning 30 µs of plain JS per request (no sandbox): what
- *             a per-request cost the size of one sandboxed call does to throughput in this layout.
+ *             a per-request cost the size of one sandboxed call does to throughput in this layout;
+ *   - bi3:    a chain of three built-in middlewares: stripPrefix, headers (a request and a response
+ *             header), rateLimit (a limit the load never reaches);
+ *   - pl3:    the same chain written as three JavaScript plugins (each declaring it reads no header).
  * Every request carries the 10 headers of the core bench's request (none is x-block, so every
  * request reaches the upstream). Each scenario is warmed up, then the scenarios are measured in
  * rounds, in alternating order (ABCDE, EDCBA, ...) so that drift in the machine's load does not
@@ -19,7 +22,7 @@
  * Run:   npm run bench:gateway   (= npm run build && node --import tsx bench/gateway.ts; ~2 minutes)
  * Knobs: GW_BENCH_SECONDS (4) per measurement, GW_BENCH_WARMUP (3) seconds, GW_BENCH_ROUNDS (5),
  *        GW_BENCH_CONNECTIONS (32), GW_BENCH_ONLY (e.g. `bare,gw0`: a subset of the scenarios; the
- *        results file is then not written).
+ *        results file is then not written, unless GW_BENCH_OUT names one in bench/results/).
  * Writes bench/results/gateway.md (Markdown section for bench/RESULTS.md) and prints it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -59,7 +62,40 @@ interface Scenario {
   key: string;
   label: string;
   middlewares: string[];
+  /** Middleware definitions (built-ins); default: each name is a plugin of that name. */
+  defs?: Record<string, unknown>;
 }
+
+/** The three-middleware chain as built-ins, and the same work as plugins (bi3 / pl3). */
+const BUILTIN_CHAIN = {
+  'bi-strip': { stripPrefix: { prefixes: ['/api'] } },
+  'bi-headers': { headers: { customRequestHeaders: { 'X-Env': 'bench' }, customResponseHeaders: { 'X-Served-By': 'terrarium' } } },
+  'bi-limit': { rateLimit: { average: 1_000_000_000, burst: 1_000_000_000 } },
+};
+const PLUGIN_CHAIN: Record<string, string> = {
+  'js-strip': `export const meta = { name: 'js-strip', version: '1.0.0', apiVersion: 1, gateway: { requestHeaders: [] } };
+export function onRequest(req) {
+  if (req.path.startsWith('/api')) return { path: req.path.slice(4) || '/', setHeaders: { 'x-forwarded-prefix': '/api' } };
+}
+`,
+  'js-headers': `export const meta = { name: 'js-headers', version: '1.0.0', apiVersion: 1, gateway: { requestHeaders: [] } };
+export function onRequest() { return { setHeaders: { 'x-env': 'bench' } }; }
+export function onResponse() { return { setHeaders: { 'x-served-by': 'terrarium' } }; }
+`,
+  'js-limit': `export const meta = { name: 'js-limit', version: '1.0.0', apiVersion: 1, gateway: { requestHeaders: [] } };
+const buckets = new Map();
+const rate = 1e9, burst = 1e9;
+export function onRequest(req) {
+  const now = Date.now();
+  let b = buckets.get(req.client.address);
+  if (!b) { b = { tokens: burst, at: now }; buckets.set(req.client.address, b); }
+  b.tokens = Math.min(burst, b.tokens + ((now - b.at) / 1000) * rate);
+  b.at = now;
+  if (b.tokens < 1) return { respond: { status: 429, body: 'Too Many Requests' } };
+  b.tokens -= 1;
+}
+`,
+};
 
 const ALL_SCENARIOS: Scenario[] = [
   { key: 'bare', label: 'bare node:http reverse proxy (floor)', middlewares: [] },
@@ -71,6 +107,8 @@ const ALL_SCENARIOS: Scenario[] = [
   { key: 'lua1h', label: 'gateway, 1 Lua middleware declaring requestHeaders [x-block]', middlewares: ['lua-h'] },
   { key: 'chain5h', label: 'gateway, chain of 5 declaring requestHeaders [x-block]', middlewares: ['js-h', 'lua-h', 'js-h2', 'lua-h2', 'js-h3'] },
   { key: 'bare30', label: 'calibration: bare proxy + 30 µs of plain JS per request', middlewares: [] },
+  { key: 'bi3', label: 'gateway, 3 built-ins (stripPrefix, headers, rateLimit)', middlewares: Object.keys(BUILTIN_CHAIN), defs: BUILTIN_CHAIN },
+  { key: 'pl3', label: 'gateway, the same 3 as JS plugins', middlewares: Object.keys(PLUGIN_CHAIN) },
 ];
 const ONLY = process.env.GW_BENCH_ONLY?.split(',').map((s) => s.trim());
 const SCENARIOS = ONLY ? ALL_SCENARIOS.filter((s) => ONLY.includes(s.key)) : ALL_SCENARIOS;
@@ -178,6 +216,7 @@ export async function runGateway(): Promise<ScenarioResult & { figures: Record<s
     for (const n of ['lua-a', 'lua-b']) await writeFile(path.join(plugins, `${n}.lua`), LUA_MW(n));
     for (const n of ['js-h', 'js-h2', 'js-h3']) await writeFile(path.join(plugins, `${n}.js`), JS_MW(n, true));
     for (const n of ['lua-h', 'lua-h2']) await writeFile(path.join(plugins, `${n}.lua`), LUA_MW(n, true));
+    for (const [n, src] of Object.entries(PLUGIN_CHAIN)) await writeFile(path.join(plugins, `${n}.js`), src);
 
     const up = await startChild(['upstream']);
     children.push(up.child);
@@ -199,7 +238,7 @@ export async function runGateway(): Promise<ScenarioResult & { figures: Record<s
         accessLog: false,
         http: {
           routers: { api: { rule: 'PathPrefix(`/`)', middlewares: s.middlewares, service: 'up' } },
-          middlewares: Object.fromEntries(s.middlewares.map((m) => [m, { plugin: { [m]: {} } }])),
+          middlewares: s.defs ?? Object.fromEntries(s.middlewares.map((m) => [m, { plugin: { [m]: {} } }])),
           services: { up: { loadBalancer: { servers: [{ url: up.url }] } } },
         },
         plugins: { dir: plugins },
@@ -328,9 +367,10 @@ ${table(['scenario', 'req/s', 'p50', 'p99', 'vs bare', 'vs gateway (no mw)', 'pr
 
 if (isMain(import.meta.url)) {
   const r = await runGateway();
-  if (ONLY) process.exit(0);
+  const out = process.env.GW_BENCH_OUT ?? (ONLY ? undefined : 'gateway.md');
+  if (!out) process.exit(0);
   const dir = path.join(BENCH_DIR, 'results');
   await mkdir(dir, { recursive: true });
-  await writeFile(path.join(dir, 'gateway.md'), r.markdown);
-  console.log(`written to ${path.relative(process.cwd(), path.join(dir, 'gateway.md'))}`);
+  await writeFile(path.join(dir, out), r.markdown);
+  console.log(`written to ${path.relative(process.cwd(), path.join(dir, out))}`);
 }

@@ -47,6 +47,7 @@ export const ERROR_CODES = [
   'ERR_CONFIG',
   'ERR_MIDDLEWARE_RESULT',
   'ERR_GATEWAY',
+  'ERR_KV_UNAVAILABLE',
   'ERR_EXPORTS_REMOVED',
   'ERR_LISTEN',
 ] as const;
@@ -331,6 +332,27 @@ export class ListenError extends TerrariumError {
     this.what = what;
     this.address = address;
     this.reason = reason;
+  }
+}
+
+/**
+ * The gateway's shared key-value store (the `redis` kv backend) did not answer: Redis is down or
+ * unreachable (`reason: 'disconnected'`, failed at once), did not answer within the command
+ * timeout (`'timeout'`), or refused the command (`'error'`). Thrown inside the plugin by
+ * `host.kv.*`; uncaught, the middleware fails and its failure policy applies (502 or failOpen).
+ */
+export class KvUnavailableError extends TerrariumError {
+  readonly reason: 'disconnected' | 'timeout' | 'error';
+  /** The kv operation: get, set, incr or delete. */
+  readonly operation: string;
+  constructor(reason: 'disconnected' | 'timeout' | 'error', operation: string, detail: string) {
+    super(
+      'ERR_KV_UNAVAILABLE',
+      `kv.${operation}: the redis kv backend is unavailable (${reason}): ${detail}`,
+      'Catch it in the plugin for a local fallback, or mark the middleware failOpen; check that Redis is up (the gateway reconnects by itself)',
+    );
+    this.reason = reason;
+    this.operation = operation;
   }
 }
 

@@ -43,6 +43,7 @@ describe('error codes', () => {
       new api.ConfigError('gateway.yaml', [{ path: 'http.routers.api.rule', message: "unexpected ')' at 23" }]),
       new api.MiddlewareResultError('onRequest returned an unknown key "setHeader"', ctx),
       new api.GatewayError('unexpected'),
+      new api.KvUnavailableError('timeout', 'incr', 'no answer within 100 ms'),
       new api.ExportsRemovedError(['onResponse'], { next: '2', serving: '1', required: false }, ctx),
       new api.ListenError('entryPoints.web', '127.0.0.1:8080', Object.assign(new Error('listen EADDRINUSE'), { code: 'EADDRINUSE' })),
     ];

@@ -167,7 +167,7 @@ describe('gateway configuration', () => {
       'http.routers.api.service: unknown service "nope"; defined: s, both (line 9)',
       'http.services.s.loadBalancer.servers[0].url: must be an http:// or https:// URL, e.g. http://127.0.0.1:3000 (got "ftp://x") (line 14)',
       'http.services.s.loadBalancer.forwardingTimeouts.dialTimeout: must be a positive duration, e.g. 500ms or 30s (line 15)',
-      'http.services.both: must define only one of: echo, loadBalancer (line 16)',
+      'http.services.both: must define only one of: echo, loadBalancer, weighted, mirroring, failover (line 16)',
     ]);
   });
 

@@ -245,6 +245,44 @@ describe('when no standby is ready', () => {
     }
   });
 
+  it('a reload while the standby is being built ends with a standby of the new version', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'svc.js');
+    // selftest() awaits host.gate(): the second build (the first standby) is held until released.
+    let gates = 0;
+    let release: (() => void) | undefined;
+    const gate = () => (++gates === 2 ? new Promise<void>((r) => (release = r)) : Promise.resolve());
+    const src = (v: string) =>
+      `export const meta = { name: 'svc', version: '${v}' };\nexport async function selftest() { await host.gate(); return true; }\nexport function which() { return '${v}'; }\nfunction f(n) { return f(n + 1) + 1; }\nexport function recurse() { return f(0); }\n`;
+    await writeFile(file, src('1'));
+    await using host = await createHost({ dir, capabilities: { gate }, limits: { callTimeoutMs: 10_000 } });
+    while (!release) await new Promise((r) => setImmediate(r));
+    assert.equal(host.plugins[0]!.standby, 'building');
+    await writeFile(file, src('2'));
+    await host.reload();
+    release();
+    await host.ready();
+    assert.equal(host.plugins[0]!.standby, 'ready');
+    const svc = host.get<{ which(): string; recurse(): number }>('svc');
+    assert.deepEqual([now(() => svc.recurse()), now(() => svc.which())], ['ERR_PLUGIN_STACK', 'ok:2']);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('standby: 2 serves the call after two violations faster than a build', async () => {
+    const { host, dir } = await breakerHost(JS, { standby: 2 });
+    try {
+      const b = host.get<Breaker>('breaker');
+      const results = [now(() => b.spin()), now(() => b.spin()), now(() => b.tick())];
+      assert.deepEqual(results, ['ERR_PLUGIN_TIMEOUT', 'ERR_PLUGIN_TIMEOUT', 'ok:1']);
+      await host.ready();
+      assert.equal(host.plugins[0]!.standby, 'ready');
+      assert.deepEqual([now(() => b.spin()), now(() => b.spin()), now(() => b.tick())], ['ERR_PLUGIN_TIMEOUT', 'ERR_PLUGIN_TIMEOUT', 'ok:1']);
+    } finally {
+      await host.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('quarantine is what fails calls fast, naming when the plugin is probed again', async () => {
     const { host, dir } = await breakerHost(JS, { quarantine: { maxViolations: 2, backoffMs: 60_000 } });
     try {
@@ -263,7 +301,7 @@ describe('when no standby is ready', () => {
   it('rejects a bad standby or reload option with ERR_OPTIONS', async () => {
     const dir = await tempDir();
     try {
-      for (const bad of [{ standby: 1 }, { reload: { pinMs: 0 } }, { reload: { allowRemovedExports: 'yes' } }, { reload: { requiredExports: ['x'] } }, { reload: { nope: true } }]) {
+      for (const bad of [{ standby: 9 }, { standby: 1.5 }, { standby: 'yes' }, { reload: { pinMs: 0 } }, { reload: { allowRemovedExports: 'yes' } }, { reload: { requiredExports: ['x'] } }, { reload: { nope: true } }]) {
         await expectCode(() => createHost({ dir, ...(bad as object) }), 'ERR_OPTIONS');
       }
     } finally {

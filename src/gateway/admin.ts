@@ -5,7 +5,7 @@
  */
 import http from 'node:http';
 import type { TerrariumError } from '../errors.js';
-import type { ListenAddress, ResolvedConfig } from './config.js';
+import type { ListenAddress, ResolvedConfig, ResolvedService } from './config.js';
 import { createRegistry } from './metrics.js';
 import type { BoundAddress, GatewayImpl } from './server.js';
 import { listenOn } from './server.js';
@@ -45,6 +45,8 @@ export function adminViews(gw: GatewayImpl): Record<string, () => unknown> {
         middlewares: usedBy.get(p.name) ?? [],
         counters: p.counters,
         memoryBytes: p.memoryBytes,
+        // measured when host.plugins was read for this response, never a cached figure (README, Memory (Lua))
+        memoryMeasuredAt: new Date().toISOString(),
         ...(p.error ? { error: errorView(p.error) } : {}),
         ...(p.lastError ? { lastError: p.lastError } : {}),
         ...(p.lastReload ? { lastReload: { at: p.lastReload.at, ok: p.lastReload.ok, ...(p.lastReload.error ? { error: errorView(p.lastReload.error) } : {}) } } : {}),
@@ -82,11 +84,20 @@ export function adminViews(gw: GatewayImpl): Record<string, () => unknown> {
     '/api/services': () =>
       [...gw.runtime.services.values()].map((s) => ({
         name: s.name,
-        type: s.kind,
-        ...(s.kind === 'loadBalancer' ? { servers: s.lb.spec.servers.map((u) => u.href) } : {}),
+        ...serviceView(gw.runtime.config.services.get(s.name)),
         counters: { requests: s.stats.requests, errors: counts(s.stats.errors) },
       })),
   };
+}
+
+/** The type of a service and what it forwards to, for /api/services. */
+function serviceView(spec: ResolvedService | undefined): Record<string, unknown> {
+  if (!spec) return {};
+  if (spec.kind === 'echo') return { type: 'echo' };
+  if (spec.kind === 'loadBalancer') return { type: 'loadBalancer', servers: spec.servers.map((u) => u.href) };
+  if (spec.kind === 'weighted') return { type: 'weighted', services: spec.services };
+  if (spec.kind === 'mirroring') return { type: 'mirroring', service: spec.service, mirrors: spec.mirrors };
+  return { type: 'failover', service: spec.service, fallback: spec.fallback };
 }
 
 /** Listen on the admin address. */

@@ -3,12 +3,15 @@
  * (stop accepting, finish the requests in flight, close the plugin host). SIGHUP reloads the
  * config file. An invalid configuration prints every issue with its path and exits 2.
  */
+import cluster from 'node:cluster';
 import { existsSync } from 'node:fs';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { ConfigError, TerrariumError } from '../errors.js';
 import type { Logger } from '../types.js';
 import { createGateway } from './server.js';
+import { readConfig } from './config.js';
 
 /** What the CLI hands the serve command. */
 export interface ServeDeps {
@@ -30,14 +33,25 @@ export function registerServe(program: Command, deps: ServeDeps): void {
     .description('run the gateway: a reverse proxy whose middlewares are sandboxed plugins (npm start)')
     .argument('[config]', 'gateway YAML file', existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined)
     .option('--no-watch', 'do not reload the config file when it changes')
+    .option('--workers <n>', 'gateway processes sharing the entry points: a number, or auto (one per CPU)', parseWorkers, 1)
     .addHelpText('after', '\nSIGTERM / SIGINT: graceful shutdown; SIGHUP: reload the config file.\nExample: terrarium serve scripts-examples/gateway.yaml')
-    .action(async (file: string | undefined, opts: { watch: boolean }) => {
+    .action(async (file: string | undefined, opts: { watch: boolean; workers: number }) => {
       if (!file) {
         deps.err('terrarium serve: no configuration file given (and no scripts-examples/gateway.yaml next to the package)\n');
         process.exitCode = 2;
         return;
       }
       const logger = deps.makeLogger(program.opts<{ logLevel: string }>().logLevel);
+      if (cluster.isWorker) {
+        const { runWorker } = await import('./cluster-worker.js');
+        await runWorker(file, { logger, watch: opts.watch });
+        // Everything is closed: leave even if a library left a handle open.
+        process.exit(process.exitCode ?? 0);
+      }
+      if (opts.workers > 1) {
+        await servePrimary(file, opts.workers, logger, deps);
+        return;
+      }
       let gw;
       try {
         gw = await createGateway(file, { logger, watchConfig: opts.watch });
@@ -55,9 +69,7 @@ export function registerServe(program: Command, deps: ServeDeps): void {
         }
         throw e;
       }
-      const rows = [...Object.entries(gw.entryPoints).map(([n, a]) => [n, a.url]), ...(gw.admin ? [['admin', gw.admin.url]] : [])];
-      const width = Math.max(...rows.map(([n]) => n!.length));
-      deps.out(`terrarium gateway (Ctrl-C to stop)\n${rows.map(([n, u]) => `  ${n!.padEnd(width)}  ${u}\n`).join('')}`);
+      banner(deps, [...Object.entries(gw.entryPoints).map(([n, a]) => [n, a.url] as const), ...(gw.admin ? [['admin', gw.admin.url] as const] : [])]);
       let stopping = false;
       let stopped: () => void = () => undefined;
       const done = new Promise<void>((resolve) => (stopped = resolve));
@@ -87,4 +99,72 @@ export function registerServe(program: Command, deps: ServeDeps): void {
         process.off('SIGHUP', reload);
       }
     });
+}
+
+/** `--workers`: a positive integer, or `auto` for one per CPU. */
+function parseWorkers(value: string): number {
+  if (value === 'auto') return os.availableParallelism();
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`--workers must be a positive integer or auto, got "${value}"`);
+  return n;
+}
+
+function banner(deps: ServeDeps, rows: (readonly [string, string])[]): void {
+  const width = Math.max(...rows.map(([n]) => n.length));
+  deps.out(`terrarium gateway (Ctrl-C to stop)\n${rows.map(([n, u]) => `  ${n.padEnd(width)}  ${u}\n`).join('')}`);
+}
+
+/** `serve --workers N` (N > 1): the cluster primary (cluster.ts) until SIGTERM/SIGINT; SIGHUP reloads every worker. */
+async function servePrimary(file: string, workers: number, logger: Logger, deps: ServeDeps): Promise<void> {
+  let config;
+  try {
+    // Checked once here, so a bad file is reported once and not by every worker. Its references
+    // are left to the workers: they may be to routers or services a Redis provider defines.
+    config = (await readConfig(file)).config;
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      deps.err(`terrarium serve: invalid configuration${e.file ? ` in ${e.file}` : ''}:\n`);
+      for (const i of e.issues) deps.err(`  ${i.path}: ${i.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    throw e;
+  }
+  if (config.plugins.kv?.backend === 'memory')
+    logger.warn({ workers }, `kv: the memory backend is per process: with ${workers} workers every worker has its own counters (a rate limit allows up to ${workers}x); use backend: redis to share them`);
+  const { startPrimary } = await import('./cluster.js');
+  let primary;
+  try {
+    primary = await startPrimary(config, { workers, logger });
+  } catch (e) {
+    const f = e as Error & { issues?: { path: string; message: string }[]; exitCode?: number };
+    if (f.issues) {
+      deps.err(`terrarium serve: invalid configuration in ${file}:\n`);
+      for (const i of f.issues) deps.err(`  ${i.path}: ${i.message}\n`);
+    } else deps.err(`terrarium serve: ${f.message}\n`);
+    process.exitCode = f.exitCode ?? 1;
+    return;
+  }
+  banner(deps, [...Object.entries(primary.entryPoints), ...(primary.admin ? [['admin', primary.admin.url] as const] : []), ['workers', primary.workerPids().join(' ')]]);
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      deps.err(`terrarium serve: ${signal} again, exiting now\n`);
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, `${signal}: shutting down every worker (finishing requests in flight)`);
+    void primary.close();
+  };
+  const reload = () => primary.reload();
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  process.on('SIGHUP', reload);
+  try {
+    await primary.done;
+  } finally {
+    process.off('SIGTERM', stop);
+    process.off('SIGINT', stop);
+    process.off('SIGHUP', reload);
+  }
 }

@@ -16,6 +16,12 @@ import { compileRule, RuleSyntaxError, type RuleMatcher } from './rules.js';
 import { ENTRY_POINT_PROPERTIES, resolveEntryPointOptions, type EntryPointConfig, type EntryPointOptions } from './entrypoint.js';
 import { resolveTransports, SERVERS_TRANSPORTS_SCHEMA, type ResolvedTransport, type ServersTransportConfig } from './transport.js';
 import { resolveCertificates, TLS_SCHEMA, type CertFiles, type TlsConfig } from './tls.js';
+import { GO_DURATION_PATTERN, parseGoDuration } from './duration.js';
+import { layoutOf, readLayout } from './files.js';
+import { checkServiceRefs, SERVICE_KINDS } from './services/refs.js';
+import { COMPOSITE_SCHEMAS, LOAD_BALANCER_EXTRA, resolveComposite, resolveLoadBalancerExtras, SERVER_EXTRA, type CompositeService, type LoadBalancerExtras } from './services/config.js';
+import { expandMiddlewares, localName, middlewareEntrySchema, resolveMiddleware } from './middlewares/resolve.js';
+import { KV_SCHEMA, PROVIDERS_SCHEMA, resolveKv, resolveRedisProvider, type KvConfig, type ProvidersConfig, type ResolvedKv, type ResolvedRedisProvider } from './redis-config.js';
 
 /** `http.routers.<name>`: which requests go where, through which middlewares. */
 export interface RouterConfig {
@@ -31,10 +37,12 @@ export interface RouterConfig {
   priority?: number;
 }
 
-/** `http.middlewares.<name>`: one plugin with its config. */
+/** `http.middlewares.<name>`: one plugin with its config, or one built-in (`stripPrefix: {...}`, see middlewares/). */
 export interface MiddlewareConfig {
   /** Exactly one entry: `{ <pluginName>: <config> }` (the config is `ctx.config` in the plugin). */
-  plugin: Record<string, unknown>;
+  plugin?: Record<string, unknown>;
+  /** A built-in middleware by its Traefik key, e.g. `stripPrefix: { prefixes: ['/api'] }`. */
+  [builtin: string]: unknown;
   /** Skip this middleware when its plugin fails (default false: answer 502). */
   failOpen?: boolean;
 }
@@ -46,6 +54,10 @@ export type Duration = number | string;
 export interface ServiceConfig {
   /** The in-process echo upstream: answers with the request it received, as JSON. */
   echo?: Record<string, never> | boolean;
+  /** weighted, mirroring, failover: see services/config.ts. */
+  weighted?: unknown;
+  mirroring?: unknown;
+  failover?: unknown;
   loadBalancer?: {
     /** `http://` or `https://` server URLs. */
     servers: { url: string }[];
@@ -73,7 +85,7 @@ export interface PluginsConfig {
   /** Per-plugin limits, keyed by file name without extension. */
   pluginLimits?: Record<string, { memoryBytes?: number; callTimeoutMs?: number; loadTimeoutMs?: number; stackBytes?: number }>;
   /** Host functions granted to plugins besides `host.log`: `kv` is the gateway's in-memory store. */
-  capabilities?: { kv?: boolean | { maxKeys?: number } };
+  capabilities?: { kv?: boolean | KvConfig };
   /** Ed25519 signatures (createHost `trust`): PEM text or paths of PEM files, relative to the config file. */
   trust?: { publicKeys: string[]; requireSignature?: boolean };
   /** Hot reload of the plugin directory (createHost `watch`). */
@@ -109,6 +121,8 @@ export interface GatewayConfig {
   admin?: string | { address: string };
   /** Log one line per request (default true). */
   accessLog?: boolean;
+  /** Dynamic configuration besides this file: `{ redis: { url, rootKey } }` (Traefik's KV layout). */
+  providers?: ProvidersConfig;
 }
 
 /** A host and port to listen on. */
@@ -131,7 +145,10 @@ export interface ResolvedRouter {
 
 export interface ResolvedMiddleware {
   name: string;
+  /** The plugin's name, or the built-in's type (e.g. `stripPrefix`). */
   plugin: string;
+  /** Set for a built-in middleware: its Traefik key. */
+  builtin?: string;
   /** The config as written (before the plugin's schema fills defaults). */
   config: unknown;
   failOpen: boolean;
@@ -139,7 +156,7 @@ export interface ResolvedMiddleware {
 
 export type ResolvedService =
   | { name: string; kind: 'echo' }
-  | {
+  | ({
       name: string;
       kind: 'loadBalancer';
       servers: URL[];
@@ -149,7 +166,8 @@ export type ResolvedService =
       idleConnTimeoutMs: number;
       /** TLS settings for https:// servers (from its serversTransport). */
       tls: ResolvedTransport['tls'] | undefined;
-    };
+    } & Partial<LoadBalancerExtras>)
+  | CompositeService;
 
 /** A checked configuration with defaults filled and paths resolved. */
 export interface ResolvedConfig {
@@ -167,12 +185,16 @@ export interface ResolvedConfig {
     dir: string;
     limits: Record<string, number> | undefined;
     pluginLimits: Record<string, Record<string, number>> | undefined;
-    kv: { maxKeys: number } | undefined;
+    kv: ResolvedKv | undefined;
     trust: { publicKeys: string[]; requireSignature?: boolean } | undefined;
     watch: boolean | { debounceMs?: number } | undefined;
   };
+  /** `providers.redis`, when the routers/middlewares/services also come from Redis. */
+  redisProvider: ResolvedRedisProvider | undefined;
   /** Where a path of the file is: ' (line N)' or ''. */
   at(path: readonly (string | number)[]): string;
+  /** Dynamic files or directories (providers.file) to watch for reloads. */
+  watchPaths?: string[];
 }
 
 export interface Issue {
@@ -183,8 +205,8 @@ export interface Issue {
 const durationSchema = {
   type: ['number', 'string'],
   minimum: 0,
-  pattern: '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)$',
-  description: 'a duration: milliseconds as a number, or a string like 500ms, 30s, 2m',
+  pattern: GO_DURATION_PATTERN,
+  description: 'a duration: milliseconds as a number, or a Go duration string like 500ms, 30s, 1m30s',
 };
 const addressSchema = { type: 'string', minLength: 1, description: 'an address like 127.0.0.1:8080 or :8080' };
 const limitsSchema = {
@@ -238,23 +260,7 @@ export const GATEWAY_SCHEMA = {
             },
           },
         },
-        middlewares: {
-          type: 'object',
-          additionalProperties: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['plugin'],
-            properties: {
-              plugin: {
-                type: 'object',
-                minProperties: 1,
-                maxProperties: 1,
-                description: 'exactly one plugin: { <pluginName>: <config> }',
-              },
-              failOpen: { type: 'boolean' },
-            },
-          },
-        },
+        middlewares: { type: 'object', additionalProperties: middlewareEntrySchema() },
         serversTransports: SERVERS_TRANSPORTS_SCHEMA,
         services: {
           type: 'object',
@@ -263,6 +269,7 @@ export const GATEWAY_SCHEMA = {
             additionalProperties: false,
             properties: {
               echo: { type: ['object', 'boolean'], additionalProperties: false, description: 'echo: {} (the built-in echo upstream)' },
+              ...COMPOSITE_SCHEMAS,
               loadBalancer: {
                 type: 'object',
                 additionalProperties: false,
@@ -275,11 +282,12 @@ export const GATEWAY_SCHEMA = {
                       type: 'object',
                       additionalProperties: false,
                       required: ['url'],
-                      properties: { url: { type: 'string', description: 'a URL like http://127.0.0.1:3000 or https://10.0.0.5:8443' } },
+                      properties: { url: { type: 'string', description: 'a URL like http://127.0.0.1:3000 or https://10.0.0.5:8443' }, ...SERVER_EXTRA },
                     },
                   },
                   passHostHeader: { type: 'boolean' },
                   serversTransport: { type: 'string', minLength: 1, description: 'the name of an http.serversTransports entry' },
+                  ...LOAD_BALANCER_EXTRA,
                   forwardingTimeouts: {
                     type: 'object',
                     additionalProperties: false,
@@ -303,12 +311,7 @@ export const GATEWAY_SCHEMA = {
           type: 'object',
           additionalProperties: false,
           properties: {
-            kv: {
-              type: ['boolean', 'object'],
-              additionalProperties: false,
-              properties: { maxKeys: { type: 'integer', minimum: 1 } },
-              description: 'true, or { maxKeys }',
-            },
+            kv: KV_SCHEMA,
           },
         },
         trust: {
@@ -337,6 +340,7 @@ export const GATEWAY_SCHEMA = {
       description: '{ address: "127.0.0.1:8081" } or an address',
     },
     accessLog: { type: 'boolean' },
+    providers: PROVIDERS_SCHEMA,
   },
 } as const;
 
@@ -425,14 +429,11 @@ export function schemaIssues(errors: readonly ErrorObject[], base: readonly (str
   return issues;
 }
 
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** A duration in milliseconds (`30s` -> 30000; a number is already milliseconds). */
+/** A duration in milliseconds (`30s` -> 30000, `1m30s` -> 90000; a number is already milliseconds here, unlike Traefik's seconds: see duration.ts). */
 export function parseDuration(d: Duration): number {
   if (typeof d === 'number') return d;
-  const m = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)$/.exec(d);
-  if (!m) return NaN;
-  return Number(m[1]) * UNITS[m[2]!]!;
+  const n = parseGoDuration(d);
+  return typeof n === 'number' ? n : NaN;
 }
 
 /** `127.0.0.1:8080`, `:8080` (every interface), `[::1]:8080`, `localhost:0`. */
@@ -467,7 +468,7 @@ function locator(doc: Document, lines: LineCounter): (p: readonly (string | numb
   };
 }
 
-interface Parsed {
+export interface Parsed {
   value: unknown;
   file: string | undefined;
   at: (p: readonly (string | number)[]) => string;
@@ -488,7 +489,7 @@ export async function readConfigFile(file: string): Promise<Parsed> {
 /** Parse YAML text (`file` is only used in messages and to resolve relative paths). */
 export function parseConfigText(text: string, file: string | undefined): Parsed {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, merge: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(
       file,
@@ -566,12 +567,18 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
   const services = new Map<string, ResolvedService>();
   for (const [name, s] of Object.entries(cfg.http?.services ?? {})) {
     const segs = ['http', 'services', name];
-    const kinds = (['echo', 'loadBalancer'] as const).filter((k) => s[k] !== undefined && s[k] !== false);
+    const raw = s as Record<string, unknown>;
+    const kinds = SERVICE_KINDS.filter((k) => raw[k] !== undefined && raw[k] !== false);
     if (kinds.length !== 1) {
-      issue(segs, kinds.length === 0 ? 'must define one of: echo, loadBalancer' : 'must define only one of: echo, loadBalancer');
+      issue(segs, kinds.length === 0 ? `must define one of: ${SERVICE_KINDS.join(', ')}` : `must define only one of: ${SERVICE_KINDS.join(', ')}`);
       continue;
     }
-    if (kinds[0] === 'echo') {
+    const kind = kinds[0]!;
+    if (kind === 'weighted' || kind === 'mirroring' || kind === 'failover') {
+      services.set(name, resolveComposite(name, kind, raw[kind] as Record<string, unknown>, segs, issue));
+      continue;
+    }
+    if (kind === 'echo') {
       services.set(name, { name, kind: 'echo' });
       continue;
     }
@@ -620,13 +627,16 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
       responseHeaderTimeoutMs: dur('responseHeaderTimeout', 30_000),
       idleConnTimeoutMs: dur('idleConnTimeout', 4000),
       tls: transport?.tls,
+      ...resolveLoadBalancerExtras(lb as unknown as Record<string, unknown>, [...segs, 'loadBalancer'], name, issue),
     });
   }
+  checkServiceRefs(services, issue);
 
   const middlewares = new Map<string, ResolvedMiddleware>();
   for (const [name, m] of Object.entries(cfg.http?.middlewares ?? {})) {
-    const [plugin, config] = Object.entries(m.plugin)[0]!;
-    middlewares.set(name, { name, plugin, config: config ?? {}, failOpen: m.failOpen ?? false });
+    const r = resolveMiddleware(name, m as Record<string, unknown>);
+    if ('message' in r) issue(['http', 'middlewares', name, ...r.path], r.message);
+    else middlewares.set(name, r);
   }
 
   const routers: ResolvedRouter[] = [];
@@ -643,12 +653,8 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
     (r.entryPoints ?? []).forEach((ep, i) => {
       if (!known.entryPoints.has(ep)) issue([...segs, 'entryPoints', i], `unknown entry point "${ep}"; defined: ${epNames.join(', ')}`);
     });
-    (r.middlewares ?? []).forEach((mw, i) => {
-      if (!middlewares.has(mw) && !known.middlewares.has(mw)) {
-        const known = Object.keys(cfg.http?.middlewares ?? {});
-        issue([...segs, 'middlewares', i], `unknown middleware "${mw}"; ${known.length ? `defined: ${known.join(', ')}` : 'none is defined under http.middlewares'}`);
-      }
-    });
+    const chain = expandMiddlewares(r.middlewares ?? [], [...segs, 'middlewares'], middlewares, issue);
+    r.service = localName(r.service);
     if (!known.services.has(r.service)) {
       const known = Object.keys(cfg.http?.services ?? {});
       issue([...segs, 'service'], `unknown service "${r.service}"; ${known.length ? `defined: ${known.join(', ')}` : 'none is defined under http.services'}`);
@@ -659,7 +665,7 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
         rule: r.rule,
         match,
         entryPoints: r.entryPoints ?? epNames,
-        middlewares: r.middlewares ?? [],
+        middlewares: chain,
         service: r.service,
         // Traefik: 0 (or unset) means the length of the rule.
         priority: r.priority || r.rule.length,
@@ -688,10 +694,11 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
       dir: path.resolve(baseDir, p.dir ?? '.'),
       limits: p.limits as Record<string, number> | undefined,
       pluginLimits: p.pluginLimits as Record<string, Record<string, number>> | undefined,
-      kv: kv === undefined || kv === false ? undefined : { maxKeys: (kv === true ? undefined : kv.maxKeys) ?? 100_000 },
+      kv: resolveKv(kv, baseDir, issue),
       trust,
       watch: p.watch,
     },
+    redisProvider: resolveRedisProvider(cfg.providers, baseDir, issue),
     at,
   };
   return { config, issues };
@@ -751,12 +758,19 @@ export async function loadConfig(source: string | GatewayConfig): Promise<Resolv
 }
 
 /** loadConfig without throwing for problems past the schema (see checkConfig). */
-export async function readConfig(source: string | GatewayConfig): Promise<CheckedConfig> {
+export async function readConfig(source: string | GatewayConfig, overlay?: (parsed: Parsed) => Parsed): Promise<CheckedConfig> {
+  // `overlay` adds what a provider (Redis) holds to the file before it is checked, the same way.
+  const add = overlay ?? ((p: Parsed) => p);
   if (typeof source === 'string') {
-    const parsed = await readConfigFile(source);
-    return checkConfig(parsed, path.dirname(parsed.file!));
+    const parsed = await readLayout(source);
+    const checked = checkConfig(add(parsed), path.dirname(parsed.file!));
+    checked.config.watchPaths = parsed.watch;
+    return checked;
   }
-  return checkConfig({ value: structuredCloneSafe(source), file: undefined, at: () => '' }, process.cwd());
+  const parsed = await layoutOf(structuredCloneSafe(source), undefined, () => '', process.cwd());
+  const checked = checkConfig(add(parsed), process.cwd());
+  checked.config.watchPaths = parsed.watch;
+  return checked;
 }
 
 /** The config object is the caller's: keep our own copy (ajv's defaults and later edits never leak). */

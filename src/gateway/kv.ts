@@ -1,22 +1,23 @@
 /**
- * The gateway's in-memory key-value store, granted to plugins as `host.kv` when the config says
- * `plugins.capabilities.kv`. Every operation is synchronous: a middleware that counts requests (a
- * rate limiter) calls it on every request, and a sync capability keeps the plugin call sync, which
- * is the fast path of the host. Keys are shared by every plugin of the gateway: prefix them with
- * the plugin's name. Expired keys are dropped when read and by a periodic sweep; past `maxKeys`
- * the oldest key is evicted, so a plugin cannot grow the gateway's memory without bound.
+ * The `kv` capability granted to plugins as `host.kv` (`plugins.capabilities.kv`): get, set with
+ * a TTL, incr with a TTL as one atomic step, delete. Two backends behind one synchronous
+ * interface, so plugins never change with the backend:
+ * - `memory` (default, kv-memory.ts): this process only; with several workers or instances every
+ *   one has its own counters, so a limit multiplies by their number.
+ * - `redis` (kv-redis.ts): shared by every worker and instance; a call waits for Redis at most
+ *   `timeout` and fails with ERR_KV_UNAVAILABLE when Redis is down or slow.
  */
-
-interface Entry {
-  value: unknown;
-  /** Expiry time (ms since the epoch), or 0 for none. */
-  expires: number;
-}
+import type { Logger } from '../types.js';
+import type { ResolvedKv } from './redis-config.js';
+import { createKvStore } from './kv-memory.js';
 
 /** The store behind `host.kv`. */
 export interface KvStore extends Disposable {
+  /** `memory` or `redis`. */
+  readonly backend: 'memory' | 'redis';
   /** The capability tree to grant: `{ kv: { get, set, incr, delete } }`. */
   readonly capability: { kv: Record<string, (...args: never[]) => unknown> };
+  /** Keys held (memory backend; the redis backend answers -1). */
   readonly size: number;
   get(key: string): unknown;
   set(key: string, value: unknown, ttlMs?: number): true;
@@ -25,79 +26,30 @@ export interface KvStore extends Disposable {
   dispose(): void;
 }
 
-/**
- * Create the store. `maxKeys` bounds its size (the oldest key is evicted first).
- * @example
- * const kv = createKvStore({ maxKeys: 1000 })
- * kv.incr('rate:10.0.0.1', 1, 60_000) // 1, and the key expires in a minute
- */
-export function createKvStore(options: { maxKeys: number; sweepMs?: number }): KvStore {
-  const map = new Map<string, Entry>();
-  const live = (key: string, now: number): Entry | undefined => {
-    const e = map.get(key);
-    if (e && e.expires !== 0 && e.expires <= now) {
-      map.delete(key);
-      return undefined;
-    }
-    return e;
-  };
-  const insert = (key: string, e: Entry) => {
-    if (!map.has(key) && map.size >= options.maxKeys) {
-      const oldest = map.keys().next();
-      if (!oldest.done) map.delete(oldest.value);
-    }
-    map.set(key, e);
-  };
-  const ttl = (ttlMs: unknown, now: number): number => (typeof ttlMs === 'number' && ttlMs > 0 && Number.isFinite(ttlMs) ? now + ttlMs : 0);
-
-  const store: KvStore = {
-    get size() {
-      return map.size;
-    },
-    get(key) {
-      return live(String(key), Date.now())?.value;
-    },
-    set(key, value, ttlMs) {
-      const now = Date.now();
-      insert(String(key), { value, expires: ttl(ttlMs, now) });
-      return true;
-    },
-    incr(key, by = 1, ttlMs) {
-      const k = String(key);
-      const now = Date.now();
-      const e = live(k, now);
-      const step = typeof by === 'number' && Number.isFinite(by) ? by : 1;
-      if (e && typeof e.value === 'number') {
-        e.value += step;
-        return e.value;
-      }
-      // A new counter starts its TTL now (a fixed window); an existing one keeps its expiry.
-      insert(k, { value: step, expires: e ? e.expires : ttl(ttlMs, now) });
-      return step;
-    },
-    delete(key) {
-      return map.delete(String(key));
-    },
-    capability: {
-      kv: {
-        get: (key: string) => store.get(key),
-        set: (key: string, value: unknown, ttlMs?: number) => store.set(key, value, ttlMs),
-        incr: (key: string, by?: number, ttlMs?: number) => store.incr(key, by, ttlMs),
-        delete: (key: string) => store.delete(key),
-      },
-    },
-    dispose() {
-      clearInterval(timer);
-      map.clear();
-    },
-    [Symbol.dispose]() {
-      store.dispose();
+/** The capability tree of a store (functions only: nothing of the store is reachable). */
+export function kvCapability(store: Pick<KvStore, 'get' | 'set' | 'incr' | 'delete'>): KvStore['capability'] {
+  return {
+    kv: {
+      get: (key: string) => store.get(key),
+      set: (key: string, value: unknown, ttlMs?: number) => store.set(key, value, ttlMs),
+      incr: (key: string, by?: number, ttlMs?: number) => store.incr(key, by, ttlMs),
+      delete: (key: string) => store.delete(key),
     },
   };
-  const timer = setInterval(() => {
-    const now = Date.now();
-    for (const [k, e] of map) if (e.expires !== 0 && e.expires <= now) map.delete(k);
-  }, options.sweepMs ?? 10_000);
-  timer.unref();
-  return store;
 }
+
+/**
+ * Open the backend the configuration chose. The redis backend waits for its first connection up
+ * to `dialTimeout`; if Redis is not there yet the gateway starts anyway (calls fail with
+ * ERR_KV_UNAVAILABLE until it is), and says so in the log.
+ * @example const kv = await openKv({ maxKeys: 1000, backend: 'memory' }, logger)
+ */
+export async function openKv(config: ResolvedKv, logger: Logger): Promise<KvStore> {
+  if (config.backend === 'redis' && config.redis) {
+    const { openRedisKv } = await import('./kv-redis.js');
+    return openRedisKv(config.redis, logger);
+  }
+  return createKvStore({ maxKeys: config.maxKeys });
+}
+
+export { createKvStore };

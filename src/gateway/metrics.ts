@@ -215,7 +215,7 @@ export function createRegistry(stats: GatewayStats, plugins: () => PluginInfo[])
   counter('memoryErrors', 'memory_errors_total', 'Calls that exceeded memoryBytes.');
   counter('restarts', 'restarts_total', 'Times the instance was recreated after a limit violation.');
   add(
-    collected(`${pl}memory_bytes`, 'Memory held by the plugin\'s live instance.', 'gauge', () =>
+    collected(`${pl}memory_bytes`, 'Memory held by the plugin\'s live instance, measured at scrape time (Lua: estimated by a walk of its reachable data; QuickJS: its WebAssembly memory size).', 'gauge', () =>
       plugins().map((p) => ({ labels: { plugin: p.name }, value: p.memoryBytes })),
     ),
   );

@@ -15,6 +15,7 @@ import type { Host } from '../host/host.js';
 import type { PluginInfo } from '../host/plugin.js';
 import type { GatewayStats, MiddlewareStats } from './metrics.js';
 import { schemaIssues, type Issue, type ResolvedMiddleware } from './config.js';
+import { bindBuiltin } from './middlewares/bind.js';
 
 /** What `onRequest` receives as `req`. */
 export interface MiddlewareRequest {
@@ -218,6 +219,10 @@ export class ActiveMiddleware {
   requestHeaders: string[] | undefined;
   /** Why it cannot run (e.g. its plugin was unloaded, or its config no longer fits a new schema). */
   broken: { code: string; message: string } | undefined;
+  /** A built-in (native) middleware: its ctx carries the exchange (see middlewares/types.ts). */
+  native = false;
+  /** Releases a built-in's timers when the configuration is replaced. */
+  dispose: (() => void) | undefined;
 
   constructor(
     readonly spec: ResolvedMiddleware,
@@ -234,7 +239,8 @@ export class ActiveMiddleware {
    * Bind to the catalog's current plugin: check the config against its schema and read what it
    * exports. Returns the problems (empty when the middleware can run); `at` gives line numbers.
    */
-  bind(catalog: PluginCatalog, at: (p: readonly (string | number)[]) => string): Issue[] {
+  bind(catalog: PluginCatalog, at: (p: readonly (string | number)[]) => string, baseDir = process.cwd()): Issue[] {
+    if (this.spec.builtin) return bindBuiltin(this, at, baseDir);
     const base = ['http', 'middlewares', this.name, 'plugin', this.plugin];
     const where = `http.middlewares.${this.name}.plugin.${this.plugin}`;
     const entry = catalog.get(this.plugin);

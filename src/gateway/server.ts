@@ -15,7 +15,7 @@ import querystring from 'node:querystring';
 import type { Duplex, Readable } from 'node:stream';
 import { watch as watchFiles, type FSWatcher } from 'chokidar';
 import { createHost, type Host, type HostOptions } from '../host/host.js';
-import { ConfigError, GatewayError, MiddlewareResultError, TerrariumError } from '../errors.js';
+import { ConfigError, GatewayError, MiddlewareResultError, PluginThrownError, TerrariumError } from '../errors.js';
 import { LogLimiter } from '../host/log-limit.js';
 import type { PluginPin } from '../host/pin.js';
 import type { Logger } from '../types.js';
@@ -37,9 +37,9 @@ import {
   type MiddlewareContext,
   type MiddlewareRequest,
 } from './middleware.js';
-import { AgentPool, LoadBalancer, upstreamHeaders, withoutHopByHop, type UpstreamCall, type UpstreamFailure } from './proxy.js';
+import { AgentPool, upstreamHeaders, withoutHopByHop, type UpstreamCall, type UpstreamFailure } from './proxy.js';
 import { ECHO_MAX_BODY, echo } from './echo.js';
-import { createKvStore, type KvStore } from './kv.js';
+import { openKv, type KvStore } from './kv.js';
 import { GatewayStats, type RouterStats, type ServiceStats } from './metrics.js';
 import { startAdmin, type AdminServer } from './admin.js';
 import { inboundHeaders, trustsPeer } from './forwarded.js';
@@ -48,6 +48,11 @@ import { normalizePath } from './path.js';
 import { parseTarget } from './target.js';
 import { CertStore } from './tls.js';
 import { proxyUpgrade } from './websocket.js';
+import { dirname } from 'node:path';
+import { traefikForwardedHeaders } from './forwarded-extra.js';
+import { disposeRuntime } from './runtime-dispose.js';
+import { forwarderFactory, UnbuildableService, type Forwarder } from './services/index.js';
+import type { RedisProvider } from './providers/redis.js';
 
 /** Options of createGateway besides the configuration itself. */
 export interface GatewayOptions {
@@ -57,6 +62,8 @@ export interface GatewayOptions {
   watchConfig?: boolean;
   /** How long close() waits for requests in flight before cutting their connections (default 10000 ms). */
   shutdownTimeoutMs?: number;
+  /** Serve the config's admin address (default true; cluster workers leave it to the primary, see cluster.ts). */
+  admin?: boolean;
 }
 
 export type { BoundAddress };
@@ -64,8 +71,8 @@ export type { BoundAddress };
 /** What `gateway.on('reload', ...)` listeners receive. */
 export interface ReloadEvent {
   ok: boolean;
-  /** What triggered it: the file watcher, a `reload()` call, or SIGHUP (the CLI). */
-  source: 'file' | 'api';
+  /** What triggered it: the file watcher, a `reload()` call or SIGHUP (the CLI), or the Redis provider. */
+  source: 'file' | 'api' | 'redis';
   /** The problems, when the new configuration was rejected (the running one is kept). */
   error?: ConfigError;
   /** Changes that need a restart to apply (entryPoints, admin, plugins): reported, not applied. */
@@ -106,7 +113,8 @@ interface EchoService {
 interface ProxyService {
   name: string;
   kind: 'loadBalancer';
-  lb: LoadBalancer;
+  /** A loadBalancer, weighted, mirroring or failover service (services/). */
+  lb: Forwarder;
   stats: ServiceStats;
 }
 type Service = EchoService | ProxyService;
@@ -153,6 +161,8 @@ function hasBody(req: IncomingMessage): boolean {
 }
 
 function errorCode(e: unknown): string {
+  // A plugin that let host.kv's ERR_KV_UNAVAILABLE through: name the cause, not just "it threw".
+  if (e instanceof PluginThrownError && (e.thrown as { code?: unknown } | null)?.code === 'ERR_KV_UNAVAILABLE') return 'ERR_KV_UNAVAILABLE';
   if (e instanceof TerrariumError) return e.code;
   return 'ERR_GATEWAY';
 }
@@ -191,6 +201,9 @@ class Exchange {
   upgrade: { socket: Duplex; head: Buffer } | undefined;
   /** The upstream switched protocols: the connection is a tunnel now. */
   switched = false;
+  /** Built-in middlewares' view (middlewares/types.ts NativeExchange): the upstream failure, and a hook to take it over (retry). */
+  upstreamError: UpstreamFailure | undefined;
+  onUpstreamFailure: ((f: UpstreamFailure) => boolean) | undefined;
 
   constructor(
     readonly gw: GatewayImpl,
@@ -326,6 +339,7 @@ class Exchange {
   }
 
   ctx(mw: ActiveMiddleware, state: Record<string, unknown>): MiddlewareContext {
+    if (mw.native) return { config: mw.config, state, router: this.router.name, middleware: mw.name, exchange: this } as MiddlewareContext;
     return { config: mw.config, state, router: this.router.name, middleware: mw.name };
   }
 
@@ -346,8 +360,11 @@ class Exchange {
       const t0 = performance.now();
       let r: unknown;
       try {
-        const pin = this.pin(i, mw);
-        r = pin.has('onRequest') ? pin.call('onRequest', [this.pluginRequest(mw), this.ctx(mw, {})]) : undefined;
+        if (mw.native) r = fn(this.pluginRequest(mw), this.ctx(mw, {})); // a built-in: no plugin version to pin
+        else {
+          const pin = this.pin(i, mw);
+          r = pin.has('onRequest') ? pin.call('onRequest', [this.pluginRequest(mw), this.ctx(mw, {})]) : undefined;
+        }
       } catch (e) {
         stats.duration.request.observe((performance.now() - t0) / 1000);
         if (this.failed(i, 'request', e)) return;
@@ -481,9 +498,10 @@ class Exchange {
     const service = this.router.service;
     service.stats.requests++;
     const headers = upstreamHeaders(this.headers, this.req.socket.remoteAddress ?? '', this.originalHost, this.tls, this.upgrade !== undefined);
-    if (this.upgrade && service.kind === 'loadBalancer') {
+    traefikForwardedHeaders(headers, this.req.socket, this.originalHost);
+    if (this.upgrade && service.kind === 'loadBalancer' && service.lb.upgrade) {
       const { socket, head } = this.upgrade;
-      this.upstream = proxyUpgrade(service.lb, {
+      this.upstream = proxyUpgrade({ upgrade: service.lb.upgrade.bind(service.lb) }, {
         method: this.req.method ?? 'GET',
         url: this.url(),
         headers,
@@ -562,6 +580,8 @@ class Exchange {
 
   upstreamFailed(service: ProxyService, f: UpstreamFailure): void {
     if (this.aborted) return;
+    this.upstreamError = f;
+    if (this.onUpstreamFailure?.(f)) return;
     service.stats.errors.set(f.kind, (service.stats.errors.get(f.kind) ?? 0) + 1);
     this.gw.logger.warn({ service: service.name, router: this.router.name, kind: f.kind }, `upstream of service "${service.name}" failed: ${f.detail}`);
     this.local(f.status, { error: f.message, service: service.name });
@@ -645,8 +665,11 @@ class Exchange {
       const t0 = performance.now();
       let r: unknown;
       try {
-        const pin = this.pin(i, mw);
-        r = pin.has('onResponse') ? pin.call('onResponse', [res, this.ctx(mw, this.states?.[i] ?? {})]) : undefined;
+        if (mw.native) r = fn(res, this.ctx(mw, this.states?.[i] ?? {}));
+        else {
+          const pin = this.pin(i, mw);
+          r = pin.has('onResponse') ? pin.call('onResponse', [res, this.ctx(mw, this.states?.[i] ?? {})]) : undefined;
+        }
       } catch (e) {
         stats.duration.response.observe((performance.now() - t0) / 1000);
         this.failed(i, 'response', e);
@@ -790,13 +813,21 @@ class GatewayImpl implements Gateway {
     const middlewares = new Map<string, ActiveMiddleware>();
     for (const spec of config.middlewares.values()) {
       const mw = new ActiveMiddleware(spec, this.stats);
-      issues.push(...mw.bind(this.catalog, config.at));
+      issues.push(...mw.bind(this.catalog, config.at, config.file ? dirname(config.file) : process.cwd()));
       middlewares.set(spec.name, mw);
     }
     const services = new Map<string, Service>();
+    const forwarder = forwarderFactory(config.services, this.agents, this.logger);
     for (const s of config.services.values()) {
       const stats = this.stats.service(s.name);
-      services.set(s.name, s.kind === 'echo' ? { name: s.name, kind: 'echo', stats } : { name: s.name, kind: 'loadBalancer', lb: new LoadBalancer(s, this.agents), stats });
+      if (s.kind === 'echo') services.set(s.name, { name: s.name, kind: 'echo', stats });
+      else {
+        try {
+          services.set(s.name, { name: s.name, kind: 'loadBalancer', lb: forwarder(s.name), stats });
+        } catch (e) {
+          if (!(e instanceof UnbuildableService)) throw e; // reported by checkConfig
+        }
+      }
     }
     // On reload, routers may only use the entry points that are listening (they change on restart only).
     const running = this.servers.size > 0 ? new Set(this.servers.keys()) : undefined;
@@ -826,7 +857,10 @@ class GatewayImpl implements Gateway {
         list.push(router);
       }
     }
-    if (issues.length > 0) throw new ConfigError(config.file, sortIssues(issues));
+    if (issues.length > 0) {
+      disposeRuntime({ middlewares, services });
+      throw new ConfigError(config.file, sortIssues(issues));
+    }
     return { config, byEntryPoint, routers, middlewares, services };
   }
 
@@ -834,7 +868,7 @@ class GatewayImpl implements Gateway {
   onPluginChange(plugin: string, event: string): void {
     this.catalog.refresh();
     for (const mw of this.runtime.middlewares.values()) {
-      if (mw.plugin !== plugin) continue;
+      if (mw.plugin !== plugin || mw.spec.builtin) continue;
       const wasBroken = mw.broken;
       const issues = mw.bind(this.catalog, this.runtime.config.at);
       if (issues.length > 0) {
@@ -983,18 +1017,20 @@ class GatewayImpl implements Gateway {
       this.servers.set(name, server);
       this.bound[name] = await listenAt(server, ep, `entryPoints.${name}`, this.startConfig.file, ep.tls);
     }
-    if (this.startConfig.admin) {
+    if (this.startConfig.admin && this.options.admin !== false) {
       this.adminServer = await startAdmin(this, this.startConfig.admin, this.startConfig);
     }
     this.started = true;
     certs?.watch();
   }
 
-  watchConfig(file: string): void {
+  /** Watch the config files; resolves once the watcher is ready, so a change made after createGateway is seen. */
+  watchConfig(file: string): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
-    const w = watchFiles(file, { ignoreInitial: true });
+    // The static file and, with providers.file, the dynamic files or their directory.
+    const w = watchFiles([file, ...(this.startConfig.watchPaths ?? [])], { ignoreInitial: true });
     w.on('all', (event) => {
-      if (event !== 'change' && event !== 'add') return;
+      if (event !== 'change' && event !== 'add' && event !== 'unlink') return;
       clearTimeout(timer);
       timer = setTimeout(() => {
         this.reloadFrom('file', file).catch(() => undefined);
@@ -1003,6 +1039,10 @@ class GatewayImpl implements Gateway {
     w.on('error', (err) => this.logger.warn({ file, err: (err as Error)?.message }, `watching the config file failed: ${(err as Error)?.message}`));
     this.watcher = w;
     this.unsubscribe.push(() => clearTimeout(timer));
+    return new Promise<void>((resolve) => {
+      w.once('ready', () => resolve());
+      w.once('error', () => resolve());
+    });
   }
 
   on(event: 'reload', listener: (e: ReloadEvent) => void): () => void {
@@ -1025,13 +1065,21 @@ class GatewayImpl implements Gateway {
     return this.reloadFrom('api', config ?? this.source);
   }
 
-  private reloadFrom(source: 'file' | 'api', config: string | GatewayConfig): Promise<void> {
+  /** The Redis provider saw a change: reload (a rejected change is logged with its keys; the running config stays). */
+  reloadFromProvider(): Promise<void> {
+    return this.reloadFrom('redis', this.source).catch(() => undefined);
+  }
+
+  /** The Redis provider, when `providers.redis` is configured (its routers/middlewares/services are laid over the file's). */
+  provider: RedisProvider | undefined;
+
+  private reloadFrom(source: 'file' | 'api' | 'redis', config: string | GatewayConfig): Promise<void> {
     const run = async () => {
       if (this.closing) return;
       let next: ResolvedConfig;
       let runtime: Runtime;
       try {
-        const checked = await readConfig(config);
+        const checked = await readConfig(config, this.provider?.overlay);
         next = checked.config;
         runtime = this.build(next, checked.issues);
       } catch (e) {
@@ -1043,7 +1091,9 @@ class GatewayImpl implements Gateway {
       }
       const ignored = staticChanges(this.startConfig, next);
       if (ignored.length > 0) this.logger.warn({ ignored }, `configuration changes that need a restart were not applied: ${ignored.join(', ')}`);
+      const previous = this.runtime;
       this.runtime = runtime;
+      disposeRuntime(previous);
       this.stats.reloads.success++;
       this.logger.info({ routers: runtime.routers.length, middlewares: runtime.middlewares.size, services: runtime.services.size }, 'configuration reloaded');
       this.emit({ ok: true, source, ...(ignored.length ? { ignored } : {}) });
@@ -1090,6 +1140,8 @@ class GatewayImpl implements Gateway {
     this.agents.destroy();
     // Report failure lines still held back by the rate limit.
     for (const mw of this.runtime.middlewares.values()) mw.failureLog?.close();
+    disposeRuntime(this.runtime);
+    await this.provider?.close();
     await this.host.close();
     this.kv?.dispose();
     if (this.started) this.logger.info({}, 'gateway stopped');
@@ -1099,7 +1151,7 @@ class GatewayImpl implements Gateway {
   requiredExports(plugin: string): string[] {
     const out = new Set<string>();
     for (const mw of this.runtime?.middlewares.values() ?? []) {
-      if (mw.plugin !== plugin || mw.broken) continue;
+      if (mw.plugin !== plugin || mw.broken || mw.spec.builtin) continue;
       if (mw.onRequest) out.add('onRequest');
       if (mw.onResponse) out.add('onResponse');
     }
@@ -1122,6 +1174,8 @@ function staticChanges(running: ResolvedConfig, next: ResolvedConfig): string[] 
   if (running.admin?.text !== next.admin?.text) out.push('admin');
   if (JSON.stringify(running.certificates) !== JSON.stringify(next.certificates)) out.push('tls.certificates');
   if (JSON.stringify(running.plugins) !== JSON.stringify(next.plugins)) out.push('plugins');
+  if (JSON.stringify(running.watchPaths ?? []) !== JSON.stringify(next.watchPaths ?? [])) out.push('providers.file (what is watched)');
+  if (JSON.stringify(running.redisProvider) !== JSON.stringify(next.redisProvider)) out.push('providers.redis');
   return out;
 }
 
@@ -1144,7 +1198,7 @@ export async function createGateway(config: string | GatewayConfig, options: Gat
   const logger = options.logger ?? silentLogger;
   // Problems past the schema are reported together with the middleware checks, which need the plugins.
   const { config: resolved, issues } = await readConfig(config);
-  const kv = resolved.plugins.kv ? createKvStore({ maxKeys: resolved.plugins.kv.maxKeys }) : undefined;
+  const kv = resolved.plugins.kv ? await openKv(resolved.plugins.kv, logger) : undefined;
   const hostOptions: HostOptions = {
     dir: resolved.plugins.dir,
     logger,
@@ -1171,7 +1225,7 @@ export async function createGateway(config: string | GatewayConfig, options: Gat
   gwRef = gw;
   try {
     gw.catalog = new PluginCatalog(host);
-    gw.runtime = gw.build(resolved, issues);
+    gw.runtime = await firstRuntime(gw, config, resolved, issues);
     gw.followPlugins();
     // Standbys built before the first request: the request after a limit violation is served.
     await host.ready();
@@ -1180,12 +1234,34 @@ export async function createGateway(config: string | GatewayConfig, options: Gat
     await gw.close().catch(() => undefined);
     throw e;
   }
-  if (typeof config === 'string' && options.watchConfig !== false) gw.watchConfig(resolved.file!);
+  if (typeof config === 'string' && options.watchConfig !== false) await gw.watchConfig(resolved.file!);
   logger.info(
     { entryPoints: gw.bound, admin: gw.admin?.url, routers: gw.runtime.routers.map((r) => r.name), plugins: gw.catalog.names() },
     `gateway listening on ${Object.entries(gw.bound).map(([n, a]) => `${n} ${a.url}`).join(', ')}${gw.admin ? `; admin ${gw.admin.url}` : ''}`,
   );
   return gw;
+}
+
+/**
+ * The routing table to start with. With a Redis provider, the file plus what Redis holds; if that
+ * is invalid the file alone serves (the bad keys are logged), as a bad change would on reload.
+ */
+async function firstRuntime(gw: GatewayImpl, config: string | GatewayConfig, resolved: ResolvedConfig, issues: Issue[]): Promise<Runtime> {
+  if (!resolved.redisProvider) return gw.build(resolved, issues);
+  // Loaded only when configured: a gateway without Redis never loads ioredis.
+  const { startRedisProvider } = await import('./providers/redis.js');
+  const provider = await startRedisProvider(resolved.redisProvider, gw.logger);
+  gw.provider = provider;
+  provider.onChange(() => void gw.reloadFromProvider());
+  try {
+    // The file may rely on what Redis defines (a service its routers use): check them together first.
+    const checked = await readConfig(config, provider.overlay);
+    return gw.build(checked.config, checked.issues);
+  } catch (e) {
+    if (!(e instanceof ConfigError) || provider.keys === 0) throw e;
+    gw.logger.error({ provider: 'redis', issues: e.issues }, `provider redis: the configuration in Redis is rejected, trying the file's alone: ${e.message}`);
+    return gw.build(resolved, issues);
+  }
 }
 
 export type { GatewayImpl };

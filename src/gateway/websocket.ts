@@ -7,7 +7,8 @@
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { LoadBalancer, UpstreamCall, UpstreamFailure } from './proxy.js';
+import type { UpstreamCall, UpstreamFailure } from './proxy.js';
+import type { Forwarder } from './services/forwarder.js';
 
 /** What the exchange hands over, and hears back. */
 export interface UpgradeCall {
@@ -32,7 +33,7 @@ export interface UpgradeCall {
  * Ask the next server of `lb` to switch protocols.
  * @example proxyUpgrade(lb, { method: 'GET', url: '/ws', headers, protocol: 'websocket', client, head, ... })
  */
-export function proxyUpgrade(lb: LoadBalancer, call: UpgradeCall): UpstreamCall {
+export function proxyUpgrade(lb: Required<Pick<Forwarder, 'upgrade'>>, call: UpgradeCall): UpstreamCall {
   const headers = call.headers;
   headers.connection = 'upgrade';
   headers.upgrade = call.protocol;

@@ -56,12 +56,14 @@ export interface HostOptions {
   /** Per-plugin cap on console/print/host.log output: `lines` per `intervalMs` (100 per 1000); the rest is dropped and counted. */
   logRate?: { lines?: number; intervalMs?: number };
   /**
-   * Keep one standby instance per plugin (default true): the serving source interpreted and
-   * checked ahead of time, so that the call right after a limit violation is served at once (sync
-   * exports too). Costs one more instance per plugin (see bench/RESULTS.md); with false, sync calls
-   * fail with ERR_PLUGIN_UNAVAILABLE for the few milliseconds of a rebuild, async ones wait.
+   * Keep a standby instance per plugin (default true): the serving source interpreted and checked
+   * ahead of time, so that the call right after a limit violation is served at once (sync exports
+   * too). Costs one more instance per plugin (see bench/RESULTS.md); with false, sync calls fail
+   * with ERR_PLUGIN_UNAVAILABLE for the few milliseconds of a rebuild, async ones wait. A number
+   * keeps that many (0 to 8): two cover two violations faster than a build, which with the default
+   * quarantine.maxViolations (3) is every violation before quarantine.
    */
-  standby?: boolean;
+  standby?: boolean | number;
   /**
    * What a new version must keep to be activated (watch and host.reload()):
    * - `allowRemovedExports` (false): a version that drops exports of the serving one is rejected
@@ -147,7 +149,10 @@ function checkOptions(options: HostOptions): void {
     throw new OptionsError('options.apiVersions must be a non-empty array of versions', 'Pass e.g. [1, 2]');
   }
   if (options.selftest !== undefined && typeof options.selftest !== 'boolean') throw new OptionsError('options.selftest must be a boolean', 'Pass true or false');
-  if (options.standby !== undefined && typeof options.standby !== 'boolean') throw new OptionsError('options.standby must be a boolean', 'Pass true or false');
+  const sb = options.standby;
+  if (sb !== undefined && typeof sb !== 'boolean' && !(typeof sb === 'number' && Number.isInteger(sb) && sb >= 0 && sb <= 8)) {
+    throw new OptionsError(`options.standby must be a boolean or an integer from 0 to 8, got ${String(sb)}`, 'Pass true (one standby), false, or e.g. 2');
+  }
   const r = options.reload;
   if (r !== undefined) {
     if (r === null || typeof r !== 'object') throw new OptionsError('options.reload must be an object', 'Pass { allowRemovedExports, requiredExports, pinMs }');
@@ -180,7 +185,7 @@ function settingsFrom(options: HostOptions): Settings {
   const logRate = resolveNumbers(options.logRate, { lines: 100, intervalMs: 1000 }, { lines: [1, Infinity, count], intervalMs: [1, HOUR, ms] }, 'logRate');
   const { pinMs } = resolveNumbers(options.reload?.pinMs === undefined ? {} : { pinMs: options.reload.pinMs }, { pinMs: 30_000 }, { pinMs: [1, HOUR, ms] }, 'reload');
   return {
-    policy: { ...q, maxBackoffMs: Math.max(q.maxBackoffMs, q.backoffMs), healthTimeoutMs: h.timeoutMs, standby: options.standby ?? true, pinMs },
+    policy: { ...q, maxBackoffMs: Math.max(q.maxBackoffMs, q.backoffMs), healthTimeoutMs: h.timeoutMs, standby: options.standby === undefined || options.standby === true ? 1 : options.standby === false ? 0 : options.standby, pinMs },
     healthIntervalMs: h.intervalMs,
     debounceMs: w?.debounceMs,
     logRate,

@@ -76,8 +76,8 @@ export interface LifecyclePolicy {
   maxBackoffMs: number;
   /** Budget of an async health() probe (sync probes are bounded by callTimeoutMs). */
   healthTimeoutMs: number;
-  /** Keep a standby instance per plugin (createHost `standby`, default true). */
-  standby: boolean;
+  /** Standby instances kept per plugin (createHost `standby`: true = 1, false = 0). */
+  standby: number;
   /** How long a retired version stays alive for the pins (requests) still holding it. */
   pinMs: number;
 }
@@ -155,7 +155,6 @@ export class ManagedPlugin {
   private exportsNow: ExportInfo[] = [];
   private lastError: PluginInfo['lastError'];
   private lastReload: PluginInfo['lastReload'];
-  private rebuilding: Promise<void> | undefined;
   private violations: number[] = [];
   private consecutiveHealthFailures = 0;
   private backoff = 0;
@@ -163,7 +162,7 @@ export class ManagedPlugin {
   private nextProbeAt = 0;
   private readonly retired = new Set<Version>();
   /** A fresh instance of the serving source, checked and waiting to replace it after a violation. */
-  private standby: Built | undefined;
+  private readonly standbys: Built[] = [];
   private standbyBuilding: Promise<void> | undefined;
   /** Bumped when the serving source changes: a standby built for an older source is thrown away. */
   private standbyGen = 0;
@@ -315,22 +314,31 @@ export class ManagedPlugin {
    * ready), the build that finishes becomes the serving instance.
    */
   private prepareStandby(): void {
-    if (this.standby || this.standbyBuilding) return;
-    if (!(this.status === 'restarting' || (this.status === 'ready' && this.ctx.policy.standby))) return;
+    // One build at a time; each finished one starts the next until `policy.standby` are ready.
+    if (this.standbyBuilding) return;
+    if (!(this.status === 'restarting' || (this.status === 'ready' && this.standbys.length < this.ctx.policy.standby))) return;
     const gen = this.standbyGen;
     const building = this.ctx.build(this.req, this.engineNow).then(
       (b) => {
         this.standbyBuilding = undefined;
         if (gen !== this.standbyGen || (this.status !== 'ready' && this.status !== 'restarting')) {
+          // Built for a source that no longer serves: build one for the source that does.
           b.instance.dispose();
+          this.prepareStandby();
           return;
         }
         if (this.status === 'restarting') this.activate(b, 'restarted');
-        else this.standby = b;
+        else {
+          this.standbys.push(b);
+          this.prepareStandby();
+        }
       },
       (e: unknown) => {
         this.standbyBuilding = undefined;
-        if (gen !== this.standbyGen) return;
+        if (gen !== this.standbyGen) {
+          this.prepareStandby();
+          return;
+        }
         if (this.status === 'restarting') this.fail(this.asError(e));
         else {
           const err = this.asError(e);
@@ -345,8 +353,7 @@ export class ManagedPlugin {
   /** Throw the standby away (the serving source changed, or the plugin stops serving). */
   private dropStandby(): void {
     this.standbyGen++;
-    this.standby?.instance.dispose();
-    this.standby = undefined;
+    for (const b of this.standbys.splice(0)) b.instance.dispose();
   }
 
   /** The first load failed (or the file could not be read, or its name is taken). */
@@ -407,7 +414,7 @@ export class ManagedPlugin {
       selftests: { passed, failed: this.selftests.length - passed },
       counters: { ...this.counters },
       memoryBytes: this.cur?.built.instance.memoryBytes() ?? 0,
-      standby: this.standby ? 'ready' : this.standbyBuilding ? 'building' : 'none',
+      standby: this.standbys.length > 0 ? 'ready' : this.standbyBuilding ? 'building' : 'none',
     };
   }
 
@@ -421,9 +428,9 @@ export class ManagedPlugin {
     if (!v || this.status !== 'ready') {
       // No standby was ready: an async export waits for the instance being built (it returns a
       // promise anyway); a sync one cannot wait.
-      const rebuilding = this.rebuilding;
-      if (this.status === 'restarting' && rebuilding && this.exportsNow.some((e) => e.name === exportName && e.async)) {
-        return rebuilding.then(() => this.call(exportName, args));
+      const building = this.standbyBuilding;
+      if (this.status === 'restarting' && building && this.exportsNow.some((e) => e.name === exportName && e.async)) {
+        return building.then(() => this.call(exportName, args));
       }
       throw this.unavailable(exportName);
     }
@@ -541,9 +548,11 @@ export class ManagedPlugin {
     switch (this.status) {
       case 'restarting':
         return new PluginUnavailableError(
-          `is restarting after ${this.error?.code ?? 'a failure'}, and no standby instance was ready (${this.ctx.policy.standby ? `the last one replaced a broken instance ${Date.now() - this.standbyUsedAt} ms ago` : 'standby: false'})`,
+          `is restarting after ${this.error?.code ?? 'a failure'}, and no standby instance was ready (${this.ctx.policy.standby > 0 ? `the last one replaced a broken instance ${Date.now() - this.standbyUsedAt} ms ago` : 'standby: false'})`,
           ctx,
-          this.ctx.policy.standby ? 'Retry shortly, or await host.ready(); a sync export meets this only when violations come faster than an instance builds' : 'Retry shortly, or await host.ready(); createHost({ standby: true }) serves the next call at once',
+          this.ctx.policy.standby > 0
+            ? 'Retry shortly, or await host.ready(); a sync export meets this only when violations come faster than instances build (createHost({ standby: 2 }) keeps two)'
+            : 'Retry shortly, or await host.ready(); createHost({ standby: true }) serves the next call at once',
         );
       case 'quarantined': {
         const inMs = Math.max(0, this.nextProbeAt - Date.now());
@@ -592,10 +601,9 @@ export class ManagedPlugin {
     this.cur = undefined;
     this.retire(v, true);
     this.counters.restarts++;
-    this.ctx.logger.warn(this.fields('restarting', { code: cause?.code, export: cause?.exportName, standby: this.standby !== undefined }), `restarting plugin after ${cause?.code ?? 'a failure'}`);
-    const standby = this.standby;
+    this.ctx.logger.warn(this.fields('restarting', { code: cause?.code, export: cause?.exportName, standby: this.standbys.length > 0 }), `restarting plugin after ${cause?.code ?? 'a failure'}`);
+    const standby = this.standbys.shift();
     if (standby) {
-      this.standby = undefined;
       this.standbyUsedAt = Date.now();
       this.activate(standby, 'restarted');
       return;
@@ -603,11 +611,6 @@ export class ManagedPlugin {
     this.status = 'restarting';
     this.error = cause;
     this.prepareStandby();
-    const rebuilding = this.standbyBuilding ?? Promise.resolve();
-    this.rebuilding = rebuilding;
-    void rebuilding.finally(() => {
-      if (this.rebuilding === rebuilding) this.rebuilding = undefined;
-    });
   }
 
   /** Stop serving: calls fail fast; a fresh instance is probed with backoff until healthy. */
@@ -705,7 +708,7 @@ export class ManagedPlugin {
 
   /** Resolves when no restart and no standby build is in flight. */
   async settled(): Promise<void> {
-    while (this.rebuilding || this.standbyBuilding) await (this.rebuilding ?? this.standbyBuilding);
+    while (this.standbyBuilding) await this.standbyBuilding;
   }
 
   close(): void {

@@ -24,7 +24,7 @@ const TABLE_OVERHEAD = 450;
 const ENTRY_BYTES = 170;
 const CLOSURE_OVERHEAD = 120;
 const UPVALUE_BYTES = 40;
-const INSTR_BYTES = 48;
+const INSTR_BYTES = 96;
 const THREAD_OVERHEAD = 600;
 const SLOT_BYTES = 40;
 const USERDATA_BYTES = 150;
@@ -143,8 +143,8 @@ export class MemoryGuard {
         case T.SHRSTR:
         case T.LNGSTR: {
           const ts = tv.value as TString;
-          // a string used as a table key also caches a hex "hash" string of 2 chars per byte
-          bytes += STRING_OVERHEAD + ts.realstring.length + (ts.hash ? 40 + 2 * ts.realstring.length : 0);
+          // a string used as a table key also caches its key: Latin-1 up to 4 KiB, a digest above (fengari.ts)
+          bytes += STRING_OVERHEAD + ts.realstring.length + (typeof ts.hash === 'string' ? 40 + ts.hash.length : 0);
           break;
         }
         case T.TABLE: {

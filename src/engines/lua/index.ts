@@ -10,10 +10,13 @@
  * capability simply yields: `call()` then returns a Promise and resumes the thread when the host
  * promise settles. Limits:
  * - time: a count hook (every HOOK_EVERY VM instructions, inherited by every coroutine) checks
- *   the call deadline; pattern matching checks it through a step counter patched into fengari;
+ *   the call deadline; fengari's built-ins, where the hook never runs, count their work through
+ *   the patches of patches.ts and check it every MATCH_SLICE units (onMatchSlice);
  * - stack: the hook bounds the Lua stack of each thread (stackBytes / 16 slots); fengari bounds
- *   nested C calls itself (200) and a JS RangeError is caught by lua_atnativeerror;
- * - memory: see guard.ts (allocation checks patched into fengari + heap-growth triggered walks).
+ *   nested C calls itself (200), reporting its own overflows (onFault/onCaught: classified by the
+ *   error value, never its text), and a JS RangeError is caught by lua_atnativeerror;
+ * - memory: see guard.ts (allocation checks patched into fengari + heap-growth triggered walks),
+ *   plus the compiler's output (onCodeSlice) and large stack growth (onGrowStack).
  * Once a limit trips, the instance sets `exceeded` and every later hook re-raises, so `pcall`
  * cannot swallow it; the call fails with the limit error and the instance is `broken`.
  */
@@ -35,6 +38,7 @@ import { type AsyncCall, AsyncCalls } from '../../binding/async-calls.js';
 import { guestFailure, marshalErrorFrom, metaLoadError, pluginNameFrom, sanitizeHostError } from '../../binding/failures.js';
 import { fengari, guardHooks } from './fengari.js';
 import { type GuardOwner, MemoryGuard } from './guard.js';
+import { openCoroutineTop, openRandom } from './stdlib.js';
 import {
   type LuaState,
   type Markers,
@@ -56,8 +60,14 @@ setMaxDepth(MAX_DEPTH);
 
 /** VM instructions between two budget checks (time, stack, memory). */
 const HOOK_EVERY = 1000;
-/** Pattern-matching steps (singlematch calls) between two deadline checks. */
+/** Units of built-in work (pattern steps, table-loop steps, bytes/16 hashed...) between two deadline checks. */
 const MATCH_SLICE = 1 << 16;
+/** Compiled instructions between two checks of the compiler's deadline and memory. */
+const CODE_SLICE = 1 << 12;
+/** Bytes a compiled instruction holds with its share of line info, constants and lexer strings (measured, see README). */
+const CODE_BYTES = 200;
+/** Bytes of one Lua stack slot (a TValue and its array cell), as in guard.ts. */
+const STACK_SLOT_BYTES = 40;
 /** Nested host -> plugin -> host calls on one instance before ERR_PLUGIN_STACK. */
 const MAX_REENTRY = 32;
 /** Lua stack slots allowed per stackBytes byte (a slot is a TValue, ~16-32 bytes in V8). */
@@ -115,6 +125,16 @@ class LuaInstance implements EngineInstance, GuardOwner {
   private moduleTable: TValue | undefined;
   private disposed = false;
   private currentExport: string | undefined;
+  /** The thread running the chunk while it loads (top level, like an export's thread). */
+  private loadThread: LuaState | undefined;
+  /** Estimated bytes of the chunk being compiled (the compiler's data is not reachable by the walk). */
+  private compileBytes = 0;
+  /** fengari raised a stack overflow of its own; the next error a protected call catches is it. */
+  private faultPending = false;
+  /** Error values fengari itself raised for a stack overflow (identity, never message text). */
+  private readonly faultValues = new WeakSet<object>();
+  /** Inside raiseExceeded (its traceback may grow the stack). */
+  private raising = false;
 
   constructor(private readonly req: LoadRequest) {
     this.name = req.defaultName;
@@ -125,8 +145,9 @@ class LuaInstance implements EngineInstance, GuardOwner {
     lua.lua_atnativeerror(L, (L1: LuaState) => this.nativeError(L1));
     // Before any plugin code: hooks are per thread and new threads copy their creator's hook.
     lua.lua_sethook(L, (L1: LuaState) => this.onHook(L1), lua.LUA_MASKCOUNT, HOOK_EVERY);
-    this.markers = this.openLibraries();
+    // Before the libraries: the patched fengari may report to it while they are opened.
     this.memory = new MemoryGuard(this, req.limits.memoryBytes);
+    this.markers = this.openLibraries();
   }
 
   private errorContext(exportName?: string): ErrorContext {
@@ -157,8 +178,10 @@ class LuaInstance implements EngineInstance, GuardOwner {
     }
     lua.lua_pushcfunction(L, (L1: LuaState) => this.luaPrint(L1));
     lua.lua_setfield(L, g, ls('print'));
-    lua.lua_pushcfunction(L, (L1: LuaState) => this.luaLoad(L1));
-    lua.lua_setfield(L, g, ls('load'));
+    // `load` is fengari's own (readers, modes, env behave as in Lua); the patched compiler refuses
+    // binary chunks in a Terrarium state and charges its work to the deadline and memory guard.
+    openRandom(L, g);
+    openCoroutineTop(L, g, (L1) => this.isTopLevel(L1));
     // string.dump would hand out bytecode, which fengari's undump does not verify.
     lua.lua_getfield(L, g, ls('string'));
     lua.lua_pushnil(L);
@@ -208,7 +231,7 @@ class LuaInstance implements EngineInstance, GuardOwner {
     lua.lua_setfield(L, -2, ls('__tostring'));
     lua.lua_setmetatable(L, -2);
     lua.lua_pop(L, 1);
-    return { nullUd, arrayMt, objectMt, bytes: new WeakMap(), fromBytes: new WeakSet() };
+    return { nullUd, arrayMt, objectMt, bytes: new WeakMap(), fromBytes: new WeakSet(), copyBudget: this.req.limits.memoryBytes };
   }
 
   /** Push the read-only `host` userdata: capabilities, data, config, and the marshalling helpers. */
@@ -349,52 +372,9 @@ class LuaInstance implements EngineInstance, GuardOwner {
     return 0;
   }
 
-  /** `load` restricted to text chunks, compiled with the plugin's globals (or the env given). */
-  private luaLoad(L: LuaState): number {
-    let chunk: Uint8Array;
-    if (lua.lua_type(L, 1) === lua.LUA_TSTRING) chunk = lua.lua_tolstring(L, 1) as Uint8Array;
-    else {
-      lauxlib.luaL_checktype(L, 1, lua.LUA_TFUNCTION);
-      const parts: Uint8Array[] = [];
-      let size = 0;
-      for (;;) {
-        lua.lua_pushvalue(L, 1);
-        lua.lua_call(L, 0, 1);
-        if (lua.lua_isnil(L, -1)) break;
-        const p = lua.lua_tolstring(L, -1) as Uint8Array | null;
-        if (!p) return lauxlib.luaL_error(L, ls('reader function must return a string'));
-        if (p.length === 0) break;
-        size += p.length;
-        guardHooks.alloc(L, size);
-        parts.push(p);
-        lua.lua_pop(L, 1);
-      }
-      chunk = new Uint8Array(size);
-      let at = 0;
-      for (const p of parts) {
-        chunk.set(p, at);
-        at += p.length;
-      }
-    }
-    const name = lauxlib.luaL_optlstring(L, 2, chunk) as Uint8Array;
-    const mode = lauxlib.luaL_optlstring(L, 3, ls('t')) as Uint8Array;
-    if (jsText(mode).indexOf('t') === -1) {
-      lua.lua_pushnil(L);
-      lua.lua_pushliteral(L, 'attempt to load a binary chunk (only text chunks are allowed)');
-      return 2;
-    }
-    const hasEnv = !lua.lua_isnone(L, 4);
-    const status = lauxlib.luaL_loadbufferx(L, chunk, chunk.length, name, ls('t'));
-    if (status !== lua.LUA_OK) {
-      lua.lua_pushnil(L);
-      lua.lua_insert(L, -2);
-      return 2;
-    }
-    if (hasEnv) {
-      lua.lua_pushvalue(L, 4);
-      if (!lua.lua_setupvalue(L, -2, 1)) lua.lua_pop(L, 1);
-    }
-    return 1;
+  /** The thread running an export (or the chunk at load) itself, not a coroutine of the plugin. */
+  private isTopLevel(L: LuaState): boolean {
+    return this.callThreads.has(L) || L === this.loadThread;
   }
 
   // ---- limits --------------------------------------------------------------------------------
@@ -404,12 +384,15 @@ class LuaInstance implements EngineInstance, GuardOwner {
     if (!this.exceeded) {
       // Where it happened, for the error's file:line (the thread is unwound before we see it).
       // Taken before setting `exceeded`, which makes every string allocation fail.
+      this.raising = true;
       try {
         lauxlib.luaL_traceback(L, L, null, 0);
         this.limitStack = jsText(lua.lua_tolstring(L, -1) as Uint8Array);
         lua.lua_pop(L, 1);
       } catch {
         this.limitStack = undefined;
+      } finally {
+        this.raising = false;
       }
       this.exceeded = why;
     }
@@ -439,10 +422,47 @@ class LuaInstance implements EngineInstance, GuardOwner {
     if (now() > this.deadline) this.raiseExceeded(L, 'timeout');
   }
 
-  /** fengari calls this every MATCH_SLICE pattern-matching steps. */
+  /**
+   * fengari calls this every MATCH_SLICE units of built-in work (pattern steps, table-loop steps,
+   * bytes hashed/compared/searched, characters lexed): the deadline, and the memory guard, since a
+   * table loop (table.move with a lying __len) fills memory without running a VM instruction.
+   */
   onMatchSlice(L: LuaState): void {
     if (this.exceeded) this.raiseExceeded(L, this.exceeded);
     if (now() > this.deadline) this.raiseExceeded(L, 'timeout');
+    if (!this.raising) this.memory.check(L, this.compileBytes);
+  }
+
+  compileReset(): void {
+    this.compileBytes = 0;
+  }
+
+  /** The compiler emitted CODE_SLICE more instructions: what they hold counts against memoryBytes. */
+  onCodeSlice(L: LuaState): void {
+    this.compileBytes += CODE_SLICE * CODE_BYTES;
+    if (this.exceeded) this.raiseExceeded(L, this.exceeded);
+    if (now() > this.deadline) this.raiseExceeded(L, 'timeout');
+    this.memory.check(L, this.compileBytes);
+  }
+
+  /**
+   * A Lua stack grows: string.byte, table.unpack, string.char's callers push up to a million
+   * values (~40 MB) inside one built-in, before any hook runs. A large growth is checked against
+   * memoryBytes first (plain Lua allows it, so it is a memory question, not a stack one).
+   */
+  onGrowStack(L: LuaState, n: number): void {
+    if (this.exceeded || this.raising || n < 4096) return;
+    this.memory.check(L, n * STACK_SLOT_BYTES);
+  }
+
+  onFault(): void {
+    this.faultPending = true;
+  }
+
+  onCaught(tv: TValue | undefined): void {
+    if (!this.faultPending) return;
+    this.faultPending = false;
+    if (tv && tv.value !== null && typeof tv.value === 'object') this.faultValues.add(tv.value);
   }
 
   /** A JS exception escaped a host function or fengari itself: never let it reach Lua as an object. */
@@ -536,7 +556,7 @@ class LuaInstance implements EngineInstance, GuardOwner {
         Promise.resolve(r).catch(() => {});
         return lauxlib.luaL_error(
           L,
-          ls(`${label} is asynchronous: call it from the export itself (not at load, inside a coroutine of the plugin, a metamethod or a sort/gsub callback)`),
+          ls(`${label} is asynchronous: call it from the export itself (not at load, inside a coroutine of the plugin, or a sort/gsub callback)`),
         );
       }
       this.waiting.set(L, Promise.resolve(r));
@@ -576,7 +596,9 @@ class LuaInstance implements EngineInstance, GuardOwner {
       const co = lua.lua_newthread(L) as LuaState;
       lua.lua_pop(L, 1);
       lua.lua_xmove(L, co, 1);
+      this.loadThread = co;
       const st = lua.lua_resume(co, L, 0);
+      this.loadThread = undefined;
       if (st === lua.LUA_YIELD) {
         throw new PluginLoadError('the chunk yielded at load', this.errorContext(), 'A plugin cannot yield or await at its top level');
       }
@@ -792,13 +814,11 @@ class LuaInstance implements EngineInstance, GuardOwner {
     } catch {
       traceback = '';
     }
-    if (/(^|: )(C )?stack overflow|JS stack overflow|error in error handling/.test(message) && !(typeof thrown === 'object' && thrown !== null)) {
+    // By what fengari did (the very error value it raised for a stack overflow), never by text:
+    // a plugin's own error("stack overflow") is its error.
+    if (errTv.value !== null && typeof errTv.value === 'object' && this.faultValues.has(errTv.value)) {
       this.broken = true;
       return new PluginStackError(this.req.limits.stackBytes, ctx);
-    }
-    if (/not enough memory/.test(message) && typeof thrown === 'string') {
-      this.broken = true;
-      return new PluginMemoryError(this.req.limits.memoryBytes, ctx);
     }
     const fromMsg = guestFailure(message, this.req.file, GLUE).where;
     const where = fromMsg.line !== undefined ? fromMsg : guestFailure(traceback, this.req.file, GLUE).where;
@@ -815,8 +835,13 @@ class LuaInstance implements EngineInstance, GuardOwner {
     return roots;
   }
 
+  /**
+   * A fresh measurement (a walk of the reachable Lua data, sizes estimated per object as in
+   * guard.ts), taken when read: reading it costs O(live objects), calls never do.
+   */
   memoryBytes(): number {
-    return this.memory.estimate();
+    if (this.disposed) return 0;
+    return this.memory.walk();
   }
 
   dispose(): void {
@@ -849,11 +874,29 @@ guardHooks.alloc = (L, bytes) => {
   if (inst) inst.onAlloc(L as LuaState, bytes);
 };
 guardHooks.matchSlice = (L) => {
+  // Without a state (a byte comparison deep in fengari) the debt stays for the next site that has one.
+  if (!L) return;
   guardHooks.steps = MATCH_SLICE;
   const inst = ((L as LuaState | null)?.l_G as { terrarium?: LuaInstance } | undefined)?.terrarium;
   if (inst) inst.onMatchSlice(L as LuaState);
 };
 guardHooks.steps = MATCH_SLICE;
+guardHooks.codeSlice = (L) => {
+  guardHooks.code = CODE_SLICE;
+  instanceOf(L)?.onCodeSlice(L as LuaState);
+};
+guardHooks.code = CODE_SLICE;
+guardHooks.compileReset = (L) => {
+  guardHooks.code = CODE_SLICE;
+  instanceOf(L)?.compileReset();
+};
+guardHooks.fault = (L) => instanceOf(L)?.onFault();
+guardHooks.caught = (L, tv) => instanceOf(L)?.onCaught(tv as TValue | undefined);
+guardHooks.growStack = (L, n) => instanceOf(L)?.onGrowStack(L as LuaState, n);
+
+function instanceOf(L: unknown): LuaInstance | undefined {
+  return ((L as LuaState | null)?.l_G as { terrarium?: LuaInstance } | undefined)?.terrarium;
+}
 
 /** Load one plugin into a fresh fengari state. */
 export async function loadLua(req: LoadRequest): Promise<EngineInstance> {

@@ -166,7 +166,24 @@ export interface Markers {
   bytes: WeakMap<object, Uint8Array>;
   /** Lua strings made from a host Uint8Array: returned unchanged, they cross back as Uint8Array. */
   fromBytes: WeakSet<object>;
+  /**
+   * Bytes one copy out of Lua may produce (the plugin's memoryBytes): a table marked with
+   * host.array is as long as its largest index, so its copy is sized by that index, not by the
+   * values present, and `host.array({[2^31-1] = true})` would otherwise build a 2^31-slot array.
+   */
+  copyBudget: number;
 }
+
+/** Bytes left in the copy being made (reset by every outermost toJS). */
+let budget = Infinity;
+/** JS bytes a copied array slot / object property / string costs, for the budget. */
+const SLOT_COST = 8;
+const PROP_COST = 48;
+function charge(path: Path, bytes: number, what: () => string): void {
+  budget -= bytes;
+  if (budget < 0) fail(path, what());
+}
+const overBudget = () => `a value whose copy is larger than the plugin's memoryBytes`;
 
 /** Largest integer a fengari (32-bit) integer holds; larger JS integers become Lua floats. */
 const INT_MIN = -2147483648;
@@ -249,6 +266,7 @@ const TYPE_NAMES: Record<number, string> = {
 
 /** A Lua value as a fresh JS value. `top` is true for the outermost value (nil -> undefined). */
 export function toJS(v: TValue, m: Markers, path: Path, depth: number, seen: Table[]): unknown {
+  if (depth === 0 && typeof path === 'string') budget = m.copyBudget;
   switch (v.type) {
     case T.NIL:
       return undefined;
@@ -260,6 +278,7 @@ export function toJS(v: TValue, m: Markers, path: Path, depth: number, seen: Tab
     case T.SHRSTR:
     case T.LNGSTR: {
       const b = (v.value as TString).realstring;
+      if (b.length > 4096) charge(path, b.length, overBudget);
       if (m.fromBytes.has(v.value as TString)) return new Uint8Array(b);
       const s = fromUtf8(b);
       return s === undefined ? new Uint8Array(b) : s;
@@ -309,6 +328,10 @@ function tableToJS(t: Table, m: Markers, path: Path, depth: number, seen: Table[
       if (k.type !== T.NUMINT || (k.value as number) < 1) fail(path, 'a non-index key in a table marked with host.array');
       if ((k.value as number) > max) max = k.value as number;
     }
+    // Sized by the largest index, which the plugin chooses: charged before anything is allocated.
+    let n = 0;
+    for (let e = t.f; e; e = e.n) n++;
+    charge(path, max * SLOT_COST, () => `a host.array of length ${max} holding ${n} values (its copy would be larger than the plugin's memoryBytes)`);
     const a: unknown[] = new Array(max).fill(null);
     for (let e = t.f; e; e = e.n) {
       const i = (e.key.value as number) - 1;
@@ -331,6 +354,7 @@ function tableToJS(t: Table, m: Markers, path: Path, depth: number, seen: Table[
       }
     }
     if (sequence && max === n) {
+      charge(path, n * SLOT_COST, overBudget);
       const a: unknown[] = new Array(n);
       for (let e = t.f; e; e = e.n) {
         const i = (e.key.value as number) - 1;
@@ -338,6 +362,7 @@ function tableToJS(t: Table, m: Markers, path: Path, depth: number, seen: Table[
       }
       out = a;
     } else {
+      charge(path, n * PROP_COST, overBudget);
       const o: Record<string, unknown> = {};
       for (let e = t.f; e; e = e.n) {
         const k = keyText(e.key, path);
