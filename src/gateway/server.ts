@@ -1139,8 +1139,11 @@ class GatewayImpl implements Gateway {
     await this.certs?.close();
     this.agents.destroy();
     // Report failure lines still held back by the rate limit.
-    for (const mw of this.runtime.middlewares.values()) mw.failureLog?.close();
-    disposeRuntime(this.runtime);
+    // No runtime when the configuration was refused at start: the kv and the host are still closed.
+    if (this.runtime) {
+      for (const mw of this.runtime.middlewares.values()) mw.failureLog?.close();
+      disposeRuntime(this.runtime);
+    }
     await this.provider?.close();
     await this.host.close();
     this.kv?.dispose();
