@@ -10,10 +10,9 @@ import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import pino from 'pino';
 import pretty from 'pino-pretty';
-import { createHost, isPluginFile } from './host/host.js';
+import { builtinExtensions, createHost, isPluginFile } from './host/host.js';
 import { scopedFs } from './capabilities/fs.js';
 import { SelfTestError, TerrariumError } from './errors.js';
-import { registeredExtensions } from './engine.js';
 import { memoryKv, runDemo } from './demo.js';
 import { generateKeys, makeTrustStore, signPlugin, signaturePath, verifyPlugin } from './host/trust.js';
 import type { Logger } from './types.js';
@@ -124,7 +123,7 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
         out(`${line(r)}\n`);
         if (r.error) out(`  ${r.error}\n`);
       }
-      if (rows.length === 0) out(`(no plugins: files must end in ${registeredExtensions().join(', ')})\n`);
+      if (rows.length === 0) out(`(no plugins: files must end in ${builtinExtensions().join(', ')})\n`);
       if (rows.some((r) => r.error)) process.exitCode = 1;
     });
 
@@ -171,7 +170,7 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
     .action(async (target: string) => {
       let files: string[];
       try {
-        files = statSync(target).isDirectory() ? (await readdir(target)).filter(isPluginFile).sort().map((f) => path.join(target, f)) : [target];
+        files = statSync(target).isDirectory() ? (await readdir(target)).filter((f) => isPluginFile(f)).sort().map((f) => path.join(target, f)) : [target];
       } catch {
         throw new UsageError(`${target} does not exist`);
       }
@@ -192,7 +191,7 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
         const lines = p.error instanceof SelfTestError ? p.error.failures : [p.error?.message ?? p.status];
         for (const l of lines) out(`      ${l}\n`);
       }
-      if (files.length === 0) out(`(no plugins: files must end in ${registeredExtensions().join(', ')})\n`);
+      if (files.length === 0) out(`(no plugins: files must end in ${builtinExtensions().join(', ')})\n`);
       const summary = failed
         ? `${failed} of ${files.length} plugins failed`
         : ran === files.length

@@ -1,7 +1,8 @@
 /**
- * The one small interface every engine implements, and the registry that maps file extensions to
- * engines. Core code never imports an engine by name: engines are registered here and imported
- * lazily the first time a file with one of their extensions is found.
+ * The one small interface every engine implements, and the per-host set that maps file extensions
+ * to engines. Core code never imports an engine by name: a host is handed engine descriptors
+ * (`createHost({ engines })`, the built-ins by default) and imports each lazily, the first time a
+ * file with one of its extensions is found.
  */
 import type { ExportInfo, Limits, LogLevel, PluginMeta } from './types.js';
 import type { CapabilityEntry } from './capabilities/index.js';
@@ -54,32 +55,55 @@ export interface Engine {
   load(req: LoadRequest): Promise<EngineInstance>;
 }
 
-type EngineFactory = () => Promise<Engine>;
-const registry = new Map<string, { name: string; factory: EngineFactory; engine?: Promise<Engine> }>();
+/** What an engine declares about itself, so the core has no engine special cases. */
+export interface EngineTraits {
+  /** The least `limits.memoryBytes` the engine can start with (QuickJS: 16 MiB of linear memory). */
+  minMemoryBytes?: number;
+  /** The most `limits.stackBytes` the engine can honour (QuickJS: 4 MiB, under its 5 MiB C stack). */
+  maxStackBytes?: number;
+}
 
 /**
- * Register an engine for file extensions (with the dot). The factory runs once, on first use.
- * @example registerEngine('quickjs', ['.js', '.mjs'], async () => (await import('./engines/quickjs/index.js')).quickjsEngine)
+ * An engine as handed to `createHost({ engines })`: its name, the file extensions (with the dot)
+ * it runs, its traits, and a factory that imports it on first use.
+ * @example { name: 'quickjs', extensions: ['.js', '.mjs'], load: async () => (await import('./engines/quickjs/index.js')).quickjsEngine }
  */
-export function registerEngine(name: string, extensions: readonly string[], factory: EngineFactory): void {
-  const entry = { name, factory };
-  for (const ext of extensions) registry.set(ext.toLowerCase(), entry);
+export interface EngineDescriptor {
+  readonly name: string;
+  readonly extensions: readonly string[];
+  readonly traits?: EngineTraits;
+  load(): Promise<Engine>;
 }
 
-/** The engine name for a file extension, or undefined when no engine handles it. */
-export function engineNameFor(ext: string): string | undefined {
-  return registry.get(ext.toLowerCase())?.name;
+/** One host's engines by extension; each engine is imported once, the first time a file needs it. */
+export class EngineSet {
+  private readonly byExt = new Map<string, { descriptor: EngineDescriptor; engine?: Promise<Engine> }>();
+
+  constructor(descriptors: readonly EngineDescriptor[]) {
+    // Engines sharing a factory (QuickJS for .js and, through TypeScript, .ts) are distinct descriptors.
+    for (const descriptor of descriptors) {
+      const entry = { descriptor };
+      for (const ext of descriptor.extensions) this.byExt.set(ext.toLowerCase(), entry);
+    }
+  }
+
+  /** The descriptor for a file extension, or undefined when no engine handles it. */
+  descriptorFor(ext: string): EngineDescriptor | undefined {
+    return this.byExt.get(ext.toLowerCase())?.descriptor;
+  }
+
+  /** The engine for a file extension (imported on first use), or undefined. */
+  engineFor(ext: string): Promise<Engine> | undefined {
+    const entry = this.byExt.get(ext.toLowerCase());
+    if (!entry) return undefined;
+    entry.engine ??= entry.descriptor.load();
+    return entry.engine;
+  }
+
+  /** Extensions that have an engine, e.g. for error messages and the CLI. */
+  extensions(): string[] {
+    return [...this.byExt.keys()].sort();
+  }
 }
 
-/** The engine for a file extension (imported on first use), or undefined. */
-export function engineFor(ext: string): Promise<Engine> | undefined {
-  const entry = registry.get(ext.toLowerCase());
-  if (!entry) return undefined;
-  entry.engine ??= entry.factory();
-  return entry.engine;
-}
-
-/** Extensions that have an engine, e.g. for error messages and the CLI. */
-export function registeredExtensions(): string[] {
-  return [...registry.keys()].sort();
-}
+export { builtinEngines } from './engines/index.js';

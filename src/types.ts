@@ -5,7 +5,7 @@
 
 /** Per-plugin resource limits. Every field has a safe default (see `DEFAULT_LIMITS`). */
 export interface Limits {
-  /** Hard cap on a plugin's memory, in bytes. QuickJS: the bounded WebAssembly memory of its own module (min 16 MiB). */
+  /** Hard cap on a plugin's memory, in bytes. QuickJS: the bounded WebAssembly memory of its own module (min 16 MiB, its declared trait). */
   memoryBytes: number;
   /** Wall-clock budget of one call, including the host capabilities an async call awaits. */
   callTimeoutMs: number;

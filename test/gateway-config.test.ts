@@ -8,10 +8,10 @@ import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError } from '../src/errors.js';
-import { createGateway } from '../src/gateway/index.js';
-import { compileRule, RuleSyntaxError, type MatchInput } from '../src/gateway/rules.js';
-import { loadConfig } from '../src/gateway/config.js';
+import { ConfigError } from '../dist/errors.js';
+import { createGateway } from '../dist/gateway/index.js';
+import { compileRule, RuleSyntaxError, type MatchInput } from '../dist/gateway/rules.js';
+import { loadConfig } from '../dist/gateway/config.js';
 import { baseConfig, eventually, gateway, memoryLogger, request, tempDir } from './fixtures/gateway/helpers.js';
 
 const input = (over: Partial<MatchInput> = {}): MatchInput => ({
@@ -303,12 +303,12 @@ describe('gateway configuration', () => {
   });
 });
 
-const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 
-/** Run the CLI from source; `onOutput` is called with stdout until it returns true. */
+/** Run the built CLI; `onOutput` is called with stdout until it returns true. */
 function cli(args: string[], onOutput?: (stdout: string, child: ReturnType<typeof spawn>) => Promise<boolean>): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     let handled = false;

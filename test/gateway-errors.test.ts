@@ -7,8 +7,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { createGateway } from '../src/gateway/index.js';
-import { ConfigError, ListenError, TerrariumError } from '../src/errors.js';
+import { createGateway } from '../dist/gateway/index.js';
+import { ConfigError, ListenError, TerrariumError } from '../dist/errors.js';
 import { baseConfig, gateway, memoryLogger, request, tempDir } from './fixtures/gateway/helpers.js';
 
 describe('gateway operating errors', () => {

@@ -8,8 +8,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { createGateway, type Gateway } from '../src/gateway/index.js';
-import { parseGoDuration, traefikDuration } from '../src/gateway/duration.js';
+import { createGateway, type Gateway } from '../dist/gateway/index.js';
+import { parseGoDuration, traefikDuration } from '../dist/gateway/duration.js';
 import { request, tempDir, upstream } from './fixtures/gateway/helpers.js';
 
 const STATIC = `

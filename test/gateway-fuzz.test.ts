@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { baseConfig, gateway, tempDir, upstream, type Upstream } from './fixtures/gateway/helpers.js';
 import { rawExchange } from './fixtures/gateway/raw.js';
-import type { Gateway } from '../src/gateway/index.js';
+import type { Gateway } from '../dist/gateway/index.js';
 
 const DENY = `
 export const meta = { name: 'deny', version: '1.0.0', apiVersion: 1 };

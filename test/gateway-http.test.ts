@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { baseConfig, gateway, tempDir, upstream, type Upstream } from './fixtures/gateway/helpers.js';
 import { chunked, parseResponses, rawExchange } from './fixtures/gateway/raw.js';
-import type { GatewayConfig } from '../src/gateway/index.js';
+import type { GatewayConfig } from '../dist/gateway/index.js';
 
 const DENY = `
 export const meta = { name: 'deny', version: '1.0.0', apiVersion: 1 };

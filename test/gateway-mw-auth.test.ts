@@ -6,7 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import md5 from 'apache-md5';
 import bcrypt from 'bcryptjs';
-import { createGateway } from '../src/gateway/index.js';
+import { createGateway } from '../dist/gateway/index.js';
 import { baseConfig, request, tempDir, upstream } from './fixtures/gateway/helpers.js';
 import { withMiddlewares } from './fixtures/gateway/builtins.js';
 

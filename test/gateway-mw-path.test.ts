@@ -86,7 +86,7 @@ describe('path middlewares', () => {
   });
 
   it('refuses a chain that includes itself, a bad regex and an unknown option, with paths', async () => {
-    const { createGateway } = await import('../src/gateway/index.js');
+    const { createGateway } = await import('terrarium/gateway');
     await assert.rejects(
       createGateway(
         baseConfig(dir.dir, {

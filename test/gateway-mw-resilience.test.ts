@@ -1,7 +1,7 @@
 /** retry and circuitBreaker, through a running gateway with real (failing) upstreams. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createGateway } from '../src/gateway/index.js';
+import { createGateway } from '../dist/gateway/index.js';
 import { baseConfig, eventually, request, tempDir, upstream } from './fixtures/gateway/helpers.js';
 import { withMiddlewares } from './fixtures/gateway/builtins.js';
 

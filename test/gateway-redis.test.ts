@@ -10,12 +10,12 @@ import { copyFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { openKv, type KvStore } from '../src/gateway/kv.js';
-import { KvUnavailableError } from '../src/errors.js';
+import { openKv, type KvStore } from '../dist/gateway/kv.js';
+import { KvUnavailableError } from '../dist/errors.js';
 import { baseConfig, eventually, gateway, memoryLogger, request, tempDir } from './fixtures/gateway/helpers.js';
 import { TLS_CERT, startRedis, type RedisServer } from './fixtures/redis.js';
 import { serve } from './fixtures/gateway/serve.js';
-import { buildTree } from '../src/gateway/providers/redis.js';
+import { buildTree } from '../dist/gateway/providers/redis.js';
 
 const EXAMPLES = fileURLToPath(new URL('../scripts-examples/', import.meta.url));
 let redis: RedisServer;
@@ -67,7 +67,7 @@ return M
 `,
     });
     t.after(() => dir.cleanup());
-    const { createHost } = await import('../src/host/host.js');
+    const { createHost } = await import('terrarium');
     const kv = await openKv({ ...redisKv('lua:'), redis: { ...redisKv('lua:').redis, url: own.url } }, memoryLogger());
     t.after(() => kv.dispose());
     const host = await createHost({ dir: dir.dir, capabilities: kv.capability });
@@ -325,8 +325,8 @@ describe('Redis provider key layout', () => {
 
 describe('Redis configuration', () => {
   it('refuses bad kv and provider blocks with their paths', async () => {
-    const { createGateway } = await import('../src/gateway/server.js');
-    const { ConfigError } = await import('../src/errors.js');
+    const { createGateway } = await import('terrarium/gateway');
+    const { ConfigError } = await import('terrarium/errors');
     const dir = await tempDir({});
     try {
       const bad = async (patch: (c: ReturnType<typeof baseConfig>) => void) => {

@@ -5,10 +5,10 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { compileRule, RuleSyntaxError, type MatchInput } from '../src/gateway/rules.js';
-import { goRegExp, GoRegexpError } from '../src/gateway/goregexp.js';
-import { ConfigError } from '../src/errors.js';
-import { loadConfig } from '../src/gateway/config.js';
+import { compileRule, RuleSyntaxError, type MatchInput } from '../dist/gateway/rules.js';
+import { goRegExp, GoRegexpError } from '../dist/gateway/goregexp.js';
+import { ConfigError } from '../dist/errors.js';
+import { loadConfig } from '../dist/gateway/config.js';
 import { baseConfig, gateway, request, tempDir } from './fixtures/gateway/helpers.js';
 
 const input = (over: Partial<MatchInput> = {}): MatchInput => ({

@@ -6,7 +6,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ServerResponse } from 'node:http';
-import { createGateway } from '../src/gateway/index.js';
+import { createGateway } from '../dist/gateway/index.js';
 import { baseConfig, eventually, request, tempDir, upstream, type Upstream } from './fixtures/gateway/helpers.js';
 import { withMiddlewares } from './fixtures/gateway/builtins.js';
 

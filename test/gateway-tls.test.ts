@@ -12,8 +12,8 @@ import net from 'node:net';
 import { X509Certificate } from 'node:crypto';
 import { copyFileSync } from 'node:fs';
 import type { AddressInfo, Socket } from 'node:net';
-import { createGateway, type GatewayConfig } from '../src/gateway/index.js';
-import { ConfigError } from '../src/errors.js';
+import { createGateway, type GatewayConfig } from '../dist/gateway/index.js';
+import { ConfigError } from '../dist/errors.js';
 import { baseConfig, eventually, gateway, memoryLogger, request, tempDir } from './fixtures/gateway/helpers.js';
 import { makeCa, type Leaf } from './fixtures/gateway/certs.js';
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { cp, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { createGateway } from '../src/gateway/index.js';
+import { createGateway } from '../dist/gateway/index.js';
 import { tempDir, upstream } from './fixtures/gateway/helpers.js';
 import { raw } from './fixtures/gateway/builtins.js';
 

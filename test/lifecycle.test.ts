@@ -11,7 +11,7 @@ import { mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createHost, type Host, type HostEvent, type TerrariumError } from 'terrarium';
-import { generateKeys, signPlugin } from '../src/host/trust.js';
+import { generateKeys, signPlugin } from '../dist/host/trust.js';
 import { expectCode } from './engines/conformance.js';
 
 async function tempDir(): Promise<string> {

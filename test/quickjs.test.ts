@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { createHost, type Host } from 'terrarium';
-import { registerEngine } from 'terrarium/engine';
+import { builtinEngines, type EngineDescriptor } from 'terrarium/engine';
 import { loadQuickJS } from '../dist/engines/quickjs/index.js';
 import DEBUG_SYNC from '@jitl/quickjs-wasmfile-debug-sync';
 import { LIMITS, expectCode, fixtureDir } from './engines/conformance.js';
@@ -326,17 +326,34 @@ describe('host options', () => {
   });
 
   it('fails only the plugins of an engine that cannot start', async () => {
-    registerEngine('broken', ['.brk'], async () => {
-      throw new Error('no such runtime');
-    });
+    const broken: EngineDescriptor = {
+      name: 'broken',
+      extensions: ['.brk'],
+      load: async () => {
+        throw new Error('no such runtime');
+      },
+    };
     const dir = await fixtureDir({ 'a.brk': 'whatever', 'b.js': 'export function ok() { return 1; }\n' });
-    await using host = await createHost({ dir });
+    await using host = await createHost({ dir, engines: [...builtinEngines, broken] });
     const a = host.plugins.find((p) => p.file === 'a.brk');
     assert.equal(a?.status, 'failed');
     assert.equal(a?.error?.code, 'ERR_PLUGIN_LOAD');
     assert.match(a?.error?.message ?? '', /broken engine could not start: no such runtime/);
     assert.equal(host.get<{ ok(): number }>('b').ok(), 1);
+    await using plain = await createHost({ dir });
+    assert.deepEqual(plain.plugins.map((p) => p.file), ['b.js'], 'engines are per host: another host does not see .brk');
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it('checks each plugin\'s limits against its engine\'s declared traits', async () => {
+    const dir = await fixtureDir({ 'small.lua': 'return { one = function() return 1 end }\n' });
+    await using lua = await createHost({ dir, limits: { memoryBytes: 8 * 1024 * 1024 } });
+    assert.equal(lua.get<{ one(): number }>('small').one(), 1, 'Lua declares no 16 MiB floor');
+    const js = await fixtureDir({ 'small.js': 'export function one() { return 1; }\n' });
+    const e = await expectCode(() => createHost({ dir: js, limits: { memoryBytes: 8 * 1024 * 1024 } }), 'ERR_OPTIONS');
+    assert.match(e.message, /quickjs engine needs at least 16 MiB/);
+    await rm(dir, { recursive: true, force: true });
+    await rm(js, { recursive: true, force: true });
   });
 
   it('refuses calls after close with ERR_PLUGIN_UNAVAILABLE', async () => {

@@ -1,9 +1,15 @@
 /**
- * The built-in engines, registered by file extension. Each is imported only when the host first
- * meets a file it handles, so an application with only JavaScript plugins never loads fengari.
+ * The built-in engines, the default of `createHost({ engines })`. Each is imported only when the
+ * host first meets a file it handles, so an application with only JavaScript plugins never loads fengari.
  */
-import { registerEngine } from '../engine.js';
+import type { EngineDescriptor } from '../engine.js';
 
-registerEngine('quickjs', ['.js', '.mjs'], async () => (await import('./quickjs/index.js')).quickjsEngine);
-registerEngine('lua', ['.lua'], async () => (await import('./lua/index.js')).luaEngine);
-registerEngine('quickjs', ['.ts', '.mts'], async () => (await import('./typescript/index.js')).typescriptEngine);
+const MiB = 1024 * 1024;
+/** QuickJS needs 16 MiB of linear memory to start; its C stack inside WebAssembly is 5 MiB. */
+const quickjsTraits = { minMemoryBytes: 16 * MiB, maxStackBytes: 4 * MiB };
+
+export const builtinEngines: readonly EngineDescriptor[] = Object.freeze([
+  { name: 'quickjs', extensions: ['.js', '.mjs'], traits: quickjsTraits, load: async () => (await import('./quickjs/index.js')).quickjsEngine },
+  { name: 'lua', extensions: ['.lua'], load: async () => (await import('./lua/index.js')).luaEngine },
+  { name: 'quickjs', extensions: ['.ts', '.mts'], traits: quickjsTraits, load: async () => (await import('./typescript/index.js')).typescriptEngine },
+]);

@@ -5,10 +5,10 @@
 import { createHash } from 'node:crypto';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { type Engine, engineFor, engineNameFor, registeredExtensions } from '../engine.js';
-import '../engines/index.js';
+import { type Engine, type EngineDescriptor, EngineSet } from '../engine.js';
+import { builtinEngines } from '../engines/index.js';
 import { flattenCapabilities, withLogCapability } from '../capabilities/index.js';
-import { ApiVersionError, ExportsRemovedError, NoPluginError, OptionsError, PluginLoadError, SelfTestError, TerrariumError } from '../errors.js';
+import { ApiVersionError, ExportsRemovedError, NoPluginError, OptionsError, PluginLoadError, SelfTestError, TerrariumError, formatBytes } from '../errors.js';
 import type { Capabilities, Limits, LogLevel, Logger } from '../types.js';
 import { resolveLimits, resolveNumbers } from './limits.js';
 import { MAX_DEPTH, encodeWire, isWireFailure } from '../binding/wire.js';
@@ -27,6 +27,11 @@ export interface HostOptions {
   dir?: string;
   /** Extra plugin files to load besides (or instead of) `dir`. */
   files?: string[];
+  /**
+   * The engines, by file extension (default: the built-ins, QuickJS for `.js`/`.mjs`/`.ts`/`.mts`
+   * and fengari for `.lua`). Pass `[...builtinEngines, myEngine]` (from `terrarium/engine`) to add one.
+   */
+  engines?: readonly EngineDescriptor[];
   /** Limits for every plugin (defaults: DEFAULT_LIMITS). */
   limits?: Partial<Limits>;
   /** Per-plugin overrides, keyed by file name without extension. */
@@ -117,7 +122,7 @@ const ms = (n: number) => `${n} ms`;
 const count = (n: number) => String(n);
 const HOUR = 3_600_000;
 
-const KNOWN_OPTIONS = ['dir', 'files', 'limits', 'pluginLimits', 'capabilities', 'config', 'logger', 'watch', 'apiVersions', 'trust', 'selftest', 'health', 'quarantine', 'logRate', 'standby', 'reload'];
+const KNOWN_OPTIONS = ['dir', 'files', 'limits', 'pluginLimits', 'capabilities', 'config', 'logger', 'watch', 'apiVersions', 'trust', 'selftest', 'health', 'quarantine', 'logRate', 'standby', 'reload', 'engines'];
 
 function checkOptions(options: HostOptions): void {
   if (options === null || typeof options !== 'object') throw new OptionsError('createHost options must be an object', 'Pass { dir: "./plugins" }');
@@ -128,6 +133,10 @@ function checkOptions(options: HostOptions): void {
   if (options.dir !== undefined && typeof options.dir !== 'string') throw new OptionsError('options.dir must be a string path', 'Pass a directory path');
   if (options.files !== undefined && (!Array.isArray(options.files) || options.files.some((f) => typeof f !== 'string'))) {
     throw new OptionsError('options.files must be an array of paths', 'Pass e.g. ["./plugins/a.js"]');
+  }
+  if (options.engines !== undefined) {
+    const ok = Array.isArray(options.engines) && options.engines.every((e) => e && typeof e.name === 'string' && Array.isArray(e.extensions) && typeof e.load === 'function');
+    if (!ok) throw new OptionsError('options.engines must be an array of { name, extensions, load }', 'Pass e.g. [...builtinEngines, myEngine] (builtinEngines from terrarium/engine)');
   }
   for (const k of ['config', 'pluginLimits', 'capabilities'] as const) {
     const v = options[k];
@@ -194,7 +203,7 @@ function settingsFrom(options: HostOptions): Settings {
 }
 
 /** Plugin files of the directory (sorted) plus options.files; the directory must exist. */
-async function discover(options: HostOptions): Promise<{ dir: string; files: string[] }> {
+async function discover(options: HostOptions, engines: EngineSet): Promise<{ dir: string; files: string[] }> {
   const dir = path.resolve(options.dir ?? process.cwd());
   if (options.dir !== undefined) {
     let st;
@@ -205,28 +214,33 @@ async function discover(options: HostOptions): Promise<{ dir: string; files: str
     }
     if (!st.isDirectory()) throw new OptionsError(`${dir} is not a directory`, 'options.dir must be a directory of plugin files');
   }
-  const files = options.dir === undefined ? [] : await listPluginFiles(dir);
+  const files = options.dir === undefined ? [] : await listPluginFiles(dir, engines);
   for (const f of options.files ?? []) {
     const abs = path.resolve(f);
-    if (!engineNameFor(path.extname(abs))) {
-      throw new OptionsError(`no engine for ${f}`, `Plugin files must end in one of: ${registeredExtensions().join(', ')}`);
+    if (!engines.descriptorFor(path.extname(abs))) {
+      throw new OptionsError(`no engine for ${f}`, `Plugin files must end in one of: ${engines.extensions().join(', ')}`);
     }
     if (!files.includes(abs)) files.push(abs);
   }
   return { dir, files };
 }
 
-/** Whether a file name is a plugin (registered extension, not hidden). */
-export function isPluginFile(file: string): boolean {
+const builtinSet = new EngineSet(builtinEngines);
+
+/** Whether a file name is a plugin (an extension the engines handle, not hidden). */
+export function isPluginFile(file: string, engines: EngineSet = builtinSet): boolean {
   const base = path.basename(file);
   // Declaration files (.d.ts) describe plugins; they are not plugins.
-  return !base.startsWith('.') && !/\.d\.m?ts$/.test(base) && engineNameFor(path.extname(base)) !== undefined;
+  return !base.startsWith('.') && !/\.d\.m?ts$/.test(base) && engines.descriptorFor(path.extname(base)) !== undefined;
 }
 
-async function listPluginFiles(dir: string): Promise<string[]> {
+/** Extensions of the built-in engines (for the CLI's messages). */
+export const builtinExtensions = (): string[] => builtinSet.extensions();
+
+async function listPluginFiles(dir: string, engines: EngineSet): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true });
   return entries
-    .filter((e) => e.isFile() && isPluginFile(e.name))
+    .filter((e) => e.isFile() && isPluginFile(e.name, engines))
     .map((e) => e.name)
     .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
     .map((n) => path.join(dir, n));
@@ -236,17 +250,29 @@ async function listPluginFiles(dir: string): Promise<string[]> {
  * The engine for an extension. An engine that cannot start (its module fails to import) fails
  * only the plugins it would have run, each with ERR_PLUGIN_LOAD saying why.
  */
-async function loadEngine(ext: string): Promise<Engine> {
+async function loadEngine(engines: EngineSet, ext: string): Promise<Engine> {
   try {
-    return await engineFor(ext)!;
+    return await engines.engineFor(ext)!;
   } catch (e) {
-    const name = engineNameFor(ext) ?? ext;
+    const name = engines.descriptorFor(ext)?.name ?? ext;
     return {
       name,
       load: async (req) => {
         throw new PluginLoadError(`the ${name} engine could not start: ${(e as Error)?.message ?? String(e)}`, { plugin: req.defaultName, engine: name, file: req.file, cause: e }, 'Check the installation (npm ci)');
       },
     };
+  }
+}
+
+/** A plugin's limits against what its engine declares it can honour (ERR_OPTIONS naming both). */
+function checkTraits(engine: EngineDescriptor, own: Partial<Limits>, base: Limits, file: string): void {
+  const limits = { ...base, ...own };
+  const { minMemoryBytes, maxStackBytes } = engine.traits ?? {};
+  if (minMemoryBytes !== undefined && limits.memoryBytes < minMemoryBytes) {
+    throw new OptionsError(`limits.memoryBytes is ${formatBytes(limits.memoryBytes)} for ${path.basename(file)}, but the ${engine.name} engine needs at least ${formatBytes(minMemoryBytes)}`, 'Raise memoryBytes (limits or pluginLimits)');
+  }
+  if (maxStackBytes !== undefined && limits.stackBytes > maxStackBytes) {
+    throw new OptionsError(`limits.stackBytes is ${formatBytes(limits.stackBytes)} for ${path.basename(file)}, but the ${engine.name} engine honours at most ${formatBytes(maxStackBytes)}`, 'Lower stackBytes (limits or pluginLimits)');
   }
 }
 
@@ -272,7 +298,9 @@ export async function createHost(options: HostOptions): Promise<Host> {
   const trust = makeTrustStore(options.trust);
   const apiVersions = options.apiVersions;
   const runTests = options.selftest ?? true;
-  const { dir, files } = await discover(options);
+  const engines = new EngineSet(options.engines ?? builtinEngines);
+  const { dir, files } = await discover(options, engines);
+  for (const file of files) checkTraits(engines.descriptorFor(path.extname(file))!, perPlugin[path.basename(file, path.extname(file))] ?? {}, baseLimits, file);
   const events = new HostEvents(logger);
 
   /** Plugins in load order; `byFile` maps each file to the plugin its version came from. */
@@ -356,7 +384,7 @@ export async function createHost(options: HostOptions): Promise<Host> {
       config: () => config[defaultName] ?? (owner && owner.name !== defaultName ? config[owner.name] : undefined),
       log: (level: LogLevel, message: string) => {
         const name = owner?.name ?? defaultName;
-        pluginLog(name, { plugin: name, version: owner?.version, engine: engineNameFor(ext), file: shown, export: owner?.currentExport }, level, message);
+        pluginLog(name, { plugin: name, version: owner?.version, engine: engines.descriptorFor(ext)?.name, file: shown, export: owner?.currentExport }, level, message);
       },
       bind(p: ManagedPlugin) {
         owner = p;
@@ -391,7 +419,7 @@ export async function createHost(options: HostOptions): Promise<Host> {
       } catch (e) {
         unreadable = new PluginLoadError(`cannot read the plugin file: ${(e as Error).message}`, { plugin: path.basename(file, path.extname(file)), file: shownPath(file), cause: e }, 'Check the file and its permissions');
       }
-      const engine = await loadEngine(path.extname(file));
+      const engine = await loadEngine(engines, path.extname(file));
       const req = requestFor(file, read);
       const p = new ManagedPlugin(context, req, engine);
       req.bind(p);
@@ -499,7 +527,7 @@ export async function createHost(options: HostOptions): Promise<Host> {
         continue;
       }
       if (current && current.sourceHash === read.hash && current.status !== 'failed') continue;
-      const engine = await loadEngine(path.extname(file));
+      const engine = await loadEngine(engines, path.extname(file));
       const req = requestFor(file, read);
       const rejectNew = (err: TerrariumError, name?: string) => {
         if (current) current.rejectReload(err);
@@ -578,7 +606,7 @@ export async function createHost(options: HostOptions): Promise<Host> {
   };
 
   const rescan = async () => {
-    const onDisk = options.dir === undefined ? [] : await listPluginFiles(dir).catch(() => []);
+    const onDisk = options.dir === undefined ? [] : await listPluginFiles(dir, engines).catch(() => []);
     const extra = (options.files ?? []).map((f) => path.resolve(f));
     await enqueue(new Set([...onDisk, ...extra, ...byFile.keys()]));
   };
@@ -591,7 +619,7 @@ export async function createHost(options: HostOptions): Promise<Host> {
       dir: options.dir === undefined ? undefined : dir,
       files: (options.files ?? []).map((f) => path.resolve(f)),
       debounceMs: settings.debounceMs,
-      isPlugin: isPluginFile,
+      isPlugin: (f: string) => isPluginFile(f, engines),
       onChange: (changed) => void enqueue(changed, settings.debounceMs),
       onError: (e) => logger.error({ event: 'watch-error', err: e }, `watching plugin files failed: ${e.message}`),
     });

@@ -9,16 +9,16 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   stackBytes: 256 * 1024,
 });
 
-/** QuickJS needs 16 MiB of linear memory to start; the same floor applies to every engine. */
-export const MIN_MEMORY_BYTES = 16 * 1024 * 1024;
+/** The floor for every engine; an engine declares a higher one in its traits (QuickJS: 16 MiB). */
+export const MIN_MEMORY_BYTES = 1024 * 1024;
 export const MAX_MEMORY_BYTES = 2 * 1024 * 1024 * 1024;
 
 const BOUNDS: Record<keyof Limits, [number, number, (n: number) => string]> = {
   memoryBytes: [MIN_MEMORY_BYTES, MAX_MEMORY_BYTES, formatBytes],
   callTimeoutMs: [1, 10 * 60 * 1000, (n) => `${n} ms`],
   loadTimeoutMs: [1, 10 * 60 * 1000, (n) => `${n} ms`],
-  // QuickJS's C stack inside WebAssembly is 5 MiB: a larger budget would defeat its own check.
-  stackBytes: [16 * 1024, 4 * 1024 * 1024, formatBytes],
+  // The ceiling for every engine; an engine declares a lower one in its traits (QuickJS: 4 MiB).
+  stackBytes: [16 * 1024, 64 * 1024 * 1024, formatBytes],
 };
 
 /** Bounds of one numeric option: min, max, and how to show a value. */

@@ -26,7 +26,8 @@ const CLOSURE_OVERHEAD = 120;
 const UPVALUE_BYTES = 40;
 const INSTR_BYTES = 96;
 const THREAD_OVERHEAD = 600;
-const SLOT_BYTES = 40;
+/** Bytes of one Lua stack slot (a TValue and its array cell). */
+export const SLOT_BYTES = 40;
 const USERDATA_BYTES = 150;
 
 export function heapNow(): number {

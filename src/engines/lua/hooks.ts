@@ -1,7 +1,7 @@
 /**
  * What the patched fengari (patches.ts) calls back into, and the native replacements it uses for
  * its string primitives. One object per process: fengari's modules reach it as
- * `module.__terrarium`; the Lua engine (index.ts) dispatches each call to the instance that owns
+ * `module.__terrarium`; the Lua engine (limits.ts) dispatches each call to the Budget that owns
  * the state (`L.l_G.terrarium`).
  */
 import { createHash } from 'node:crypto';

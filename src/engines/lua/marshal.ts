@@ -2,7 +2,7 @@
  * Copying values between the host and a fengari state, written against fengari's object model
  * (TValue, Table, TString) rather than its C-like API: the API copies and re-hashes every key,
  * which made a 10-header request cost ~24 µs to build. Here tables are built with
- * `luaH_setfrom` and string keys come from a bounded cache of TString objects whose hash is
+ * entries appended directly (append) and string keys come from a bounded cache of TString objects whose hash is
  * computed once, so a request table costs a few µs.
  *
  * The rule table is documented in the README (Marshalling rules); refusals use the same reasons and `$.a[2]`
@@ -19,7 +19,7 @@ const { lobject, ltable, lstring } = fengari.internals as {
     luaH_setint(t: Table, k: number, v: TValue): void;
     luaH_getn(t: Table): number;
   };
-  lstring: { luaS_bless(L: LuaState | null, s: Uint8Array): TString };
+  lstring: { luaS_bless(L: LuaState | null, s: Uint8Array): TString; luaS_hashlongstr(ts: TString): string };
 };
 
 /** fengari's value cell. */
@@ -34,11 +34,13 @@ export interface TString {
 export interface TableEntry {
   key: TValue;
   value: TValue;
+  p: TableEntry | undefined | null;
   n: TableEntry | undefined;
 }
 export interface Table {
   strong: Map<unknown, TableEntry>;
   f: TableEntry | undefined;
+  l: TableEntry | undefined;
   metatable: Table | null;
 }
 export interface LuaState {
@@ -97,7 +99,7 @@ const strictDecoder = new TextDecoder('utf-8', { fatal: true });
 /** UTF-8 bytes of a JS string; ASCII without TextEncoder's call overhead. */
 export function utf8(s: string): Uint8Array {
   const n = s.length;
-  if (n < 64) {
+  if (n < 256) {
     const out = new Uint8Array(n);
     for (let i = 0; i < n; i++) {
       const c = s.charCodeAt(i);
@@ -136,12 +138,19 @@ function decodeSlow(b: Uint8Array): string | undefined {
 
 /**
  * Interned TStrings for short strings (object keys, header names, enum-like values): fengari has
- * no interning and hashes a string key by building a hex string of its bytes, once per TString.
+ * no interning and hashes a string key by building a string of its bytes, once per TString.
  * Sharing TStrings between states is safe: they are immutable and their hash is a pure function.
+ * Header values up to INTERN_MAX_LEN (user agents, cookies) are interned too: a request repeats
+ * most of them, and the whole cache is dropped when it is full, so it stays bounded.
  */
 const internCache = new Map<string, TString>();
-const INTERN_MAX_LEN = 40;
-const INTERN_MAX_ENTRIES = 8192;
+const INTERN_MAX_LEN = 256;
+const INTERN_MAX_ENTRIES = 4096;
+/**
+ * The JS text of a TString made by luaString (host text, so valid UTF-8): copying it back out
+ * (a header value the plugin returns unchanged) skips the decoding.
+ */
+const textOf = new WeakMap<TString, string>();
 export function luaString(s: string): TString {
   if (s.length <= INTERN_MAX_LEN) {
     let ts = internCache.get(s);
@@ -149,10 +158,49 @@ export function luaString(s: string): TString {
       if (internCache.size >= INTERN_MAX_ENTRIES) internCache.clear();
       ts = lstring.luaS_bless(null, utf8(s));
       internCache.set(s, ts);
+      textOf.set(ts, s);
     }
     return ts;
   }
-  return lstring.luaS_bless(null, utf8(s));
+  const ts = lstring.luaS_bless(null, utf8(s));
+  textOf.set(ts, s);
+  return ts;
+}
+
+/**
+ * Decoded table keys by their fengari hash ('|' + the bytes as latin1 up to 4096 bytes, a
+ * length-prefixed SHA-256 above: one hash, one byte string). Every string key in a table already
+ * has its hash, so a key the plugin built (`'x-echo-' .. k`, a fresh TString each call) is
+ * decoded once, not once per call. Keys that are not valid UTF-8 are not cached (they are refused).
+ */
+const keyTextCache = new Map<string, string>();
+const KEY_CACHE_MAX_ENTRIES = 4096;
+const KEY_CACHE_MAX_HASH = 130;
+function stringKeyText(ts: TString): string | undefined {
+  const h = ts.hash;
+  if (typeof h !== 'string' || h.length > KEY_CACHE_MAX_HASH) return textOf.get(ts) ?? fromUtf8(ts.realstring);
+  let s = keyTextCache.get(h);
+  if (s === undefined) {
+    s = fromUtf8(ts.realstring);
+    if (s === undefined) return undefined;
+    if (keyTextCache.size >= KEY_CACHE_MAX_ENTRIES) keyTextCache.clear();
+    keyTextCache.set(h, s);
+  }
+  return s;
+}
+
+/**
+ * Appends key -> value to a table being built by toLua. The table is fresh and its keys distinct
+ * (Object.keys, array indexes), so no lookup, dead-key bookkeeping or TValue copies are needed:
+ * the entry has the shape ltable.js's `add` gives (key, value, p, n), and the TValues are owned.
+ */
+function append(t: Table, hash: unknown, key: TValue, value: TValue): void {
+  const prev = t.l;
+  const entry: TableEntry = { key, value, p: prev, n: undefined };
+  if (!t.f) t.f = entry;
+  if (prev) prev.n = entry;
+  t.strong.set(hash, entry);
+  t.l = entry;
 }
 
 /** Per-state markers created by the engine (host.null, host.array, host.object, host.bytes). */
@@ -219,8 +267,10 @@ export function toLua(L: LuaState, v: unknown, m: Markers, path: Path, depth: nu
         const a = v as unknown[];
         t.metatable = m.arrayMt;
         for (let i = 0; i < a.length; i++) {
-          const p = step(path, i);
-          ltable.luaH_setint(t, i + 1, toLua(L, read(a, i, p), m, p, depth + 1, seen, true));
+          const val = read(a, i, path);
+          // Strings inline: no path object for a value that cannot fail.
+          const tv = typeof val === 'string' ? new TValueCtor(T.LNGSTR, luaString(val)) : toLua(L, val, m, step(path, i), depth + 1, seen, true);
+          append(t, i + 1, new TValueCtor(T.NUMINT, i + 1), tv);
         }
       } else {
         const o = v as Record<string, unknown>;
@@ -228,10 +278,11 @@ export function toLua(L: LuaState, v: unknown, m: Markers, path: Path, depth: nu
         if (keys.length === 0) t.metatable = m.objectMt;
         for (let i = 0; i < keys.length; i++) {
           const k = keys[i]!;
-          const p = step(path, k);
-          const val = read(o, k, p);
+          const val = read(o, k, path);
           if (val === undefined) continue; // like JSON: an undefined property is an absent key
-          ltable.luaH_setfrom(L, t, new TValueCtor(T.LNGSTR, luaString(k)), toLua(L, val, m, p, depth + 1, seen, true));
+          const ks = luaString(k);
+          const tv = typeof val === 'string' ? new TValueCtor(T.LNGSTR, luaString(val)) : toLua(L, val, m, step(path, k), depth + 1, seen, true);
+          append(t, lstring.luaS_hashlongstr(ks), new TValueCtor(T.LNGSTR, ks), tv);
         }
       }
       seen.pop();
@@ -247,11 +298,12 @@ export function setMaxDepth(n: number): void {
   MAX_DEPTH_LIMIT = n;
 }
 
-function read(o: Record<string, unknown> | unknown[], k: string | number, path: Path): unknown {
+/** o[k], a throwing getter refused at `up` + k. */
+function read(o: Record<string, unknown> | unknown[], k: string | number, up: Path): unknown {
   try {
     return (o as Record<string | number, unknown>)[k];
   } catch (err) {
-    return fail(path, 'a property whose getter threw (' + String(err && (err as Error).message) + ')');
+    return fail(step(up, k), 'a property whose getter threw (' + String(err && (err as Error).message) + ')');
   }
 }
 
@@ -277,9 +329,12 @@ export function toJS(v: TValue, m: Markers, path: Path, depth: number, seen: Tab
       return v.value as number;
     case T.SHRSTR:
     case T.LNGSTR: {
-      const b = (v.value as TString).realstring;
+      const ts = v.value as TString;
+      const b = ts.realstring;
       if (b.length > 4096) charge(path, b.length, overBudget);
-      if (m.fromBytes.has(v.value as TString)) return new Uint8Array(b);
+      const known = textOf.get(ts);
+      if (known !== undefined) return known;
+      if (m.fromBytes.has(ts)) return new Uint8Array(b);
       const s = fromUtf8(b);
       return s === undefined ? new Uint8Array(b) : s;
     }
@@ -300,7 +355,7 @@ function keyText(k: TValue, path: Path): string {
   switch (k.type) {
     case T.SHRSTR:
     case T.LNGSTR: {
-      const s = fromUtf8((k.value as TString).realstring);
+      const s = stringKeyText(k.value as TString);
       if (s === undefined) return fail(path, 'a table key that is not valid UTF-8');
       return s;
     }
@@ -367,7 +422,12 @@ function tableToJS(t: Table, m: Markers, path: Path, depth: number, seen: Table[
       for (let e = t.f; e; e = e.n) {
         const k = keyText(e.key, path);
         const p = step(path, k);
-        Object.defineProperty(o, k, { value: elem(e.value, m, p, depth, seen), enumerable: true, writable: true, configurable: true });
+        const val = elem(e.value, m, p, depth, seen);
+        // A plain store is several times faster than defineProperty, but only a key the object
+        // does not reach yet may take it: '__proto__' and other Object.prototype names (possibly
+        // frozen or accessors on a hardened host) must become own data properties, untouched.
+        if (k in o) Object.defineProperty(o, k, { value: val, enumerable: true, writable: true, configurable: true });
+        else o[k] = val;
       }
       out = o;
     }

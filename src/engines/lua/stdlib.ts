@@ -5,9 +5,9 @@
  */
 import { fengari } from './fengari.js';
 import type { LuaState } from './marshal.js';
+import { ls } from './text.js';
 
-const { lua, lauxlib, to_luastring } = fengari;
-const ls = (s: string): Uint8Array => to_luastring(s) as Uint8Array;
+const { lua, lauxlib } = fengari;
 
 /**
  * Per-plugin math.random / math.randomseed. fengari keeps one generator for the whole process,

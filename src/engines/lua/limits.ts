@@ -1,0 +1,224 @@
+/**
+ * The limits of one Lua state: the deadline of the running load or call, the stack bound, and
+ * the memory guard, checked from the places fengari lets us run code. Kept apart from the
+ * instance because this is the part that must hold against a hostile plugin; it knows nothing of
+ * exports, promises or marshalling.
+ *
+ * - time: a count hook (every HOOK_EVERY VM instructions, inherited by every coroutine) checks
+ *   the deadline; fengari's built-ins, where the hook never runs, count their work through the
+ *   patches of patches.ts and report every MATCH_SLICE units (onMatchSlice);
+ * - stack: the hook bounds the Lua stack of each thread (stackBytes / BYTES_PER_SLOT slots);
+ *   fengari bounds nested C calls itself (200), reporting its own overflows (onFault/onCaught:
+ *   classified by the error value, never its text);
+ * - memory: see guard.ts, plus the compiler's output (onCodeSlice) and large stack growth
+ *   (onGrowStack).
+ * Once a limit trips, `exceeded` is set and every later check re-raises it, so `pcall` cannot
+ * swallow it. The patched fengari reports to the process-wide guardHooks, wired at the end of
+ * this file to the Budget of the state (`L.l_G.terrarium`).
+ */
+import type { Limits } from '../../types.js';
+import { type ErrorContext, PluginMemoryError, PluginStackError, PluginTimeoutError, type TerrariumError } from '../../errors.js';
+import { guestFailure } from '../../binding/failures.js';
+import { fengari, guardHooks } from './fengari.js';
+import { type GuardOwner, MemoryGuard, SLOT_BYTES } from './guard.js';
+import type { LuaState, TValue } from './marshal.js';
+import { GLUE, ls, raise, tracebackOf } from './text.js';
+
+const { lua } = fengari;
+
+/** VM instructions between two budget checks (time, stack, memory). */
+const HOOK_EVERY = 1000;
+/** Units of built-in work (pattern steps, table-loop steps, bytes/16 hashed...) between two deadline checks. */
+const MATCH_SLICE = 1 << 16;
+/** Compiled instructions between two checks of the compiler's deadline and memory. */
+const CODE_SLICE = 1 << 12;
+/** Bytes a compiled instruction holds with its share of line info, constants and lexer strings (measured, see README). */
+const CODE_BYTES = 200;
+/** Lua stack slots allowed per stackBytes byte (a slot is a TValue, ~16-32 bytes in V8). */
+const BYTES_PER_SLOT = 16;
+
+export const now = () => performance.now();
+
+/** Which limit stopped the instance. */
+export type Exceeded = 'timeout' | 'memory' | 'stack';
+
+const MESSAGES: Record<Exceeded, string> = {
+  timeout: 'terrarium: time budget exceeded',
+  memory: 'terrarium: not enough memory',
+  stack: 'terrarium: stack overflow',
+};
+
+export class Budget implements GuardOwner {
+  /** When the running load or call must stop (performance.now() time). */
+  deadline = Infinity;
+  phase: 'call' | 'load' = 'load';
+  exceeded: Exceeded | null = null;
+  readonly memory: MemoryGuard;
+  /** Where the limit tripped (a traceback taken before unwinding), for the error's file:line. */
+  private limitStack: string | undefined;
+  private readonly maxSlots: number;
+  /** Estimated bytes of the chunk being compiled (the compiler's data is not reachable by the walk). */
+  private compileBytes = 0;
+  /** fengari raised a stack overflow of its own; the next error a protected call catches is it. */
+  private faultPending = false;
+  /** Error values fengari itself raised for a stack overflow (identity, never message text). */
+  private readonly faultValues = new WeakSet<object>();
+  /** Inside raiseExceeded (its traceback may grow the stack). */
+  private raising = false;
+
+  constructor(
+    readonly L: LuaState,
+    private readonly limits: Limits,
+    private readonly roots: () => Iterable<TValue>,
+  ) {
+    this.maxSlots = Math.max(1024, Math.floor(limits.stackBytes / BYTES_PER_SLOT));
+    attachBudget(L, this);
+    // Before any plugin code: hooks are per thread and new threads copy their creator's hook.
+    lua.lua_sethook(L, (L1: LuaState) => this.onHook(L1), lua.LUA_MASKCOUNT, HOOK_EVERY);
+    // Before the libraries: the patched fengari may report to it while they are opened.
+    this.memory = new MemoryGuard(this, limits.memoryBytes);
+  }
+
+  extraRoots(): Iterable<TValue> {
+    return this.roots();
+  }
+
+  /** Raise the current limit error inside Lua (a string, so it also reads well if printed). */
+  raiseExceeded(L: LuaState, why: Exceeded): never {
+    if (!this.exceeded) {
+      // Where it happened, for the error's file:line (the thread is unwound before we see it).
+      // Taken before setting `exceeded`, which makes every string allocation fail.
+      this.raising = true;
+      try {
+        this.limitStack = tracebackOf(L, L);
+      } finally {
+        this.raising = false;
+      }
+      this.exceeded = why;
+    }
+    // No luaL_error: its message formatting allocates through the guarded paths again.
+    lua.lua_pushstring(L, ls(MESSAGES[this.exceeded]));
+    return raise(L);
+  }
+
+  /** Re-raise a limit that already tripped (pcall must not get past it). */
+  recheck(L: LuaState): void {
+    if (this.exceeded) this.raiseExceeded(L, this.exceeded);
+  }
+
+  /** A JS stack overflow was seen outside Lua's view: the instance stops for the stack limit. */
+  markStack(): void {
+    if (!this.exceeded) this.exceeded = 'stack';
+  }
+
+  /** The limit error for the limit that tripped, with where it happened. */
+  error(ctx: ErrorContext, file: string): TerrariumError {
+    const stack = this.limitStack;
+    const full: ErrorContext = { ...ctx, ...(stack ? { ...guestFailure(stack, file, GLUE).where, pluginStack: stack } : {}) };
+    const { limits } = this;
+    if (this.exceeded === 'memory') return new PluginMemoryError(limits.memoryBytes, full);
+    if (this.exceeded === 'stack') return new PluginStackError(limits.stackBytes, full);
+    return new PluginTimeoutError(this.phase === 'load' ? limits.loadTimeoutMs : limits.callTimeoutMs, this.phase, full);
+  }
+
+  /** The value is the error fengari raised for a stack overflow of its own. */
+  isFault(value: unknown): boolean {
+    return value !== null && typeof value === 'object' && this.faultValues.has(value);
+  }
+
+  private checkTime(L: LuaState): void {
+    this.recheck(L);
+    if (now() > this.deadline) this.raiseExceeded(L, 'timeout');
+  }
+
+  onHook(L: LuaState): void {
+    this.checkTime(L);
+    if (L.top > this.maxSlots) this.raiseExceeded(L, 'stack');
+    this.memory.check(L);
+  }
+
+  /** fengari calls this from the patched string producers before allocating `bytes`. */
+  onAlloc(L: LuaState, bytes: number): void {
+    // Once a limit tripped, small strings (error messages, tracebacks) must still be possible.
+    if (this.exceeded) {
+      if (bytes > 4096) this.raiseExceeded(L, this.exceeded);
+      return;
+    }
+    this.memory.alloc(L, bytes);
+    // Long single built-ins (string.format('%q', big), gsub over a large subject) grow their
+    // buffer as they go: each growth is also a chance to stop one that ran past its deadline.
+    if (now() > this.deadline) this.raiseExceeded(L, 'timeout');
+  }
+
+  /**
+   * fengari calls this every MATCH_SLICE units of built-in work (pattern steps, table-loop steps,
+   * bytes hashed/compared/searched, characters lexed): the deadline, and the memory guard, since a
+   * table loop (table.move with a lying __len) fills memory without running a VM instruction.
+   */
+  onMatchSlice(L: LuaState): void {
+    this.checkTime(L);
+    if (!this.raising) this.memory.check(L, this.compileBytes);
+  }
+
+  compileReset(): void {
+    this.compileBytes = 0;
+  }
+
+  /** The compiler emitted CODE_SLICE more instructions: what they hold counts against memoryBytes. */
+  onCodeSlice(L: LuaState): void {
+    this.compileBytes += CODE_SLICE * CODE_BYTES;
+    this.checkTime(L);
+    this.memory.check(L, this.compileBytes);
+  }
+
+  /**
+   * A Lua stack grows: string.byte, table.unpack, string.char's callers push up to a million
+   * values (~40 MB) inside one built-in, before any hook runs. A large growth is checked against
+   * memoryBytes first (plain Lua allows it, so it is a memory question, not a stack one).
+   */
+  onGrowStack(L: LuaState, n: number): void {
+    if (this.exceeded || this.raising || n < 4096) return;
+    this.memory.check(L, n * SLOT_BYTES);
+  }
+
+  onFault(): void {
+    this.faultPending = true;
+  }
+
+  onCaught(tv: TValue | undefined): void {
+    if (!this.faultPending) return;
+    this.faultPending = false;
+    if (tv && tv.value !== null && typeof tv.value === 'object') this.faultValues.add(tv.value);
+  }
+}
+
+/** The Budget of a Terrarium state; undefined for states that are not Terrarium's (left alone). */
+function budgetOf(L: unknown): Budget | undefined {
+  return ((L as LuaState | null)?.l_G as { terrarium?: Budget } | undefined)?.terrarium;
+}
+
+/** Make L's state report to `budget` (undefined: stop reporting, at dispose; the constructor attaches it). */
+export function attachBudget(L: LuaState, budget: Budget | undefined): void {
+  (L.l_G as { terrarium?: Budget }).terrarium = budget;
+}
+
+guardHooks.alloc = (L, bytes) => budgetOf(L)?.onAlloc(L as LuaState, bytes);
+guardHooks.matchSlice = (L) => {
+  // Without a state (a byte comparison deep in fengari) the debt stays for the next site that has one.
+  if (!L) return;
+  guardHooks.steps = MATCH_SLICE;
+  budgetOf(L)?.onMatchSlice(L as LuaState);
+};
+guardHooks.steps = MATCH_SLICE;
+guardHooks.codeSlice = (L) => {
+  guardHooks.code = CODE_SLICE;
+  budgetOf(L)?.onCodeSlice(L as LuaState);
+};
+guardHooks.code = CODE_SLICE;
+guardHooks.compileReset = (L) => {
+  guardHooks.code = CODE_SLICE;
+  budgetOf(L)?.compileReset();
+};
+guardHooks.fault = (L) => budgetOf(L)?.onFault();
+guardHooks.caught = (L, tv) => budgetOf(L)?.onCaught(tv as TValue | undefined);
+guardHooks.growStack = (L, n) => budgetOf(L)?.onGrowStack(L as LuaState, n);
