@@ -13,6 +13,7 @@ import net from 'node:net';
 import path from 'node:path';
 import type { Host, HostEvent } from 'terrarium';
 import { baseConfig, gateway, request, tempDir, upstream } from './fixtures/gateway/helpers.js';
+import { nextEvent } from './helpers.js';
 
 const TAG = (v: string) => `
 export const meta = { name: 'tag', version: '${v}', apiVersion: 1 };
@@ -34,20 +35,7 @@ export function onRequest(req) { if (req.headers['x-spin']) { for (;;) {} } retu
 /** The request headers the echo service saw. */
 const echoed = (r: { json<T>(): T }) => r.json<{ headers: Record<string, string> }>().headers;
 
-function next(host: Host, event: HostEvent['event'], plugin: string): Promise<HostEvent> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      off();
-      reject(new Error(`no "${event}" event for ${plugin} arrived`));
-    }, 15_000);
-    const off = host.on(event, (e) => {
-      if (e.plugin !== plugin) return;
-      clearTimeout(timer);
-      off();
-      resolve(e);
-    });
-  });
-}
+const next = nextEvent;
 
 describe('gateway: plugins added, removed and reloaded while it runs', () => {
   it('serves a plugin dropped into the directory on the first request after its loaded event, and accepts a config that names it', async (t) => {

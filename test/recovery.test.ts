@@ -13,26 +13,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { createHost, type Host, type HostEvent, type HostOptions, type Logger, type TerrariumError } from 'terrarium';
 import { expectCode } from './engines/conformance.js';
+import { nextEvent } from './helpers.js';
 
 async function tempDir(): Promise<string> {
   return mkdtemp(path.join(os.tmpdir(), 'terrarium-recovery-'));
 }
 
-/** The next event of that kind for that plugin (a failing test gives up after 15 s). */
-function next(host: Host, event: HostEvent['event'], plugin: string): Promise<HostEvent> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      off();
-      reject(new Error(`no "${event}" event for ${plugin} arrived`));
-    }, 15_000);
-    const off = host.on(event, (e) => {
-      if (e.plugin !== plugin) return;
-      clearTimeout(timer);
-      off();
-      resolve(e);
-    });
-  });
-}
+const next = nextEvent;
 
 /** Call synchronously; the code of what it threw, or 'ok:' + the value. Never awaits. */
 function now(fn: () => unknown): string {

@@ -10,7 +10,7 @@ import type { Logger } from '../../types.js';
 import { pickP2c, pickWrr, type Candidate } from './balancer.js';
 import { noServer, type Done, type Forwarder, type UpgradeDone } from './forwarder.js';
 import { HealthChecker } from './health-check.js';
-import { cookieValue, setStickyCookie, stickyValue } from './sticky.js';
+import { setStickyCookie, stickyIndex, stickyValue } from './sticky.js';
 
 interface Server extends Candidate {
   url: URL;
@@ -55,15 +55,8 @@ export class ServerPool implements Forwarder {
 
   forward(out: Outgoing, done: Done): UpstreamCall {
     const cookie = this.spec.sticky;
-    let i = -1;
-    let fromCookie = false;
-    if (cookie) {
-      const v = cookieValue(out.headers, cookie.name);
-      if (v !== undefined) {
-        i = this.servers.findIndex((s) => s.sticky === v && s.up);
-        fromCookie = i >= 0;
-      }
-    }
+    let i = stickyIndex(out.headers, cookie, this.servers);
+    const fromCookie = i >= 0;
     if (i < 0) i = this.spec.strategy === 'p2c' ? pickP2c(this.servers) : pickWrr(this.servers);
     if (i < 0) {
       done(noServer(this.spec.name), undefined);

@@ -23,6 +23,16 @@ export function cookieValue(headers: OutgoingHttpHeaders, name: string): string 
   return undefined;
 }
 
+/**
+ * The target a request's sticky cookie names, among those that are up: its index, or -1 when the
+ * request has no such cookie (or its target is gone or down) and a strategy must pick.
+ */
+export function stickyIndex(headers: OutgoingHttpHeaders, cookie: CookieSpec | undefined, targets: readonly { sticky: string; up: boolean }[]): number {
+  if (!cookie) return -1;
+  const v = cookieValue(headers, cookie.name);
+  return v === undefined ? -1 : targets.findIndex((t) => t.sticky === v && t.up);
+}
+
 /** Add the Set-Cookie of the sticky cookie to an upstream response. */
 export function setStickyCookie(res: IncomingMessage, c: CookieSpec, value: string): void {
   let cookie = `${c.name}=${value}; Path=${c.path}`;

@@ -7,7 +7,7 @@ import type { Outgoing, UpstreamCall } from '../proxy.js';
 import { pickWrr, type Candidate } from './balancer.js';
 import type { CompositeService } from './config.js';
 import { noServer, type Done, type Forwarder } from './forwarder.js';
-import { cookieValue, setStickyCookie, stickyValue } from './sticky.js';
+import { setStickyCookie, stickyIndex, stickyValue } from './sticky.js';
 
 interface Child extends Candidate {
   name: string;
@@ -32,15 +32,8 @@ export class WeightedService implements Forwarder {
   forward(out: Outgoing, done: Done): UpstreamCall {
     if (this.spec.healthCheck) for (const c of this.children) c.up = c.fwd.healthy();
     const cookie = this.spec.sticky;
-    let i = -1;
-    let fromCookie = false;
-    if (cookie) {
-      const v = cookieValue(out.headers, cookie.name);
-      if (v !== undefined) {
-        i = this.children.findIndex((c) => c.sticky === v && c.up);
-        fromCookie = i >= 0;
-      }
-    }
+    let i = stickyIndex(out.headers, cookie, this.children);
+    const fromCookie = i >= 0;
     if (i < 0) i = pickWrr(this.children);
     if (i < 0) {
       done(noServer(this.spec.name), undefined);
