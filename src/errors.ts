@@ -49,6 +49,7 @@ export const ERROR_CODES = [
   'ERR_GATEWAY',
   'ERR_KV_UNAVAILABLE',
   'ERR_EXPORTS_REMOVED',
+  'ERR_LISTEN',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -300,6 +301,37 @@ export class MiddlewareResultError extends TerrariumError {
 export class GatewayError extends TerrariumError {
   constructor(what: string, cause?: unknown) {
     super('ERR_GATEWAY', what, 'Please report it with the log line', { cause });
+  }
+}
+
+/** An entry point or the admin server cannot listen (port in use, no permission, unknown address). */
+export class ListenError extends TerrariumError {
+  /** `entryPoints.web` or `admin`. */
+  readonly what: string;
+  /** The address as written in the config. */
+  readonly address: string;
+  /** The system error code (EADDRINUSE, EACCES, EADDRNOTAVAIL...). */
+  readonly reason: string | undefined;
+  constructor(what: string, address: string, err: NodeJS.ErrnoException, file?: string) {
+    const reason = err.code;
+    const said =
+      reason === 'EADDRINUSE'
+        ? `${address} is already in use by another process`
+        : reason === 'EACCES'
+          ? `no permission to listen on ${address}`
+          : reason === 'EADDRNOTAVAIL'
+            ? `${address} is not an address of this machine`
+            : `cannot listen on ${address}: ${err.message}`;
+    const hint =
+      reason === 'EADDRINUSE'
+        ? `Stop the other process (e.g. \`lsof -i :${address.split(':').pop()}\`) or give ${what} another port${file ? ` in ${file}` : ''}`
+        : reason === 'EACCES'
+          ? 'Use a port above 1023, or grant the capability to bind low ports'
+          : `Fix ${what}${file ? ` in ${file}` : ''}`;
+    super('ERR_LISTEN', `${what}: ${said}`, hint, { cause: err });
+    this.what = what;
+    this.address = address;
+    this.reason = reason;
   }
 }
 

@@ -20,6 +20,7 @@ const input = (over: Partial<MatchInput> = {}): MatchInput => ({
   method: 'GET',
   headers: {},
   query: () => ({}),
+  clientIp: '127.0.0.1',
   ...over,
 });
 
@@ -61,14 +62,14 @@ describe('router rules', () => {
 
   it('names the position and what was expected in every syntax error', () => {
     assert.equal(syntaxError('PathPrefix(`/api`))').message, "unexpected ')' at 19: expected '&&', '||' or end of rule");
-    assert.equal(syntaxError('Host(`a`) && ').message, "unexpected end of rule at 14: expected a matcher (Host, HostRegexp, Path, PathPrefix, PathRegexp, Method, Header, HeaderRegexp, Query), '(' or '!'");
+    assert.equal(syntaxError('Host(`a`) && ').message, "unexpected end of rule at 14: expected a matcher (Host, HostRegexp, Path, PathPrefix, PathRegexp, Method, Header, HeaderRegexp, Query, QueryRegexp, ClientIP), '(' or '!'");
     assert.equal(syntaxError('Host(`a` `b`)').message, "unexpected `b` at 10: expected ',' or ')'");
     assert.equal(syntaxError('Host(`a)').message, 'unterminated string starting at 6: expected a closing `');
-    assert.equal(syntaxError('pathprefix(`/a`)').message, "unknown matcher 'pathprefix' at 1: expected 'PathPrefix' (matchers are case-sensitive)");
+    assert.equal(syntaxError('Pathprefx(`/a`)').message, "unknown matcher 'Pathprefx' at 1: expected one of Host, HostRegexp, Path, PathPrefix, PathRegexp, Method, Header, HeaderRegexp, Query, QueryRegexp, ClientIP");
     assert.equal(syntaxError('Header(`x`)').message, 'Header at 1 takes 2 arguments, got 1');
     assert.equal(syntaxError('Path(`api`)').message, "path `api` at 6 must start with '/'");
     assert.equal(syntaxError('Host(`a`) & Path(`/`)').message, "unexpected '&' at 11: expected '&&'");
-    assert.match(syntaxError('PathRegexp(`(`)').message, /^invalid regular expression at 12: /);
+    assert.match(syntaxError('PathRegexp(`(`)').message, /^regular expression `\(` at 12: invalid regular expression: /);
     assert.equal(syntaxError('(Host(`a`)').position, 11);
   });
 });
@@ -127,7 +128,7 @@ describe('gateway configuration', () => {
     );
     assert.deepEqual(await issuesOf(file), [
       "entryPoints.web.address: is required (an address like 127.0.0.1:8080 or :8080) (line 2)",
-      'entryPoints.web.adress: unknown key; expected one of: address (line 3)',
+      'entryPoints.web.adress: unknown key; expected one of: address, forwardedHeaders, transport, http (line 3)',
       'http.routers.api.service: is required (a service name) (line 6)',
       'http.routers.api.rule: must be a string (a rule such as PathPrefix(`/api`)) (line 7)',
       'http.routers.api.priorty: unknown key; expected one of: rule, entryPoints, middlewares, service, priority (line 8)',
@@ -164,7 +165,7 @@ describe('gateway configuration', () => {
       'http.routers.api.entryPoints[1]: unknown entry point "websecure"; defined: web (line 7)',
       'http.routers.api.middlewares[0]: unknown middleware "missing"; none is defined under http.middlewares (line 8)',
       'http.routers.api.service: unknown service "nope"; defined: s, both (line 9)',
-      'http.services.s.loadBalancer.servers[0].url: must be an http:// URL, e.g. http://127.0.0.1:3000 (got "ftp://x") (line 14)',
+      'http.services.s.loadBalancer.servers[0].url: must be an http:// or https:// URL, e.g. http://127.0.0.1:3000 (got "ftp://x") (line 14)',
       'http.services.s.loadBalancer.forwardingTimeouts.dialTimeout: must be a positive duration, e.g. 500ms or 30s (line 15)',
       'http.services.both: must define only one of: echo, loadBalancer, weighted, mirroring, failover (line 16)',
     ]);

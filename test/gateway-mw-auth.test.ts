@@ -101,7 +101,9 @@ describe('ipAllowList', () => {
     const denied = await request(ten.url, { headers: { 'x-forwarded-for': '10.1.1.1' } });
     assert.equal(denied.status, 403);
     assert.equal(denied.text, 'Forbidden');
-    const xff = await withMiddlewares(t, { xff: { ipAllowList: { sourceRange: ['10.0.0.0/8'], ipStrategy: { depth: 1 } } } }, ['xff']);
+    // X-Forwarded-For reaches the middleware only from a trusted peer (entryPoints.forwardedHeaders), as in Traefik.
+    const trusted = { entryPoints: { web: { address: '127.0.0.1:0', forwardedHeaders: { trustedIPs: ['127.0.0.1', '::1'] } } } };
+    const xff = await withMiddlewares(t, { xff: { ipAllowList: { sourceRange: ['10.0.0.0/8'], ipStrategy: { depth: 1 } } } }, ['xff'], undefined, trusted);
     assert.equal((await request(xff.url, { headers: { 'x-forwarded-for': '1.2.3.4, 10.1.1.1' } })).status, 200);
     assert.equal((await request(xff.url, { headers: { 'x-forwarded-for': '10.1.1.1, 1.2.3.4' } })).status, 403);
   });

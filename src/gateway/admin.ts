@@ -4,6 +4,7 @@
  * the Prometheus text format.
  */
 import http from 'node:http';
+import type { TerrariumError } from '../errors.js';
 import type { ListenAddress, ResolvedConfig, ResolvedService } from './config.js';
 import { createRegistry } from './metrics.js';
 import type { BoundAddress, GatewayImpl } from './server.js';
@@ -20,6 +21,11 @@ function counts<K extends string | number>(m: Map<K, number>): Record<string, nu
   const out: Record<string, number> = {};
   for (const [k, v] of [...m].sort((a, b) => String(a[0]).localeCompare(String(b[0])))) out[String(k)] = v;
   return out;
+}
+
+/** An error as the admin API shows it: code, message, and the plugin file:line when known. */
+function errorView(e: TerrariumError): { code: string; message: string; file?: string; line?: number } {
+  return { code: e.code, message: e.message, ...(e.file ? { file: e.file } : {}), ...(e.line ? { line: e.line } : {}) };
 }
 
 /** The JSON documents of the admin API, built from the running gateway. */
@@ -41,8 +47,9 @@ export function adminViews(gw: GatewayImpl): Record<string, () => unknown> {
         memoryBytes: p.memoryBytes,
         // measured when host.plugins was read for this response, never a cached figure (README, Memory (Lua))
         memoryMeasuredAt: new Date().toISOString(),
-        ...(p.error ? { error: { code: p.error.code, message: p.error.message } } : {}),
-        ...(p.lastReload ? { lastReload: { at: p.lastReload.at, ok: p.lastReload.ok, ...(p.lastReload.error ? { error: p.lastReload.error.code } : {}) } } : {}),
+        ...(p.error ? { error: errorView(p.error) } : {}),
+        ...(p.lastError ? { lastError: p.lastError } : {}),
+        ...(p.lastReload ? { lastReload: { at: p.lastReload.at, ok: p.lastReload.ok, ...(p.lastReload.error ? { error: errorView(p.lastReload.error) } : {}) } } : {}),
       }));
     },
     '/api/routers': () =>

@@ -13,6 +13,9 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, type Document } from 'yaml';
 import { ConfigError } from '../errors.js';
 import { compileRule, RuleSyntaxError, type RuleMatcher } from './rules.js';
+import { ENTRY_POINT_PROPERTIES, resolveEntryPointOptions, type EntryPointConfig, type EntryPointOptions } from './entrypoint.js';
+import { resolveTransports, SERVERS_TRANSPORTS_SCHEMA, type ResolvedTransport, type ServersTransportConfig } from './transport.js';
+import { resolveCertificates, TLS_SCHEMA, type CertFiles, type TlsConfig } from './tls.js';
 import { GO_DURATION_PATTERN, parseGoDuration } from './duration.js';
 import { layoutOf, readLayout } from './files.js';
 import { checkServiceRefs, SERVICE_KINDS } from './services/refs.js';
@@ -56,7 +59,10 @@ export interface ServiceConfig {
   mirroring?: unknown;
   failover?: unknown;
   loadBalancer?: {
+    /** `http://` or `https://` server URLs. */
     servers: { url: string }[];
+    /** The name of an `http.serversTransports` entry (TLS to the servers, timeouts). */
+    serversTransport?: string;
     /** Send the client's Host header upstream (default true, as in Traefik). */
     passHostHeader?: boolean;
     forwardingTimeouts?: {
@@ -101,12 +107,15 @@ export interface PluginsConfig {
  */
 export interface GatewayConfig {
   /** Listening addresses by name: `{ web: { address: '127.0.0.1:8080' } }` or `{ web: ':8080' }`. */
-  entryPoints: Record<string, string | { address: string }>;
+  entryPoints: Record<string, string | EntryPointConfig>;
   http?: {
     routers?: Record<string, RouterConfig>;
     middlewares?: Record<string, MiddlewareConfig>;
     services?: Record<string, ServiceConfig>;
+    serversTransports?: Record<string, ServersTransportConfig>;
   };
+  /** Certificates of the entry points with `http.tls`. */
+  tls?: TlsConfig;
   plugins?: PluginsConfig;
   /** The admin server (`/api/plugins`, `/api/routers`, `/metrics`): `{ address }` or an address. */
   admin?: string | { address: string };
@@ -155,6 +164,8 @@ export type ResolvedService =
       dialTimeoutMs: number;
       responseHeaderTimeoutMs: number;
       idleConnTimeoutMs: number;
+      /** TLS settings for https:// servers (from its serversTransport). */
+      tls: ResolvedTransport['tls'] | undefined;
     } & Partial<LoadBalancerExtras>)
   | CompositeService;
 
@@ -162,7 +173,9 @@ export type ResolvedService =
 export interface ResolvedConfig {
   /** The config file (absolute), when it came from one. */
   file: string | undefined;
-  entryPoints: Map<string, ListenAddress>;
+  entryPoints: Map<string, ListenAddress & EntryPointOptions>;
+  /** Certificate files of the TLS entry points. */
+  certificates: CertFiles[];
   admin: ListenAddress | undefined;
   accessLog: boolean;
   routers: ResolvedRouter[];
@@ -223,10 +236,11 @@ export const GATEWAY_SCHEMA = {
         minLength: 1,
         additionalProperties: false,
         required: ['address'],
-        properties: { address: addressSchema },
+        properties: { address: addressSchema, ...ENTRY_POINT_PROPERTIES },
         description: '{ address: "127.0.0.1:8080" } or an address',
       },
     },
+    tls: TLS_SCHEMA,
     http: {
       type: 'object',
       additionalProperties: false,
@@ -247,6 +261,7 @@ export const GATEWAY_SCHEMA = {
           },
         },
         middlewares: { type: 'object', additionalProperties: middlewareEntrySchema() },
+        serversTransports: SERVERS_TRANSPORTS_SCHEMA,
         services: {
           type: 'object',
           additionalProperties: {
@@ -267,10 +282,11 @@ export const GATEWAY_SCHEMA = {
                       type: 'object',
                       additionalProperties: false,
                       required: ['url'],
-                      properties: { url: { type: 'string', description: 'a URL like http://127.0.0.1:3000' }, ...SERVER_EXTRA },
+                      properties: { url: { type: 'string', description: 'a URL like http://127.0.0.1:3000 or https://10.0.0.5:8443' }, ...SERVER_EXTRA },
                     },
                   },
                   passHostHeader: { type: 'boolean' },
+                  serversTransport: { type: 'string', minLength: 1, description: 'the name of an http.serversTransports entry' },
                   ...LOAD_BALANCER_EXTRA,
                   forwardingTimeouts: {
                     type: 'object',
@@ -501,23 +517,46 @@ export interface CheckedConfig {
  * `baseDir` resolves `plugins.dir` and trust key files.
  */
 export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
-  const { value, file, at } = parsed;
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+  const { value: raw, file, at } = parsed;
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ConfigError(file, [{ path: '(root)', message: 'the configuration must be a mapping with at least entryPoints' }]);
   }
-  if (!validateShape(value)) throw new ConfigError(file, sortIssues(schemaIssues(validateShape.errors ?? [], [], at)));
+  // Schema problems do not hide the others: the parts that are wrong are set aside and the rest
+  // is checked as well, so one run reports everything (problems inside a part set aside excepted).
+  const { value, issues: shapeIssues, removed } = pruneInvalid(raw, at);
+  if (value === undefined) throw new ConfigError(file, sortIssues(shapeIssues));
+  const names = (o: unknown): Set<string> => new Set(o && typeof o === 'object' && !Array.isArray(o) ? Object.keys(o) : []);
+  const rawHttp = (raw as { http?: Record<string, unknown> }).http;
+  const known = {
+    services: names(rawHttp?.services),
+    middlewares: names(rawHttp?.middlewares),
+    transports: names(rawHttp?.serversTransports),
+    entryPoints: names((raw as { entryPoints?: unknown }).entryPoints),
+  };
 
   const cfg = value as GatewayConfig;
-  const issues: Issue[] = [];
-  const issue = (segs: (string | number)[], message: string) => issues.push({ path: dotted(segs), message: `${message}${at(segs)}` });
+  const issues: Issue[] = [...shapeIssues];
+  const issue = (segs: (string | number)[], message: string) => {
+    const p = dotted(segs);
+    if (removed.some((r) => p === r || p.startsWith(`${r}.`) || p.startsWith(`${r}[`))) return;
+    issues.push({ path: p, message: `${message}${at(segs)}` });
+  };
 
-  const entryPoints = new Map<string, ListenAddress>();
+  const entryPoints = new Map<string, ListenAddress & EntryPointOptions>();
   for (const [name, ep] of Object.entries(cfg.entryPoints)) {
     const segs = typeof ep === 'string' ? ['entryPoints', name] : ['entryPoints', name, 'address'];
     const a = parseAddress(typeof ep === 'string' ? ep : ep.address);
+    const options = resolveEntryPointOptions(ep, ['entryPoints', name], parseDuration, issue);
     if (typeof a === 'string') issue(segs, a);
-    else entryPoints.set(name, a);
+    else entryPoints.set(name, { ...a, ...options });
   }
+  const certificates = resolveCertificates(cfg.tls, baseDir, issue);
+  for (const [name, ep] of entryPoints) {
+    if (ep.tls && certificates.length === 0 && !(cfg.tls?.certificates?.length)) {
+      issue(['entryPoints', name, 'http', 'tls'], 'needs at least one certificate: add tls.certificates: [{ certFile, keyFile }] at the top of the file');
+    }
+  }
+  const transports = resolveTransports(cfg.http?.serversTransports, baseDir, issue);
   let admin: ListenAddress | undefined;
   if (cfg.admin !== undefined) {
     const a = parseAddress(typeof cfg.admin === 'string' ? cfg.admin : cfg.admin.address);
@@ -552,15 +591,31 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
       } catch {
         /* reported below */
       }
-      if (!u || u.protocol !== 'http:') issue([...segs, 'loadBalancer', 'servers', i, 'url'], `must be an http:// URL, e.g. http://127.0.0.1:3000 (got "${srv.url}")`);
-      else servers.push(u);
+      if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) {
+        issue([...segs, 'loadBalancer', 'servers', i, 'url'], `must be an http:// or https:// URL, e.g. http://127.0.0.1:3000 (got "${srv.url}")`);
+      } else servers.push(u);
     });
-    const t = lb.forwardingTimeouts ?? {};
+    let transport: ResolvedTransport | undefined;
+    if (lb.serversTransport !== undefined) {
+      transport = transports.get(lb.serversTransport);
+      if (!transport && !known.transports.has(lb.serversTransport)) {
+        const defined = [...known.transports];
+        issue([...segs, 'loadBalancer', 'serversTransport'], `unknown servers transport "${lb.serversTransport}"; ${defined.length ? `defined: ${defined.join(', ')}` : 'none is defined under http.serversTransports'}`);
+      }
+    }
+    // The service's own forwardingTimeouts win over its transport's.
+    const own = lb.forwardingTimeouts ?? {};
+    const shared = transport?.forwardingTimeouts ?? {};
     const dur = (key: 'dialTimeout' | 'responseHeaderTimeout' | 'idleConnTimeout', dflt: number): number => {
-      const v = t[key];
+      const v = own[key] ?? shared[key];
       if (v === undefined) return dflt;
       const n = parseDuration(v);
-      if (!Number.isFinite(n) || n <= 0) issue([...segs, 'loadBalancer', 'forwardingTimeouts', key], 'must be a positive duration, e.g. 500ms or 30s');
+      // responseHeaderTimeout 0 means none, as in Traefik.
+      const min = key === 'responseHeaderTimeout' ? 0 : 1;
+      if (!Number.isFinite(n) || n < min) {
+        const where = own[key] !== undefined ? [...segs, 'loadBalancer', 'forwardingTimeouts', key] : ['http', 'serversTransports', transport!.name, 'forwardingTimeouts', key];
+        issue(where, min === 0 ? 'must be a duration, e.g. 500ms or 30s (0 = none)' : 'must be a positive duration, e.g. 500ms or 30s');
+      }
       return n;
     };
     services.set(name, {
@@ -571,6 +626,7 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
       dialTimeoutMs: dur('dialTimeout', 5000),
       responseHeaderTimeoutMs: dur('responseHeaderTimeout', 30_000),
       idleConnTimeoutMs: dur('idleConnTimeout', 4000),
+      tls: transport?.tls,
       ...resolveLoadBalancerExtras(lb as unknown as Record<string, unknown>, [...segs, 'loadBalancer'], name, issue),
     });
   }
@@ -595,11 +651,11 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
       issue([...segs, 'rule'], e.detail);
     }
     (r.entryPoints ?? []).forEach((ep, i) => {
-      if (!(ep in cfg.entryPoints)) issue([...segs, 'entryPoints', i], `unknown entry point "${ep}"; defined: ${epNames.join(', ')}`);
+      if (!known.entryPoints.has(ep)) issue([...segs, 'entryPoints', i], `unknown entry point "${ep}"; defined: ${epNames.join(', ')}`);
     });
     const chain = expandMiddlewares(r.middlewares ?? [], [...segs, 'middlewares'], middlewares, issue);
     r.service = localName(r.service);
-    if (!(r.service in (cfg.http?.services ?? {}))) {
+    if (!known.services.has(r.service)) {
       const known = Object.keys(cfg.http?.services ?? {});
       issue([...segs, 'service'], `unknown service "${r.service}"; ${known.length ? `defined: ${known.join(', ')}` : 'none is defined under http.services'}`);
     }
@@ -611,7 +667,8 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
         entryPoints: r.entryPoints ?? epNames,
         middlewares: chain,
         service: r.service,
-        priority: r.priority ?? r.rule.length,
+        // Traefik: 0 (or unset) means the length of the rule.
+        priority: r.priority || r.rule.length,
       });
     }
   }
@@ -627,6 +684,7 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
   const config: ResolvedConfig = {
     file,
     entryPoints,
+    certificates,
     admin,
     accessLog: cfg.accessLog ?? true,
     routers,
@@ -644,6 +702,34 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
     at,
   };
   return { config, issues };
+}
+
+/**
+ * Validate the shape; parts that fail are removed from a copy (repeatedly, since removing one can
+ * make its parent fail) so the rest can still be checked. Only the first round's problems are
+ * reported: later ones are consequences. `value` is undefined when the root itself is unusable.
+ */
+function pruneInvalid(raw: object, at: (p: readonly (string | number)[]) => string): { value: object | undefined; issues: Issue[]; removed: string[] } {
+  if (validateShape(raw)) return { value: raw, issues: [], removed: [] };
+  const issues = schemaIssues(validateShape.errors ?? [], [], at);
+  const removed: string[] = [];
+  const value = structuredCloneSafe(raw) as Record<string, unknown>;
+  for (let round = 0; round < 20; round++) {
+    if (validateShape(value)) return { value, issues, removed };
+    for (const e of validateShape.errors ?? []) {
+      let segs = pointerSegments(e.instancePath);
+      if (e.keyword === 'additionalProperties') segs = [...segs, (e.params as { additionalProperty: string }).additionalProperty];
+      if (segs.length === 0 || (segs.length === 1 && segs[0] === 'entryPoints')) return { value: undefined, issues, removed };
+      let parent: unknown = value;
+      for (const s of segs.slice(0, -1)) parent = (parent as Record<string | number, unknown> | undefined)?.[s];
+      if (parent === null || typeof parent !== 'object') continue;
+      const last = segs[segs.length - 1]!;
+      if (Array.isArray(parent) && typeof last === 'number') parent.splice(last, 1);
+      else delete (parent as Record<string | number, unknown>)[last];
+      removed.push(dotted(segs));
+    }
+  }
+  return { value: undefined, issues, removed };
 }
 
 /** checkConfig, throwing ConfigError when there is any problem. */

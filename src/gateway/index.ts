@@ -9,6 +9,9 @@
 export { createGateway } from './server.js';
 export type { Gateway, GatewayOptions, BoundAddress, ReloadEvent } from './server.js';
 export type { GatewayConfig, RouterConfig, MiddlewareConfig, ServiceConfig, PluginsConfig, Duration } from './config.js';
+export type { EntryPointConfig } from './entrypoint.js';
+export type { ServersTransportConfig } from './transport.js';
+export type { TlsConfig } from './tls.js';
 export type {
   Middleware,
   MiddlewareRequest,

@@ -1,11 +1,17 @@
 /**
- * Forwarding to upstream servers: node:http with one keep-alive agent per server, round-robin
- * across a service's servers, a dial timeout and a response-header timeout, and upstream failures
- * sorted into the kinds the gateway answers with (502 refused/reset/error, 504 timeout).
+ * Forwarding to upstream servers: node:http / node:https with one keep-alive agent per server and
+ * servers transport, round-robin across a service's servers, a dial timeout and a response-header
+ * timeout (from the end of the request body, as Go's Transport), 1xx responses passed on, Upgrade
+ * requests, and upstream failures sorted into the kinds the gateway answers with (502
+ * refused/reset/error, 504 timeout).
  */
 import http, { type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import https from 'node:https';
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { ResolvedService } from './config.js';
+import { addForwarded } from './forwarded.js';
+import type { ResolvedTransport } from './transport.js';
 
 /** Headers that describe one connection, never forwarded (RFC 9110 section 7.6.1). */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
@@ -34,10 +40,10 @@ export function withoutHopByHop(headers: Record<string, string | string[] | numb
 }
 
 /**
- * The headers sent upstream: the client's (after middleware changes) minus hop-by-hop ones,
- * plus X-Forwarded-For/-Host/-Proto as Traefik sends them.
+ * The headers sent upstream: the client's (after middleware changes; X-Forwarded-* of untrusted
+ * peers already removed) minus hop-by-hop ones, plus X-Forwarded-* as Traefik sends them.
  */
-export function upstreamHeaders(headers: IncomingHttpHeaders, client: string, originalHost: string | undefined): OutgoingHttpHeaders {
+export function upstreamHeaders(headers: IncomingHttpHeaders, client: string, originalHost: string | undefined, tls = false, websocket = false): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
   let conn: string | undefined;
   for (const k in headers) {
@@ -52,10 +58,7 @@ export function upstreamHeaders(headers: IncomingHttpHeaders, client: string, or
   if (conn && conn !== 'keep-alive' && conn !== 'close') {
     for (const name of conn.split(',')) delete out[name.trim().toLowerCase()];
   }
-  const xff = out['x-forwarded-for'];
-  out['x-forwarded-for'] = typeof xff === 'string' && xff ? `${xff}, ${client}` : client;
-  if (originalHost !== undefined && out['x-forwarded-host'] === undefined) out['x-forwarded-host'] = originalHost;
-  if (out['x-forwarded-proto'] === undefined) out['x-forwarded-proto'] = 'http';
+  addForwarded(out, client, originalHost, tls, websocket);
   return out;
 }
 
@@ -94,16 +97,24 @@ function classify(err: unknown): UpstreamFailure {
   }
 }
 
-/** Keep-alive agents, one per origin and idle timeout, shared by every config the gateway runs. */
+/** Keep-alive agents, one per origin, idle timeout and TLS settings, shared by every config the gateway runs. */
 export class AgentPool {
   private readonly agents = new Map<string, http.Agent>();
 
-  get(origin: string, idleMs: number): http.Agent {
-    const key = `${origin} ${idleMs}`;
+  get(origin: string, idleMs: number, tls?: ResolvedTransport['tls']): http.Agent {
+    const key = `${origin} ${idleMs}${tls ? ` ${tls.key}` : ''}`;
     let a = this.agents.get(key);
     if (!a) {
       // `timeout` is the idle timeout of pooled sockets (keepSocketAlive applies it to free sockets).
-      a = new http.Agent({ keepAlive: true, timeout: idleMs, maxFreeSockets: 256, scheduling: 'lifo' });
+      const opts = { keepAlive: true, timeout: idleMs, maxFreeSockets: 256, scheduling: 'lifo' as const };
+      a = origin.startsWith('https:')
+        ? new https.Agent({
+            ...opts,
+            rejectUnauthorized: !(tls?.insecureSkipVerify ?? false),
+            ...(tls?.ca ? { ca: tls.ca } : {}),
+            ...(tls?.serverName ? { servername: tls.serverName } : {}),
+          })
+        : new http.Agent(opts);
       this.agents.set(key, a);
     }
     return a;
@@ -120,6 +131,7 @@ interface Target {
   port: number;
   host: string;
   agent: http.Agent;
+  request: typeof http.request;
 }
 
 /** A request to forward: the body is either buffered, a stream to pipe, or absent. */
@@ -129,6 +141,8 @@ export interface Outgoing {
   url: string;
   headers: OutgoingHttpHeaders;
   body: Buffer | Readable | undefined;
+  /** An informational (1xx, not 100 or 101) response of the upstream, to pass on to the client. */
+  onInformation?: (status: number, message: string, rawHeaders: string[]) => void;
 }
 
 /** An in-flight upstream exchange: `abort()` when the client goes away. */
@@ -147,9 +161,10 @@ export class LoadBalancer {
   ) {
     this.targets = spec.servers.map((u) => ({
       hostname: u.hostname.replace(/^\[|\]$/g, ''),
-      port: Number(u.port || 80),
+      port: Number(u.port || (u.protocol === 'https:' ? 443 : 80)),
       host: u.host,
-      agent: agents.get(u.origin, spec.idleConnTimeoutMs),
+      agent: agents.get(u.origin, spec.idleConnTimeoutMs, spec.tls),
+      request: u.protocol === 'https:' ? https.request : http.request,
     }));
   }
 
@@ -161,15 +176,18 @@ export class LoadBalancer {
   forward(out: Outgoing, done: (failure: UpstreamFailure | undefined, res: IncomingMessage | undefined) => void): UpstreamCall {
     const target = this.targets[this.nextIndex]!;
     this.nextIndex = (this.nextIndex + 1) % this.targets.length;
-    if (!this.spec.passHostHeader) out.headers.host = target.host;
+    // An HTTP/1.0 client may send no Host: the upstream gets the server's, as Go's ReverseProxy does.
+    if (!this.spec.passHostHeader || out.headers.host === undefined) out.headers.host = target.host;
     let settled = false;
     let current: http.ClientRequest | undefined;
     // One timer per request on the common path (a reused keep-alive connection): the response
-    // header timeout, from sending. A dial timer is added only while a new connection is made.
-    // (A shared Set of deadlines was tried instead: its churn kept every request's objects alive
-    // across young-generation GCs, and GC time per request quadrupled.)
+    // header timeout, from the end of the request body (as Go's Transport.ResponseHeaderTimeout:
+    // an upload is bounded by the entry point's readTimeout, not by this). A dial timer is added
+    // only while a new connection is made. (A shared Set of deadlines was tried instead: its churn
+    // kept every request's objects alive across young-generation GCs, and GC time per request
+    // quadrupled.)
     const headerMs = this.spec.responseHeaderTimeoutMs;
-    const timer = setTimeout(() => current?.destroy(new UpstreamTimeout('response', headerMs)), headerMs);
+    let timer: NodeJS.Timeout | undefined;
     let dialTimer: NodeJS.Timeout | undefined;
     const finish = (f: UpstreamFailure | undefined, res: IncomingMessage | undefined) => {
       if (settled) return;
@@ -178,8 +196,12 @@ export class LoadBalancer {
       if (dialTimer) clearTimeout(dialTimer);
       done(f, res);
     };
+    // A body of unknown length is sent chunked whatever the method: Node frames GET, HEAD, DELETE
+    // and OPTIONS bodies only when told, and an unframed body on a keep-alive connection would be
+    // read by the upstream as a second request nobody routed (request smuggling).
+    if (out.body !== undefined && !Buffer.isBuffer(out.body) && out.headers['content-length'] === undefined) out.headers['transfer-encoding'] = 'chunked';
     const send = (retry: boolean) => {
-      const req = http.request({
+      const req = target.request({
         agent: target.agent,
         hostname: target.hostname,
         port: target.port,
@@ -195,7 +217,17 @@ export class LoadBalancer {
         dialTimer = setTimeout(() => req.destroy(new UpstreamTimeout('dial', dialMs)), dialMs);
         socket.once('connect', () => clearTimeout(dialTimer));
       });
+      req.on('finish', () => {
+        clearTimeout(timer);
+        if (!settled && headerMs > 0) timer = setTimeout(() => req.destroy(new UpstreamTimeout('response', headerMs)), headerMs);
+      });
       req.on('response', (res) => finish(undefined, res));
+      if (out.onInformation) {
+        const onInfo = out.onInformation;
+        req.on('information', (info) => {
+          if (info.statusCode !== 100 && !settled) onInfo(info.statusCode, info.statusMessage, info.rawHeaders);
+        });
+      }
       req.on('error', (err) => {
         if (settled) return;
         if (retry && req.reusedSocket && (err as NodeJS.ErrnoException).code === 'ECONNRESET') {
@@ -219,4 +251,53 @@ export class LoadBalancer {
       },
     };
   }
+
+  /**
+   * Send an Upgrade request (WebSocket) to the next server on a connection of its own. `done` gets
+   * the upstream's socket when it switched protocols (101), its response when it refused, or a failure.
+   */
+  upgrade(
+    out: Outgoing,
+    done: (failure: UpstreamFailure | undefined, res: IncomingMessage | undefined, socket?: Socket, head?: Buffer) => void,
+  ): UpstreamCall {
+    const target = this.targets[this.nextIndex]!;
+    this.nextIndex = (this.nextIndex + 1) % this.targets.length;
+    if (!this.spec.passHostHeader || out.headers.host === undefined) out.headers.host = target.host;
+    let settled = false;
+    const finish = (f: UpstreamFailure | undefined, res: IncomingMessage | undefined, socket?: Socket, head?: Buffer) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      done(f, res, socket, head);
+    };
+    const ms = this.spec.dialTimeoutMs + (this.spec.responseHeaderTimeoutMs || 0);
+    // A connection that is handed over must not come from (or go back to) the keep-alive pool.
+    const req = target.request({
+      agent: false,
+      hostname: target.hostname,
+      port: target.port,
+      method: out.method,
+      path: out.url,
+      headers: out.headers,
+      setHost: false,
+      ...(target.agent instanceof https.Agent ? tlsOptionsOf(target.agent) : {}),
+    });
+    const timer = setTimeout(() => req.destroy(new UpstreamTimeout('response', ms)), ms);
+    req.on('upgrade', (res, socket, head) => finish(undefined, res, socket, head));
+    req.on('response', (res) => finish(undefined, res));
+    req.on('error', (err) => finish(classify(err), undefined));
+    req.end();
+    return {
+      abort() {
+        clearTimeout(timer);
+        settled = true;
+        req.destroy();
+      },
+    };
+  }
+}
+
+function tlsOptionsOf(agent: https.Agent): https.RequestOptions {
+  const o = agent.options;
+  return { rejectUnauthorized: o.rejectUnauthorized, ...(o.ca ? { ca: o.ca } : {}), ...(o.servername ? { servername: o.servername } : {}) };
 }

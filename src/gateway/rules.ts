@@ -5,6 +5,10 @@
  * parsed rule is compiled once into a closure, so matching a request allocates nothing.
  */
 
+import { BlockList } from 'node:net';
+import { GoRegexpError, goRegExp } from './goregexp.js';
+import { addToBlockList, ipIn } from './ipnet.js';
+
 /** What a rule is matched against: one request, as the router sees it. */
 export interface MatchInput {
   /** Lower-cased Host header without the port ('' when absent). */
@@ -16,6 +20,8 @@ export interface MatchInput {
   headers: Record<string, string | string[] | undefined>;
   /** The parsed query string, computed on first use (only `Query(...)` needs it). */
   query(): Record<string, string | string[] | undefined>;
+  /** The peer address of the connection (what `ClientIP` matches; never X-Forwarded-For). */
+  clientIp: string;
 }
 
 export type RuleMatcher = (input: MatchInput) => boolean;
@@ -38,7 +44,7 @@ type Token =
   | { kind: 'end'; pos: number };
 
 const MATCHERS: Record<string, { min: number; max: number; build(args: Arg[]): RuleMatcher }> = {
-  Host: { min: 1, max: Infinity, build: (args) => oneOf(args.map((a) => a.value.toLowerCase()), (i) => i.host) },
+  Host: { min: 1, max: Infinity, build: hostMatcher },
   HostRegexp: { min: 1, max: Infinity, build: (args) => anyRegexp(args, 'i', (i) => i.host) },
   Path: { min: 1, max: Infinity, build: (args) => oneOf(args.map(pathArg), (i) => i.path) },
   PathPrefix: {
@@ -79,21 +85,37 @@ const MATCHERS: Record<string, { min: number; max: number; build(args: Arg[]): R
       };
     },
   },
+  // Traefik v3: `Query(`k`)` matches only `?k` / `?k=` (an empty value), not any value.
   Query: {
     min: 1,
     max: 2,
     build: ([name, value]) => {
       const k = name!.value;
-      const v = value?.value;
+      const v = value?.value ?? '';
       return (i) => {
         const q = i.query()[k];
         if (q === undefined) return false;
-        if (v === undefined) return true;
         return Array.isArray(q) ? q.includes(v) : q === v;
       };
     },
   },
+  QueryRegexp: {
+    min: 2,
+    max: 2,
+    build: ([name, value]) => {
+      const k = name!.value;
+      const re = regexpArg(value!, '');
+      return (i) => {
+        const q = i.query()[k];
+        return q === undefined ? false : Array.isArray(q) ? q.some((x) => re.test(x)) : re.test(q);
+      };
+    },
+  },
+  ClientIP: { min: 1, max: Infinity, build: clientIpMatcher },
 };
+
+/** Matcher names by lower case: Traefik accepts `host(...)` as well as `Host(...)`. */
+const BY_LOWER = new Map(Object.entries(MATCHERS).map(([k, v]) => [k.toLowerCase(), v]));
 
 /** The matcher names rules may use, for error messages and docs. */
 export const MATCHER_NAMES: readonly string[] = Object.keys(MATCHERS);
@@ -119,10 +141,46 @@ function pathArg(a: Arg): string {
 
 function regexpArg(a: Arg, flags: string): RegExp {
   try {
-    return new RegExp(a.value, flags);
+    return goRegExp(a.value, flags);
   } catch (e) {
-    throw new RuleSyntaxError(`invalid regular expression at ${a.pos}: ${(e as Error).message}`, a.pos);
+    if (!(e instanceof GoRegexpError)) throw e;
+    throw new RuleSyntaxError(`regular expression \`${a.value}\` at ${a.pos}: ${e.detail}`, a.pos);
   }
+}
+
+/**
+ * `Host(`a.example`)`, `Host(`*.example.com`)` (exactly one more label), `Host(`**.example.com`)`
+ * (one or more labels) and `Host(`*`)` (any host), compared case-insensitively.
+ */
+function hostMatcher(args: Arg[]): RuleMatcher {
+  const exact: string[] = [];
+  const tests: ((h: string) => boolean)[] = [];
+  for (const a of args) {
+    const v = a.value.toLowerCase().replace(/\.$/, '');
+    if (v === '*') tests.push(() => true);
+    else if (v.startsWith('**.')) {
+      const suffix = v.slice(2);
+      tests.push((h) => h.length > suffix.length && h.endsWith(suffix));
+    } else if (v.startsWith('*.')) {
+      const suffix = v.slice(1);
+      tests.push((h) => h.endsWith(suffix) && h.length > suffix.length && !h.slice(0, h.length - suffix.length).includes('.'));
+    } else if (v.includes('*')) {
+      throw new RuleSyntaxError(`host \`${a.value}\` at ${a.pos}: a wildcard is only allowed as the first label (*.example.com, **.example.com) or alone (*)`, a.pos);
+    } else exact.push(v);
+  }
+  if (tests.length === 0) return oneOf(exact, (i) => i.host);
+  const set = new Set(exact);
+  return (i) => set.has(i.host) || tests.some((t) => t(i.host));
+}
+
+/** `ClientIP(`10.0.0.0/8`, `::1`)`: the connection's peer address, IPv4 or IPv6, address or CIDR. */
+function clientIpMatcher(args: Arg[]): RuleMatcher {
+  const list = new BlockList();
+  for (const a of args) {
+    const problem = addToBlockList(list, a.value);
+    if (problem) throw new RuleSyntaxError(`ClientIP \`${a.value}\` at ${a.pos}: ${problem}`, a.pos);
+  }
+  return (i) => ipIn(list, i.clientIp);
 }
 
 function anyRegexp(args: Arg[], flags: string, pick: (i: MatchInput) => string): RuleMatcher {
@@ -180,7 +238,7 @@ function tokenize(rule: string): Token[] {
  * Parse and compile a rule. Throws RuleSyntaxError with the position of the first problem.
  * @example
  * const match = compileRule('Host(`a.example`) && (PathPrefix(`/api`) || Method(`POST`))')
- * match({ host: 'a.example', path: '/api/x', method: 'GET', headers: {}, query: () => ({}) }) // true
+ * match({ host: 'a.example', path: '/api/x', method: 'GET', headers: {}, query: () => ({}), clientIp: '127.0.0.1' }) // true
  */
 export function compileRule(rule: string): RuleMatcher {
   const tokens = tokenize(rule);
@@ -234,14 +292,8 @@ export function compileRule(rule: string): RuleMatcher {
       return inner;
     }
     if (t.kind !== 'ident') return fail(t, `a matcher (${MATCHER_NAMES.join(', ')}), '(' or '!'`);
-    const spec = MATCHERS[t.value];
-    if (!spec) {
-      const hint = MATCHER_NAMES.find((m) => m.toLowerCase() === t.value.toLowerCase());
-      throw new RuleSyntaxError(
-        `unknown matcher '${t.value}' at ${t.pos}: expected ${hint ? `'${hint}' (matchers are case-sensitive)` : `one of ${MATCHER_NAMES.join(', ')}`}`,
-        t.pos,
-      );
-    }
+    const spec = BY_LOWER.get(t.value.toLowerCase());
+    if (!spec) throw new RuleSyntaxError(`unknown matcher '${t.value}' at ${t.pos}: expected one of ${MATCHER_NAMES.join(', ')}`, t.pos);
     const open = next();
     if (open.kind !== '(') fail(open, `'(' after ${t.value}`);
     const args: Arg[] = [];

@@ -38,8 +38,8 @@ export interface PluginInfo {
   exports: ExportInfo[];
   /** The load error (status `failed`), the last limit violation (`restarting`), or why it is `quarantined`. */
   error?: TerrariumError;
-  /** The last error any call, probe or reload met, with its time. */
-  lastError?: { code: string; message: string; at: string };
+  /** The last error any call, probe or reload met, with its time and, when known, the plugin file:line. */
+  lastError?: { code: string; message: string; at: string; file?: string; line?: number };
   /** The last hot reload: when, and whether the new version was activated or rejected (and why). */
   lastReload?: { at: string; ok: boolean; error?: TerrariumError };
   /** Fingerprint of the key that signed the serving version (with `trust`). */
@@ -394,7 +394,7 @@ export class ManagedPlugin {
   }
 
   private noteError(e: TerrariumError): void {
-    this.lastError = { code: e.code, message: e.message, at: nowIso() };
+    this.lastError = { code: e.code, message: e.message, at: nowIso(), ...(e.file ? { file: e.file } : {}), ...(e.line ? { line: e.line } : {}) };
   }
 
   info(): PluginInfo {

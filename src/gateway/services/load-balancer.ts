@@ -8,7 +8,7 @@ import type { ResolvedService } from '../config.js';
 import { LoadBalancer, type AgentPool, type Outgoing, type UpstreamCall } from '../proxy.js';
 import type { Logger } from '../../types.js';
 import { pickP2c, pickWrr, type Candidate } from './balancer.js';
-import { noServer, type Done, type Forwarder } from './forwarder.js';
+import { noServer, type Done, type Forwarder, type UpgradeDone } from './forwarder.js';
 import { HealthChecker } from './health-check.js';
 import { setStickyCookie, stickyIndex, stickyValue } from './sticky.js';
 
@@ -41,6 +41,16 @@ export class ServerPool implements Forwarder {
 
   healthy(): boolean {
     return this.servers.some((s) => s.up && s.weight > 0);
+  }
+
+  /** An Upgrade request goes to a server picked as for any request (no sticky cookie on a 101). */
+  upgrade(out: Outgoing, done: UpgradeDone): UpstreamCall {
+    const i = this.spec.strategy === 'p2c' ? pickP2c(this.servers) : pickWrr(this.servers);
+    if (i < 0) {
+      done(noServer(this.spec.name), undefined);
+      return { abort() {} };
+    }
+    return this.servers[i]!.lb.upgrade(out, done);
   }
 
   forward(out: Outgoing, done: Done): UpstreamCall {

@@ -1,0 +1,76 @@
+/**
+ * X-Forwarded-* as Traefik handles them (entryPoints.<name>.forwardedHeaders): a client's own
+ * X-Forwarded-* and X-Real-Ip headers are dropped before routing unless the peer is in
+ * `trustedIPs` (or `insecure: true`), then the gateway fills in what is missing: -For (appended),
+ * -Proto, -Host, -Port, -Server and X-Real-Ip.
+ */
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { BlockList } from 'node:net';
+import os from 'node:os';
+import { ipIn } from './ipnet.js';
+
+/** The headers Traefik removes from untrusted peers. */
+const FORWARDED = new Set([
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'x-forwarded-port',
+  'x-forwarded-server',
+  'x-forwarded-uri',
+  'x-forwarded-method',
+  'x-forwarded-prefix',
+  'x-forwarded-tls-client-cert',
+  'x-forwarded-tls-client-cert-info',
+  'x-real-ip',
+]);
+
+const SERVER = os.hostname();
+
+/** An entry point's forwardedHeaders policy, resolved. */
+export interface ForwardedPolicy {
+  /** Trust every peer (`insecure: true`). */
+  insecure: boolean;
+  /** Peers whose X-Forwarded-* are kept (`trustedIPs`), or undefined when none is. */
+  trusted: BlockList | undefined;
+}
+
+/** Whether the headers of a peer are kept. */
+export function trustsPeer(policy: ForwardedPolicy, peer: string): boolean {
+  return policy.insecure || (policy.trusted !== undefined && ipIn(policy.trusted, peer));
+}
+
+/**
+ * The request headers as routing and middlewares see them: the client's, without X-Forwarded-*
+ * from an untrusted peer. Object.assign (not a spread or deletes): see Exchange's constructor.
+ */
+export function inboundHeaders(headers: IncomingHttpHeaders, trusted: boolean): IncomingHttpHeaders {
+  if (!trusted) {
+    for (const k in headers) {
+      if (k.charCodeAt(0) === 120 /* x */ && FORWARDED.has(k)) return stripForwarded(headers);
+    }
+  }
+  return Object.assign({}, headers);
+}
+
+function stripForwarded(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const out: IncomingHttpHeaders = {};
+  for (const k in headers) if (!FORWARDED.has(k)) out[k] = headers[k];
+  return out;
+}
+
+/** Fill the X-Forwarded-* headers the upstream gets (on the copy made for it). */
+export function addForwarded(out: OutgoingHttpHeaders, client: string, host: string | undefined, tls: boolean, websocket: boolean): void {
+  const xff = out['x-forwarded-for'];
+  out['x-forwarded-for'] = typeof xff === 'string' && xff ? `${xff}, ${client}` : client;
+  if (out['x-forwarded-proto'] === undefined) out['x-forwarded-proto'] = websocket ? (tls ? 'wss' : 'ws') : tls ? 'https' : 'http';
+  if (host !== undefined && out['x-forwarded-host'] === undefined) out['x-forwarded-host'] = host;
+  if (out['x-forwarded-port'] === undefined) out['x-forwarded-port'] = portOf(host) ?? (tls ? '443' : '80');
+  out['x-forwarded-server'] = SERVER;
+  if (out['x-real-ip'] === undefined) out['x-real-ip'] = client;
+}
+
+function portOf(host: string | undefined): string | undefined {
+  if (!host) return undefined;
+  const m = /:([0-9]+)$/.exec(host);
+  return m && !(host.startsWith('[') && !host.includes(']:')) ? m[1] : undefined;
+}
