@@ -49,7 +49,6 @@ import { parseTarget } from './target.js';
 import { CertStore } from './tls.js';
 import { proxyUpgrade } from './websocket.js';
 import { dirname } from 'node:path';
-import { traefikForwardedHeaders } from './forwarded-extra.js';
 import { disposeRuntime } from './runtime-dispose.js';
 import { forwarderFactory, UnbuildableService, type Forwarder } from './services/index.js';
 import type { RedisProvider } from './providers/redis.js';
@@ -498,7 +497,6 @@ class Exchange {
     const service = this.router.service;
     service.stats.requests++;
     const headers = upstreamHeaders(this.headers, this.req.socket.remoteAddress ?? '', this.originalHost, this.tls, this.upgrade !== undefined);
-    traefikForwardedHeaders(headers, this.req.socket, this.originalHost);
     if (this.upgrade && service.kind === 'loadBalancer' && service.lb.upgrade) {
       const { socket, head } = this.upgrade;
       this.upstream = proxyUpgrade({ upgrade: service.lb.upgrade.bind(service.lb) }, {
