@@ -92,8 +92,10 @@ export class MemoryGuard {
 
   /** Cheap heap read; walks the state only when the heap grew past the headroom. */
   check(L: LuaState, extra = 0): void {
-    const h = heapNow() + extra;
-    if (h - this.baseHeap + this.live <= this.limit) return;
+    const now = heapNow();
+    const h = now + extra;
+    // A heap that shrank since the last walk (a GC) must not offset `extra`: only growth counts.
+    if (Math.max(0, now - this.baseHeap) + extra + this.live <= this.limit) return;
     const live = this.walk() + extra;
     this.baseHeap = h;
     if (live > this.limit) {
