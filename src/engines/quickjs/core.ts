@@ -1,0 +1,291 @@
+/**
+ * The state every QuickJS instance carries and the rules that turn what the engine signalled into
+ * errors: the runtime and context with their interrupt handler and memory guard, the call
+ * deadline, the crash-only latch (`breakWith`), the classification of a thrown value, and
+ * dispose. The host-call layer (host-calls.ts) and the call path (instance.ts) build on it.
+ */
+import { Scope, type QuickJSContext, type QuickJSHandle, type QuickJSRuntime, type QuickJSWASMModule } from 'quickjs-emscripten-core';
+import type { LoadRequest } from '../../engine.js';
+import type { ExportInfo, PluginMeta } from '../../types.js';
+import {
+  type ErrorContext,
+  PluginLoadError,
+  PluginMemoryError,
+  PluginStackError,
+  PluginThrownError,
+  PluginTimeoutError,
+  PluginUnavailableError,
+  TerrariumError,
+} from '../../errors.js';
+import { decodeWire, isWireFailure } from '../../binding/wire.js';
+import { boundedLog } from '../../capabilities/index.js';
+import { AsyncCalls } from '../../binding/async-calls.js';
+import { guestFailure, marshalErrorFrom } from '../../binding/failures.js';
+import { RawVM, ScratchError } from './ffi.js';
+import { GLUE_FILE } from './guest.js';
+import { type Described, detached, isHostStackOverflow, now, rebrand } from './util.js';
+
+/** Nested host -> plugin -> host -> plugin calls on one instance before ERR_PLUGIN_STACK. */
+export const MAX_REENTRY = 32;
+
+export abstract class InstanceCore {
+  name: string;
+  meta: PluginMeta | undefined;
+  exports: ExportInfo[] = [];
+  broken = false;
+
+  protected readonly rt: QuickJSRuntime;
+  protected readonly ctx: QuickJSContext;
+  protected readonly vm: RawVM;
+  /** Handles that live as long as the instance (glue functions, exports), freed in reverse order. */
+  protected readonly owned = new Scope();
+  protected glue!: QuickJSHandle;
+  protected describeFn: QuickJSHandle | undefined;
+  /** Cleared on dispose: host promises the application keeps pending must not keep this instance alive. */
+  protected readonly self: { inst: InstanceCore | undefined } = { inst: this };
+  /** Set when the last attempt to grow the WebAssembly memory was refused (the memory cap is hit). */
+  protected growRefused = false;
+  /** Deadline armed by the interrupt handler when guest code runs outside any scope (a backstop). */
+  protected backstop = Infinity;
+  /** console.* output, bounded per line and per second in bytes. */
+  protected readonly log: (level: 'debug' | 'info' | 'warn' | 'error', message: unknown) => void;
+  protected readonly pending = new AsyncCalls<number>();
+  /** Interrupt deadline of the code running now (performance.now() ms). */
+  protected deadline = Infinity;
+  protected interrupted = false;
+  /** The limit violation that broke this instance; every later return from the guest rethrows it. */
+  protected fatal: TerrariumError | undefined;
+  /** Guest entries on the host stack (calls, nested calls through capabilities, job runs). */
+  protected depth = 0;
+  private disposeWhenIdle = false;
+  protected disposed = false;
+
+  constructor(
+    protected readonly req: LoadRequest,
+    protected readonly qjs: QuickJSWASMModule,
+    private readonly memory: WebAssembly.Memory,
+  ) {
+    this.name = req.defaultName;
+    this.log = boundedLog((level, message) => req.log(level, message));
+    this.rt = qjs.newRuntime();
+    try {
+      this.rt.setMaxStackSize(req.limits.stackBytes);
+      this.rt.setInterruptHandler(() => this.onInterrupt());
+      this.guardMemory();
+      this.ctx = this.rt.newContext();
+      this.vm = new RawVM(qjs, this.ctx, memory);
+    } catch (e) {
+      this.rt.dispose();
+      throw e;
+    }
+  }
+
+  private onInterrupt(): boolean {
+    if (this.fatal) return true;
+    let deadline = this.deadline;
+    if (deadline === Infinity) {
+      // Every path into the guest sets a deadline; this backstop bounds one that was missed.
+      if (this.backstop === Infinity) this.backstop = now() + this.req.limits.callTimeoutMs;
+      deadline = this.backstop;
+    }
+    if (now() > deadline) {
+      this.interrupted = true;
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * The memory guard: emscripten grows the heap through this method; a refusal is the engine's
+   * own signal that the plugin hit memoryBytes (never the text of an error message).
+   */
+  private guardMemory(): void {
+    const { memory } = this;
+    const grow = memory.grow.bind(memory);
+    Object.defineProperty(memory, 'grow', {
+      value: (pages: number) => {
+        try {
+          const r = grow(pages);
+          this.growRefused = false;
+          return r;
+        } catch (e) {
+          this.growRefused = true;
+          throw e;
+        }
+      },
+    });
+  }
+
+  protected errorContext(exportName?: string): ErrorContext {
+    return { plugin: this.name, engine: 'quickjs', file: this.req.file, exportName };
+  }
+
+  /** Turn a guest error handle into the right TerrariumError; disposes the handle. */
+  protected failure(errH: QuickJSHandle, exportName: string | undefined, phase: 'call' | 'load'): TerrariumError {
+    try {
+      const early = this.violation(exportName, phase);
+      return early ?? this.classify(this.describeThrown(errH), exportName, phase);
+    } finally {
+      if (errH.alive) errH.dispose();
+    }
+  }
+
+  /**
+   * The limit violation the engine itself signalled, if any: the instance was already broken, the
+   * interrupt handler fired, or the memory guard refused to grow. Never read from message text.
+   */
+  protected violation(exportName: string | undefined, phase: 'call' | 'load'): TerrariumError | undefined {
+    const limits = this.req.limits;
+    if (this.fatal) return exportName === undefined ? this.fatal : rebrand(this.fatal, exportName);
+    if (this.interrupted) {
+      return this.breakWith(new PluginTimeoutError(phase === 'load' ? limits.loadTimeoutMs : limits.callTimeoutMs, phase, this.errorContext(exportName)));
+    }
+    if (this.growRefused) return this.breakWith(new PluginMemoryError(limits.memoryBytes, this.errorContext(exportName)));
+    return undefined;
+  }
+
+  /**
+   * Read a thrown value through the glue's describeThrown, which runs no plugin code (own data
+   * properties only, bounded) and still runs under a deadline.
+   */
+  private describeThrown(errH: QuickJSHandle): Described {
+    const fn = this.describeFn;
+    if (!fn) return { engine: '', value: null };
+    const r = this.scoped(() => this.ctx.callFunction(fn, this.glue, errH));
+    if (r.error) {
+      r.error.dispose();
+      return { engine: '', value: null };
+    }
+    const text = this.ctx.getString(r.value);
+    r.value.dispose();
+    return this.parseDescribed(text);
+  }
+
+  protected parseDescribed(text: string): Described {
+    try {
+      const d = decodeWire(text) as Described;
+      return { engine: d.engine, value: d.value };
+    } catch {
+      return { engine: '', value: null };
+    }
+  }
+
+  protected classify(described: Described, exportName: string | undefined, phase: 'call' | 'load'): TerrariumError {
+    const ctx = this.errorContext(exportName);
+    const limits = this.req.limits;
+    const early = this.violation(exportName, phase);
+    if (early) return early;
+    // The engine's own InternalError (plugins cannot construct one; see guest-codec.ts).
+    if (described.engine === 'memory') return this.breakWith(new PluginMemoryError(limits.memoryBytes, ctx));
+    if (described.engine === 'stack') return this.breakWith(new PluginStackError(limits.stackBytes, ctx));
+    const dumped = described.value;
+    if (isWireFailure(dumped)) {
+      return marshalErrorFrom(dumped, (dumped as { marshalDirection?: string }).marshalDirection ?? 'plugin value', ctx);
+    }
+    const failure = guestFailure(dumped, this.req.file, GLUE_FILE);
+    if (phase === 'load') {
+      return new PluginLoadError(failure.message, { ...ctx, ...failure.where, pluginStack: failure.stack });
+    }
+    return new PluginThrownError(failure.message, { ...ctx, ...failure.where, pluginStack: failure.stack }, dumped);
+  }
+
+  /** What a trap (or a host exception) during a guest entry means for the limits. */
+  protected trapError(e: unknown, exportName: string): TerrariumError {
+    const ctx = this.errorContext(exportName);
+    if (isHostStackOverflow(e)) return new PluginStackError(this.req.limits.stackBytes, ctx);
+    if (this.interrupted) return new PluginTimeoutError(this.req.limits.callTimeoutMs, 'call', ctx);
+    if (this.growRefused) return new PluginMemoryError(this.req.limits.memoryBytes, ctx);
+    if (e instanceof ScratchError) return new PluginMemoryError(this.req.limits.memoryBytes, ctx, 'arguments do not fit');
+    if (e instanceof TerrariumError) return e;
+    return new PluginThrownError(`the interpreter trapped: ${(e as Error)?.message ?? String(e)}`, { ...ctx, cause: e });
+  }
+
+  /**
+   * Run guest work (none of it the plugin's own) under the current deadline, or a fresh
+   * `callTimeoutMs` one when none is set, so no path into the guest is ever unbounded.
+   */
+  protected scoped<T>(fn: () => T): T {
+    const saved = this.deadline;
+    this.deadline = Math.min(saved, now() + this.req.limits.callTimeoutMs);
+    this.depth++;
+    try {
+      return fn();
+    } finally {
+      this.deadline = saved;
+      this.leave();
+    }
+  }
+
+  /**
+   * Crash-only: record the violation that breaks this instance. The guest is interrupted at its
+   * next check and every call still on the stack (e.g. the outer half of a re-entrant call)
+   * fails with this same error, whatever the plugin did with the error it saw.
+   */
+  protected breakWith<E extends TerrariumError>(e: E): E {
+    this.broken = true;
+    this.fatal ??= e;
+    this.self.inst = undefined;
+    return detached(e);
+  }
+
+  /** One guest entry finished; a dispose requested meanwhile happens once nothing is on the stack. */
+  protected leave(): void {
+    this.depth--;
+    if (this.depth === 0 && this.disposeWhenIdle) {
+      this.disposeWhenIdle = false;
+      this.dispose();
+    }
+  }
+
+  /** What keeps this build from running the raw paths (see RawVM.probe), or ''. */
+  probe(release: boolean): string {
+    return this.vm.probe(release);
+  }
+
+  /** Debug builds only: true when the leak sanitizer finds memory not freed (call after dispose). */
+  leakCheck(): boolean {
+    return this.vm.leakCheck();
+  }
+
+  memoryBytes(): number {
+    return this.memory.buffer.byteLength;
+  }
+
+  /** Handles of guest objects the host-call layer keeps (pending host promises); freed on dispose. */
+  protected abstract disposeHostState(): void;
+
+  /**
+   * Free everything in reverse order of creation: host-call state, the instance's handles (newest
+   * first), the scratch buffer, the context, the runtime. Every step runs even when one fails; the first
+   * failure is kept in `closeError` (a runtime that cannot free cleanly is garbage anyway,
+   * dropped with its whole module, so it is not thrown at the host's close).
+   */
+  dispose(): void {
+    if (this.disposed) return;
+    if (this.depth > 0) {
+      // Called from inside a call (a capability that closed the host, or the restart after a
+      // nested violation): freeing the runtime under the running guest would corrupt it.
+      this.disposeWhenIdle = true;
+      return;
+    }
+    this.disposed = true;
+    this.self.inst = undefined;
+    this.pending.rejectAll((p) => new PluginUnavailableError('was disposed during the call', this.errorContext(p.exportName), 'Retry the call'));
+    if (this.broken) return; // an interrupted or trapped runtime may abort on free: let GC take the whole module
+    const steps: (() => void)[] = [() => this.disposeHostState(), () => this.owned.dispose(), () => this.vm.dispose(), () => this.ctx.dispose(), () => this.rt.dispose()];
+    for (const step of steps) {
+      try {
+        step();
+      } catch (e) {
+        this.closeError ??= e;
+      }
+    }
+  }
+
+  /** The first failure while freeing (a leaked handle asserts in debug builds); tests read it. */
+  closeError: unknown;
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}

@@ -1,0 +1,329 @@
+/**
+ * Every access to quickjs-emscripten's internals, in one file: the raw emscripten module
+ * (`_malloc`/`_free`), the raw FFI (`QTS_*` functions on JSValue pointers), the context's private
+ * pointer and handle factory, and the NaN-boxed value tags of the exact build. The rest of the
+ * engine uses quickjs-emscripten's public API, or the small `RawVM` below.
+ *
+ * These internals are not a public contract, so the versions are pinned exactly in package.json
+ * and checked at startup (`probe`): a different quickjs-emscripten, a private member that moved, or
+ * a build that boxes values differently makes the engine refuse to start (ERR_PLUGIN_LOAD naming
+ * the mismatch) instead of running on guesses.
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import {
+  newQuickJSWASMModuleFromVariant,
+  newVariant,
+  type QuickJSContext,
+  type QuickJSHandle,
+  type QuickJSSyncVariant,
+  type QuickJSWASMModule,
+} from 'quickjs-emscripten-core';
+import RELEASE_SYNC_MODULE from '@jitl/quickjs-wasmfile-release-sync';
+
+/** The quickjs-emscripten release this file was written against (package.json pins it exactly). */
+export const PINNED_VERSION = '0.32.0';
+
+// The package's types describe its CommonJS entry; under ESM the default export is the variant itself.
+const RELEASE_SYNC = RELEASE_SYNC_MODULE as unknown as QuickJSSyncVariant;
+
+const require = createRequire(import.meta.url);
+let compiled: WebAssembly.Module | undefined;
+function wasmModule(): WebAssembly.Module {
+  compiled ??= new WebAssembly.Module(readFileSync(require.resolve('@jitl/quickjs-wasmfile-release-sync/wasm')));
+  return compiled;
+}
+
+/** Versions of the packages whose internals this file uses, read from their package.json. */
+function installedVersions(): Record<string, string> {
+  const core = join(dirname(require.resolve('quickjs-emscripten-core')), '..', 'package.json');
+  const wasm = require.resolve('@jitl/quickjs-wasmfile-release-sync/package.json');
+  const read = (p: string) => (JSON.parse(readFileSync(p, 'utf8')) as { version: string }).version;
+  return { 'quickjs-emscripten-core': read(core), '@jitl/quickjs-wasmfile-release-sync': read(wasm) };
+}
+
+/**
+ * Why this process cannot run the QuickJS engine, or '' when it can (checked once, by the first
+ * load). Callers turn a reason into ERR_PLUGIN_LOAD.
+ */
+let versionProblem: string | undefined;
+export function startupProblem(): string {
+  if (versionProblem === undefined) {
+    versionProblem = '';
+    for (const [name, v] of Object.entries(installedVersions())) {
+      if (v !== PINNED_VERSION) versionProblem += `${name} is ${v}, the engine was written for ${PINNED_VERSION}; `;
+    }
+  }
+  return versionProblem;
+}
+
+/** A fresh WebAssembly instance of QuickJS: the release build in `memory`, or a debug variant (tests). */
+export async function newModule(memory: WebAssembly.Memory, debugVariant?: QuickJSSyncVariant): Promise<QuickJSWASMModule> {
+  return debugVariant
+    ? newQuickJSWASMModuleFromVariant(debugVariant)
+    : newQuickJSWASMModuleFromVariant(newVariant(RELEASE_SYNC, { wasmModule: wasmModule(), wasmMemory: memory }));
+}
+
+/** Debug builds only: true when the module's leak sanitizer finds memory not freed. */
+export function leakCheckOf(qjs: QuickJSWASMModule): boolean {
+  return (qjs.getFFI() as unknown as RawFFI).QTS_RecoverableLeakCheck() !== 0;
+}
+
+/** The parts of the emscripten module the hot path needs. */
+interface RawModule {
+  _malloc(n: number): number;
+  _free(p: number): void;
+}
+/** The raw FFI functions used here, on JSValue pointers (`number`s into the WebAssembly memory). */
+export interface RawFFI {
+  QTS_NewString(ctx: number, ptr: number): number;
+  QTS_Call(ctx: number, fn: number, thisVal: number, argc: number, argv: number): number;
+  QTS_ResolveException(ctx: number, ptr: number): number;
+  QTS_FreeValuePointer(ctx: number, ptr: number): void;
+  QTS_DupValuePointer(ctx: number, ptr: number): number;
+  QTS_GetString(ctx: number, ptr: number): number;
+  QTS_FreeCString(ctx: number, ptr: number): void;
+  QTS_GetUndefined(): number;
+  QTS_GetNull(): number;
+  QTS_GetTrue(): number;
+  QTS_GetFalse(): number;
+  QTS_NewFloat64(ctx: number, n: number): number;
+  QTS_GetFloat64(ctx: number, ptr: number): number;
+  QTS_RecoverableLeakCheck(): number;
+}
+
+/*
+ * NaN-boxed JSValue tags of this exact build (quickjs-emscripten 0.32.0, release-sync, wasm32):
+ * the high word of the 8-byte JSValue. Checked against known values by `probe`.
+ */
+const TAG_INT = 0;
+const TAG_BOOL = 1;
+const TAG_NULL = 2;
+const TAG_UNDEFINED = 3;
+/** Doubles are stored with an offset; the canonical NaN is the only one that lands on a small tag. */
+const TAG_NAN = -10;
+
+/** readScalar's answer for a value that is not a number, boolean, null or undefined. */
+export const NOT_SCALAR = Symbol('not a scalar');
+
+/** An argument of the direct path: a scalar the host creates in the guest without the codec. */
+export type Scalar = string | number | boolean | null | undefined;
+/** An argument already in the guest, by JSValue pointer (borrowed: the caller frees it). */
+export interface Ptr {
+  ptr: number;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Whether the release build boxes values the way readScalar expects (probed by its first instance). */
+let releaseProbed: string | undefined;
+
+/**
+ * Raw access to one context: create and read values by pointer, call functions with an argv in
+ * a scratch buffer of guest memory. Pointers it returns are owned by the caller unless said.
+ */
+export class RawVM {
+  readonly ffi: RawFFI;
+  readonly ctxPtr: number;
+  /** The guest's `undefined` (a constant; never freed). */
+  readonly undef: number;
+  private readonly raw: RawModule;
+  private readonly handles: { heapValueHandle(p: number): QuickJSHandle };
+  private heap: Uint8Array;
+  private words: Uint32Array;
+  /** Scratch buffer in guest memory for argument text and argv; grown on demand. */
+  private scratch = 0;
+  private scratchSize = 0;
+
+  constructor(
+    qjs: QuickJSWASMModule,
+    ctx: QuickJSContext,
+    private readonly memory: WebAssembly.Memory,
+  ) {
+    this.raw = (qjs as unknown as { module: RawModule }).module;
+    this.ffi = qjs.getFFI() as unknown as RawFFI;
+    this.ctxPtr = (ctx as unknown as { ctx: { value: number } }).ctx.value;
+    this.handles = (ctx as unknown as { memory: { heapValueHandle(p: number): QuickJSHandle } }).memory;
+    this.undef = this.ffi.QTS_GetUndefined();
+    this.heap = new Uint8Array(memory.buffer);
+    this.words = new Uint32Array(memory.buffer);
+  }
+
+  /**
+   * Check that the private members used here exist and that the build boxes values as readScalar
+   * expects. Returns what is wrong, or ''. Release instances share one build: probed once.
+   */
+  probe(release: boolean): string {
+    if (release && releaseProbed !== undefined) return releaseProbed;
+    let problem = '';
+    if (typeof this.raw?._malloc !== 'function' || typeof this.raw._free !== 'function') problem = 'the emscripten module has no _malloc/_free';
+    else if (typeof this.ctxPtr !== 'number') problem = 'QuickJSContext has no raw context pointer';
+    else if (typeof this.handles?.heapValueHandle !== 'function') problem = 'QuickJSContext has no heapValueHandle';
+    else if (!this.tagsMatch()) problem = 'the WebAssembly build boxes values with different tags';
+    if (release) releaseProbed = problem;
+    return problem;
+  }
+
+  /** A QuickJSHandle owning `ptr` (for the public API: error reading, promise state). */
+  handle(ptr: number): QuickJSHandle {
+    return this.handles.heapValueHandle(ptr);
+  }
+
+  free(ptr: number): void {
+    this.ffi.QTS_FreeValuePointer(this.ctxPtr, ptr);
+  }
+
+  /**
+   * Call `fnPtr` with `args`: scalars are created here and pushed onto `owned` (the caller frees
+   * them, unless the instance broke), pointers are borrowed. Returns the owned result pointer.
+   */
+  call(fnPtr: number, args: readonly (Scalar | Ptr)[], owned: number[]): number {
+    const argv = this.writeArgs(args, owned);
+    return this.ffi.QTS_Call(this.ctxPtr, fnPtr, this.undef, args.length, argv);
+  }
+
+  /** The pending exception behind an exception result (owned), or 0. */
+  exception(resultPtr: number): number {
+    return this.ffi.QTS_ResolveException(this.ctxPtr, resultPtr);
+  }
+
+  /** Read a guest string result and free it. */
+  takeText(resultPtr: number): string {
+    const { ffi, ctxPtr } = this;
+    const cstr = ffi.QTS_GetString(ctxPtr, resultPtr);
+    const text = this.readCString(cstr);
+    ffi.QTS_FreeCString(ctxPtr, cstr);
+    ffi.QTS_FreeValuePointer(ctxPtr, resultPtr);
+    return text;
+  }
+
+  /** The value of a scalar JSValue read from its NaN-boxed tag, or NOT_SCALAR. */
+  readScalar(ptr: number): unknown {
+    const words = this.heap32();
+    const tag = words[(ptr >> 2) + 1]! | 0;
+    switch (tag) {
+      case TAG_INT:
+        return words[ptr >> 2]! | 0;
+      case TAG_BOOL:
+        return words[ptr >> 2] !== 0;
+      case TAG_NULL:
+        return null;
+      case TAG_UNDEFINED:
+        return undefined;
+      case TAG_NAN:
+        return NaN;
+      default:
+        return tag > 16 || tag < -16 ? this.ffi.QTS_GetFloat64(this.ctxPtr, ptr) : NOT_SCALAR;
+    }
+  }
+
+  /** Free the scratch buffer (the context is about to be freed). */
+  dispose(): void {
+    if (this.scratch) this.raw._free(this.scratch);
+    this.scratch = 0;
+    this.scratchSize = 0;
+  }
+
+  /** Debug builds only: true when the leak sanitizer finds memory not freed. */
+  leakCheck(): boolean {
+    return this.ffi.QTS_RecoverableLeakCheck() !== 0;
+  }
+
+  private tagsMatch(): boolean {
+    const { ffi, ctxPtr } = this;
+    const numbers = [7, 1.5, -0, NaN, Infinity, -Infinity, 2 ** 40 + 0.5, -(2 ** 31), 5e-324];
+    let ok = true;
+    for (const n of numbers) {
+      const p = ffi.QTS_NewFloat64(ctxPtr, n);
+      if (!Object.is(this.readScalar(p), n)) ok = false;
+      ffi.QTS_FreeValuePointer(ctxPtr, p);
+    }
+    for (const [p, expected] of [[ffi.QTS_GetTrue(), true], [ffi.QTS_GetFalse(), false], [ffi.QTS_GetNull(), null], [this.undef, undefined]] as const) {
+      if (!Object.is(this.readScalar(p), expected)) ok = false;
+    }
+    const str = this.newString('x');
+    if (this.readScalar(str) !== NOT_SCALAR) ok = false;
+    ffi.QTS_FreeValuePointer(ctxPtr, str);
+    return ok;
+  }
+
+  /** A guest string (owned) from a host string. */
+  newString(s: string): number {
+    this.reserve(s.length * 3 + 1);
+    const at = this.scratch;
+    const heap = this.heap8();
+    const { written } = encoder.encodeInto(s, heap.subarray(at, at + this.scratchSize - 1));
+    heap[at + written] = 0;
+    return this.ffi.QTS_NewString(this.ctxPtr, at);
+  }
+
+  /** Create argv in guest memory: strings as NUL-terminated UTF-8, numbers as doubles. */
+  private writeArgs(args: readonly (Scalar | Ptr)[], owned: number[]): number {
+    const { ffi, ctxPtr } = this;
+    let need = 4 * args.length + 8;
+    for (const a of args) if (typeof a === 'string') need += a.length * 3 + 1;
+    this.reserve(need);
+    const argv = this.scratch;
+    let at = argv + 4 * args.length;
+    const ptrs: number[] = [];
+    for (const a of args) {
+      let p: number;
+      if (typeof a === 'string') {
+        const heap = this.heap8();
+        const { written } = encoder.encodeInto(a, heap.subarray(at, this.scratch + this.scratchSize - 1));
+        heap[at + written] = 0;
+        p = ffi.QTS_NewString(ctxPtr, at);
+        at += written + 1;
+        owned.push(p);
+      } else if (typeof a === 'number') {
+        p = ffi.QTS_NewFloat64(ctxPtr, a);
+        owned.push(p);
+      } else if (a === undefined) p = this.undef;
+      else if (a === null) p = ffi.QTS_GetNull();
+      else if (a === true) p = ffi.QTS_GetTrue();
+      else if (a === false) p = ffi.QTS_GetFalse();
+      else p = a.ptr;
+      ptrs.push(p);
+    }
+    const words = this.heap32();
+    for (let i = 0; i < ptrs.length; i++) words[(argv >> 2) + i] = ptrs[i]!;
+    return argv;
+  }
+
+  /** Make the scratch buffer in guest memory at least `need` bytes; throws RangeError when it cannot. */
+  private reserve(need: number): void {
+    if (need <= this.scratchSize) return;
+    if (this.scratch) this.raw._free(this.scratch);
+    this.scratchSize = Math.max(need, 4096);
+    this.scratch = this.raw._malloc(this.scratchSize);
+    if (!this.scratch) {
+      this.scratchSize = 0;
+      throw new ScratchError();
+    }
+  }
+
+  private heap8(): Uint8Array {
+    if (this.heap.buffer !== this.memory.buffer) this.heap = new Uint8Array(this.memory.buffer);
+    return this.heap;
+  }
+
+  private heap32(): Uint32Array {
+    if (this.words.buffer !== this.memory.buffer) this.words = new Uint32Array(this.memory.buffer);
+    return this.words;
+  }
+
+  private readCString(ptr: number): string {
+    const heap = this.heap8();
+    const end = heap.indexOf(0, ptr);
+    return decoder.decode(heap.subarray(ptr, end));
+  }
+}
+
+/** The guest's memory could not hold the arguments (the caller reports ERR_PLUGIN_MEMORY). */
+export class ScratchError extends Error {
+  constructor() {
+    super('arguments do not fit in the plugin memory');
+  }
+}

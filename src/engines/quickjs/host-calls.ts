@@ -1,0 +1,272 @@
+/**
+ * The host side of a QuickJS guest: capabilities, `host.config`, console lines and work ticks
+ * (`hostcall`), host promises handed to the guest (deferreds), and async exports (promise jobs,
+ * polling a call's guest promise, settling it under its deadline).
+ */
+import type { QuickJSContext, QuickJSDeferredPromise, QuickJSHandle } from 'quickjs-emscripten-core';
+import { MarshalError, PluginStackError, PluginTimeoutError, TerrariumError } from '../../errors.js';
+import { MAX_DEPTH, decodeWire, encodeWire, isWireFailure } from '../../binding/wire.js';
+import type { AsyncCall } from '../../binding/async-calls.js';
+import { marshalErrorFrom, sanitizeHostError } from '../../binding/failures.js';
+import { InstanceCore } from './core.js';
+import { HOSTCALL_CONFIG, HOSTCALL_CONSOLE, HOSTCALL_TICK, PENDING, TIME_UP } from './guest.js';
+import { detached, isHostStackOverflow, now, rebrand } from './util.js';
+
+export abstract class HostCallsLayer extends InstanceCore {
+  protected pollFn!: QuickJSHandle;
+  protected dropFn!: QuickJSHandle;
+  protected hostErrorFn: QuickJSHandle | undefined;
+  /** Guest promises waiting on host promises, by id (the host promise's reactions hold only the id). */
+  private readonly deferreds = new Map<number, QuickJSDeferredPromise>();
+  private nextDeferred = 1;
+
+  protected disposeHostState(): void {
+    const all = [...this.deferreds.values()].reverse();
+    this.deferreds.clear();
+    for (const d of all) if (d.alive) d.dispose();
+  }
+
+  /**
+   * Host side of every capability, config read, console line and work tick. Never throws into
+   * QuickJS. Time spent here counts against the call's deadline: once it has passed, the
+   * instance is broken and every later hostcall fails at once, so a plugin looping over a
+   * capability reaches the interrupt handler within a few iterations.
+   */
+  protected hostcall(id: number, argsText: string): QuickJSHandle | { error: QuickJSHandle } | undefined {
+    const { ctx } = this;
+    try {
+      if (this.fatal || this.overDeadline()) return ctx.newString(TIME_UP);
+      if (id === HOSTCALL_TICK) return undefined;
+      if (id === HOSTCALL_CONSOLE) {
+        const level = (['debug', 'info', 'warn', 'error'] as const)[argsText.charCodeAt(0) - 48] ?? 'info';
+        this.log(level, argsText.slice(1));
+        return undefined;
+      }
+      if (id === HOSTCALL_CONFIG) return ctx.newString(encodeWire(this.req.config(), MAX_DEPTH));
+      const cap = this.req.capabilities[id - 1];
+      if (!cap) throw new Error(`unknown host function ${id}`);
+      const label = `host.${cap.path.join('.')}`;
+      const result = cap.fn(...(this.decodeGuestText(argsText, `arguments of ${label}`) as unknown[]));
+      if (result !== null && typeof result === 'object' && typeof (result as Promise<unknown>).then === 'function') {
+        const d = ctx.newPromise();
+        const key = this.nextDeferred++;
+        this.deferreds.set(key, d);
+        // The reactions hold only `self` (cleared when the instance breaks or is disposed) and a
+        // number: an application that keeps this promise pending forever does not keep a
+        // discarded instance, or its WebAssembly memory, alive.
+        const self = this.self as { inst: HostCallsLayer | undefined };
+        Promise.resolve(result).then(
+          (v) => self.inst?.settleDeferred(key, v, false, label),
+          (e) => self.inst?.settleDeferred(key, e, true, label),
+        );
+        return d.handle;
+      }
+      const text = this.encodeCapResult(result, label);
+      if (this.overDeadline()) return ctx.newString(TIME_UP);
+      return ctx.newString(text);
+    } catch (e) {
+      if (isHostStackOverflow(e)) {
+        // The plugin exhausted the host's stack before calling in: that is its stack limit.
+        this.breakWith(new PluginStackError(this.req.limits.stackBytes, this.errorContext()));
+      }
+      return { error: this.guestError(e) };
+    }
+  }
+
+  /** True (and the instance broken) once the running code's deadline has passed. */
+  private overDeadline(): boolean {
+    if (now() <= this.deadline) return false;
+    this.interrupted = true;
+    this.breakWith(new PluginTimeoutError(this.req.limits.callTimeoutMs, 'call', this.errorContext(), 'including the host functions it called'));
+    return true;
+  }
+
+  /** Decode wire text the guest made; the host checks the depth again (the guest may not be trusted). */
+  protected decodeGuestText(text: string, direction: string): unknown {
+    if (text.charCodeAt(0) === 3) {
+      const sep = text.indexOf('\u0001');
+      throw new MarshalError(text.slice(1, sep), text.slice(sep + 1), direction, this.errorContext());
+    }
+    try {
+      return decodeWire(text, MAX_DEPTH);
+    } catch (e) {
+      if (isWireFailure(e)) throw marshalErrorFrom(e, direction, this.errorContext());
+      throw new MarshalError('$', `text that is not valid wire format (${(e as Error).message})`, direction, { ...this.errorContext(), cause: e });
+    }
+  }
+
+  /** Decode guest wire text of a result: a refusal becomes ERR_MARSHAL naming the direction and path. */
+  protected decodeResult(text: string, exportName: string, direction: string): unknown {
+    try {
+      return this.decodeGuestText(text, `${direction} ${exportName}`);
+    } catch (e) {
+      if (e instanceof TerrariumError) rebrand(e, exportName);
+      throw e;
+    }
+  }
+
+  private encodeCapResult(v: unknown, label: string): string {
+    try {
+      return encodeWire(v, MAX_DEPTH);
+    } catch (e) {
+      if (isWireFailure(e)) throw marshalErrorFrom(e, `result of ${label}`, this.errorContext());
+      throw e;
+    }
+  }
+
+  /**
+   * A guest Error carrying only a host error's name, message and code: never a host stack or
+   * object. Made by the glue's hostError, so no setter the plugin put on Error.prototype runs.
+   */
+  private guestError(e: unknown): QuickJSHandle {
+    const s = sanitizeHostError(e);
+    const { ctx } = this;
+    const fn = this.hostErrorFn;
+    const args = [ctx.newString(s.name), ctx.newString(s.message), s.code === undefined ? ctx.undefined : ctx.newString(s.code)];
+    try {
+      if (!fn) return ctx.newError(s.message);
+      const r = this.scoped(() => ctx.callFunction(fn, this.glue, ...args));
+      return r.error ?? r.value;
+    } finally {
+      for (const a of args.reverse()) if (a.alive && a !== ctx.undefined) a.dispose();
+    }
+  }
+
+  private settleDeferred(key: number, v: unknown, reject: boolean, label: string): void {
+    const d = this.deferreds.get(key);
+    if (this.disposed || this.broken || !d) return;
+    this.deferreds.delete(key);
+    let h: QuickJSHandle;
+    try {
+      h = reject ? this.guestError(v) : this.ctx.newString(this.encodeCapResult(v, label));
+    } catch (e) {
+      h = this.guestError(e);
+      reject = true;
+    }
+    try {
+      // Resolving runs no plugin code by itself (reactions are queued), but keep it bounded anyway.
+      this.scoped(() => (reject ? d.reject(h) : d.resolve(h)));
+    } finally {
+      h.dispose();
+      d.dispose();
+    }
+    this.pump();
+  }
+
+  /** Run pending promise jobs within the earliest pending deadline. */
+  protected runJobs(): void {
+    for (;;) {
+      const r = this.rt.executePendingJobs(64);
+      if (r.error) {
+        const err = this.failure(r.error, undefined, 'call');
+        if (this.broken) throw err;
+        continue; // an exception escaping a job is delivered through its promise; keep going
+      }
+      const ran = r.value;
+      if (this.fatal) throw this.fatal;
+      if (this.interrupted) return;
+      if (ran === 0 || !this.rt.hasPendingJob()) return;
+    }
+  }
+
+  /** After host work settled: run jobs, then settle every async call whose guest promise settled. */
+  private pump(): void {
+    if (this.disposed || this.broken) return;
+    const saved = this.deadline;
+    this.deadline = Math.min(this.pending.earliestDeadline(), now() + this.req.limits.callTimeoutMs);
+    this.depth++;
+    this.backstop = Infinity;
+    try {
+      this.runJobs();
+    } catch (e) {
+      this.failAll(e instanceof TerrariumError ? e : (this.fatal ?? this.breakWith(this.trapError(e, ''))));
+      return;
+    } finally {
+      this.deadline = saved;
+      this.leave();
+    }
+    if (this.interrupted) {
+      this.failAll(this.fatal ?? this.breakWith(new PluginTimeoutError(this.req.limits.callTimeoutMs, 'call', this.errorContext(), 'in a promise job')));
+      return;
+    }
+    for (const p of this.pending.list()) this.poll(p);
+  }
+
+  /** Settle async call `p` if its guest promise has settled (reading the result under its deadline). */
+  protected poll(p: AsyncCall<number>): void {
+    if (this.disposed) return;
+    if (this.fatal) {
+      this.pending.reject(p.key, rebrand(this.fatal, p.exportName));
+      return;
+    }
+    const { ctx } = this;
+    const idH = ctx.newNumber(p.key);
+    const saved = this.deadline;
+    this.deadline = Math.min(saved, Math.max(p.deadline, now() + 1));
+    this.depth++;
+    let r: ReturnType<QuickJSContext['callFunction']>;
+    try {
+      r = ctx.callFunction(this.pollFn, this.glue, idH);
+    } catch (e) {
+      this.pending.reject(p.key, this.fatal ?? this.breakWith(this.trapError(e, p.exportName)));
+      return;
+    } finally {
+      this.deadline = saved;
+      this.leave();
+      idH.dispose();
+    }
+    if (r.error) {
+      this.pending.reject(p.key, detached(this.failure(r.error, p.exportName, 'call')));
+      return;
+    }
+    const text = ctx.getString(r.value);
+    r.value.dispose();
+    if (text === PENDING) {
+      if (this.deferreds.size === 0) {
+        // Nothing on the host can ever settle it: fail now instead of waiting out the deadline.
+        this.dropCall(p.key);
+        this.pending.reject(
+          p.key,
+          new PluginTimeoutError(this.req.limits.callTimeoutMs, 'call', this.errorContext(p.exportName), 'its promise can never settle: it awaits nothing the host is doing'),
+        );
+      }
+      return;
+    }
+    if (text.charCodeAt(0) === 4) {
+      this.pending.reject(p.key, detached(this.violation(p.exportName, 'call') ?? this.classify(this.parseDescribed(text.slice(1)), p.exportName, 'call')));
+      return;
+    }
+    let value: unknown;
+    try {
+      value = this.decodeResult(text, p.exportName, 'resolved value of');
+    } catch (e) {
+      this.pending.reject(p.key, detached(e));
+      return;
+    }
+    this.pending.resolve(p.key, value);
+  }
+
+  private dropCall(id: number): void {
+    if (this.disposed || this.broken) return;
+    const idH = this.ctx.newNumber(id);
+    const r = this.ctx.callFunction(this.dropFn, this.glue, idH);
+    idH.dispose();
+    if (r.error) r.error.dispose();
+    else r.value.dispose();
+  }
+
+  private failAll(e: unknown): void {
+    this.pending.rejectAll((p) => detached(e instanceof TerrariumError ? rebrand(e, p.exportName) : e));
+  }
+
+  protected awaitCall(id: number, exportName: string): Promise<unknown> {
+    const limit = this.req.limits.callTimeoutMs;
+    // On timeout the guest still holds the half-done call and the host work it awaits: the
+    // instance is thrown away.
+    const { promise, call } = this.pending.track(id, exportName, limit, () =>
+      this.breakWith(new PluginTimeoutError(limit, 'call', this.errorContext(exportName), 'the async call did not settle in time')),
+    );
+    this.poll(call);
+    return promise;
+  }
+}

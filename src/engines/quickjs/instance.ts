@@ -1,0 +1,206 @@
+/**
+ * One plugin in one QuickJS WebAssembly instance: load (glue, capabilities, the module, its
+ * exports) and the call path.
+ *
+ * Calls go through the hot path in `invoke`, with the raw FFI (ffi.ts): scalar arguments
+ * (numbers, booleans, null, undefined, short strings) are created in the guest directly and the
+ * export is called as it is, a scalar result read from its tag; other arguments are encoded to
+ * wire text on the host and handed to a per-export trampoline that decodes them and encodes the
+ * result. Raw handles never leave this folder.
+ */
+import { Scope, type QuickJSContext, type QuickJSHandle } from 'quickjs-emscripten-core';
+import type { EngineInstance } from '../../engine.js';
+import type { ExportInfo, PluginMeta } from '../../types.js';
+import { MarshalError, PluginLoadError, PluginStackError, PluginTimeoutError } from '../../errors.js';
+import { MAX_DEPTH, decodeWire, encodeWire, isWireFailure } from '../../binding/wire.js';
+import { marshalErrorFrom, metaLoadError, pluginNameFrom } from '../../binding/failures.js';
+import { NOT_SCALAR, type Ptr, type Scalar } from './ffi.js';
+import { MAX_REENTRY } from './core.js';
+import { HostCallsLayer } from './host-calls.js';
+import { ASYNC_PREFIX, GLUE_FILE, GUEST_GLUE } from './guest.js';
+import { detached, now } from './util.js';
+
+const SURROGATE_OR_NUL = /[\ud800-\udfff\u0000]/;
+function isScalarArg(a: unknown): a is Scalar {
+  const t = typeof a;
+  if (t === 'string') return (a as string).length < 4096 && !SURROGATE_OR_NUL.test(a as string);
+  return t === 'number' || t === 'boolean' || a === null || a === undefined;
+}
+
+export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
+  private readonly trampolines = new Map<string, QuickJSHandle>();
+  private readonly exportFns = new Map<string, QuickJSHandle>();
+  private finishFn!: QuickJSHandle;
+
+  /** Evaluate glue + plugin, reflect the exports. Throws PluginLoadError or a limit error. */
+  load(): void {
+    this.deadline = now() + this.req.limits.loadTimeoutMs;
+    try {
+      // Temporaries live in `scope` (freed in reverse order, also when a step throws); handles the
+      // instance keeps are managed by `this.owned`, freed by dispose.
+      // A trapped runtime may abort on free: then nothing is freed, the whole module is dropped.
+      const scope = new Scope();
+      try {
+        this.loadIn(scope);
+      } finally {
+        if (!this.broken) scope.dispose();
+      }
+    } finally {
+      this.deadline = Infinity;
+    }
+  }
+
+  private loadIn(scope: Scope): void {
+    const { ctx, owned } = this;
+    const keep = (h: QuickJSHandle) => owned.manage(h);
+    const temp = (h: QuickJSHandle) => scope.manage(h);
+    this.glue = keep(this.unwrapLoad(ctx.evalCode(GUEST_GLUE, GLUE_FILE)));
+    const hostcall = keep(ctx.newFunction('hostcall', (idH, argsH) => this.hostcall(ctx.getNumber(idH), ctx.getString(argsH))));
+    this.describeFn = keep(ctx.getProp(this.glue, 'describeThrown'));
+    this.hostErrorFn = keep(ctx.getProp(this.glue, 'hostError'));
+    const caps = JSON.stringify(this.req.capabilities.map((c, i) => [i + 1, c.path]));
+    const install = temp(ctx.getProp(this.glue, 'install'));
+    const capsH = temp(ctx.newString(caps));
+    const dataH = temp(ctx.newString(encodeWire(this.req.data, MAX_DEPTH)));
+    // What a real array could hold in the plugin's memory (8 bytes a value), and at most 2^24:
+    // a C loop over that many holes takes about a second on the machines measured.
+    const limitH = temp(ctx.newNumber(Math.min(Math.floor(this.req.limits.memoryBytes / 8), 2 ** 24)));
+    temp(this.unwrapLoad(ctx.callFunction(install, this.glue, hostcall, capsH, dataH, limitH)));
+    this.pollFn = keep(ctx.getProp(this.glue, 'poll'));
+    this.dropFn = keep(ctx.getProp(this.glue, 'drop'));
+
+    let ns = temp(this.unwrapLoad(ctx.evalCode(this.req.source, this.req.file, { type: 'module', strict: true })));
+    // A module with top-level await evaluates to a promise: run its jobs within the load budget.
+    const state = ctx.getPromiseState(ns);
+    if (!('notAPromise' in state && state.notAPromise)) {
+      this.runJobs();
+      const settled = ctx.getPromiseState(ns);
+      if (settled.type === 'pending') {
+        throw new PluginLoadError('top-level await never settled', this.errorContext(), 'Plugins cannot wait on anything at load');
+      }
+      if (settled.type === 'rejected') throw this.failure(settled.error, undefined, 'load');
+      ns = temp(settled.value);
+    }
+    const info = this.describe(scope, ns);
+    this.meta = info.meta === null ? undefined : (decodeWire(info.meta) as PluginMeta);
+    this.name = pluginNameFrom(this.meta, this.req, this.errorContext());
+    this.exports = info.exports.map((e) => ({ name: e.name, kind: 'function', arity: e.arity, async: e.async }));
+    const bind = temp(ctx.getProp(this.glue, 'bind'));
+    for (const e of this.exports) {
+      const fn = keep(ctx.getProp(ns, e.name));
+      this.exportFns.set(e.name, fn);
+      const nameH = temp(ctx.newString(e.name));
+      this.trampolines.set(e.name, keep(this.unwrapLoad(ctx.callFunction(bind, this.glue, fn, nameH))));
+    }
+    this.finishFn = keep(ctx.getProp(this.glue, 'finish'));
+  }
+
+  /** The module's exports and metadata, read by the glue's describe (no plugin getter runs twice). */
+  private describe(scope: Scope, ns: QuickJSHandle): { exports: ExportInfo[]; meta: string | null } {
+    const { ctx } = this;
+    const describe = scope.manage(ctx.getProp(this.glue, 'describe'));
+    const described = ctx.callFunction(describe, this.glue, ns);
+    if (described.error) {
+      const e = this.failure(described.error, undefined, 'load');
+      throw e instanceof MarshalError ? metaLoadError({ marshalReason: e.reason, marshalPath: e.path }, this.errorContext()) : e;
+    }
+    const text = ctx.getString(scope.manage(described.value));
+    return JSON.parse(text) as { exports: ExportInfo[]; meta: string | null };
+  }
+
+  /** Unwrap an eval/call result during load, turning a guest error into a TerrariumError. */
+  private unwrapLoad(r: ReturnType<QuickJSContext['evalCode']>): QuickJSHandle {
+    if (r.error) throw this.failure(r.error, undefined, 'load');
+    return r.value;
+  }
+
+  call(exportName: string, args: readonly unknown[]): unknown {
+    try {
+      return this.callExport(exportName, args);
+    } catch (e) {
+      throw detached(e);
+    }
+  }
+
+  private callExport(exportName: string, args: readonly unknown[]): unknown {
+    const fn = this.exportFns.get(exportName);
+    const tramp = this.trampolines.get(exportName);
+    if (!fn || !tramp) throw new Error(`unknown export ${exportName}`);
+    this.backstop = Infinity;
+    this.growRefused = false;
+    // One deadline for the whole call: the export, its promise jobs, and encoding its result.
+    const deadline = Math.min(this.deadline, now() + this.req.limits.callTimeoutMs);
+    let text: string;
+    if (args.every(isScalarArg)) {
+      // Direct path: scalars are created in the guest as they are and the export is called
+      // itself; a scalar result is read straight from its tag, anything else goes through finish().
+      const resultPtr = this.invoke(fn.value as unknown as number, args as readonly Scalar[], exportName, deadline);
+      const value = this.vm.readScalar(resultPtr);
+      if (value !== NOT_SCALAR) {
+        this.vm.free(resultPtr);
+        return value;
+      }
+      text = this.finishInGuest(resultPtr, exportName, deadline);
+    } else {
+      let argsText: string;
+      try {
+        argsText = encodeWire(args, MAX_DEPTH);
+      } catch (e) {
+        if (isWireFailure(e)) throw marshalErrorFrom(e, 'arguments', this.errorContext(exportName));
+        throw e;
+      }
+      text = this.vm.takeText(this.invoke(tramp.value as unknown as number, [argsText], exportName, deadline));
+    }
+    if (text.charCodeAt(0) === 1 && text.startsWith(ASYNC_PREFIX)) return this.awaitCall(Number(text.slice(1)), exportName);
+    return this.decodeResult(text, exportName, 'return value of');
+  }
+
+  /** Encode a non-scalar result (or start awaiting a promise) in the guest: wire text out. */
+  private finishInGuest(resultPtr: number, exportName: string, deadline: number): string {
+    try {
+      return this.vm.takeText(this.invoke(this.finishFn.value as unknown as number, [{ ptr: resultPtr }, exportName], exportName, deadline));
+    } finally {
+      if (!this.broken) this.vm.free(resultPtr);
+    }
+  }
+
+  /**
+   * The hot path: create the arguments in guest memory, call `fnPtr` under the call deadline, run
+   * the promise jobs it queued, and return the owned result pointer. Throws the right
+   * TerrariumError for exceptions, interrupts, traps and stack overflows.
+   */
+  private invoke(fnPtr: number, args: readonly (Scalar | Ptr)[], exportName: string, deadline: number): number {
+    const { vm } = this;
+    if (this.fatal) throw this.fatal;
+    if (this.depth >= MAX_REENTRY) {
+      throw this.breakWith(new PluginStackError(this.req.limits.stackBytes, this.errorContext(exportName)));
+    }
+    const saved = this.deadline;
+    // A nested call (plugin -> capability -> plugin) never extends the outer call's deadline.
+    this.deadline = Math.min(saved, deadline);
+    let resultPtr = 0;
+    const owned: number[] = [];
+    this.depth++;
+    try {
+      resultPtr = vm.call(fnPtr, args, owned);
+      if (this.rt.hasPendingJob()) this.runJobs();
+    } catch (e) {
+      // A trap or a V8 stack overflow inside WebAssembly: the instance cannot be trusted again.
+      throw this.fatal ?? this.breakWith(this.trapError(e, exportName));
+    } finally {
+      if (!this.broken) for (let i = owned.length - 1; i >= 0; i--) vm.free(owned[i]!);
+      this.deadline = saved;
+      this.leave();
+    }
+    const errPtr = vm.exception(resultPtr);
+    if (errPtr) {
+      vm.free(resultPtr);
+      throw this.failure(vm.handle(errPtr), exportName, 'call');
+    }
+    if (this.fatal || this.interrupted) {
+      vm.free(resultPtr);
+      throw this.fatal ?? this.breakWith(new PluginTimeoutError(this.req.limits.callTimeoutMs, 'call', this.errorContext(exportName), 'in a promise job'));
+    }
+    return resultPtr;
+  }
+}
