@@ -91,6 +91,12 @@ export interface RawFFI {
   QTS_NewFloat64(ctx: number, n: number): number;
   QTS_GetFloat64(ctx: number, ptr: number): number;
   QTS_RecoverableLeakCheck(): number;
+  QTS_NewObjectProto(ctx: number, proto: number): number;
+  QTS_NewObject(ctx: number): number;
+  QTS_SetProp(ctx: number, obj: number, key: number, value: number): void;
+  QTS_GetProp(ctx: number, obj: number, key: number): number;
+  QTS_GetPropNumber(ctx: number, obj: number, index: number): number;
+  QTS_GetLength(ctx: number, outLen: number, value: number): number;
 }
 
 /*
@@ -103,6 +109,9 @@ const TAG_NULL = 2;
 const TAG_UNDEFINED = 3;
 /** Doubles are stored with an offset; the canonical NaN is the only one that lands on a small tag. */
 const TAG_NAN = -10;
+
+/** JSString: the header word after the reference count holds len:31 | is_wide_char:1. */
+const STRING_HEADER = 4;
 
 /** readScalar's answer for a value that is not a number, boolean, null or undefined. */
 export const NOT_SCALAR = Symbol('not a scalar');
@@ -117,8 +126,17 @@ export interface Ptr {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** Whether the release build boxes values the way readScalar expects (probed by its first instance). */
-let releaseProbed: string | undefined;
+/** What the release build's probe found (every release instance shares the build). */
+let releaseProbed: { problem: string; layout: Layout } | undefined;
+
+/** Where this build keeps what the raw readers need (found by `probe`). */
+interface Layout {
+  /** Tags of strings and objects: the high word of their JSValue (the low word is the pointer). */
+  stringTag: number;
+  objectTag: number;
+  /** Offset of the characters in a JSString (16 in release builds, 24 with DUMP_LEAKS). */
+  stringData: number;
+}
 
 /**
  * Raw access to one context: create and read values by pointer, call functions with an argv in
@@ -133,6 +151,14 @@ export class RawVM {
   private readonly handles: { heapValueHandle(p: number): QuickJSHandle };
   private heap: Uint8Array;
   private words: Uint32Array;
+  private bytes: Buffer;
+  private layout: Layout = { stringTag: NaN, objectTag: NaN, stringData: 0 };
+  /** The guest's null, true and false (constants: never freed). */
+  readonly nul: number;
+  readonly yes: number;
+  readonly no: number;
+  /** A 4-byte slot in guest memory for out-parameters. */
+  private outSlot = 0;
   /** Scratch buffer in guest memory for argument text and argv; grown on demand. */
   private scratch = 0;
   private scratchSize = 0;
@@ -147,6 +173,10 @@ export class RawVM {
     this.ctxPtr = (ctx as unknown as { ctx: { value: number } }).ctx.value;
     this.handles = (ctx as unknown as { memory: { heapValueHandle(p: number): QuickJSHandle } }).memory;
     this.undef = this.ffi.QTS_GetUndefined();
+    this.nul = this.ffi.QTS_GetNull();
+    this.yes = this.ffi.QTS_GetTrue();
+    this.no = this.ffi.QTS_GetFalse();
+    this.bytes = Buffer.from(memory.buffer);
     this.heap = new Uint8Array(memory.buffer);
     this.words = new Uint32Array(memory.buffer);
   }
@@ -156,14 +186,114 @@ export class RawVM {
    * expects. Returns what is wrong, or ''. Release instances share one build: probed once.
    */
   probe(release: boolean): string {
-    if (release && releaseProbed !== undefined) return releaseProbed;
+    if (release && releaseProbed !== undefined) {
+      this.layout = releaseProbed.layout;
+      return releaseProbed.problem;
+    }
     let problem = '';
     if (typeof this.raw?._malloc !== 'function' || typeof this.raw._free !== 'function') problem = 'the emscripten module has no _malloc/_free';
     else if (typeof this.ctxPtr !== 'number') problem = 'QuickJSContext has no raw context pointer';
     else if (typeof this.handles?.heapValueHandle !== 'function') problem = 'QuickJSContext has no heapValueHandle';
     else if (!this.tagsMatch()) problem = 'the WebAssembly build boxes values with different tags';
-    if (release) releaseProbed = problem;
+    else if (!this.findLayout()) problem = 'the WebAssembly build lays out strings differently';
+    if (release) releaseProbed = { problem, layout: this.layout };
     return problem;
+  }
+
+  /** Find the string and object tags and where a JSString keeps its characters; false if unknown. */
+  private findLayout(): boolean {
+    const { ffi, ctxPtr } = this;
+    const obj = ffi.QTS_NewObject(ctxPtr);
+    const objectTag = this.tag(obj);
+    ffi.QTS_FreeValuePointer(ctxPtr, obj);
+    const samples = ['', 'x', 'probe: ASCII text', 'Latin-1 \u00e9\u00ff', 'wide \u0100\u65e5\u672c', 'pair \ud83e\udd80 end', 'k'.repeat(300)];
+    const ptrs = samples.map((s) => this.newString(s));
+    try {
+      const stringTag = this.tag(ptrs[0]!);
+      if (stringTag === objectTag || ptrs.some((p) => this.tag(p) !== stringTag)) return false;
+      for (const offset of [16, 24]) {
+        this.layout = { stringTag, objectTag, stringData: offset };
+        if (samples.every((s, i) => this.readString(ptrs[i]!) === s)) return true;
+      }
+      this.layout = { stringTag: NaN, objectTag: NaN, stringData: 0 };
+      return false;
+    } finally {
+      for (const p of ptrs) ffi.QTS_FreeValuePointer(ctxPtr, p);
+    }
+  }
+
+  /** The tag (high word) of a JSValue. */
+  tag(ptr: number): number {
+    return this.heap32()[(ptr >> 2) + 1]! | 0;
+  }
+
+  isString(ptr: number): boolean {
+    return this.tag(ptr) === this.layout.stringTag;
+  }
+
+  isObject(ptr: number): boolean {
+    return this.tag(ptr) === this.layout.objectTag;
+  }
+
+  /** The identity of an object value (its address), for cycle checks. */
+  identity(ptr: number): number {
+    return this.heap32()[ptr >> 2]!;
+  }
+
+  /** A string value's text, read from the JSString itself: exact, lone surrogates and NUL included. */
+  readString(ptr: number): string {
+    const words = this.heap32();
+    const p = words[ptr >> 2]!;
+    const header = words[(p + STRING_HEADER) >> 2]!;
+    const len = header & 0x7fffffff;
+    const at = p + this.layout.stringData;
+    const bytes = this.buf();
+    if (header >>> 31 === 0) {
+      if (len < 24) {
+        let s = '';
+        for (let i = 0; i < len; i++) s += String.fromCharCode(bytes[at + i]!);
+        return s;
+      }
+      return bytes.toString('latin1', at, at + len);
+    }
+    return bytes.toString('utf16le', at, at + 2 * len);
+  }
+
+  /** A fresh object with a null prototype (filling it runs no setter); owned. */
+  newObject(): number {
+    return this.ffi.QTS_NewObjectProto(this.ctxPtr, this.nul);
+  }
+
+  /** A number value; owned. */
+  newNumber(n: number): number {
+    return this.ffi.QTS_NewFloat64(this.ctxPtr, n);
+  }
+
+  /** obj[key] = value with [[Set]] (the caller keeps its references). */
+  setProp(obj: number, key: number, value: number): void {
+    this.ffi.QTS_SetProp(this.ctxPtr, obj, key, value);
+  }
+
+  /** obj[key] (a getter runs); owned, possibly an exception (see `exception`). */
+  getProp(obj: number, key: number): number {
+    return this.ffi.QTS_GetProp(this.ctxPtr, obj, key);
+  }
+
+  getIndex(obj: number, index: number): number {
+    return this.ffi.QTS_GetPropNumber(this.ctxPtr, obj, index);
+  }
+
+  /** An array's length (the guest's own arrays only: no getter can run), or -1. */
+  arrayLength(arr: number): number {
+    if (!this.outSlot) this.outSlot = this.raw._malloc(8);
+    if (!this.outSlot) throw new ScratchError();
+    if (this.ffi.QTS_GetLength(this.ctxPtr, this.outSlot, arr) !== 0) return -1;
+    return this.heap32()[this.outSlot >> 2]!;
+  }
+
+  /** Free a value unless it is one of the constants. */
+  release(ptr: number): void {
+    if (ptr !== this.undef && ptr !== this.nul && ptr !== this.yes && ptr !== this.no) this.ffi.QTS_FreeValuePointer(this.ctxPtr, ptr);
   }
 
   /** A QuickJSHandle owning `ptr` (for the public API: error reading, promise state). */
@@ -221,6 +351,8 @@ export class RawVM {
 
   /** Free the scratch buffer (the context is about to be freed). */
   dispose(): void {
+    if (this.outSlot) this.raw._free(this.outSlot);
+    this.outSlot = 0;
     if (this.scratch) this.raw._free(this.scratch);
     this.scratch = 0;
     this.scratchSize = 0;
@@ -302,6 +434,11 @@ export class RawVM {
       this.scratchSize = 0;
       throw new ScratchError();
     }
+  }
+
+  private buf(): Buffer {
+    if (this.bytes.buffer !== this.memory.buffer) this.bytes = Buffer.from(this.memory.buffer);
+    return this.bytes;
   }
 
   private heap8(): Uint8Array {

@@ -9,6 +9,7 @@
 import { MAX_DEPTH } from '../../binding/wire.js';
 import { GUEST_CODEC } from './guest-codec.js';
 import { GUEST_GUARDS } from './guest-guards.js';
+import { GUEST_DIRECT } from './guest-direct.js';
 
 /** Guest file name of this glue; frames from it are stripped from plugin stacks. */
 export const GLUE_FILE = 'terrarium:glue';
@@ -47,6 +48,21 @@ const MAXD = ${MAX_DEPTH};
 const pending = create(null);
 let nextId = 1;
 const AsyncFunctionP = getProto(async function () {});
+// The id of a new async call when r is a thenable (its settlement is recorded for poll), else 0.
+const asyncId = (r) => {
+  if (r !== null && (typeof r === 'object' || typeof r === 'function') && typeof r.then === 'function') {
+    const id = nextId++;
+    const entry = create(null);
+    entry.state = 0;
+    entry.value = undefined;
+    pending[id] = entry;
+    const p = apply(promiseResolve, PromiseCtor, [r]);
+    apply(promiseThen, p, [(v) => { entry.state = 1; entry.value = v; }, (e) => { entry.state = 2; entry.value = e; }]);
+    return id;
+  }
+  return 0;
+};
+${GUEST_DIRECT}
 return {
   install(hostcall, capsText, dataText, arrayLimit) {
     valueBudget = arrayLimit;
@@ -124,17 +140,8 @@ return {
     return function (argsText) { return finish(apply(fn, undefined, decodeValue(argsText)), name); };
   },
   finish(r, name) {
-    if (r !== null && (typeof r === 'object' || typeof r === 'function') && typeof r.then === 'function') {
-      const id = nextId++;
-      const entry = create(null);
-      entry.state = 0;
-      entry.value = undefined;
-      pending[id] = entry;
-      const p = apply(promiseResolve, PromiseCtor, [r]);
-      apply(promiseThen, p, [(v) => { entry.state = 1; entry.value = v; }, (e) => { entry.state = 2; entry.value = e; }]);
-      return '${ASYNC_PREFIX}' + id;
-    }
-    return encodeValue(r, MAXD);
+    const id = asyncId(r);
+    return id === 0 ? encodeValue(r, MAXD) : '${ASYNC_PREFIX}' + id;
   },
   poll(id) {
     const e = pending[id];
@@ -146,7 +153,14 @@ return {
   },
   drop(id) { delete pending[id]; },
   describeThrown,
-  hostError
+  hostError,
+  inspect,
+  inspectRoot,
+  ownOr,
+  getterFailure,
+  adopt,
+  makeArray,
+  encodeValue
 };
 })()`;
 

@@ -11,14 +11,16 @@
 import { Scope, type QuickJSContext, type QuickJSHandle } from 'quickjs-emscripten-core';
 import type { EngineInstance } from '../../engine.js';
 import type { ExportInfo, PluginMeta } from '../../types.js';
-import { MarshalError, PluginLoadError, PluginStackError, PluginTimeoutError } from '../../errors.js';
+import { MarshalError, PluginLoadError, PluginMemoryError, PluginStackError, PluginTimeoutError, TerrariumError } from '../../errors.js';
 import { MAX_DEPTH, decodeWire, encodeWire, isWireFailure } from '../../binding/wire.js';
 import { marshalErrorFrom, metaLoadError, pluginNameFrom } from '../../binding/failures.js';
 import { NOT_SCALAR, type Ptr, type Scalar } from './ffi.js';
+import { ArgWriter } from './marshal-in.js';
+import { type ReaderHost, Refusal, ResultReader } from './marshal-out.js';
 import { MAX_REENTRY } from './core.js';
 import { HostCallsLayer } from './host-calls.js';
 import { ASYNC_PREFIX, GLUE_FILE, GUEST_GLUE } from './guest.js';
-import { detached, now } from './util.js';
+import { detached, now, rebrand } from './util.js';
 
 const SURROGATE_OR_NUL = /[\ud800-\udfff\u0000]/;
 function isScalarArg(a: unknown): a is Scalar {
@@ -27,10 +29,18 @@ function isScalarArg(a: unknown): a is Scalar {
   return t === 'number' || t === 'boolean' || a === null || a === undefined;
 }
 
+/** What a real array could hold in the plugin's memory (8 bytes a value), and at most 2^24 (the codec's value budget). */
+function valueBudget(memoryBytes: number): number {
+  return Math.min(Math.floor(memoryBytes / 8), 2 ** 24);
+}
+
 export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
   private readonly trampolines = new Map<string, QuickJSHandle>();
   private readonly exportFns = new Map<string, QuickJSHandle>();
   private finishFn!: QuickJSHandle;
+  private inspectRootFn = 0;
+  private writer: ArgWriter | undefined;
+  private reader: ResultReader | undefined;
 
   /** Evaluate glue + plugin, reflect the exports. Throws PluginLoadError or a limit error. */
   load(): void {
@@ -64,7 +74,7 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
     const dataH = temp(ctx.newString(encodeWire(this.req.data, MAX_DEPTH)));
     // What a real array could hold in the plugin's memory (8 bytes a value), and at most 2^24:
     // a C loop over that many holes takes about a second on the machines measured.
-    const limitH = temp(ctx.newNumber(Math.min(Math.floor(this.req.limits.memoryBytes / 8), 2 ** 24)));
+    const limitH = temp(ctx.newNumber(valueBudget(this.req.limits.memoryBytes)));
     temp(this.unwrapLoad(ctx.callFunction(install, this.glue, hostcall, capsH, dataH, limitH)));
     this.pollFn = keep(ctx.getProp(this.glue, 'poll'));
     this.dropFn = keep(ctx.getProp(this.glue, 'drop'));
@@ -93,6 +103,27 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
       this.trampolines.set(e.name, keep(this.unwrapLoad(ctx.callFunction(bind, this.glue, fn, nameH))));
     }
     this.finishFn = keep(ctx.getProp(this.glue, 'finish'));
+    const glueFn = (name: string) => keep(ctx.getProp(this.glue, name)).value as unknown as number;
+    this.inspectRootFn = glueFn('inspectRoot');
+    const fns = { inspect: glueFn('inspect'), ownOr: glueFn('ownOr'), getterFailure: glueFn('getterFailure'), encodeValue: glueFn('encodeValue') };
+    this.writer = new ArgWriter(this.vm, glueFn('adopt'), glueFn('makeArray'));
+    const host: ReaderHost = { fns, callGlue: (fn, args) => this.callGlue(fn, args), violation: () => this.violation(undefined, 'call') };
+    this.reader = new ResultReader(this.vm, host, MAX_DEPTH, valueBudget(this.req.limits.memoryBytes));
+  }
+
+  protected override disposeHostState(): void {
+    super.disposeHostState();
+    this.writer?.dispose();
+  }
+
+  /** Call a glue function with borrowed arguments: the owned result or the owned exception. */
+  private callGlue(fn: number, args: readonly number[]): { value: number } | { error: number } {
+    const { vm } = this;
+    const r = vm.call(fn, args.map((ptr) => ({ ptr })), []);
+    const err = vm.exception(r);
+    if (!err) return { value: r };
+    vm.free(r);
+    return { error: err };
   }
 
   /** The module's exports and metadata, read by the glue's describe (no plugin getter runs twice). */
@@ -128,39 +159,99 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
     if (!fn || !tramp) throw new Error(`unknown export ${exportName}`);
     this.backstop = Infinity;
     this.growRefused = false;
-    // One deadline for the whole call: the export, its promise jobs, and encoding its result.
+    // One deadline for the whole call: building the arguments, the export, its promise jobs, and
+    // reading its result.
     const deadline = Math.min(this.deadline, now() + this.req.limits.callTimeoutMs);
-    let text: string;
+    const fnPtr = fn.value as unknown as number;
+    let resultPtr: number;
     if (args.every(isScalarArg)) {
-      // Direct path: scalars are created in the guest as they are and the export is called
-      // itself; a scalar result is read straight from its tag, anything else goes through finish().
-      const resultPtr = this.invoke(fn.value as unknown as number, args as readonly Scalar[], exportName, deadline);
-      const value = this.vm.readScalar(resultPtr);
-      if (value !== NOT_SCALAR) {
-        this.vm.free(resultPtr);
-        return value;
-      }
-      text = this.finishInGuest(resultPtr, exportName, deadline);
+      // Scalars are created in the guest as they are and the export is called itself.
+      resultPtr = this.invoke(fnPtr, args as readonly Scalar[], exportName, deadline);
     } else {
-      let argsText: string;
+      const built = this.within(deadline, exportName, () => this.writer!.build(args));
+      if (built === undefined) return this.callWithText(tramp, args, exportName, deadline);
       try {
-        argsText = encodeWire(args, MAX_DEPTH);
-      } catch (e) {
-        if (isWireFailure(e)) throw marshalErrorFrom(e, 'arguments', this.errorContext(exportName));
-        throw e;
+        if (this.growRefused) throw this.breakWith(new PluginMemoryError(this.req.limits.memoryBytes, this.errorContext(exportName), 'arguments do not fit'));
+        resultPtr = this.invoke(fnPtr, built.map((ptr) => ({ ptr })), exportName, deadline);
+      } finally {
+        if (!this.broken) for (let i = built.length - 1; i >= 0; i--) this.vm.release(built[i]!);
       }
-      text = this.vm.takeText(this.invoke(tramp.value as unknown as number, [argsText], exportName, deadline));
     }
+    const value = this.vm.readScalar(resultPtr);
+    if (value !== NOT_SCALAR) {
+      this.vm.free(resultPtr);
+      return value;
+    }
+    try {
+      if (this.vm.isString(resultPtr)) return this.vm.readString(resultPtr);
+      return this.within(deadline, exportName, () => this.readResult(resultPtr, exportName));
+    } finally {
+      if (!this.broken) this.vm.free(resultPtr);
+    }
+  }
+
+  /** The wire-text path, for arguments the direct builder does not cover. */
+  private callWithText(tramp: QuickJSHandle, args: readonly unknown[], exportName: string, deadline: number): unknown {
+    let argsText: string;
+    try {
+      argsText = encodeWire(args, MAX_DEPTH);
+    } catch (e) {
+      if (isWireFailure(e)) throw marshalErrorFrom(e, 'arguments', this.errorContext(exportName));
+      throw e;
+    }
+    const text = this.vm.takeText(this.invoke(tramp.value as unknown as number, [argsText], exportName, deadline));
     if (text.charCodeAt(0) === 1 && text.startsWith(ASYNC_PREFIX)) return this.awaitCall(Number(text.slice(1)), exportName);
     return this.decodeResult(text, exportName, 'return value of');
   }
 
-  /** Encode a non-scalar result (or start awaiting a promise) in the guest: wire text out. */
-  private finishInGuest(resultPtr: number, exportName: string, deadline: number): string {
+  /**
+   * Read a non-scalar result by walking it from the host (marshal-out.ts), after the thenable
+   * check: a promise starts an async call. Runs under the call's deadline (getters may run).
+   */
+  private readResult(resultPtr: number, exportName: string): unknown {
+    const r = this.callGlue(this.inspectRootFn, [resultPtr]);
+    if ('error' in r) throw this.failure(this.vm.handle(r.error), exportName, 'call');
+    const info = r.value;
+    if (this.vm.isString(info)) {
+      const s = this.vm.readString(info);
+      if (s.charCodeAt(0) === 1) {
+        this.vm.free(info);
+        // The promise's reactions were just attached: run the jobs now, as a call does.
+        if (this.rt.hasPendingJob()) this.runJobs();
+        return this.awaitCall(Number(s.slice(1)), exportName);
+      }
+    }
+    let value: unknown;
     try {
-      return this.vm.takeText(this.invoke(this.finishFn.value as unknown as number, [{ ptr: resultPtr }, exportName], exportName, deadline));
+      value = this.reader!.read(resultPtr, info);
+    } catch (e) {
+      if (!(e instanceof Refusal)) throw e;
+      throw rebrand(new MarshalError(e.path, e.reason, `return value of ${exportName}`, this.errorContext()), exportName);
+    }
+    if (this.rt.hasPendingJob()) this.runJobs();
+    if (this.fatal || this.interrupted) {
+      throw this.fatal ?? this.breakWith(new PluginTimeoutError(this.req.limits.callTimeoutMs, 'call', this.errorContext(exportName)));
+    }
+    return value;
+  }
+
+  /**
+   * Run host-driven guest work of a call (building arguments, reading a result) as a guest entry:
+   * under the call's deadline, counted in `depth` (a dispose waits for it), a trap breaks the instance.
+   */
+  private within<T>(deadline: number, exportName: string, fn: () => T): T {
+    if (this.fatal) throw this.fatal;
+    const saved = this.deadline;
+    this.deadline = Math.min(saved, deadline);
+    this.depth++;
+    try {
+      return fn();
+    } catch (e) {
+      if (e instanceof TerrariumError) throw e;
+      throw this.fatal ?? this.breakWith(this.trapError(e, exportName));
     } finally {
-      if (!this.broken) this.vm.free(resultPtr);
+      this.deadline = saved;
+      this.leave();
     }
   }
 

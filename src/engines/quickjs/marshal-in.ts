@@ -1,0 +1,170 @@
+/**
+ * Arguments in, without text: host values are built in the guest directly through the raw FFI
+ * (ffi.ts). Objects are created with a null prototype and filled with [[Set]], so no setter a
+ * plugin put on Object.prototype can run and every property is an ordinary writable, enumerable,
+ * configurable data property, as JSON.parse would make it; the glue's `adopt` then gives them
+ * Object.prototype, in one guest call per argument list. Arrays are made by the glue's
+ * `makeArray` from their items. Property keys of common shapes (request fields, header names)
+ * are created once per instance and reused.
+ *
+ * The direct builder covers the values requests are made of: strings (without NUL or lone
+ * surrogates, which the C string API cannot carry), numbers (all of them, -0 and NaN included),
+ * booleans, null, undefined, arrays of at most MAX_ITEMS items, and plain objects. Anything else,
+ * or a getter that throws, gives up (everything built so far is freed) and the call takes the
+ * wire-text path, which copies the rest or raises the documented ERR_MARSHAL.
+ */
+import { MAX_DEPTH } from '../../binding/wire.js';
+import type { RawVM } from './ffi.js';
+
+/** Keys kept per instance; past this, keys are created for the call and freed after it. */
+const MAX_KEYS = 2048;
+/** Longest array built directly (its items are passed as one argv). */
+const MAX_ITEMS = 1024;
+/** Objects adopted per guest call. */
+const ADOPT_BATCH = 64;
+const NOT_C_STRING = /[\ud800-\udfff\u0000]/;
+
+/** Thrown inside the builder when a value needs the wire-text path. */
+const GIVE_UP = Symbol('give up');
+
+export class ArgWriter {
+  private readonly keys = new Map<string, number>();
+  /**
+   * Null-prototype objects built for the current call, in creation order: they stay allocated
+   * (the builder holds them) until `adopt` has run, then the ones that are not arguments are freed.
+   */
+  private readonly built = new Set<number>();
+
+  constructor(
+    private readonly vm: RawVM,
+    /** Glue functions (JSValue pointers the instance owns). */
+    private readonly adoptFn: number,
+    private readonly makeArrayFn: number,
+  ) {}
+
+  /**
+   * Build `args` in the guest; returns the owned pointers (free them with `vm.release`), or
+   * undefined when some value needs the wire-text path (nothing is left allocated then).
+   * Guest calls made here (adopt, makeArray) run only glue code.
+   */
+  build(args: readonly unknown[]): number[] | undefined {
+    const { vm, built } = this;
+    const roots: number[] = [];
+    try {
+      for (const a of args) roots.push(this.value(a, 0));
+      this.adoptAll();
+    } catch (e) {
+      for (const p of [...built].reverse()) vm.free(p);
+      for (let i = roots.length - 1; i >= 0; i--) if (!built.has(roots[i]!)) vm.release(roots[i]!);
+      built.clear();
+      if (e === GIVE_UP) return undefined;
+      throw e;
+    }
+    for (const p of roots) built.delete(p);
+    for (const p of built) vm.free(p);
+    built.clear();
+    return roots;
+  }
+
+  /** Free the cached keys (before the context is freed). */
+  dispose(): void {
+    for (const p of [...this.keys.values()].reverse()) this.vm.free(p);
+    this.keys.clear();
+  }
+
+  private value(v: unknown, depth: number): number {
+    const { vm } = this;
+    switch (typeof v) {
+      case 'string':
+        if (NOT_C_STRING.test(v)) throw GIVE_UP;
+        return vm.newString(v);
+      case 'number':
+        return vm.newNumber(v);
+      case 'boolean':
+        return v ? vm.yes : vm.no;
+      case 'undefined':
+        return vm.undef;
+      case 'object':
+        if (v === null) return vm.nul;
+        if (depth >= MAX_DEPTH) throw GIVE_UP;
+        if (Array.isArray(v)) return this.array(v, depth);
+        {
+          const proto = Object.getPrototypeOf(v) as unknown;
+          if (proto !== Object.prototype && proto !== null) throw GIVE_UP;
+        }
+        return this.object(v as Record<string, unknown>, depth);
+      default:
+        throw GIVE_UP;
+    }
+  }
+
+  /** A child value was stored in its parent: free it, unless it is a built object (freed after adopt). */
+  private drop(p: number): void {
+    if (!this.built.has(p)) this.vm.release(p);
+  }
+
+  private object(v: Record<string, unknown>, depth: number): number {
+    const { vm } = this;
+    const o = vm.newObject();
+    this.built.add(o);
+    const names = Object.keys(v);
+    for (let i = 0; i < names.length; i++) {
+      const k = names[i]!;
+      let item: unknown;
+      try {
+        item = v[k];
+      } catch {
+        throw GIVE_UP;
+      }
+      const c = this.value(item, depth + 1);
+      let key = this.keys.get(k);
+      if (key === undefined) {
+        if (NOT_C_STRING.test(k)) {
+          this.drop(c);
+          throw GIVE_UP;
+        }
+        key = vm.newString(k);
+        if (this.keys.size < MAX_KEYS) this.keys.set(k, key);
+        else {
+          vm.setProp(o, key, c);
+          vm.free(key);
+          this.drop(c);
+          continue;
+        }
+      }
+      vm.setProp(o, key, c);
+      this.drop(c);
+    }
+    return o;
+  }
+
+  private array(v: readonly unknown[], depth: number): number {
+    if (v.length > MAX_ITEMS) throw GIVE_UP;
+    const items: number[] = [];
+    try {
+      for (let i = 0; i < v.length; i++) items.push(this.value(v[i], depth + 1));
+      return this.callGlue(this.makeArrayFn, items);
+    } finally {
+      for (let i = items.length - 1; i >= 0; i--) this.drop(items[i]!);
+    }
+  }
+
+  /** Give every object built for this call Object.prototype (the last guest step of building). */
+  private adoptAll(): void {
+    const all = [...this.built];
+    for (let i = 0; i < all.length; i += ADOPT_BATCH) this.vm.release(this.callGlue(this.adoptFn, all.slice(i, i + ADOPT_BATCH)));
+  }
+
+  /** Call a glue function (runs no plugin code); its result is owned. A failure gives up. */
+  private callGlue(fn: number, args: readonly number[]): number {
+    const owned: number[] = [];
+    const r = this.vm.call(fn, args.map((ptr) => ({ ptr })), owned);
+    const err = this.vm.exception(r);
+    if (err) {
+      this.vm.free(err);
+      this.vm.free(r);
+      throw GIVE_UP;
+    }
+    return r;
+  }
+}
