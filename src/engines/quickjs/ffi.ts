@@ -113,6 +113,11 @@ const TAG_NAN = -10;
 /** JSString: the header word after the reference count holds len:31 | is_wide_char:1. */
 const STRING_HEADER = 4;
 
+/** What `classOf` answers. */
+export const CLASS_OBJECT = 0;
+export const CLASS_ARRAY = 1;
+export const CLASS_OTHER = 2;
+
 /** readScalar's answer for a value that is not a number, boolean, null or undefined. */
 export const NOT_SCALAR = Symbol('not a scalar');
 
@@ -153,6 +158,7 @@ export class RawVM {
   private words: Uint32Array;
   private bytes: Buffer;
   private layout: Layout = { stringTag: NaN, objectTag: NaN, stringData: 0 };
+  private classIds = { object: -2, array: -2 };
   /** The guest's null, true and false (constants: never freed). */
   readonly nul: number;
   readonly yes: number;
@@ -220,6 +226,42 @@ export class RawVM {
     } finally {
       for (const p of ptrs) ffi.QTS_FreeValuePointer(ctxPtr, p);
     }
+  }
+
+  /**
+   * Learn the class ids of plain objects and arrays from sample values (`kind` says what each is:
+   * 'object' for class-Object instances whatever their prototype, 'array', or 'other'); false when
+   * the samples do not agree, i.e. the JSObject layout is not the one `classOf` reads.
+   */
+  probeClasses(samples: readonly { ptr: number; kind: 'object' | 'array' | 'other' }[]): boolean {
+    const ids = samples.map((x) => (this.isObject(x.ptr) ? this.rawClassId(x.ptr) : -1));
+    const of = (kind: string) => new Set(samples.flatMap((x, i) => (x.kind === kind ? [ids[i]!] : [])));
+    const objects = of('object');
+    const arrays = of('array');
+    const others = of('other');
+    const [objectId] = objects;
+    const [arrayId] = arrays;
+    if (objects.size !== 1 || arrays.size !== 1 || objectId === undefined || arrayId === undefined || objectId === arrayId || objectId < 0) return false;
+    if (others.has(objectId) || others.has(arrayId) || others.has(-1)) return false;
+    this.classIds = { object: objectId, array: arrayId };
+    return true;
+  }
+
+  /**
+   * What an object value is, from its JSObject's class id (no guest code runs): CLASS_OBJECT for
+   * ordinary objects (any prototype), CLASS_ARRAY for arrays, CLASS_OTHER for the rest (proxies,
+   * functions, typed arrays, built-in class instances).
+   */
+  classOf(ptr: number): number {
+    const id = this.rawClassId(ptr);
+    return id === this.classIds.object ? CLASS_OBJECT : id === this.classIds.array ? CLASS_ARRAY : CLASS_OTHER;
+  }
+
+  /** JSObject: class_id is the 16-bit field after the 4-byte reference count and 2 bytes of flags. */
+  private rawClassId(ptr: number): number {
+    const heap = this.heap8();
+    const obj = this.heap32()[ptr >> 2]!;
+    return heap[obj + 6]! | (heap[obj + 7]! << 8);
   }
 
   /** The tag (high word) of a JSValue. */

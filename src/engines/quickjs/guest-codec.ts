@@ -35,6 +35,7 @@ const hasOwn = (o, k) => apply(hasOwnFn, o, [k]);
 const jsonStringify = JSON.stringify, jsonParse = JSON.parse;
 const U8 = Uint8Array, U8P = U8.prototype, TAP = getProto(U8P);
 const taLength = gopd(TAP, 'length').get;
+const isView = ArrayBuffer.isView;
 const ErrorCtor = Error, ErrorP = Error.prototype, IEP = InternalError.prototype;
 const charCodeAt = String.prototype.charCodeAt, strSlice = String.prototype.slice;
 const PromiseCtor = Promise, promiseResolve = Promise.resolve, promiseThen = Promise.prototype.then;

@@ -10,13 +10,12 @@
  *   the order the codec checks them in), an array's length (negative, -1 - length, when it has
  *   holes), `true` for a Uint8Array, 0 for a string the host cannot read itself, or the own
  *   enumerable string keys of a plain object.
- * - `inspectRoot(r)` does the same for a call's result, after the thenable check of `finish`:
- *   a thenable starts an async call and comes back as "\u0001<id>".
+ * - `asyncWith(r, then)` is finish()'s thenable rule for a result whose `then` the host has read
+ *   (once): a function there starts an async call and its id comes back, else 0.
  * - `ownOr(a, i)` reads an element of an array with holes (a hole is undefined, never a
  *   prototype's element); `getterFailure(e)` is the refusal reason for a getter that threw.
- * - `adopt(...objects)` gives objects the host built with a null prototype (so that no setter a
- *   plugin put on Object.prototype runs while it fills them) the ordinary Object.prototype;
- *   `makeArray(...items)` makes a real array of the host's items.
+ * - `makeArray(...items)` makes a real array of the host's items. (The host gives the objects it
+ *   built with a null prototype Object.prototype through the captured native setPrototypeOf.)
  */
 export const GUEST_DIRECT = `
 const inspect = (v) => {
@@ -35,16 +34,12 @@ const inspect = (v) => {
   if (proto !== OP && proto !== null) return '?a ' + ctorName(proto) + ' instance';
   return keysOf(v);
 };
-const inspectRoot = (r) => {
-  const id = asyncId(r);
-  return id === 0 ? inspect(r) : '\\u0001' + id;
-};
+const asyncWith = (r, then) => (typeof then === 'function' ? track(r) : 0);
 const ownOr = (a, i) => (hasOwn(a, i) ? a[i] : undefined);
 const getterFailure = (e) => {
   let m = ownData(e, 'message');
   if (typeof m !== 'string') m = typeof e === 'string' ? e : 'an error';
   return 'a property whose getter threw (' + m + ')';
 };
-const adopt = (...objects) => { for (let i = 0; i < objects.length; i++) setProto(objects[i], OP); };
 const makeArray = (...items) => items;
 `;

@@ -48,20 +48,19 @@ const MAXD = ${MAX_DEPTH};
 const pending = create(null);
 let nextId = 1;
 const AsyncFunctionP = getProto(async function () {});
-// The id of a new async call when r is a thenable (its settlement is recorded for poll), else 0.
-const asyncId = (r) => {
-  if (r !== null && (typeof r === 'object' || typeof r === 'function') && typeof r.then === 'function') {
-    const id = nextId++;
-    const entry = create(null);
-    entry.state = 0;
-    entry.value = undefined;
-    pending[id] = entry;
-    const p = apply(promiseResolve, PromiseCtor, [r]);
-    apply(promiseThen, p, [(v) => { entry.state = 1; entry.value = v; }, (e) => { entry.state = 2; entry.value = e; }]);
-    return id;
-  }
-  return 0;
+// Start an async call on thenable r: its settlement is recorded for poll. Returns its id.
+const track = (r) => {
+  const id = nextId++;
+  const entry = create(null);
+  entry.state = 0;
+  entry.value = undefined;
+  pending[id] = entry;
+  const p = apply(promiseResolve, PromiseCtor, [r]);
+  apply(promiseThen, p, [(v) => { entry.state = 1; entry.value = v; }, (e) => { entry.state = 2; entry.value = e; }]);
+  return id;
 };
+// The id of a new async call when r is a thenable, else 0.
+const asyncId = (r) => (r !== null && (typeof r === 'object' || typeof r === 'function') && typeof r.then === 'function' ? track(r) : 0);
 ${GUEST_DIRECT}
 return {
   install(hostcall, capsText, dataText, arrayLimit) {
@@ -155,12 +154,15 @@ return {
   describeThrown,
   hostError,
   inspect,
-  inspectRoot,
   ownOr,
   getterFailure,
-  adopt,
   makeArray,
-  encodeValue
+  encodeValue,
+  asyncWith,
+  getProto,
+  setProto,
+  keysOf,
+  OP
 };
 })()`;
 

@@ -38,7 +38,8 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
   private readonly trampolines = new Map<string, QuickJSHandle>();
   private readonly exportFns = new Map<string, QuickJSHandle>();
   private finishFn!: QuickJSHandle;
-  private inspectRootFn = 0;
+  private asyncWithFn = 0;
+  private thenKey = 0;
   private writer: ArgWriter | undefined;
   private reader: ResultReader | undefined;
 
@@ -76,6 +77,7 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
     // a C loop over that many holes takes about a second on the machines measured.
     const limitH = temp(ctx.newNumber(valueBudget(this.req.limits.memoryBytes)));
     temp(this.unwrapLoad(ctx.callFunction(install, this.glue, hostcall, capsH, dataH, limitH)));
+    this.probeClasses(temp);
     this.pollFn = keep(ctx.getProp(this.glue, 'poll'));
     this.dropFn = keep(ctx.getProp(this.glue, 'drop'));
 
@@ -104,10 +106,24 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
     }
     this.finishFn = keep(ctx.getProp(this.glue, 'finish'));
     const glueFn = (name: string) => keep(ctx.getProp(this.glue, name)).value as unknown as number;
-    this.inspectRootFn = glueFn('inspectRoot');
-    const fns = { inspect: glueFn('inspect'), ownOr: glueFn('ownOr'), getterFailure: glueFn('getterFailure'), encodeValue: glueFn('encodeValue') };
-    this.writer = new ArgWriter(this.vm, glueFn('adopt'), glueFn('makeArray'));
-    const host: ReaderHost = { fns, callGlue: (fn, args) => this.callGlue(fn, args), violation: () => this.violation(undefined, 'call') };
+    const fns = {
+      inspect: glueFn('inspect'),
+      ownOr: glueFn('ownOr'),
+      getterFailure: glueFn('getterFailure'),
+      encodeValue: glueFn('encodeValue'),
+      getProto: glueFn('getProto'),
+      keysOf: glueFn('keysOf'),
+    };
+    this.asyncWithFn = glueFn('asyncWith');
+    const objectProto = glueFn('OP');
+    this.thenKey = keep(ctx.newString('then')).value as unknown as number;
+    this.writer = new ArgWriter(this.vm, glueFn('setProto'), objectProto, glueFn('makeArray'));
+    const host: ReaderHost = {
+      fns,
+      objectProto: this.vm.identity(objectProto),
+      callGlue: (fn, args) => this.callGlue(fn, args),
+      violation: () => this.violation(undefined, 'call'),
+    };
     this.reader = new ResultReader(this.vm, host, MAX_DEPTH, valueBudget(this.req.limits.memoryBytes));
   }
 
@@ -124,6 +140,17 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
     if (!err) return { value: r };
     vm.free(r);
     return { error: err };
+  }
+
+  /** Learn how this build marks plain objects and arrays (before any plugin code runs). */
+  private probeClasses(temp: (h: QuickJSHandle) => QuickJSHandle): void {
+    const { ctx } = this;
+    const kinds = ['object', 'object', 'object', 'object', 'array', 'array', 'other', 'other', 'other', 'other', 'other', 'other', 'other', 'other'] as const;
+    const list = temp(this.unwrapLoad(ctx.evalCode(`(() => { class A {} return [{}, Object.create(null), { a: 1, b: [] }, new A(), [], [1, , 3], new Proxy({}, {}), new Proxy([], {}), () => 1, function () {}, new Uint8Array(1), new Map(), new Date(0), new Error('x')]; })()`, GLUE_FILE)));
+    const samples = kinds.map((kind, i) => ({ ptr: temp(ctx.getProp(list, i)).value as unknown as number, kind }));
+    if (!this.vm.probeClasses(samples)) {
+      throw new PluginLoadError('the QuickJS engine cannot start: the WebAssembly build lays out objects differently', this.errorContext(), 'Install the exact quickjs-emscripten versions pinned in package.json (npm ci)');
+    }
   }
 
   /** The module's exports and metadata, read by the glue's describe (no plugin getter runs twice). */
@@ -209,21 +236,15 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
    * check: a promise starts an async call. Runs under the call's deadline (getters may run).
    */
   private readResult(resultPtr: number, exportName: string): unknown {
-    const r = this.callGlue(this.inspectRootFn, [resultPtr]);
-    if ('error' in r) throw this.failure(this.vm.handle(r.error), exportName, 'call');
-    const info = r.value;
-    if (this.vm.isString(info)) {
-      const s = this.vm.readString(info);
-      if (s.charCodeAt(0) === 1) {
-        this.vm.free(info);
-        // The promise's reactions were just attached: run the jobs now, as a call does.
-        if (this.rt.hasPendingJob()) this.runJobs();
-        return this.awaitCall(Number(s.slice(1)), exportName);
-      }
+    const id = this.thenable(resultPtr, exportName);
+    if (id !== 0) {
+      // The promise's reactions were just attached: run the jobs now, as a call does.
+      if (this.rt.hasPendingJob()) this.runJobs();
+      return this.awaitCall(id, exportName);
     }
     let value: unknown;
     try {
-      value = this.reader!.read(resultPtr, info);
+      value = this.reader!.read(resultPtr);
     } catch (e) {
       if (!(e instanceof Refusal)) throw e;
       throw rebrand(new MarshalError(e.path, e.reason, `return value of ${exportName}`, this.errorContext()), exportName);
@@ -233,6 +254,31 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
       throw this.fatal ?? this.breakWith(new PluginTimeoutError(this.req.limits.callTimeoutMs, 'call', this.errorContext(exportName)));
     }
     return value;
+  }
+
+  /**
+   * The finish() rule for a result: when its `then` (read once, a getter runs) is a function, an
+   * async call starts and its id is returned; 0 otherwise. A throwing `then` getter is the plugin's error.
+   */
+  private thenable(resultPtr: number, exportName: string): number {
+    const { vm } = this;
+    if (!vm.isObject(resultPtr)) return 0;
+    const then = vm.getProp(resultPtr, this.thenKey);
+    const err = vm.exception(then);
+    if (err) {
+      vm.free(then);
+      throw this.failure(vm.handle(err), exportName, 'call');
+    }
+    if (!vm.isObject(then)) {
+      vm.release(then);
+      return 0;
+    }
+    const r = this.callGlue(this.asyncWithFn, [resultPtr, then]);
+    vm.release(then);
+    if ('error' in r) throw this.failure(vm.handle(r.error), exportName, 'call');
+    const id = vm.readScalar(r.value);
+    vm.release(r.value);
+    return typeof id === 'number' ? id : 0;
   }
 
   /**

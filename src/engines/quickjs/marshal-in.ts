@@ -2,8 +2,8 @@
  * Arguments in, without text: host values are built in the guest directly through the raw FFI
  * (ffi.ts). Objects are created with a null prototype and filled with [[Set]], so no setter a
  * plugin put on Object.prototype can run and every property is an ordinary writable, enumerable,
- * configurable data property, as JSON.parse would make it; the glue's `adopt` then gives them
- * Object.prototype, in one guest call per argument list. Arrays are made by the glue's
+ * configurable data property, as JSON.parse would make it; the captured native
+ * Object.setPrototypeOf then gives each Object.prototype. Arrays are made by the glue's
  * `makeArray` from their items. Property keys of common shapes (request fields, header names)
  * are created once per instance and reused.
  *
@@ -20,8 +20,6 @@ import type { RawVM } from './ffi.js';
 const MAX_KEYS = 2048;
 /** Longest array built directly (its items are passed as one argv). */
 const MAX_ITEMS = 1024;
-/** Objects adopted per guest call. */
-const ADOPT_BATCH = 64;
 const NOT_C_STRING = /[\ud800-\udfff\u0000]/;
 
 /** Thrown inside the builder when a value needs the wire-text path. */
@@ -31,21 +29,22 @@ export class ArgWriter {
   private readonly keys = new Map<string, number>();
   /**
    * Null-prototype objects built for the current call, in creation order: they stay allocated
-   * (the builder holds them) until `adopt` has run, then the ones that are not arguments are freed.
+   * (the builder holds them) until they have their prototype, then the ones that are not arguments are freed.
    */
   private readonly built = new Set<number>();
 
   constructor(
     private readonly vm: RawVM,
-    /** Glue functions (JSValue pointers the instance owns). */
-    private readonly adoptFn: number,
+    /** Object.setPrototypeOf (captured native), Object.prototype and the glue's makeArray (owned by the instance). */
+    private readonly setProtoFn: number,
+    private readonly objectProto: number,
     private readonly makeArrayFn: number,
   ) {}
 
   /**
    * Build `args` in the guest; returns the owned pointers (free them with `vm.release`), or
    * undefined when some value needs the wire-text path (nothing is left allocated then).
-   * Guest calls made here (adopt, makeArray) run only glue code.
+   * Guest calls made here (setPrototypeOf, makeArray) run no plugin code.
    */
   build(args: readonly unknown[]): number[] | undefined {
     const { vm, built } = this;
@@ -98,7 +97,7 @@ export class ArgWriter {
     }
   }
 
-  /** A child value was stored in its parent: free it, unless it is a built object (freed after adopt). */
+  /** A child value was stored in its parent: free it, unless it is a built object (freed once adopted). */
   private drop(p: number): void {
     if (!this.built.has(p)) this.vm.release(p);
   }
@@ -149,10 +148,9 @@ export class ArgWriter {
     }
   }
 
-  /** Give every object built for this call Object.prototype (the last guest step of building). */
+  /** Give every object built for this call Object.prototype (one native call each, no plugin code). */
   private adoptAll(): void {
-    const all = [...this.built];
-    for (let i = 0; i < all.length; i += ADOPT_BATCH) this.vm.release(this.callGlue(this.adoptFn, all.slice(i, i + ADOPT_BATCH)));
+    for (const o of this.built) this.vm.release(this.callGlue(this.setProtoFn, [o, this.objectProto]));
   }
 
   /** Call a glue function (runs no plugin code); its result is owned. A failure gives up. */

@@ -10,7 +10,7 @@
  * handed to the codec for that one value.
  */
 import { decodeWire } from '../../binding/wire.js';
-import { NOT_SCALAR, type RawVM } from './ffi.js';
+import { CLASS_OBJECT, NOT_SCALAR, type RawVM } from './ffi.js';
 
 /** A value the rules refuse: where, and why (the caller raises ERR_MARSHAL with them). */
 export class Refusal {
@@ -26,8 +26,10 @@ export interface ReaderHost {
   callGlue(fn: number, args: readonly number[]): { value: number } | { error: number };
   /** A limit violation the engine signalled (timeout, memory): thrown instead of any refusal. */
   violation(): Error | undefined;
-  /** Glue functions. */
-  readonly fns: { inspect: number; ownOr: number; getterFailure: number; encodeValue: number };
+  /** Glue functions, and the captured natives Object.getPrototypeOf and Object.keys. */
+  readonly fns: { inspect: number; ownOr: number; getterFailure: number; encodeValue: number; getProto: number; keysOf: number };
+  /** The identity (address) of the guest's Object.prototype. */
+  readonly objectProto: number;
 }
 
 const IDENT = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
@@ -72,11 +74,45 @@ export class ResultReader {
       if (s !== NOT_SCALAR) return s;
       if (vm.isString(ptr)) return this.text(vm.readString(ptr));
     }
+    if (inspected === undefined && vm.isObject(ptr) && vm.classOf(ptr) === CLASS_OBJECT) {
+      const plain = this.plainKeys(ptr);
+      if (plain !== undefined) return this.plainObject(ptr, plain, depth);
+    }
     const info = inspected ?? this.guest(this.host.fns.inspect, [ptr]);
     try {
       return this.structured(ptr, info, depth);
     } finally {
       vm.release(info);
+    }
+  }
+
+  /**
+   * The keys (an owned guest array) of an ordinary object whose prototype is Object.prototype or
+   * null, found with two native calls; undefined for any other object (inspect says what it is).
+   */
+  private plainKeys(ptr: number): number | undefined {
+    const { vm } = this;
+    const proto = this.guest(this.host.fns.getProto, [ptr]);
+    const plain = proto === vm.nul || (vm.isObject(proto) && vm.identity(proto) === this.host.objectProto);
+    vm.release(proto);
+    return plain ? this.guest(this.host.fns.keysOf, [ptr]) : undefined;
+  }
+
+  /** A plain object: the codec's depth, size and cycle checks, then its properties. */
+  private plainObject(ptr: number, keys: number, depth: number): Record<string, unknown> {
+    try {
+      if (depth >= this.maxDepth) this.refuse(`a value nested deeper than ${this.maxDepth} levels`);
+      if (++this.count > this.budget) this.refuse(`a value larger than ${this.budget} values`);
+      const id = this.vm.identity(ptr);
+      if (this.stack.includes(id)) this.refuse('a cycle');
+      this.stack.push(id);
+      try {
+        return this.object(ptr, keys, depth);
+      } finally {
+        this.stack.pop();
+      }
+    } finally {
+      this.vm.release(keys);
     }
   }
 
