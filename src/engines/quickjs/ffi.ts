@@ -129,6 +129,7 @@ export interface Ptr {
 }
 
 const encoder = new TextEncoder();
+const NOT_C_STRING = /[\ud800-\udfff\u0000]/;
 const decoder = new TextDecoder();
 
 /** What the release build's probe found (every release instance shares the build). */
@@ -423,6 +424,25 @@ export class RawVM {
     return ok;
   }
 
+  /**
+   * A guest string (owned) from a host string the C string API can carry, or 0 when it cannot
+   * (it holds NUL or a lone surrogate). Short ASCII strings are written without an encoder.
+   */
+  newCString(s: string): number {
+    const n = s.length;
+    if (n > 96) return NOT_C_STRING.test(s) ? 0 : this.newString(s);
+    this.reserve(n + 1);
+    const heap = this.heap8();
+    const at = this.scratch;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80 || c === 0) return c === 0 || NOT_C_STRING.test(s) ? 0 : this.newString(s);
+      heap[at + i] = c;
+    }
+    heap[at + n] = 0;
+    return this.ffi.QTS_NewString(this.ctxPtr, at);
+  }
+
   /** A guest string (owned) from a host string. */
   newString(s: string): number {
     this.reserve(s.length * 3 + 1);
@@ -479,17 +499,19 @@ export class RawVM {
   }
 
   private buf(): Buffer {
-    if (this.bytes.buffer !== this.memory.buffer) this.bytes = Buffer.from(this.memory.buffer);
+    if (this.bytes.length === 0) this.bytes = Buffer.from(this.memory.buffer);
     return this.bytes;
   }
 
+  // A view over a buffer the memory replaced when it grew has length 0: cheaper to test than
+  // asking the WebAssembly.Memory for its buffer on every access.
   private heap8(): Uint8Array {
-    if (this.heap.buffer !== this.memory.buffer) this.heap = new Uint8Array(this.memory.buffer);
+    if (this.heap.length === 0) this.heap = new Uint8Array(this.memory.buffer);
     return this.heap;
   }
 
   private heap32(): Uint32Array {
-    if (this.words.buffer !== this.memory.buffer) this.words = new Uint32Array(this.memory.buffer);
+    if (this.words.length === 0) this.words = new Uint32Array(this.memory.buffer);
     return this.words;
   }
 

@@ -20,7 +20,6 @@ import type { RawVM } from './ffi.js';
 const MAX_KEYS = 2048;
 /** Longest array built directly (its items are passed as one argv). */
 const MAX_ITEMS = 1024;
-const NOT_C_STRING = /[\ud800-\udfff\u0000]/;
 
 /** Thrown inside the builder when a value needs the wire-text path. */
 const GIVE_UP = Symbol('give up');
@@ -74,9 +73,11 @@ export class ArgWriter {
   private value(v: unknown, depth: number): number {
     const { vm } = this;
     switch (typeof v) {
-      case 'string':
-        if (NOT_C_STRING.test(v)) throw GIVE_UP;
-        return vm.newString(v);
+      case 'string': {
+        const p = vm.newCString(v);
+        if (p === 0) throw GIVE_UP;
+        return p;
+      }
       case 'number':
         return vm.newNumber(v);
       case 'boolean':
@@ -118,11 +119,11 @@ export class ArgWriter {
       const c = this.value(item, depth + 1);
       let key = this.keys.get(k);
       if (key === undefined) {
-        if (NOT_C_STRING.test(k)) {
+        key = vm.newCString(k);
+        if (key === 0) {
           this.drop(c);
           throw GIVE_UP;
         }
-        key = vm.newString(k);
         if (this.keys.size < MAX_KEYS) this.keys.set(k, key);
         else {
           vm.setProp(o, key, c);
