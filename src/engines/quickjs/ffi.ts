@@ -357,6 +357,15 @@ export class RawVM {
     return this.ffi.QTS_Call(this.ctxPtr, fnPtr, this.undef, args.length, argv);
   }
 
+  /** Call `fnPtr` with borrowed value pointers as its arguments; the owned result pointer. */
+  callPtrs(fnPtr: number, ptrs: readonly number[]): number {
+    this.reserve(4 * ptrs.length + 8);
+    const argv = this.scratch;
+    const words = this.heap32();
+    for (let i = 0; i < ptrs.length; i++) words[(argv >> 2) + i] = ptrs[i]!;
+    return this.ffi.QTS_Call(this.ctxPtr, fnPtr, this.undef, ptrs.length, argv);
+  }
+
   /** The pending exception behind an exception result (owned), or 0. */
   exception(resultPtr: number): number {
     return this.ffi.QTS_ResolveException(this.ctxPtr, resultPtr);

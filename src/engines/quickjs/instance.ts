@@ -135,7 +135,7 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
   /** Call a glue function with borrowed arguments: the owned result or the owned exception. */
   private callGlue(fn: number, args: readonly number[]): { value: number } | { error: number } {
     const { vm } = this;
-    const r = vm.call(fn, args.map((ptr) => ({ ptr })), []);
+    const r = vm.callPtrs(fn, args);
     const err = vm.exception(r);
     if (!err) return { value: r };
     vm.free(r);

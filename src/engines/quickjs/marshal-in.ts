@@ -28,9 +28,10 @@ export class ArgWriter {
   private readonly keys = new Map<string, number>();
   /**
    * Null-prototype objects built for the current call, in creation order: they stay allocated
-   * (the builder holds them) until they have their prototype, then the ones that are not arguments are freed.
+   * (the builder holds them) until they have their prototype, then the ones that are not
+   * arguments are freed. Every other child value is freed as soon as its parent holds it.
    */
-  private readonly built = new Set<number>();
+  private readonly built: number[] = [];
 
   constructor(
     private readonly vm: RawVM,
@@ -52,15 +53,14 @@ export class ArgWriter {
       for (const a of args) roots.push(this.value(a, 0));
       this.adoptAll();
     } catch (e) {
-      for (const p of [...built].reverse()) vm.free(p);
-      for (let i = roots.length - 1; i >= 0; i--) if (!built.has(roots[i]!)) vm.release(roots[i]!);
-      built.clear();
+      for (let i = built.length - 1; i >= 0; i--) vm.free(built[i]!);
+      for (let i = roots.length - 1; i >= 0; i--) if (!isObject(args[i])) vm.release(roots[i]!);
+      built.length = 0;
       if (e === GIVE_UP) return undefined;
       throw e;
     }
-    for (const p of roots) built.delete(p);
-    for (const p of built) vm.free(p);
-    built.clear();
+    for (const p of built) if (!roots.includes(p)) vm.free(p);
+    built.length = 0;
     return roots;
   }
 
@@ -99,14 +99,14 @@ export class ArgWriter {
   }
 
   /** A child value was stored in its parent: free it, unless it is a built object (freed once adopted). */
-  private drop(p: number): void {
-    if (!this.built.has(p)) this.vm.release(p);
+  private drop(item: unknown, p: number): void {
+    if (!isObject(item)) this.vm.release(p);
   }
 
   private object(v: Record<string, unknown>, depth: number): number {
     const { vm } = this;
     const o = vm.newObject();
-    this.built.add(o);
+    this.built.push(o);
     const names = Object.keys(v);
     for (let i = 0; i < names.length; i++) {
       const k = names[i]!;
@@ -121,43 +121,56 @@ export class ArgWriter {
       if (key === undefined) {
         key = vm.newCString(k);
         if (key === 0) {
-          this.drop(c);
+          this.drop(item, c);
           throw GIVE_UP;
         }
         if (this.keys.size < MAX_KEYS) this.keys.set(k, key);
         else {
           vm.setProp(o, key, c);
           vm.free(key);
-          this.drop(c);
+          this.drop(item, c);
           continue;
         }
       }
       vm.setProp(o, key, c);
-      this.drop(c);
+      this.drop(item, c);
     }
     return o;
   }
 
   private array(v: readonly unknown[], depth: number): number {
     if (v.length > MAX_ITEMS) throw GIVE_UP;
+    const values: unknown[] = [];
     const items: number[] = [];
     try {
-      for (let i = 0; i < v.length; i++) items.push(this.value(v[i], depth + 1));
+      for (let i = 0; i < v.length; i++) {
+        let item: unknown;
+        try {
+          item = v[i];
+        } catch {
+          throw GIVE_UP;
+        }
+        values.push(item);
+        items.push(this.value(item, depth + 1));
+      }
       return this.callGlue(this.makeArrayFn, items);
     } finally {
-      for (let i = items.length - 1; i >= 0; i--) this.drop(items[i]!);
+      for (let i = items.length - 1; i >= 0; i--) this.drop(values[i], items[i]!);
     }
   }
 
   /** Give every object built for this call Object.prototype (one native call each, no plugin code). */
   private adoptAll(): void {
-    for (const o of this.built) this.vm.release(this.callGlue(this.setProtoFn, [o, this.objectProto]));
+    const pair = [0, this.objectProto];
+    for (const o of this.built) {
+      pair[0] = o;
+      this.vm.release(this.callGlue(this.setProtoFn, pair));
+    }
   }
 
-  /** Call a glue function (runs no plugin code); its result is owned. A failure gives up. */
+  /** Call a glue function or captured native (runs no plugin code); its result is owned. A failure gives up. */
   private callGlue(fn: number, args: readonly number[]): number {
-    const owned: number[] = [];
-    const r = this.vm.call(fn, args.map((ptr) => ({ ptr })), owned);
+    const r = this.vm.callPtrs(fn, args);
     const err = this.vm.exception(r);
     if (err) {
       this.vm.free(err);
@@ -166,4 +179,9 @@ export class ArgWriter {
     }
     return r;
   }
+}
+
+/** Whether the builder made a null-prototype object for `v` (a plain object, not an array). */
+function isObject(v: unknown): boolean {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
