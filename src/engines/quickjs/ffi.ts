@@ -334,6 +334,11 @@ export class RawVM {
     return this.heap32()[this.outSlot >> 2]!;
   }
 
+  /** A new reference to the same value (owned). */
+  dup(ptr: number): number {
+    return this.ffi.QTS_DupValuePointer(this.ctxPtr, ptr);
+  }
+
   /** Free a value unless it is one of the constants. */
   release(ptr: number): void {
     if (ptr !== this.undef && ptr !== this.nul && ptr !== this.yes && ptr !== this.no) this.ffi.QTS_FreeValuePointer(this.ctxPtr, ptr);

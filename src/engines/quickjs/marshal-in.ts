@@ -18,6 +18,13 @@ import type { RawVM } from './ffi.js';
 
 /** Keys kept per instance; past this, keys are created for the call and freed after it. */
 const MAX_KEYS = 2048;
+/**
+ * Short string values are kept too (header values repeat from request to request: host, accept,
+ * user-agent...): strings are immutable values, so sharing one between calls is invisible to the
+ * plugin. At most VALUE_CHARS characters are kept; past that the cache is emptied and refilled.
+ */
+const VALUE_CHARS = 16384;
+const VALUE_MAX_LENGTH = 256;
 /** Longest array built directly (its items are passed as one argv). */
 const MAX_ITEMS = 1024;
 
@@ -26,6 +33,10 @@ const GIVE_UP = Symbol('give up');
 
 export class ArgWriter {
   private readonly keys = new Map<string, number>();
+  private readonly values = new Map<string, number>();
+  /** The pointers in `values` (borrowed by the values that use them: never released by the builder). */
+  private readonly shared = new Set<number>();
+  private valueChars = 0;
   /**
    * Null-prototype objects built for the current call, in creation order: they stay allocated
    * (the builder holds them) until they have their prototype, then the ones that are not
@@ -48,24 +59,35 @@ export class ArgWriter {
    */
   build(args: readonly unknown[]): number[] | undefined {
     const { vm, built } = this;
+    if (this.valueChars > VALUE_CHARS) this.dropValues();
     const roots: number[] = [];
     try {
       for (const a of args) roots.push(this.value(a, 0));
       this.adoptAll();
     } catch (e) {
       for (let i = built.length - 1; i >= 0; i--) vm.free(built[i]!);
-      for (let i = roots.length - 1; i >= 0; i--) if (!isObject(args[i])) vm.release(roots[i]!);
+      for (let i = roots.length - 1; i >= 0; i--) this.drop(args[i], roots[i]!);
       built.length = 0;
       if (e === GIVE_UP) return undefined;
       throw e;
     }
     for (const p of built) if (!roots.includes(p)) vm.free(p);
     built.length = 0;
+    // The caller releases what it gets: give it its own reference to a shared string.
+    for (let i = 0; i < roots.length; i++) if (this.shared.has(roots[i]!)) roots[i] = vm.dup(roots[i]!);
     return roots;
+  }
+
+  private dropValues(): void {
+    for (const p of [...this.values.values()].reverse()) this.vm.free(p);
+    this.values.clear();
+    this.shared.clear();
+    this.valueChars = 0;
   }
 
   /** Free the cached keys (before the context is freed). */
   dispose(): void {
+    this.dropValues();
     for (const p of [...this.keys.values()].reverse()) this.vm.free(p);
     this.keys.clear();
   }
@@ -74,8 +96,15 @@ export class ArgWriter {
     const { vm } = this;
     switch (typeof v) {
       case 'string': {
-        const p = vm.newCString(v);
+        let p = v.length <= VALUE_MAX_LENGTH ? this.values.get(v) : undefined;
+        if (p !== undefined) return p;
+        p = vm.newCString(v);
         if (p === 0) throw GIVE_UP;
+        if (v.length <= VALUE_MAX_LENGTH && this.valueChars <= VALUE_CHARS) {
+          this.values.set(v, p);
+          this.shared.add(p);
+          this.valueChars += v.length + 16;
+        }
         return p;
       }
       case 'number':
@@ -100,7 +129,7 @@ export class ArgWriter {
 
   /** A child value was stored in its parent: free it, unless it is a built object (freed once adopted). */
   private drop(item: unknown, p: number): void {
-    if (!isObject(item)) this.vm.release(p);
+    if (!isObject(item) && !(typeof item === 'string' && this.shared.has(p))) this.vm.release(p);
   }
 
   private object(v: Record<string, unknown>, depth: number): number {
