@@ -13,6 +13,14 @@
  * Also the copy floors: JSON.parse(JSON.stringify(req)) in V8 (the request workload's), and for
  * readAll a V8 JSON round trip of the request in and of the 10-header result out.
  *
+ * Breakdown of one request call, per engine, measured by difference between workloads of a
+ * second plugin written to a temp directory at run time (same host, same run):
+ *   enter + exit     noop(): proxy, deadline, guest entry and return, nothing copied
+ *   copy req in      take(req) - noop()          (take ignores its argument)
+ *   plugin's work    (work(req, 101) - work(req, 1)) / 100   (the onRequest decision, in the guest)
+ *   copy result out  give(blocked) - noop() - its construction in the guest, i.e. (make(req, 101) - make(req, 1)) / 100
+ * The parts need not add up to the onRequest figure exactly (each is a median of its own batches).
+ *
  * Method: every engine is warmed up for WARMUP_MS first (V8 tiers WASM up in the background), each
  * contender gets a batch size calibrated to ~BATCH_MS, then BATCHES rounds run one batch of every
  * contender in turn; the figure is the median µs/call over the batches.
@@ -21,6 +29,9 @@
  * Run alone:  npm run build && node --import tsx bench/calls.ts
  * (npm run bench runs it with the other scenarios and rewrites bench/RESULTS.md.)
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createHost, type Host } from 'terrarium';
 import {
   JS_PLUGIN,
@@ -200,6 +211,85 @@ function verdict(ok: boolean): string {
   return ok ? 'met' : 'NOT met';
 }
 
+/** The breakdown plugins: the request workload cut into its parts (see the header). */
+const BREAKDOWN_JS = `
+export function noop() {}
+export function take(req) {}
+const decide = (req) => (req.headers['x-block'] ? { status: 403 } : { setHeader: { 'x-plugin': '1' } });
+export function give(blocked) { return blocked ? { status: 403 } : { setHeader: { 'x-plugin': '1' } }; }
+export function work(req, n) { let r; for (let i = 0; i < n; i++) r = decide(req); return r === undefined ? 0 : 1; }
+export function make(blocked, n) { let r; for (let i = 0; i < n; i++) r = blocked ? { status: 403 } : { setHeader: { 'x-plugin': '1' } }; return r === undefined ? 0 : 1; }
+`;
+const BREAKDOWN_LUA = `
+local M = {}
+function M.noop() end
+function M.take(req) end
+local function decide(req) if req.headers['x-block'] then return { status = 403 } end return { setHeader = { ['x-plugin'] = '1' } } end
+function M.give(blocked) if blocked then return { status = 403 } end return { setHeader = { ['x-plugin'] = '1' } } end
+function M.work(req, n) local r for i = 1, n do r = decide(req) end if r == nil then return 0 end return 1 end
+function M.make(blocked, n) local r for i = 1, n do if blocked then r = { status = 403 } else r = { setHeader = { ['x-plugin'] = '1' } } end end if r == nil then return 0 end return 1 end
+return M
+`;
+
+interface BreakdownApi {
+  noop(): undefined;
+  take(req: Req): undefined;
+  give(blocked: boolean): unknown;
+  work(req: Req, n: number): number;
+  make(blocked: boolean, n: number): number;
+}
+
+/** The request call cut into parts, per engine, measured by difference (see the header). */
+async function breakdown(engines: readonly string[], requestFigures: Record<string, number>, log: (line: string) => void): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'terrarium-breakdown-'));
+  const rows: string[][] = [];
+  try {
+    const files: [string, string, string][] = [
+      ['quickjs', 'breakdown.js', BREAKDOWN_JS],
+      ['lua', 'breakdown.lua', BREAKDOWN_LUA],
+    ];
+    for (const [engine, file, source] of files) {
+      if (!engines.includes(engine)) continue;
+      writeFileSync(join(dir, file), source);
+      const host = await createHost({ files: [join(dir, file)] });
+      try {
+        const info = host.plugins[0];
+        if (!info || info.status !== 'ready') {
+          log(`note: breakdown plugin for ${engine} did not load: ${info?.error?.message ?? 'missing'}`);
+          continue;
+        }
+        const api = host.get<BreakdownApi>(info.name);
+        log(`measuring the call breakdown for ${engine}...`);
+        runFor(WARMUP_MS / 2, (i) => (i % 3 === 0 ? api.noop() : i % 3 === 1 ? api.take(REQS[i & 1]!) : api.give((i & 1) === 1)));
+        const list: Contender[] = [
+          { label: 'noop', kind: 'plugin', fn: () => api.noop() },
+          { label: 'take', kind: 'plugin', fn: (i) => api.take(REQS[i & 1]!) },
+          { label: 'give', kind: 'plugin', fn: (i) => api.give((i & 1) === 1) },
+          { label: 'work1', kind: 'plugin', fn: (i) => api.work(REQS[i & 1]!, 1) },
+          { label: 'work101', kind: 'plugin', fn: (i) => api.work(REQS[i & 1]!, 101) },
+          { label: 'make1', kind: 'plugin', fn: (i) => api.make((i & 1) === 1, 1) },
+          { label: 'make101', kind: 'plugin', fn: (i) => api.make((i & 1) === 1, 101) },
+        ];
+        const res = measure(list);
+        const us = (k: number) => res[k]!.us;
+        const enter = us(0);
+        const copyIn = us(1) - enter;
+        const work = (us(4) - us(3)) / 100;
+        const construct = (us(6) - us(5)) / 100;
+        const copyOut = us(2) - enter - construct;
+        const total = requestFigures[engine];
+        const label = engine === 'quickjs' ? 'Terrarium JS (quickjs)' : 'Terrarium Lua (fengari)';
+        rows.push([label, fmt(enter), fmt(copyIn), fmt(work), fmt(copyOut), fmt(construct), total === undefined ? '-' : fmt(total)]);
+      } finally {
+        await host.close();
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return table(['engine', 'enter + exit (noop)', 'copy req in', "plugin's work (decision)", 'copy result out', 'result construction in guest', 'onRequest total (table above)'], rows);
+}
+
 export async function runCalls(log: (line: string) => void = console.log): Promise<CallsResult> {
   const notes: string[] = [];
   const targets: Target[] = [];
@@ -263,6 +353,13 @@ export async function runCalls(log: (line: string) => void = console.log): Promi
     if (row) row[7] = `${verdict(luaUs < 10)} (< 10 µs); ${jsUs ? verdict(luaUs / jsUs <= 1.5) : '-'} (${jsUs ? ratio(luaUs, jsUs) : '-'} JS)`;
   }
   for (const t of targets) await t.host.close();
+  const requestByEngine: Record<string, number> = {};
+  for (const t of targets) requestByEngine[t.engine] = figures[`request/${t.label}`]!;
+  const parts = await breakdown(
+    targets.map((t) => t.engine),
+    requestByEngine,
+    log,
+  );
 
   const main = table(['workload', 'contender', 'µs/call (median)', 'min - max of batches', 'vs plain JS', 'calls/batch', 'target', 'target met?'], rows);
 
@@ -320,6 +417,10 @@ export async function runCalls(log: (line: string) => void = console.log): Promi
     peers,
     '',
     luaJs,
+    '',
+    'Breakdown of one request call (µs, medians; by difference between workloads of a second plugin, see bench/calls.ts):',
+    '',
+    parts,
     ...(notes.length ? ['', ...notes.map((n) => `- Note: ${n}`)] : []),
   ].join('\n');
   log('');
