@@ -188,6 +188,28 @@ export function count() { return ran; }`);
     inst.dispose();
   });
 
+  it('reads a result whose getter calls back into the same plugin (re-entrant read)', async () => {
+    let inst: Instance | undefined;
+    inst = await loadQuickJS({
+      path: '/virtual/p.js',
+      file: 'p.js',
+      defaultName: 'p',
+      source: `
+export function inner() { return { deep: { x: [1, 2] }, s: 'in' }; }
+export function outer() { return { a: 1, get b() { return host.again(); }, c: [3, { d: 'out' }] }; }
+export function refused() { return { x: { get b() { return host.again(); }, c: [() => 1] } }; }`,
+      limits: { ...DEFAULT_LIMITS, callTimeoutMs: 2000 },
+      capabilities: [{ path: ['again'], fn: () => inst!.call('inner', []) }],
+      data: {},
+      config: () => ({}),
+      log: () => {},
+    });
+    assert.deepEqual(inst.call('outer', []), { a: 1, b: { deep: { x: [1, 2] }, s: 'in' }, c: [3, { d: 'out' }] });
+    // The outer read's path survives the inner read.
+    assert.match(expectCode(() => inst!.call('refused', []), 'ERR_MARSHAL').message, /a function at \$\.x\.c\[0\]/);
+    inst.dispose();
+  });
+
   it('starts an async call for a thenable result and copies what it resolves to', async () => {
     const inst = await load(`export async function f(req) { return { got: req.headers.host }; }
 export function thenable() { return { then(resolve) { resolve({ via: 'then' }); } }; }`);

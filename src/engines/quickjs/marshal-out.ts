@@ -51,13 +51,25 @@ export class ResultReader {
     this.maxText = budget * 16;
   }
 
-  /** Copy the value behind `ptr` (borrowed) to the host. Throws a Refusal, or a violation. */
+  /**
+   * Copy the value behind `ptr` (borrowed) to the host. Throws a Refusal, or a violation.
+   * Re-entrant: a getter may call a capability that calls this plugin again, whose result is read
+   * while this one is half read.
+   */
   read(ptr: number, inspected?: number): unknown {
-    this.keys.length = 0;
-    this.stack.length = 0;
+    const saved = { keys: this.keys.splice(0), stack: this.stack.splice(0), count: this.count, chars: this.chars };
     this.count = 0;
     this.chars = 0;
-    return this.value(ptr, 0, inspected);
+    try {
+      return this.value(ptr, 0, inspected);
+    } finally {
+      this.keys.length = 0;
+      this.keys.push(...saved.keys);
+      this.stack.length = 0;
+      this.stack.push(...saved.stack);
+      this.count = saved.count;
+      this.chars = saved.chars;
+    }
   }
 
   private refuse(reason: string): never {
