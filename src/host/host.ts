@@ -19,6 +19,7 @@ import { makeProxy, type PluginProxy } from '../binding/proxy.js';
 import { HOST_EVENTS, HostEvents, type HostEventName, type HostListener } from './events.js';
 import { makeTrustStore, signaturePath, verifyPlugin, type TrustOptions } from './trust.js';
 import { hasSelfTests, runSelfTests } from './selftest.js';
+import { loadGuarded } from './guard.js';
 import { LogLimiter, type LogRate } from './log-limit.js';
 import type { PluginWatcher } from './watch.js';
 
@@ -346,7 +347,8 @@ export async function createHost(options: HostOptions): Promise<Host> {
     const ctx = { plugin: req.defaultName, engine: engine.name, file: req.file };
     const read = buildSources.get(req);
     const signedBy = trust && read ? verifyPlugin(read.bytes, read.sig, trust, ctx) : undefined;
-    const instance = await engine.load(req);
+    const traits = engines.descriptorFor(path.extname(req.path))?.traits;
+    const instance = await loadGuarded(engine, req, traits?.emptyTable);
     const b: Built = { instance, req, engine, hash: read?.hash ?? '', signedBy, selftests: [] };
     try {
       checkVersion(b);

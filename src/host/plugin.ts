@@ -10,7 +10,8 @@
  * - quarantine: repeated violations or failed health probes stop the plugin (calls fail fast) and
  *   re-probe a fresh instance with backoff until it is healthy.
  */
-import type { Engine, EngineInstance, LoadRequest } from '../engine.js';
+import type { Engine, LoadRequest } from '../engine.js';
+import type { GuardedInstance } from './guard.js';
 import {
   NoExportError,
   PluginLoadError,
@@ -55,7 +56,8 @@ export interface PluginInfo {
 
 /** A built and checked version, ready to be activated. */
 export interface Built {
-  instance: EngineInstance;
+  /** The engine's instance behind the host's guard (every call goes through it). */
+  instance: GuardedInstance;
   req: LoadRequest;
   engine: Engine;
   /** sha-256 of the source bytes and signature: a save that changes nothing is not a reload. */
