@@ -34,7 +34,7 @@ function toyEngine(fns: Record<string, ToyFn>, traits: EngineDescriptor['traits'
       name: 'toy',
       load: async (req: LoadRequest): Promise<EngineInstance> => {
         const meta = JSON.parse(req.source) as EngineInstance['meta'];
-        return {
+        const inst: EngineInstance = {
           meta,
           exports: Object.keys(fns).map((name) => ({ name, kind: 'function' as const, arity: 0, async: false })),
           broken: false,
@@ -47,9 +47,10 @@ function toyEngine(fns: Record<string, ToyFn>, traits: EngineDescriptor['traits'
             toy.disposed++;
           },
           [Symbol.dispose]() {
-            this.dispose();
+            inst.dispose();
           },
         };
+        return inst;
       },
     }),
   };
