@@ -41,6 +41,21 @@ export interface LoadRequest {
   stopped?(): TerrariumError | undefined;
 }
 
+/**
+ * Load a fresh instance: run `load` on it, and if that throws, dispose the instance (what it built
+ * so far) before the error goes on. What every engine's `load` does.
+ * @example return loadOrDispose(new MyInstance(req), (inst) => inst.load())
+ */
+export function loadOrDispose<T extends Disposable>(inst: T, load: (inst: T) => void): T {
+  try {
+    load(inst);
+  } catch (e) {
+    inst[Symbol.dispose]();
+    throw e;
+  }
+  return inst;
+}
+
 /** The error context of a load request (the host's, or the file's defaults for a direct load). */
 export function errorContext(req: LoadRequest, exportName?: string): ErrorContext {
   return req.context ? req.context(exportName) : { plugin: req.defaultName, file: req.file, exportName };
