@@ -62,44 +62,37 @@ async function pluginDir(files: Record<string, string>): Promise<string> {
   return dir;
 }
 
+/** Start a host that must fail with the logger's error; every instance it built must be disposed. */
+async function expectStartFailureDisposesAll(counted: Counted, files: Record<string, string>, engines: EngineDescriptor[], fails: (fields: Record<string, unknown>) => boolean): Promise<void> {
+  const dir = await pluginDir(files);
+  try {
+    await assert.rejects(createHost({ dir, engines, logger: throwingLogger(fails) }), /the logger broke/);
+    assert.ok(counted.loaded >= 1, 'the first plugin was built');
+    assert.equal(counted.disposed, counted.loaded, 'every instance built was disposed');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const brokenEngine: EngineDescriptor = { name: 'broken', extensions: ['.brk'], load: () => Promise.reject(new Error('cannot import the broken engine')) };
+
 describe('createHost failing half way', () => {
   it('disposes the plugin it loaded first, and its standby, when the second one fails the start', async () => {
     const counted = countedEngine();
-    const dir = await pluginDir({ 'a.cnt': 'a', 'b.cnt': 'b' });
-    try {
-      await assert.rejects(
-        createHost({ dir, engines: [counted.descriptor], logger: throwingLogger((f) => f.event === 'loaded' && f.plugin === 'b') }),
-        /the logger broke/,
-      );
-      assert.ok(counted.loaded >= 2, 'both plugins were built');
-      assert.equal(counted.disposed, counted.loaded, 'every instance built was disposed');
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    await expectStartFailureDisposesAll(counted, { 'a.cnt': 'a', 'b.cnt': 'b' }, [counted.descriptor], (f) => f.event === 'loaded' && f.plugin === 'b');
+    assert.ok(counted.loaded >= 2, 'both plugins were built');
   });
 
   it('disposes the plugin it loaded first when the start fails on a plugin whose engine could not be imported', async () => {
     const counted = countedEngine();
-    const broken: EngineDescriptor = { name: 'broken', extensions: ['.brk'], load: () => Promise.reject(new Error('cannot import the broken engine')) };
-    const dir = await pluginDir({ 'a.cnt': 'a', 'b.brk': 'b' });
-    try {
-      await assert.rejects(
-        createHost({ dir, engines: [counted.descriptor, broken], logger: throwingLogger((f) => f.event === 'failed' && f.plugin === 'b') }),
-        /the logger broke/,
-      );
-      assert.ok(counted.loaded >= 1);
-      assert.equal(counted.disposed, counted.loaded, 'every instance built was disposed');
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    await expectStartFailureDisposesAll(counted, { 'a.cnt': 'a', 'b.brk': 'b' }, [counted.descriptor, brokenEngine], (f) => f.event === 'failed' && f.plugin === 'b');
   });
 
   it('fails only the plugins of an engine that cannot be imported, and disposes the rest on close', async () => {
     const counted = countedEngine();
-    const broken: EngineDescriptor = { name: 'broken', extensions: ['.brk'], load: () => Promise.reject(new Error('cannot import the broken engine')) };
     const dir = await pluginDir({ 'a.cnt': 'a', 'b.brk': 'b' });
     try {
-      const host = await createHost({ dir, engines: [counted.descriptor, broken] });
+      const host = await createHost({ dir, engines: [counted.descriptor, brokenEngine] });
       const b = host.plugins.find((p) => p.file === 'b.brk')!;
       assert.equal(b.status, 'failed');
       assert.match(b.error!.message, /the broken engine could not start: cannot import the broken engine/);
