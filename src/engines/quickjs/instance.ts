@@ -172,15 +172,16 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
     return r.value;
   }
 
-  call(exportName: string, args: readonly unknown[]): unknown {
+  /** `deadline`: the host's (host/guard.ts); a direct caller without one gets callTimeoutMs from now. */
+  call(exportName: string, args: readonly unknown[], deadline?: number): unknown {
     try {
-      return this.callExport(exportName, args);
+      return this.callExport(exportName, args, deadline ?? now() + this.req.limits.callTimeoutMs);
     } catch (e) {
       throw detached(e);
     }
   }
 
-  private callExport(exportName: string, args: readonly unknown[]): unknown {
+  private callExport(exportName: string, args: readonly unknown[], callDeadline: number): unknown {
     const fn = this.exportFns.get(exportName);
     const tramp = this.trampolines.get(exportName);
     if (!fn || !tramp) throw new Error(`unknown export ${exportName}`);
@@ -188,7 +189,7 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
     this.growRefused = false;
     // One deadline for the whole call: building the arguments, the export, its promise jobs, and
     // reading its result.
-    const deadline = Math.min(this.deadline, now() + this.req.limits.callTimeoutMs);
+    const deadline = Math.min(this.deadline, callDeadline);
     const fnPtr = fn.value as unknown as number;
     let resultPtr: number;
     if (args.every(isScalarArg)) {
