@@ -16,7 +16,7 @@
 import { MAX_DEPTH } from '../../binding/wire.js';
 import type { RawVM } from './ffi.js';
 
-/** Keys kept per instance; past this, keys are created for the call and freed after it. */
+/** Keys kept per instance (those of at most VALUE_MAX_LENGTH characters); past this, keys are created for the call and freed after it. */
 const MAX_KEYS = 2048;
 /**
  * Short string values are kept too (header values repeat from request to request: host, accept,
@@ -153,7 +153,7 @@ export class ArgWriter {
           this.drop(item, c);
           throw GIVE_UP;
         }
-        if (this.keys.size < MAX_KEYS) this.keys.set(k, key);
+        if (this.keys.size < MAX_KEYS && k.length <= VALUE_MAX_LENGTH) this.keys.set(k, key);
         else {
           vm.setProp(o, key, c);
           vm.free(key);
