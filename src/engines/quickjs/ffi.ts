@@ -21,6 +21,9 @@ import {
   type QuickJSWASMModule,
 } from 'quickjs-emscripten-core';
 import RELEASE_SYNC_MODULE from '@jitl/quickjs-wasmfile-release-sync';
+import { type Layout, NOT_SCALAR, RawMemory } from './ffi-memory.js';
+
+export { CLASS_ARRAY, CLASS_OBJECT, CLASS_OTHER, NOT_SCALAR } from './ffi-memory.js';
 
 /** The quickjs-emscripten release this file was written against (package.json pins it exactly). */
 export const PINNED_VERSION = '0.32.0';
@@ -99,28 +102,6 @@ export interface RawFFI {
   QTS_GetLength(ctx: number, outLen: number, value: number): number;
 }
 
-/*
- * NaN-boxed JSValue tags of this exact build (quickjs-emscripten 0.32.0, release-sync, wasm32):
- * the high word of the 8-byte JSValue. Checked against known values by `probe`.
- */
-const TAG_INT = 0;
-const TAG_BOOL = 1;
-const TAG_NULL = 2;
-const TAG_UNDEFINED = 3;
-/** Doubles are stored with an offset; the canonical NaN is the only one that lands on a small tag. */
-const TAG_NAN = -10;
-
-/** JSString: the header word after the reference count holds len:31 | is_wide_char:1. */
-const STRING_HEADER = 4;
-
-/** What `classOf` answers. */
-export const CLASS_OBJECT = 0;
-export const CLASS_ARRAY = 1;
-export const CLASS_OTHER = 2;
-
-/** readScalar's answer for a value that is not a number, boolean, null or undefined. */
-export const NOT_SCALAR = Symbol('not a scalar');
-
 /** An argument of the direct path: a scalar the host creates in the guest without the codec. */
 export type Scalar = string | number | boolean | null | undefined;
 /** An argument already in the guest, by JSValue pointer (borrowed: the caller frees it). */
@@ -135,31 +116,17 @@ const decoder = new TextDecoder();
 /** What the release build's probe found (every release instance shares the build). */
 let releaseProbed: { problem: string; layout: Layout } | undefined;
 
-/** Where this build keeps what the raw readers need (found by `probe`). */
-interface Layout {
-  /** Tags of strings and objects: the high word of their JSValue (the low word is the pointer). */
-  stringTag: number;
-  objectTag: number;
-  /** Offset of the characters in a JSString (16 in release builds, 24 with DUMP_LEAKS). */
-  stringData: number;
-}
-
 /**
  * Raw access to one context: create and read values by pointer, call functions with an argv in
  * a scratch buffer of guest memory. Pointers it returns are owned by the caller unless said.
  */
-export class RawVM {
+export class RawVM extends RawMemory {
   readonly ffi: RawFFI;
   readonly ctxPtr: number;
   /** The guest's `undefined` (a constant; never freed). */
   readonly undef: number;
   private readonly raw: RawModule;
   private readonly handles: { heapValueHandle(p: number): QuickJSHandle };
-  private heap: Uint8Array;
-  private words: Uint32Array;
-  private bytes: Buffer;
-  private layout: Layout = { stringTag: NaN, objectTag: NaN, stringData: 0 };
-  private classIds = { object: -2, array: -2 };
   /** The guest's null, true and false (constants: never freed). */
   readonly nul: number;
   readonly yes: number;
@@ -170,11 +137,8 @@ export class RawVM {
   private scratch = 0;
   private scratchSize = 0;
 
-  constructor(
-    qjs: QuickJSWASMModule,
-    ctx: QuickJSContext,
-    private readonly memory: WebAssembly.Memory,
-  ) {
+  constructor(qjs: QuickJSWASMModule, ctx: QuickJSContext, memory: WebAssembly.Memory) {
+    super(memory);
     this.raw = (qjs as unknown as { module: RawModule }).module;
     this.ffi = qjs.getFFI() as unknown as RawFFI;
     this.ctxPtr = (ctx as unknown as { ctx: { value: number } }).ctx.value;
@@ -183,9 +147,6 @@ export class RawVM {
     this.nul = this.ffi.QTS_GetNull();
     this.yes = this.ffi.QTS_GetTrue();
     this.no = this.ffi.QTS_GetFalse();
-    this.bytes = Buffer.from(memory.buffer);
-    this.heap = new Uint8Array(memory.buffer);
-    this.words = new Uint32Array(memory.buffer);
   }
 
   /**
@@ -227,79 +188,6 @@ export class RawVM {
     } finally {
       for (const p of ptrs) ffi.QTS_FreeValuePointer(ctxPtr, p);
     }
-  }
-
-  /**
-   * Learn the class ids of plain objects and arrays from sample values (`kind` says what each is:
-   * 'object' for class-Object instances whatever their prototype, 'array', or 'other'); false when
-   * the samples do not agree, i.e. the JSObject layout is not the one `classOf` reads.
-   */
-  probeClasses(samples: readonly { ptr: number; kind: 'object' | 'array' | 'other' }[]): boolean {
-    const ids = samples.map((x) => (this.isObject(x.ptr) ? this.rawClassId(x.ptr) : -1));
-    const of = (kind: string) => new Set(samples.flatMap((x, i) => (x.kind === kind ? [ids[i]!] : [])));
-    const objects = of('object');
-    const arrays = of('array');
-    const others = of('other');
-    const [objectId] = objects;
-    const [arrayId] = arrays;
-    if (objects.size !== 1 || arrays.size !== 1 || objectId === undefined || arrayId === undefined || objectId === arrayId || objectId < 0) return false;
-    if (others.has(objectId) || others.has(arrayId) || others.has(-1)) return false;
-    this.classIds = { object: objectId, array: arrayId };
-    return true;
-  }
-
-  /**
-   * What an object value is, from its JSObject's class id (no guest code runs): CLASS_OBJECT for
-   * ordinary objects (any prototype), CLASS_ARRAY for arrays, CLASS_OTHER for the rest (proxies,
-   * functions, typed arrays, built-in class instances).
-   */
-  classOf(ptr: number): number {
-    const id = this.rawClassId(ptr);
-    return id === this.classIds.object ? CLASS_OBJECT : id === this.classIds.array ? CLASS_ARRAY : CLASS_OTHER;
-  }
-
-  /** JSObject: class_id is the 16-bit field after the 4-byte reference count and 2 bytes of flags. */
-  private rawClassId(ptr: number): number {
-    const heap = this.heap8();
-    const obj = this.heap32()[ptr >> 2]!;
-    return heap[obj + 6]! | (heap[obj + 7]! << 8);
-  }
-
-  /** The tag (high word) of a JSValue. */
-  tag(ptr: number): number {
-    return this.heap32()[(ptr >> 2) + 1]! | 0;
-  }
-
-  isString(ptr: number): boolean {
-    return this.tag(ptr) === this.layout.stringTag;
-  }
-
-  isObject(ptr: number): boolean {
-    return this.tag(ptr) === this.layout.objectTag;
-  }
-
-  /** The identity of an object value (its address), for cycle checks. */
-  identity(ptr: number): number {
-    return this.heap32()[ptr >> 2]!;
-  }
-
-  /** A string value's text, read from the JSString itself: exact, lone surrogates and NUL included. */
-  readString(ptr: number): string {
-    const words = this.heap32();
-    const p = words[ptr >> 2]!;
-    const header = words[(p + STRING_HEADER) >> 2]!;
-    const len = header & 0x7fffffff;
-    const at = p + this.layout.stringData;
-    const bytes = this.buf();
-    if (header >>> 31 === 0) {
-      if (len < 24) {
-        let s = '';
-        for (let i = 0; i < len; i++) s += String.fromCharCode(bytes[at + i]!);
-        return s;
-      }
-      return bytes.toString('latin1', at, at + len);
-    }
-    return bytes.toString('utf16le', at, at + 2 * len);
   }
 
   /** A fresh object with a null prototype (filling it runs no setter); owned. */
@@ -386,24 +274,8 @@ export class RawVM {
     return text;
   }
 
-  /** The value of a scalar JSValue read from its NaN-boxed tag, or NOT_SCALAR. */
-  readScalar(ptr: number): unknown {
-    const words = this.heap32();
-    const tag = words[(ptr >> 2) + 1]! | 0;
-    switch (tag) {
-      case TAG_INT:
-        return words[ptr >> 2]! | 0;
-      case TAG_BOOL:
-        return words[ptr >> 2] !== 0;
-      case TAG_NULL:
-        return null;
-      case TAG_UNDEFINED:
-        return undefined;
-      case TAG_NAN:
-        return NaN;
-      default:
-        return tag > 16 || tag < -16 ? this.ffi.QTS_GetFloat64(this.ctxPtr, ptr) : NOT_SCALAR;
-    }
+  protected override readFloat(ptr: number): number {
+    return this.ffi.QTS_GetFloat64(this.ctxPtr, ptr);
   }
 
   /** Free the scratch buffer (the context is about to be freed). */
@@ -510,23 +382,6 @@ export class RawVM {
       this.scratchSize = 0;
       throw new ScratchError();
     }
-  }
-
-  private buf(): Buffer {
-    if (this.bytes.length === 0) this.bytes = Buffer.from(this.memory.buffer);
-    return this.bytes;
-  }
-
-  // A view over a buffer the memory replaced when it grew has length 0: cheaper to test than
-  // asking the WebAssembly.Memory for its buffer on every access.
-  private heap8(): Uint8Array {
-    if (this.heap.length === 0) this.heap = new Uint8Array(this.memory.buffer);
-    return this.heap;
-  }
-
-  private heap32(): Uint32Array {
-    if (this.words.length === 0) this.words = new Uint32Array(this.memory.buffer);
-    return this.words;
   }
 
   private readCString(ptr: number): string {
