@@ -5,7 +5,7 @@
  */
 import http from 'node:http';
 import type { TerrariumError } from '../errors.js';
-import type { ListenAddress, ResolvedConfig, ResolvedService } from './config.js';
+import type { ListenAddress, ResolvedConfig, ResolvedService } from './config-types.js';
 import { createRegistry } from './metrics.js';
 import type { BoundAddress, GatewayImpl } from './server.js';
 import { listenOn } from './server.js';

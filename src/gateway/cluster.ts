@@ -17,7 +17,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { AggregatorRegistry } from 'prom-client';
 import type { Logger } from '../types.js';
 import { isFromWorker, type FromWorker, type ToWorker, type WorkerStatus } from './cluster-messages.js';
-import type { ResolvedConfig } from './config.js';
+import type { ResolvedConfig } from './config-types.js';
 import { listenOn, type BoundAddress } from './server.js';
 
 export interface PrimaryOptions {

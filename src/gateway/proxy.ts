@@ -9,7 +9,7 @@ import http, { type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttp
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import type { ResolvedService } from './config.js';
+import type { ResolvedService } from './config-types.js';
 import { addForwarded } from './forwarded.js';
 import type { ResolvedTransport } from './transport.js';
 
