@@ -7,7 +7,7 @@
  * await gw.close()
  */
 export { createGateway } from './server.js';
-export type { Gateway, GatewayOptions, BoundAddress, ReloadEvent } from './server.js';
+export type { Gateway, GatewayOptions, BoundAddress, ReloadEvent } from './gateway-types.js';
 export type { GatewayConfig, RouterConfig, MiddlewareConfig, ServiceConfig, PluginsConfig, Duration } from './config-types.js';
 export type { EntryPointConfig } from './entrypoint.js';
 export type { ServersTransportConfig } from './transport.js';
