@@ -121,9 +121,12 @@ export class Dispatcher implements ExchangeEnv {
     const path = normalized.path;
     const urlChanged = target.absolute || path !== target.path;
     const peer = req.socket.remoteAddress ?? '';
-    const headers = inboundHeaders(req.headers, trustsPeer(ep.forwarded, peer));
+    let headers = inboundHeaders(req.headers, trustsPeer(ep.forwarded, peer));
     // RFC 9112 3.2.2: the authority of an absolute-form target replaces the Host header.
-    if (target.absolute) headers.host = target.host;
+    if (target.absolute) {
+      if (headers === req.headers) headers = Object.assign({}, headers);
+      headers.host = target.host;
+    }
     const rawQuery = target.rawQuery;
     let parsedQuery: Record<string, string | string[]> | undefined;
     const input: MatchInput = {

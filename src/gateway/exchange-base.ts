@@ -61,7 +61,8 @@ export abstract class ExchangeBase {
   rawQuery: string;
   query: Record<string, string | string[]> | undefined;
   urlChanged: boolean;
-  readonly headers: IncomingHttpHeaders;
+  /** The request headers as middlewares left them: `req.headers` itself until one changes them (ownHeaders). */
+  headers: IncomingHttpHeaders;
   /** The Host header as the client sent it (for X-Forwarded-Host; middlewares may change `headers.host`). */
   readonly originalHost: string | undefined;
   body: Buffer | undefined;
@@ -97,7 +98,7 @@ export abstract class ExchangeBase {
     path: string,
     rawQuery: string,
     urlChanged: boolean,
-    /** Our own copy, which middlewares change (X-Forwarded-* of untrusted peers already removed). */
+    /** `req.headers`, or a copy (X-Forwarded-* of untrusted peers already removed). */
     headers: IncomingHttpHeaders,
     /** The authority requested: the Host header, or the authority of an absolute-form target. */
     host: string | undefined,
@@ -110,6 +111,18 @@ export abstract class ExchangeBase {
     this.headers = headers;
     this.originalHost = host;
     this.stop = router.chain.length;
+  }
+
+  /**
+   * The request headers, ours to change: `req.headers` is copied the first time (once per
+   * request, whatever the number of middlewares that change them).
+   */
+  ownHeaders(): IncomingHttpHeaders {
+    if (this.headers === this.req.headers) {
+      this.headers = Object.assign({}, this.headers);
+      if (this.pluginReq) this.pluginReq.headers = this.headers as Record<string, string | string[]>;
+    }
+    return this.headers;
   }
 
   /** Run onResponse from chain index i down to 0, then send (exchange.ts). */

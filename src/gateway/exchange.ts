@@ -91,7 +91,7 @@ export class Exchange extends UpstreamExchange {
         return false;
       }
       const mw = this.router.chain[i]!;
-      if (d.setHeaders !== undefined || d.removeHeaders !== undefined) applyHeaderChanges(this.headers, d.setHeaders, d.removeHeaders, 'onRequest');
+      if (d.setHeaders !== undefined || d.removeHeaders !== undefined) applyHeaderChanges(this.ownHeaders(), d.setHeaders, d.removeHeaders, 'onRequest');
       if (d.path !== undefined) {
         this.path = pathOf(d.path);
         this.urlChanged = true;
@@ -175,8 +175,10 @@ export class Exchange extends UpstreamExchange {
       // Check everything before changing anything: a bad result leaves the response as it was.
       const status = d.status === undefined ? this.status : statusOf(d.status, 'status', this.status);
       const body = d.body === undefined ? undefined : bodyBytes(d.body, 'body');
-      const headers = Object.assign({}, this.resHeaders); // not a spread: a spread of a header object is slower to write
-      if (d.setHeaders !== undefined || d.removeHeaders !== undefined) applyHeaderChanges(headers, d.setHeaders, d.removeHeaders, 'onResponse');
+      const changes = d.setHeaders !== undefined || d.removeHeaders !== undefined;
+      // A copy to change (a bad change then leaves the response as it was), only when there is a change.
+      const headers = changes || body ? Object.assign({}, this.resHeaders) : this.resHeaders;
+      if (changes) applyHeaderChanges(headers, d.setHeaders, d.removeHeaders, 'onResponse');
       if (body) {
         this.dropUpstreamBody();
         this.resBody = body.bytes;
