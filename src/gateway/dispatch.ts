@@ -105,10 +105,18 @@ export class Dispatcher implements ExchangeEnv {
       }
       if (this.inFlight === 0 && this.drainWaiters.length > 0) for (const w of this.drainWaiters.splice(0)) w();
     });
-    const target = parseTarget(url, req.rawHeaders, req.httpVersion);
+    const target = parseTarget(url, req.rawHeaders, req.httpVersion, req.method);
     if (target.error !== undefined) {
       res.shouldKeepAlive = false;
       this.plain(res, 400, { error: target.error });
+      return;
+    }
+    if (target.asterisk) {
+      // `OPTIONS *` asks about the gateway itself, not a resource: it answers, as Traefik does
+      // (Go's http.Server answers it before any router: 200, no body), and nothing is forwarded.
+      if (this.closing) res.shouldKeepAlive = false;
+      res.writeHead(200, { 'content-length': 0 });
+      res.end();
       return;
     }
     // Traefik's request path handling: refuse ambiguous escapes, decode unreserved ones, remove
