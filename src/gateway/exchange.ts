@@ -10,6 +10,7 @@ import querystring from 'node:querystring';
 import { MiddlewareResultError } from '../errors.js';
 import { applyHeaderChanges, bodyBytes, headerObject, pathOf, queryOf, requestDecision, responseDecision, stateOf, statusOf } from './middleware.js';
 import { JSON_TYPE } from './exchange-base.js';
+import type { Histogram } from './metrics.js';
 import { UpstreamExchange } from './exchange-upstream.js';
 
 export class Exchange extends UpstreamExchange {
@@ -49,18 +50,9 @@ export class Exchange extends UpstreamExchange {
       }
       if (r instanceof Promise) {
         const at = i;
-        r.then(
-          (v) =>
-            this.guard(() => {
-              stats.duration.request.observe((performance.now() - t0) / 1000);
-              if (this.afterRequest(at, v)) this.requestPhase(at + 1);
-            }),
-          (e) =>
-            this.guard(() => {
-              stats.duration.request.observe((performance.now() - t0) / 1000);
-              if (!this.failed(at, 'request', e)) this.requestPhase(at + 1);
-            }),
-        );
+        this.settle(r, stats.duration.request, t0, (ok, v) => {
+          if (ok ? this.afterRequest(at, v) : !this.failed(at, 'request', v)) this.requestPhase(at + 1);
+        });
         return;
       }
       stats.duration.request.observe((performance.now() - t0) / 1000);
@@ -145,20 +137,11 @@ export class Exchange extends UpstreamExchange {
       }
       if (r instanceof Promise) {
         const at = i;
-        r.then(
-          (v) =>
-            this.guard(() => {
-              stats.duration.response.observe((performance.now() - t0) / 1000);
-              this.afterResponse(at, v);
-              this.responsePhase(at - 1);
-            }),
-          (e) =>
-            this.guard(() => {
-              stats.duration.response.observe((performance.now() - t0) / 1000);
-              this.failed(at, 'response', e);
-              this.responsePhase(at - 1);
-            }),
-        );
+        this.settle(r, stats.duration.response, t0, (ok, v) => {
+          if (ok) this.afterResponse(at, v);
+          else this.failed(at, 'response', v);
+          this.responsePhase(at - 1);
+        });
         return;
       }
       stats.duration.response.observe((performance.now() - t0) / 1000);
@@ -190,5 +173,18 @@ export class Exchange extends UpstreamExchange {
     } catch (e) {
       this.failed(i, 'response', e);
     }
+  }
+
+  /** An async plugin call: when it settles, record its duration and continue (guarded) with its value or error. */
+  private settle(p: Promise<unknown>, duration: Histogram, t0: number, then: (ok: boolean, value: unknown) => void): void {
+    const done = (ok: boolean, value: unknown) =>
+      this.guard(() => {
+        duration.observe((performance.now() - t0) / 1000);
+        then(ok, value);
+      });
+    p.then(
+      (v) => done(true, v),
+      (e) => done(false, e),
+    );
   }
 }

@@ -120,7 +120,7 @@ class GatewayImpl implements Gateway {
     }
     if (config.admin && this.options.admin !== false) this.adminServer = await startAdmin(this.view, config.admin, config.file);
     this.started = true;
-    certs?.watch();
+    await certs?.watch();
   }
 
   /** Watch the config files; resolves once the watcher is ready, so a change made after createGateway is seen. */
