@@ -68,6 +68,7 @@ function loadPatched(): Fengari {
     ltable: require('fengari/src/ltable.js'),
     lstring: require('fengari/src/lstring.js'),
     ldo: require('fengari/src/ldo.js'),
+    lfunc: require('fengari/src/lfunc.js'),
   };
   return { ...fengari, internals };
 }

@@ -29,7 +29,15 @@ export interface GuardHooks {
   caught(L: unknown, tv: unknown): void;
   /** A Lua stack is about to grow to hold `n` more slots. May throw a Lua error. */
   growStack(L: unknown, n: number): void;
+  /**
+   * luaL_loadbufferx was called: compile with `compile` (fengari's own), or push a copy of a chunk
+   * compiled before (chunks.ts). Returns the status, as luaL_loadbufferx does.
+   */
+  loadChunk(L: unknown, buff: Uint8Array, name: Uint8Array | null, mode: Uint8Array | null, compile: LoadBuffer): number;
 }
+
+/** fengari's luaL_loadbufferx (its size argument is unused: the whole buffer is read). */
+export type LoadBuffer = (L: unknown, buff: Uint8Array, size: number | null, name: Uint8Array | null, mode: Uint8Array | null) => number;
 
 export const guardHooks: GuardHooks = {
   alloc() {},
@@ -45,6 +53,7 @@ export const guardHooks: GuardHooks = {
   fault() {},
   caught() {},
   growStack() {},
+  loadChunk: (L, buff, name, mode, compile) => compile(L, buff, null, name, mode),
 };
 
 /**
@@ -58,11 +67,8 @@ export const guardHooks: GuardHooks = {
  */
 function luaHash(s: Uint8Array): string {
   const n = s.length;
-  if (n <= 32) {
-    let h = '|';
-    for (let i = 0; i < n; i++) h += String.fromCharCode(s[i]!);
-    return h;
-  }
+  // One flat string (a `+=` loop left a rope of one node per byte, kept as long as the key lives).
+  if (n <= 32) return '|' + String.fromCharCode.apply(null, s as unknown as number[]);
   guardHooks.steps -= n >> 4;
   if (n <= 4096) return '|' + Buffer.from(s.buffer, s.byteOffset, n).toString('latin1');
   return '&' + n + ':' + createHash('sha256').update(s).digest('base64');

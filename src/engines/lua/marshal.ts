@@ -42,6 +42,8 @@ export interface Table {
   f: TableEntry | undefined;
   l: TableEntry | undefined;
   metatable: Table | null;
+  /** Metamethods known absent when this table is a metatable (ltm.js fasttm); 0 = none known. */
+  flags: number;
 }
 export interface LuaState {
   stack: TValue[];
@@ -194,13 +196,23 @@ function stringKeyText(ts: TString): string | undefined {
  * (Object.keys, array indexes), so no lookup, dead-key bookkeeping or TValue copies are needed:
  * the entry has the shape ltable.js's `add` gives (key, value, p, n), and the TValues are owned.
  */
-function append(t: Table, hash: unknown, key: TValue, value: TValue): void {
+export function appendEntry(t: Table, hash: unknown, key: TValue, value: TValue): void {
   const prev = t.l;
   const entry: TableEntry = { key, value, p: prev, n: undefined };
   if (!t.f) t.f = entry;
   if (prev) prev.n = entry;
   t.strong.set(hash, entry);
   t.l = entry;
+}
+
+/**
+ * t[name] = v without the VM (no metamethods: for tables the engine builds), with an interned key;
+ * a key already present keeps its place in the iteration order. v is copied (luaH_setfrom).
+ */
+export function setField(L: LuaState, t: Table, name: string, v: TValue): void {
+  ltable.luaH_setfrom(L, t, new TValueCtor(T.LNGSTR, luaString(name)), v);
+  // what the VM does after a store: no metamethod absence stays cached (ltm.js fasttm)
+  t.flags = 0;
 }
 
 /** Per-state markers created by the engine (host.null, host.array, host.object, host.bytes). */
@@ -263,6 +275,9 @@ export function toLua(L: LuaState, v: unknown, m: Markers, path: Path, depth: nu
       if (seen.indexOf(v) !== -1) fail(path, 'a cycle');
       seen.push(v);
       const t = ltable.luaH_new(L);
+      // Built without the VM, which clears this on every store: a table the plugin later uses as a
+      // metatable (a copied `{ __index = ... }`) must not claim its metamethods are absent.
+      t.flags = 0;
       if (kind === 'array') {
         const a = v as unknown[];
         t.metatable = m.arrayMt;
@@ -270,7 +285,7 @@ export function toLua(L: LuaState, v: unknown, m: Markers, path: Path, depth: nu
           const val = read(a, i, path);
           // Strings inline: no path object for a value that cannot fail.
           const tv = typeof val === 'string' ? new TValueCtor(T.LNGSTR, luaString(val)) : toLua(L, val, m, step(path, i), depth + 1, seen, true);
-          append(t, i + 1, new TValueCtor(T.NUMINT, i + 1), tv);
+          appendEntry(t, i + 1, new TValueCtor(T.NUMINT, i + 1), tv);
         }
       } else {
         const o = v as Record<string, unknown>;
@@ -282,7 +297,7 @@ export function toLua(L: LuaState, v: unknown, m: Markers, path: Path, depth: nu
           if (val === undefined) continue; // like JSON: an undefined property is an absent key
           const ks = luaString(k);
           const tv = typeof val === 'string' ? new TValueCtor(T.LNGSTR, luaString(val)) : toLua(L, val, m, step(path, k), depth + 1, seen, true);
-          append(t, lstring.luaS_hashlongstr(ks), new TValueCtor(T.LNGSTR, ks), tv);
+          appendEntry(t, lstring.luaS_hashlongstr(ks), new TValueCtor(T.LNGSTR, ks), tv);
         }
       }
       seen.pop();

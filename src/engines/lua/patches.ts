@@ -83,6 +83,12 @@ export const PATCHES: Patch[] = [
     file: 'lauxlib.js',
     edits: [
       {
+        // a plugin's source is compiled once per process (chunks.ts, limits.ts decide when)
+        find: 'const luaL_loadbufferx = function(L, buff, size, name, mode) {',
+        replace: `const luaL_loadbufferx = function(L, buff, size, name, mode) { return module.__terrarium.loadChunk(L, buff, name, mode, luaL_loadbufferx_compile); };
+const luaL_loadbufferx_compile = function(L, buff, size, name, mode) {`,
+      },
+      {
         find: 'let newsize = Math.max(B.b.length * 2, newend);  /* double buffer size */',
         replace: 'module.__terrarium.alloc(B.L, newend); let newsize = Math.max(B.b.length * 2, newend);',
       },
