@@ -34,6 +34,8 @@ export interface GuardHooks {
    * compiled before (chunks.ts). Returns the status, as luaL_loadbufferx does.
    */
   loadChunk(L: unknown, buff: Uint8Array, name: Uint8Array | null, mode: Uint8Array | null, compile: LoadBuffer): number;
+  /** The metamethod names (TStrings, immutable) made by the first state, shared by the later ones. */
+  tmnames?: unknown[];
 }
 
 /** fengari's luaL_loadbufferx (its size argument is unused: the whole buffer is read). */
@@ -149,4 +151,24 @@ function numeralText(s: Uint8Array): string {
   return view(s).toString('latin1');
 }
 
-export const helpers = { luaHash, luaCompare, luaEqual, luaIndexOf, numeralText, MAX_NUMERAL };
+const encoder = new TextEncoder();
+
+/**
+ * UTF-8 bytes of a JS string without lone surrogates (fengari's to_luastring, for those strings:
+ * it built a JS array of boxed bytes first); ASCII without TextEncoder's call overhead.
+ */
+export function utf8(s: string): Uint8Array {
+  const n = s.length;
+  if (n < 256) {
+    const out = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c > 127) return encoder.encode(s);
+      out[i] = c;
+    }
+    return out;
+  }
+  return encoder.encode(s);
+}
+
+export const helpers = { luaHash, luaCompare, luaEqual, luaIndexOf, numeralText, utf8, MAX_NUMERAL };

@@ -104,10 +104,10 @@ function pushNode(L: LuaState, node: Node, path: string, calls: HostCalls, root?
   // __index table with everything readable under this namespace (later members replace earlier ones of the same name)
   const index = luaH_new(L);
   const setTop = (k: string) => {
-    setField(L, index, k, L.stack[L.top - 1] as TValue);
+    setField(index, k, L.stack[L.top - 1] as TValue);
     lua.lua_pop(L, 1);
   };
-  for (const [k, fn] of node.fns) setField(L, index, k, new TValueCtor(T.LCF, fn));
+  for (const [k, fn] of node.fns) setField(index, k, new TValueCtor(T.LCF, fn));
   for (const [k, kid] of node.kids) {
     pushNode(L, kid, `${path}.${k}`, calls);
     setTop(k);
@@ -120,15 +120,15 @@ function pushNode(L: LuaState, node: Node, path: string, calls: HostCalls, root?
     setTop(k);
   }
   if (root) {
-    for (const [k, fn] of root.helpers) setField(L, index, k, new TValueCtor(T.LCF, fn));
-    setField(L, index, 'null', new TValueCtor(T.USERDATA, root.nullUd));
+    for (const [k, fn] of root.helpers) setField(index, k, new TValueCtor(T.LCF, fn));
+    setField(index, 'null', new TValueCtor(T.USERDATA, root.nullUd));
     L.stack[L.top++] = new TValueCtor(T.TABLE, index);
     lua.lua_pushcclosure(L, root.index, 1);
-    setField(L, mt, '__index', L.stack[L.top - 1] as TValue);
+    setField(mt, '__index', L.stack[L.top - 1] as TValue);
     lua.lua_pop(L, 1);
-  } else setField(L, mt, '__index', new TValueCtor(T.TABLE, index));
-  setField(L, mt, '__newindex', new TValueCtor(T.LCF, readOnly));
-  setField(L, mt, '__metatable', new TValueCtor(T.LNGSTR, luaString('host (read-only)')));
+  } else setField(mt, '__index', new TValueCtor(T.TABLE, index));
+  setField(mt, '__newindex', new TValueCtor(T.LCF, readOnly));
+  setField(mt, '__metatable', new TValueCtor(T.LNGSTR, luaString('host (read-only)')));
   ud.metatable = mt;
 }
 

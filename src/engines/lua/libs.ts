@@ -23,7 +23,7 @@ const { ltable, lstring } = fengari.internals as {
 };
 
 /** The libraries a plugin gets, in the order they are opened (the globals' key order follows it). */
-const LIBS: [string, unknown][] = [
+const LIBS: [LibName, unknown][] = [
   ['_G', lualib.luaopen_base],
   ['string', lualib.luaopen_string],
   ['table', lualib.luaopen_table],
@@ -34,21 +34,23 @@ const LIBS: [string, unknown][] = [
 /** Taken out: file access, module loading, the collector. */
 const REMOVED_GLOBALS = ['dofile', 'loadfile', 'require', 'collectgarbage', 'module'];
 
-/** One entry of a library table: a shared key and a shared value, or a reference to a library (`lib`). */
+/** One entry of a library table: a shared key and a shared value, or a reference to library number `lib`. */
 interface Entry {
   keyType: number;
   key: TString;
   hash: string;
   type: number;
   value: unknown;
-  lib: string | undefined;
+  /** Index in LIBS of the library table this entry holds, or -1. */
+  lib: number;
 }
 
 const SHAREABLE = new Set<number>([T.LCF, T.NUMINT, T.NUMFLT, T.BOOLEAN, T.SHRSTR, T.LNGSTR]);
 
-let template: Map<string, Entry[]> | undefined;
+/** The entries of each library of LIBS, in order. */
+let template: Entry[][] | undefined;
 
-function buildTemplate(): Map<string, Entry[]> {
+function buildTemplate(): Entry[][] {
   const L = lauxlib.luaL_newstate() as LuaState;
   for (const [name, open] of LIBS) {
     lauxlib.luaL_requiref(L, ls(name), open, 1);
@@ -66,35 +68,34 @@ function buildTemplate(): Map<string, Entry[]> {
   lua.lua_setfield(L, -2, ls('dump'));
   lua.lua_pop(L, 2);
 
-  const globals = globalsOf(L);
-  const names = new Map<Table, string>([[globals, '_G']]);
-  for (const [name] of LIBS) {
-    if (name === '_G') continue;
+  const tables = LIBS.map(([name]) => {
+    if (name === '_G') return globalsOf(L);
     lua.lua_getglobal(L, ls(name));
-    names.set((L.stack[L.top - 1] as TValue).value as Table, name);
+    const t = (L.stack[L.top - 1] as TValue).value as Table;
     lua.lua_pop(L, 1);
-  }
-  const out = new Map<string, Entry[]>();
-  for (const [t, name] of names) {
+    return t;
+  });
+  return tables.map((t, i) => {
+    const name = LIBS[i]![0];
     const entries: Entry[] = [];
     for (let e = t.f; e; e = e.n) {
       const k = e.key;
       const v = e.value;
       if (k.type !== T.SHRSTR && k.type !== T.LNGSTR) throw new Error(`fengari's ${name} library has a key that is not a string`);
-      const lib = v.type === T.TABLE ? names.get(v.value as Table) : undefined;
-      if (!lib && !SHAREABLE.has(v.type)) throw new Error(`fengari's ${name} library holds a value that cannot be shared between plugins (type ${v.type})`);
+      const lib = v.type === T.TABLE ? tables.indexOf(v.value as Table) : -1;
+      if (lib === -1 && !SHAREABLE.has(v.type)) throw new Error(`fengari's ${name} library holds a value that cannot be shared between plugins (type ${v.type})`);
       const key = k.value as TString;
       entries.push({ keyType: k.type, key, hash: lstring.luaS_hashlongstr(key), type: v.type, value: v.value, lib });
     }
-    out.set(name, entries);
-  }
-  return out;
+    return entries;
+  });
 }
 
 /** The value fengari's library `lib` has under `name` (a built-in function, shared by every state). */
-export function builtin(lib: string, name: string): unknown {
+export function builtin(lib: LibName, name: string): unknown {
   template ??= buildTemplate();
-  for (const e of template.get(lib) ?? []) if (e.type === T.LCF && jsText(e.key.realstring) === name) return e.value;
+  const i = LIBS.findIndex(([n]) => n === lib);
+  for (const e of template[i] ?? []) if (e.type === T.LCF && jsText(e.key.realstring) === name) return e.value;
   throw new Error(`fengari's ${lib} library has no function ${name}`);
 }
 
@@ -108,9 +109,11 @@ function setString(t: Table, name: string, value: TValue): void {
   t.flags = 0;
 }
 
+export type LibName = '_G' | 'string' | 'table' | 'math' | 'utf8' | 'coroutine';
+
 /** This state's library tables by name (`_G`: the globals) and the metatable of its strings. */
 export interface Libs {
-  tables: Map<string, Table>;
+  tables: Record<LibName, Table>;
   stringMeta: Table;
 }
 
@@ -120,13 +123,14 @@ export interface Libs {
  */
 export function openLibs(L: LuaState): Libs {
   template ??= buildTemplate();
-  const globals = globalsOf(L);
-  const tables = new Map<string, Table>([['_G', globals]]);
-  for (const name of template.keys()) if (name !== '_G') tables.set(name, luaH_new(L));
-  for (const [name, entries] of template) {
-    const t = tables.get(name)!;
-    for (const e of entries) {
-      const value = e.lib ? new TValueCtor(T.TABLE, tables.get(e.lib)) : new TValueCtor(e.type, e.value);
+  const tables: Table[] = [];
+  for (let i = 0; i < LIBS.length; i++) tables.push(i === 0 ? globalsOf(L) : luaH_new(L));
+  for (let i = 0; i < template.length; i++) {
+    const t = tables[i]!;
+    const entries = template[i]!;
+    for (let j = 0; j < entries.length; j++) {
+      const e = entries[j]!;
+      const value = e.lib === -1 ? new TValueCtor(e.type, e.value) : new TValueCtor(T.TABLE, tables[e.lib]);
       appendEntry(t, e.hash, new TValueCtor(e.keyType, e.key), value);
     }
     // entries added without the VM: no metamethod absence may be cached (ltm.js fasttm)
@@ -134,10 +138,11 @@ export function openLibs(L: LuaState): Libs {
   }
   // package.loaded (the registry's _LOADED): where error messages find a function's name ('math.random')
   const loaded = luaH_new(L);
-  for (const [name, t] of tables) setString(loaded, name, new TValueCtor(T.TABLE, t));
+  for (let i = 0; i < LIBS.length; i++) setString(loaded, LIBS[i]![0], new TValueCtor(T.TABLE, tables[i]));
   setString(registryOf(L), '_LOADED', new TValueCtor(T.TABLE, loaded));
   const mt = luaH_new(L);
-  setString(mt, '__index', new TValueCtor(T.TABLE, tables.get('string')));
+  setString(mt, '__index', new TValueCtor(T.TABLE, tables[LIBS.findIndex(([n]) => n === 'string')]));
   (L.l_G as { mt: (Table | null)[] }).mt[lua.LUA_TSTRING] = mt;
-  return { tables, stringMeta: mt };
+  const [_G, string, table, math, utf8, coroutine] = tables as [Table, Table, Table, Table, Table, Table];
+  return { tables: { _G, string, table, math, utf8, coroutine }, stringMeta: mt };
 }

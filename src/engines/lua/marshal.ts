@@ -10,6 +10,7 @@
  */
 import { classifyValue, wirePath, type WireFailure } from '../../binding/wire.js';
 import { fengari } from './fengari.js';
+import { utf8 } from './hooks.js';
 
 const { lobject, ltable, lstring } = fengari.internals as {
   lobject: { TValue: new (type: number, value: unknown) => TValue };
@@ -95,23 +96,8 @@ const fail = (where: Path, reason: string): never => {
   throw e;
 };
 
-const encoder = new TextEncoder();
 const strictDecoder = new TextDecoder('utf-8', { fatal: true });
 
-/** UTF-8 bytes of a JS string; ASCII without TextEncoder's call overhead. */
-export function utf8(s: string): Uint8Array {
-  const n = s.length;
-  if (n < 256) {
-    const out = new Uint8Array(n);
-    for (let i = 0; i < n; i++) {
-      const c = s.charCodeAt(i);
-      if (c > 127) return encoder.encode(s);
-      out[i] = c;
-    }
-    return out;
-  }
-  return encoder.encode(s);
-}
 
 /**
  * Lua string bytes to a JS string, or undefined when they are not valid UTF-8. Short ASCII strings
@@ -206,11 +192,17 @@ export function appendEntry(t: Table, hash: unknown, key: TValue, value: TValue)
 }
 
 /**
- * t[name] = v without the VM (no metamethods: for tables the engine builds), with an interned key;
- * a key already present keeps its place in the iteration order. v is copied (luaH_setfrom).
+ * t[name] = v without the VM, for the tables the engine builds (no metamethods, no traversal in
+ * progress), with an interned key; a key already present keeps its place in the iteration order.
  */
-export function setField(L: LuaState, t: Table, name: string, v: TValue): void {
-  ltable.luaH_setfrom(L, t, new TValueCtor(T.LNGSTR, luaString(name)), v);
+export function setField(t: Table, name: string, v: TValue): void {
+  const key = luaString(name);
+  const hash = lstring.luaS_hashlongstr(key);
+  const e = t.strong.get(hash);
+  if (e) {
+    e.value.type = v.type;
+    e.value.value = v.value;
+  } else appendEntry(t, hash, new TValueCtor(T.LNGSTR, key), new TValueCtor(v.type, v.value));
   // what the VM does after a store: no metamethod absence stays cached (ltm.js fasttm)
   t.flags = 0;
 }

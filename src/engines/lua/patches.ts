@@ -64,6 +64,15 @@ export const PATCHES: Patch[] = [
     file: 'defs.js',
     edits: [
       {
+        // every JS string fengari turns into a Lua string (sources, names, messages): natively when
+        // it is well-formed UTF-16; lone surrogates keep fengari's own encoding
+        find: `    let len = str.length;
+    let outU8Array = Array(len); /* array is at *least* going to be length of string */`,
+        replace: `    if (str.isWellFormed()) { const b = module.__terrarium.helpers.utf8(str); if (cache) to_luastring_cache[str] = b; return b; }
+    let len = str.length;
+    let outU8Array = Array(len); /* array is at *least* going to be length of string */`,
+      },
+      {
         find: `const luastring_eq = function(a, b) {`,
         replace: `const luastring_eq = function(a, b) { return module.__terrarium.helpers.luaEqual(a, b);`,
       },
@@ -72,6 +81,12 @@ export const PATCHES: Patch[] = [
   {
     file: 'ltable.js',
     edits: [
+      // The map of keys deleted during a traversal is made when a key is first deleted, not with
+      // every table (one Map less per table: half the tables' allocation, most tables never lose a key).
+      { find: 'this.dead_strong = new Map();', replace: 'this.dead_strong = void 0;' },
+      { find: 't.dead_strong.clear();', replace: 't.dead_strong = void 0;' },
+      { find: 't.dead_strong.set(hash, e);', replace: '(t.dead_strong || (t.dead_strong = new Map())).set(hash, e);' },
+      { find: '|| table.dead_strong.get(hash);', replace: '|| (table.dead_strong && table.dead_strong.get(hash));' },
       {
         // hashing a fresh long string is work proportional to its length
         find: 'return luaS_hashlongstr(key.tsvalue());',
@@ -91,6 +106,22 @@ const luaL_loadbufferx_compile = function(L, buff, size, name, mode) {`,
       {
         find: 'let newsize = Math.max(B.b.length * 2, newend);  /* double buffer size */',
         replace: 'module.__terrarium.alloc(B.L, newend); let newsize = Math.max(B.b.length * 2, newend);',
+      },
+    ],
+  },
+  {
+    file: 'ltm.js',
+    edits: [
+      {
+        // the metamethod names are the same immutable strings in every state: made once
+        find: 'const luaT_init = function(L) {',
+        replace: `const luaT_init = function(L) {
+    const shared = module.__terrarium.tmnames;
+    if (shared) { for (let i = 0; i < shared.length; i++) L.l_G.tmname[i] = shared[i]; return; }
+    luaT_init_names(L);
+    module.__terrarium.tmnames = L.l_G.tmname.slice();
+};
+const luaT_init_names = function(L) {`,
       },
     ],
   },

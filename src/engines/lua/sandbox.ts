@@ -29,31 +29,30 @@ export interface SandboxOwner {
 /** Open the plugin's standard library into L's globals, as described above. */
 export function openSandbox(L: LuaState, owner: SandboxOwner): void {
   const { tables, stringMeta } = openLibs(L);
-  const lib = (name: string) => tables.get(name)!;
-  setField(L, lib('_G'), 'print', new TValueCtor(T.LCF, (L1: LuaState) => luaPrint(L1, owner)));
-  openRandom(L, lib('math'));
-  openCoroutineTop(L, lib('coroutine'), (L1) => owner.isTopLevel(L1));
+  setField(tables._G, 'print', new TValueCtor(T.LCF, (L1: LuaState) => luaPrint(L1, owner)));
+  openRandom(L, tables.math);
+  openCoroutineTop(L, tables.coroutine, (L1) => owner.isTopLevel(L1));
   // string.rep('', 2^31) allocates nothing, so no guard sees it, yet loops 2^31 times inside one
   // built-in call (40 s measured): answer the empty cases without the loop.
-  setField(L, lib('string'), 'rep', new TValueCtor(T.LCF, stringRep));
+  setField(tables.string, 'rep', new TValueCtor(T.LCF, stringRep));
   // Lock the string metatable: getmetatable('') returns a string, setmetatable is refused.
-  setField(L, stringMeta, '__metatable', new TValueCtor(T.LNGSTR, luaString('string')));
+  setField(stringMeta, '__metatable', new TValueCtor(T.LNGSTR, luaString('string')));
 }
 
 /** The marker objects of this state: host.null, the host.array / host.object metatables. */
 export function makeMarkers(L: LuaState, copyBudget: number): Markers {
   const lockedMt = (name: string): Table => {
     const mt = luaH_new(L);
-    setField(L, mt, '__metatable', new TValueCtor(T.LNGSTR, luaString(name)));
-    setField(L, mt, '__name', new TValueCtor(T.LNGSTR, luaString(name)));
+    setField(mt, '__metatable', new TValueCtor(T.LNGSTR, luaString(name)));
+    setField(mt, '__name', new TValueCtor(T.LNGSTR, luaString(name)));
     return mt;
   };
   const arrayMt = lockedMt('host.array');
   const objectMt = lockedMt('host.object');
   // host.null: a userdata printing as "null".
   const nullMt = luaH_new(L);
-  setField(L, nullMt, '__metatable', new TValueCtor(T.LNGSTR, luaString('null')));
-  setField(L, nullMt, '__tostring', new TValueCtor(T.LCF, nullToString));
+  setField(nullMt, '__metatable', new TValueCtor(T.LNGSTR, luaString('null')));
+  setField(nullMt, '__tostring', new TValueCtor(T.LCF, nullToString));
   lua.lua_newuserdata(L, 0);
   const nullUd = (L.stack[L.top - 1] as TValue).value as { metatable: Table | null };
   nullUd.metatable = nullMt;

@@ -34,7 +34,7 @@ export function openRandom(L: LuaState, math: Table): void {
     seeded = (1103515245 * seeded! + 12345) & 0x7fffffff;
     return seeded;
   };
-  setField(L, math, 'random', new TValueCtor(T.LCF, (L1: LuaState) => {
+  setField(math, 'random', new TValueCtor(T.LCF, (L1: LuaState) => {
     const r = seeded === undefined ? unseeded() : lcg() / 0x80000000;
     let low: number;
     let up: number;
@@ -58,7 +58,7 @@ export function openRandom(L: LuaState, math: Table): void {
     lua.lua_pushinteger(L1, Math.floor(r * (up - low + 1)) + low);
     return 1;
   }));
-  setField(L, math, 'randomseed', new TValueCtor(T.LCF, (L1: LuaState) => {
+  setField(math, 'randomseed', new TValueCtor(T.LCF, (L1: LuaState) => {
     seeded = (lauxlib.luaL_checknumber(L1, 1) as number) | 0;
     if (seeded === 0) seeded = 1;
     lcg(); // fengari discards the first value too
@@ -73,7 +73,7 @@ export function openRandom(L: LuaState, math: Table): void {
  * coroutine" (catchable by pcall) instead of suspending the whole call.
  */
 export function openCoroutineTop(L: LuaState, coroutine: Table, isTopLevel: (L1: LuaState) => boolean): void {
-  const set = (name: string, fn: (L1: LuaState) => number) => setField(L, coroutine, name, new TValueCtor(T.LCF, fn));
+  const set = (name: string, fn: (L1: LuaState) => number) => setField(coroutine, name, new TValueCtor(T.LCF, fn));
   set('running', (L1: LuaState) => {
     const ismain = lua.lua_pushthread(L1) as boolean;
     lua.lua_pushboolean(L1, ismain || isTopLevel(L1));
