@@ -22,8 +22,8 @@ const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null &
 export function installHost(L: LuaState, m: Markers, req: LoadRequest, calls: HostCalls): void {
   lua.lua_pushglobaltable(L);
   pushNode(L, tree(req, calls), 'host', calls, rootExtras(m, req, calls));
-  lua.lua_setfield(L, -2, ls('host'));
-  lua.lua_pop(L, 1);
+  setField((L.stack[L.top - 2] as TValue).value as Table, 'host', L.stack[L.top - 1] as TValue);
+  lua.lua_pop(L, 2);
 }
 
 /** The namespaces: data first, then each capability under its path (a namespace replaces data of the same name, keeping its fields). */
