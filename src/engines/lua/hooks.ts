@@ -5,6 +5,7 @@
  * the state (`L.l_G.terrarium`).
  */
 import { createHash } from 'node:crypto';
+import { T } from './tags.js';
 
 /** What the patched fengari calls back into; one per process, dispatching on the state's `l_G.terrarium`. */
 export interface GuardHooks {
@@ -36,6 +37,8 @@ export interface GuardHooks {
   loadChunk(L: unknown, buff: Uint8Array, name: Uint8Array | null, mode: Uint8Array | null, compile: LoadBuffer): number;
   /** The metamethod names (TStrings, immutable) made by the first state, shared by the later ones. */
   tmnames?: unknown[];
+  /** fengari's `next` (lbaselib's luaB_next): a generic for over it is run inline (nextInline). */
+  next?: unknown;
 }
 
 /** fengari's luaL_loadbufferx (its size argument is unused: the whole buffer is read). */
@@ -171,4 +174,53 @@ export function utf8(s: string): Uint8Array {
   return encoder.encode(s);
 }
 
-export const helpers = { luaHash, luaCompare, luaEqual, luaIndexOf, numeralText, utf8, MAX_NUMERAL };
+interface Cell {
+  type: number;
+  value: unknown;
+  setfrom(o: Cell): void;
+  setnilvalue(): void;
+}
+interface Entry {
+  key: Cell;
+  value: Cell;
+  n: Entry | undefined;
+}
+interface NextTable {
+  f: Entry | undefined;
+  strong: Map<unknown, Entry>;
+}
+
+/**
+ * One step of `for k, v in pairs(t)` (OP_TFORCALL with fengari's own `next` on a table), without
+ * the C call: what luaH_next would leave in the loop's `nres` variables at stack[cb..]. fengari's
+ * call protocol (frame, argument copies, popping and re-creating stack slots) was a third of such
+ * a loop. Returns false, having changed nothing, whenever the step is not the plain case (a key
+ * deleted during the traversal, a key that is not in the table, a float or unhashed key, a
+ * missing slot): the real call then runs, with its errors.
+ */
+function nextInline(L: { stack: (Cell | undefined)[] }, ra: number, cb: number, nres: number): boolean {
+  const stack = L.stack;
+  for (let j = 0; j < nres; j++) if (stack[cb + j] === undefined) return false;
+  const t = stack[ra + 1]!.value as NextTable;
+  const key = stack[ra + 2]!;
+  let entry: Entry | undefined;
+  if (key.type === T.NIL) entry = t.f;
+  else {
+    let hash: unknown;
+    if (key.type === T.NUMINT) hash = key.value;
+    else if (key.type === T.SHRSTR || key.type === T.LNGSTR) hash = (key.value as { hash: unknown }).hash;
+    else return false;
+    if (hash === null) return false;
+    const at = t.strong.get(hash);
+    if (!at) return false;
+    entry = at.n;
+  }
+  if (entry) {
+    stack[cb]!.setfrom(entry.key);
+    if (nres > 1) stack[cb + 1]!.setfrom(entry.value);
+    for (let j = 2; j < nres; j++) stack[cb + j]!.setnilvalue();
+  } else for (let j = 0; j < nres; j++) stack[cb + j]!.setnilvalue();
+  return true;
+}
+
+export const helpers = { nextInline, luaHash, luaCompare, luaEqual, luaIndexOf, numeralText, utf8, MAX_NUMERAL };

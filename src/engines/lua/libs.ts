@@ -12,7 +12,7 @@
  * value (a closure with upvalues, a userdata), so a fengari that starts keeping state in a
  * library table stops the engine instead of sharing it.
  */
-import { fengari } from './fengari.js';
+import { fengari, guardHooks } from './fengari.js';
 import { type LuaState, type TString, type TValue, type Table, T, TValueCtor, appendEntry, luaH_new, luaString } from './marshal.js';
 import { jsText, ls } from './text.js';
 
@@ -56,6 +56,10 @@ function buildTemplate(): Entry[][] {
     lauxlib.luaL_requiref(L, ls(name), open, 1);
     lua.lua_pop(L, 1);
   }
+  // fengari's next, the function pairs() hands out: the patched VM steps a generic for over it inline
+  lua.lua_getglobal(L, ls('next'));
+  guardHooks.next = (L.stack[L.top - 1] as TValue).value;
+  lua.lua_pop(L, 1);
   lua.lua_pushglobaltable(L);
   const g = lua.lua_gettop(L);
   for (const name of REMOVED_GLOBALS) {

@@ -52,21 +52,8 @@ export interface LuaState {
   l_G: unknown;
 }
 
-export const T = {
-  NIL: 0,
-  BOOLEAN: 1,
-  LIGHTUSERDATA: 2,
-  NUMFLT: 3,
-  NUMINT: 3 | (1 << 4),
-  SHRSTR: 4,
-  LNGSTR: 4 | (1 << 4),
-  TABLE: 5,
-  LCL: 6,
-  LCF: 6 | (1 << 4),
-  CCL: 6 | (2 << 4),
-  USERDATA: 7,
-  THREAD: 8,
-} as const;
+export { T } from './tags.js';
+import { T } from './tags.js';
 
 export const TValueCtor = lobject.TValue;
 export const luaH_new = ltable.luaH_new;
