@@ -21,7 +21,7 @@ import type { LoadSample } from './load-child.js';
 
 const run = promisify(execFile);
 const COUNTS = [1, 10, 100] as const;
-const TARGET_LOAD_MS = 5;
+const TARGET_LOAD_MS = 1; // issue 15: load per plugin <= 1 ms (was 5 ms)
 const TARGET_RSS_BYTES = 1024 * 1024;
 
 export interface LoadResult extends ScenarioResult {
@@ -108,10 +108,10 @@ export async function runLoad(log: (line: string) => void = console.log): Promis
     mb(r.rssAfter),
     mb(r.rssPerPlugin),
     mb(r.memoryBytesPerPlugin),
-    `${r.loadMsPerPlugin < TARGET_LOAD_MS ? 'met' : 'NOT met'} / ${r.rssPerPlugin < 0 ? 'n/a (noise)' : r.rssPerPlugin < TARGET_RSS_BYTES ? 'met' : 'NOT met'}`,
+    `${r.loadMsPerPlugin <= TARGET_LOAD_MS ? 'met' : 'NOT met'} / ${r.rssPerPlugin < 0 ? 'n/a (noise)' : r.rssPerPlugin < TARGET_RSS_BYTES ? 'met' : 'NOT met'}`,
   ]);
   const md = [
-    `${REPEATS} fresh processes per row; medians. Targets: load < ${TARGET_LOAD_MS} ms and RSS < 1 MB per idle plugin.`,
+    `${REPEATS} fresh processes per row; medians. Targets: load <= ${TARGET_LOAD_MS} ms and RSS < 1 MB per idle plugin.`,
     '',
     table(
       [
