@@ -13,7 +13,7 @@ import pretty from 'pino-pretty';
 import { builtinExtensions, createHost, isPluginFile } from './host/host.js';
 import { scopedFs } from './capabilities/fs.js';
 import { SelfTestError, TerrariumError } from './errors.js';
-import { memoryKv, runDemo } from './demo.js';
+import { memoryKv, runDemo } from './cli/demo.js';
 import { generateKeys, makeTrustStore, signPlugin, signaturePath, verifyPlugin } from './host/trust.js';
 import type { Logger } from './types.js';
 import { registerServe } from './gateway/command.js';

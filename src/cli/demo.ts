@@ -1,27 +1,25 @@
 /**
- * `terrarium demo` (what `npm start` runs until the gateway lands): loads the plugins of a
+ * `terrarium demo`, a CLI command (not part of the library): loads the plugins of a
  * directory (scripts-examples/ by default) and exercises them the way an application would:
  * the revert demo, htmlize-style hook dispatch across plugins, an async capability, and the
  * request workload of the benchmark.
  */
-import type { Capabilities, Logger } from './types.js';
-import { createHost } from './host/host.js';
-import { TerrariumError } from './errors.js';
-import { PLUGIN_NAME, type PluginProxy } from './binding/proxy.js';
+import type { Capabilities, Logger } from '../types.js';
+import { createHost } from '../host/host.js';
+import { TerrariumError } from '../errors.js';
+import { PLUGIN_NAME, type PluginProxy } from '../binding/proxy.js';
+import { createKvStore } from '../gateway/kv-memory.js';
 
-/** A small in-memory key-value store granted to plugins as `host.kv` (get is async, like a real store). */
+/**
+ * The gateway's in-memory key-value store, granted to plugins as `host.kv`, with `get` made async
+ * (as a networked store's would be) so that the examples show an async capability. The store is
+ * the CLI's for the process: `dispose` is left to process exit.
+ */
 export function memoryKv(seed: Record<string, unknown> = {}): Capabilities {
-  const store = new Map<string, unknown>(Object.entries(seed));
-  return {
-    kv: {
-      get: async (key: string) => store.get(String(key)),
-      set: (key: string, value: unknown) => {
-        store.set(String(key), value);
-        return true;
-      },
-      delete: (key: string) => store.delete(String(key)),
-    },
-  };
+  const store = createKvStore({ maxKeys: 10_000 });
+  for (const [k, v] of Object.entries(seed)) store.set(k, v);
+  const { kv } = store.capability;
+  return { kv: { ...kv, get: async (key: string) => store.get(key) } };
 }
 
 interface HookPlugin {
