@@ -196,11 +196,12 @@ interface NextTable {
  * call protocol (frame, argument copies, popping and re-creating stack slots) was a third of such
  * a loop. Returns false, having changed nothing, whenever the step is not the plain case (a key
  * deleted during the traversal, a key that is not in the table, a float or unhashed key, a
- * missing slot): the real call then runs, with its errors.
+ * missing slot, a stack whose top is not the frame's): the real call then runs, with its errors.
  */
-function nextInline(L: { stack: (Cell | undefined)[] }, ra: number, cb: number, nres: number): boolean {
+function nextInline(L: { stack: (Cell | undefined)[]; top: number }, ra: number, cb: number, nres: number, top: number): boolean {
   const stack = L.stack;
-  for (let j = 0; j < nres; j++) if (stack[cb + j] === undefined) return false;
+  if (L.top !== top) return false;
+  for (let j = 0; j < top - cb; j++) if (stack[cb + j] === undefined) return false;
   const t = stack[ra + 1]!.value as NextTable;
   const key = stack[ra + 2]!;
   let entry: Entry | undefined;
@@ -215,11 +216,19 @@ function nextInline(L: { stack: (Cell | undefined)[] }, ra: number, cb: number, 
     if (!at) return false;
     entry = at.n;
   }
+  // The registers above the loop variables are cleared as the call left them (no local of the
+  // loop body is live here, and a captured one was closed at the end of the iteration), so the
+  // memory guard sees what it saw with the call.
+  let j = 0;
   if (entry) {
     stack[cb]!.setfrom(entry.key);
-    if (nres > 1) stack[cb + 1]!.setfrom(entry.value);
-    for (let j = 2; j < nres; j++) stack[cb + j]!.setnilvalue();
-  } else for (let j = 0; j < nres; j++) stack[cb + j]!.setnilvalue();
+    j = 1;
+    if (nres > 1) {
+      stack[cb + 1]!.setfrom(entry.value);
+      j = 2;
+    }
+  }
+  for (; cb + j < top; j++) stack[cb + j]!.setnilvalue();
   return true;
 }
 

@@ -40,7 +40,7 @@ export const PATCHES: Patch[] = [
         replace: `            case OP_TFORCALL: {
                 let cb = ra + 3; /* call base */
                 if (!(L.stack[ra].type === LUA_TLCF && L.stack[ra].value === module.__terrarium.next && L.stack[ra + 1].type === LUA_TTABLE
-                      && (L.hookmask & 1) === 0 && module.__terrarium.helpers.nextInline(L, ra, cb, i.C))) {
+                      && (L.hookmask & 1) === 0 && module.__terrarium.helpers.nextInline(L, ra, cb, i.C, ci.top))) {
                 lobject.setobjs2s(L, cb+2, ra+2);
                 lobject.setobjs2s(L, cb+1, ra+1);
                 lobject.setobjs2s(L, cb, ra);
