@@ -5,6 +5,7 @@
  * file with one of its extensions is found.
  */
 import type { ExportInfo, Limits, LogLevel, PluginMeta } from './types.js';
+import type { ErrorContext, TerrariumError } from './errors.js';
 import type { CapabilityEntry } from './capabilities/index.js';
 
 /** What the host hands an engine to load one plugin. */
@@ -26,12 +27,51 @@ export interface LoadRequest {
   config(): unknown;
   /** Receives the plugin's console / print / host.log output. */
   log(level: LogLevel, message: string): void;
+  /**
+   * Where an error of this plugin happened (plugin name as the host derived it, engine, file,
+   * export), for the engine's own errors. Set by the host; see `errorContext` for a caller that
+   * loads an engine directly.
+   */
+  context?(exportName?: string): ErrorContext;
+  /**
+   * The violation that broke this instance, once the host saw one the engine may not have (the
+   * re-entry cap, an async call past its deadline): the engine stops the guest at its next check
+   * (e.g. when a host function returns) instead of letting it run on. Set by the host.
+   */
+  stopped?(): TerrariumError | undefined;
 }
 
-/** One loaded, interpreted plugin inside one sandboxed interpreter. */
+/**
+ * Load a fresh instance: run `load` on it, and if that throws, dispose the instance (what it built
+ * so far) before the error goes on. What every engine's `load` does.
+ * @example return loadOrDispose(new MyInstance(req), (inst) => inst.load())
+ */
+export function loadOrDispose<T extends Disposable>(inst: T, load: (inst: T) => void): T {
+  try {
+    load(inst);
+  } catch (e) {
+    inst[Symbol.dispose]();
+    throw e;
+  }
+  return inst;
+}
+
+/** The error context of a load request (the host's, or the file's defaults for a direct load). */
+export function errorContext(req: LoadRequest, exportName?: string): ErrorContext {
+  return req.context ? req.context(exportName) : { plugin: req.defaultName, file: req.file, exportName };
+}
+
+/**
+ * One loaded, interpreted plugin inside one sandboxed interpreter: only what is specific to the
+ * interpreter. The host (host/guard.ts) wraps every instance and owns what is the same for all
+ * engines: the plugin name and metadata rules, the re-entry cap, call deadlines (nested calls never
+ * extend the outer one), the async-call deadline, the "broken" latch, error context and the export
+ * name on errors, and failing in-flight calls on dispose.
+ */
 export interface EngineInstance extends Disposable {
-  /** The plugin's name: `meta.name`, else `LoadRequest.defaultName`. */
-  readonly name: string;
+  /** Ignored by the host, which derives the name from `meta` (kept for engines that still set it). */
+  readonly name?: string;
+  /** The metadata exactly as the plugin declared it, copied out; the host validates it. */
   readonly meta: PluginMeta | undefined;
   readonly exports: readonly ExportInfo[];
   /**
@@ -42,8 +82,12 @@ export interface EngineInstance extends Disposable {
   /**
    * Copy `args` in, call export `exportName`, copy the result out. Returns the value, or a Promise
    * for an async export. Throws (or rejects with) a TerrariumError. The export is known to exist.
+   * `deadline` (performance.now() ms) is when the call, its promise jobs and every resumption of an
+   * async call must have stopped: the host computes it (never later than an outer call's) and
+   * fails an async call that has not settled by then; the engine's interrupt check enforces it
+   * while the guest runs.
    */
-  call(exportName: string, args: readonly unknown[]): unknown;
+  call(exportName: string, args: readonly unknown[], deadline: number): unknown;
   /** Bytes of memory currently held by this instance (best effort for engines without a heap of their own). */
   memoryBytes(): number;
   dispose(): void;
@@ -61,7 +105,16 @@ export interface EngineTraits {
   minMemoryBytes?: number;
   /** The most `limits.stackBytes` the engine can honour (QuickJS: 4 MiB, under its 5 MiB C stack). */
   maxStackBytes?: number;
+  /**
+   * How an empty table/object comes back: `distinct` (default: `[]` and `{}` are told apart, as in
+   * JavaScript) or `array` (Lua: an empty table copies out as `[]`, and may have been meant as an
+   * empty object). The host reads results with `binding/empty.ts` accordingly.
+   */
+  emptyTable?: EmptyTable;
 }
+
+/** See `EngineTraits.emptyTable`. */
+export type EmptyTable = 'distinct' | 'array';
 
 /**
  * An engine as handed to `createHost({ engines })`: its name, the file extensions (with the dot)

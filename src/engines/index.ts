@@ -10,6 +10,7 @@ const quickjsTraits = { minMemoryBytes: 16 * MiB, maxStackBytes: 4 * MiB };
 
 export const builtinEngines: readonly EngineDescriptor[] = Object.freeze([
   { name: 'quickjs', extensions: ['.js', '.mjs'], traits: quickjsTraits, load: async () => (await import('./quickjs/index.js')).quickjsEngine },
-  { name: 'lua', extensions: ['.lua'], load: async () => (await import('./lua/index.js')).luaEngine },
+  // An empty Lua table cannot say whether it is a list or a map: it comes back as [].
+  { name: 'lua', extensions: ['.lua'], traits: { emptyTable: 'array' }, load: async () => (await import('./lua/index.js')).luaEngine },
   { name: 'quickjs', extensions: ['.ts', '.mts'], traits: quickjsTraits, load: async () => (await import('./typescript/index.js')).typescriptEngine },
 ]);

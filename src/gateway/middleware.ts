@@ -10,6 +10,7 @@
  */
 import { Ajv, type ValidateFunction } from 'ajv';
 import { MiddlewareResultError } from '../errors.js';
+import { isEmptyTable } from '../binding/empty.js';
 import { LogLimiter } from '../host/log-limit.js';
 import type { Host } from '../host/host.js';
 import type { PluginInfo } from '../host/plugin.js';
@@ -185,8 +186,6 @@ function validatorFor(schema: unknown): ValidateFunction | Error {
 function headerList(decl: unknown, issues: string[]): string[] | undefined {
   if (decl === undefined || decl === null) return undefined;
   if (Array.isArray(decl) && decl.every((h) => typeof h === 'string' && /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(h))) return decl.map((h: string) => h.toLowerCase());
-  // An empty Lua table arrives as {}: no headers.
-  if (typeof decl === 'object' && Object.keys(decl).length === 0) return [];
   issues.push('the plugin declares an invalid meta.gateway.requestHeaders: expected a list of header names');
   return undefined;
 }
@@ -298,10 +297,9 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Uint8Array);
 }
 
-/** An empty Lua table arrives as []: accept it wherever a mapping is expected. */
+/** A mapping a plugin returned (an ambiguous empty table is the empty one, see binding/empty.ts). */
 function asMapping(v: unknown, what: string): Record<string, unknown> | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (Array.isArray(v) && v.length === 0) return undefined;
+  if (v === undefined || v === null || isEmptyTable(v)) return undefined;
   if (!isObject(v)) throw new MiddlewareResultError(`${what} must be an object`);
   return v;
 }
@@ -383,19 +381,17 @@ const RESPONSE_KEYS = new Set(['status', 'setHeaders', 'removeHeaders', 'body'])
 
 /**
  * Check an onRequest result's shape. Returns the mapping, or undefined for "continue unchanged"
- * (undefined, null, {} and the empty Lua table []).
+ * (undefined, null, {} and an ambiguous empty table such as Lua's `{}`).
  */
 export function requestDecision(r: unknown): RequestDecision | undefined {
-  if (r === undefined || r === null) return undefined;
-  if (Array.isArray(r) && r.length === 0) return undefined;
+  if (r === undefined || r === null || isEmptyTable(r)) return undefined;
   if (!isObject(r)) throw new MiddlewareResultError('onRequest must return nothing or an object');
   for (const k in r) if (!REQUEST_KEYS.has(k)) throw new MiddlewareResultError(`onRequest returned an unknown key "${k}"; expected: ${[...REQUEST_KEYS].join(', ')}`);
   return r as RequestDecision;
 }
 
 export function responseDecision(r: unknown): ResponseDecision | undefined {
-  if (r === undefined || r === null) return undefined;
-  if (Array.isArray(r) && r.length === 0) return undefined;
+  if (r === undefined || r === null || isEmptyTable(r)) return undefined;
   if (!isObject(r)) throw new MiddlewareResultError('onResponse must return nothing or an object');
   for (const k in r) if (!RESPONSE_KEYS.has(k)) throw new MiddlewareResultError(`onResponse returned an unknown key "${k}"; expected: ${[...RESPONSE_KEYS].join(', ')}`);
   return r as ResponseDecision;
@@ -421,9 +417,9 @@ export function queryOf(v: unknown): Record<string, string | string[]> {
   return out;
 }
 
-/** State to keep for onResponse: any plain data; the empty Lua table counts as {}. */
+/** State to keep for onResponse: any plain data; an ambiguous empty table counts as {}. */
 export function stateOf(v: unknown): Record<string, unknown> {
-  if (v === undefined || v === null || (Array.isArray(v) && v.length === 0)) return {};
+  if (v === undefined || v === null || isEmptyTable(v)) return {};
   if (!isObject(v)) throw new MiddlewareResultError('state must be an object');
   return v;
 }

@@ -4,8 +4,17 @@
  * pairs, and an optional `selftest()` export runs free-form checks (throw or return false to fail).
  */
 import { isDeepStrictEqual } from 'node:util';
-import type { EngineInstance } from '../engine.js';
 import { TerrariumError } from '../errors.js';
+import type { ExportInfo, PluginMeta } from '../types.js';
+import { sameEmpty } from '../binding/empty.js';
+
+/** What self-tests need of an instance (the host's guarded one). */
+export interface TestSubject {
+  readonly meta: PluginMeta | undefined;
+  readonly exports: readonly ExportInfo[];
+  readonly broken: boolean;
+  call(exportName: string, args: readonly unknown[]): unknown;
+}
 
 /** One case of `meta.tests`: `{ args: [...], expect: value }` (no `expect`: the call must only not fail). */
 export interface SelfTestCase {
@@ -32,12 +41,9 @@ export function showValue(v: unknown): string {
   }
 }
 
-const isEmptyContainer = (v: unknown): boolean =>
-  v !== null && typeof v === 'object' && !(v instanceof Uint8Array) && Object.keys(v).length === 0;
-
-/** Deep equality where an empty Lua table matches both `{}` and `[]` (Lua cannot tell them apart). */
+/** Deep equality where an ambiguous empty table (Lua's `{}`) matches both `{}` and `[]` (binding/empty.ts). */
 export function sameValue(a: unknown, b: unknown): boolean {
-  if (isEmptyContainer(a) && isEmptyContainer(b)) return true;
+  if (sameEmpty(a, b)) return true;
   if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object' || a instanceof Uint8Array || b instanceof Uint8Array) return isDeepStrictEqual(a, b);
   if (Array.isArray(a) !== Array.isArray(b)) return false;
   const ka = Object.keys(a);
@@ -57,19 +63,19 @@ function describeFailure(e: unknown): string {
 }
 
 /** Whether the plugin declares any self-test. */
-export function hasSelfTests(inst: EngineInstance): boolean {
+export function hasSelfTests(inst: TestSubject): boolean {
   const tests = inst.meta?.tests;
   return (tests !== undefined && tests !== null) || inst.exports.some((e) => e.name === 'selftest');
 }
 
 /** Problems with the shape of `meta.tests` (reported as failures, so the author sees them). */
-function casesOf(inst: EngineInstance): { name: string; exportName: string; c: SelfTestCase }[] | string {
+function casesOf(inst: TestSubject): { name: string; exportName: string; c: SelfTestCase }[] | string {
   const tests = inst.meta?.tests;
   if (tests === undefined || tests === null) return [];
   if (typeof tests !== 'object' || Array.isArray(tests)) return 'meta.tests must map export names to lists of { args, expect }';
   const out: { name: string; exportName: string; c: SelfTestCase }[] = [];
   for (const [exportName, list] of Object.entries(tests as Record<string, unknown>)) {
-    const cases = isEmptyContainer(list) ? [] : list;
+    const cases = list;
     if (!Array.isArray(cases)) return `meta.tests.${exportName} must be a list of { args, expect }`;
     cases.forEach((c: unknown, i) => {
       out.push({ name: `${exportName}#${i + 1}`, exportName, c: (c !== null && typeof c === 'object' ? c : {}) as SelfTestCase });
@@ -88,7 +94,7 @@ export const SELFTEST_TOTAL_MS = 5000;
  * total budget is spent (each case is bounded by callTimeoutMs, but a plugin may declare
  * 100,000 of them). Yields to the event loop between cases so the host keeps serving.
  */
-export async function runSelfTests(inst: EngineInstance, totalMs = SELFTEST_TOTAL_MS): Promise<SelfTestResult[]> {
+export async function runSelfTests(inst: TestSubject, totalMs = SELFTEST_TOTAL_MS): Promise<SelfTestResult[]> {
   const results: SelfTestResult[] = [];
   const cases = casesOf(inst);
   if (typeof cases === 'string') return [{ name: 'meta.tests', ok: false, detail: cases }];
@@ -113,7 +119,7 @@ export async function runSelfTests(inst: EngineInstance, totalMs = SELFTEST_TOTA
       results.push({ name, ok: false, detail: `meta.tests names "${exportName}", which the plugin does not export` });
       continue;
     }
-    const args = c.args === undefined || isEmptyContainer(c.args) ? [] : c.args;
+    const args = c.args === undefined ? [] : c.args;
     if (!Array.isArray(args)) {
       results.push({ name, ok: false, detail: 'args must be a list of arguments' });
       continue;

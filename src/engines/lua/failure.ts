@@ -5,7 +5,7 @@
  * anything else becomes ERR_PLUGIN_LOAD or ERR_PLUGIN_THROWN with the thrown value, the message,
  * the plugin's file:line and its traceback. Limits are not decided here (limits.ts).
  */
-import { type ErrorContext, MarshalError, PluginLoadError, PluginStackError, PluginThrownError, type TerrariumError } from '../../errors.js';
+import { type ErrorContext, PluginLoadError, PluginStackError, PluginThrownError, type TerrariumError } from '../../errors.js';
 import { guestFailure } from '../../binding/failures.js';
 import { fengari } from './fengari.js';
 import { type LuaState, type Markers, type TString, T, TValueCtor, toJS } from './marshal.js';
@@ -36,7 +36,8 @@ export function deadThreadError(site: FailureSite, co: LuaState, ctx: ErrorConte
   const errTv = co.stack[co.top - 1] ?? new TValueCtor(T.NIL, null);
   if (errTv.type === T.USERDATA) {
     const raised = site.raisedError(errTv.value);
-    if (raised) return { error: raised instanceof MarshalError ? withExport(raised, ctx.exportName) : raised, fault: false };
+    // The host names the export on it when it comes out (host/guard.ts).
+    if (raised) return { error: raised, fault: false };
   }
   let message: string;
   let thrown: unknown;
@@ -63,11 +64,4 @@ export function deadThreadError(site: FailureSite, co: LuaState, ctx: ErrorConte
   const full = { ...ctx, ...where, pluginStack: traceback || undefined };
   if (load) return { error: new PluginLoadError(message, full), fault: false };
   return { error: new PluginThrownError(message, full, thrown), fault: false };
-}
-
-/** Stamp the export's name on an ERR_MARSHAL raised while it ran (when it has none yet). */
-function withExport(e: MarshalError, exportName: string | undefined): MarshalError {
-  if (exportName === undefined || e.exportName !== undefined) return e;
-  Object.defineProperty(e, 'exportName', { value: exportName });
-  return e;
 }

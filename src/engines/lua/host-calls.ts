@@ -6,11 +6,12 @@
  * host values and host errors enter a plugin: nothing but a copy, a sanitized message or an
  * ERR_MARSHAL userdata ever crosses.
  */
-import { type ErrorContext, TerrariumError } from '../../errors.js';
+import { type ErrorContext, PluginMemoryError, PluginStackError, TerrariumError } from '../../errors.js';
 import { isWireFailure } from '../../binding/wire.js';
 import { marshalErrorFrom, sanitizeHostError } from '../../binding/failures.js';
+import { isHostStackOverflow } from '../../binding/overflow.js';
 import { fengari } from './fengari.js';
-import type { Budget } from './limits.js';
+import type { Budget, Exceeded } from './limits.js';
 import { type LuaState, type Markers, type TValue, toJS, toLua } from './marshal.js';
 import { ls, raise } from './text.js';
 
@@ -27,9 +28,12 @@ export interface HostCallOwner {
   context(): ErrorContext;
   /** The thread runs an export itself: the only threads that may await a host promise. */
   isCallThread(L: LuaState): boolean;
+  /** The violation the host stopped the instance for (e.g. the re-entry cap, met in a nested call). */
+  stopped(): TerrariumError | undefined;
 }
 
-const isJsStackOverflow = (e: unknown): boolean => e instanceof RangeError && /call stack/i.test(e.message);
+/** Which of the budget's limits a violation the host saw stands for. */
+const exceededOf = (e: TerrariumError): Exceeded => (e instanceof PluginStackError ? 'stack' : e instanceof PluginMemoryError ? 'memory' : 'timeout');
 
 export class HostCalls {
   /** The host promise each yielded thread waits for, until the instance takes it. */
@@ -99,7 +103,7 @@ export class HostCalls {
 
   /** Raise a host function's error into Lua: ERR_MARSHAL as itself, anything else sanitized, with where. */
   raiseHostError(L: LuaState, e: unknown): never {
-    if (isJsStackOverflow(e)) this.owner.budget.raiseExceeded(L, 'stack');
+    if (isHostStackOverflow(e)) this.owner.budget.raiseExceeded(L, 'stack');
     if (e instanceof TerrariumError && e.code === 'ERR_MARSHAL') {
       this.pushRaised(L, e);
       return raise(L);
@@ -114,7 +118,7 @@ export class HostCalls {
   /** A JS exception escaped a host function or fengari itself: never let it reach Lua as an object. */
   nativeError(L: LuaState): number {
     const e = lua.lua_touserdata(L, 1) as unknown;
-    if (isJsStackOverflow(e)) {
+    if (isHostStackOverflow(e)) {
       this.owner.budget.markStack();
       lua.lua_pushliteral(L, 'terrarium: stack overflow');
       return 1;
@@ -148,10 +152,10 @@ export class HostCalls {
     try {
       r = fn(...args);
     } catch (e) {
-      budget.recheck(L);
+      this.recheck(L);
       return this.raiseHostError(L, e);
     }
-    budget.recheck(L);
+    this.recheck(L);
     if (r !== null && typeof r === 'object' && typeof (r as Promise<unknown>).then === 'function') {
       if (!this.owner.isCallThread(L) || !lua.lua_isyieldable(L)) {
         Promise.resolve(r).catch(() => {});
@@ -167,6 +171,17 @@ export class HostCalls {
     lua.lua_settop(L, 0);
     this.pushJS(L, r, '$', `result of ${label}`, true);
     return 1;
+  }
+
+  /**
+   * Back from host code: a limit that tripped meanwhile (in this state, or one the host saw in a
+   * nested call) is raised again, so the plugin cannot catch it with pcall and run on.
+   */
+  private recheck(L: LuaState): void {
+    const { budget } = this.owner;
+    budget.recheck(L);
+    const stopped = this.owner.stopped();
+    if (stopped) budget.raiseExceeded(L, exceededOf(stopped));
   }
 
   /** Continuation of a host call that awaited a promise: push its value or raise its error. */

@@ -5,6 +5,8 @@
  *
  * The parts, one file each:
  * - instance.ts: one plugin's lifecycle (load, calls in pooled threads, async resumes, dispose);
+ *   what is the same for every engine (name, re-entry cap, deadlines, async timeout, the broken
+ *   latch, error context) is the host's (host/guard.ts), not here;
  * - sandbox.ts: the standard library a plugin gets (and what is taken out), the marker objects;
  * - host-object.ts: the read-only `host` userdata (capabilities, data, config, helpers);
  * - host-calls.ts: Lua -> host calls, awaited host promises, host errors raised into Lua;
@@ -13,19 +15,12 @@
  * - guard.ts (memory estimate), marshal.ts (value copies), stdlib.ts (random, coroutine),
  *   text.ts (string helpers), fengari.ts + patches.ts + hooks.ts (the patched fengari).
  */
-import type { Engine, EngineInstance, LoadRequest } from '../../engine.js';
+import { type Engine, type EngineInstance, type LoadRequest, loadOrDispose } from '../../engine.js';
 import { LuaInstance } from './instance.js';
 
 /** Load one plugin into a fresh fengari state. */
 export async function loadLua(req: LoadRequest): Promise<EngineInstance> {
-  const inst = new LuaInstance(req);
-  try {
-    inst.load();
-  } catch (e) {
-    inst.dispose();
-    throw e;
-  }
-  return inst;
+  return loadOrDispose(new LuaInstance(req), (inst) => inst.load());
 }
 
 export type { LuaInstance };

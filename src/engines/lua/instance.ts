@@ -6,12 +6,11 @@
  * sandbox (sandbox.ts), the `host` object (host-object.ts), the limits (limits.ts) and the error
  * classification (failure.ts) live in their own files; this one holds the lifecycle.
  */
-import type { EngineInstance, LoadRequest } from '../../engine.js';
+import { type EngineInstance, type LoadRequest, errorContext } from '../../engine.js';
 import type { ExportInfo, PluginMeta } from '../../types.js';
-import { type ErrorContext, PluginLoadError, PluginThrownError, PluginTimeoutError, PluginUnavailableError, type TerrariumError } from '../../errors.js';
+import { type ErrorContext, PluginLoadError, PluginThrownError, PluginUnavailableError, type TerrariumError } from '../../errors.js';
 import { MAX_DEPTH, isWireFailure } from '../../binding/wire.js';
-import { type AsyncCall, AsyncCalls } from '../../binding/async-calls.js';
-import { guestFailure, marshalErrorFrom, metaLoadError, pluginNameFrom } from '../../binding/failures.js';
+import { guestFailure, marshalErrorFrom, metaLoadError } from '../../binding/failures.js';
 import { fengari } from './fengari.js';
 import { deadThreadError } from './failure.js';
 import { type HostCallOwner, HostCalls, type Outcome } from './host-calls.js';
@@ -24,13 +23,20 @@ import { GLUE, jsText, ls } from './text.js';
 const { lua, lauxlib, to_luastring } = fengari;
 setMaxDepth(MAX_DEPTH);
 
-/** Nested host -> plugin -> host calls on one instance before ERR_PLUGIN_STACK. */
-const MAX_REENTRY = 32;
 /** Idle export threads kept for reuse. */
 const POOLED_THREADS = 4;
 
+/** An export call waiting on a host promise: its thread resumes when the promise settles. */
+interface Waiting {
+  readonly key: LuaState;
+  readonly exportName: string;
+  /** The call's deadline, given by the host: every resumption runs under it. */
+  readonly deadline: number;
+  resolve(v: unknown): void;
+  reject(e: unknown): void;
+}
+
 export class LuaInstance implements EngineInstance, HostCallOwner {
-  name: string;
   meta: PluginMeta | undefined;
   exports: ExportInfo[] = [];
   broken = false;
@@ -43,7 +49,8 @@ export class LuaInstance implements EngineInstance, HostCallOwner {
   private readonly threadPool: LuaState[] = [];
   /** Threads running an export (the only ones allowed to await a host promise). */
   private readonly callThreads = new Set<LuaState>();
-  private readonly pending = new AsyncCalls<LuaState>();
+  private readonly pending = new Map<LuaState, Waiting>();
+  /** Resumes on the host stack (a nested one passes no `from` state to lua_resume). */
   private depth = 0;
   /** The table the chunk returned (module state hangs off it; the memory walk starts here too). */
   private moduleTable: TValue | undefined;
@@ -53,7 +60,6 @@ export class LuaInstance implements EngineInstance, HostCallOwner {
   private loadThread: LuaState | undefined;
 
   constructor(private readonly req: LoadRequest) {
-    this.name = req.defaultName;
     const L = lauxlib.luaL_newstate() as LuaState;
     this.L = L;
     this.budget = new Budget(L, req.limits, () => this.extraRoots());
@@ -65,7 +71,12 @@ export class LuaInstance implements EngineInstance, HostCallOwner {
   }
 
   private errorContext(exportName?: string): ErrorContext {
-    return { plugin: this.name, engine: 'lua', file: this.req.file, exportName };
+    return errorContext(this.req, exportName);
+  }
+
+  /** The violation the host stopped this instance for (HostCallOwner). */
+  stopped(): TerrariumError | undefined {
+    return this.req.stopped?.();
   }
 
   /** Error context of the export now running (HostCallOwner). */
@@ -113,7 +124,6 @@ export class LuaInstance implements EngineInstance, HostCallOwner {
         throw new PluginLoadError('the chunk must return a table of exports', this.errorContext(), 'End the file with `return { myExport = myExport, meta = {...} }`');
       }
       this.readModule(top.value as Table);
-      this.name = pluginNameFrom(this.meta, req, this.errorContext());
       lua.lua_settop(co, 0);
       this.threadPool.push(co);
     } finally {
@@ -155,13 +165,9 @@ export class LuaInstance implements EngineInstance, HostCallOwner {
     return t;
   }
 
-  call(exportName: string, args: readonly unknown[]): unknown {
+  call(exportName: string, args: readonly unknown[], deadline = now() + this.req.limits.callTimeoutMs): unknown {
     const fnTv = this.exportFns.get(exportName);
     if (!fnTv) throw new Error(`unknown export ${exportName}`);
-    if (this.depth >= MAX_REENTRY) {
-      this.budget.exceeded = 'stack';
-      throw this.limitError(exportName);
-    }
     const co = this.takeThread();
     lua.lua_checkstack(co, args.length + 2);
     co.stack[co.top++] = new TValueCtor(fnTv.type, fnTv.value);
@@ -173,31 +179,36 @@ export class LuaInstance implements EngineInstance, HostCallOwner {
       if (isWireFailure(e)) throw marshalErrorFrom(e, 'arguments', this.errorContext(exportName));
       throw e;
     }
-    const deadline = now() + this.req.limits.callTimeoutMs;
     this.callThreads.add(co);
     const r = this.resume(co, args.length, exportName, deadline);
     if (r.done) return r.value;
-    const { promise, call } = this.pending.track(co, exportName, Math.max(0, deadline - now()), () => {
-      this.callThreads.delete(co);
-      this.broken = true;
-      return new PluginTimeoutError(this.req.limits.callTimeoutMs, 'call', this.errorContext(exportName), 'the async call did not settle in time');
-    });
-    this.awaitHost(call);
+    // The host fails the call if it has not settled by the deadline (and then throws this instance away).
+    const promise = new Promise<unknown>((resolve, reject) => this.pending.set(co, { key: co, exportName, deadline, resolve, reject }));
+    this.awaitHost(this.pending.get(co)!);
     return promise;
   }
 
+  /** Settle a waiting call (nothing when it is no longer waiting). */
+  private settleCall(co: LuaState, ok: boolean, v: unknown): void {
+    const p = this.pending.get(co);
+    if (!p) return;
+    this.pending.delete(co);
+    if (ok) p.resolve(v);
+    else p.reject(v);
+  }
+
   /** Wait for the host promise thread `p.key` yielded on, then resume it. */
-  private awaitHost(p: AsyncCall<LuaState>): void {
+  private awaitHost(p: Waiting): void {
     this.calls.takeWaiting(p.key).then(
       (value) => this.continueAsync(p, { ok: true, value, label: '' }),
       (error) => this.continueAsync(p, { ok: false, error }),
     );
   }
 
-  private continueAsync(p: AsyncCall<LuaState>, outcome: Outcome): void {
+  private continueAsync(p: Waiting, outcome: Outcome): void {
     if (this.disposed || !this.pending.has(p.key)) return;
-    if (this.broken) {
-      this.pending.reject(p.key, new PluginUnavailableError('was stopped during the call', this.errorContext(p.exportName), 'Retry the call'));
+    if (this.broken || this.stopped()) {
+      this.settleCall(p.key, false, new PluginUnavailableError('was stopped during the call', this.errorContext(p.exportName), 'Retry the call'));
       return;
     }
     this.calls.settle(p.key, outcome);
@@ -205,11 +216,11 @@ export class LuaInstance implements EngineInstance, HostCallOwner {
     try {
       r = this.resume(p.key, 0, p.exportName, p.deadline);
     } catch (e) {
-      this.pending.reject(p.key, e);
+      this.settleCall(p.key, false, e);
       return;
     }
     if (r.done) {
-      this.pending.resolve(p.key, r.value);
+      this.settleCall(p.key, true, r.value);
       return;
     }
     this.awaitHost(p);
@@ -314,7 +325,8 @@ export class LuaInstance implements EngineInstance, HostCallOwner {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.pending.rejectAll((p) => new PluginUnavailableError('was disposed during the call', this.errorContext(p.exportName), 'Retry the call'));
+    // The host fails the calls still waiting (ERR_PLUGIN_UNAVAILABLE); their threads are dropped.
+    this.pending.clear();
     this.calls.clear();
     this.callThreads.clear();
     this.threadPool.length = 0;

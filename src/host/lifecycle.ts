@@ -1,0 +1,329 @@
+/**
+ * One plugin's lifecycle, without the calls (plugin.ts adds those): which version serves, and how
+ * the status moves between loading, ready, restarting, quarantined, failed, unloaded and closed.
+ * - crash-only: after a limit violation the instance is thrown away and a *standby* (the same
+ *   source, interpreted and checked ahead of time, standby.ts) takes its place at once; a new
+ *   standby is then built in the background;
+ * - hot swap: a new version, built and checked elsewhere, replaces the serving one atomically; the
+ *   old one keeps its in-flight async calls and its pins and is disposed when they are done, or
+ *   `pinMs` after it was retired at the latest (versions.ts);
+ * - quarantine: repeated violations (breaker.ts) or failed health probes (health.ts) stop the
+ *   plugin and re-probe a fresh instance with backoff until it is healthy.
+ */
+import type { Engine, LoadRequest } from '../engine.js';
+import { PluginLoadError, PluginUnavailableError, TerrariumError } from '../errors.js';
+import type { ExportInfo, PluginCounters, PluginMeta, PluginStatus } from '../types.js';
+import type { HostEvent, HostEventName } from './events.js';
+import type { SelfTestResult } from './selftest.js';
+import { type Built, type PluginContext, type PluginInfo, newCounters } from './plugin-types.js';
+import { Retired, type Version, newVersion } from './versions.js';
+import { Breaker } from './breaker.js';
+import { Standbys } from './standby.js';
+import { probeHealth } from './health.js';
+
+const nowIso = (): string => new Date().toISOString();
+
+export abstract class PluginLifecycle {
+  name: string;
+  status: PluginStatus = 'loading';
+  error: TerrariumError | undefined;
+  readonly counters: PluginCounters = newCounters();
+  protected cur: Version | undefined;
+  protected req: LoadRequest;
+  protected engineNow: Engine;
+  protected hash = '';
+  protected signedBy: string | undefined;
+  protected selftests: SelfTestResult[] = [];
+  protected metaNow: PluginMeta | undefined;
+  protected exportsNow: ExportInfo[] = [];
+  protected lastError: PluginInfo['lastError'];
+  protected lastReload: PluginInfo['lastReload'];
+  protected readonly breaker: Breaker;
+  protected consecutiveHealthFailures = 0;
+  protected readonly retired: Retired;
+  /** A fresh instance of the serving source, checked and waiting to replace it after a violation. */
+  protected readonly standbys: Standbys;
+  /** The export running synchronously right now (log lines written during it name it). */
+  currentExport: string | undefined;
+
+  constructor(
+    protected readonly ctx: PluginContext,
+    req: LoadRequest,
+    engine: Engine,
+  ) {
+    this.req = req;
+    this.engineNow = engine;
+    this.name = req.defaultName;
+    this.retired = new Retired(ctx.policy.pinMs);
+    this.breaker = new Breaker(ctx.policy);
+    this.standbys = new Standbys(
+      {
+        want: () => (this.status === 'restarting' ? 'serve' : this.status === 'ready' ? 'keep' : 'none'),
+        build: () => this.ctx.build(this.req, this.engineNow),
+        serve: (b) => this.activate(b, 'restarted'),
+        failed: (e, serving) => {
+          const err = this.asError(e);
+          if (serving) return this.fail(err);
+          this.noteError(err);
+          this.ctx.logger.warn(this.fields('standby-failed', { code: err.code }), `could not build a standby instance: ${err.message}`);
+        },
+      },
+      ctx.policy.standby,
+    );
+  }
+
+  get file(): string {
+    return this.req.file;
+  }
+  /** Absolute path of the file the serving version came from. */
+  get path(): string {
+    return this.req.path;
+  }
+  get engine(): Engine {
+    return this.engineNow;
+  }
+  get version(): string | undefined {
+    const v = this.metaNow?.version;
+    return v === undefined ? undefined : String(v);
+  }
+  get exports(): readonly ExportInfo[] {
+    return this.exportsNow;
+  }
+  get sourceHash(): string {
+    return this.hash;
+  }
+  /** True while a version is serving or about to (restart, quarantine): a reload failure keeps it. */
+  get serving(): boolean {
+    return this.status === 'ready' || this.status === 'restarting' || this.status === 'quarantined';
+  }
+
+  protected event(event: HostEventName, extra: Partial<HostEvent> = {}): void {
+    this.ctx.emit({ event, plugin: this.name, version: this.version, file: this.req.file, engine: this.engineNow.name, ...extra });
+  }
+
+  /** Log keys shared by every line about this plugin. */
+  protected fields(event: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+    return { plugin: this.name, version: this.version, engine: this.engineNow.name, file: this.req.file, event, ...extra };
+  }
+
+  protected asError(e: unknown): TerrariumError {
+    return e instanceof TerrariumError ? e : new PluginLoadError(String((e as Error)?.message ?? e), { plugin: this.name, engine: this.engineNow.name, file: this.req.file, cause: e });
+  }
+
+  /**
+   * Make a built version the serving one. The previous version (if any) is retired: its in-flight
+   * async calls and pins finish on it, then it is disposed. Sync calls cannot be in flight here
+   * (one thread). `publish` runs after the swap and before the event, so that a listener of
+   * `loaded`/`reloaded` finds the plugin by name (the event means "callable now").
+   */
+  activate(built: Built, event: 'loaded' | 'reloaded' | 'recovered' | 'restarted', publish?: () => void): void {
+    if (this.status === 'closed' || this.status === 'unloaded') {
+      built.instance.dispose();
+      return;
+    }
+    const previousVersion = this.version;
+    const old = this.cur;
+    if (event !== 'restarted') this.standbys.drop();
+    this.cur = newVersion(built);
+    this.req = built.req;
+    this.engineNow = built.engine;
+    this.hash = built.hash;
+    this.signedBy = built.signedBy;
+    this.selftests = built.selftests;
+    this.name = built.instance.name;
+    this.metaNow = built.instance.meta;
+    this.exportsNow = [...built.instance.exports];
+    this.status = 'ready';
+    this.error = undefined;
+    if (old) this.retire(old);
+    publish?.();
+    this.standbys.prepare();
+    if (event === 'reloaded') {
+      this.counters.reloads++;
+      this.lastReload = { at: nowIso(), ok: true };
+      this.ctx.logger.info(this.fields('reloaded', { previousVersion }), `plugin reloaded${previousVersion !== this.version ? ` (${previousVersion ?? '?'} -> ${this.version ?? '?'})` : ''}`);
+      this.event('reloaded', { previousVersion, reason: `${this.req.file} changed; the new version passed its checks` });
+    } else if (event === 'recovered') {
+      this.ctx.logger.info(this.fields('recovered'), 'plugin recovered from quarantine');
+      this.event('recovered', { reason: 'a fresh instance passed its checks and health probe' });
+    } else if (event === 'restarted') {
+      this.ctx.logger.info(this.fields('restarted'), 'plugin restarted from source');
+    } else {
+      this.ctx.logger.debug(this.fields('loaded'), 'plugin loaded');
+      this.event('loaded', { reason: `${this.req.file} loaded and passed its checks` });
+    }
+  }
+
+  protected retire(v: Version, crashed = false): void {
+    this.retired.retire(v, crashed);
+  }
+
+  protected disposeIfIdle(v: Version): boolean {
+    return this.retired.disposeIfIdle(v);
+  }
+
+  /** The first load failed (or the file could not be read, or its name is taken). */
+  fail(error: TerrariumError): void {
+    this.standbys.drop();
+    if (this.cur) this.retire(this.cur);
+    this.cur = undefined;
+    this.status = 'failed';
+    this.error = error;
+    this.noteError(error);
+    this.ctx.logger.error(this.fields('failed', { code: error.code }), error.message);
+    this.event('failed', { reason: 'the plugin could not be loaded', error });
+  }
+
+  /** A new version was rejected by a check: the serving version (if any) keeps serving. */
+  rejectReload(error: TerrariumError): void {
+    this.counters.rejectedReloads++;
+    this.lastReload = { at: nowIso(), ok: false, error };
+    this.noteError(error);
+    if (!this.serving) {
+      this.status = 'failed';
+      this.error = error;
+    }
+    const reason = this.serving ? `reload rejected; version ${this.version ?? '(unversioned)'} keeps serving` : 'reload rejected; the plugin has no working version';
+    this.ctx.logger.error(this.fields('failed', { code: error.code }), `${reason}: ${error.message}`);
+    this.event('failed', { reason, error });
+  }
+
+  /** The file was deleted: stop serving; in-flight async calls still finish. */
+  unload(): void {
+    this.breaker.stop();
+    this.standbys.drop();
+    if (this.cur) this.retire(this.cur);
+    this.cur = undefined;
+    this.status = 'unloaded';
+    this.ctx.logger.info(this.fields('unloaded'), 'plugin unloaded (file deleted)');
+    this.event('unloaded', { reason: 'its file was deleted' });
+  }
+
+  protected noteError(e: TerrariumError): void {
+    this.lastError = { code: e.code, message: e.message, at: nowIso(), ...(e.file ? { file: e.file } : {}), ...(e.line ? { line: e.line } : {}) };
+  }
+
+  info(): PluginInfo {
+    const passed = this.selftests.filter((r) => r.ok).length;
+    return {
+      name: this.name,
+      file: this.req.file,
+      engine: this.engineNow.name,
+      status: this.status,
+      version: this.version,
+      meta: this.metaNow,
+      exports: this.exportsNow.map((e) => ({ ...e })),
+      ...(this.error ? { error: this.error } : {}),
+      ...(this.lastError ? { lastError: { ...this.lastError } } : {}),
+      ...(this.lastReload ? { lastReload: { ...this.lastReload } } : {}),
+      ...(this.signedBy ? { signedBy: this.signedBy } : {}),
+      selftests: { passed, failed: this.selftests.length - passed },
+      counters: { ...this.counters },
+      memoryBytes: this.cur?.built.instance.memoryBytes() ?? 0,
+      standby: this.standbys.state,
+    };
+  }
+
+  hasExport(name: string): boolean {
+    return this.exportsNow.some((e) => e.name === name);
+  }
+
+  /**
+   * Crash-only: drop the broken instance and serve the standby (same source, built ahead) at once;
+   * a new standby is built in the background. Without a ready standby, the plugin is `restarting`
+   * until an instance is built.
+   */
+  protected restart(cause: TerrariumError | undefined): void {
+    const v = this.cur;
+    if (!v) return;
+    this.cur = undefined;
+    this.retire(v, true);
+    this.counters.restarts++;
+    this.ctx.logger.warn(this.fields('restarting', { code: cause?.code, export: cause?.exportName, standby: this.standbys.size > 0 }), `restarting plugin after ${cause?.code ?? 'a failure'}`);
+    const standby = this.standbys.take();
+    if (standby) {
+      this.activate(standby, 'restarted');
+      return;
+    }
+    this.status = 'restarting';
+    this.error = cause;
+    this.standbys.prepare();
+  }
+
+  /** Stop serving: calls fail fast; a fresh instance is probed with backoff until healthy. */
+  quarantine(reason: string, cause: TerrariumError | undefined): void {
+    this.standbys.drop();
+    if (this.cur) this.retire(this.cur, true);
+    this.cur = undefined;
+    this.status = 'quarantined';
+    this.error = cause;
+    this.counters.quarantines++;
+    this.ctx.logger.warn(this.fields('quarantined', { code: cause?.code, export: cause?.exportName, reason }), `plugin quarantined: ${reason}`);
+    this.event('quarantined', { reason, ...(cause ? { error: cause } : {}) });
+    this.breaker.open(() => void this.probe());
+  }
+
+  /** Re-probe a quarantined plugin: a fresh instance from the same source, then health() if exported. */
+  protected async probe(): Promise<void> {
+    if (this.status !== 'quarantined') return;
+    let built: Built | undefined;
+    try {
+      built = await this.ctx.build(this.req, this.engineNow);
+      if (built.instance.exports.some((e) => e.name === 'health')) {
+        const v = newVersion(built);
+        const ok = await probeHealth(() => this.invoke(v, 'health', []), this.ctx.policy.healthTimeoutMs);
+        if (!ok) throw new PluginUnavailableError('health() still fails', { plugin: this.name, engine: this.engineNow.name, file: this.req.file, exportName: 'health' });
+      }
+    } catch (e) {
+      built?.instance.dispose();
+      if (this.status !== 'quarantined') return;
+      this.noteError(this.asError(e));
+      const retryInMs = this.breaker.retry(() => void this.probe());
+      this.ctx.logger.warn(this.fields('probe-failed', { retryInMs }), `quarantined plugin is still unhealthy: ${(e as Error)?.message ?? String(e)}`);
+      return;
+    }
+    if (this.status !== 'quarantined') {
+      built.instance.dispose();
+      return;
+    }
+    this.breaker.reset();
+    this.consecutiveHealthFailures = 0;
+    this.activate(built, 'recovered');
+  }
+
+  /** The periodic health check of a serving plugin (host `health.intervalMs`). */
+  async checkHealth(): Promise<void> {
+    const v = this.cur;
+    if (!v || this.status !== 'ready' || !this.hasExport('health')) return;
+    const ok = await probeHealth(() => this.invoke(v, 'health', []), this.ctx.policy.healthTimeoutMs);
+    if (this.cur !== v || this.status !== 'ready') return;
+    if (ok) {
+      this.consecutiveHealthFailures = 0;
+      return;
+    }
+    this.counters.healthFailures++;
+    this.consecutiveHealthFailures++;
+    this.ctx.logger.warn(this.fields('health-failed', { consecutive: this.consecutiveHealthFailures }), 'health probe failed');
+    if (this.consecutiveHealthFailures >= this.ctx.policy.healthFailures) {
+      this.consecutiveHealthFailures = 0;
+      this.quarantine(`${this.ctx.policy.healthFailures} consecutive failed health probes`, undefined);
+    }
+  }
+
+  /** Resolves when no restart and no standby build is in flight. */
+  async settled(): Promise<void> {
+    while (this.standbys.building) await this.standbys.building;
+  }
+
+  close(): void {
+    this.breaker.stop();
+    this.status = 'closed';
+    this.standbys.drop();
+    if (this.cur) this.retired.dispose(this.cur);
+    this.cur = undefined;
+    this.retired.disposeAll();
+  }
+
+  /** Call into one version (plugin.ts): health probes go through the same path as calls. */
+  protected abstract invoke(v: Version, exportName: string, args: readonly unknown[]): unknown;
+}
