@@ -44,6 +44,7 @@ function before(): unknown {
 function after(): unknown {
   const t = parseTarget(url, rawHeaders, '1.1');
   if (t.error !== undefined) throw new Error(t.error);
+  if (t.asterisk) throw new Error('OPTIONS * is answered, not forwarded');
   const n = normalizePath(t.path);
   const copy = inboundHeaders(headers, false);
   return [n.path, upstreamHeaders(copy, '127.0.0.1', t.host)];

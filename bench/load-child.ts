@@ -22,6 +22,11 @@ export interface LoadSample {
   firstLoadMs: number;
   /** createHost for `count` plugins, after the first host (one-time costs excluded). */
   loadMs: number;
+  /**
+   * CPU time (user + system, all threads of the process: GC helpers included) spent during that
+   * createHost: less sensitive than loadMs to other processes on a shared machine.
+   */
+  loadCpuMs: number;
   readyCount: number;
   rssBefore: number;
   rssAfter: number;
@@ -45,6 +50,7 @@ async function main(): Promise<void> {
     ok: false,
     firstLoadMs: NaN,
     loadMs: NaN,
+    loadCpuMs: NaN,
     readyCount: 0,
     rssBefore: NaN,
     rssAfter: NaN,
@@ -82,9 +88,12 @@ async function main(): Promise<void> {
     gc();
     out.rssBefore = process.memoryUsage().rss;
 
+    const cpu0 = process.cpuUsage();
     t0 = performance.now();
     const host = await createHost({ dir });
     out.loadMs = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    out.loadCpuMs = (cpu.user + cpu.system) / 1000;
 
     gc();
     await settle();

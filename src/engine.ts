@@ -159,4 +159,3 @@ export class EngineSet {
   }
 }
 
-export { builtinEngines } from './engines/index.js';

@@ -10,29 +10,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../dist/errors.js';
 import { createGateway } from '../dist/gateway/index.js';
-import { compileRule, RuleSyntaxError, type MatchInput } from '../dist/gateway/rules.js';
+import { compileRule } from '../dist/gateway/rules.js';
 import { loadConfig } from '../dist/gateway/config.js';
-import { baseConfig, eventually, gateway, memoryLogger, request, tempDir } from './fixtures/gateway/helpers.js';
+import { baseConfig, eventually, gateway, matchInput, memoryLogger, request, ruleError, tempDir } from './fixtures/gateway/helpers.js';
 
-const input = (over: Partial<MatchInput> = {}): MatchInput => ({
-  host: 'a.example',
-  path: '/api/users',
-  method: 'GET',
-  headers: {},
-  query: () => ({}),
-  clientIp: '127.0.0.1',
-  ...over,
-});
-
-function syntaxError(rule: string): RuleSyntaxError {
-  try {
-    compileRule(rule);
-  } catch (e) {
-    assert.ok(e instanceof RuleSyntaxError, String(e));
-    return e;
-  }
-  assert.fail(`expected ${rule} to be rejected`);
-}
+const input = matchInput;
+const syntaxError = ruleError;
 
 describe('router rules', () => {
   it('gives && precedence over ||, and supports ! and parentheses', () => {

@@ -10,7 +10,7 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createGateway, type Gateway } from '../dist/gateway/index.js';
 import { parseGoDuration, traefikDuration } from '../dist/gateway/duration.js';
-import { request, tempDir, upstream } from './fixtures/gateway/helpers.js';
+import { eventually, request, tempDir, upstream } from './fixtures/gateway/helpers.js';
 
 const STATIC = `
 entryPoints:
@@ -148,6 +148,20 @@ http:
     t.after(() => d.cleanup());
     await assert.rejects(createGateway(path.join(d.dir, 'dyn.yml')), /entryPoints: is required: this looks like a Traefik dynamic file/);
     await assert.rejects(createGateway(path.join(d.dir, 'static.yml')), /providers\.docker: unknown key: only the file provider is supported/);
+  });
+
+  it('reloads when a dynamic file in a subdirectory of providers.file.directory changes (it is read, so it is followed)', async (t) => {
+    const l = await layout(t, { 'services.yml': 'http:\n  services:\n    s:\n      echo: {}\n' });
+    await mkdir(path.join(l.dynamic, 'more'));
+    const tag = (v: string) => `http:\n  routers:\n    r:\n      rule: "PathPrefix(\`/\`)"\n      middlewares: [tag]\n      service: s\n  middlewares:\n    tag:\n      headers:\n        customResponseHeaders:\n          X-Version: "${v}"\n`;
+    await writeFile(path.join(l.dynamic, 'more', 'routers.yml'), tag('1'));
+    const gw = await start(t, l.file);
+    assert.equal((await request(`${gw.url}/x`)).headers['x-version'], '1');
+    const reloaded = nextReload(gw);
+    await replaceFile(path.join(l.dynamic, 'more', 'routers.yml'), tag('2'));
+    assert.equal((await reloaded).ok, true);
+    // The save (a temp file, then a rename) may come as one batch or two: wait for the result.
+    await eventually(async () => (await request(`${gw.url}/x`)).headers['x-version'] === '2', 'the changed file is served');
   });
 
   it('reloads a changed dynamic file under traffic with no failed request; a bad edit is refused with path and line and the last good config keeps serving', async (t) => {

@@ -298,6 +298,25 @@ describe('gateway HTTP: RFC 9110/9112 MUSTs', () => {
     assert.equal(up.seen.length, 0);
   });
 
+  it('answers OPTIONS * itself (200, empty body) as Traefik does, forwarding nothing, and keeps the connection', async (t) => {
+    const { up, port } = await setup(t);
+    const responses = parseResponses(await rawExchange(port, ['OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\nGET /public HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n']));
+    assert.deepEqual(
+      responses.map((r) => r.status),
+      [200, 200],
+    );
+    assert.equal(responses[0]!.headers['content-length'], '0');
+    assert.equal(up.seen.length, 1);
+    assert.equal(up.seen[0]!.url, '/public');
+  });
+
+  it('answers 400 to the asterisk-form target with any other method', async (t) => {
+    const { up, port } = await setup(t);
+    const [r] = parseResponses(await rawExchange(port, ['GET * HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n']));
+    assert.equal(r!.status, 400);
+    assert.equal(up.seen.length, 0);
+  });
+
   it('answers CONNECT (405) instead of dropping the connection', async (t) => {
     const { up, port } = await setup(t);
     const [r] = parseResponses(await rawExchange(port, ['CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n']));

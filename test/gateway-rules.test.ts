@@ -5,31 +5,14 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { compileRule, RuleSyntaxError, type MatchInput } from '../dist/gateway/rules.js';
+import { compileRule } from '../dist/gateway/rules.js';
 import { goRegExp, GoRegexpError } from '../dist/gateway/goregexp.js';
 import { ConfigError } from '../dist/errors.js';
 import { loadConfig } from '../dist/gateway/config.js';
-import { baseConfig, gateway, request, tempDir } from './fixtures/gateway/helpers.js';
+import { baseConfig, gateway, matchInput, request, ruleError, tempDir } from './fixtures/gateway/helpers.js';
 
-const input = (over: Partial<MatchInput> = {}): MatchInput => ({
-  host: 'a.example',
-  path: '/api/users',
-  method: 'GET',
-  headers: {},
-  query: () => ({}),
-  clientIp: '127.0.0.1',
-  ...over,
-});
-
-function refused(rule: string): string {
-  try {
-    compileRule(rule);
-  } catch (e) {
-    assert.ok(e instanceof RuleSyntaxError, String(e));
-    return e.message;
-  }
-  assert.fail(`expected ${rule} to be refused`);
-}
+const input = matchInput;
+const refused = (rule: string): string => ruleError(rule).message;
 
 describe('rules: Traefik v3 parity', () => {
   it('accepts matcher names in any case (traefik/plugindemo writes host(...))', () => {

@@ -123,6 +123,18 @@ const SAME: Record<string, string> = {
   'a C stack overflow caught by pcall': `local function f() return tostring(setmetatable({}, { __tostring = f })) end local ok, e = pcall(f) return ok, type(e)`,
   'select and varargs': `return select('#', nil, nil), select(-1, 1, 2, 3)`,
   'integer and float arithmetic': `return 7 // 2, 7 / 2, 2^31, math.maxinteger, 3 % -2`,
+  // pairs over a table steps inline in the patched VM (hooks.ts nextInline): every shape of a generic for
+  'pairs: order and values over mixed keys': `local t = { 10, 20, 30, x = 'a', [true] = 'b', [2.5] = 'c', [-1] = 'd' } t.y = 'e' t[4] = 40 local out = {} for k, v in pairs(t) do out[#out + 1] = tostring(k) .. '=' .. tostring(v) end return table.concat(out, ' ')`,
+  'pairs: one, two and three loop variables': `local t = { a = 1, b = 2 } local n, ks, third = 0, '', 'none' for k in pairs(t) do n = n + 1 ks = ks .. k end for k, v, x in pairs(t) do third = tostring(x) end return n, ks, third`,
+  'pairs: clearing the current key while traversing': `local t = { a = 1, b = 2, c = 3, d = 4, 5, 6 } local n = 0 for k in pairs(t) do n = n + 1 t[k] = nil end return n, next(t)`,
+  'pairs: changing values while traversing': `local t = { a = 1, b = 2, 3 } for k, v in pairs(t) do t[k] = v * 10 end return t.a, t.b, t[1]`,
+  'pairs: nested over the same table, and break': `local t = { a = 1, b = 2, c = 3 } local n = 0 for k in pairs(t) do for j in pairs(t) do n = n + 1 if j == 'b' then break end end end return n`,
+  'pairs: an empty table, and a table emptied before the loop': `local t = { a = 1 } t.a = nil local n = 0 for _ in pairs({}) do n = n + 1 end for _ in pairs(t) do n = n + 1 end return n`,
+  'next: explicit, with start keys of each kind': `local a, b, c, d = {}, {}, {}, {} for k, v in next, { 10, 20, 30 }, 1 do a[#a + 1] = v end for k, v in next, { 10, 20, 30 }, 1.0 do b[#b + 1] = v end local s = { x = 1, y = 2, z = 3 } for k in next, s, 'y' do c[#c + 1] = k end for k in next, s do d[#d + 1] = k end return table.concat(a, ','), table.concat(b, ','), table.concat(c, ','), table.concat(d, ',')`,
+  'next: a key not in the table raises, in a call and in a loop': `return pcall(next, { a = 1 }, 'zz'), pcall(function() for k in next, { a = 1 }, 'zz' do end end), pcall(function() for k in next, { 1 }, {} do end end)`,
+  'next: a replaced global next is called, pairs keeps the real one': `local real = next next = function(t, k) local a, b = real(t, k) if a then return a, b .. '!' end end local x, y for k, v in next, { k = 'v' } do x = v end for k, v in pairs({ k = 'v' }) do y = v end next = real return x, y`,
+  'pairs: a __pairs metamethod': `local t = setmetatable({ real = 1 }, { __pairs = function(t) return function(_, k) if not k then return 1, 'one' end end, t, nil end }) local out = {} for k, v in pairs(t) do out[#out + 1] = k .. ':' .. v end return table.concat(out)`,
+  'pairs: a for loop whose iterator is not a table next': `local function iter(s, i) if i < s then return i + 1, i * 2 end end local n = 0 for i, v in iter, 3, 0 do n = n + v end return n, pcall(function() for k in next, 'str' do end end)`,
 };
 
 /** Where a plugin differs from plain fengari on purpose; the plugin gives the Lua 5.3 result. */

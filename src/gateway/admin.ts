@@ -5,10 +5,19 @@
  */
 import http from 'node:http';
 import type { TerrariumError } from '../errors.js';
-import type { ListenAddress, ResolvedConfig, ResolvedService } from './config.js';
-import { createRegistry } from './metrics.js';
-import type { BoundAddress, GatewayImpl } from './server.js';
-import { listenOn } from './server.js';
+import type { Host } from '../host/host.js';
+import type { ListenAddress, ResolvedService } from './config-types.js';
+import { createRegistry, type GatewayStats } from './metrics.js';
+import { listenOn, type BoundAddress } from './listeners.js';
+import type { Runtime } from './runtime.js';
+
+/** What the admin API reads of a running gateway (and nothing else: it changes nothing). */
+export interface AdminSource {
+  readonly host: Pick<Host, 'plugins'>;
+  readonly stats: GatewayStats;
+  /** The routing table in force (replaced whole on reload). */
+  runtime(): Readonly<Pick<Runtime, 'config' | 'routers' | 'middlewares' | 'services'>>;
+}
 
 export interface AdminServer {
   address: BoundAddress;
@@ -29,11 +38,11 @@ function errorView(e: TerrariumError): { code: string; message: string; file?: s
 }
 
 /** The JSON documents of the admin API, built from the running gateway. */
-export function adminViews(gw: GatewayImpl): Record<string, () => unknown> {
+export function adminViews(gw: AdminSource): Record<string, () => unknown> {
   return {
     '/api/plugins': () => {
       const usedBy = new Map<string, string[]>();
-      for (const mw of gw.runtime.middlewares.values()) usedBy.set(mw.plugin, [...(usedBy.get(mw.plugin) ?? []), mw.name]);
+      for (const mw of gw.runtime().middlewares.values()) usedBy.set(mw.plugin, [...(usedBy.get(mw.plugin) ?? []), mw.name]);
       return gw.host.plugins.map((p) => ({
         name: p.name,
         file: p.file,
@@ -53,7 +62,7 @@ export function adminViews(gw: GatewayImpl): Record<string, () => unknown> {
       }));
     },
     '/api/routers': () =>
-      gw.runtime.routers.map((r) => ({
+      gw.runtime().routers.map((r) => ({
         name: r.name,
         rule: r.spec.rule,
         priority: r.spec.priority,
@@ -64,7 +73,7 @@ export function adminViews(gw: GatewayImpl): Record<string, () => unknown> {
         counters: { requests: r.stats.requests, codes: counts(r.stats.codes) },
       })),
     '/api/middlewares': () =>
-      [...gw.runtime.middlewares.values()].map((m) => ({
+      [...gw.runtime().middlewares.values()].map((m) => ({
         name: m.name,
         plugin: m.plugin,
         failOpen: m.failOpen,
@@ -82,9 +91,9 @@ export function adminViews(gw: GatewayImpl): Record<string, () => unknown> {
         },
       })),
     '/api/services': () =>
-      [...gw.runtime.services.values()].map((s) => ({
+      [...gw.runtime().services.values()].map((s) => ({
         name: s.name,
-        ...serviceView(gw.runtime.config.services.get(s.name)),
+        ...serviceView(gw.runtime().config.services.get(s.name)),
         counters: { requests: s.stats.requests, errors: counts(s.stats.errors) },
       })),
   };
@@ -101,7 +110,7 @@ function serviceView(spec: ResolvedService | undefined): Record<string, unknown>
 }
 
 /** Listen on the admin address. */
-export async function startAdmin(gw: GatewayImpl, addr: ListenAddress, config: ResolvedConfig): Promise<AdminServer> {
+export async function startAdmin(gw: AdminSource, addr: ListenAddress, file: string | undefined): Promise<AdminServer> {
   const registry = createRegistry(gw.stats, () => gw.host.plugins);
   const views = adminViews(gw);
   const server = http.createServer((req, res) => {
@@ -137,7 +146,7 @@ export async function startAdmin(gw: GatewayImpl, addr: ListenAddress, config: R
       json(500, { error: (e as Error)?.message ?? String(e) });
     }
   });
-  const address = await listenOn(server, addr, 'admin', config);
+  const address = await listenOn(server, addr, 'admin', file);
   return {
     address,
     close: () =>

@@ -4,12 +4,12 @@
  * serves it, asking each worker for its views and metrics over IPC). It stops gracefully when the
  * primary says so, on SIGTERM/SIGINT, or when the primary goes away.
  */
-import { ConfigError, TerrariumError } from '../errors.js';
 import type { Logger } from '../types.js';
 import { adminViews } from './admin.js';
 import type { FromWorker, ToWorker, WorkerStatus } from './cluster-messages.js';
 import { createRegistry } from './metrics.js';
-import { createGateway, type GatewayImpl } from './server.js';
+import { gatewayView } from './server.js';
+import { onProcess, openGateway, type StartFailure } from './process.js';
 
 function send(m: FromWorker): void {
   process.send?.(m);
@@ -32,19 +32,22 @@ function tagged(logger: Logger): Logger {
  */
 export async function runWorker(file: string, options: { logger: Logger; watch: boolean }): Promise<void> {
   const logger = tagged(options.logger);
-  let gw: GatewayImpl;
-  try {
-    gw = (await createGateway(file, { logger, watchConfig: options.watch, admin: false })) as unknown as GatewayImpl;
-  } catch (e) {
-    if (e instanceof ConfigError) send({ type: 'failed', message: e.message, issues: [...e.issues], exitCode: 2 });
-    else send({ type: 'failed', message: (e as Error)?.message ?? String(e), exitCode: e instanceof TerrariumError && e.code === 'ERR_OPTIONS' ? 2 : 1 });
+  // Any start failure, a bug included, is reported to the primary.
+  const opened = await openGateway(file, { logger, watchConfig: options.watch, admin: false }).catch((e: unknown) => ({
+    failure: { message: (e as Error)?.message ?? String(e), exitCode: 1 } as StartFailure,
+  }));
+  if ('failure' in opened) {
+    const f = opened.failure;
+    send({ type: 'failed', message: f.message, ...(f.issues ? { issues: f.issues } : {}), exitCode: f.exitCode });
     process.exitCode = 2;
     process.disconnect?.();
     return;
   }
+  const gw = opened.gateway;
   const startedAt = new Date().toISOString();
-  const registry = createRegistry(gw.stats, () => gw.host.plugins);
-  const views = adminViews(gw);
+  const view = gatewayView(gw);
+  const registry = createRegistry(view.stats, () => view.host.plugins);
+  const views = adminViews(view);
   gw.on('reload', (e) => send({ type: 'reloaded', ok: e.ok, source: e.source, ...(e.error ? { error: e.error.message } : {}) }));
 
   let stopped: () => void = () => undefined;
@@ -65,7 +68,7 @@ export async function runWorker(file: string, options: { logger: Logger; watch: 
       let data: unknown;
       if (what === 'metrics') data = await registry.getMetricsAsJSON();
       else if (what === 'status') {
-        const status: WorkerStatus = { pid: process.pid, startedAt, inFlight: gw.stats.inFlight, requests: [...gw.stats.routers.values()].reduce((n, r) => n + r.requests, 0), reloads: { ...gw.stats.reloads }, routers: gw.runtime.routers.map((r) => r.name) };
+        const status: WorkerStatus = { pid: process.pid, startedAt, inFlight: view.stats.inFlight, requests: [...view.stats.routers.values()].reduce((n, r) => n + r.requests, 0), reloads: { ...view.stats.reloads }, routers: view.runtime().routers.map((r) => r.name) };
         data = status;
       } else {
         const view = views[what];
@@ -88,20 +91,12 @@ export async function runWorker(file: string, options: { logger: Logger; watch: 
   const onHup = () => void gw.reload().catch(() => undefined);
   // Without its primary a worker would serve on unsupervised: it stops.
   const onDisconnect = () => stop('the primary went away');
-  process.on('message', onMessage);
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onInt);
-  process.on('SIGHUP', onHup);
-  process.on('disconnect', onDisconnect);
+  const off = onProcess({ message: onMessage, SIGTERM: onSignal, SIGINT: onInt, SIGHUP: onHup, disconnect: onDisconnect });
   send({ type: 'ready', entryPoints: Object.fromEntries(Object.entries(gw.entryPoints).map(([n, a]) => [n, a.url])) });
   try {
     await done;
   } finally {
-    process.off('message', onMessage);
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onInt);
-    process.off('SIGHUP', onHup);
-    process.off('disconnect', onDisconnect);
+    off();
     process.disconnect?.();
   }
 }

@@ -17,8 +17,8 @@ import { isDeepStrictEqual } from 'node:util';
 import { AggregatorRegistry } from 'prom-client';
 import type { Logger } from '../types.js';
 import { isFromWorker, type FromWorker, type ToWorker, type WorkerStatus } from './cluster-messages.js';
-import type { ResolvedConfig } from './config.js';
-import { listenOn, type BoundAddress } from './server.js';
+import type { ResolvedConfig } from './config-types.js';
+import { listenOn, type BoundAddress } from './listeners.js';
 
 export interface PrimaryOptions {
   workers: number;
@@ -268,7 +268,7 @@ export async function startPrimary(config: ResolvedConfig, options: PrimaryOptio
       json(404, { error: 'not found', endpoints: [...VIEWS, '/api/workers', '/metrics', '/ping'] });
     });
     try {
-      admin = await listenOn(adminServer, config.admin, 'admin', config);
+      admin = await listenOn(adminServer, config.admin, 'admin', config.file);
     } catch (e) {
       // The workers are running already: stop them before reporting.
       adminServer = undefined;

@@ -8,10 +8,10 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError, type Command } from 'commander';
-import { ConfigError, TerrariumError } from '../errors.js';
+import { ConfigError } from '../errors.js';
 import type { Logger } from '../types.js';
-import { createGateway } from './server.js';
 import { readConfig } from './config.js';
+import { onProcess, openGateway, startFailure, type StartFailure } from './process.js';
 
 /** What the CLI hands the serve command. */
 export interface ServeDeps {
@@ -52,23 +52,12 @@ export function registerServe(program: Command, deps: ServeDeps): void {
         await servePrimary(file, opts.workers, logger, deps);
         return;
       }
-      let gw;
-      try {
-        gw = await createGateway(file, { logger, watchConfig: opts.watch });
-      } catch (e) {
-        if (e instanceof ConfigError) {
-          deps.err(`terrarium serve: invalid configuration${e.file ? ` in ${e.file}` : ''}:\n`);
-          for (const i of e.issues) deps.err(`  ${i.path}: ${i.message}\n`);
-          process.exitCode = 2;
-          return;
-        }
-        if (e instanceof TerrariumError) {
-          deps.err(`terrarium serve: ${e.message}\n`);
-          process.exitCode = e.code === 'ERR_OPTIONS' ? 2 : 1;
-          return;
-        }
-        throw e;
+      const opened = await openGateway(file, { logger, watchConfig: opts.watch });
+      if ('failure' in opened) {
+        reportFailure(deps, opened.failure);
+        return;
       }
+      const gw = opened.gateway;
       banner(deps, [...Object.entries(gw.entryPoints).map(([n, a]) => [n, a.url] as const), ...(gw.admin ? [['admin', gw.admin.url] as const] : [])]);
       let stopping = false;
       let stopped: () => void = () => undefined;
@@ -88,15 +77,11 @@ export function registerServe(program: Command, deps: ServeDeps): void {
       };
       // A bad file is logged with its issues and the running configuration stays.
       const reload = () => void gw.reload().catch(() => undefined);
-      process.on('SIGTERM', stop);
-      process.on('SIGINT', stop);
-      process.on('SIGHUP', reload);
+      const off = onProcess({ SIGTERM: stop, SIGINT: stop, SIGHUP: reload });
       try {
         await done;
       } finally {
-        process.off('SIGTERM', stop);
-        process.off('SIGINT', stop);
-        process.off('SIGHUP', reload);
+        off();
       }
     });
 }
@@ -107,6 +92,15 @@ function parseWorkers(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`--workers must be a positive integer or auto, got "${value}"`);
   return n;
+}
+
+/** Print why the gateway did not start (every issue of an invalid configuration) and set the exit code. */
+function reportFailure(deps: ServeDeps, f: StartFailure): void {
+  if (f.issues) {
+    deps.err(`terrarium serve: invalid configuration${f.file ? ` in ${f.file}` : ''}:\n`);
+    for (const i of f.issues) deps.err(`  ${i.path}: ${i.message}\n`);
+  } else deps.err(`terrarium serve: ${f.message}\n`);
+  process.exitCode = f.exitCode;
 }
 
 function banner(deps: ServeDeps, rows: (readonly [string, string])[]): void {
@@ -122,13 +116,9 @@ async function servePrimary(file: string, workers: number, logger: Logger, deps:
     // are left to the workers: they may be to routers or services a Redis provider defines.
     config = (await readConfig(file)).config;
   } catch (e) {
-    if (e instanceof ConfigError) {
-      deps.err(`terrarium serve: invalid configuration${e.file ? ` in ${e.file}` : ''}:\n`);
-      for (const i of e.issues) deps.err(`  ${i.path}: ${i.message}\n`);
-      process.exitCode = 2;
-      return;
-    }
-    throw e;
+    if (!(e instanceof ConfigError)) throw e;
+    reportFailure(deps, startFailure(e)!);
+    return;
   }
   if (config.plugins.kv?.backend === 'memory')
     logger.warn({ workers }, `kv: the memory backend is per process: with ${workers} workers every worker has its own counters (a rate limit allows up to ${workers}x); use backend: redis to share them`);
@@ -138,11 +128,7 @@ async function servePrimary(file: string, workers: number, logger: Logger, deps:
     primary = await startPrimary(config, { workers, logger });
   } catch (e) {
     const f = e as Error & { issues?: { path: string; message: string }[]; exitCode?: number };
-    if (f.issues) {
-      deps.err(`terrarium serve: invalid configuration in ${file}:\n`);
-      for (const i of f.issues) deps.err(`  ${i.path}: ${i.message}\n`);
-    } else deps.err(`terrarium serve: ${f.message}\n`);
-    process.exitCode = f.exitCode ?? 1;
+    reportFailure(deps, { message: f.message, ...(f.issues ? { issues: f.issues, file } : {}), exitCode: f.exitCode ?? 1 });
     return;
   }
   banner(deps, [...Object.entries(primary.entryPoints), ...(primary.admin ? [['admin', primary.admin.url] as const] : []), ['workers', primary.workerPids().join(' ')]]);
@@ -157,14 +143,10 @@ async function servePrimary(file: string, workers: number, logger: Logger, deps:
     void primary.close();
   };
   const reload = () => primary.reload();
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-  process.on('SIGHUP', reload);
+  const off = onProcess({ SIGTERM: stop, SIGINT: stop, SIGHUP: reload });
   try {
     await primary.done;
   } finally {
-    process.off('SIGTERM', stop);
-    process.off('SIGINT', stop);
-    process.off('SIGHUP', reload);
+    off();
   }
 }

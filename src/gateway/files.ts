@@ -13,7 +13,9 @@ import path from 'node:path';
 import { Ajv } from 'ajv';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { ConfigError } from '../errors.js';
-import { dotted, parseConfigText, schemaIssues, sortIssues, type Issue } from './config.js';
+import type { Issue } from './config-types.js';
+import { dotted, schemaIssues, sortIssues } from './config-issues.js';
+import { parseConfigText } from './config-yaml.js';
 
 /** A parsed configuration as checkConfig takes it, plus the paths to watch for reloads. */
 export interface LayoutParsed {

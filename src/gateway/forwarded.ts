@@ -41,7 +41,8 @@ export function trustsPeer(policy: ForwardedPolicy, peer: string): boolean {
 
 /**
  * The request headers as routing and middlewares see them: the client's, without X-Forwarded-*
- * from an untrusted peer. Object.assign (not a spread or deletes): see Exchange's constructor.
+ * from an untrusted peer. When nothing is removed this is `headers` itself, not a copy: the
+ * exchange copies it once, the first time a middleware changes it (Exchange.ownHeaders).
  */
 export function inboundHeaders(headers: IncomingHttpHeaders, trusted: boolean): IncomingHttpHeaders {
   if (!trusted) {
@@ -49,7 +50,7 @@ export function inboundHeaders(headers: IncomingHttpHeaders, trusted: boolean): 
       if (k.charCodeAt(0) === 120 /* x */ && FORWARDED.has(k)) return stripForwarded(headers);
     }
   }
-  return Object.assign({}, headers);
+  return headers;
 }
 
 function stripForwarded(headers: IncomingHttpHeaders): IncomingHttpHeaders {
@@ -69,8 +70,17 @@ export function addForwarded(out: OutgoingHttpHeaders, client: string, host: str
   if (out['x-real-ip'] === undefined) out['x-real-ip'] = client;
 }
 
+/** The port of a Host value (`a.example:8080`, `[::1]:8080`), or undefined (scanned, not a regular expression: it runs on every request). */
 function portOf(host: string | undefined): string | undefined {
   if (!host) return undefined;
-  const m = /:([0-9]+)$/.exec(host);
-  return m && !(host.startsWith('[') && !host.includes(']:')) ? m[1] : undefined;
+  let i = host.length - 1;
+  while (i >= 0) {
+    const c = host.charCodeAt(i);
+    if (c < 48 || c > 57) break;
+    i--;
+  }
+  if (i < 0 || i === host.length - 1 || host.charCodeAt(i) !== 58 /* : */) return undefined;
+  // `[::1]` alone has no port: its last colon is inside the brackets.
+  if (host.charCodeAt(0) === 91 /* [ */ && host.charCodeAt(i - 1) !== 93 /* ] */) return undefined;
+  return host.slice(i + 1);
 }

@@ -7,8 +7,8 @@
  * await gw.close()
  */
 export { createGateway } from './server.js';
-export type { Gateway, GatewayOptions, BoundAddress, ReloadEvent } from './server.js';
-export type { GatewayConfig, RouterConfig, MiddlewareConfig, ServiceConfig, PluginsConfig, Duration } from './config.js';
+export type { Gateway, GatewayOptions, BoundAddress, ReloadEvent } from './gateway-types.js';
+export type { GatewayConfig, RouterConfig, MiddlewareConfig, ServiceConfig, PluginsConfig, Duration } from './config-types.js';
 export type { EntryPointConfig } from './entrypoint.js';
 export type { ServersTransportConfig } from './transport.js';
 export type { TlsConfig } from './tls.js';
@@ -21,4 +21,4 @@ export type {
   ResponseDecision,
   GatewayMeta,
   HeaderValue,
-} from './middleware.js';
+} from './middleware-contract.js';

@@ -7,7 +7,7 @@
  * the oldest key is evicted, so a plugin cannot grow the gateway's memory without bound.
  */
 
-import { kvCapability, type KvStore } from './kv.js';
+import { kvCapability, type KvStore } from './kv-store.js';
 
 interface Entry {
   value: unknown;

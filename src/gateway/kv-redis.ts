@@ -14,7 +14,7 @@
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { KvUnavailableError } from '../errors.js';
 import type { Logger } from '../types.js';
-import { kvCapability, type KvStore } from './kv.js';
+import { kvCapability, type KvStore } from './kv-store.js';
 import type { KvReply, KvRequest } from './kv-redis-worker.js';
 import type { ResolvedKv } from './redis-config.js';
 

@@ -10,7 +10,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ListenError } from '../errors.js';
 import type { EntryPointOptions } from './entrypoint.js';
-import type { ListenAddress } from './config.js';
+import type { ListenAddress } from './config-types.js';
 import type { CertStore } from './tls.js';
 
 /** Where a server listens, once bound (port 0 in the config becomes the real port). */

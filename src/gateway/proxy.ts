@@ -9,7 +9,7 @@ import http, { type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttp
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import type { ResolvedService } from './config.js';
+import type { ResolvedService } from './config-types.js';
 import { addForwarded } from './forwarded.js';
 import type { ResolvedTransport } from './transport.js';
 
@@ -168,16 +168,22 @@ export class LoadBalancer {
     }));
   }
 
+  /** The next server, round robin; `out` gets its Host when the service does not pass the client's. */
+  private next(out: Outgoing): Target {
+    const target = this.targets[this.nextIndex]!;
+    this.nextIndex = (this.nextIndex + 1) % this.targets.length;
+    // An HTTP/1.0 client may send no Host: the upstream gets the server's, as Go's ReverseProxy does.
+    if (!this.spec.passHostHeader || out.headers.host === undefined) out.headers.host = target.host;
+    return target;
+  }
+
   /**
    * Send `out` to the next server. `done` is called once: with the response, or with a failure.
    * A request whose reused keep-alive socket turns out closed by the server (ECONNRESET before
    * any response) is retried once on a fresh connection, if its body can be sent again.
    */
   forward(out: Outgoing, done: (failure: UpstreamFailure | undefined, res: IncomingMessage | undefined) => void): UpstreamCall {
-    const target = this.targets[this.nextIndex]!;
-    this.nextIndex = (this.nextIndex + 1) % this.targets.length;
-    // An HTTP/1.0 client may send no Host: the upstream gets the server's, as Go's ReverseProxy does.
-    if (!this.spec.passHostHeader || out.headers.host === undefined) out.headers.host = target.host;
+    const target = this.next(out);
     let settled = false;
     let current: http.ClientRequest | undefined;
     // One timer per request on the common path (a reused keep-alive connection): the response
@@ -201,15 +207,7 @@ export class LoadBalancer {
     // read by the upstream as a second request nobody routed (request smuggling).
     if (out.body !== undefined && !Buffer.isBuffer(out.body) && out.headers['content-length'] === undefined) out.headers['transfer-encoding'] = 'chunked';
     const send = (retry: boolean) => {
-      const req = target.request({
-        agent: target.agent,
-        hostname: target.hostname,
-        port: target.port,
-        method: out.method,
-        path: out.url,
-        headers: out.headers,
-        setHost: false,
-      });
+      const req = startRequest(target, out, target.agent);
       current = req;
       req.on('socket', (socket) => {
         if (!(socket as unknown as { connecting: boolean }).connecting) return;
@@ -260,9 +258,7 @@ export class LoadBalancer {
     out: Outgoing,
     done: (failure: UpstreamFailure | undefined, res: IncomingMessage | undefined, socket?: Socket, head?: Buffer) => void,
   ): UpstreamCall {
-    const target = this.targets[this.nextIndex]!;
-    this.nextIndex = (this.nextIndex + 1) % this.targets.length;
-    if (!this.spec.passHostHeader || out.headers.host === undefined) out.headers.host = target.host;
+    const target = this.next(out);
     let settled = false;
     const finish = (f: UpstreamFailure | undefined, res: IncomingMessage | undefined, socket?: Socket, head?: Buffer) => {
       if (settled) return;
@@ -272,16 +268,7 @@ export class LoadBalancer {
     };
     const ms = this.spec.dialTimeoutMs + (this.spec.responseHeaderTimeoutMs || 0);
     // A connection that is handed over must not come from (or go back to) the keep-alive pool.
-    const req = target.request({
-      agent: false,
-      hostname: target.hostname,
-      port: target.port,
-      method: out.method,
-      path: out.url,
-      headers: out.headers,
-      setHost: false,
-      ...(target.agent instanceof https.Agent ? tlsOptionsOf(target.agent) : {}),
-    });
+    const req = startRequest(target, out, false, target.agent instanceof https.Agent ? tlsOptionsOf(target.agent) : undefined);
     const timer = setTimeout(() => req.destroy(new UpstreamTimeout('response', ms)), ms);
     req.on('upgrade', (res, socket, head) => finish(undefined, res, socket, head));
     req.on('response', (res) => finish(undefined, res));
@@ -295,6 +282,12 @@ export class LoadBalancer {
       },
     };
   }
+}
+
+/** Start the request of `out` to `target` (headers as given: no Host of node's own). */
+function startRequest(target: Target, out: Outgoing, agent: http.Agent | false, tls?: https.RequestOptions): http.ClientRequest {
+  const options: https.RequestOptions = { agent, hostname: target.hostname, port: target.port, method: out.method, path: out.url, headers: out.headers, setHost: false };
+  return target.request(tls ? Object.assign(options, tls) : options);
 }
 
 function tlsOptionsOf(agent: https.Agent): https.RequestOptions {

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import tls, { type SecureContext } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
-import { watch as watchFiles, type FSWatcher } from 'chokidar';
+import type { PluginWatcher } from '../host/watch.js';
 import type { Logger } from '../types.js';
 
 /** `tls` at the top of the file. */
@@ -89,8 +89,7 @@ function matches(name: string, servername: string): boolean {
 /** The loaded certificates of a gateway, reloaded when their files change. */
 export class CertStore {
   private loaded: Loaded[] = [];
-  private watcher: FSWatcher | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private watcher: PluginWatcher | undefined;
   private closed = false;
   private readonly servers = new Set<tls.Server>();
 
@@ -119,20 +118,21 @@ export class CertStore {
   }
 
   /** Watch the files; `onReload` hears each outcome. */
-  watch(onReload?: (ok: boolean, error?: Error) => void): void {
+  async watch(onReload?: (ok: boolean, error?: Error) => void): Promise<void> {
     if (this.files.length === 0) return;
-    const w = watchFiles(
-      this.files.flatMap((f) => [f.certFile, f.keyFile]),
-      { ignoreInitial: true },
-    );
-    w.on('all', () => {
-      if (this.closed) return;
-      clearTimeout(this.timer);
-      // Cert and key are usually written one after the other: wait until both are there.
-      this.timer = setTimeout(() => this.reload(onReload), 100);
+    // The host's watcher (chokidar, loaded only here) batches the events: cert and key are usually
+    // written one after the other, and are read once both are there.
+    const { watchPlugins } = await import('../host/watch.js');
+    const watcher = await watchPlugins({
+      dir: undefined,
+      files: this.files.flatMap((f) => [f.certFile, f.keyFile]),
+      debounceMs: 100,
+      isPlugin: () => true,
+      onChange: () => this.reload(onReload),
+      onError: (err) => this.logger.warn({ err: err.message }, `watching the certificate files failed: ${err.message}`),
     });
-    w.on('error', (err) => this.logger.warn({ err: (err as Error)?.message }, `watching the certificate files failed: ${(err as Error)?.message}`));
-    this.watcher = w;
+    if (this.closed) await watcher.close();
+    else this.watcher = watcher;
   }
 
   private reload(onReload?: (ok: boolean, error?: Error) => void): void {
@@ -151,7 +151,6 @@ export class CertStore {
 
   async close(): Promise<void> {
     this.closed = true;
-    clearTimeout(this.timer);
     await this.watcher?.close().catch(() => undefined);
   }
 }

@@ -47,8 +47,9 @@ function loadPatched(): Fengari {
     if (!patch) return original.call(this, m, filename);
     let src = readFileSync(filename, 'utf8');
     for (const edit of patch.edits) {
-      if (src.split(edit.find).length !== 2) throw new Error(`cannot patch fengari ${patch.file}: unexpected source`);
-      src = src.replace(edit.find, edit.replace);
+      const parts = src.split(edit.find);
+      if (edit.all ? parts.length < 2 : parts.length !== 2) throw new Error(`cannot patch fengari ${patch.file}: unexpected source`);
+      src = parts.join(edit.replace);
     }
     m.__terrarium = hooksWithHelpers;
     applied.add(filename);
@@ -68,6 +69,7 @@ function loadPatched(): Fengari {
     ltable: require('fengari/src/ltable.js'),
     lstring: require('fengari/src/lstring.js'),
     ldo: require('fengari/src/ldo.js'),
+    lfunc: require('fengari/src/lfunc.js'),
   };
   return { ...fengari, internals };
 }

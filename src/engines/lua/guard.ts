@@ -10,7 +10,8 @@
  *    walk does it walk this state's reachable Lua data (`walk`) to estimate what the plugin holds.
  *    Over memoryBytes -> ERR_PLUGIN_MEMORY. Garbage and other plugins' growth only cost a walk,
  *    never a false violation; the walk (O(live objects)) happens at most once per quarter of
- *    memoryBytes of process heap growth.
+ *    memoryBytes of process heap growth. The first check after the load always walks (the load
+ *    itself measures nothing: an idle standby never pays for a walk).
  *
  * Sizes are estimates calibrated against V8 on Node 20 (see the README, "Memory and long built-ins"): a table entry
  * (Map slot + entry record + two TValues) costs ~170 bytes, a
@@ -59,6 +60,8 @@ export class MemoryGuard {
   /** Process heap at the last walk. */
   private baseHeap = 0;
   private allocated = 0;
+  /** `live` is not known yet (after load, until the first check walks). */
+  private stale = false;
   readonly maxString: number;
   private readonly allocCheckEvery: number;
 
@@ -71,12 +74,20 @@ export class MemoryGuard {
     this.baseHeap = heapNow();
   }
 
+  /**
+   * The load is over: what the plugin holds is measured at the first check, not now. Most
+   * instances are idle standbys that never run a check, and a walk was ~10% of creating one.
+   */
   afterLoad(): void {
-    this.live = this.walk();
-    this.baseHeap = heapNow();
+    this.stale = true;
   }
 
   estimate(): number {
+    if (this.stale) {
+      this.stale = false;
+      this.live = this.walk();
+      this.baseHeap = heapNow();
+    }
     return this.live;
   }
 
@@ -95,7 +106,8 @@ export class MemoryGuard {
     const now = heapNow();
     const h = now + extra;
     // A heap that shrank since the last walk (a GC) must not offset `extra`: only growth counts.
-    if (Math.max(0, now - this.baseHeap) + extra + this.live <= this.limit) return;
+    if (!this.stale && Math.max(0, now - this.baseHeap) + extra + this.live <= this.limit) return;
+    this.stale = false;
     const live = this.walk() + extra;
     this.baseHeap = h;
     if (live > this.limit) {

@@ -5,6 +5,7 @@
  * the state (`L.l_G.terrarium`).
  */
 import { createHash } from 'node:crypto';
+import { T } from './tags.js';
 
 /** What the patched fengari calls back into; one per process, dispatching on the state's `l_G.terrarium`. */
 export interface GuardHooks {
@@ -29,7 +30,19 @@ export interface GuardHooks {
   caught(L: unknown, tv: unknown): void;
   /** A Lua stack is about to grow to hold `n` more slots. May throw a Lua error. */
   growStack(L: unknown, n: number): void;
+  /**
+   * luaL_loadbufferx was called: compile with `compile` (fengari's own), or push a copy of a chunk
+   * compiled before (chunks.ts). Returns the status, as luaL_loadbufferx does.
+   */
+  loadChunk(L: unknown, buff: Uint8Array, name: Uint8Array | null, mode: Uint8Array | null, compile: LoadBuffer): number;
+  /** The metamethod names (TStrings, immutable) made by the first state, shared by the later ones. */
+  tmnames?: unknown[];
+  /** fengari's `next` (lbaselib's luaB_next): a generic for over it is run inline (nextInline). */
+  next?: unknown;
 }
+
+/** fengari's luaL_loadbufferx (its size argument is unused: the whole buffer is read). */
+export type LoadBuffer = (L: unknown, buff: Uint8Array, size: number | null, name: Uint8Array | null, mode: Uint8Array | null) => number;
 
 export const guardHooks: GuardHooks = {
   alloc() {},
@@ -45,6 +58,7 @@ export const guardHooks: GuardHooks = {
   fault() {},
   caught() {},
   growStack() {},
+  loadChunk: (L, buff, name, mode, compile) => compile(L, buff, null, name, mode),
 };
 
 /**
@@ -58,11 +72,8 @@ export const guardHooks: GuardHooks = {
  */
 function luaHash(s: Uint8Array): string {
   const n = s.length;
-  if (n <= 32) {
-    let h = '|';
-    for (let i = 0; i < n; i++) h += String.fromCharCode(s[i]!);
-    return h;
-  }
+  // One flat string (a `+=` loop left a rope of one node per byte, kept as long as the key lives).
+  if (n <= 32) return '|' + String.fromCharCode.apply(null, s as unknown as number[]);
   guardHooks.steps -= n >> 4;
   if (n <= 4096) return '|' + Buffer.from(s.buffer, s.byteOffset, n).toString('latin1');
   return '&' + n + ':' + createHash('sha256').update(s).digest('base64');
@@ -143,4 +154,82 @@ function numeralText(s: Uint8Array): string {
   return view(s).toString('latin1');
 }
 
-export const helpers = { luaHash, luaCompare, luaEqual, luaIndexOf, numeralText, MAX_NUMERAL };
+const encoder = new TextEncoder();
+
+/**
+ * UTF-8 bytes of a JS string without lone surrogates (fengari's to_luastring, for those strings:
+ * it built a JS array of boxed bytes first); ASCII without TextEncoder's call overhead.
+ */
+export function utf8(s: string): Uint8Array {
+  const n = s.length;
+  if (n < 256) {
+    const out = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c > 127) return encoder.encode(s);
+      out[i] = c;
+    }
+    return out;
+  }
+  return encoder.encode(s);
+}
+
+interface Cell {
+  type: number;
+  value: unknown;
+  setfrom(o: Cell): void;
+  setnilvalue(): void;
+}
+interface Entry {
+  key: Cell;
+  value: Cell;
+  n: Entry | undefined;
+}
+interface NextTable {
+  f: Entry | undefined;
+  strong: Map<unknown, Entry>;
+}
+
+/**
+ * One step of `for k, v in pairs(t)` (OP_TFORCALL with fengari's own `next` on a table), without
+ * the C call: what luaH_next would leave in the loop's `nres` variables at stack[cb..]. fengari's
+ * call protocol (frame, argument copies, popping and re-creating stack slots) was a third of such
+ * a loop. Returns false, having changed nothing, whenever the step is not the plain case (a key
+ * deleted during the traversal, a key that is not in the table, a float or unhashed key, a
+ * missing slot, a stack whose top is not the frame's): the real call then runs, with its errors.
+ */
+function nextInline(L: { stack: (Cell | undefined)[]; top: number }, ra: number, cb: number, nres: number, top: number): boolean {
+  const stack = L.stack;
+  if (L.top !== top) return false;
+  for (let j = 0; j < top - cb; j++) if (stack[cb + j] === undefined) return false;
+  const t = stack[ra + 1]!.value as NextTable;
+  const key = stack[ra + 2]!;
+  let entry: Entry | undefined;
+  if (key.type === T.NIL) entry = t.f;
+  else {
+    let hash: unknown;
+    if (key.type === T.NUMINT) hash = key.value;
+    else if (key.type === T.SHRSTR || key.type === T.LNGSTR) hash = (key.value as { hash: unknown }).hash;
+    else return false;
+    if (hash === null) return false;
+    const at = t.strong.get(hash);
+    if (!at) return false;
+    entry = at.n;
+  }
+  // The registers above the loop variables are cleared as the call left them (no local of the
+  // loop body is live here, and a captured one was closed at the end of the iteration), so the
+  // memory guard sees what it saw with the call.
+  let j = 0;
+  if (entry) {
+    stack[cb]!.setfrom(entry.key);
+    j = 1;
+    if (nres > 1) {
+      stack[cb + 1]!.setfrom(entry.value);
+      j = 2;
+    }
+  }
+  for (; cb + j < top; j++) stack[cb + j]!.setnilvalue();
+  return true;
+}
+
+export const helpers = { nextInline, luaHash, luaCompare, luaEqual, luaIndexOf, numeralText, utf8, MAX_NUMERAL };

@@ -7,7 +7,7 @@
 import type { LoadRequest } from '../../engine.js';
 import { fengari } from './fengari.js';
 import type { HostCalls } from './host-calls.js';
-import { type LuaState, type Markers, type TValue, type Table, T, TValueCtor } from './marshal.js';
+import { type LuaState, type Markers, type TValue, type Table, T, TValueCtor, luaH_new, luaString, setField } from './marshal.js';
 import { jsText, ls } from './text.js';
 
 const { lua, lauxlib } = fengari;
@@ -22,8 +22,8 @@ const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null &
 export function installHost(L: LuaState, m: Markers, req: LoadRequest, calls: HostCalls): void {
   lua.lua_pushglobaltable(L);
   pushNode(L, tree(req, calls), 'host', calls, rootExtras(m, req, calls));
-  lua.lua_setfield(L, -2, ls('host'));
-  lua.lua_pop(L, 1);
+  setField((L.stack[L.top - 2] as TValue).value as Table, 'host', L.stack[L.top - 1] as TValue);
+  lua.lua_pop(L, 2);
 }
 
 /** The namespaces: data first, then each capability under its path (a namespace replaces data of the same name, keeping its fields). */
@@ -97,41 +97,43 @@ function rootExtras(m: Markers, req: LoadRequest, calls: HostCalls): RootExtras 
 
 /** Push one namespace as a read-only userdata whose __index table holds its members. */
 function pushNode(L: LuaState, node: Node, path: string, calls: HostCalls, root?: RootExtras): void {
+  lua.lua_checkstack(L, 3);
   lua.lua_newuserdata(L, 0);
-  lua.lua_createtable(L, 0, 4);
-  // __index table with everything readable under this namespace
-  lua.lua_createtable(L, 0, node.fns.size + node.kids.size + node.data.size);
-  const idx = lua.lua_gettop(L);
-  for (const [k, fn] of node.fns) {
-    lua.lua_pushcfunction(L, fn);
-    lua.lua_setfield(L, idx, ls(k));
-  }
+  const ud = (L.stack[L.top - 1] as TValue).value as { metatable: Table | null };
+  const mt = luaH_new(L);
+  // __index table with everything readable under this namespace (later members replace earlier ones of the same name)
+  const index = luaH_new(L);
+  const setTop = (k: string) => {
+    setField(index, k, L.stack[L.top - 1] as TValue);
+    lua.lua_pop(L, 1);
+  };
+  for (const [k, fn] of node.fns) setField(index, k, new TValueCtor(T.LCF, fn));
   for (const [k, kid] of node.kids) {
     pushNode(L, kid, `${path}.${k}`, calls);
-    lua.lua_setfield(L, idx, ls(k));
+    setTop(k);
   }
   for (const [k, v] of node.data) {
     if (isPlainObject(v) && !(v instanceof Uint8Array)) {
       const kid: Node = { fns: new Map(), kids: new Map(), data: new Map(Object.entries(v)) };
       pushNode(L, kid, `${path}.${k}`, calls);
     } else calls.pushJS(L, v, `${path}.${k}`, 'host data');
-    lua.lua_setfield(L, idx, ls(k));
+    setTop(k);
   }
   if (root) {
-    for (const [k, fn] of root.helpers) {
-      lua.lua_pushcfunction(L, fn);
-      lua.lua_setfield(L, idx, ls(k));
-    }
-    L.stack[L.top++] = new TValueCtor(T.USERDATA, root.nullUd);
-    lua.lua_setfield(L, idx, ls('null'));
+    for (const [k, fn] of root.helpers) setField(index, k, new TValueCtor(T.LCF, fn));
+    setField(index, 'null', new TValueCtor(T.USERDATA, root.nullUd));
+    L.stack[L.top++] = new TValueCtor(T.TABLE, index);
     lua.lua_pushcclosure(L, root.index, 1);
-  }
-  lua.lua_setfield(L, -2, ls('__index'));
-  lua.lua_pushcfunction(L, (L1: LuaState) => lauxlib.luaL_error(L1, ls('host is read-only: cannot set %s'), lauxlib.luaL_tolstring(L1, 2)));
-  lua.lua_setfield(L, -2, ls('__newindex'));
-  lua.lua_pushliteral(L, 'host (read-only)');
-  lua.lua_setfield(L, -2, ls('__metatable'));
-  lua.lua_setmetatable(L, -2);
+    setField(mt, '__index', L.stack[L.top - 1] as TValue);
+    lua.lua_pop(L, 1);
+  } else setField(mt, '__index', new TValueCtor(T.TABLE, index));
+  setField(mt, '__newindex', new TValueCtor(T.LCF, readOnly));
+  setField(mt, '__metatable', new TValueCtor(T.LNGSTR, luaString('host (read-only)')));
+  ud.metatable = mt;
+}
+
+function readOnly(L: LuaState): number {
+  return lauxlib.luaL_error(L, ls('host is read-only: cannot set %s'), lauxlib.luaL_tolstring(L, 2)) as number;
 }
 
 /** host.array(t) / host.object(t): mark a table for the marshaller (refused if it has another metatable). */

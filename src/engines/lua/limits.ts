@@ -19,7 +19,9 @@
 import type { Limits } from '../../types.js';
 import { type ErrorContext, PluginMemoryError, PluginStackError, PluginTimeoutError, type TerrariumError } from '../../errors.js';
 import { guestFailure } from '../../binding/failures.js';
+import { chunkKey, findChunk, keepChunk, pushChunk } from './chunks.js';
 import { fengari, guardHooks } from './fengari.js';
+import type { LoadBuffer } from './hooks.js';
 import { type GuardOwner, MemoryGuard, SLOT_BYTES } from './guard.js';
 import type { LuaState, TValue } from './marshal.js';
 import { GLUE, ls, raise, tracebackOf } from './text.js';
@@ -30,6 +32,8 @@ const { lua } = fengari;
 const HOOK_EVERY = 1000;
 /** Units of built-in work (pattern steps, table-loop steps, bytes/16 hashed...) between two deadline checks. */
 const MATCH_SLICE = 1 << 16;
+/** Allocations below this many bytes do not read the clock (onAlloc). */
+const SMALL_ALLOC = 4096;
 /** Compiled instructions between two checks of the compiler's deadline and memory. */
 const CODE_SLICE = 1 << 12;
 /** Bytes a compiled instruction holds with its share of line info, constants and lexer strings (measured, see README). */
@@ -147,7 +151,9 @@ export class Budget implements GuardOwner {
     this.memory.alloc(L, bytes);
     // Long single built-ins (string.format('%q', big), gsub over a large subject) grow their
     // buffer as they go: each growth is also a chance to stop one that ran past its deadline.
-    if (now() > this.deadline) this.raiseExceeded(L, 'timeout');
+    // Small strings (every `..` of a plugin's loop) leave that to the count hook and the work
+    // slices: reading the clock was a tenth of such a loop.
+    if (bytes >= SMALL_ALLOC && now() > this.deadline) this.raiseExceeded(L, 'timeout');
   }
 
   /**
@@ -179,6 +185,41 @@ export class Budget implements GuardOwner {
   onGrowStack(L: LuaState, n: number): void {
     if (this.exceeded || this.raising || n < 4096) return;
     this.memory.check(L, n * SLOT_BYTES);
+  }
+
+  /**
+   * luaL_loadbufferx on this state. The source an instance loads at its start (text, on the main
+   * thread, while loading: plugin code never runs on the main thread) is compiled once per process
+   * (chunks.ts); a copy of a chunk compiled before is charged what its compile charged against
+   * memoryBytes (replayCompile), so the limit holds whichever way the chunk arrives.
+   */
+  onLoadChunk(L: LuaState, buff: Uint8Array, name: Uint8Array | null, mode: Uint8Array | null, compile: LoadBuffer): number {
+    const textOnly = mode !== null && mode.length === 1 && mode[0] === 0x74;
+    const key = textOnly && this.phase === 'load' && L === (L.l_G as { mainthread: unknown }).mainthread ? chunkKey(buff) : undefined;
+    if (key === undefined) return compile(L, buff, null, name, mode);
+    const kept = findChunk(key);
+    if (!kept) {
+      const status = compile(L, buff, null, name, mode);
+      if (status === lua.LUA_OK) keepChunk(L, key);
+      return status;
+    }
+    if (kept.instructions > CODE_SLICE) {
+      const status = this.replayCompile(L, kept.instructions);
+      if (status !== lua.LUA_OK) return status;
+    }
+    pushChunk(L, kept, name ?? ls('?'));
+    return lua.LUA_OK;
+  }
+
+  /** The compiler's checks for a chunk of `instructions` (onCodeSlice, every CODE_SLICE), in a protected call. */
+  private replayCompile(L: LuaState, instructions: number): number {
+    lua.lua_pushcfunction(L, (L1: LuaState) => {
+      this.compileReset();
+      for (let n = instructions; n > CODE_SLICE; n -= CODE_SLICE) this.onCodeSlice(L1);
+      this.compileReset();
+      return 0;
+    });
+    return lua.lua_pcall(L, 0, 0, 0) as number;
   }
 
   onFault(): void {
@@ -222,3 +263,7 @@ guardHooks.compileReset = (L) => {
 guardHooks.fault = (L) => budgetOf(L)?.onFault();
 guardHooks.caught = (L, tv) => budgetOf(L)?.onCaught(tv as TValue | undefined);
 guardHooks.growStack = (L, n) => budgetOf(L)?.onGrowStack(L as LuaState, n);
+guardHooks.loadChunk = (L, buff, name, mode, compile) => {
+  const budget = budgetOf(L);
+  return budget ? budget.onLoadChunk(L as LuaState, buff, name, mode, compile) : compile(L, buff, null, name, mode);
+};

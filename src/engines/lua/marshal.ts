@@ -10,6 +10,7 @@
  */
 import { classifyValue, wirePath, type WireFailure } from '../../binding/wire.js';
 import { fengari } from './fengari.js';
+import { utf8 } from './hooks.js';
 
 const { lobject, ltable, lstring } = fengari.internals as {
   lobject: { TValue: new (type: number, value: unknown) => TValue };
@@ -42,6 +43,8 @@ export interface Table {
   f: TableEntry | undefined;
   l: TableEntry | undefined;
   metatable: Table | null;
+  /** Metamethods known absent when this table is a metatable (ltm.js fasttm); 0 = none known. */
+  flags: number;
 }
 export interface LuaState {
   stack: TValue[];
@@ -49,21 +52,8 @@ export interface LuaState {
   l_G: unknown;
 }
 
-export const T = {
-  NIL: 0,
-  BOOLEAN: 1,
-  LIGHTUSERDATA: 2,
-  NUMFLT: 3,
-  NUMINT: 3 | (1 << 4),
-  SHRSTR: 4,
-  LNGSTR: 4 | (1 << 4),
-  TABLE: 5,
-  LCL: 6,
-  LCF: 6 | (1 << 4),
-  CCL: 6 | (2 << 4),
-  USERDATA: 7,
-  THREAD: 8,
-} as const;
+export { T } from './tags.js';
+import { T } from './tags.js';
 
 export const TValueCtor = lobject.TValue;
 export const luaH_new = ltable.luaH_new;
@@ -93,23 +83,8 @@ const fail = (where: Path, reason: string): never => {
   throw e;
 };
 
-const encoder = new TextEncoder();
 const strictDecoder = new TextDecoder('utf-8', { fatal: true });
 
-/** UTF-8 bytes of a JS string; ASCII without TextEncoder's call overhead. */
-export function utf8(s: string): Uint8Array {
-  const n = s.length;
-  if (n < 256) {
-    const out = new Uint8Array(n);
-    for (let i = 0; i < n; i++) {
-      const c = s.charCodeAt(i);
-      if (c > 127) return encoder.encode(s);
-      out[i] = c;
-    }
-    return out;
-  }
-  return encoder.encode(s);
-}
 
 /**
  * Lua string bytes to a JS string, or undefined when they are not valid UTF-8. Short ASCII strings
@@ -194,13 +169,29 @@ function stringKeyText(ts: TString): string | undefined {
  * (Object.keys, array indexes), so no lookup, dead-key bookkeeping or TValue copies are needed:
  * the entry has the shape ltable.js's `add` gives (key, value, p, n), and the TValues are owned.
  */
-function append(t: Table, hash: unknown, key: TValue, value: TValue): void {
+export function appendEntry(t: Table, hash: unknown, key: TValue, value: TValue): void {
   const prev = t.l;
   const entry: TableEntry = { key, value, p: prev, n: undefined };
   if (!t.f) t.f = entry;
   if (prev) prev.n = entry;
   t.strong.set(hash, entry);
   t.l = entry;
+}
+
+/**
+ * t[name] = v without the VM, for the tables the engine builds (no metamethods, no traversal in
+ * progress), with an interned key; a key already present keeps its place in the iteration order.
+ */
+export function setField(t: Table, name: string, v: TValue): void {
+  const key = luaString(name);
+  const hash = lstring.luaS_hashlongstr(key);
+  const e = t.strong.get(hash);
+  if (e) {
+    e.value.type = v.type;
+    e.value.value = v.value;
+  } else appendEntry(t, hash, new TValueCtor(T.LNGSTR, key), new TValueCtor(v.type, v.value));
+  // what the VM does after a store: no metamethod absence stays cached (ltm.js fasttm)
+  t.flags = 0;
 }
 
 /** Per-state markers created by the engine (host.null, host.array, host.object, host.bytes). */
@@ -263,6 +254,9 @@ export function toLua(L: LuaState, v: unknown, m: Markers, path: Path, depth: nu
       if (seen.indexOf(v) !== -1) fail(path, 'a cycle');
       seen.push(v);
       const t = ltable.luaH_new(L);
+      // Built without the VM, which clears this on every store: a table the plugin later uses as a
+      // metatable (a copied `{ __index = ... }`) must not claim its metamethods are absent.
+      t.flags = 0;
       if (kind === 'array') {
         const a = v as unknown[];
         t.metatable = m.arrayMt;
@@ -270,7 +264,7 @@ export function toLua(L: LuaState, v: unknown, m: Markers, path: Path, depth: nu
           const val = read(a, i, path);
           // Strings inline: no path object for a value that cannot fail.
           const tv = typeof val === 'string' ? new TValueCtor(T.LNGSTR, luaString(val)) : toLua(L, val, m, step(path, i), depth + 1, seen, true);
-          append(t, i + 1, new TValueCtor(T.NUMINT, i + 1), tv);
+          appendEntry(t, i + 1, new TValueCtor(T.NUMINT, i + 1), tv);
         }
       } else {
         const o = v as Record<string, unknown>;
@@ -282,7 +276,7 @@ export function toLua(L: LuaState, v: unknown, m: Markers, path: Path, depth: nu
           if (val === undefined) continue; // like JSON: an undefined property is an absent key
           const ks = luaString(k);
           const tv = typeof val === 'string' ? new TValueCtor(T.LNGSTR, luaString(val)) : toLua(L, val, m, step(path, k), depth + 1, seen, true);
-          append(t, lstring.luaS_hashlongstr(ks), new TValueCtor(T.LNGSTR, ks), tv);
+          appendEntry(t, lstring.luaS_hashlongstr(ks), new TValueCtor(T.LNGSTR, ks), tv);
         }
       }
       seen.pop();

@@ -1,13 +1,22 @@
 /**
  * The literal source patches applied to fengari when it loads (see fengari.ts for how, and the
  * README, "Memory and long built-ins", for the table of what each one is for). Each `find` must
- * occur exactly once in its file, or the engine refuses to start.
+ * occur exactly once in its file (or, for an edit marked `all`, at least once, every occurrence
+ * replaced), or the engine refuses to start.
  */
 
 export interface Patch {
   file: string;
-  edits: { find: string; replace: string }[];
+  edits: { find: string; replace: string; all?: true }[];
 }
+
+/**
+ * fengari pops its stack with `delete L.stack[i]`: a runtime call in V8 each time, ~17% of a
+ * call that iterates with pairs (adjust_top, moveresults). A store of undefined reads back the same.
+ */
+const POPS = [
+  { find: 'delete L.stack[--L.top];', replace: 'L.stack[--L.top] = void 0;', all: true },
+] as const;
 
 /** Counts one unit of work of a built-in loop; every `steps` of them the deadline is checked. */
 const STEP = (L: string) => `if (--module.__terrarium.steps < 0) module.__terrarium.matchSlice(${L});`;
@@ -18,6 +27,28 @@ export const PATCHES: Patch[] = [
   {
     file: 'lvm.js',
     edits: [
+      {
+        // pairs(t) over a table steps inline (hooks.ts nextInline); anything else calls the iterator
+        find: `            case OP_TFORCALL: {
+                let cb = ra + 3; /* call base */
+                lobject.setobjs2s(L, cb+2, ra+2);
+                lobject.setobjs2s(L, cb+1, ra+1);
+                lobject.setobjs2s(L, cb, ra);
+                ldo.adjust_top(L, cb+3);  /* func. + 2 args (state and index) */
+                ldo.luaD_call(L, cb, i.C);
+                ldo.adjust_top(L, ci.top);`,
+        replace: `            case OP_TFORCALL: {
+                let cb = ra + 3; /* call base */
+                if (!(L.stack[ra].type === LUA_TLCF && L.stack[ra].value === module.__terrarium.next && L.stack[ra + 1].type === LUA_TTABLE
+                      && (L.hookmask & 1) === 0 && module.__terrarium.helpers.nextInline(L, ra, cb, i.C, ci.top))) {
+                lobject.setobjs2s(L, cb+2, ra+2);
+                lobject.setobjs2s(L, cb+1, ra+1);
+                lobject.setobjs2s(L, cb, ra);
+                ldo.adjust_top(L, cb+3);  /* func. + 2 args (state and index) */
+                ldo.luaD_call(L, cb, i.C);
+                ldo.adjust_top(L, ci.top);
+                }`,
+      },
       { find: 'let buff = new Uint8Array(tl);', replace: 'module.__terrarium.alloc(L, tl); let buff = new Uint8Array(tl);' },
       {
         // fengari orders strings by their (colliding, unpadded hex) hash: "\16" < "\2" was true.
@@ -40,6 +71,8 @@ export const PATCHES: Patch[] = [
         find: 'return luaS_eqlngstr(t1.tsvalue(), t2.tsvalue()) ? 1 : 0;',
         replace: `{ const c = luaS_eqlngstr(t1.tsvalue(), t2.tsvalue()); ${DEBT('L')} return c ? 1 : 0; }`,
       },
+      // last: earlier finds may include a pop
+      ...POPS,
     ],
   },
   {
@@ -64,6 +97,15 @@ export const PATCHES: Patch[] = [
     file: 'defs.js',
     edits: [
       {
+        // every JS string fengari turns into a Lua string (sources, names, messages): natively when
+        // it is well-formed UTF-16; lone surrogates keep fengari's own encoding
+        find: `    let len = str.length;
+    let outU8Array = Array(len); /* array is at *least* going to be length of string */`,
+        replace: `    if (str.isWellFormed()) { const b = module.__terrarium.helpers.utf8(str); if (cache) to_luastring_cache[str] = b; return b; }
+    let len = str.length;
+    let outU8Array = Array(len); /* array is at *least* going to be length of string */`,
+      },
+      {
         find: `const luastring_eq = function(a, b) {`,
         replace: `const luastring_eq = function(a, b) { return module.__terrarium.helpers.luaEqual(a, b);`,
       },
@@ -72,6 +114,12 @@ export const PATCHES: Patch[] = [
   {
     file: 'ltable.js',
     edits: [
+      // The map of keys deleted during a traversal is made when a key is first deleted, not with
+      // every table (one Map less per table: half the tables' allocation, most tables never lose a key).
+      { find: 'this.dead_strong = new Map();', replace: 'this.dead_strong = void 0;' },
+      { find: 't.dead_strong.clear();', replace: 't.dead_strong = void 0;' },
+      { find: 't.dead_strong.set(hash, e);', replace: '(t.dead_strong || (t.dead_strong = new Map())).set(hash, e);' },
+      { find: '|| table.dead_strong.get(hash);', replace: '|| (table.dead_strong && table.dead_strong.get(hash));' },
       {
         // hashing a fresh long string is work proportional to its length
         find: 'return luaS_hashlongstr(key.tsvalue());',
@@ -83,9 +131,33 @@ export const PATCHES: Patch[] = [
     file: 'lauxlib.js',
     edits: [
       {
+        // a plugin's source is compiled once per process (chunks.ts, limits.ts decide when)
+        find: 'const luaL_loadbufferx = function(L, buff, size, name, mode) {',
+        replace: `const luaL_loadbufferx = function(L, buff, size, name, mode) { return module.__terrarium.loadChunk(L, buff, name, mode, luaL_loadbufferx_compile); };
+const luaL_loadbufferx_compile = function(L, buff, size, name, mode) {`,
+      },
+      {
         find: 'let newsize = Math.max(B.b.length * 2, newend);  /* double buffer size */',
         replace: 'module.__terrarium.alloc(B.L, newend); let newsize = Math.max(B.b.length * 2, newend);',
       },
+    ],
+  },
+  {
+    file: 'ltm.js',
+    edits: [
+      {
+        // the metamethod names are the same immutable strings in every state: made once
+        find: 'const luaT_init = function(L) {',
+        replace: `const luaT_init = function(L) {
+    const shared = module.__terrarium.tmnames;
+    if (shared) { for (let i = 0; i < shared.length; i++) L.l_G.tmname[i] = shared[i]; return; }
+    luaT_init_names(L);
+    module.__terrarium.tmnames = L.l_G.tmname.slice();
+};
+const luaT_init_names = function(L) {`,
+      },
+      // last: earlier finds may include a pop
+      ...POPS,
     ],
   },
   {
@@ -109,6 +181,10 @@ export const PATCHES: Patch[] = [
         find: 'const lua_geti = function(L, idx, n) {',
         replace: `const lua_geti = function(L, idx, n) { ${STEP('L')}`,
       },
+      // last: earlier finds may include a pop
+      ...POPS,
+      { find: 'delete L.stack[L.top];', replace: 'L.stack[L.top] = void 0;' },
+      { find: 'delete from.stack[from.top + i];', replace: 'from.stack[from.top + i] = void 0;' },
     ],
   },
   {
@@ -265,6 +341,9 @@ export const PATCHES: Patch[] = [
     module.__terrarium.caught(L, L.stack[oldtop]);
 };`,
       },
+      // last: earlier finds may include a pop
+      ...POPS,
+      { find: 'delete L.stack[i];', replace: 'L.stack[i] = void 0;', all: true },
     ],
   },
 ];

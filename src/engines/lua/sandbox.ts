@@ -12,11 +12,12 @@
  */
 import type { LogLevel } from '../../types.js';
 import { fengari } from './fengari.js';
-import { type LuaState, type Markers, type TValue, type Table, T, TValueCtor, luaH_new, luaString } from './marshal.js';
+import { type LuaState, type Markers, type TValue, type Table, T, TValueCtor, luaH_new, luaString, setField } from './marshal.js';
+import { builtin, openLibs } from './libs.js';
 import { openCoroutineTop, openRandom } from './stdlib.js';
 import { jsText, ls } from './text.js';
 
-const { lua, lauxlib, lualib } = fengari;
+const { lua, lauxlib } = fengari;
 
 /** What the sandbox needs from its instance. */
 export interface SandboxOwner {
@@ -27,74 +28,47 @@ export interface SandboxOwner {
 
 /** Open the plugin's standard library into L's globals, as described above. */
 export function openSandbox(L: LuaState, owner: SandboxOwner): void {
-  const libs: [string, unknown][] = [
-    ['_G', lualib.luaopen_base],
-    ['string', lualib.luaopen_string],
-    ['table', lualib.luaopen_table],
-    ['math', lualib.luaopen_math],
-    ['utf8', lualib.luaopen_utf8],
-    ['coroutine', lualib.luaopen_coroutine],
-  ];
-  for (const [name, open] of libs) {
-    lauxlib.luaL_requiref(L, ls(name), open, 1);
-    lua.lua_pop(L, 1);
-  }
-  lua.lua_pushglobaltable(L);
-  const g = lua.lua_gettop(L);
-  for (const name of ['dofile', 'loadfile', 'require', 'collectgarbage', 'module']) {
-    lua.lua_pushnil(L);
-    lua.lua_setfield(L, g, ls(name));
-  }
-  lua.lua_pushcfunction(L, (L1: LuaState) => luaPrint(L1, owner));
-  lua.lua_setfield(L, g, ls('print'));
-  openRandom(L, g);
-  openCoroutineTop(L, g, (L1) => owner.isTopLevel(L1));
-  // string.dump would hand out bytecode, which fengari's undump does not verify.
-  lua.lua_getfield(L, g, ls('string'));
-  lua.lua_pushnil(L);
-  lua.lua_setfield(L, -2, ls('dump'));
+  const { tables, stringMeta } = openLibs(L);
+  setField(tables._G, 'print', new TValueCtor(T.LCF, (L1: LuaState) => luaPrint(L1, owner)));
+  openRandom(L, tables.math);
+  openCoroutineTop(L, tables.coroutine, (L1) => owner.isTopLevel(L1));
   // string.rep('', 2^31) allocates nothing, so no guard sees it, yet loops 2^31 times inside one
   // built-in call (40 s measured): answer the empty cases without the loop.
-  lua.lua_getfield(L, -1, ls('rep'));
-  lua.lua_pushcclosure(L, stringRep, 1);
-  lua.lua_setfield(L, -2, ls('rep'));
-  lua.lua_pop(L, 1);
+  setField(tables.string, 'rep', new TValueCtor(T.LCF, stringRep));
   // Lock the string metatable: getmetatable('') returns a string, setmetatable is refused.
-  lua.lua_pushliteral(L, '');
-  lua.lua_getmetatable(L, -1);
-  lua.lua_pushliteral(L, 'string');
-  lua.lua_setfield(L, -2, ls('__metatable'));
-  lua.lua_pop(L, 3);
+  setField(stringMeta, '__metatable', new TValueCtor(T.LNGSTR, luaString('string')));
 }
 
 /** The marker objects of this state: host.null, the host.array / host.object metatables. */
 export function makeMarkers(L: LuaState, copyBudget: number): Markers {
   const lockedMt = (name: string): Table => {
-    const mt = luaH_new(L) as Table;
-    const set = (k: string, v: TValue) => fengari.internals.ltable.luaH_setfrom(L, mt, new TValueCtor(T.LNGSTR, luaString(k)), v);
-    set('__metatable', new TValueCtor(T.LNGSTR, luaString(name)));
-    set('__name', new TValueCtor(T.LNGSTR, luaString(name)));
+    const mt = luaH_new(L);
+    setField(mt, '__metatable', new TValueCtor(T.LNGSTR, luaString(name)));
+    setField(mt, '__name', new TValueCtor(T.LNGSTR, luaString(name)));
     return mt;
   };
   const arrayMt = lockedMt('host.array');
   const objectMt = lockedMt('host.object');
   // host.null: a userdata printing as "null".
+  const nullMt = luaH_new(L);
+  setField(nullMt, '__metatable', new TValueCtor(T.LNGSTR, luaString('null')));
+  setField(nullMt, '__tostring', new TValueCtor(T.LCF, nullToString));
   lua.lua_newuserdata(L, 0);
-  const nullUd = (L.stack[L.top - 1] as TValue).value;
-  lua.lua_createtable(L, 0, 2);
-  lua.lua_pushliteral(L, 'null');
-  lua.lua_setfield(L, -2, ls('__metatable'));
-  lua.lua_pushcfunction(L, (L1: LuaState) => {
-    lua.lua_pushliteral(L1, 'null');
-    return 1;
-  });
-  lua.lua_setfield(L, -2, ls('__tostring'));
-  lua.lua_setmetatable(L, -2);
+  const nullUd = (L.stack[L.top - 1] as TValue).value as { metatable: Table | null };
+  nullUd.metatable = nullMt;
   lua.lua_pop(L, 1);
   return { nullUd, arrayMt, objectMt, bytes: new WeakMap(), fromBytes: new WeakSet(), copyBudget };
 }
 
-/** string.rep without the empty loop: '' when the result is empty, else the original. */
+function nullToString(L: LuaState): number {
+  lua.lua_pushliteral(L, 'null');
+  return 1;
+}
+
+/** fengari's string.rep (a plain function of the state it is called with, shared by every state). */
+const fengariRep = builtin('string', 'rep') as (L: LuaState) => number;
+
+/** string.rep without the empty loop: '' when the result is empty, else fengari's. */
 function stringRep(L: LuaState): number {
   const s = lauxlib.luaL_checklstring(L, 1) as Uint8Array;
   const n = lauxlib.luaL_checkinteger(L, 2) as number;
@@ -103,10 +77,7 @@ function stringRep(L: LuaState): number {
     lua.lua_pushliteral(L, '');
     return 1;
   }
-  lua.lua_pushvalue(L, lua.lua_upvalueindex(1));
-  lua.lua_insert(L, 1);
-  lua.lua_call(L, lua.lua_gettop(L) - 1, 1);
-  return 1;
+  return fengariRep(L);
 }
 
 /** print: its arguments through tostring, tab-separated, to the host logger at level info. */

@@ -4,7 +4,7 @@
  * thread although it runs in a pooled coroutine.
  */
 import { fengari } from './fengari.js';
-import type { LuaState } from './marshal.js';
+import { type LuaState, type Table, T, TValueCtor, setField } from './marshal.js';
 import { ls } from './text.js';
 
 const { lua, lauxlib } = fengari;
@@ -16,7 +16,7 @@ const { lua, lauxlib } = fengari;
  * like fengari's Math.random), and after math.randomseed(x) the sequence is fengari's own
  * LCG, so a seeded plugin draws exactly what it would in plain fengari.
  */
-export function openRandom(L: LuaState, g: number): void {
+export function openRandom(L: LuaState, math: Table): void {
   let seeded: number | undefined;
   const pool = new Uint32Array(256);
   let at = pool.length;
@@ -34,8 +34,7 @@ export function openRandom(L: LuaState, g: number): void {
     seeded = (1103515245 * seeded! + 12345) & 0x7fffffff;
     return seeded;
   };
-  lua.lua_getfield(L, g, ls('math'));
-  lua.lua_pushcfunction(L, (L1: LuaState) => {
+  setField(math, 'random', new TValueCtor(T.LCF, (L1: LuaState) => {
     const r = seeded === undefined ? unseeded() : lcg() / 0x80000000;
     let low: number;
     let up: number;
@@ -58,16 +57,13 @@ export function openRandom(L: LuaState, g: number): void {
     lauxlib.luaL_argcheck(L1, low >= 0 || up <= 2147483647 + low, 1, ls('interval too large'));
     lua.lua_pushinteger(L1, Math.floor(r * (up - low + 1)) + low);
     return 1;
-  });
-  lua.lua_setfield(L, -2, ls('random'));
-  lua.lua_pushcfunction(L, (L1: LuaState) => {
+  }));
+  setField(math, 'randomseed', new TValueCtor(T.LCF, (L1: LuaState) => {
     seeded = (lauxlib.luaL_checknumber(L1, 1) as number) | 0;
     if (seeded === 0) seeded = 1;
     lcg(); // fengari discards the first value too
     return 0;
-  });
-  lua.lua_setfield(L, -2, ls('randomseed'));
-  lua.lua_pop(L, 1);
+  }));
 }
 
 /**
@@ -76,20 +72,18 @@ export function openRandom(L: LuaState, g: number): void {
  * coroutine.isyieldable() is false, and coroutine.yield raises "attempt to yield from outside a
  * coroutine" (catchable by pcall) instead of suspending the whole call.
  */
-export function openCoroutineTop(L: LuaState, g: number, isTopLevel: (L1: LuaState) => boolean): void {
-  lua.lua_getfield(L, g, ls('coroutine'));
-  lua.lua_pushcfunction(L, (L1: LuaState) => {
+export function openCoroutineTop(L: LuaState, coroutine: Table, isTopLevel: (L1: LuaState) => boolean): void {
+  const set = (name: string, fn: (L1: LuaState) => number) => setField(coroutine, name, new TValueCtor(T.LCF, fn));
+  set('running', (L1: LuaState) => {
     const ismain = lua.lua_pushthread(L1) as boolean;
     lua.lua_pushboolean(L1, ismain || isTopLevel(L1));
     return 2;
   });
-  lua.lua_setfield(L, -2, ls('running'));
-  lua.lua_pushcfunction(L, (L1: LuaState) => {
+  set('isyieldable', (L1: LuaState) => {
     lua.lua_pushboolean(L1, lua.lua_isyieldable(L1) && !isTopLevel(L1));
     return 1;
   });
-  lua.lua_setfield(L, -2, ls('isyieldable'));
-  lua.lua_pushcfunction(L, (L1: LuaState) => {
+  set('yield', (L1: LuaState) => {
     if (isTopLevel(L1)) {
       // as fengari's lua_yieldk raises it (no position: the running function is this C one)
       lua.lua_pushliteral(L1, 'attempt to yield from outside a coroutine');
@@ -97,6 +91,4 @@ export function openCoroutineTop(L: LuaState, g: number, isTopLevel: (L1: LuaSta
     }
     return lua.lua_yield(L1, lua.lua_gettop(L1));
   });
-  lua.lua_setfield(L, -2, ls('yield'));
-  lua.lua_pop(L, 1);
 }

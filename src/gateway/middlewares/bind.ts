@@ -1,12 +1,26 @@
 /** Binding a configured built-in middleware: build it from its options, or report why it cannot run. */
-import { dotted, type Issue } from '../config.js';
-import type { ActiveMiddleware } from '../middleware.js';
+import type { Issue, ResolvedMiddleware } from '../config-types.js';
+import { dotted } from '../config-issues.js';
 import { BUILTINS } from './index.js';
 
 type Fn = (a: unknown, b: unknown) => unknown;
 
+/** What binding a built-in sets on a configured middleware (middleware.ts ActiveMiddleware). */
+export interface BuiltinTarget {
+  readonly name: string;
+  readonly spec: ResolvedMiddleware;
+  native: boolean;
+  onRequest: Fn | undefined;
+  onResponse: Fn | undefined;
+  requestBodyMax: number;
+  responseBodyMax: number;
+  requestHeaders: string[] | undefined;
+  dispose: (() => void) | undefined;
+  broken: { code: string; message: string } | undefined;
+}
+
 /** Build `mw`'s built-in; returns the problems (path and line), empty when it can run. */
-export function bindBuiltin(mw: ActiveMiddleware, at: (p: readonly (string | number)[]) => string, baseDir: string): Issue[] {
+export function bindBuiltin(mw: BuiltinTarget, at: (p: readonly (string | number)[]) => string, baseDir: string): Issue[] {
   const type = mw.spec.builtin!;
   const def = BUILTINS.get(type);
   const base = ['http', 'middlewares', mw.name, type];

@@ -9,7 +9,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import type { HeaderValue } from '../middleware.js';
+import type { HeaderValue } from '../middleware-contract.js';
 import { withoutHopByHop } from '../proxy.js';
 import { plainIp } from './ip-strategy.js';
 import { headerText } from './util.js';

@@ -5,7 +5,7 @@
  * @example
  * headers: { customRequestHeaders: { X-Script-Name: test }, frameDeny: true, accessControlAllowOriginList: ['https://a.example'] }
  */
-import type { HeaderValue } from '../middleware.js';
+import type { HeaderValue } from '../middleware-contract.js';
 import { headerText } from './util.js';
 import { bool, defineBuiltin, goRegExp, int, isTls, obj, str, strList, textResponse } from './types.js';
 

@@ -4,7 +4,7 @@
  * proxies from the right) and which key a rate or in-flight limit counts by.
  */
 import { BlockList, isIP } from 'node:net';
-import type { MiddlewareRequest } from '../middleware.js';
+import type { MiddlewareRequest } from '../middleware-contract.js';
 import { int, obj, str, strList, type BuildEnv } from './types.js';
 
 export interface IpStrategy {

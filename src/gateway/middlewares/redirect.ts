@@ -1,5 +1,5 @@
 /** What redirectScheme and redirectRegex answer: Traefik's statuses and body. */
-import type { RequestDecision } from '../middleware.js';
+import type { RequestDecision } from '../middleware-contract.js';
 import { STATUS_TEXT } from './util.js';
 
 /** 301/302 for GET, 308/307 otherwise (so the method and body survive), as Traefik. */

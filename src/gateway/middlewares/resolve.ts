@@ -3,7 +3,7 @@
  * built-in key), which type an entry is, and the expansion of `chain`s in a router's list, with
  * Traefik's `name@file` references.
  */
-import type { Issue, ResolvedMiddleware } from '../config.js';
+import type { Issue, ResolvedMiddleware } from '../config-types.js';
 import { BUILTINS, UNSUPPORTED } from './index.js';
 
 /** The JSON schema of one `http.middlewares.<name>` entry. */

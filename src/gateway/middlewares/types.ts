@@ -8,7 +8,7 @@
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
-import type { MiddlewareContext, MiddlewareRequest, MiddlewareResponse, RequestDecision, ResponseDecision } from '../middleware.js';
+import type { MiddlewareContext, MiddlewareRequest, MiddlewareResponse, RequestDecision, ResponseDecision } from '../middleware-contract.js';
 import type { UpstreamFailure } from '../proxy.js';
 
 /** What a built-in may see and change of the request in flight (the gateway's Exchange). */

@@ -24,7 +24,9 @@
  */
 import { Redis } from 'ioredis';
 import type { Logger } from '../../types.js';
-import { GATEWAY_SCHEMA, dotted, type Parsed } from '../config.js';
+import { GATEWAY_SCHEMA } from '../config-schema.js';
+import { dotted } from '../config-issues.js';
+import type { Parsed } from '../config-yaml.js';
 import { redactUrl } from '../kv-redis.js';
 import { ioredisOptions, type ResolvedRedisProvider } from '../redis-config.js';
 

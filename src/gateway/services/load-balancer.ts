@@ -4,7 +4,7 @@
  * (wrr with server `weight`s, or p2c), skipping servers a health check marked down, and keeping a
  * client on its server with a sticky cookie.
  */
-import type { ResolvedService } from '../config.js';
+import type { ResolvedService } from '../config-types.js';
 import { LoadBalancer, type AgentPool, type Outgoing, type UpstreamCall } from '../proxy.js';
 import type { Logger } from '../../types.js';
 import { pickP2c, pickWrr, type Candidate } from './balancer.js';

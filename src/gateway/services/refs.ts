@@ -1,5 +1,5 @@
 /** Checking the references between services: names that exist, no echo inside a composite, no cycle. */
-import type { ResolvedService } from '../config.js';
+import type { ResolvedService } from '../config-types.js';
 import { localName } from '../middlewares/resolve.js';
 import { compositeRefs } from './config.js';
 

@@ -1,0 +1,31 @@
+/**
+ * What every kv backend is (memory, redis): the synchronous store behind `host.kv`, and the
+ * capability tree a store is granted to plugins as.
+ */
+
+/** The store behind `host.kv`. */
+export interface KvStore extends Disposable {
+  /** `memory` or `redis`. */
+  readonly backend: 'memory' | 'redis';
+  /** The capability tree to grant: `{ kv: { get, set, incr, delete } }`. */
+  readonly capability: { kv: Record<string, (...args: never[]) => unknown> };
+  /** Keys held (memory backend; the redis backend answers -1). */
+  readonly size: number;
+  get(key: string): unknown;
+  set(key: string, value: unknown, ttlMs?: number): true;
+  incr(key: string, by?: number, ttlMs?: number): number;
+  delete(key: string): boolean;
+  dispose(): void;
+}
+
+/** The capability tree of a store (functions only: nothing of the store is reachable). */
+export function kvCapability(store: Pick<KvStore, 'get' | 'set' | 'incr' | 'delete'>): KvStore['capability'] {
+  return {
+    kv: {
+      get: (key: string) => store.get(key),
+      set: (key: string, value: unknown, ttlMs?: number) => store.set(key, value, ttlMs),
+      incr: (key: string, by?: number, ttlMs?: number) => store.incr(key, by, ttlMs),
+      delete: (key: string) => store.delete(key),
+    },
+  };
+}
