@@ -245,6 +245,38 @@ export function ok() { return 'ok'; }
   });
 });
 
+describe('quickjs under the host\'s guard', () => {
+  it('stops the guest at its next host call once the host broke the instance (re-entry cap met in a nested call the plugin caught)', async () => {
+    const dir = await fixtureDir({
+      'r.js': `
+export function again(n) {
+  try { host.again(n + 1); } catch {}
+  host.after(n);
+  return 'survived';
+}
+export function ok() { return 'ok'; }
+`,
+    });
+    const after: unknown[] = [];
+    let host: Host | undefined;
+    host = await createHost({
+      dir,
+      limits: LIMITS,
+      capabilities: { again: (n: unknown) => host!.get<{ again(n: unknown): string }>('r').again(n), after: (n: unknown) => void after.push(n) },
+    });
+    try {
+      const e = await expectCode(() => host!.get<{ again(n: number): string }>('r').again(1), 'ERR_PLUGIN_STACK');
+      assert.equal(e.exportName, 'again');
+      assert.deepEqual(after, [], 'no host function ran once the host had stopped the instance');
+      await host.ready();
+      assert.equal(host.get<{ ok(): string }>('r').ok(), 'ok', 'a fresh instance serves');
+    } finally {
+      await host.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('quickjs handle hygiene', () => {
   it('frees every handle on dispose, including after errors and async calls (debug build leak check)', async () => {
     const source = `

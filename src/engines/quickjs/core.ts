@@ -1,11 +1,15 @@
 /**
  * The state every QuickJS instance carries and the rules that turn what the engine signalled into
- * errors: the runtime and context with their interrupt handler and memory guard, the call
- * deadline, the crash-only latch (`breakWith`), the classification of a thrown value, and
- * dispose. The host-call layer (host-calls.ts) and the call path (instance.ts) build on it.
+ * errors: the runtime and context with their interrupt handler and memory guard, the deadline of
+ * the guest code running now, the crash-only latch (`breakWith`), the classification of a thrown
+ * value, and dispose. The host-call layer (host-calls.ts) and the call path (instance.ts) build on
+ * it. What is the same for every engine (the plugin name, the re-entry cap, call deadlines, the
+ * async-call timeout, the export name on errors, failing in-flight calls on dispose) is the
+ * host's (host/guard.ts); this engine keeps its own latch and entry count only because promise
+ * jobs, polls and host-driven guest work enter the guest without the host knowing.
  */
 import { Scope, type QuickJSContext, type QuickJSHandle, type QuickJSRuntime, type QuickJSWASMModule } from 'quickjs-emscripten-core';
-import type { LoadRequest } from '../../engine.js';
+import { type LoadRequest, errorContext } from '../../engine.js';
 import type { ExportInfo, PluginMeta } from '../../types.js';
 import {
   type ErrorContext,
@@ -14,22 +18,18 @@ import {
   PluginStackError,
   PluginThrownError,
   PluginTimeoutError,
-  PluginUnavailableError,
   TerrariumError,
 } from '../../errors.js';
 import { decodeWire, isWireFailure } from '../../binding/wire.js';
 import { boundedLog } from '../../capabilities/index.js';
-import { AsyncCalls } from '../../binding/async-calls.js';
 import { guestFailure, marshalErrorFrom } from '../../binding/failures.js';
+import { isHostStackOverflow } from '../../binding/overflow.js';
 import { RawVM, ScratchError } from './ffi.js';
 import { GLUE_FILE } from './guest.js';
-import { type Described, detached, isHostStackOverflow, now, rebrand } from './util.js';
-
-/** Nested host -> plugin -> host -> plugin calls on one instance before ERR_PLUGIN_STACK. */
-export const MAX_REENTRY = 32;
+import { AsyncCalls } from './async-calls.js';
+import { type Described, now } from './util.js';
 
 export abstract class InstanceCore {
-  name: string;
   meta: PluginMeta | undefined;
   exports: ExportInfo[] = [];
   broken = false;
@@ -49,7 +49,7 @@ export abstract class InstanceCore {
   protected backstop = Infinity;
   /** console.* output, bounded per line and per second in bytes. */
   protected readonly log: (level: 'debug' | 'info' | 'warn' | 'error', message: unknown) => void;
-  protected readonly pending = new AsyncCalls<number>();
+  protected readonly pending = new AsyncCalls();
   /** Interrupt deadline of the code running now (performance.now() ms). */
   protected deadline = Infinity;
   protected interrupted = false;
@@ -65,7 +65,6 @@ export abstract class InstanceCore {
     protected readonly qjs: QuickJSWASMModule,
     private readonly memory: WebAssembly.Memory,
   ) {
-    this.name = req.defaultName;
     this.log = boundedLog((level, message) => req.log(level, message));
     this.rt = qjs.newRuntime();
     try {
@@ -82,6 +81,12 @@ export abstract class InstanceCore {
 
   private onInterrupt(): boolean {
     if (this.fatal) return true;
+    const stopped = this.stopped();
+    if (stopped) {
+      // The host broke this instance (e.g. the re-entry cap, met in a nested call the plugin caught).
+      this.breakWith(stopped);
+      return true;
+    }
     let deadline = this.deadline;
     if (deadline === Infinity) {
       // Every path into the guest sets a deadline; this backstop bounds one that was missed.
@@ -117,7 +122,12 @@ export abstract class InstanceCore {
   }
 
   protected errorContext(exportName?: string): ErrorContext {
-    return { plugin: this.name, engine: 'quickjs', file: this.req.file, exportName };
+    return errorContext(this.req, exportName);
+  }
+
+  /** The violation the host stopped this instance for, if any (LoadRequest.stopped). */
+  protected stopped(): TerrariumError | undefined {
+    return this.req.stopped?.();
   }
 
   /** Turn a guest error handle into the right TerrariumError; disposes the handle. */
@@ -136,7 +146,7 @@ export abstract class InstanceCore {
    */
   protected violation(exportName: string | undefined, phase: 'call' | 'load'): TerrariumError | undefined {
     const limits = this.req.limits;
-    if (this.fatal) return exportName === undefined ? this.fatal : rebrand(this.fatal, exportName);
+    if (this.fatal) return this.fatal;
     if (this.interrupted) {
       return this.breakWith(new PluginTimeoutError(phase === 'load' ? limits.loadTimeoutMs : limits.callTimeoutMs, phase, this.errorContext(exportName)));
     }
@@ -225,7 +235,7 @@ export abstract class InstanceCore {
     this.broken = true;
     this.fatal ??= e;
     this.self.inst = undefined;
-    return detached(e);
+    return e;
   }
 
   /** One guest entry finished; a dispose requested meanwhile happens once nothing is on the stack. */
@@ -270,7 +280,8 @@ export abstract class InstanceCore {
     }
     this.disposed = true;
     this.self.inst = undefined;
-    this.pending.rejectAll((p) => new PluginUnavailableError('was disposed during the call', this.errorContext(p.exportName), 'Retry the call'));
+    // The host fails the calls still in flight (ERR_PLUGIN_UNAVAILABLE); their guest promises go with the runtime.
+    this.pending.clear();
     if (this.broken) return; // an interrupted or trapped runtime may abort on free: let GC take the whole module
     const steps: (() => void)[] = [() => this.disposeHostState(), () => this.owned.dispose(), () => this.vm.dispose(), () => this.ctx.dispose(), () => this.rt.dispose()];
     for (const step of steps) {

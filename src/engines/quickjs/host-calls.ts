@@ -6,11 +6,12 @@
 import type { QuickJSContext, QuickJSDeferredPromise, QuickJSHandle } from 'quickjs-emscripten-core';
 import { MarshalError, PluginStackError, PluginTimeoutError, TerrariumError } from '../../errors.js';
 import { MAX_DEPTH, decodeWire, encodeWire, isWireFailure } from '../../binding/wire.js';
-import type { AsyncCall } from '../../binding/async-calls.js';
 import { marshalErrorFrom, sanitizeHostError } from '../../binding/failures.js';
+import { isHostStackOverflow } from '../../binding/overflow.js';
+import type { AsyncCall } from './async-calls.js';
 import { InstanceCore } from './core.js';
 import { HOSTCALL_CONFIG, HOSTCALL_CONSOLE, HOSTCALL_TICK, PENDING, TIME_UP } from './guest.js';
-import { detached, isHostStackOverflow, now, rebrand } from './util.js';
+import { now } from './util.js';
 
 export abstract class HostCallsLayer extends InstanceCore {
   protected pollFn!: QuickJSHandle;
@@ -35,7 +36,7 @@ export abstract class HostCallsLayer extends InstanceCore {
   protected hostcall(id: number, argsText: string): QuickJSHandle | { error: QuickJSHandle } | undefined {
     const { ctx } = this;
     try {
-      if (this.fatal || this.overDeadline()) return ctx.newString(TIME_UP);
+      if (this.fatal || this.hostStopped() || this.overDeadline()) return ctx.newString(TIME_UP);
       if (id === HOSTCALL_TICK) return undefined;
       if (id === HOSTCALL_CONSOLE) {
         const level = (['debug', 'info', 'warn', 'error'] as const)[argsText.charCodeAt(0) - 48] ?? 'info';
@@ -62,7 +63,7 @@ export abstract class HostCallsLayer extends InstanceCore {
         return d.handle;
       }
       const text = this.encodeCapResult(result, label);
-      if (this.overDeadline()) return ctx.newString(TIME_UP);
+      if (this.hostStopped() || this.overDeadline()) return ctx.newString(TIME_UP);
       return ctx.newString(text);
     } catch (e) {
       if (isHostStackOverflow(e)) {
@@ -71,6 +72,17 @@ export abstract class HostCallsLayer extends InstanceCore {
       }
       return { error: this.guestError(e) };
     }
+  }
+
+  /**
+   * True (and the instance broken) once the host stopped this instance, e.g. when a nested call
+   * through the capability that just returned met the re-entry cap: the guest stops here.
+   */
+  private hostStopped(): boolean {
+    const stopped = this.stopped();
+    if (!stopped) return false;
+    this.breakWith(stopped);
+    return true;
   }
 
   /** True (and the instance broken) once the running code's deadline has passed. */
@@ -82,27 +94,23 @@ export abstract class HostCallsLayer extends InstanceCore {
   }
 
   /** Decode wire text the guest made; the host checks the depth again (the guest may not be trusted). */
-  protected decodeGuestText(text: string, direction: string): unknown {
+  protected decodeGuestText(text: string, direction: string, exportName?: string): unknown {
+    const ctx = this.errorContext(exportName);
     if (text.charCodeAt(0) === 3) {
       const sep = text.indexOf('\u0001');
-      throw new MarshalError(text.slice(1, sep), text.slice(sep + 1), direction, this.errorContext());
+      throw new MarshalError(text.slice(1, sep), text.slice(sep + 1), direction, ctx);
     }
     try {
       return decodeWire(text, MAX_DEPTH);
     } catch (e) {
-      if (isWireFailure(e)) throw marshalErrorFrom(e, direction, this.errorContext());
-      throw new MarshalError('$', `text that is not valid wire format (${(e as Error).message})`, direction, { ...this.errorContext(), cause: e });
+      if (isWireFailure(e)) throw marshalErrorFrom(e, direction, ctx);
+      throw new MarshalError('$', `text that is not valid wire format (${(e as Error).message})`, direction, { ...ctx, cause: e });
     }
   }
 
   /** Decode guest wire text of a result: a refusal becomes ERR_MARSHAL naming the direction and path. */
   protected decodeResult(text: string, exportName: string, direction: string): unknown {
-    try {
-      return this.decodeGuestText(text, `${direction} ${exportName}`);
-    } catch (e) {
-      if (e instanceof TerrariumError) rebrand(e, exportName);
-      throw e;
-    }
+    return this.decodeGuestText(text, `${direction} ${exportName}`, exportName);
   }
 
   private encodeCapResult(v: unknown, label: string): string {
@@ -134,7 +142,7 @@ export abstract class HostCallsLayer extends InstanceCore {
 
   private settleDeferred(key: number, v: unknown, reject: boolean, label: string): void {
     const d = this.deferreds.get(key);
-    if (this.disposed || this.broken || !d) return;
+    if (this.disposed || this.broken || this.stopped() || !d) return;
     this.deferreds.delete(key);
     let h: QuickJSHandle;
     try {
@@ -171,7 +179,7 @@ export abstract class HostCallsLayer extends InstanceCore {
 
   /** After host work settled: run jobs, then settle every async call whose guest promise settled. */
   private pump(): void {
-    if (this.disposed || this.broken) return;
+    if (this.disposed || this.broken || this.stopped()) return;
     const saved = this.deadline;
     this.deadline = Math.min(this.pending.earliestDeadline(), now() + this.req.limits.callTimeoutMs);
     this.depth++;
@@ -193,10 +201,10 @@ export abstract class HostCallsLayer extends InstanceCore {
   }
 
   /** Settle async call `p` if its guest promise has settled (reading the result under its deadline). */
-  protected poll(p: AsyncCall<number>): void {
+  protected poll(p: AsyncCall): void {
     if (this.disposed) return;
     if (this.fatal) {
-      this.pending.reject(p.key, rebrand(this.fatal, p.exportName));
+      this.pending.reject(p.key, this.fatal);
       return;
     }
     const { ctx } = this;
@@ -216,7 +224,7 @@ export abstract class HostCallsLayer extends InstanceCore {
       idH.dispose();
     }
     if (r.error) {
-      this.pending.reject(p.key, detached(this.failure(r.error, p.exportName, 'call')));
+      this.pending.reject(p.key, this.failure(r.error, p.exportName, 'call'));
       return;
     }
     const text = ctx.getString(r.value);
@@ -233,14 +241,14 @@ export abstract class HostCallsLayer extends InstanceCore {
       return;
     }
     if (text.charCodeAt(0) === 4) {
-      this.pending.reject(p.key, detached(this.violation(p.exportName, 'call') ?? this.classify(this.parseDescribed(text.slice(1)), p.exportName, 'call')));
+      this.pending.reject(p.key, this.violation(p.exportName, 'call') ?? this.classify(this.parseDescribed(text.slice(1)), p.exportName, 'call'));
       return;
     }
     let value: unknown;
     try {
       value = this.decodeResult(text, p.exportName, 'resolved value of');
     } catch (e) {
-      this.pending.reject(p.key, detached(e));
+      this.pending.reject(p.key, e);
       return;
     }
     this.pending.resolve(p.key, value);
@@ -256,16 +264,15 @@ export abstract class HostCallsLayer extends InstanceCore {
   }
 
   private failAll(e: unknown): void {
-    this.pending.rejectAll((p) => detached(e instanceof TerrariumError ? rebrand(e, p.exportName) : e));
+    this.pending.rejectAll(e);
   }
 
-  protected awaitCall(id: number, exportName: string): Promise<unknown> {
-    const limit = this.req.limits.callTimeoutMs;
-    // On timeout the guest still holds the half-done call and the host work it awaits: the
-    // instance is thrown away.
-    const { promise, call } = this.pending.track(id, exportName, limit, () =>
-      this.breakWith(new PluginTimeoutError(limit, 'call', this.errorContext(exportName), 'the async call did not settle in time')),
-    );
+  /**
+   * The Promise of async call `id`, settled when its guest promise settles. The host fails it at
+   * `deadline` if it has not settled by then (and throws this instance away).
+   */
+  protected awaitCall(id: number, exportName: string, deadline: number): Promise<unknown> {
+    const { promise, call } = this.pending.track(id, exportName, deadline);
     this.poll(call);
     return promise;
   }

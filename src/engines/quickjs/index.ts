@@ -12,7 +12,7 @@
  * instance.ts (load and the call path), guest*.ts (the glue evaluated inside every guest).
  */
 import type { QuickJSSyncVariant } from 'quickjs-emscripten-core';
-import type { Engine, LoadRequest } from '../../engine.js';
+import { type Engine, type LoadRequest, errorContext } from '../../engine.js';
 import { PluginLoadError } from '../../errors.js';
 import { leakCheckOf, newModule, startupProblem } from './ffi.js';
 import { QuickJSInstance } from './instance.js';
@@ -25,7 +25,7 @@ const PAGE = 65536;
 function cannotStart(req: LoadRequest, problem: string): PluginLoadError {
   return new PluginLoadError(
     `the QuickJS engine cannot start: ${problem}`,
-    { plugin: req.defaultName, engine: 'quickjs', file: req.file },
+    errorContext(req),
     'Install the exact quickjs-emscripten versions pinned in package.json (npm ci)',
   );
 }

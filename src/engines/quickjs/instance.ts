@@ -11,16 +11,15 @@
 import { Scope, type QuickJSContext, type QuickJSHandle } from 'quickjs-emscripten-core';
 import type { EngineInstance } from '../../engine.js';
 import type { ExportInfo, PluginMeta } from '../../types.js';
-import { MarshalError, PluginLoadError, PluginMemoryError, PluginStackError, PluginTimeoutError, TerrariumError } from '../../errors.js';
+import { MarshalError, PluginLoadError, PluginMemoryError, PluginTimeoutError, TerrariumError } from '../../errors.js';
 import { MAX_DEPTH, decodeWire, encodeWire, isWireFailure } from '../../binding/wire.js';
-import { marshalErrorFrom, metaLoadError, pluginNameFrom } from '../../binding/failures.js';
+import { marshalErrorFrom, metaLoadError } from '../../binding/failures.js';
 import { NOT_SCALAR, type Ptr, type Scalar } from './ffi.js';
 import { ArgWriter } from './marshal-in.js';
 import { type ReaderHost, Refusal, ResultReader } from './marshal-out.js';
-import { MAX_REENTRY } from './core.js';
 import { HostCallsLayer } from './host-calls.js';
 import { ASYNC_PREFIX, GLUE_FILE, GUEST_GLUE } from './guest.js';
-import { detached, now, rebrand } from './util.js';
+import { now } from './util.js';
 
 const SURROGATE_OR_NUL = /[\ud800-\udfff\u0000]/;
 function isScalarArg(a: unknown): a is Scalar {
@@ -95,7 +94,6 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
     }
     const info = this.describe(scope, ns);
     this.meta = info.meta === null ? undefined : (decodeWire(info.meta) as PluginMeta);
-    this.name = pluginNameFrom(this.meta, this.req, this.errorContext());
     this.exports = info.exports.map((e) => ({ name: e.name, kind: 'function', arity: e.arity, async: e.async }));
     const bind = temp(ctx.getProp(this.glue, 'bind'));
     for (const e of this.exports) {
@@ -172,24 +170,17 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
     return r.value;
   }
 
-  /** `deadline`: the host's (host/guard.ts); a direct caller without one gets callTimeoutMs from now. */
-  call(exportName: string, args: readonly unknown[], deadline?: number): unknown {
-    try {
-      return this.callExport(exportName, args, deadline ?? now() + this.req.limits.callTimeoutMs);
-    } catch (e) {
-      throw detached(e);
-    }
-  }
-
-  private callExport(exportName: string, args: readonly unknown[], callDeadline: number): unknown {
+  /**
+   * `deadline`: the host's (host/guard.ts), one for the whole call: building the arguments, the
+   * export, its promise jobs, reading its result, and every poll of an async call. A direct caller
+   * without one gets callTimeoutMs from now.
+   */
+  call(exportName: string, args: readonly unknown[], deadline = now() + this.req.limits.callTimeoutMs): unknown {
     const fn = this.exportFns.get(exportName);
     const tramp = this.trampolines.get(exportName);
     if (!fn || !tramp) throw new Error(`unknown export ${exportName}`);
     this.backstop = Infinity;
     this.growRefused = false;
-    // One deadline for the whole call: building the arguments, the export, its promise jobs, and
-    // reading its result.
-    const deadline = Math.min(this.deadline, callDeadline);
     const fnPtr = fn.value as unknown as number;
     let resultPtr: number;
     if (args.every(isScalarArg)) {
@@ -212,7 +203,7 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
     }
     try {
       if (this.vm.isString(resultPtr)) return this.vm.readString(resultPtr);
-      return this.within(deadline, exportName, () => this.readResult(resultPtr, exportName));
+      return this.within(deadline, exportName, () => this.readResult(resultPtr, exportName, deadline));
     } finally {
       if (!this.broken) this.vm.free(resultPtr);
     }
@@ -228,7 +219,7 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
       throw e;
     }
     const text = this.vm.takeText(this.invoke(tramp.value as unknown as number, [argsText], exportName, deadline));
-    if (text.charCodeAt(0) === 1 && text.startsWith(ASYNC_PREFIX)) return this.awaitCall(Number(text.slice(1)), exportName);
+    if (text.charCodeAt(0) === 1 && text.startsWith(ASYNC_PREFIX)) return this.awaitCall(Number(text.slice(1)), exportName, deadline);
     return this.decodeResult(text, exportName, 'return value of');
   }
 
@@ -236,19 +227,19 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
    * Read a non-scalar result by walking it from the host (marshal-out.ts), after the thenable
    * check: a promise starts an async call. Runs under the call's deadline (getters may run).
    */
-  private readResult(resultPtr: number, exportName: string): unknown {
+  private readResult(resultPtr: number, exportName: string, deadline: number): unknown {
     const id = this.thenable(resultPtr, exportName);
     if (id !== 0) {
       // The promise's reactions were just attached: run the jobs now, as a call does.
       if (this.rt.hasPendingJob()) this.runJobs();
-      return this.awaitCall(id, exportName);
+      return this.awaitCall(id, exportName, deadline);
     }
     let value: unknown;
     try {
       value = this.reader!.read(resultPtr);
     } catch (e) {
       if (!(e instanceof Refusal)) throw e;
-      throw rebrand(new MarshalError(e.path, e.reason, `return value of ${exportName}`, this.errorContext()), exportName);
+      throw new MarshalError(e.path, e.reason, `return value of ${exportName}`, this.errorContext(exportName));
     }
     if (this.rt.hasPendingJob()) this.runJobs();
     if (this.fatal || this.interrupted) {
@@ -285,6 +276,8 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
   /**
    * Run host-driven guest work of a call (building arguments, reading a result) as a guest entry:
    * under the call's deadline, counted in `depth` (a dispose waits for it), a trap breaks the instance.
+   * Like every entry here, it never extends the deadline of guest code already running: the
+   * engine's own entries (promise jobs, polls) are ones the host does not see.
    */
   private within<T>(deadline: number, exportName: string, fn: () => T): T {
     if (this.fatal) throw this.fatal;
@@ -310,11 +303,7 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
   private invoke(fnPtr: number, args: readonly (Scalar | Ptr)[], exportName: string, deadline: number): number {
     const { vm } = this;
     if (this.fatal) throw this.fatal;
-    if (this.depth >= MAX_REENTRY) {
-      throw this.breakWith(new PluginStackError(this.req.limits.stackBytes, this.errorContext(exportName)));
-    }
     const saved = this.deadline;
-    // A nested call (plugin -> capability -> plugin) never extends the outer call's deadline.
     this.deadline = Math.min(saved, deadline);
     let resultPtr = 0;
     const owned: number[] = [];

@@ -206,6 +206,11 @@ export class ResultReader {
     const err = this.vm.exception(result);
     if (!err) return result;
     this.vm.free(result);
+    this.getterThrew(err);
+  }
+
+  /** A getter threw `err` (owned, freed here): the violation that stopped it, or its refusal. */
+  private getterThrew(err: number): never {
     const violation = this.host.violation();
     if (violation) {
       this.vm.free(err);
@@ -213,8 +218,7 @@ export class ResultReader {
     }
     let reason: string;
     try {
-      const r = this.guest(this.host.fns.getterFailure, [err]);
-      reason = vm_string(this.vm, r);
+      reason = vm_string(this.vm, this.guest(this.host.fns.getterFailure, [err]));
     } finally {
       this.vm.free(err);
     }
@@ -255,19 +259,7 @@ export class ResultReader {
       for (let i = args.length - 1; i >= from; i--) this.vm.release(args[i]!);
     }
     if ('value' in r) return r.value;
-    const err = r.error;
-    const violation = this.host.violation();
-    if (violation) {
-      this.vm.free(err);
-      throw violation;
-    }
-    let reason: string;
-    try {
-      reason = vm_string(this.vm, this.guest(this.host.fns.getterFailure, [err]));
-    } finally {
-      this.vm.free(err);
-    }
-    this.refuse(reason);
+    this.getterThrew(r.error);
   }
 }
 
