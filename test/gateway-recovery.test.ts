@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { unlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import type { Host, HostEvent } from 'terrarium';
+import type { Host, HostEvent } from 'terrarium-plugins';
 import { baseConfig, gateway, request, tempDir, upstream } from './fixtures/gateway/helpers.js';
 import { nextEvent } from './helpers.js';
 
