@@ -32,7 +32,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createHost, type Host } from 'terrarium';
+import { createHost, type Host } from 'terrarium-plugins';
 import {
   JS_PLUGIN,
   LUA_PLUGIN,

@@ -13,7 +13,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
-import { createGateway, type GatewayConfig } from 'terrarium/gateway';
+import { createGateway, type GatewayConfig } from 'terrarium-plugins/gateway';
 
 const [mode, arg, extra] = process.argv.slice(2);
 const BODY = Buffer.from('{"ok":true,"service":"upstream"}\n');

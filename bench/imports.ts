@@ -12,7 +12,7 @@ import path from 'node:path';
 import { BENCH_DIR, REPO_DIR, fmt, machine, median, table } from './lib.js';
 
 const RUNS = Number(process.env.BENCH_IMPORT_RUNS ?? 15);
-const ENTRIES = ['', 'terrarium', 'terrarium/errors', 'terrarium/engine', 'terrarium/gateway'];
+const ENTRIES = ['', 'terrarium-plugins', 'terrarium-plugins/errors', 'terrarium-plugins/engine', 'terrarium-plugins/gateway'];
 
 /** One fresh process: ms spent in the dynamic import, and the number of exports. */
 function once(spec: string): { ms: number; exports: number } {

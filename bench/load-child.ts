@@ -9,7 +9,7 @@
 import { copyFile, mkdtemp, mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createHost } from 'terrarium';
+import { createHost } from 'terrarium-plugins';
 import { JS_PLUGIN, LUA_PLUGIN, gc } from './lib.js';
 
 export interface LoadSample {

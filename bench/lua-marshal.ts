@@ -13,7 +13,7 @@
  *
  * Run alone:  npm run build && node --import tsx bench/lua-marshal.ts
  */
-import { createHost } from 'terrarium';
+import { createHost } from 'terrarium-plugins';
 import { LUA_PLUGIN, REQS, REQ_PASS, calibrate, fmt, isMain, ratio, sample, table, type Req } from './lib.js';
 import * as now from '../dist/engines/lua/marshal.js';
 import { fengari } from '../dist/engines/lua/fengari.js';

@@ -52,7 +52,7 @@ interface Outcome {
 }
 
 async function runCase(name: string): Promise<Outcome> {
-  const { createHost } = await import('terrarium');
+  const { createHost } = await import('terrarium-plugins');
   const dir = await mkdtemp(path.join(tmpdir(), 'overrun-'));
   await writeFile(path.join(dir, 'p.lua'), `return { run = function() ${CASES[name]} end }`);
   const host = await createHost({ dir, limits: { memoryBytes: MEMORY, callTimeoutMs: TIMEOUT_MS }, quarantine: { maxViolations: Infinity } });

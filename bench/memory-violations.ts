@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { createHost } from 'terrarium';
+import { createHost } from 'terrarium-plugins';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;

@@ -9,7 +9,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createHost } from 'terrarium';
+import { createHost } from 'terrarium-plugins';
 
 const LIMIT_MS = 500;
 const RUNS = Number(process.argv[2] ?? 3);

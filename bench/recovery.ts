@@ -21,7 +21,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { createHost } from 'terrarium';
+import { createHost } from 'terrarium-plugins';
 import { BENCH_DIR, REPO_DIR, fmt, machine, mb, median, table } from './lib.js';
 import type { StandbySample } from './recovery-child.js';
 

@@ -18,7 +18,7 @@
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createHost, type Host } from 'terrarium';
+import { createHost, type Host } from 'terrarium-plugins';
 import { JS_PLUGIN, LUA_PLUGIN, REQS, fmt, isMain, median, table, type ScenarioResult } from './lib.js';
 
 const REPEATS = Number(process.env.BENCH_RELOAD_REPEATS ?? 20);

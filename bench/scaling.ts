@@ -23,7 +23,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { createHost } from 'terrarium';
+import { createHost } from 'terrarium-plugins';
 import { openKv } from '../dist/gateway/kv.js';
 import { startRedis } from '../test/fixtures/redis.js';
 import { BENCH_DIR, REPO_DIR, calibrate, fmt, isMain, machine, median, runFor, sample, table, type ScenarioResult } from './lib.js';

@@ -1,9 +1,9 @@
 /**
  * Terrarium: sandboxed script plugins for Node.js. The root entry is the host alone; the gateway
- * (`terrarium/gateway`), the error subclasses (`terrarium/errors`) and the engine interface
- * (`terrarium/engine`) are subpaths, so embedding the host never loads the gateway's dependencies.
+ * (`terrarium-plugins/gateway`), the error subclasses (`terrarium-plugins/errors`) and the engine interface
+ * (`terrarium-plugins/engine`) are subpaths, so embedding the host never loads the gateway's dependencies.
  * @example
- * import { createHost } from 'terrarium'
+ * import { createHost } from 'terrarium-plugins'
  * const host = await createHost({ dir: './plugins' })
  * host.get<{ revert(s: string): string }>('revert').revert('Live on time, emit no evil')
  * await host.close()

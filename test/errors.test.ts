@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as api from 'terrarium/errors';
+import * as api from 'terrarium-plugins/errors';
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 

@@ -86,7 +86,7 @@ describe('path middlewares', () => {
   });
 
   it('refuses a chain that includes itself, a bad regex and an unknown option, with paths', async () => {
-    const { createGateway } = await import('terrarium/gateway');
+    const { createGateway } = await import('terrarium-plugins/gateway');
     await assert.rejects(
       createGateway(
         baseConfig(dir.dir, {

@@ -6,12 +6,12 @@
  * request after a limit violation is served. No sleeps: events, host.reload() and an upstream
  * that answers when told.
  */
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { unlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import type { Host, HostEvent } from 'terrarium';
+import type { Host, HostEvent } from 'terrarium-plugins';
 import { baseConfig, gateway, request, tempDir, upstream } from './fixtures/gateway/helpers.js';
 import { nextEvent } from './helpers.js';
 
@@ -37,13 +37,19 @@ const echoed = (r: { json<T>(): T }) => r.json<{ headers: Record<string, string>
 
 const next = nextEvent;
 
+/** A gateway watching a directory that holds tag.js, routed through it as middleware `t`. */
+async function watchedTagGateway(t: TestContext) {
+  const files = await tempDir({ 'tag.js': TAG('1') });
+  t.after(() => files.cleanup());
+  const config = baseConfig(files.dir, { routers: { r: { rule: 'PathPrefix(`/`)', middlewares: ['t'], service: 'echo' } }, middlewares: { t: { plugin: { tag: {} } } } });
+  config.plugins!.watch = { debounceMs: 20 };
+  const gw = await gateway(t, config);
+  return { files, config, gw };
+}
+
 describe('gateway: plugins added, removed and reloaded while it runs', () => {
   it('serves a plugin dropped into the directory on the first request after its loaded event, and accepts a config that names it', async (t) => {
-    const files = await tempDir({ 'tag.js': TAG('1') });
-    t.after(() => files.cleanup());
-    const config = baseConfig(files.dir, { routers: { r: { rule: 'PathPrefix(`/`)', middlewares: ['t'], service: 'echo' } }, middlewares: { t: { plugin: { tag: {} } } } });
-    config.plugins!.watch = { debounceMs: 20 };
-    const gw = await gateway(t, config);
+    const { files, config, gw } = await watchedTagGateway(t);
     const loaded = next(gw.host, 'loaded', 'pair');
     await writeFile(path.join(files.dir, 'pair.js'), PAIR('1'));
     await loaded;
@@ -57,11 +63,7 @@ describe('gateway: plugins added, removed and reloaded while it runs', () => {
   });
 
   it('answers 502 while a middleware plugin is deleted, and serves it again on the first request after it is put back', async (t) => {
-    const files = await tempDir({ 'tag.js': TAG('1') });
-    t.after(() => files.cleanup());
-    const config = baseConfig(files.dir, { routers: { r: { rule: 'PathPrefix(`/`)', middlewares: ['t'], service: 'echo' } }, middlewares: { t: { plugin: { tag: {} } } } });
-    config.plugins!.watch = { debounceMs: 20 };
-    const gw = await gateway(t, config);
+    const { files, config, gw } = await watchedTagGateway(t);
     const unloaded = next(gw.host, 'unloaded', 'tag');
     await unlink(path.join(files.dir, 'tag.js'));
     await unloaded;

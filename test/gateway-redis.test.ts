@@ -67,7 +67,7 @@ return M
 `,
     });
     t.after(() => dir.cleanup());
-    const { createHost } = await import('terrarium');
+    const { createHost } = await import('terrarium-plugins');
     const kv = await openKv({ ...redisKv('lua:'), redis: { ...redisKv('lua:').redis, url: own.url } }, memoryLogger());
     t.after(() => kv.dispose());
     const host = await createHost({ dir: dir.dir, capabilities: kv.capability });
@@ -325,8 +325,8 @@ describe('Redis provider key layout', () => {
 
 describe('Redis configuration', () => {
   it('refuses bad kv and provider blocks with their paths', async () => {
-    const { createGateway } = await import('terrarium/gateway');
-    const { ConfigError } = await import('terrarium/errors');
+    const { createGateway } = await import('terrarium-plugins/gateway');
+    const { ConfigError } = await import('terrarium-plugins/errors');
     const dir = await tempDir({});
     try {
       const bad = async (patch: (c: ReturnType<typeof baseConfig>) => void) => {

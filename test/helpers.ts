@@ -1,5 +1,5 @@
 /** Helpers shared by test files. */
-import type { Host, HostEvent } from 'terrarium';
+import type { Host, HostEvent } from 'terrarium-plugins';
 
 /** The next event of that kind for that plugin (a failing test gives up after 15 s). */
 export function nextEvent(host: Host, event: HostEvent['event'], plugin: string): Promise<HostEvent> {

@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createHost, type Logger } from 'terrarium';
-import type { EngineDescriptor, EngineInstance } from 'terrarium/engine';
+import { createHost, type Logger } from 'terrarium-plugins';
+import type { EngineDescriptor, EngineInstance } from 'terrarium-plugins/engine';
 
 interface Counted {
   descriptor: EngineDescriptor;

@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createHost, type Host, type HostEvent, type TerrariumError } from 'terrarium';
+import { createHost, type Host, type HostEvent, type TerrariumError } from 'terrarium-plugins';
 import { generateKeys, signPlugin } from '../dist/host/trust.js';
 import { expectCode } from './engines/conformance.js';
 

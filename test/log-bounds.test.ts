@@ -2,7 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
-import { createHost, type Logger } from 'terrarium';
+import { createHost, type Logger } from 'terrarium-plugins';
 import { fixtureDir } from './engines/conformance.js';
 
 function recorder(): Logger & { lines: { obj: object; msg: unknown }[] } {

@@ -5,7 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHost, type Host } from 'terrarium';
+import { createHost, type Host } from 'terrarium-plugins';
 import { LIMITS, expectCode, fixtureDir } from './engines/conformance.js';
 
 type Api = Record<string, (...a: unknown[]) => unknown>;

@@ -8,7 +8,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { createHost, type Host } from 'terrarium';
+import { createHost, type Host } from 'terrarium-plugins';
 import { chunkStats } from '../dist/engines/lua/chunks.js';
 import { LIMITS, expectCode, fixtureDir } from './engines/conformance.js';
 

@@ -11,7 +11,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
-import { createHost, type Host } from 'terrarium';
+import { createHost, type Host } from 'terrarium-plugins';
 import { expectCode, fixtureDir } from './engines/conformance.js';
 
 type Api = Record<string, (...args: unknown[]) => unknown>;

@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { createHost, type Host } from 'terrarium';
+import { createHost, type Host } from 'terrarium-plugins';
 import { fixtureDir } from './engines/conformance.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */

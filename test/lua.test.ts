@@ -81,7 +81,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { createHost, TerrariumError, type Host } from 'terrarium';
+import { createHost, TerrariumError, type Host } from 'terrarium-plugins';
 import { LIMITS, expectCode, fixtureDir, recordingLogger } from './engines/conformance.js';
 
 type Fn = (...args: never[]) => unknown;

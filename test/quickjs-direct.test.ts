@@ -7,7 +7,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadQuickJS } from '../dist/engines/quickjs/index.js';
-import { DEFAULT_LIMITS } from 'terrarium';
+import { DEFAULT_LIMITS } from 'terrarium-plugins';
 
 type Instance = Awaited<ReturnType<typeof loadQuickJS>>;
 

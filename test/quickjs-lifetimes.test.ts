@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadQuickJS } from '../dist/engines/quickjs/index.js';
 import DEBUG_SYNC from '@jitl/quickjs-wasmfile-debug-sync';
-import { DEFAULT_LIMITS } from 'terrarium';
+import { DEFAULT_LIMITS } from 'terrarium-plugins';
 
 type Variant = Parameters<typeof loadQuickJS>[1];
 // The variant's types describe its CommonJS entry; under ESM the default export is the variant.

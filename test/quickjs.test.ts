@@ -7,8 +7,8 @@ runConformance({ engine: 'quickjs', ext: '.js', fixtures: jsFixtures, lines: { f
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
-import { createHost, type Host } from 'terrarium';
-import { builtinEngines, type EngineDescriptor } from 'terrarium/engine';
+import { createHost, type Host } from 'terrarium-plugins';
+import { builtinEngines, type EngineDescriptor } from 'terrarium-plugins/engine';
 import { loadQuickJS } from '../dist/engines/quickjs/index.js';
 import DEBUG_SYNC from '@jitl/quickjs-wasmfile-debug-sync';
 import { LIMITS, expectCode, fixtureDir } from './engines/conformance.js';

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createHost, type Host, type HostEvent, type HostOptions, type Logger, type TerrariumError } from 'terrarium';
+import { createHost, type Host, type HostEvent, type HostOptions, type Logger, type TerrariumError } from 'terrarium-plugins';
 import { expectCode } from './engines/conformance.js';
 import { nextEvent } from './helpers.js';
 

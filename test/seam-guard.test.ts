@@ -9,9 +9,9 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createHost, type Host } from 'terrarium';
-import { builtinEngines, errorContext, type EngineDescriptor, type EngineInstance, type LoadRequest } from 'terrarium/engine';
-import { PluginThrownError } from 'terrarium/errors';
+import { createHost, type Host } from 'terrarium-plugins';
+import { builtinEngines, errorContext, type EngineDescriptor, type EngineInstance, type LoadRequest } from 'terrarium-plugins/engine';
+import { PluginThrownError } from 'terrarium-plugins/errors';
 import { expectCode } from './engines/conformance.js';
 
 /** What a toy export does, given its load request (to call host functions) and the call's deadline. */

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createHost, type Host, type Logger } from 'terrarium';
+import { createHost, type Host, type Logger } from 'terrarium-plugins';
 import { expectCode } from './engines/conformance.js';
 
 const SOURCE = `local M = {}

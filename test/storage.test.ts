@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createHost, scopedFs } from 'terrarium';
+import { createHost, scopedFs } from 'terrarium-plugins';
 import { runSwap } from '../scripts-examples/storage/host/swap.js';
 import { expectCode } from './engines/conformance.js';
 

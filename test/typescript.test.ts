@@ -31,7 +31,7 @@ runConformance({ engine: 'quickjs', ext: '.ts', fixtures: tsFixtures, lines: { f
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
-import { createHost } from 'terrarium';
+import { createHost } from 'terrarium-plugins';
 import { expectCode, fixtureDir } from './engines/conformance.js';
 
 describe('typescript plugins', () => {

@@ -5,7 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
-import { createHost, type Host } from 'terrarium';
+import { createHost, type Host } from 'terrarium-plugins';
 import { decodeWire, encodeWire, MAX_DEPTH } from '../dist/binding/wire.js';
 import { fixtureDir } from './engines/conformance.js';
 

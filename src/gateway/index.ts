@@ -1,7 +1,7 @@
 /**
- * `terrarium/gateway`: the Traefik-like HTTP gateway whose middlewares are plugins.
+ * `terrarium-plugins/gateway`: the Traefik-like HTTP gateway whose middlewares are plugins.
  * @example
- * import { createGateway } from 'terrarium/gateway'
+ * import { createGateway } from 'terrarium-plugins/gateway'
  * const gw = await createGateway('gateway.yaml')
  * console.log(gw.entryPoints.web?.url)
  * await gw.close()

@@ -18,7 +18,7 @@ export interface HostOptions {
   files?: string[];
   /**
    * The engines, by file extension (default: the built-ins, QuickJS for `.js`/`.mjs`/`.ts`/`.mts`
-   * and fengari for `.lua`). Pass `[...builtinEngines, myEngine]` (from `terrarium/engine`) to add one.
+   * and fengari for `.lua`). Pass `[...builtinEngines, myEngine]` (from `terrarium-plugins/engine`) to add one.
    */
   engines?: readonly EngineDescriptor[];
   /** Limits for every plugin (defaults: DEFAULT_LIMITS). */
@@ -88,7 +88,7 @@ export function checkOptions(options: HostOptions): void {
   }
   if (options.engines !== undefined) {
     const ok = Array.isArray(options.engines) && options.engines.every((e) => e && typeof e.name === 'string' && Array.isArray(e.extensions) && typeof e.load === 'function');
-    if (!ok) throw new OptionsError('options.engines must be an array of { name, extensions, load }', 'Pass e.g. [...builtinEngines, myEngine] (builtinEngines from terrarium/engine)');
+    if (!ok) throw new OptionsError('options.engines must be an array of { name, extensions, load }', 'Pass e.g. [...builtinEngines, myEngine] (builtinEngines from terrarium-plugins/engine)');
   }
   for (const k of ['config', 'pluginLimits', 'capabilities'] as const) {
     const v = options[k];

@@ -26,7 +26,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createHost, TerrariumError, type Host, type Logger } from 'terrarium';
+import { createHost, TerrariumError, type Host, type Logger } from 'terrarium-plugins';
 
 export type FixtureName = 'basic' | 'caps' | 'spin' | 'recurse' | 'hog' | 'loadspin' | 'syntax' | 'swallow' | 'badname' | 'fnmeta';
 

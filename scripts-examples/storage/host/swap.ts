@@ -11,7 +11,7 @@ import { copyFile, mkdir, mkdtemp, readdir, rm, unlink } from 'node:fs/promises'
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createHost, scopedFs, type HostEvent } from 'terrarium';
+import { createHost, scopedFs, type HostEvent } from 'terrarium-plugins';
 
 /** The Storage contract both backends implement. */
 export interface Storage {
