@@ -348,10 +348,10 @@ ${table(['scenario', 'req/s', 'p50', 'p99', 'vs bare', 'vs gateway (no mw)', 'pr
   **status (proxy CPU)**: the target checked on the paired ratio of CPU per request (the throughput ratio if the proxy
   process were the only bottleneck; here the load generator and the upstream share the same 2 cores).
 - **one call in the busy gateway**: mean wall time of one \`onRequest\` call as the gateway's own
-  \`terrarium_gateway_middleware_duration_seconds\` histogram measured it during the run (the same calls take 17 µs (JS) and
-  7 µs (Lua) in bench/calls.ts's tight loop; research measured sandboxed calls at 2.5-4x their micro-benchmark cost inside a
-  busy server). The rest of "added by middlewares" is the gateway's bookkeeping per middleware (1-3 µs, profiled) and the
-  slowdown the calls cause around them: Node's own HTTP code runs slower between WASM calls (caches), and the loopback
+  \`terrarium_gateway_middleware_duration_seconds\` histogram measured it during the run (compare with the request
+  workload of bench/calls.ts's tight loop in bench/RESULTS.md; research measured sandboxed calls at 2.5-4x their
+  micro-benchmark cost inside a busy server). The rest of "added by middlewares" is the gateway's bookkeeping per middleware
+  (bench/results/gateway-perf.md has a profile) and the slowdown the calls cause around them: Node's own HTTP code runs slower between WASM calls (caches), and the loopback
   writes cost more once the proxy is slower (the upstream and the load generator idle, and each write has to wake them).
 - **calibration row**: the bare proxy spinning 30 µs of plain JavaScript per request, no sandbox at all. Its ratio to the
   bare proxy is what any per-request cost of that size does to throughput in this three-process, two-core layout; compare
