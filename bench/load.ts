@@ -21,7 +21,7 @@ import type { LoadSample } from './load-child.js';
 
 const run = promisify(execFile);
 const COUNTS = [1, 10, 100] as const;
-const TARGET_LOAD_MS = 1; // issue 15: load per plugin <= 1 ms (was 5 ms)
+export const TARGET_LOAD_MS = 1; // issue 15: load per plugin <= 1 ms (was 5 ms)
 const TARGET_RSS_BYTES = 1024 * 1024;
 
 export interface LoadResult extends ScenarioResult {

@@ -11,7 +11,7 @@
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { runCalls } from './calls.js';
-import { runLoad } from './load.js';
+import { TARGET_LOAD_MS, runLoad } from './load.js';
 import { runReload } from './reload.js';
 import { BENCH_DIR, fmt, machine, mb, table } from './lib.js';
 
@@ -45,7 +45,7 @@ if (luaReq !== undefined) targets.push(['request workload, Lua', '< 10 µs', `${
 if (luaReq !== undefined && jsReq !== undefined) targets.push(['request workload, Lua/JS', '<= 1.5x', `${fmt(luaReq / jsReq)}x`, v(luaReq / jsReq <= 1.5)]);
 else targets.push(['Lua targets (request < 10 µs, <= 1.5x JS, noop < 1 µs)', '-', 'not measured: no Lua rows in this run', '-']);
 for (const r of load.rows) {
-  targets.push([`load, ${r.engine}, N=${r.count}`, '< 5 ms per plugin', `${fmt(r.loadMsPerPlugin)} ms`, v(r.loadMsPerPlugin < 5)]);
+  targets.push([`load, ${r.engine}, N=${r.count}`, `<= ${TARGET_LOAD_MS} ms per plugin (issue 15)`, `${fmt(r.loadMsPerPlugin)} ms`, v(r.loadMsPerPlugin <= TARGET_LOAD_MS)]);
 }
 // RSS per plugin is only meaningful where N plugins outweigh the heap's own movement: the largest N.
 for (const r of load.rows.filter((x) => x.count === Math.max(...load.rows.filter((y) => y.engine === x.engine).map((y) => y.count)))) {
