@@ -103,6 +103,15 @@ export class PluginLoadError extends TerrariumError {
   }
 }
 
+/** ERR_PLUGIN_LOAD for a second file declaring a name another file serves; `otherFile` is that file. */
+export class DuplicateNameError extends PluginLoadError {
+  readonly otherFile: string;
+  constructor(name: string, otherFile: string, ctx: ErrorContext) {
+    super(`duplicate plugin name "${name}" (also used by ${otherFile})`, ctx, 'Rename one of them (meta.name or the file name)');
+    this.otherFile = otherFile;
+  }
+}
+
 /** The plugin threw (or rejected) during a call; `pluginStack` holds its own stack with file:line. */
 export class PluginThrownError extends TerrariumError {
   /** The value the plugin threw, copied to the host when it could be (e.g. Lua `error({code=42})`). */

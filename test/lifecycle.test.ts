@@ -11,6 +11,7 @@ import { mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createHost, type Host, type HostEvent, type TerrariumError } from 'terrarium-plugins';
+import { DuplicateNameError } from 'terrarium-plugins/errors';
 import { generateKeys, signPlugin } from '../dist/host/trust.js';
 import { expectCode } from './engines/conformance.js';
 
@@ -287,7 +288,9 @@ describe('duplicate names', () => {
     await using host = await createHost({ dir, watch: { debounceMs: 30 } });
     const same = host.get<{ who(): string }>('same');
     assert.equal(same.who(), 'a');
-    assert.match(host.plugins.find((p) => p.file === 'b.js')?.error?.message ?? '', /duplicate plugin name "same"/);
+    const duplicate = host.plugins.find((p) => p.file === 'b.js')?.error;
+    assert.match(duplicate?.message ?? '', /duplicate plugin name "same"/);
+    assert.ok(duplicate instanceof DuplicateNameError && duplicate.otherFile === 'a.js' && duplicate.code === 'ERR_PLUGIN_LOAD');
     const loaded = next(host, 'loaded', 'same');
     await unlink(path.join(dir, 'a.js'));
     assert.equal((await loaded).file, 'b.js');

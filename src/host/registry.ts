@@ -3,7 +3,7 @@
  * served by at most one plugin, each name by one (the first to claim it; a failed plugin yields
  * its name to a working one), and what happens when a name is freed (a duplicate gets its chance).
  */
-import { PluginLoadError } from '../errors.js';
+import { DuplicateNameError } from '../errors.js';
 import type { ManagedPlugin } from './plugin.js';
 
 export class PluginRegistry {
@@ -34,7 +34,7 @@ export class PluginRegistry {
     // and a duplicate gets its chance to load.
     const next = this.plugins.find((q) => q.name === p.name);
     if (next) this.byName.set(p.name, next);
-    const duplicates = this.plugins.filter((q) => q.name === p.name && q.status === 'failed' && q.error?.message.includes('duplicate plugin name'));
+    const duplicates = this.plugins.filter((q) => q.name === p.name && q.status === 'failed' && q.error instanceof DuplicateNameError);
     if (duplicates.length > 0) this.retry(duplicates.map((q) => q.path));
   }
 
@@ -52,6 +52,6 @@ export class PluginRegistry {
 }
 
 /** ERR_PLUGIN_LOAD for a second file declaring a name another file serves. */
-export function duplicateError(name: string, file: string, engine: string, other: ManagedPlugin): PluginLoadError {
-  return new PluginLoadError(`duplicate plugin name "${name}" (also used by ${other.file})`, { plugin: name, engine, file }, 'Rename one of them (meta.name or the file name)');
+export function duplicateError(name: string, file: string, engine: string, other: ManagedPlugin): DuplicateNameError {
+  return new DuplicateNameError(name, other.file, { plugin: name, engine, file });
 }
