@@ -63,11 +63,17 @@ export class TerrariumError extends Error {
   readonly line: number | undefined;
   readonly column: number | undefined;
   readonly pluginStack: string | undefined;
+  /** What happened, as given to the constructor (the message adds the code, where, and the hint). */
+  readonly detail: string;
+  /** What to do about it ('' when nothing is to be done). */
+  readonly hint: string;
 
   constructor(code: ErrorCode, what: string, hint: string, ctx: ErrorContext = {}) {
     super(formatMessage(code, what, hint, ctx), ctx.cause === undefined ? undefined : { cause: ctx.cause });
     this.name = new.target.name;
     this.code = code;
+    this.detail = what;
+    this.hint = hint;
     this.plugin = ctx.plugin;
     this.engine = ctx.engine;
     this.file = ctx.file;

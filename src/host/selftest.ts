@@ -55,11 +55,7 @@ export function sameValue(a: unknown, b: unknown): boolean {
 /** `ERR_PLUGIN_THROWN at math.lua:3: threw: boom`: the code, where, and what, without the hint and stack. */
 function describeFailure(e: unknown): string {
   if (!(e instanceof TerrariumError)) return String((e as Error)?.message ?? e);
-  const what = e.message
-    .replace(/^ERR_[A-Z_]+: (plugin "[^"]*" )?(export "[^"]*" )?(\([^)]*\): )?/, '')
-    .split('. Plugin stack:')[0]!
-    .split('. The instance was discarded')[0]!;
-  return `${e.code}${e.location ? ` at ${e.location}` : ''}: ${what}`;
+  return `${e.code}${e.location ? ` at ${e.location}` : ''}: ${e.detail}`;
 }
 
 /** Whether the plugin declares any self-test. */
