@@ -159,3 +159,38 @@ export class EngineSet {
   }
 }
 
+
+/**
+ * The entries of an interpreter on the stack, and a dispose deferred until none is: freeing an
+ * interpreter under a running call (a host function that closed the host, the restart after a
+ * nested violation) would corrupt it. Used by the host's guard and by engines that enter their
+ * guest on their own (promise jobs, polls).
+ */
+export class EntryDepth {
+  depth = 0;
+  disposed = false;
+  private disposeWhenIdle = false;
+
+  enter(): void {
+    this.depth++;
+  }
+
+  /** One entry left; true when a dispose asked for meanwhile should run now. */
+  leave(): boolean {
+    this.depth--;
+    if (this.depth !== 0 || !this.disposeWhenIdle) return false;
+    this.disposeWhenIdle = false;
+    return true;
+  }
+
+  /** True to dispose now (marked disposed); false when already disposed, or deferred to the last leave. */
+  beginDispose(): boolean {
+    if (this.disposed) return false;
+    if (this.depth > 0) {
+      this.disposeWhenIdle = true;
+      return false;
+    }
+    this.disposed = true;
+    return true;
+  }
+}

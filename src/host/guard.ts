@@ -18,7 +18,7 @@
  * - the engine's empty-table trait: what an engine with an ambiguous empty table returns is marked
  *   (binding/empty.ts), so readers of results have one rule for it.
  */
-import type { EmptyTable, Engine, EngineInstance, LoadRequest } from '../engine.js';
+import { EntryDepth, type EmptyTable, type Engine, type EngineInstance, type LoadRequest } from '../engine.js';
 import { type ErrorContext, PluginStackError, PluginTimeoutError, PluginUnavailableError, TerrariumError, isLimitViolation } from '../errors.js';
 import type { ExportInfo, PluginMeta } from '../types.js';
 import { pluginNameFrom } from '../binding/failures.js';
@@ -62,12 +62,11 @@ export class GuardedInstance implements EngineInstance {
   fatal: TerrariumError | undefined;
   private raw!: EngineInstance;
   /** Calls of this instance on the host stack (nested through host functions). */
-  private depth = 0;
+  /** Calls on the stack, and a dispose deferred until none is. */
+  private readonly entries = new EntryDepth();
   /** Deadline of the innermost call on the stack (Infinity when none is). */
   private deadline = Infinity;
   private readonly inflight = new Set<InFlight>();
-  private disposed = false;
-  private disposeWhenIdle = false;
 
   constructor(
     private readonly req: LoadRequest,
@@ -104,13 +103,13 @@ export class GuardedInstance implements EngineInstance {
   /** Call an export under the re-entry cap and the call deadline; see the file comment. */
   call(exportName: string, args: readonly unknown[]): unknown {
     if (this.fatal) throw stamp(this.fatal, exportName);
-    if (this.disposed) throw new PluginUnavailableError('was disposed', this.context(exportName), 'Retry the call');
-    if (this.depth >= MAX_REENTRY) throw this.breakWith(new PluginStackError(this.req.limits.stackBytes, this.context(exportName)));
+    if (this.entries.disposed) throw new PluginUnavailableError('was disposed', this.context(exportName), 'Retry the call');
+    if (this.entries.depth >= MAX_REENTRY) throw this.breakWith(new PluginStackError(this.req.limits.stackBytes, this.context(exportName)));
     const outer = this.deadline;
     // A nested call (plugin -> host function -> plugin) never extends the outer call's deadline.
     const deadline = Math.min(outer, now() + this.req.limits.callTimeoutMs);
     this.deadline = deadline;
-    this.depth++;
+    this.entries.enter();
     let result: unknown;
     try {
       result = this.raw.call(exportName, args, deadline);
@@ -180,28 +179,17 @@ export class GuardedInstance implements EngineInstance {
   }
 
   memoryBytes(): number {
-    return this.disposed ? 0 : this.raw.memoryBytes();
+    return this.entries.disposed ? 0 : this.raw.memoryBytes();
   }
 
   /** One call left the stack; a dispose requested meanwhile happens once none is on it. */
   private leave(): void {
-    this.depth--;
-    if (this.depth === 0 && this.disposeWhenIdle) {
-      this.disposeWhenIdle = false;
-      this.dispose();
-    }
+    if (this.entries.leave()) this.dispose();
   }
 
   /** Fail the calls in flight (ERR_PLUGIN_UNAVAILABLE) and free the instance once no call is on the stack. */
   dispose(): void {
-    if (this.disposed) return;
-    if (this.depth > 0) {
-      // Called from inside a call (a host function that closed the host, or the restart after a
-      // nested violation): freeing the interpreter under the running guest would corrupt it.
-      this.disposeWhenIdle = true;
-      return;
-    }
-    this.disposed = true;
+    if (!this.entries.beginDispose()) return;
     for (const call of [...this.inflight]) {
       this.take(call);
       call.reject(new PluginUnavailableError('was disposed during the call', this.context(call.exportName), 'Retry the call'));

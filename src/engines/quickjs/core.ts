@@ -9,7 +9,7 @@
  * jobs, polls and host-driven guest work enter the guest without the host knowing.
  */
 import { Scope, type QuickJSContext, type QuickJSHandle, type QuickJSRuntime, type QuickJSWASMModule } from 'quickjs-emscripten-core';
-import { type LoadRequest, errorContext } from '../../engine.js';
+import { EntryDepth, type LoadRequest, errorContext } from '../../engine.js';
 import type { ExportInfo, PluginMeta } from '../../types.js';
 import {
   type ErrorContext,
@@ -56,9 +56,11 @@ export abstract class InstanceCore {
   /** The limit violation that broke this instance; every later return from the guest rethrows it. */
   protected fatal: TerrariumError | undefined;
   /** Guest entries on the host stack (calls, nested calls through capabilities, job runs). */
-  protected depth = 0;
-  private disposeWhenIdle = false;
-  protected disposed = false;
+  /** Guest entries on the stack, and a dispose deferred until none is. */
+  protected readonly entries = new EntryDepth();
+  protected get disposed(): boolean {
+    return this.entries.disposed;
+  }
 
   constructor(
     protected readonly req: LoadRequest,
@@ -217,7 +219,7 @@ export abstract class InstanceCore {
   protected scoped<T>(fn: () => T): T {
     const saved = this.deadline;
     this.deadline = Math.min(saved, now() + this.req.limits.callTimeoutMs);
-    this.depth++;
+    this.entries.enter();
     try {
       return fn();
     } finally {
@@ -240,11 +242,7 @@ export abstract class InstanceCore {
 
   /** One guest entry finished; a dispose requested meanwhile happens once nothing is on the stack. */
   protected leave(): void {
-    this.depth--;
-    if (this.depth === 0 && this.disposeWhenIdle) {
-      this.disposeWhenIdle = false;
-      this.dispose();
-    }
+    if (this.entries.leave()) this.dispose();
   }
 
   /** What keeps this build from running the raw paths (see RawVM.probe), or ''. */
@@ -271,14 +269,7 @@ export abstract class InstanceCore {
    * dropped with its whole module, so it is not thrown at the host's close).
    */
   dispose(): void {
-    if (this.disposed) return;
-    if (this.depth > 0) {
-      // Called from inside a call (a capability that closed the host, or the restart after a
-      // nested violation): freeing the runtime under the running guest would corrupt it.
-      this.disposeWhenIdle = true;
-      return;
-    }
-    this.disposed = true;
+    if (!this.entries.beginDispose()) return;
     this.self.inst = undefined;
     // The host fails the calls still in flight (ERR_PLUGIN_UNAVAILABLE); their guest promises go with the runtime.
     this.pending.clear();

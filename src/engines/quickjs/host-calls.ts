@@ -182,7 +182,7 @@ export abstract class HostCallsLayer extends InstanceCore {
     if (this.disposed || this.broken || this.stopped()) return;
     const saved = this.deadline;
     this.deadline = Math.min(this.pending.earliestDeadline(), now() + this.req.limits.callTimeoutMs);
-    this.depth++;
+    this.entries.enter();
     this.backstop = Infinity;
     try {
       this.runJobs();
@@ -211,7 +211,7 @@ export abstract class HostCallsLayer extends InstanceCore {
     const idH = ctx.newNumber(p.key);
     const saved = this.deadline;
     this.deadline = Math.min(saved, Math.max(p.deadline, now() + 1));
-    this.depth++;
+    this.entries.enter();
     let r: ReturnType<QuickJSContext['callFunction']>;
     try {
       r = ctx.callFunction(this.pollFn, this.glue, idH);

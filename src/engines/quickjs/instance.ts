@@ -283,7 +283,7 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
     if (this.fatal) throw this.fatal;
     const saved = this.deadline;
     this.deadline = Math.min(saved, deadline);
-    this.depth++;
+    this.entries.enter();
     try {
       return fn();
     } catch (e) {
@@ -307,7 +307,7 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
     this.deadline = Math.min(saved, deadline);
     let resultPtr = 0;
     const owned: number[] = [];
-    this.depth++;
+    this.entries.enter();
     try {
       resultPtr = vm.call(fnPtr, args, owned);
       if (this.rt.hasPendingJob()) this.runJobs();
