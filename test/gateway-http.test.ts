@@ -223,16 +223,12 @@ describe('gateway HTTP: timeouts', () => {
   it('limits concurrent connections with transport.maxConnections', { timeout: 20_000 }, async (t) => {
     const { port, gw } = await setup(t, () => ({ entryPoints: { web: { address: '127.0.0.1:0', transport: { maxConnections: 1 } } } }));
     const net = await import('node:net');
+    // The server's own 'connection' event: by then it has counted the first connection.
+    const server = (gw as unknown as { servers: Map<string, import('node:http').Server> }).servers.get('web')!;
+    const counted = new Promise((r) => server.once('connection', r));
     const first: Socket = net.connect(port, '127.0.0.1');
     t.after(() => void first.destroy());
-    await new Promise((r) => first.once('connect', r));
-    // Wait until the server has counted it.
-    const server = (gw as unknown as { servers: Map<string, import('node:http').Server> }).servers.get('web')!;
-    for (;;) {
-      const n = await new Promise<number>((r) => server.getConnections((_e, c) => r(c)));
-      if (n >= 1) break;
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    await counted;
     const text = await rawExchange(port, ['GET /public HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n']);
     assert.equal(text, '', 'the second connection is closed without an answer');
   });
