@@ -1,11 +1,22 @@
 /**
  * Regressions for issue "a Lua plugin hangs the host for ever with pcall": once a call's deadline
  * (or its memory cap, or its stack limit) has been broken, no pcall, xpcall, coroutine, `load` or
- * message handler of the plugin may catch the violation and carry on. Each pattern below hung the
- * host (a synchronous loop that never returned) on the code before the fix.
+ * message handler of the plugin may catch the violation and carry on. 26 of the 33 patterns below
+ * hung the host (a synchronous loop that never returned) on the code before the fix; seven already
+ * ended and are kept so the guarantee stays whole: coroutine.wrap inside pcall, pcall of
+ * coroutine.resume, coroutine.resume in a loop, a pathological pattern inside pcall (the work
+ * slices are not in phase with the count hook), a single string over the cap inside pcall, an
+ * allocation loop in coroutine.wrap inside pcall, and recursion in a coroutine resumed in a loop
+ * (a fresh coroutine restarts its hook count, so the resumer's own count runs out outside them).
+ *
+ * Why the older tests missed it: every "pcall cannot swallow it" case ended by itself (one pcall,
+ * or `for i = 1, 1000`), and the engine turns a limit that tripped into the error once the thread
+ * returns, so they passed while the plugin went on running after its deadline. The count hook
+ * re-raised the limit, but its count restarts at each hook, so in `while true do pcall(spin) end`
+ * it always fired inside `spin`, where pcall caught it.
  *
  * Because the old code hangs the thread that runs the plugin, each case runs its host in a worker
- * thread of this file: a case that never returns is terminated after a generous safety net and
+ * thread (WORKER below): a case that never returns is terminated after a generous safety net and
  * fails with "hung", instead of hanging the test run. Each case has its own worker, host and
  * plugin instance (no case depends on another); after the violation, the same worker calls the
  * plugin again, which must be served by the instance the host recreated.
