@@ -8,6 +8,9 @@
  *
  * Run: `npm run build && node --import tsx bench/lua-overrun.ts` (writes bench/results/lua-overrun.md).
  * One case, printing JSON: `node --import tsx bench/lua-overrun.ts --case plainFind`.
+ * Some cases only, printing the table without writing the file: `--only pcall` (cases whose name
+ * contains "pcall"; the baseline row always runs). The pcall/xpcall/coroutine rows are the issue
+ * "a Lua plugin hangs the host for ever with pcall" (bench/results/lua-pcall.md).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -43,6 +46,13 @@ const CASES: Record<string, string> = {
   'string.upper of 15 MB, looped': `local s = ('a'):rep(15e6) while true do local _ = s:upper() end`,
   'tonumber of a 15 MB numeral, looped': `local s = ('1'):rep(15e6) while true do local _ = tonumber(s) end`,
   'gsub doubling 1 MB': `local s = ('a'):rep(1e6) while true do s = s:gsub('a', '%0%0') end`,
+  'pcall of a spin, looped': `while true do pcall(function() while true do end end) end`,
+  'nested pcall, looped': `local function spin() while true do end end while true do pcall(function() while true do pcall(spin) end end) end`,
+  'xpcall with a looping handler, looped': `while true do xpcall(function() while true do end end, function() while true do end end) end`,
+  'xpcall with a raising handler, looped': `while true do xpcall(function() while true do end end, function(e) error(e) end) end`,
+  'pcall of coroutine.resume, looped': `while true do pcall(coroutine.resume, coroutine.create(function() while true do end end)) end`,
+  'pcall in a gsub callback, looped': `return ('abc'):gsub('.', function() while true do pcall(function() while true do end end) end end)`,
+  'pcall of an allocation loop, looped': `while true do pcall(function() local t = {} while true do t[#t + 1] = { #t } end end) end`,
 };
 
 interface Outcome {
@@ -87,7 +97,9 @@ async function main(): Promise<void> {
   const rows: string[] = [];
   let worst = { name: '', over: -Infinity };
   const started = new Date();
-  for (const name of Object.keys(CASES)) {
+  const only = process.argv.indexOf('--only');
+  const filter = only === -1 ? undefined : process.argv[only + 1]!;
+  for (const name of Object.keys(CASES).filter((n) => !filter || n.startsWith('baseline') || n.includes(filter))) {
     const runs: Outcome[] = [];
     for (let i = 0; i < REPEATS; i++) {
       const out = execFileSync(process.execPath, ['--import', 'tsx', self, '--case', name], { encoding: 'utf8', timeout: 120_000 });
@@ -122,7 +134,7 @@ ${rows.join('\n')}
 
 Worst overrun past callTimeoutMs among the built-ins: ${worst.over.toFixed(0)} ms (${worst.name}).
 `;
-  await writeFile(path.join(BENCH_DIR, 'results', 'lua-overrun.md'), md);
+  if (!filter) await writeFile(path.join(BENCH_DIR, 'results', 'lua-overrun.md'), md);
   console.log(md);
 }
 

@@ -28,6 +28,13 @@ export interface GuardHooks {
   fault(L: unknown): void;
   /** The error value a protected call just caught (after `fault`, it is the engine's own). */
   caught(L: unknown, tv: unknown): void;
+  /**
+   * The plugin's code caught an error (pcall, xpcall, load, coroutine.resume or wrap): a limit that
+   * tripped is raised again, so no plugin code runs after it. May throw a Lua error.
+   */
+  caughtByPlugin(L: unknown): void;
+  /** A message handler (xpcall's) is about to run for an error: false once a limit tripped. */
+  handlerMayRun(L: unknown): boolean;
   /** A Lua stack is about to grow to hold `n` more slots. May throw a Lua error. */
   growStack(L: unknown, n: number): void;
   /**
@@ -57,6 +64,8 @@ export const guardHooks: GuardHooks = {
   compileReset() {},
   fault() {},
   caught() {},
+  caughtByPlugin() {},
+  handlerMayRun: () => true,
   growStack() {},
   loadChunk: (L, buff, name, mode, compile) => compile(L, buff, null, name, mode),
 };

@@ -12,9 +12,17 @@
  *   classified by the error value, never its text);
  * - memory: see guard.ts, plus the compiler's output (onCodeSlice) and large stack growth
  *   (onGrowStack).
- * Once a limit trips, `exceeded` is set and every later check re-raises it, so `pcall` cannot
- * swallow it. The patched fengari reports to the process-wide guardHooks, wired at the end of
- * this file to the Budget of the state (`L.l_G.terrarium`).
+ * Once a limit trips, `exceeded` is set and nothing the plugin does can carry on past it:
+ * - every place where plugin code catches an error (pcall, xpcall, load, coroutine.resume and
+ *   wrap: patches.ts, `caughtByPlugin`) raises it again, up to the export's thread;
+ * - no message handler runs for it (`handlerMayRun`): a handler would be plugin code running after
+ *   the limit, and for a limit raised by the count hook it would even run with hooks off;
+ * - the thread that tripped it checks at every instruction from then on, and every other check
+ *   (hook, work slices, host calls, large allocations) re-raises it.
+ * Re-raising in the hook alone was not enough: the hook count restarts at each hook, so in
+ * `while true do pcall(spin) end` the hook always fired inside `spin`, pcall caught it, and the
+ * loop never ended. The patched fengari reports to the process-wide guardHooks, wired at the end
+ * of this file to the Budget of the state (`L.l_G.terrarium`).
  */
 import type { Limits } from '../../types.js';
 import { type ErrorContext, PluginMemoryError, PluginStackError, PluginTimeoutError, type TerrariumError } from '../../errors.js';
@@ -69,6 +77,7 @@ export class Budget implements GuardOwner {
   private readonly faultValues = new WeakSet<object>();
   /** Inside raiseExceeded (its traceback may grow the stack). */
   private raising = false;
+  private readonly hook = (L1: LuaState) => this.onHook(L1);
 
   constructor(
     readonly L: LuaState,
@@ -78,7 +87,7 @@ export class Budget implements GuardOwner {
     this.maxSlots = Math.max(1024, Math.floor(limits.stackBytes / BYTES_PER_SLOT));
     attachBudget(L, this);
     // Before any plugin code: hooks are per thread and new threads copy their creator's hook.
-    lua.lua_sethook(L, (L1: LuaState) => this.onHook(L1), lua.LUA_MASKCOUNT, HOOK_EVERY);
+    lua.lua_sethook(L, this.hook, lua.LUA_MASKCOUNT, HOOK_EVERY);
     // Before the libraries: the patched fengari may report to it while they are opened.
     this.memory = new MemoryGuard(this, limits.memoryBytes);
   }
@@ -99,6 +108,8 @@ export class Budget implements GuardOwner {
         this.raising = false;
       }
       this.exceeded = why;
+      // From now on this thread stops at its next instruction, whatever catches this error.
+      lua.lua_sethook(L, this.hook, lua.LUA_MASKCOUNT, 1);
     }
     // No luaL_error: its message formatting allocates through the guarded paths again.
     lua.lua_pushstring(L, ls(MESSAGES[this.exceeded]));
@@ -262,6 +273,8 @@ guardHooks.compileReset = (L) => {
 };
 guardHooks.fault = (L) => budgetOf(L)?.onFault();
 guardHooks.caught = (L, tv) => budgetOf(L)?.onCaught(tv as TValue | undefined);
+guardHooks.caughtByPlugin = (L) => budgetOf(L)?.recheck(L as LuaState);
+guardHooks.handlerMayRun = (L) => !budgetOf(L)?.exceeded;
 guardHooks.growStack = (L, n) => budgetOf(L)?.onGrowStack(L as LuaState, n);
 guardHooks.loadChunk = (L, buff, name, mode, compile) => {
   const budget = budgetOf(L);

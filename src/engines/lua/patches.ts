@@ -270,6 +270,50 @@ const luaT_init_names = function(L) {`,
     ],
   },
   {
+    // The places where a plugin's code catches an error (pcall, xpcall, load, coroutine.resume
+    // and wrap): a limit that tripped is raised again there, so nothing the plugin does can run
+    // after it (issue: `while true do pcall(spin) end` never returned, see limits.ts).
+    file: 'lbaselib.js',
+    edits: [
+      {
+        // pcall and xpcall, in both of their paths: returned from (a non-yieldable call) and
+        // continued after an error in a coroutine (lua_resume's recover, then this continuation)
+        find: `const finishpcall = function(L, status, extra) {
+    if (status !== LUA_OK && status !== LUA_YIELD) {  /* error? */`,
+        replace: `const finishpcall = function(L, status, extra) {
+    if (status !== LUA_OK && status !== LUA_YIELD) {  /* error? */
+        module.__terrarium.caughtByPlugin(L);`,
+      },
+      {
+        // load: the reader function or the compiler failed (a reader that ran past the deadline)
+        find: `    } else {  /* error (message is on top of the stack) */`,
+        replace: `    } else {  /* error (message is on top of the stack) */
+        module.__terrarium.caughtByPlugin(L);`,
+      },
+    ],
+  },
+  {
+    file: 'lcorolib.js',
+    edits: [
+      {
+        // coroutine.resume and wrap: the coroutine died; its resumer must not see a limit as a result
+        find: 'let status = lua_resume(co, L, narg);',
+        replace: 'let status = lua_resume(co, L, narg); if (status !== LUA_OK && status !== LUA_YIELD) module.__terrarium.caughtByPlugin(L);',
+      },
+    ],
+  },
+  {
+    file: 'ldebug.js',
+    edits: [
+      {
+        // No message handler runs for a limit: it would run plugin code after the limit, and when the
+        // limit was raised by the count hook it would run with hooks off (allowhook is still 0).
+        find: 'if (L.errfunc !== 0) {  /* is there an error handling function? */',
+        replace: 'if (L.errfunc !== 0 && module.__terrarium.handlerMayRun(L)) {  /* is there an error handling function? */',
+      },
+    ],
+  },
+  {
     file: 'lcode.js',
     edits: [
       {
@@ -330,6 +374,11 @@ const luaT_init_names = function(L) {`,
         return resume_error(L, "JS stack overflow", nargs);`,
         replace: `    if (L.nCcalls >= LUAI_MAXCCALLS) {
         const r = resume_error(L, "JS stack overflow", nargs); module.__terrarium.fault(L); module.__terrarium.caught(L, L.stack[L.top - 1]); return r; }`,
+      },
+      {
+        // the message handler after a JS exception (atnativeerror), as in ldebug's luaG_errormsg
+        find: 'if (L.errfunc !== 0) {  /* is there an error handling function? */',
+        replace: 'if (L.errfunc !== 0 && module.__terrarium.handlerMayRun(L)) {  /* is there an error handling function? */',
       },
       {
         // every error a protected call catches passes here: after a fault it is the engine's own
