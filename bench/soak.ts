@@ -1,0 +1,282 @@
+/**
+ * Soak: the gateway under steady load for a long time, proving the limits hold over time.
+ *   - the real gateway (`node dist/cli.js serve`, --workers 2 by default) in front of a node:http
+ *     upstream, with a steady-rate open-loop client on /js and /lua (one middleware plugin each,
+ *     counting in the kv store);
+ *   - both plugins hot-reloaded every 2 s (two alternating versions, each response tagged with
+ *     the generation that served it);
+ *   - a hostile client breaking each limit class in turn, one route per class (JS: timeout loop,
+ *     recursion, memory, [...a] spread loop, BigInt loop; Lua: timeout loop, recursion, memory,
+ *     pcall around a spin), each expected to answer 502 with the plugin's code;
+ *   - with --workers > 1, one worker SIGKILLed at 40% of the run; with Redis (the kv backend), the
+ *     redis-server SIGKILLed at 70% and restarted 2 s later (the plugins serve on without kv);
+ *   - RSS of every process sampled each second from /proc.
+ * Records requests, failures by cause (hostile route, in flight on the killed worker, other by
+ * status and code), p50/p99 latency, RSS start/end/max per process, the reload lag.
+ *
+ * Run:   npm run bench:soak -- [--minutes 30] [--workers 2] [--redis|--no-redis] [--out bench/results]
+ *          [--attacks all|js-timeout,js-recursion,...] [--rate 100] [--connections 16] [--reload-ms 2000]
+ *          [--hostile-interval-ms 3500] [--hostile-timeout-ms 200] [--hostile-memory-mib 32]
+ *        (= npm run build && node --import tsx bench/soak.ts ...); a smoke run: --minutes 1.
+ *        --redis is on by default when redis-server is on PATH. Ctrl-C stops it cleanly (every
+ *        child killed, redis included) and writes what was recorded, marked as partial.
+ * Writes <out>/soak.md (summary), <out>/soak-rss.svg (RSS over time), <out>/soak.json (raw series).
+ * Exit code 0 when no request failed unexpectedly, 1 otherwise, 2 on an error of the soak itself.
+ */
+import http from 'node:http';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { BENCH_DIR, REPO_DIR, machine } from './lib.js';
+import { parseOptions } from './soak/options.js';
+import { ATTACKS, gatewayYaml, taggedSource } from './soak/plugins.js';
+import { Recorder } from './soak/recorder.js';
+import { HostileClient, SteadyLoad, type Clock } from './soak/load.js';
+import { Reloader } from './soak/reloader.js';
+import { RssSampler, gatewayTargets } from './soak/rss.js';
+import { Supervisor, childPids, freePort, type RedisProcess } from './soak/supervisor.js';
+import { rssSvg } from './soak/svg.js';
+import { markdown, rssRows } from './soak/report.js';
+
+const opts = parseOptions(process.argv.slice(2), path.join(BENCH_DIR, 'results'));
+const durationMs = opts.minutes * 60_000;
+const attacks = ATTACKS.filter((a) => opts.attacks.includes(a.key));
+const t0 = performance.now();
+const clock: Clock = { now: () => performance.now() - t0 };
+const log = (msg: string) => console.error(`[soak ${(clock.now() / 1000).toFixed(1)}s] ${msg}`);
+
+if (!existsSync(path.join(REPO_DIR, 'dist', 'cli.js'))) {
+  console.error('dist/cli.js is missing: npm run build first (npm run bench:soak does)');
+  process.exit(2);
+}
+
+/** Ends the run early: Ctrl-C (once: clean stop and a partial report; twice: at once). */
+const abort = new AbortController();
+let interrupts = 0;
+const onSignal = (sig: NodeJS.Signals) => {
+  interrupts++;
+  if (interrupts > 1) process.exit(130); // the supervisor's exit hook SIGKILLs every child
+  log(`${sig}: stopping (again to quit at once)`);
+  abort.abort(new Error(sig));
+};
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+
+/** Resolves after `msAt` on the soak's clock, or at once when aborted. */
+function at(msAt: number): Promise<void> {
+  return new Promise((resolve) => {
+    if (abort.signal.aborted) return resolve();
+    const t = setTimeout(done, Math.max(0, msAt - clock.now()));
+    function done() {
+      clearTimeout(t);
+      abort.signal.removeEventListener('abort', done);
+      resolve();
+    }
+    abort.signal.addEventListener('abort', done);
+  });
+}
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    if (abort.signal.aborted) throw new Error(`interrupted while waiting for ${what}`);
+    if (await check().catch(() => false)) return;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const supervisor = new Supervisor();
+const recorder = new Recorder({ windowMs: Math.max(5_000, Math.round(durationMs / 180 / 1000) * 1000), killGraceMs: 50, maxFailuresKept: 2000 });
+const tmp = await mkdtemp(path.join(os.tmpdir(), 'terrarium-soak-'));
+const upstream = http.createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
+  req.resume();
+  res.end('ok');
+});
+let exitCode = 2;
+let gatewayExit = 'not started';
+let logLevels: Record<string, number> = {};
+let logTail = () => '';
+let pluginCounters: string[] = [];
+const loadStart = os.loadavg();
+const started = new Date().toISOString();
+let loadStartedAt = 0;
+let loadStoppedAt = 0;
+
+try {
+  const upPort = await freePort();
+  await new Promise<void>((resolve) => upstream.listen(upPort, '127.0.0.1', resolve));
+  const pluginDir = path.join(tmp, 'plugins');
+  const staging = path.join(tmp, 'staging');
+  await mkdir(pluginDir);
+  await mkdir(staging);
+  for (const a of attacks) await writeFile(path.join(pluginDir, `${a.key}.${a.engine}`), a.source);
+  const reloader = new Reloader({
+    pluginDir,
+    stagingDir: staging,
+    engines: ['js', 'lua'],
+    source: taggedSource,
+    periodMs: opts.reloadMs,
+    clock,
+    onWrite: (engine, gen, t) => recorder.wrote(engine, gen, t),
+  });
+  await reloader.writeInitial();
+
+  let redis: RedisProcess | undefined;
+  if (opts.redis) {
+    redis = await supervisor.startRedis();
+    log(`redis-server ${redis.pid()} on ${redis.url}`);
+  }
+  const configFile = path.join(tmp, 'gateway.yaml');
+  await writeFile(
+    configFile,
+    gatewayYaml({
+      pluginDir,
+      upstreamUrl: `http://127.0.0.1:${upPort}`,
+      attacks,
+      ...(redis ? { redisUrl: redis.url } : {}),
+      hostileTimeoutMs: opts.hostileTimeoutMs,
+      hostileMemoryBytes: opts.hostileMemoryBytes,
+    }),
+  );
+  const gw = await supervisor.startGateway(configFile, opts.workers);
+  logTail = gw.logTail;
+  logLevels = gw.levels;
+  const web = gw.urls.web!;
+  const admin = gw.urls.admin!;
+  const clustered = opts.workers > 1;
+  log(`gateway ${gw.pid} on ${web} (admin ${admin})${clustered ? `, workers ${childPids(gw.pid).join(' ')}` : ''}`);
+  await until('both plugins to answer', async () => {
+    const codes = await Promise.all(['js', 'lua'].map((r) => fetch(`${web}/${r}/ready`).then((res) => res.status)));
+    return codes.every((c) => c === 200);
+  });
+
+  const rss = new RssSampler({
+    periodMs: 1000,
+    clock,
+    targets: gatewayTargets(gw.pid, clustered, () => redis?.pid()),
+    onSample: (label, pid, t, bytes) => recorder.sampleRss(label, pid, t, bytes),
+  });
+  const load = new SteadyLoad({ baseUrl: web, rate: opts.rate, connections: opts.connections, routes: ['js', 'lua'], timeoutMs: 15_000, clock, onOutcome: (o) => recorder.record(o) });
+  const hostile = new HostileClient({ baseUrl: web, attacks: attacks.map((a) => a.key), intervalMs: opts.hostileIntervalMs, timeoutMs: 15_000, clock, onOutcome: (o) => recorder.record(o) });
+  loadStartedAt = clock.now();
+  recorder.event(loadStartedAt, 'load, hot reload and attacks start');
+  rss.start();
+  load.start();
+  hostile.start();
+  reloader.start();
+  const begin = loadStartedAt;
+
+  // A replacement worker shows up as a new child of the primary.
+  let known = new Set(childPids(gw.pid));
+  const watchWorkers = setInterval(() => {
+    const now = new Set(childPids(gw.pid));
+    for (const pid of now) if (!known.has(pid)) recorder.event(clock.now(), `worker ${pid} started`);
+    known = now;
+  }, 250);
+
+  const incidents: Promise<void>[] = [];
+  if (clustered) {
+    incidents.push(
+      at(begin + durationMs * 0.4).then(() => {
+        if (abort.signal.aborted) return;
+        const victim = childPids(gw.pid)[0];
+        if (victim === undefined) return log('no worker to kill');
+        recorder.workerKilled(clock.now(), victim);
+        process.kill(victim, 'SIGKILL');
+        log(`SIGKILL worker ${victim}`);
+      }),
+    );
+  }
+  if (redis) {
+    const r = redis;
+    incidents.push(
+      at(begin + durationMs * 0.7).then(async () => {
+        if (abort.signal.aborted) return;
+        const pid = r.pid();
+        await r.kill();
+        recorder.event(clock.now(), `SIGKILL redis-server ${pid}`);
+        log(`SIGKILL redis-server ${pid}`);
+        await at(clock.now() + 2000);
+        if (abort.signal.aborted) return;
+        await r.restart();
+        recorder.event(clock.now(), `redis-server restarted (${r.pid()})`);
+        log(`redis-server restarted (${r.pid()})`);
+      }),
+    );
+  }
+  const progress = setInterval(() => {
+    const s = recorder;
+    log(`${s.requests} requests, ${s.served} served, unexpected failures ${s.unexpected}, reload generation ${reloader.generation}`);
+  }, 30_000);
+
+  await at(begin + durationMs);
+  await Promise.all(incidents);
+  clearInterval(progress);
+  clearInterval(watchWorkers);
+  await reloader.stop();
+  await hostile.stop();
+  await load.stop();
+  loadStoppedAt = clock.now();
+  rss.sample();
+  rss.stop();
+  recorder.event(loadStoppedAt, 'load stops');
+  try {
+    const metrics = await (await fetch(`${admin}/metrics`)).text();
+    pluginCounters = metrics.split('\n').filter((l) => /^terrarium_(plugin_(restarts|timeouts|memory_errors|errors)_total|cluster_worker_restarts_total|gateway_reloads_total)/.test(l) && !/ 0$/.test(l));
+  } catch (e) {
+    log(`could not read /metrics: ${(e as Error).message}`);
+  }
+  process.kill(gw.pid, 'SIGTERM');
+  const ended = await Promise.race([gw.exit, new Promise<undefined>((r) => setTimeout(() => r(undefined), 15_000))]);
+  gatewayExit = ended ? `SIGTERM, exited with ${ended.code ?? ended.signal}` : 'SIGTERM, still running after 15 s (killed)';
+  exitCode = recorder.unexpected === 0 ? 0 : 1;
+} catch (e) {
+  console.error(`soak failed: ${(e as Error).stack ?? e}`);
+  const tail = logTail();
+  if (tail) console.error(`gateway log (tail):\n${tail.slice(-4000)}`);
+  exitCode = 2;
+} finally {
+  await supervisor.stopAll();
+  await new Promise<void>((resolve) => upstream.close(() => resolve()));
+  upstream.closeAllConnections();
+  await rm(tmp, { recursive: true, force: true });
+}
+
+if (loadStartedAt > 0) {
+  const summary = recorder.summary();
+  const series = [...recorder.rss.values()].map((s) => ({ ...s, samples: s.samples.map(([t, b]) => [t - loadStartedAt, b] as [number, number]) }));
+  const events = recorder.events.map((e) => ({ t: e.t - loadStartedAt, what: e.what }));
+  const ran = (loadStoppedAt || clock.now()) - loadStartedAt;
+  const m = machine();
+  await mkdir(opts.out, { recursive: true });
+  const files = { svg: 'soak-rss.svg', json: 'soak.json' };
+  const interrupted = abort.signal.aborted || exitCode === 2;
+  const report = markdown({
+    command: `node --import tsx bench/soak.ts ${process.argv.slice(2).join(' ')}`.trim(),
+    started,
+    durationMs: ran,
+    interrupted,
+    machine: `${m.cpu}, ${m.cores} cores, ${m.memory}, Node ${m.node}, ${m.platform}`,
+    loadavg: { start: loadStart, end: os.loadavg() },
+    options: { ...opts, out: path.relative(REPO_DIR, opts.out) || '.', hostileMemoryBytes: `${opts.hostileMemoryBytes / 2 ** 20} MiB` },
+    attacks,
+    summary,
+    rss: rssRows(series, 0.1),
+    events,
+    gatewayExit,
+    logLevels,
+    pluginCounters,
+    files,
+  });
+  await writeFile(path.join(opts.out, 'soak.md'), report);
+  await writeFile(path.join(opts.out, files.svg), rssSvg(series, events.filter((e) => /SIGKILL|restarted/.test(e.what)), ran, `Gateway RSS under the soak (${(ran / 60_000).toFixed(1)} min, --workers ${opts.workers}${opts.redis ? ', redis kv' : ''})`));
+  await writeFile(
+    path.join(opts.out, files.json),
+    `${JSON.stringify({ started, options: opts, durationMs: ran, interrupted, summary, events, rss: series, failures: recorder.failures.map((f) => ({ ...f, due: f.due - loadStartedAt, sent: f.sent - loadStartedAt, done: f.done - loadStartedAt })), pluginCounters, gatewayExit }, null, 1)}\n`,
+  );
+  console.log(report);
+  log(`wrote ${path.join(opts.out, 'soak.md')}, ${files.svg}, ${files.json}`);
+}
+process.exit(exitCode);
