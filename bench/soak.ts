@@ -16,7 +16,8 @@
  *
  * Run:   npm run bench:soak -- [--minutes 30] [--workers 2] [--redis|--no-redis] [--out bench/results]
  *          [--attacks all|js-timeout,js-recursion,...] [--rate 100] [--connections 16] [--reload-ms 2000]
- *          [--hostile-interval-ms 3500] [--hostile-timeout-ms 200] [--hostile-memory-mib 32]
+ *          [--hostile-interval-ms 3500] [--hostile-timeout-ms 200] [--hostile-budget-ms 3000]
+ *          [--hostile-memory-mib 32]
  *        (= npm run build && node --import tsx bench/soak.ts ...); a smoke run: --minutes 1.
  *        --redis is on by default when redis-server is on PATH. Ctrl-C stops it cleanly (every
  *        child killed, redis included) and writes what was recorded, marked as partial.
@@ -88,7 +89,7 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60
 }
 
 const supervisor = new Supervisor();
-const recorder = new Recorder({ windowMs: Math.max(5_000, Math.round(durationMs / 180 / 1000) * 1000), killGraceMs: 50, maxFailuresKept: 2000 });
+const recorder = new Recorder({ windowMs: Math.max(5_000, Math.round(durationMs / 180 / 1000) * 1000), maxFailuresKept: 2000 });
 const tmp = await mkdtemp(path.join(os.tmpdir(), 'terrarium-soak-'));
 const upstream = http.createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
   req.resume();
@@ -137,6 +138,7 @@ try {
       attacks,
       ...(redis ? { redisUrl: redis.url } : {}),
       hostileTimeoutMs: opts.hostileTimeoutMs,
+      hostileBudgetMs: opts.hostileBudgetMs,
       hostileMemoryBytes: opts.hostileMemoryBytes,
     }),
   );

@@ -16,16 +16,22 @@ interface Get {
   status?: number;
   code?: string;
   headers?: http.IncomingHttpHeaders;
+  /** When the connection the request went out on was first used (ms, the soak's clock). */
+  socketSince?: number;
 }
 
+/** First use of each connection: a request that dies with its connection tells which one it was on. */
+const firstUse = new WeakMap<object, number>();
+
 /** One GET; never rejects: a failure comes back as a code (the gateway's JSON `code`, or the socket error's). */
-function get(url: string, agent: http.Agent | false, timeoutMs: number): Promise<Get> {
+function get(url: string, agent: http.Agent | false, timeoutMs: number, clock: Clock): Promise<Get> {
   return new Promise((resolve) => {
     let settled = false;
+    let socketSince: number | undefined;
     const done = (r: Get) => {
       if (!settled) {
         settled = true;
-        resolve(r);
+        resolve(socketSince === undefined ? r : { ...r, socketSince });
       }
     };
     const req = http.get(url, { agent, timeout: timeoutMs }, (res) => {
@@ -43,6 +49,11 @@ function get(url: string, agent: http.Agent | false, timeoutMs: number): Promise
         }
         done({ status: res.statusCode ?? 0, ...(code ? { code } : {}), headers: res.headers });
       });
+    });
+    req.on('socket', (socket) => {
+      let t = firstUse.get(socket);
+      if (t === undefined) firstUse.set(socket, (t = clock.now()));
+      socketSince = t;
     });
     req.on('timeout', () => {
       done({ code: 'client-timeout' });
@@ -93,7 +104,7 @@ export class SteadyLoad {
 
   private send(route: string, due: number): void {
     const sent = this.o.clock.now();
-    const p = get(`${this.o.baseUrl}/${route}/r${this.sent}`, this.agent, this.o.timeoutMs).then((r) => {
+    const p = get(`${this.o.baseUrl}/${route}/r${this.sent}`, this.agent, this.o.timeoutMs, this.o.clock).then((r) => {
       const gen = r.headers?.['x-soak-gen'];
       const kv = r.headers?.['x-soak-kv'];
       this.o.onOutcome({
@@ -105,6 +116,7 @@ export class SteadyLoad {
         ...(r.code ? { code: r.code } : {}),
         ...(typeof gen === 'string' ? { gen: Number(gen) } : {}),
         ...(typeof kv === 'string' ? { kv } : {}),
+        ...(r.socketSince !== undefined ? { socketSince: r.socketSince } : {}),
       });
       this.inFlight.delete(p);
     });
@@ -145,7 +157,7 @@ export class HostileClient {
     for (let i = 0; !this.stopped && this.o.attacks.length > 0; i++) {
       const attack = this.o.attacks[i % this.o.attacks.length]!;
       const due = this.o.clock.now();
-      const r = await get(`${this.o.baseUrl}/hostile/${attack}`, false, this.o.timeoutMs);
+      const r = await get(`${this.o.baseUrl}/hostile/${attack}`, false, this.o.timeoutMs, this.o.clock);
       this.o.onOutcome({
         route: `hostile/${attack}`,
         due,
@@ -153,6 +165,7 @@ export class HostileClient {
         done: this.o.clock.now(),
         ...(r.status !== undefined ? { status: r.status } : {}),
         ...(r.code ? { code: r.code } : {}),
+        ...(r.socketSince !== undefined ? { socketSince: r.socketSince } : {}),
       });
       const rest = this.o.intervalMs - (this.o.clock.now() - due);
       if (rest > 0 && !this.stopped) {

@@ -15,6 +15,7 @@ export interface SoakOptions {
   reloadMs: number;
   hostileIntervalMs: number;
   hostileTimeoutMs: number;
+  hostileBudgetMs: number;
   hostileMemoryBytes: number;
 }
 
@@ -44,6 +45,7 @@ export function parseOptions(argv: string[], defaultOut: string): SoakOptions {
       'reload-ms': { type: 'string' },
       'hostile-interval-ms': { type: 'string' },
       'hostile-timeout-ms': { type: 'string' },
+      'hostile-budget-ms': { type: 'string' },
       'hostile-memory-mib': { type: 'string' },
       help: { type: 'boolean' },
     },
@@ -52,7 +54,7 @@ export function parseOptions(argv: string[], defaultOut: string): SoakOptions {
   if (values.help) {
     console.log(`usage: node --import tsx bench/soak.ts [--minutes 30] [--workers 2] [--redis|--no-redis] [--out DIR]
   [--attacks all|${ATTACKS.map((a) => a.key).join(',')}] [--rate 100] [--connections 16]
-  [--reload-ms 2000] [--hostile-interval-ms 3500] [--hostile-timeout-ms 200] [--hostile-memory-mib 32]`);
+  [--reload-ms 2000] [--hostile-interval-ms 3500] [--hostile-timeout-ms 200] [--hostile-budget-ms 3000] [--hostile-memory-mib 32]`);
     process.exit(0);
   }
   const known = ATTACKS.map((a) => a.key);
@@ -72,6 +74,7 @@ export function parseOptions(argv: string[], defaultOut: string): SoakOptions {
     reloadMs: positive('reload-ms', values['reload-ms'], 2000),
     hostileIntervalMs: positive('hostile-interval-ms', values['hostile-interval-ms'], 3500),
     hostileTimeoutMs: positive('hostile-timeout-ms', values['hostile-timeout-ms'], 200, true),
+    hostileBudgetMs: positive('hostile-budget-ms', values['hostile-budget-ms'], 3000, true),
     hostileMemoryBytes: positive('hostile-memory-mib', values['hostile-memory-mib'], 32) * 2 ** 20,
   };
 }

@@ -37,12 +37,12 @@ const lua = (key: string, label: string, expect: string, prelude: string, body: 
 export const ATTACKS: readonly Attack[] = [
   js('js-timeout', 'JS: for (;;) {}', 'ERR_PLUGIN_TIMEOUT', '', 'for (;;) {}'),
   js('js-recursion', 'JS: unbounded recursion', 'ERR_PLUGIN_STACK', 'function f(n) { return f(n + 1) + 1; }', 'return f(0);'),
-  js('js-memory', 'JS: keep 1 MiB strings until the cap', 'ERR_PLUGIN_MEMORY', '', "const keep = []; for (let i = 0; ; i++) keep.push('x'.repeat(1 << 20) + i);"),
+  js('js-memory', 'JS: keep 1 MiB Uint8Arrays until the cap', 'ERR_PLUGIN_MEMORY', '', 'const keep = []; for (;;) keep.push(new Uint8Array(1 << 20));'),
   js('js-spread', 'JS: [...a] of 2^20 elements, in a loop', 'ERR_PLUGIN_TIMEOUT', 'const a = new Array(1 << 20).fill(1);', 'let n = 0; for (;;) n += [...a].length;'),
   js('js-bigint', 'JS: BigInt multiply of 500,000-bit numbers, in a loop', 'ERR_PLUGIN_TIMEOUT', 'const b = 3n ** 315000n;', 'let n = 0n; for (;;) n ^= b * b;'),
   lua('lua-timeout', 'Lua: while true do end', 'ERR_PLUGIN_TIMEOUT', '', 'while true do end'),
   lua('lua-recursion', 'Lua: unbounded recursion', 'ERR_PLUGIN_STACK', 'local function f(n) return f(n + 1) + 1 end', 'return f(1)'),
-  lua('lua-memory', 'Lua: keep 1 MiB strings until the cap', 'ERR_PLUGIN_MEMORY', '', "local keep = {} local i = 0 while true do i = i + 1 keep[i] = string.rep('x', 1048576) .. i end"),
+  lua('lua-memory', 'Lua: a string doubled until the cap, every step kept', 'ERR_PLUGIN_MEMORY', '', "local s, keep = string.rep('x', 65536), {} while true do s = s .. s keep[#keep + 1] = s end"),
   lua('lua-pcall', 'Lua: pcall around a spin, in a loop', 'ERR_PLUGIN_TIMEOUT', '', 'while true do pcall(function() while true do end end) end'),
 ];
 
@@ -76,8 +76,14 @@ export interface GatewayYamlOptions {
   attacks: readonly Attack[];
   /** A redis:// URL for the kv backend; the memory backend without. */
   redisUrl?: string;
-  /** callTimeoutMs of the hostile plugins (the well-behaved ones keep the defaults). */
+  /** callTimeoutMs of the hostile plugins that spin (the well-behaved ones keep the defaults). */
   hostileTimeoutMs: number;
+  /**
+   * callTimeoutMs of the hostile plugins that break the memory or stack limit: long enough that
+   * they meet that limit before their time budget, even on a loaded machine (the Lua memory cap is
+   * checked by a walk of the state, not at every allocation).
+   */
+  hostileBudgetMs: number;
   /** memoryBytes of the hostile plugins. */
   hostileMemoryBytes: number;
 }
@@ -90,7 +96,9 @@ export function gatewayYaml(o: GatewayYamlOptions): string {
     ...o.attacks.map((a) => `    ${a.key}:\n      rule: "Path(\`/hostile/${a.key}\`)"\n      middlewares: [${a.key}]\n      service: upstream`),
   ];
   const middlewares = ['soak-js', 'soak-lua', ...o.attacks.map((a) => a.key)].map((n) => `    ${n}:\n      plugin:\n        ${n}: {}`);
-  const limits = o.attacks.map((a) => `    ${a.key}:\n      callTimeoutMs: ${o.hostileTimeoutMs}\n      memoryBytes: ${o.hostileMemoryBytes}`);
+  const limits = o.attacks.map(
+    (a) => `    ${a.key}:\n      callTimeoutMs: ${a.expect === 'ERR_PLUGIN_TIMEOUT' ? o.hostileTimeoutMs : o.hostileBudgetMs}\n      memoryBytes: ${o.hostileMemoryBytes}`,
+  );
   const kv = o.redisUrl
     ? `    kv:\n      backend: redis\n      redis:\n        url: ${o.redisUrl}\n        keyPrefix: "soak:"\n        timeout: 200ms`
     : `    kv: true`;

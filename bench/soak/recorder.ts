@@ -19,6 +19,8 @@ export interface Outcome {
   gen?: number;
   /** x-soak-kv: the counter, or `down` while the kv store is unreachable. */
   kv?: string;
+  /** When the connection it went out on was first used. */
+  socketSince?: number;
 }
 
 export interface SoakEvent {
@@ -50,6 +52,9 @@ export interface RssSeries {
 /** Causes a failure is put under; `other:*` breaks the target, the rest are expected. */
 export type Cause = `hostile:${string}` | 'killed-worker-in-flight' | `other:${string}`;
 
+/** How long after a kill the client may take to see the worker's connections close (a loaded machine's event-loop lag, generously). */
+export const KILL_NOTICE_MS = 5_000;
+
 export function percentile(sorted: ArrayLike<number>, p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
@@ -74,8 +79,6 @@ class Numbers {
 
 export interface RecorderOptions {
   windowMs: number;
-  /** A connection error counts as in flight on a killed worker when the request was sent before the kill (plus this) and ended after it. */
-  killGraceMs: number;
   maxFailuresKept: number;
 }
 
@@ -151,7 +154,10 @@ export class Recorder {
       return;
     }
     w.failures++;
-    if (o.status === undefined && this.kills.some((k) => o.sent <= k + this.options.killGraceMs && o.done >= k)) {
+    // The kernel closes every connection of a SIGKILLed worker: a request that died with no
+    // answer, after a kill, on a connection opened before it, was on that worker (sent before
+    // the client could see the connection close; on a loaded machine that can be after the kill).
+    if (o.status === undefined && o.socketSince !== undefined && this.kills.some((k) => o.socketSince! <= k && o.done >= k && o.done <= k + KILL_NOTICE_MS)) {
       this.fail(o, 'killed-worker-in-flight');
       return;
     }
