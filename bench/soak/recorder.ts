@@ -148,7 +148,7 @@ export class Recorder {
       this.served++;
       this.latencies.push(latency);
       w.latencies.push(latency);
-      if (o.gen !== undefined) this.seen(o.route, o.gen, o.done);
+      if (o.gen !== undefined) this.seen(o.route, o.gen, o.sent);
       if (o.kv === 'down') this.kvDown.set(o.route, (this.kvDown.get(o.route) ?? 0) + 1);
       else if (o.kv?.startsWith('error:')) this.fail(o, `other:kv ${o.kv}`);
       return;
@@ -203,7 +203,7 @@ export class Recorder {
       const lags: number[] = [];
       for (const [gen, t] of writes) {
         const s = seen.get(gen);
-        if (s !== undefined) lags.push(s - t);
+        if (s !== undefined) lags.push(Math.max(0, s - t));
       }
       lags.sort((a, b) => a - b);
       reload[engine] = { written: writes.size, seen: lags.length, lagP50: percentile(lags, 50), lagMax: lags.at(-1) ?? NaN };

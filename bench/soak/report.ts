@@ -128,7 +128,7 @@ export function markdown(r: ReportInput): string {
   out.push('');
   out.push(
     table(
-      ['plugin', 'generations written', 'seen served', 'write to first response, p50', 'max'],
+      ['plugin', 'generations written', 'seen served', 'write to the first request sent that it served, p50', 'max'],
       Object.entries(s.reload).map(([e, x]) => [`soak-${e}`, String(x.written), String(x.seen), `${ms(x.lagP50)} ms`, `${ms(x.lagMax)} ms`]),
     ),
   );
