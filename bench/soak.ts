@@ -247,7 +247,8 @@ try {
 }
 
 if (loadStartedAt > 0) {
-  const summary = recorder.summary();
+  const recorded = recorder.summary();
+  const summary = { ...recorded, windows: recorded.windows.map((w) => ({ ...w, t: w.t - loadStartedAt })) };
   const series = [...recorder.rss.values()].map((s) => ({ ...s, samples: s.samples.map(([t, b]) => [t - loadStartedAt, b] as [number, number]) }));
   const events = recorder.events.map((e) => ({ t: e.t - loadStartedAt, what: e.what }));
   const ran = (loadStoppedAt || clock.now()) - loadStartedAt;

@@ -89,7 +89,10 @@ export function markdown(r: ReportInput): string {
   out.push('');
   out.push(`Options: ${Object.entries(r.options).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`).join(', ')}.`);
   out.push('');
-  out.push(`**Unexpected failures: ${s.unexpected}** (target 0: every failure is a hostile route's own or in flight on the killed worker). Gateway exit: ${r.gatewayExit}.`);
+  const expected = new Map(r.attacks.map((a) => [a.key, new Set([`502 ${a.expect}`, '502 ERR_PLUGIN_UNAVAILABLE'])]));
+  let unstopped = 0;
+  for (const [key, answers] of Object.entries(s.hostile)) for (const [answer, n] of Object.entries(answers)) if (!expected.get(key)?.has(answer)) unstopped += n;
+  out.push(`**Unexpected failures: ${s.unexpected}** (target 0: every failure is a hostile route's own or in flight on the killed worker). **Hostile requests not answered by their limit: ${unstopped}** (target 0: a hang shows as client-timeout). Gateway exit: ${r.gatewayExit}.`);
   out.push('');
   out.push('### Requests');
   out.push('');
@@ -137,7 +140,7 @@ export function markdown(r: ReportInput): string {
   out.push('');
   out.push(
     table(
-      ['process', 'pid', 'lived (min)', 'start MiB', 'after warm-up (10%) MiB', 'end MiB', 'max MiB', 'slope over its 2nd half (MiB/min)'],
+      ['process', 'pid', 'lived (min)', 'start MiB', 'after warm-up (10%) MiB', 'end MiB', 'max MiB', 'end - after warm-up (MiB)', 'slope over its 2nd half (MiB/min)'],
       r.rss.map((x) => [
         x.label,
         String(x.pid),
@@ -146,6 +149,7 @@ export function markdown(r: ReportInput): string {
         mib(x.warm),
         mib(x.end),
         mib(x.max),
+        mib(x.end - x.warm),
         Number.isFinite(x.slopeSecondHalf) ? (x.slopeSecondHalf / 2 ** 20).toFixed(2) : '-',
       ]),
     ),
