@@ -277,7 +277,7 @@ if (loadStartedAt > 0) {
   await writeFile(path.join(opts.out, files.svg), rssSvg(series, events.filter((e) => /SIGKILL|restarted/.test(e.what)), ran, `Gateway RSS under the soak (${(ran / 60_000).toFixed(1)} min, --workers ${opts.workers}${opts.redis ? ', redis kv' : ''})`));
   await writeFile(
     path.join(opts.out, files.json),
-    `${JSON.stringify({ started, options: opts, durationMs: ran, interrupted, summary, events, rss: series, failures: recorder.failures.map((f) => ({ ...f, due: f.due - loadStartedAt, sent: f.sent - loadStartedAt, done: f.done - loadStartedAt })), pluginCounters, gatewayExit }, null, 1)}\n`,
+    `${JSON.stringify({ started, options: opts, durationMs: ran, interrupted, summary, events, rss: series, failures: recorder.failures.map((f) => ({ ...f, due: f.due - loadStartedAt, sent: f.sent - loadStartedAt, done: f.done - loadStartedAt, ...(f.socketSince !== undefined ? { socketSince: f.socketSince - loadStartedAt } : {}) })), pluginCounters, gatewayExit }, null, 1)}\n`,
   );
   console.log(report);
   log(`wrote ${path.join(opts.out, 'soak.md')}, ${files.svg}, ${files.json}`);
