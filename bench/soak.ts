@@ -271,6 +271,7 @@ if (loadStartedAt > 0) {
     gatewayExit,
     logLevels,
     pluginCounters,
+    lastKvDown: recorder.lastKvDown === undefined ? undefined : recorder.lastKvDown - loadStartedAt,
     files,
   });
   await writeFile(path.join(opts.out, 'soak.md'), report);

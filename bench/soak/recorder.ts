@@ -55,6 +55,9 @@ export type Cause = `hostile:${string}` | 'killed-worker-in-flight' | `other:${s
 /** How long after a kill the client may take to see the worker's connections close (a loaded machine's event-loop lag, generously). */
 export const KILL_NOTICE_MS = 5_000;
 
+/** A hostile request's answer when it died with the worker the soak killed. */
+export const KILLED = 'in flight on the killed worker';
+
 export function percentile(sorted: ArrayLike<number>, p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
@@ -97,6 +100,8 @@ export class Recorder {
   served = 0;
   /** Served without the kv counter (the store was down), per route. */
   kvDown = new Map<string, number>();
+  /** When the last response served without kv came back (the store's recovery, seen by the plugins). */
+  lastKvDown: number | undefined;
   private failuresDropped = 0;
   private readonly latencies = new Numbers();
   private readonly hostileLatencies = new Numbers();
@@ -137,7 +142,7 @@ export class Recorder {
       const attack = o.route.slice('hostile/'.length);
       let m = this.hostile.get(attack);
       if (!m) this.hostile.set(attack, (m = new Map()));
-      const key = o.status !== undefined ? `${o.status} ${o.code ?? ''}`.trim() : (o.code ?? 'error');
+      const key = this.diedWithKilledWorker(o) ? KILLED : o.status !== undefined ? `${o.status} ${o.code ?? ''}`.trim() : (o.code ?? 'error');
       m.set(key, (m.get(key) ?? 0) + 1);
       this.hostileLatencies.push(o.done - o.sent);
       this.fail(o, `hostile:${attack}`);
@@ -149,19 +154,28 @@ export class Recorder {
       this.latencies.push(latency);
       w.latencies.push(latency);
       if (o.gen !== undefined) this.seen(o.route, o.gen, o.sent);
-      if (o.kv === 'down') this.kvDown.set(o.route, (this.kvDown.get(o.route) ?? 0) + 1);
+      if (o.kv === 'down') {
+        this.kvDown.set(o.route, (this.kvDown.get(o.route) ?? 0) + 1);
+        this.lastKvDown = Math.max(this.lastKvDown ?? 0, o.done);
+      }
       else if (o.kv?.startsWith('error:')) this.fail(o, `other:kv ${o.kv}`);
       return;
     }
     w.failures++;
-    // The kernel closes every connection of a SIGKILLed worker: a request that died with no
-    // answer, after a kill, on a connection opened before it, was on that worker (sent before
-    // the client could see the connection close; on a loaded machine that can be after the kill).
-    if (o.status === undefined && o.socketSince !== undefined && this.kills.some((k) => o.socketSince! <= k && o.done >= k && o.done <= k + KILL_NOTICE_MS)) {
+    if (this.diedWithKilledWorker(o)) {
       this.fail(o, 'killed-worker-in-flight');
       return;
     }
     this.fail(o, `other:${o.status ?? ''} ${o.code ?? ''}`.replace(/\s+$/, '') as Cause);
+  }
+
+  /**
+   * The kernel closes every connection of a SIGKILLed worker: a request that died with no answer,
+   * soon after a kill, on a connection opened before it, was on that worker (sent before the
+   * client could see the connection close; on a loaded machine that can be after the kill).
+   */
+  private diedWithKilledWorker(o: Outcome): boolean {
+    return o.status === undefined && o.socketSince !== undefined && this.kills.some((k) => o.socketSince! <= k && o.done >= k && o.done <= k + KILL_NOTICE_MS);
   }
 
   private seen(engine: string, gen: number, t: number): void {

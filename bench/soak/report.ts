@@ -1,5 +1,5 @@
 /** The soak's Markdown summary (bench/results/soak.md) from the recorder's summary and RSS series. */
-import type { RssSeries, SoakEvent, Summary } from './recorder.js';
+import { KILLED, type RssSeries, type SoakEvent, type Summary } from './recorder.js';
 import type { Attack } from './plugins.js';
 
 const mib = (b: number) => (b / 2 ** 20).toFixed(1);
@@ -76,6 +76,8 @@ export interface ReportInput {
   gatewayExit: string;
   logLevels: Record<string, number>;
   pluginCounters: string[];
+  /** When the last response served without kv came back, relative to the load start. */
+  lastKvDown: number | undefined;
   files: { svg: string; json: string };
 }
 
@@ -89,7 +91,7 @@ export function markdown(r: ReportInput): string {
   out.push('');
   out.push(`Options: ${Object.entries(r.options).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`).join(', ')}.`);
   out.push('');
-  const expected = new Map(r.attacks.map((a) => [a.key, new Set([`502 ${a.expect}`, '502 ERR_PLUGIN_UNAVAILABLE'])]));
+  const expected = new Map(r.attacks.map((a) => [a.key, new Set([`502 ${a.expect}`, '502 ERR_PLUGIN_UNAVAILABLE', KILLED])]));
   let unstopped = 0;
   for (const [key, answers] of Object.entries(s.hostile)) for (const [answer, n] of Object.entries(answers)) if (!expected.get(key)?.has(answer)) unstopped += n;
   out.push(`**Unexpected failures: ${s.unexpected}** (target 0: every failure is a hostile route's own or in flight on the killed worker). **Hostile requests not answered by their limit: ${unstopped}** (target 0: a hang shows as client-timeout). Gateway exit: ${r.gatewayExit}.`);
@@ -107,6 +109,10 @@ export function markdown(r: ReportInput): string {
   ];
   out.push(table(['', 'count'], rows));
   out.push('');
+  if (r.lastKvDown !== undefined) {
+    out.push(`The last response served without kv (x-soak-kv: down) came back at ${(r.lastKvDown / 1000).toFixed(1)} s: every later one carried its counter.`);
+    out.push('');
+  }
   out.push(`Latency of the well-behaved routes, from the time each request was due (open loop): p50 ${ms(s.latencyMs.p50)} ms, p99 ${ms(s.latencyMs.p99)} ms, max ${ms(s.latencyMs.max)} ms. Hostile requests: p50 ${ms(s.hostileLatencyMs.p50)} ms, max ${ms(s.hostileLatencyMs.max)} ms.`);
   out.push('');
   out.push('### Hostile routes (one limit class each, in turn)');
