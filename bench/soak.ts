@@ -78,6 +78,16 @@ function at(msAt: number): Promise<void> {
   });
 }
 
+/** `p`, or a rejection as soon as the run is aborted (the child being started stays registered: stopAll kills it). */
+function abortable<T>(p: Promise<T>): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new Error('interrupted while starting'));
+    if (abort.signal.aborted) return onAbort();
+    abort.signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => abort.signal.removeEventListener('abort', onAbort));
+  });
+}
+
 async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   for (;;) {
@@ -126,7 +136,7 @@ try {
 
   let redis: RedisProcess | undefined;
   if (opts.redis) {
-    redis = await supervisor.startRedis();
+    redis = await abortable(supervisor.startRedis());
     log(`redis-server ${redis.pid()} on ${redis.url}`);
   }
   const configFile = path.join(tmp, 'gateway.yaml');
@@ -142,7 +152,7 @@ try {
       hostileMemoryBytes: opts.hostileMemoryBytes,
     }),
   );
-  const gw = await supervisor.startGateway(configFile, opts.workers);
+  const gw = await abortable(supervisor.startGateway(configFile, opts.workers));
   logTail = gw.logTail;
   logLevels = gw.levels;
   const web = gw.urls.web!;
@@ -235,9 +245,12 @@ try {
   gatewayExit = ended ? `SIGTERM, exited with ${ended.code ?? ended.signal}` : 'SIGTERM, still running after 15 s (killed)';
   exitCode = recorder.unexpected === 0 ? 0 : 1;
 } catch (e) {
-  console.error(`soak failed: ${(e as Error).stack ?? e}`);
-  const tail = logTail();
-  if (tail) console.error(`gateway log (tail):\n${tail.slice(-4000)}`);
+  if (abort.signal.aborted) log(`stopped: ${(e as Error).message}`);
+  else {
+    console.error(`soak failed: ${(e as Error).stack ?? e}`);
+    const tail = logTail();
+    if (tail) console.error(`gateway log (tail):\n${tail.slice(-4000)}`);
+  }
   exitCode = 2;
 } finally {
   await supervisor.stopAll();
