@@ -30,73 +30,37 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { BENCH_DIR, REPO_DIR, machine } from './lib.js';
+import { Incidents } from './soak/incidents.js';
+import { HostileClient, SteadyLoad } from './soak/load.js';
 import { parseOptions } from './soak/options.js';
+import { writeOutputs } from './soak/outputs.js';
 import { ATTACKS, gatewayYaml, taggedSource } from './soak/plugins.js';
 import { Recorder } from './soak/recorder.js';
-import { HostileClient, SteadyLoad, type Clock } from './soak/load.js';
 import { Reloader } from './soak/reloader.js';
 import { RssSampler, gatewayTargets } from './soak/rss.js';
+import { Schedule } from './soak/schedule.js';
 import { Supervisor, childPids, freePort, type RedisProcess } from './soak/supervisor.js';
-import { rssSvg } from './soak/svg.js';
-import { markdown, rssRows } from './soak/report.js';
 
 const opts = parseOptions(process.argv.slice(2), path.join(BENCH_DIR, 'results'));
 const durationMs = opts.minutes * 60_000;
 const attacks = ATTACKS.filter((a) => opts.attacks.includes(a.key));
-const t0 = performance.now();
-const clock: Clock = { now: () => performance.now() - t0 };
-const log = (msg: string) => console.error(`[soak ${(clock.now() / 1000).toFixed(1)}s] ${msg}`);
+const schedule = new Schedule();
+const log = (msg: string) => console.error(`[soak ${(schedule.now() / 1000).toFixed(1)}s] ${msg}`);
 
 if (!existsSync(path.join(REPO_DIR, 'dist', 'cli.js'))) {
   console.error('dist/cli.js is missing: npm run build first (npm run bench:soak does)');
   process.exit(2);
 }
 
-/** Ends the run early: Ctrl-C (once: clean stop and a partial report; twice: at once). */
-const abort = new AbortController();
+// Ctrl-C once: a clean stop and a partial report; twice: at once (the supervisor's exit hook SIGKILLs every child).
 let interrupts = 0;
 const onSignal = (sig: NodeJS.Signals) => {
-  interrupts++;
-  if (interrupts > 1) process.exit(130); // the supervisor's exit hook SIGKILLs every child
+  if (++interrupts > 1) process.exit(130);
   log(`${sig}: stopping (again to quit at once)`);
-  abort.abort(new Error(sig));
+  schedule.abort(sig);
 };
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
-
-/** Resolves after `msAt` on the soak's clock, or at once when aborted. */
-function at(msAt: number): Promise<void> {
-  return new Promise((resolve) => {
-    if (abort.signal.aborted) return resolve();
-    const t = setTimeout(done, Math.max(0, msAt - clock.now()));
-    function done() {
-      clearTimeout(t);
-      abort.signal.removeEventListener('abort', done);
-      resolve();
-    }
-    abort.signal.addEventListener('abort', done);
-  });
-}
-
-/** `p`, or a rejection as soon as the run is aborted (the child being started stays registered: stopAll kills it). */
-function abortable<T>(p: Promise<T>): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new Error('interrupted while starting'));
-    if (abort.signal.aborted) return onAbort();
-    abort.signal.addEventListener('abort', onAbort, { once: true });
-    p.then(resolve, reject).finally(() => abort.signal.removeEventListener('abort', onAbort));
-  });
-}
-
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    if (abort.signal.aborted) throw new Error(`interrupted while waiting for ${what}`);
-    if (await check().catch(() => false)) return;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const supervisor = new Supervisor();
 const recorder = new Recorder({ windowMs: Math.max(5_000, Math.round(durationMs / 180 / 1000) * 1000), maxFailuresKept: 2000 });
@@ -110,10 +74,10 @@ let gatewayExit = 'not started';
 let logLevels: Record<string, number> = {};
 let logTail = () => '';
 let pluginCounters: string[] = [];
-const loadStart = os.loadavg();
+const loadavgStart = os.loadavg();
 const started = new Date().toISOString();
-let loadStartedAt = 0;
-let loadStoppedAt = 0;
+let loadStartedAt: number | undefined;
+let loadStoppedAt: number | undefined;
 
 try {
   const upPort = await freePort();
@@ -129,14 +93,14 @@ try {
     engines: ['js', 'lua'],
     source: taggedSource,
     periodMs: opts.reloadMs,
-    clock,
+    clock: schedule,
     onWrite: (engine, gen, t) => recorder.wrote(engine, gen, t),
   });
   await reloader.writeInitial();
 
   let redis: RedisProcess | undefined;
   if (opts.redis) {
-    redis = await abortable(supervisor.startRedis());
+    redis = await schedule.abortable(supervisor.startRedis());
     log(`redis-server ${redis.pid()} on ${redis.url}`);
   }
   const configFile = path.join(tmp, 'gateway.yaml');
@@ -152,85 +116,50 @@ try {
       hostileMemoryBytes: opts.hostileMemoryBytes,
     }),
   );
-  const gw = await abortable(supervisor.startGateway(configFile, opts.workers));
+  const gw = await schedule.abortable(supervisor.startGateway(configFile, opts.workers));
   logTail = gw.logTail;
   logLevels = gw.levels;
   const web = gw.urls.web!;
   const admin = gw.urls.admin!;
   const clustered = opts.workers > 1;
   log(`gateway ${gw.pid} on ${web} (admin ${admin})${clustered ? `, workers ${childPids(gw.pid).join(' ')}` : ''}`);
-  await until('both plugins to answer', async () => {
+  await schedule.until('both plugins to answer', async () => {
     const codes = await Promise.all(['js', 'lua'].map((r) => fetch(`${web}/${r}/ready`).then((res) => res.status)));
     return codes.every((c) => c === 200);
   });
 
-  const rss = new RssSampler({
-    periodMs: 1000,
-    clock,
-    targets: gatewayTargets(gw.pid, clustered, () => redis?.pid()),
-    onSample: (label, pid, t, bytes) => recorder.sampleRss(label, pid, t, bytes),
+  const onOutcome = recorder.record.bind(recorder);
+  const rss = new RssSampler({ periodMs: 1000, clock: schedule, targets: gatewayTargets(gw.pid, clustered, () => redis?.pid()), onSample: recorder.sampleRss.bind(recorder) });
+  const load = new SteadyLoad({ baseUrl: web, rate: opts.rate, connections: opts.connections, routes: ['js', 'lua'], timeoutMs: 15_000, clock: schedule, onOutcome });
+  const hostile = new HostileClient({ baseUrl: web, attacks: attacks.map((a) => a.key), intervalMs: opts.hostileIntervalMs, timeoutMs: 15_000, clock: schedule, onOutcome });
+  const begin = schedule.now();
+  const incidents = new Incidents({
+    schedule,
+    recorder,
+    log,
+    gatewayPid: gw.pid,
+    ...(clustered ? { killWorkerAt: begin + durationMs * 0.4 } : {}),
+    ...(redis ? { redis, redisKillAt: begin + durationMs * 0.7 } : {}),
+    redisDownMs: 2000,
   });
-  const load = new SteadyLoad({ baseUrl: web, rate: opts.rate, connections: opts.connections, routes: ['js', 'lua'], timeoutMs: 15_000, clock, onOutcome: (o) => recorder.record(o) });
-  const hostile = new HostileClient({ baseUrl: web, attacks: attacks.map((a) => a.key), intervalMs: opts.hostileIntervalMs, timeoutMs: 15_000, clock, onOutcome: (o) => recorder.record(o) });
-  loadStartedAt = clock.now();
-  recorder.event(loadStartedAt, 'load, hot reload and attacks start');
+  loadStartedAt = begin;
+  recorder.event(begin, 'load, hot reload and attacks start');
   rss.start();
   load.start();
   hostile.start();
   reloader.start();
-  const begin = loadStartedAt;
-
-  // A replacement worker shows up as a new child of the primary.
-  let known = new Set(childPids(gw.pid));
-  const watchWorkers = setInterval(() => {
-    const now = new Set(childPids(gw.pid));
-    for (const pid of now) if (!known.has(pid)) recorder.event(clock.now(), `worker ${pid} started`);
-    known = now;
-  }, 250);
-
-  const incidents: Promise<void>[] = [];
-  if (clustered) {
-    incidents.push(
-      at(begin + durationMs * 0.4).then(() => {
-        if (abort.signal.aborted) return;
-        const victim = childPids(gw.pid)[0];
-        if (victim === undefined) return log('no worker to kill');
-        recorder.workerKilled(clock.now(), victim);
-        process.kill(victim, 'SIGKILL');
-        log(`SIGKILL worker ${victim}`);
-      }),
-    );
-  }
-  if (redis) {
-    const r = redis;
-    incidents.push(
-      at(begin + durationMs * 0.7).then(async () => {
-        if (abort.signal.aborted) return;
-        const pid = r.pid();
-        await r.kill();
-        recorder.event(clock.now(), `SIGKILL redis-server ${pid}`);
-        log(`SIGKILL redis-server ${pid}`);
-        await at(clock.now() + 2000);
-        if (abort.signal.aborted) return;
-        await r.restart();
-        recorder.event(clock.now(), `redis-server restarted (${r.pid()})`);
-        log(`redis-server restarted (${r.pid()})`);
-      }),
-    );
-  }
+  incidents.start();
   const progress = setInterval(() => {
-    const s = recorder;
-    log(`${s.requests} requests, ${s.served} served, unexpected failures ${s.unexpected}, reload generation ${reloader.generation}`);
+    log(`${recorder.requests} requests, ${recorder.served} served, unexpected failures ${recorder.unexpected}, reload generation ${reloader.generation}`);
   }, 30_000);
 
-  await at(begin + durationMs);
-  await Promise.all(incidents);
+  await schedule.at(begin + durationMs);
   clearInterval(progress);
-  clearInterval(watchWorkers);
+  await incidents.stop();
   await reloader.stop();
   await hostile.stop();
   await load.stop();
-  loadStoppedAt = clock.now();
+  loadStoppedAt = schedule.now();
   rss.sample();
   rss.stop();
   recorder.event(loadStoppedAt, 'load stops');
@@ -245,7 +174,7 @@ try {
   gatewayExit = ended ? `SIGTERM, exited with ${ended.code ?? ended.signal}` : 'SIGTERM, still running after 15 s (killed)';
   exitCode = recorder.unexpected === 0 ? 0 : 1;
 } catch (e) {
-  if (abort.signal.aborted) log(`stopped: ${(e as Error).message}`);
+  if (schedule.aborted) log(`stopped: ${(e as Error).message}`);
   else {
     console.error(`soak failed: ${(e as Error).stack ?? e}`);
     const tail = logTail();
@@ -259,41 +188,27 @@ try {
   await rm(tmp, { recursive: true, force: true });
 }
 
-if (loadStartedAt > 0) {
-  const recorded = recorder.summary();
-  const summary = { ...recorded, windows: recorded.windows.map((w) => ({ ...w, t: w.t - loadStartedAt })) };
-  const series = [...recorder.rss.values()].map((s) => ({ ...s, samples: s.samples.map(([t, b]) => [t - loadStartedAt, b] as [number, number]) }));
-  const events = recorder.events.map((e) => ({ t: e.t - loadStartedAt, what: e.what }));
-  const ran = (loadStoppedAt || clock.now()) - loadStartedAt;
+if (loadStartedAt !== undefined) {
   const m = machine();
-  await mkdir(opts.out, { recursive: true });
-  const files = { svg: 'soak-rss.svg', json: 'soak.json' };
-  const interrupted = abort.signal.aborted || exitCode === 2;
-  const report = markdown({
+  const end = loadStoppedAt ?? schedule.now();
+  const report = await writeOutputs({
+    out: opts.out,
     command: `node --import tsx bench/soak.ts ${process.argv.slice(2).join(' ')}`.trim(),
     started,
-    durationMs: ran,
-    interrupted,
+    loadStartedAt,
+    loadStoppedAt: end,
+    interrupted: schedule.aborted || exitCode === 2,
     machine: `${m.cpu}, ${m.cores} cores, ${m.memory}, Node ${m.node}, ${m.platform}`,
-    loadavg: { start: loadStart, end: os.loadavg() },
+    loadavg: { start: loadavgStart, end: os.loadavg() },
     options: { ...opts, out: path.relative(REPO_DIR, opts.out) || '.', hostileMemoryBytes: `${opts.hostileMemoryBytes / 2 ** 20} MiB` },
+    title: `Gateway RSS under the soak (${((end - loadStartedAt) / 60_000).toFixed(1)} min, --workers ${opts.workers}${opts.redis ? ', redis kv' : ''})`,
     attacks,
-    summary,
-    rss: rssRows(series, 0.1),
-    events,
+    recorder,
     gatewayExit,
     logLevels,
     pluginCounters,
-    lastKvDown: recorder.lastKvDown === undefined ? undefined : recorder.lastKvDown - loadStartedAt,
-    files,
   });
-  await writeFile(path.join(opts.out, 'soak.md'), report);
-  await writeFile(path.join(opts.out, files.svg), rssSvg(series, events.filter((e) => /SIGKILL|restarted/.test(e.what)), ran, `Gateway RSS under the soak (${(ran / 60_000).toFixed(1)} min, --workers ${opts.workers}${opts.redis ? ', redis kv' : ''})`));
-  await writeFile(
-    path.join(opts.out, files.json),
-    `${JSON.stringify({ started, options: opts, durationMs: ran, interrupted, summary, events, rss: series, failures: recorder.failures.map((f) => ({ ...f, due: f.due - loadStartedAt, sent: f.sent - loadStartedAt, done: f.done - loadStartedAt, ...(f.socketSince !== undefined ? { socketSince: f.socketSince - loadStartedAt } : {}) })), pluginCounters, gatewayExit }, null, 1)}\n`,
-  );
   console.log(report);
-  log(`wrote ${path.join(opts.out, 'soak.md')}, ${files.svg}, ${files.json}`);
+  log(`wrote soak.md, soak-rss.svg and soak.json in ${opts.out}`);
 }
 process.exit(exitCode);

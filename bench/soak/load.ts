@@ -6,11 +6,7 @@
  */
 import http from 'node:http';
 import type { Outcome } from './recorder.js';
-
-export interface Clock {
-  /** ms since the soak started. */
-  now(): number;
-}
+import type { Clock } from './schedule.js';
 
 interface Get {
   status?: number;

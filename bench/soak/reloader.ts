@@ -6,7 +6,7 @@
  */
 import { rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Clock } from './load.js';
+import type { Clock } from './schedule.js';
 
 export interface ReloaderOptions {
   pluginDir: string;

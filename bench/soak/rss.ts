@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { childPids } from './supervisor.js';
-import type { Clock } from './load.js';
+import type { Clock } from './schedule.js';
 
 export function rssOf(pid: number): number | undefined {
   try {
