@@ -131,7 +131,7 @@ export function markdown(r: ReportInput): string {
     ),
   );
   out.push('');
-  out.push('ERR_PLUGIN_UNAVAILABLE is the quarantine (3 violations within 60 s in one process), also the plugin failing, as it should.');
+  out.push(`ERR_PLUGIN_UNAVAILABLE is the quarantine (3 violations within 60 s in one process), still the plugin failing, as it should; "${KILLED}" is a hostile request that died with the worker the soak killed.`);
   out.push('');
   out.push('### Hot reload (a new generation of each plugin every reload period)');
   out.push('');
