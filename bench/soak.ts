@@ -22,7 +22,8 @@
  *        --redis is on by default when redis-server is on PATH. Ctrl-C stops it cleanly (every
  *        child killed, redis included) and writes what was recorded, marked as partial.
  * Writes <out>/soak.md (summary), <out>/soak-rss.svg (RSS over time), <out>/soak.json (raw series).
- * Exit code 0 when no request failed unexpectedly, 1 otherwise, 2 on an error of the soak itself.
+ * Exit code 0 when no request failed unexpectedly, 1 otherwise, 2 on an error of the soak itself,
+ * 130 when interrupted.
  */
 import http from 'node:http';
 import { existsSync } from 'node:fs';
@@ -211,4 +212,4 @@ if (loadStartedAt !== undefined) {
   console.log(report);
   log(`wrote soak.md, soak-rss.svg and soak.json in ${opts.out}`);
 }
-process.exit(exitCode);
+process.exit(schedule.aborted ? 130 : exitCode);
