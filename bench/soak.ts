@@ -21,7 +21,9 @@
  *        (= npm run build && node --import tsx bench/soak.ts ...); a smoke run: --minutes 1.
  *        --redis is on by default when redis-server is on PATH. Ctrl-C stops it cleanly (every
  *        child killed, redis included) and writes what was recorded, marked as partial.
- * Writes <out>/soak.md (summary), <out>/soak-rss.svg (RSS over time), <out>/soak.json (raw series).
+ * Writes <out>/soak.md (summary), <out>/soak-rss.svg (RSS over time), <out>/soak-latency.svg (p50
+ * and p99 per window), <out>/soak.json (raw series). The baseline is the run's own start: RSS after
+ * warm-up against the end, latency before the incidents against after. See docs/soak.md.
  * Exit code 0 when no request failed unexpectedly, 1 otherwise, 2 on an error of the soak itself,
  * 130 when interrupted.
  */
@@ -210,6 +212,6 @@ if (loadStartedAt !== undefined) {
     pluginCounters,
   });
   console.log(report);
-  log(`wrote soak.md, soak-rss.svg and soak.json in ${opts.out}`);
+  log(`wrote soak.md, soak-rss.svg, soak-latency.svg and soak.json in ${opts.out}`);
 }
 process.exit(schedule.aborted ? 130 : exitCode);

@@ -1,13 +1,14 @@
 /**
- * The soak's three files: <out>/soak.md (the summary), <out>/soak-rss.svg (RSS over time) and
- * <out>/soak.json (the raw series), every time relative to the start of the load.
+ * The soak's files: <out>/soak.md (the summary), <out>/soak-rss.svg (RSS over time),
+ * <out>/soak-latency.svg (p50/p99 per window) and <out>/soak.json (the raw series), every time
+ * relative to the start of the load.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Attack } from './plugins.js';
 import type { Recorder } from './recorder.js';
 import { markdown, rssRows } from './report.js';
-import { rssSvg } from './svg.js';
+import { latencySvg, rssSvg } from './svg.js';
 
 export interface OutputInput {
   out: string;
@@ -39,7 +40,7 @@ export async function writeOutputs(o: OutputInput): Promise<string> {
   const series = [...rec.rss.values()].map((s) => ({ ...s, samples: s.samples.map(([t, b]) => [round(t - t0), b] as [number, number]) }));
   const events = rec.events.map((e) => ({ t: round(e.t - t0), what: e.what }));
   const ran = o.loadStoppedAt - t0;
-  const files = { svg: 'soak-rss.svg', json: 'soak.json' };
+  const files = { svg: 'soak-rss.svg', latencySvg: 'soak-latency.svg', json: 'soak.json' };
   const report = markdown({
     command: o.command,
     started: o.started,
@@ -60,7 +61,9 @@ export async function writeOutputs(o: OutputInput): Promise<string> {
   });
   await mkdir(o.out, { recursive: true });
   await writeFile(path.join(o.out, 'soak.md'), report);
-  await writeFile(path.join(o.out, files.svg), rssSvg(series, events.filter((e) => /SIGKILL|restarted/.test(e.what)), ran, o.title));
+  const marks = events.filter((e) => /SIGKILL|restarted/.test(e.what));
+  await writeFile(path.join(o.out, files.svg), rssSvg(series, marks, ran, o.title));
+  await writeFile(path.join(o.out, files.latencySvg), latencySvg(summary.windows, marks, ran, `Latency of the well-behaved routes per ${summary.windows.length > 1 ? `${Math.round((summary.windows[1]!.t - summary.windows[0]!.t) / 1000)} s ` : ''}window, from the due time`));
   const failures = rec.failures.map((f) => ({
     ...f,
     due: round(f.due - t0, 1),

@@ -78,7 +78,7 @@ export interface ReportInput {
   pluginCounters: string[];
   /** When the last response served without kv came back, relative to the load start. */
   lastKvDown: number | undefined;
-  files: { svg: string; json: string };
+  files: { svg: string; latencySvg: string; json: string };
 }
 
 export function markdown(r: ReportInput): string {
@@ -114,6 +114,8 @@ export function markdown(r: ReportInput): string {
     out.push('');
   }
   out.push(`Latency of the well-behaved routes, from the time each request was due (open loop): p50 ${ms(s.latencyMs.p50)} ms, p99 ${ms(s.latencyMs.p99)} ms, max ${ms(s.latencyMs.max)} ms. Hostile requests: p50 ${ms(s.hostileLatencyMs.p50)} ms, max ${ms(s.hostileLatencyMs.max)} ms.`);
+  out.push('');
+  out.push(`![Latency per window](${r.files.latencySvg})`);
   out.push('');
   out.push('### Hostile routes (one limit class each, in turn)');
   out.push('');
