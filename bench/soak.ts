@@ -44,7 +44,14 @@ import { RssSampler, gatewayTargets } from './soak/rss.js';
 import { Schedule } from './soak/schedule.js';
 import { Supervisor, childPids, freePort, type RedisProcess } from './soak/supervisor.js';
 
-const opts = parseOptions(process.argv.slice(2), path.join(BENCH_DIR, 'results'));
+const opts = (() => {
+  try {
+    return parseOptions(process.argv.slice(2), path.join(BENCH_DIR, 'results'));
+  } catch (e) {
+    console.error(`soak: ${(e as Error).message} (--help lists the options)`);
+    return process.exit(2);
+  }
+})();
 const durationMs = opts.minutes * 60_000;
 const attacks = ATTACKS.filter((a) => opts.attacks.includes(a.key));
 const schedule = new Schedule();
