@@ -60,7 +60,11 @@ export class Standbys {
           return;
         }
         if (now === 'serve') this.owner.serve(b);
-        else {
+        else if (this.ready.length >= this.count) {
+          // The restart it was started for was served by a rebuild inside a call, and no standby
+          // is wanted (standby: false) or they are all ready.
+          b.instance.dispose();
+        } else {
           this.ready.push(b);
           this.prepare();
         }
