@@ -235,14 +235,17 @@ describe('when no standby is ready', () => {
   it('a reload while the standby is being built ends with a standby of the new version', async () => {
     const dir = await tempDir();
     const file = path.join(dir, 'svc.js');
-    // selftest() awaits host.gate(): the second build (the first standby) is held until released.
+    // selftest() awaits host.gate(): the third build (the standby rebuilt after the violation
+    // below; the first two, the version and its standby, are built before createHost resolves)
+    // is held until released.
     let gates = 0;
     let release: (() => void) | undefined;
-    const gate = () => (++gates === 2 ? new Promise<void>((r) => (release = r)) : Promise.resolve());
+    const gate = () => (++gates === 3 ? new Promise<void>((r) => (release = r)) : Promise.resolve());
     const src = (v: string) =>
       `export const meta = { name: 'svc', version: '${v}' };\nexport async function selftest() { await host.gate(); return true; }\nexport function which() { return '${v}'; }\nfunction f(n) { return f(n + 1) + 1; }\nexport function recurse() { return f(0); }\n`;
     await writeFile(file, src('1'));
     await using host = await createHost({ dir, capabilities: { gate }, limits: { callTimeoutMs: 10_000 } });
+    assert.equal(now(() => host.get<{ recurse(): number }>('svc').recurse()), 'ERR_PLUGIN_STACK');
     while (!release) await new Promise((r) => setImmediate(r));
     assert.equal(host.plugins[0]!.standby, 'building');
     await writeFile(file, src('2'));
