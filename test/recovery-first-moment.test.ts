@@ -261,3 +261,56 @@ describe('the first moment with an engine that has no loadSync', () => {
   });
 });
 
+
+describe('the rebuild inside a call (Lua, loadSync)', () => {
+  /** A Lua plugin whose top-level code runs `onLoad(n)` (n: how many times it was loaded so far). */
+  async function counted(onLoad: (n: number) => unknown): Promise<{ host: Host; p: P; close(): Promise<void> }> {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'terrarium-first-moment-'));
+    await writeFile(path.join(dir, 'p.lua'), `local seen = host.loaded()\nlocal n = 0\nreturn { meta = { name = 'p' }, seen = function() return seen end, c = function() n = n + 1; return n end, spin = function() while true do end end }\n`);
+    let loads = 0;
+    const host = await createHost({ dir, limits: LIMITS, quarantine: { maxViolations: 100 }, capabilities: { loaded: () => onLoad(++loads) } });
+    return {
+      host,
+      p: host.get<P>('p'),
+      close: async () => {
+        await host.close();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  }
+
+  it('fails the plugin with the load error when the rebuild fails, as the background build would', async () => {
+    // Loads 1 and 2: the version and its standby; 3: the background build after the first
+    // violation (fengari loads it at once, its checks settle later); 4: the rebuild inside c().
+    const f = await counted((n) => {
+      if (n >= 4) throw new Error(`load ${n} refused`);
+      return n;
+    });
+    try {
+      const results = [now(() => f.p.spin()), now(() => f.p.spin()), now(() => f.p.c())];
+      assert.deepEqual(results, ['ERR_PLUGIN_TIMEOUT', 'ERR_PLUGIN_TIMEOUT', 'ERR_PLUGIN_UNAVAILABLE']);
+      assert.equal(f.host.plugins[0]!.status, 'failed');
+      assert.match(f.host.plugins[0]!.error?.message ?? '', /load 4 refused/);
+      assert.throws(() => f.p.c(), /failed to load: .*load 4 refused/);
+    } finally {
+      await f.close();
+    }
+  });
+
+  it('a plugin calling itself from its top-level code while being rebuilt finds it restarting, not another rebuild', async () => {
+    const seen: string[] = [];
+    let p: P | undefined;
+    const f = await counted((n) => {
+      if (n >= 4) seen.push(now(() => p!.c()));
+      return n;
+    });
+    p = f.p;
+    try {
+      const results = [now(() => f.p.spin()), now(() => f.p.spin()), now(() => f.p.c())];
+      assert.deepEqual(results, ['ERR_PLUGIN_TIMEOUT', 'ERR_PLUGIN_TIMEOUT', 'ok:1']);
+      assert.deepEqual(seen, ['ERR_PLUGIN_UNAVAILABLE']);
+    } finally {
+      await f.close();
+    }
+  });
+});

@@ -12,6 +12,7 @@ import { mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createHost, type Host, type HostEvent, type HostOptions, type Logger, type TerrariumError } from 'terrarium-plugins';
+import { type Engine, type EngineDescriptor, builtinEngines } from 'terrarium-plugins/engine';
 import { expectCode } from './engines/conformance.js';
 import { nextEvent } from './helpers.js';
 
@@ -198,9 +199,26 @@ for (const lang of [JS, TS, LUA]) {
   });
 }
 
+/**
+ * The built-in engines with the JavaScript one stripped of `loadSync`: what an engine that cannot
+ * load synchronously does when no standby is ready (with `loadSync`, the next call rebuilds the
+ * instance itself: test/recovery-first-moment.test.ts).
+ */
+const jsWithoutLoadSync: EngineDescriptor[] = builtinEngines.map((d) =>
+  d.extensions.includes('.js')
+    ? {
+        ...d,
+        load: async (): Promise<Engine> => {
+          const engine = await d.load();
+          return { name: engine.name, load: (req) => engine.load(req) };
+        },
+      }
+    : d,
+);
+
 describe('when no standby is ready', () => {
-  it('with standby: false, a sync call during the rebuild fails fast and an async one waits for it', async () => {
-    const { host, dir } = await breakerHost(JS, { standby: false });
+  it('with standby: false, a sync call during the rebuild fails fast and an async one waits for it (an engine without loadSync)', async () => {
+    const { host, dir } = await breakerHost(JS, { standby: false, engines: jsWithoutLoadSync });
     try {
       const b = host.get<Breaker>('breaker');
       assert.equal(host.plugins[0]!.standby, 'none');
@@ -214,8 +232,8 @@ describe('when no standby is ready', () => {
     }
   });
 
-  it('two violations faster than a build: the second restart has no standby, async calls wait, the message says why', async () => {
-    const { host, dir } = await breakerHost(JS);
+  it('two violations faster than a build: the second restart has no standby, async calls wait, the message says why (an engine without loadSync)', async () => {
+    const { host, dir } = await breakerHost(JS, { engines: jsWithoutLoadSync });
     try {
       const b = host.get<Breaker>('breaker');
       // The first violation uses the standby; the second finds the next one still building.

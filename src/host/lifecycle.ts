@@ -45,6 +45,8 @@ export abstract class PluginLifecycle {
   protected readonly retired: Retired;
   /** A fresh instance of the serving source, checked and waiting to replace it after a violation. */
   protected readonly standbys: Standbys;
+  /** True while `rebuildNow` loads an instance. */
+  private rebuilding = false;
   /** The export running synchronously right now (log lines written during it name it). */
   currentExport: string | undefined;
 
@@ -262,8 +264,11 @@ export abstract class PluginLifecycle {
    * `loadSync` (the call fails fast, an async one waits for the background build: unavailable.ts).
    */
   protected rebuildNow(): boolean {
-    if (this.status !== 'restarting') return false;
+    // A plugin whose top-level code calls itself (through a host function) while being rebuilt
+    // finds it restarting, as it would during a background build.
+    if (this.status !== 'restarting' || this.rebuilding) return false;
     let built: Built | undefined;
+    this.rebuilding = true;
     try {
       built = this.ctx.buildSync(this.req, this.engineNow);
     } catch (e) {
@@ -271,6 +276,8 @@ export abstract class PluginLifecycle {
       this.ctx.logger.warn(this.fields('rebuild-failed', { code: err.code }), `could not rebuild the instance inside the call: ${err.message}`);
       this.fail(err);
       return false;
+    } finally {
+      this.rebuilding = false;
     }
     if (!built) return false;
     this.activate(built, 'restarted');
