@@ -272,9 +272,7 @@ export abstract class PluginLifecycle {
     try {
       built = this.ctx.buildSync(this.req, this.engineNow);
     } catch (e) {
-      const err = this.asError(e);
-      this.ctx.logger.warn(this.fields('rebuild-failed', { code: err.code }), `could not rebuild the instance inside the call: ${err.message}`);
-      this.fail(err);
+      this.fail(this.asError(e));
       return false;
     } finally {
       this.rebuilding = false;

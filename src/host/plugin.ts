@@ -26,8 +26,8 @@ export class ManagedPlugin extends PluginLifecycle {
     const v = this.cur;
     if (!v || this.status !== 'ready') {
       if (this.rebuildNow()) return this.call(exportName, args);
-      // No standby was ready and the engine cannot load synchronously: an async export waits for the instance being built (it returns a
-      // promise anyway); a sync one cannot wait.
+      // No standby was ready and the engine cannot load synchronously: an async export waits for
+      // the instance being built (it returns a promise anyway); a sync one cannot wait.
       const building = this.standbys.building;
       if (this.status === 'restarting' && building && this.exportsNow.some((e) => e.name === exportName && e.async)) {
         return building.then(() => this.call(exportName, args));
