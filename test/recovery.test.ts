@@ -12,6 +12,7 @@ import { mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createHost, type Host, type HostEvent, type HostOptions, type Logger, type TerrariumError } from 'terrarium-plugins';
+import { type Engine, type EngineDescriptor, builtinEngines } from 'terrarium-plugins/engine';
 import { expectCode } from './engines/conformance.js';
 import { nextEvent } from './helpers.js';
 
@@ -198,9 +199,26 @@ for (const lang of [JS, TS, LUA]) {
   });
 }
 
+/**
+ * The built-in engines with the JavaScript one stripped of `loadSync`: what an engine that cannot
+ * load synchronously does when no standby is ready (with `loadSync`, the next call rebuilds the
+ * instance itself: test/recovery-first-moment.test.ts).
+ */
+const jsWithoutLoadSync: EngineDescriptor[] = builtinEngines.map((d) =>
+  d.extensions.includes('.js')
+    ? {
+        ...d,
+        load: async (): Promise<Engine> => {
+          const engine = await d.load();
+          return { name: engine.name, load: (req) => engine.load(req) };
+        },
+      }
+    : d,
+);
+
 describe('when no standby is ready', () => {
-  it('with standby: false, a sync call during the rebuild fails fast and an async one waits for it', async () => {
-    const { host, dir } = await breakerHost(JS, { standby: false });
+  it('with standby: false, a sync call during the rebuild fails fast and an async one waits for it (an engine without loadSync)', async () => {
+    const { host, dir } = await breakerHost(JS, { standby: false, engines: jsWithoutLoadSync });
     try {
       const b = host.get<Breaker>('breaker');
       assert.equal(host.plugins[0]!.standby, 'none');
@@ -214,8 +232,8 @@ describe('when no standby is ready', () => {
     }
   });
 
-  it('two violations faster than a build: the second restart has no standby, async calls wait, the message says why', async () => {
-    const { host, dir } = await breakerHost(JS);
+  it('two violations faster than a build: the second restart has no standby, async calls wait, the message says why (an engine without loadSync)', async () => {
+    const { host, dir } = await breakerHost(JS, { engines: jsWithoutLoadSync });
     try {
       const b = host.get<Breaker>('breaker');
       // The first violation uses the standby; the second finds the next one still building.
@@ -235,14 +253,17 @@ describe('when no standby is ready', () => {
   it('a reload while the standby is being built ends with a standby of the new version', async () => {
     const dir = await tempDir();
     const file = path.join(dir, 'svc.js');
-    // selftest() awaits host.gate(): the second build (the first standby) is held until released.
+    // selftest() awaits host.gate(): the third build (the standby rebuilt after the violation
+    // below; the first two, the version and its standby, are built before createHost resolves)
+    // is held until released.
     let gates = 0;
     let release: (() => void) | undefined;
-    const gate = () => (++gates === 2 ? new Promise<void>((r) => (release = r)) : Promise.resolve());
+    const gate = () => (++gates === 3 ? new Promise<void>((r) => (release = r)) : Promise.resolve());
     const src = (v: string) =>
       `export const meta = { name: 'svc', version: '${v}' };\nexport async function selftest() { await host.gate(); return true; }\nexport function which() { return '${v}'; }\nfunction f(n) { return f(n + 1) + 1; }\nexport function recurse() { return f(0); }\n`;
     await writeFile(file, src('1'));
     await using host = await createHost({ dir, capabilities: { gate }, limits: { callTimeoutMs: 10_000 } });
+    assert.equal(now(() => host.get<{ recurse(): number }>('svc').recurse()), 'ERR_PLUGIN_STACK');
     while (!release) await new Promise((r) => setImmediate(r));
     assert.equal(host.plugins[0]!.standby, 'building');
     await writeFile(file, src('2'));

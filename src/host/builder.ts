@@ -6,7 +6,7 @@
  * contract. A version that fails a check is disposed here; the caller gets the error.
  */
 import path from 'node:path';
-import type { Engine, EngineDescriptor, EngineSet, LoadRequest } from '../engine.js';
+import type { EmptyTable, Engine, EngineDescriptor, EngineSet, LoadRequest } from '../engine.js';
 import { ApiVersionError, ExportsRemovedError, OptionsError, PluginLoadError, SelfTestError, formatBytes } from '../errors.js';
 import type { Limits, LogLevel } from '../types.js';
 import { type FlatCapabilities, boundedLog, withLogCapability } from '../capabilities/index.js';
@@ -15,7 +15,7 @@ import type { Built, ManagedPlugin } from './plugin.js';
 import type { FileRead } from './read.js';
 import { type TrustStore, verifyPlugin } from './trust.js';
 import { hasSelfTests, runSelfTests } from './selftest.js';
-import { loadGuarded } from './guard.js';
+import { type GuardedInstance, loadGuarded, loadGuardedSync } from './guard.js';
 
 /** A load request that remembers which plugin serves it (for log attribution and config by name). */
 export type PluginRequest = LoadRequest & { bind(p: ManagedPlugin): void };
@@ -75,27 +75,55 @@ export class Builder {
 
   /** Interpret and check a version (signature, handshake, self-tests); throws a TerrariumError. */
   readonly build = async (req: LoadRequest, engine: Engine): Promise<Built> => {
-    const { o } = this;
-    const ctx = { plugin: req.defaultName, engine: engine.name, file: req.file };
-    const read = this.sources.get(req);
-    const signedBy = o.trust && read ? verifyPlugin(read.bytes, read.sig, o.trust, ctx) : undefined;
-    const traits = o.engines.descriptorFor(path.extname(req.path))?.traits;
-    const instance = await loadGuarded(engine, req, traits?.emptyTable);
-    const b: Built = { instance, req, engine, hash: read?.hash ?? '', signedBy, selftests: [] };
+    const { emptyTable, signedBy } = this.before(req, engine);
+    const b = this.checked(req, engine, await loadGuarded(engine, req, emptyTable), signedBy);
+    const { instance } = b;
+    if (!this.o.selftest || !hasSelfTests(instance)) return b;
     try {
-      this.checkVersion(b);
-      if (o.selftest && hasSelfTests(instance)) {
-        b.selftests = await runSelfTests(instance);
-        const failed = b.selftests.filter((r) => !r.ok);
-        if (failed.length) throw new SelfTestError(failed.map((r) => `${r.name}: ${r.detail ?? 'failed'}`), { ...ctx, plugin: instance.name });
-        if (instance.broken) throw new PluginLoadError('the instance broke during its self-tests', { ...ctx, plugin: instance.name });
-      }
+      b.selftests = await runSelfTests(instance);
+      const failed = b.selftests.filter((r) => !r.ok);
+      const ctx = { plugin: instance.name, engine: engine.name, file: req.file };
+      if (failed.length) throw new SelfTestError(failed.map((r) => `${r.name}: ${r.detail ?? 'failed'}`), ctx);
+      if (instance.broken) throw new PluginLoadError('the instance broke during its self-tests', ctx);
     } catch (e) {
       instance.dispose();
       throw e;
     }
     return b;
   };
+
+  /**
+   * `build`, synchronously, through the engine's `loadSync`: a fresh instance of a source that
+   * serves, made inside the call that needs it (the plugin is restarting and no standby is ready).
+   * The checks are the same steps as `build` (signature, metadata and name, API version), except
+   * the self-tests: they gate a source becoming a version, which this one already did with these
+   * very bytes (and every standby of it ran them again), and a call cannot await an async one.
+   * Undefined when the engine has no `loadSync`. Throws a TerrariumError.
+   */
+  readonly buildSync = (req: LoadRequest, engine: Engine): Built | undefined => {
+    const { emptyTable, signedBy } = this.before(req, engine);
+    const instance = loadGuardedSync(engine, req, emptyTable);
+    return instance && this.checked(req, engine, instance, signedBy);
+  };
+
+  /** What runs before any code of the version is interpreted: the signature check (its signer), and the engine's empty-table trait. */
+  private before(req: LoadRequest, engine: Engine): { emptyTable: EmptyTable | undefined; signedBy: string | undefined } {
+    const read = this.sources.get(req);
+    const signedBy = this.o.trust && read ? verifyPlugin(read.bytes, read.sig, this.o.trust, { plugin: req.defaultName, engine: engine.name, file: req.file }) : undefined;
+    return { emptyTable: this.o.engines.descriptorFor(path.extname(req.path))?.traits?.emptyTable, signedBy };
+  }
+
+  /** The loaded instance as a version, after the API-version handshake (disposed when it fails). */
+  private checked(req: LoadRequest, engine: Engine, instance: GuardedInstance, signedBy: string | undefined): Built {
+    const b: Built = { instance, req, engine, hash: this.sources.get(req)?.hash ?? '', signedBy, selftests: [], standbys: [] };
+    try {
+      this.checkVersion(b);
+    } catch (e) {
+      instance.dispose();
+      throw e;
+    }
+    return b;
+  }
 
   /** The API-version handshake (createHost `apiVersions`). */
   private checkVersion(b: Built): void {

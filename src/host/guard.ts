@@ -46,14 +46,18 @@ interface InFlight {
  */
 export async function loadGuarded(engine: Engine, req: LoadRequest, emptyTable: EmptyTable = 'distinct'): Promise<GuardedInstance> {
   const guard = new GuardedInstance(req, engine.name, emptyTable);
-  const raw = await engine.load({ ...req, context: (exportName) => guard.context(exportName), stopped: () => guard.fatal });
-  try {
-    guard.attach(raw);
-  } catch (e) {
-    raw.dispose();
-    throw e;
-  }
-  return guard;
+  return guard.adopt(await engine.load(guard.request()));
+}
+
+/**
+ * `loadGuarded` through the engine's `loadSync` (a rebuild inside a call): the same request, the
+ * same metadata and name rules. Undefined when the engine has no `loadSync`.
+ * @example const inst = loadGuardedSync(engine, req); if (inst) inst.call('greet', ['Ada'])
+ */
+export function loadGuardedSync(engine: Engine, req: LoadRequest, emptyTable: EmptyTable = 'distinct'): GuardedInstance | undefined {
+  if (!engine.loadSync) return undefined;
+  const guard = new GuardedInstance(req, engine.name, emptyTable);
+  return guard.adopt(engine.loadSync(guard.request()));
 }
 
 export class GuardedInstance implements EngineInstance {
@@ -74,6 +78,22 @@ export class GuardedInstance implements EngineInstance {
     readonly emptyTable: EmptyTable = 'distinct',
   ) {
     this.name = req.defaultName;
+  }
+
+  /** The engine's load request: the host's error context and stop signal added. */
+  request(): LoadRequest {
+    return { ...this.req, context: (exportName) => this.context(exportName), stopped: () => this.fatal };
+  }
+
+  /** `attach`, disposing the engine's instance when its metadata is refused. */
+  adopt(raw: EngineInstance): this {
+    try {
+      this.attach(raw);
+    } catch (e) {
+      raw.dispose();
+      throw e;
+    }
+    return this;
   }
 
   /** Adopt the engine's instance: validate its metadata and derive the plugin's name. */

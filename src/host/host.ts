@@ -122,7 +122,7 @@ export async function createHost(options: HostOptions): Promise<Host> {
     shownPath,
     pluginLog,
   });
-  const context: PluginContext = { logger, policy: settings.policy, emit: (e) => events.emit(e), build: builder.build };
+  const context: PluginContext = { logger, policy: settings.policy, emit: (e) => events.emit(e), build: builder.build, buildSync: builder.buildSync };
   const reconciler: Reconciler = new Reconciler({ engines, registry, builder, context, logger, shownPath, closed: () => closed });
 
   let watcher: PluginWatcher | undefined;

@@ -3,7 +3,9 @@
  * the status moves between loading, ready, restarting, quarantined, failed, unloaded and closed.
  * - crash-only: after a limit violation the instance is thrown away and a *standby* (the same
  *   source, interpreted and checked ahead of time, standby.ts) takes its place at once; a new
- *   standby is then built in the background;
+ *   standby is then built in the background. A version goes live with its standbys built (first
+ *   load, reload, recovery), so the first violation is always covered; when violations come
+ *   faster than builds, an engine with `loadSync` rebuilds inside the next call (`rebuildNow`);
  * - hot swap: a new version, built and checked elsewhere, replaces the serving one atomically; the
  *   old one keeps its in-flight async calls and its pins and is disposed when they are done, or
  *   `pinMs` after it was retired at the latest (versions.ts);
@@ -15,10 +17,10 @@ import { PluginLoadError, PluginUnavailableError, TerrariumError } from '../erro
 import type { ExportInfo, PluginCounters, PluginMeta, PluginStatus } from '../types.js';
 import type { HostEvent, HostEventName } from './events.js';
 import type { SelfTestResult } from './selftest.js';
-import { type Built, type PluginContext, type PluginInfo, newCounters } from './plugin-types.js';
+import { type Built, type PluginContext, type PluginInfo, discard, newCounters } from './plugin-types.js';
 import { Retired, type Version, newVersion } from './versions.js';
 import { Breaker } from './breaker.js';
-import { Standbys } from './standby.js';
+import { Standbys, withStandbys } from './standby.js';
 import { probeHealth } from './health.js';
 
 const nowIso = (): string => new Date().toISOString();
@@ -43,6 +45,8 @@ export abstract class PluginLifecycle {
   protected readonly retired: Retired;
   /** A fresh instance of the serving source, checked and waiting to replace it after a violation. */
   protected readonly standbys: Standbys;
+  /** True while `rebuildNow` loads an instance. */
+  private rebuilding = false;
   /** The export running synchronously right now (log lines written during it name it). */
   currentExport: string | undefined;
 
@@ -118,12 +122,13 @@ export abstract class PluginLifecycle {
    */
   activate(built: Built, event: 'loaded' | 'reloaded' | 'recovered' | 'restarted', publish?: () => void): void {
     if (this.status === 'closed' || this.status === 'unloaded') {
-      built.instance.dispose();
+      discard(built);
       return;
     }
     const previousVersion = this.version;
     const old = this.cur;
     if (event !== 'restarted') this.standbys.drop();
+    this.standbys.adopt(built.standbys.splice(0));
     this.cur = newVersion(built);
     this.req = built.req;
     this.engineNow = built.engine;
@@ -250,6 +255,33 @@ export abstract class PluginLifecycle {
     this.standbys.prepare();
   }
 
+  /**
+   * Restarting, and no standby was ready (violations came faster than builds, or standby: false):
+   * when the engine can load synchronously (`Engine.loadSync`), the call that finds the plugin so
+   * builds its instance itself and is served, paying one load instead of failing. The background
+   * build already started then becomes the standby. A rebuild that fails fails the plugin, as the
+   * background build would have. True when an instance serves now; false for an engine without
+   * `loadSync` (the call fails fast, an async one waits for the background build: unavailable.ts).
+   */
+  protected rebuildNow(): boolean {
+    // A plugin whose top-level code calls itself (through a host function) while being rebuilt
+    // finds it restarting, as it would during a background build.
+    if (this.status !== 'restarting' || this.rebuilding) return false;
+    let built: Built | undefined;
+    this.rebuilding = true;
+    try {
+      built = this.ctx.buildSync(this.req, this.engineNow);
+    } catch (e) {
+      this.fail(this.asError(e));
+      return false;
+    } finally {
+      this.rebuilding = false;
+    }
+    if (!built) return false;
+    this.activate(built, 'restarted');
+    return true;
+  }
+
   /** Stop serving: calls fail fast; a fresh instance is probed with backoff until healthy. */
   quarantine(reason: string, cause: TerrariumError | undefined): void {
     this.standbys.drop();
@@ -274,8 +306,10 @@ export abstract class PluginLifecycle {
         const ok = await probeHealth(() => this.invoke(v, 'health', []), this.ctx.policy.healthTimeoutMs);
         if (!ok) throw new PluginUnavailableError('health() still fails', { plugin: this.name, engine: this.engineNow.name, file: this.req.file, exportName: 'health' });
       }
+      // Recovered with its standbys, like any version that goes live.
+      if (this.status === 'quarantined') await withStandbys(built, this.ctx.policy.standby, this.ctx.build);
     } catch (e) {
-      built?.instance.dispose();
+      if (built) discard(built);
       if (this.status !== 'quarantined') return;
       this.noteError(this.asError(e));
       const retryInMs = this.breaker.retry(() => void this.probe());
@@ -283,7 +317,7 @@ export abstract class PluginLifecycle {
       return;
     }
     if (this.status !== 'quarantined') {
-      built.instance.dispose();
+      discard(built);
       return;
     }
     this.breaker.reset();

@@ -47,6 +47,18 @@ export interface Built {
   hash: string;
   signedBy: string | undefined;
   selftests: SelfTestResult[];
+  /**
+   * Instances of the same source built with it, to become the plugin's standbys when it serves:
+   * a version goes live with its standbys, so the first violation after createHost or a reload
+   * is covered (standby.ts `withStandbys`). Disposed with it when it does not serve (`discard`).
+   */
+  standbys: Built[];
+}
+
+/** Dispose a built version that will not serve, and the standbys built with it. */
+export function discard(b: Built): void {
+  for (const s of b.standbys.splice(0)) s.instance.dispose();
+  b.instance.dispose();
 }
 
 /** Quarantine and health thresholds (createHost `quarantine` and `health`). */
@@ -74,6 +86,11 @@ export interface PluginContext {
   emit(e: HostEvent): void;
   /** Interpret and check a source (signature, handshake, self-tests); throws a TerrariumError. */
   build(req: LoadRequest, engine: Engine): Promise<Built>;
+  /**
+   * `build`, synchronously, for a rebuild inside a call (builder.ts `buildSync`); undefined when
+   * the engine has no `loadSync`. Throws a TerrariumError.
+   */
+  buildSync(req: LoadRequest, engine: Engine): Built | undefined;
 }
 
 /** Counters of a plugin that has done nothing yet. */

@@ -25,8 +25,9 @@ export class ManagedPlugin extends PluginLifecycle {
   call(exportName: string, args: readonly unknown[]): unknown {
     const v = this.cur;
     if (!v || this.status !== 'ready') {
-      // No standby was ready: an async export waits for the instance being built (it returns a
-      // promise anyway); a sync one cannot wait.
+      if (this.rebuildNow()) return this.call(exportName, args);
+      // No standby was ready and the engine cannot load synchronously: an async export waits for
+      // the instance being built (it returns a promise anyway); a sync one cannot wait.
       const building = this.standbys.building;
       if (this.status === 'restarting' && building && this.exportsNow.some((e) => e.name === exportName && e.async)) {
         return building.then(() => this.call(exportName, args));

@@ -11,6 +11,8 @@ import type { EngineSet } from '../engine.js';
 import { PluginLoadError, TerrariumError } from '../errors.js';
 import type { Logger } from '../types.js';
 import { type Built, ManagedPlugin, type PluginContext } from './plugin.js';
+import { discard } from './plugin-types.js';
+import { withStandbys } from './standby.js';
 import { type FileRead, isQuiet, readSettled, readStable } from './read.js';
 import { type Builder, type PluginRequest, loadEngine } from './builder.js';
 import { type PluginRegistry, duplicateError } from './registry.js';
@@ -76,7 +78,8 @@ export class Reconciler {
         const p = this.plugin(req, engine);
         if (unreadable) return { p, outcome: unreadable as TerrariumError | Built };
         try {
-          return { p, outcome: (await o.builder.build(req, engine)) as TerrariumError | Built };
+          // Built with its standbys: createHost resolves with the first violation of every plugin covered.
+          return { p, outcome: (await withStandbys(await o.builder.build(req, engine), o.context.policy.standby, o.builder.build)) as TerrariumError | Built };
         } catch (e) {
           return { p, outcome: asLoadError(e, req, engine.name) };
         }
@@ -93,7 +96,7 @@ export class Reconciler {
         }
         const other = o.registry.byName.get(outcome.instance.name);
         if (other && other.status !== 'failed') {
-          outcome.instance.dispose();
+          discard(outcome);
           p.name = outcome.instance.name;
           p.fail(duplicateError(outcome.instance.name, p.file, p.engine.name, other));
           o.registry.register(p);
@@ -103,7 +106,7 @@ export class Reconciler {
       // Half way: what was built and not handed to a registered plugin is disposed here; the
       // registered ones are closed by the caller.
       for (const { p, outcome } of initial.slice(i)) {
-        if (!(outcome instanceof TerrariumError)) outcome.instance.dispose();
+        if (!(outcome instanceof TerrariumError)) discard(outcome);
         if (!o.registry.plugins.includes(p)) p.close();
       }
       throw e;
@@ -215,6 +218,12 @@ export class Reconciler {
       built.instance.dispose();
       if (replaced && replaced !== current) replaced.rejectReload(broken);
       else rejectNew(broken, name);
+      return;
+    }
+    // The version goes live with its standbys: the first violation after a reload is covered.
+    await withStandbys(built, o.context.policy.standby, o.builder.build);
+    if (o.closed()) {
+      discard(built);
       return;
     }
     if (target && target !== current) {

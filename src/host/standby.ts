@@ -2,7 +2,9 @@
  * Standby instances of one plugin: the serving source interpreted and checked again ahead of
  * time, kept ready to replace the serving instance synchronously after a limit violation. One is
  * built at a time; each finished one starts the next until `count` are ready. While the plugin is
- * restarting (no standby was ready), the build that finishes serves at once.
+ * restarting (no standby was ready), the build that finishes serves at once. A version goes live
+ * with its first standbys already built (`withStandbys`); the background builds replace the ones
+ * used since.
  */
 import type { Built } from './plugin-types.js';
 
@@ -58,7 +60,11 @@ export class Standbys {
           return;
         }
         if (now === 'serve') this.owner.serve(b);
-        else {
+        else if (this.ready.length >= this.count) {
+          // The restart it was started for was served by a rebuild inside a call, and no standby
+          // is wanted (standby: false) or they are all ready.
+          b.instance.dispose();
+        } else {
           this.ready.push(b);
           this.prepare();
         }
@@ -74,6 +80,14 @@ export class Standbys {
     );
   }
 
+  /** Keep standbys built with the version that now serves (`Built.standbys`), up to `count`. */
+  adopt(built: Built[]): void {
+    for (const b of built) {
+      if (this.ready.length < this.count) this.ready.push(b);
+      else b.instance.dispose();
+    }
+  }
+
   /** A ready standby to serve now (after a violation), or undefined. */
   take(): Built | undefined {
     const b = this.ready.shift();
@@ -86,4 +100,21 @@ export class Standbys {
     this.gen++;
     for (const b of this.ready.splice(0)) b.instance.dispose();
   }
+}
+
+/**
+ * Build `count` standbys of a version before it serves (into `b.standbys`), so that createHost
+ * and a reload resolve, and a watched file's new version goes live, with its first violation
+ * covered. A standby that fails to build is not the version's failure: it serves with fewer, and
+ * the plugin's Standbys tries again in the background, where a failure is logged.
+ */
+export async function withStandbys(b: Built, count: number, build: (req: Built['req'], engine: Built['engine']) => Promise<Built>): Promise<Built> {
+  while (b.standbys.length < count) {
+    try {
+      b.standbys.push(await build(b.req, b.engine));
+    } catch {
+      break;
+    }
+  }
+  return b;
 }

@@ -18,9 +18,17 @@
 import { type Engine, type EngineInstance, type LoadRequest, loadOrDispose } from '../../engine.js';
 import { LuaInstance } from './instance.js';
 
+/**
+ * Load one plugin into a fresh fengari state, synchronously: fengari is plain JavaScript and the
+ * load awaits nothing, so the host can rebuild an instance inside a call (`Engine.loadSync`).
+ */
+export function loadLuaSync(req: LoadRequest): EngineInstance {
+  return loadOrDispose(new LuaInstance(req), (inst) => inst.load());
+}
+
 /** Load one plugin into a fresh fengari state. */
 export async function loadLua(req: LoadRequest): Promise<EngineInstance> {
-  return loadOrDispose(new LuaInstance(req), (inst) => inst.load());
+  return loadLuaSync(req);
 }
 
 export type { LuaInstance };
@@ -28,4 +36,5 @@ export type { LuaInstance };
 export const luaEngine: Engine = {
   name: 'lua',
   load: loadLua,
+  loadSync: loadLuaSync,
 };
