@@ -12,6 +12,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createHost } from 'terrarium-plugins';
+import { probeHealth } from '../dist/host/health.js';
 
 type Api = { who(): string };
 const SLOW = { timeout: 180_000 };
@@ -73,5 +74,48 @@ describe('one plugin cannot fail another plugin\'s load', () => {
 
   it('TypeScript sources queued behind one that makes the transpiler go exponential still load (regression: they failed with it)', SLOW, async () => {
     await expectGoodPluginsServe({ 'aaslow.ts': exponentialTs(), 'loop.js': 'while (true) {}\n' }, ['aaslow', 'loop']);
+  });
+});
+
+describe('one plugin cannot fail another plugin\'s call by holding the host thread', () => {
+  /** A host promise settled by the event loop's check phase: after the timers that come due. */
+  const soon = (x: unknown) => new Promise((resolve) => setImmediate(() => resolve(x)));
+  const files = {
+    'a.js': 'export async function f(x) { return await host.soon(x); }\nexport async function health() { return await host.soon(true); }\n',
+    'b.lua': 'return { f = function(x) return host.soon(x) end }\n',
+    // Runs until its own (longer) call limit stops it, holding the host thread meanwhile.
+    'spin.js': 'export function spin() { for (;;) {} }\n',
+  };
+
+  for (const [plugin, engine] of [['a', 'JavaScript'], ['b', 'Lua']] as const) {
+    it(`an async ${engine} call whose host work finished in time is not failed because another plugin held the thread past its deadline (regression: ERR_PLUGIN_TIMEOUT)`, SLOW, async () => {
+      const dir = await folder(files);
+      try {
+        await using host = await createHost({
+          dir,
+          capabilities: { soon },
+          limits: { callTimeoutMs: 300 },
+          pluginLimits: { spin: { callTimeoutMs: 1500 } },
+        });
+        const call = (host.get(plugin) as unknown as { f(x: string): Promise<string> }).f('answer');
+        assert.throws(() => (host.get('spin') as unknown as { spin(): void }).spin(), { code: 'ERR_PLUGIN_TIMEOUT' });
+        assert.equal(await call, 'answer');
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+  }
+
+  it('a health probe answered in time is not failed because another plugin held the thread past its budget (regression: probed unhealthy)', SLOW, async () => {
+    const dir = await folder(files);
+    try {
+      await using host = await createHost({ dir, capabilities: { soon }, limits: { callTimeoutMs: 300 }, pluginLimits: { spin: { callTimeoutMs: 1500 } } });
+      const a = host.get('a') as unknown as { health(): Promise<unknown> };
+      const probe = probeHealth(() => a.health(), 300);
+      assert.throws(() => (host.get('spin') as unknown as { spin(): void }).spin(), { code: 'ERR_PLUGIN_TIMEOUT' });
+      assert.equal(await probe, true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
