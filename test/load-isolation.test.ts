@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createHost } from 'terrarium-plugins';
 import { probeHealth } from '../dist/host/health.js';
+import { runSelfTests } from '../dist/host/selftest.js';
 
 type Api = { who(): string };
 const SLOW = { timeout: 180_000 };
@@ -114,6 +115,35 @@ describe('one plugin cannot fail another plugin\'s call by holding the host thre
       const probe = probeHealth(() => a.health(), 300);
       assert.throws(() => (host.get('spin') as unknown as { spin(): void }).spin(), { code: 'ERR_PLUGIN_TIMEOUT' });
       assert.equal(await probe, true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('self-tests are not charged for the time another plugin held the thread while they yielded (regression: over their total budget)', SLOW, async () => {
+    const dir = await folder(files);
+    try {
+      await using host = await createHost({ dir, limits: { callTimeoutMs: 300 }, pluginLimits: { spin: { callTimeoutMs: 1500 } } });
+      // Three cases of 15 ms of work each: the runner yields to the event loop after each one,
+      // and the looping plugin runs in the first of those turns, for longer than the whole budget.
+      const subject = {
+        meta: { tests: { work: [{ expect: 1 }, { expect: 1 }, { expect: 1 }] } },
+        exports: [{ name: 'work', kind: 'function', arity: 0, async: false }],
+        broken: false,
+        call: () => {
+          const until = performance.now() + 15;
+          while (performance.now() < until);
+          return 1;
+        },
+      };
+      let spun = false;
+      setImmediate(() => {
+        assert.throws(() => (host.get('spin') as unknown as { spin(): void }).spin(), { code: 'ERR_PLUGIN_TIMEOUT' });
+        spun = true;
+      });
+      const results = await runSelfTests(subject as never, 1000);
+      assert.equal(spun, true, 'the other plugin ran while the self-tests yielded');
+      assert.deepEqual(results, [{ name: 'work#1', ok: true }, { name: 'work#2', ok: true }, { name: 'work#3', ok: true }]);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
