@@ -19,10 +19,10 @@ import { isHostStackOverflow } from './overflow.js';
  * Native stack that must be free when host code called by a plugin starts: the host's own
  * marshalling of the arguments and the result (wire values nest up to MAX_DEPTH), the built-in
  * capabilities, building an error for the plugin, and the application's capability function.
- * Measured by bench/stack-headroom.ts: the host's own part of a capability call with arguments
- * and a result at the deepest allowed nesting needs about 25 KiB on Node 20, so an application's
- * capability gets at least ~100 KiB of its own. A capability that needs more must not be called
- * from a plugin that recursed deeply (or must not recurse itself).
+ * Measured by bench/stack-headroom.ts (bench/results/stack-headroom.md): encoding a result at the
+ * deepest allowed nesting needs ~16 KiB on Node 20, so an application's capability starts with
+ * at least ~112 KiB of its own (test/stack-headroom.test.ts checks it). A capability that needs
+ * more can still overflow: that is ERR_PLUGIN_STACK too, but it may have run part way.
  */
 export const HOST_STACK_RESERVE_BYTES = 128 * 1024;
 
