@@ -126,7 +126,7 @@ describe('stack headroom for host code (limits.stackBytes at its maximum)', () =
       const err = e as { code?: string; message?: string };
       // Only when the application itself calls with no stack left may its own call fail as any
       // JS call would there (the host's proxy cannot even start); never from inside a plugin.
-      if (allowAppOverflow && err instanceof RangeError && steps.length === 0) outcome = 'app-overflow';
+      if (allowAppOverflow && e instanceof RangeError && steps.length === 0) outcome = 'app-overflow';
       else {
         assert.equal(err.code, 'ERR_PLUGIN_STACK', `${what}: ${err.message}`);
         outcome = 'ERR_PLUGIN_STACK';
