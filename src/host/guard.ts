@@ -23,6 +23,7 @@ import { type ErrorContext, PluginStackError, PluginTimeoutError, PluginUnavaila
 import type { ExportInfo, PluginMeta } from '../types.js';
 import { pluginNameFrom } from '../binding/failures.js';
 import { isHostStackOverflow } from '../binding/overflow.js';
+import { type DeadlineTimer, clearDeadline, setDeadline } from './deadline-timer.js';
 import { markEmptyTables } from '../binding/empty.js';
 
 /** Nested host -> plugin -> host calls on one instance before ERR_PLUGIN_STACK. */
@@ -35,7 +36,7 @@ interface InFlight {
   exportName: string;
   resolve(v: unknown): void;
   reject(e: unknown): void;
-  timer: NodeJS.Timeout | undefined;
+  timer: DeadlineTimer | undefined;
 }
 
 /**
@@ -151,7 +152,8 @@ export class GuardedInstance implements EngineInstance {
       const limit = this.req.limits.callTimeoutMs;
       // On timeout the instance still holds the half-done call and the host work it awaits: it is
       // thrown away (crash-only), which the latch makes every other call of it see too.
-      call.timer = setTimeout(() => {
+      // A deadline timer: time another plugin held the host thread is not charged to this call.
+      call.timer = setDeadline(() => {
         if (this.take(call)) reject(this.breakWith(new PluginTimeoutError(limit, 'call', this.context(exportName), 'the async call did not settle in time')));
       }, Math.max(0, deadline - now()));
       this.inflight.add(call);
@@ -177,7 +179,7 @@ export class GuardedInstance implements EngineInstance {
 
   private take(call: InFlight): boolean {
     if (!this.inflight.delete(call)) return false;
-    clearTimeout(call.timer);
+    clearDeadline(call.timer);
     return true;
   }
 

@@ -3,6 +3,7 @@
  * quarantine) whether it is well. Healthy is anything but `false`, `{ ok: false }`, a throw, or no
  * answer within the probe's budget.
  */
+import { type DeadlineTimer, clearDeadline, setDeadline } from './deadline-timer.js';
 
 /** Whether a health() result says healthy: anything but false, `{ ok: false }`, or a throw. */
 export function healthy(r: unknown): boolean {
@@ -19,14 +20,16 @@ export async function probeHealth(call: () => unknown, timeoutMs: number): Promi
   try {
     const r = call();
     if (!(r instanceof Promise)) return healthy(r);
-    let timer: NodeJS.Timeout | undefined;
+    // A deadline timer: time another plugin held the host thread is not charged to this probe
+    // (an answer that arrived meanwhile wins the race: it settles before the timer's turn).
+    let timer: DeadlineTimer | undefined;
     const timeout = new Promise<false>((resolve) => {
-      timer = setTimeout(() => resolve(false), timeoutMs);
+      timer = setDeadline(() => resolve(false), timeoutMs);
     });
     try {
       return healthy(await Promise.race([r, timeout]));
     } finally {
-      clearTimeout(timer);
+      clearDeadline(timer);
     }
   } catch {
     return false;

@@ -10,6 +10,7 @@ import { type ErrorContext, PluginMemoryError, PluginStackError, TerrariumError 
 import { isWireFailure } from '../../binding/wire.js';
 import { marshalErrorFrom, sanitizeHostError } from '../../binding/failures.js';
 import { isHostStackOverflow } from '../../binding/overflow.js';
+import { hasHostHeadroom } from '../../binding/headroom.js';
 import { fengari } from './fengari.js';
 import type { Budget, Exceeded } from './limits.js';
 import { type LuaState, type Markers, type TValue, toJS, toLua } from './marshal.js';
@@ -136,6 +137,9 @@ export class HostCalls {
   call(L: LuaState, fn: (...args: unknown[]) => unknown, label: string): number {
     const { budget, markers } = this.owner;
     budget.recheck(L);
+    // No host code (not even copying the arguments) runs without its stack reserve: a capability
+    // runs all or nothing.
+    if (!hasHostHeadroom()) budget.raiseExceeded(L, 'stack');
     const n = lua.lua_gettop(L);
     const args: unknown[] = new Array(n);
     const base = L.top - n;

@@ -8,6 +8,7 @@ import { MarshalError, PluginStackError, PluginTimeoutError, TerrariumError } fr
 import { MAX_DEPTH, decodeWire, encodeWire, isWireFailure } from '../../binding/wire.js';
 import { marshalErrorFrom, sanitizeHostError } from '../../binding/failures.js';
 import { isHostStackOverflow } from '../../binding/overflow.js';
+import { hasHostHeadroom } from '../../binding/headroom.js';
 import type { AsyncCall } from './async-calls.js';
 import { InstanceCore } from './core.js';
 import { HOSTCALL_CONFIG, HOSTCALL_CONSOLE, HOSTCALL_TICK, PENDING, TIME_UP } from './guest.js';
@@ -31,13 +32,20 @@ export abstract class HostCallsLayer extends InstanceCore {
    * Host side of every capability, config read, console line and work tick. Never throws into
    * QuickJS. Time spent here counts against the call's deadline: once it has passed, the
    * instance is broken and every later hostcall fails at once, so a plugin looping over a
-   * capability reaches the interrupt handler within a few iterations.
+   * capability reaches the interrupt handler within a few iterations. No host code (not even
+   * reading the arguments) runs without HOST_STACK_RESERVE_BYTES of stack left: below that the
+   * instance breaks with ERR_PLUGIN_STACK, so a capability runs all or nothing.
    */
-  protected hostcall(id: number, argsText: string): QuickJSHandle | { error: QuickJSHandle } | undefined {
+  protected hostcall(id: number, argsH: QuickJSHandle): QuickJSHandle | { error: QuickJSHandle } | undefined {
     const { ctx } = this;
     try {
       if (this.fatal || this.hostStopped() || this.overDeadline()) return ctx.newString(TIME_UP);
       if (id === HOSTCALL_TICK) return undefined;
+      if (!hasHostHeadroom()) {
+        this.breakWith(new PluginStackError(this.req.limits.stackBytes, this.errorContext()));
+        return ctx.newString(TIME_UP);
+      }
+      const argsText = ctx.getString(argsH);
       if (id === HOSTCALL_CONSOLE) {
         const level = (['debug', 'info', 'warn', 'error'] as const)[argsText.charCodeAt(0) - 48] ?? 'info';
         this.log(level, argsText.slice(1));
@@ -67,8 +75,10 @@ export abstract class HostCallsLayer extends InstanceCore {
       return ctx.newString(text);
     } catch (e) {
       if (isHostStackOverflow(e)) {
-        // The plugin exhausted the host's stack before calling in: that is its stack limit.
+        // The host code overflowed within its reserve (a capability that recurses): the plugin's
+        // stack limit all the same, and no plugin code runs to build an error on this stack.
         this.breakWith(new PluginStackError(this.req.limits.stackBytes, this.errorContext()));
+        return ctx.newString(TIME_UP);
       }
       return { error: this.guestError(e) };
     }

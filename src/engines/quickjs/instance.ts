@@ -65,7 +65,7 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
     const keep = (h: QuickJSHandle) => owned.manage(h);
     const temp = (h: QuickJSHandle) => scope.manage(h);
     this.glue = keep(this.unwrapLoad(ctx.evalCode(GUEST_GLUE, GLUE_FILE)));
-    const hostcall = keep(ctx.newFunction('hostcall', (idH, argsH) => this.hostcall(ctx.getNumber(idH), ctx.getString(argsH))));
+    const hostcall = keep(ctx.newFunction('hostcall', (idH, argsH) => this.hostcall(ctx.getNumber(idH), argsH)));
     this.describeFn = keep(ctx.getProp(this.glue, 'describeThrown'));
     this.hostErrorFn = keep(ctx.getProp(this.glue, 'hostError'));
     const caps = JSON.stringify(this.req.capabilities.map((c, i) => [i + 1, c.path]));
