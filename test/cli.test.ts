@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fixtureDir } from './engines/conformance.js';
 
-const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+const cli = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const examples = fileURLToPath(new URL('../scripts-examples', import.meta.url));
 
 function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

@@ -10,8 +10,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../dist/errors.js';
 import { createGateway } from '../dist/gateway/index.js';
-import { compileRule } from '../dist/gateway/rules.js';
-import { loadConfig } from '../dist/gateway/config.js';
+import { compileRule } from '../dist/gateway/routing/rules.js';
+import { loadConfig } from '../dist/gateway/config/load.js';
 import { baseConfig, eventually, gateway, matchInput, memoryLogger, request, ruleError, tempDir } from './fixtures/gateway/helpers.js';
 
 const input = matchInput;
@@ -286,7 +286,7 @@ describe('gateway configuration', () => {
   });
 });
 
-const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 
 /** Run the built CLI; `onOutput` is called with stdout until it returns true. */
 function cli(args: string[], onOutput?: (stdout: string, child: ReturnType<typeof spawn>) => Promise<boolean>): Promise<{ code: number; stdout: string; stderr: string }> {

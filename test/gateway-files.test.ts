@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createGateway, type Gateway } from '../dist/gateway/index.js';
-import { parseGoDuration, traefikDuration } from '../dist/gateway/duration.js';
+import { parseGoDuration, traefikDuration } from '../dist/gateway/config/duration.js';
 import { eventually, request, tempDir, upstream } from './fixtures/gateway/helpers.js';
 
 const STATIC = `

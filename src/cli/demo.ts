@@ -8,7 +8,7 @@ import type { Capabilities, Logger } from '../types.js';
 import { createHost } from '../host/host.js';
 import { TerrariumError } from '../errors.js';
 import { PLUGIN_NAME, type PluginProxy } from '../binding/proxy.js';
-import { createKvStore } from '../gateway/kv-memory.js';
+import { createKvStore } from '../gateway/kv/memory.js';
 
 /**
  * The gateway's in-memory key-value store, granted to plugins as `host.kv`, with `get` made async
