@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError } from '../dist/errors.js';
+import { ConfigError, configIssueText } from '../dist/errors.js';
 import { createGateway } from '../dist/gateway/index.js';
 import { compileRule } from '../dist/gateway/routing/rules.js';
 import { loadConfig } from '../dist/gateway/config/load.js';
@@ -84,7 +84,8 @@ describe('gateway configuration', () => {
     } catch (e) {
       assert.ok(e instanceof ConfigError, String(e));
       assert.equal(e.code, 'ERR_CONFIG');
-      return e.issues.map((i) => `${i.path}: ${i.message}`);
+      // The lines as the user reads them; the issues' parts are fields (see 'keeps the parts of an issue as fields').
+      return e.issues.map((i) => configIssueText(i, e.file));
     }
     assert.fail('expected a ConfigError');
   };
@@ -118,6 +119,23 @@ describe('gateway configuration', () => {
       'http.services.s.loadBalancer.servers: must NOT have fewer than 1 items (line 12)',
       'plugins.watch: must be true or false or a mapping (true, or { debounceMs }) (line 14)',
     ]);
+  });
+
+  it('keeps the parts of an issue as fields: line, message and hint, no line inside the message', async () => {
+    // Regression: the line travelled as ' (line N)' text inside the message and was parsed back.
+    const file = await write('fields.yaml', ['entryPoints:', '  web:', '    address: 127.0.0.1:0', '    adress: x', 'http: {}'].join('\n'));
+    const e = await createGateway(file).then(
+      () => assert.fail('expected a ConfigError'),
+      (x: unknown) => x,
+    );
+    assert.ok(e instanceof ConfigError, String(e));
+    const issue = e.issues.find((i) => i.path === 'entryPoints.web.adress');
+    assert.ok(issue, 'the unknown key is reported');
+    assert.equal(issue.line, 4);
+    assert.equal(issue.message, 'unknown key');
+    assert.equal(issue.hint, 'expected one of: address, forwardedHeaders, transport, http');
+    assert.equal(issue.file, undefined, 'the config file itself is the error\'s file');
+    for (const i of e.issues) assert.doesNotMatch(i.message, /\(line \d+/, `${i.path}: no place inside the message`);
   });
 
   it('checks rules, references, addresses and URLs, all at once', async () => {

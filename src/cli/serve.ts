@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError, type Command } from 'commander';
-import { ConfigError } from '../errors.js';
+import { ConfigError, configIssueText, type ConfigIssue } from '../errors.js';
 import type { Logger } from '../types.js';
 import { readConfig } from '../gateway/config/load.js';
 import { onProcess, openGateway, startFailure, type StartFailure } from '../gateway/serve/process.js';
@@ -98,7 +98,7 @@ function parseWorkers(value: string): number {
 function reportFailure(deps: ServeDeps, f: StartFailure): void {
   if (f.issues) {
     deps.err(`terrarium serve: invalid configuration${f.file ? ` in ${f.file}` : ''}:\n`);
-    for (const i of f.issues) deps.err(`  ${i.path}: ${i.message}\n`);
+    for (const i of f.issues) deps.err(`  ${configIssueText(i, f.file)}\n`);
   } else deps.err(`terrarium serve: ${f.message}\n`);
   process.exitCode = f.exitCode;
 }
@@ -127,7 +127,7 @@ async function servePrimary(file: string, workers: number, logger: Logger, deps:
   try {
     primary = await startPrimary(config, { workers, logger });
   } catch (e) {
-    const f = e as Error & { issues?: { path: string; message: string }[]; exitCode?: number };
+    const f = e as Error & { issues?: ConfigIssue[]; exitCode?: number };
     reportFailure(deps, { message: f.message, ...(f.issues ? { issues: f.issues, file } : {}), exitCode: f.exitCode ?? 1 });
     return;
   }

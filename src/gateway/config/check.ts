@@ -51,13 +51,13 @@ export interface CheckedConfig {
  * `baseDir` resolves `plugins.dir` and trust key files.
  */
 export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
-  const { value: raw, file, at } = parsed;
+  const { value: raw, file, where } = parsed;
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ConfigError(file, [{ path: '(root)', message: 'the configuration must be a mapping with at least entryPoints' }]);
   }
   // Schema problems do not hide the others: the parts that are wrong are set aside and the rest
   // is checked as well, so one run reports everything (problems inside a part set aside excepted).
-  const { value, issues: shapeIssues, removed } = pruneInvalid(raw, at);
+  const { value, issues: shapeIssues, removed } = pruneInvalid(raw, where);
   if (value === undefined) throw new ConfigError(file, sortIssues(shapeIssues));
   const names = (o: unknown): Set<string> => new Set(o && typeof o === 'object' && !Array.isArray(o) ? Object.keys(o) : []);
   const rawHttp = (raw as { http?: Record<string, unknown> }).http;
@@ -73,7 +73,7 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
   const issue = (segs: (string | number)[], message: string) => {
     const p = dotted(segs);
     if (removed.some((r) => p === r || p.startsWith(`${r}.`) || p.startsWith(`${r}[`))) return;
-    issues.push({ path: p, message: `${message}${at(segs)}` });
+    issues.push({ ...where(segs), path: p, message });
   };
 
   const entryPoints = new Map<string, ListenAddress & EntryPointOptions>();
@@ -233,7 +233,7 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
       watch: p.watch,
     },
     redisProvider: resolveRedisProvider(cfg.providers, baseDir, issue),
-    at,
+    where,
   };
   return { config, issues };
 }

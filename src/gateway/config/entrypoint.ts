@@ -7,43 +7,12 @@
 import { BlockList } from 'node:net';
 import type { ForwardedPolicy } from '../routing/forwarded.js';
 import { addToBlockList } from '../routing/ipnet.js';
+import type { EntryPointConfig, EntryPointOptions } from './model.js';
+/** Declared in the config model (model.ts), re-exported for the modules that use them with this one. */
+export type { EntryPointConfig, EntryPointOptions };
 
 /** A duration: milliseconds as a number, or a string such as `500ms`, `30s`, `2m`, `1h`. */
 type Duration = number | string;
-
-/** `entryPoints.<name>` as an object. */
-export interface EntryPointConfig {
-  /** `127.0.0.1:8080`, `:8080`, `[::1]:8080`. */
-  address: string;
-  /** Whose X-Forwarded-* headers are kept (default: nobody's; they are replaced). */
-  forwardedHeaders?: { trustedIPs?: string[]; insecure?: boolean };
-  transport?: {
-    respondingTimeouts?: {
-      /** Whole request, headers and body, from the client (default 60s; past it 408 and the connection closes). 0 = none. */
-      readTimeout?: Duration;
-      /** Writing the response, from the end of the request headers (default 0 = none). */
-      writeTimeout?: Duration;
-      /** A keep-alive connection between requests (default 180s). */
-      idleTimeout?: Duration;
-    };
-    /** Concurrent connections accepted; more are closed at once (default 0 = no limit). */
-    maxConnections?: number;
-  };
-  /** `http.tls: {}` terminates TLS with the certificates of the top-level `tls.certificates`. */
-  http?: { tls?: Record<string, never> | boolean };
-}
-
-/** The options of a resolved entry point besides its address. */
-export interface EntryPointOptions {
-  forwarded: ForwardedPolicy;
-  readTimeoutMs: number;
-  writeTimeoutMs: number;
-  idleTimeoutMs: number;
-  maxConnections: number;
-  tls: boolean;
-  /** What a restart would change, for reload reports. */
-  signature: string;
-}
 
 const durationSchema = {
   type: ['number', 'string'],

@@ -13,20 +13,18 @@ import path from 'node:path';
 import { Ajv } from 'ajv';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { ConfigError } from '../../errors.js';
-import type { Issue } from './model.js';
-import { dotted, schemaIssues, sortIssues } from './issues.js';
+import type { Issue, Place, Where } from './model.js';
+import { dotted, issueAt, schemaIssues, sortIssues } from './issues.js';
 import { parseConfigText } from './yaml.js';
 
 /** A parsed configuration as checkConfig takes it, plus the paths to watch for reloads. */
 export interface LayoutParsed {
   value: unknown;
   file: string | undefined;
-  at: (p: readonly (string | number)[]) => string;
+  where: Where;
   /** Dynamic files or directories (absolute) to watch, when `providers.file.watch` is on. */
   watch: string[];
 }
-
-type At = (p: readonly (string | number)[]) => string;
 
 /** Keys of a static file that Terrarium reads itself and does not pass on to the gateway checker. */
 const STATIC_ONLY = ['providers', 'log', 'api', 'global'] as const;
@@ -70,15 +68,15 @@ const PROVIDER_HINT = 'only the file provider is supported (providers.file.filen
 export async function readLayout(file: string): Promise<LayoutParsed> {
   const abs = path.resolve(file);
   const main = await parseFile(abs);
-  return layoutOf(main.value, abs, main.at, path.dirname(abs));
+  return layoutOf(main.value, abs, main.where, path.dirname(abs));
 }
 
 /**
  * The merged configuration of a static value (from a file, or an object with `file` undefined)
  * and the dynamic files it names.
  */
-export async function layoutOf(value: unknown, file: string | undefined, at: At, baseDir: string): Promise<LayoutParsed> {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return { value, file, at, watch: [] };
+export async function layoutOf(value: unknown, file: string | undefined, where: Where, baseDir: string): Promise<LayoutParsed> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return { value, file, where, watch: [] };
   const v = value as Record<string, unknown>;
   const fileProvider = (v.providers as { file?: unknown } | undefined)?.file;
   if (v.providers === undefined || (fileProvider === undefined && typeof v.providers === 'object' && v.providers !== null && 'redis' in v.providers)) {
@@ -92,71 +90,68 @@ export async function layoutOf(value: unknown, file: string | undefined, at: At,
       ]);
     }
     // Traefik's `accessLog: {}` section form is accepted in the single file too.
-    if (v.accessLog !== null && typeof v.accessLog === 'object') return { value: { ...v, accessLog: true }, file, at, watch: [] };
-    return { value, file, at, watch: [] };
+    if (v.accessLog !== null && typeof v.accessLog === 'object') return { value: { ...v, accessLog: true }, file, where, watch: [] };
+    return { value, file, where, watch: [] };
   }
   // A static file: check Terrarium's reading of the Traefik-only keys, then gather the dynamic files.
   if (!validateStatic(v)) {
-    const issues = schemaIssues(validateStatic.errors ?? [], [], at).map((i) => {
-      // An unknown provider (docker, kubernetes...): say what is supported instead of listing keys.
-      if (!/^providers\.[^.]+$/.test(i.path) || !i.message.startsWith('unknown key')) return i;
-      const segs = i.path.split('.');
-      return { path: i.path, message: `unknown key: ${PROVIDER_HINT}${at(segs)}` };
+    // An unknown provider (docker, kubernetes...): say what is supported instead of listing keys.
+    const issues = schemaIssues(validateStatic.errors ?? [], [], where, {
+      unknownKey: (parent) => (parent.length === 1 && parent[0] === 'providers' ? PROVIDER_HINT : undefined),
     });
     throw new ConfigError(file, sortIssues(issues));
   }
   const fp = (v.providers as { file?: { filename?: string; directory?: string; watch?: boolean } }).file;
   const issues: Issue[] = [];
   if (!fp || (fp.filename === undefined) === (fp.directory === undefined)) {
-    throw new ConfigError(file, [{ path: 'providers.file', message: `must set exactly one of filename or directory${at(['providers', 'file'])}` }]);
+    throw new ConfigError(file, [issueAt(where, ['providers', 'file'], 'must set exactly one of filename or directory')]);
   }
   const target = path.resolve(baseDir, (fp.filename ?? fp.directory)!);
   let files: string[];
   try {
     files = fp.filename !== undefined ? [target] : await listDynamic(target);
   } catch (e) {
-    throw new ConfigError(file, [{ path: `providers.file.${fp.filename !== undefined ? 'filename' : 'directory'}`, message: `cannot read ${target}: ${(e as Error).message}${at(['providers', 'file'])}` }]);
+    throw new ConfigError(file, [{ ...where(['providers', 'file']), path: `providers.file.${fp.filename !== undefined ? 'filename' : 'directory'}`, message: `cannot read ${target}: ${(e as Error).message}` }]);
   }
   const merged: Record<string, Record<string, unknown>> = {};
   /** Which file (and its locator) defines http.<kind>.<name>. */
-  const owners = new Map<string, { file: string; at: At }>();
+  const owners = new Map<string, { file: string; where: Where }>();
   const rel = (f: string) => (file ? path.relative(path.dirname(file), f) : f) || f;
   // The static file's own http section (Terrarium's single-file form) merges like one more file.
-  const sources: { file: string; value: unknown; at: At }[] = [];
-  if (v.http !== undefined) sources.push({ file: file ?? '(config)', value: { http: v.http }, at });
+  const sources: { file: string; value: unknown; where: Where }[] = [];
+  if (v.http !== undefined) sources.push({ file: file ?? '(config)', value: { http: v.http }, where });
   for (const f of files) {
     try {
       const p = await parseFile(f);
-      sources.push({ file: f, value: p.value, at: p.at });
+      sources.push({ file: f, value: p.value, where: p.where });
     } catch (e) {
       if (!(e instanceof ConfigError)) throw e;
-      for (const i of e.issues) issues.push({ path: i.path, message: `${i.message} (${rel(f)})` });
+      for (const i of e.issues) issues.push({ ...i, file: f });
     }
   }
   for (const src of sources) {
-    const shown = src.file === file ? '' : rel(src.file);
-    const where = (segs: (string | number)[]) => located(src.at, segs, shown);
+    const at = (segs: readonly (string | number)[]): Place => located(src.where, segs, src.file === file ? undefined : src.file);
     if (src.value === null || src.value === undefined) continue; // an empty file defines nothing, as in Traefik
     if (typeof src.value !== 'object' || Array.isArray(src.value)) {
-      issues.push({ path: '(root)', message: `a dynamic file must be a mapping with http: (${shown})` });
+      issues.push({ path: '(root)', message: 'a dynamic file must be a mapping with http:', file: src.file });
       continue;
     }
     for (const [k, section] of Object.entries(src.value as Record<string, unknown>)) {
       if (k !== 'http') {
         const why = k === 'tcp' || k === 'udp' ? `${k} routing is not supported (HTTP only)` : k === 'tls' ? 'tls options in dynamic files are not supported here' : 'unknown key; expected: http';
-        issues.push({ path: k, message: `${why}${where([k])}` });
+        issues.push({ path: k, message: why, ...at([k]) });
         continue;
       }
       if (section === null || section === undefined) continue;
       if (typeof section !== 'object' || Array.isArray(section)) {
-        issues.push({ path: 'http', message: `must be a mapping${where(['http'])}` });
+        issues.push({ path: 'http', message: 'must be a mapping', ...at(['http']) });
         continue;
       }
       for (const [kind, entries] of Object.entries(section as Record<string, unknown>)) {
         if (entries === null || entries === undefined) continue;
         const bucket = (merged[kind] ??= {});
         if (typeof entries !== 'object' || Array.isArray(entries)) {
-          issues.push({ path: `http.${kind}`, message: `must be a mapping${where(['http', kind])}` });
+          issues.push({ path: `http.${kind}`, message: 'must be a mapping', ...at(['http', kind]) });
           continue;
         }
         for (const [name, entry] of Object.entries(entries as Record<string, unknown>)) {
@@ -165,11 +160,12 @@ export async function layoutOf(value: unknown, file: string | undefined, at: At,
           if (prev) {
             issues.push({
               path: dotted(['http', kind, name]),
-              message: `is defined twice: in ${place(prev.at, ['http', kind, name], rel(prev.file))} and in ${place(src.at, ['http', kind, name], rel(src.file))}; rename one`,
+              message: `is defined twice: in ${place(prev.where, ['http', kind, name], rel(prev.file))} and in ${place(src.where, ['http', kind, name], rel(src.file))}`,
+              hint: 'rename one',
             });
             continue;
           }
-          owners.set(key, { file: src.file, at: src.at });
+          owners.set(key, { file: src.file, where: src.where });
           bucket[name] = entry;
         }
       }
@@ -184,28 +180,26 @@ export async function layoutOf(value: unknown, file: string | undefined, at: At,
   const redis = (v.providers as { redis?: unknown }).redis;
   if (redis !== undefined) combined.providers = { redis };
   if (Object.keys(merged).length > 0) combined.http = merged;
-  const combinedAt: At = (segs) => {
+  const combinedWhere: Where = (segs) => {
     if (segs[0] === 'http' && segs.length >= 3) {
       const o = owners.get(`${segs[1]}\0${segs[2]}`);
-      if (o) return located(o.at, segs, o.file === file ? '' : rel(o.file));
+      if (o) return located(o.where, segs, o.file === file ? undefined : o.file);
     }
-    return at(segs);
+    return where(segs);
   };
-  return { value: combined, file, at: combinedAt, watch: fp.watch === false ? [] : [target] };
+  return { value: combined, file, where: combinedWhere, watch: fp.watch === false ? [] : [target] };
 }
 
-/** ' (file:line)' from a locator's ' (line N)', or ' (file)' when the line is unknown. */
-function located(at: At, segs: readonly (string | number)[], shown: string): string {
-  const a = at(segs);
-  if (!shown) return a;
-  const m = /^ \(line (\d+)\)$/.exec(a);
-  return m ? ` (${shown}:${m[1]})` : ` (${shown})`;
+/** The place of a path in one file; `other` names that file when it is not the config file. */
+function located(where: Where, segs: readonly (string | number)[], other: string | undefined): Place {
+  const { line } = where(segs);
+  return { ...(other !== undefined ? { file: other } : {}), ...(line !== undefined ? { line } : {}) };
 }
 
-/** 'file:line' (or 'file') of a path. */
-function place(at: At, segs: readonly (string | number)[], shown: string): string {
-  const m = /\(line (\d+)\)$/.exec(at(segs));
-  return m ? `${shown}:${m[1]}` : shown;
+/** 'file:line' (or 'file') of a path, for a message that names two places. */
+function place(where: Where, segs: readonly (string | number)[], shown: string): string {
+  const { line } = where(segs);
+  return line !== undefined ? `${shown}:${line}` : shown;
 }
 
 /** The dynamic files of a directory and its subdirectories, in name order. */
@@ -227,7 +221,7 @@ async function listDynamic(dir: string): Promise<string[]> {
 }
 
 /** Parse one YAML or TOML file (by extension). */
-async function parseFile(file: string): Promise<{ value: unknown; at: At }> {
+async function parseFile(file: string): Promise<{ value: unknown; where: Where }> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -237,12 +231,12 @@ async function parseFile(file: string): Promise<{ value: unknown; at: At }> {
   if (/\.toml$/i.test(file)) {
     try {
       // TOML keeps no positions of keys: issues name the file, not the line.
-      return { value: parseToml(text), at: () => '' };
+      return { value: parseToml(text), where: () => ({}) };
     } catch (e) {
-      if (e instanceof TomlError) throw new ConfigError(file, [{ path: '(toml)', message: `${e.message.split('\n')[0]} (line ${e.line}, column ${e.column})` }]);
+      if (e instanceof TomlError) throw new ConfigError(file, [{ path: '(toml)', message: e.message.split('\n')[0]!, line: e.line, column: e.column }]);
       throw e;
     }
   }
   const p = parseConfigText(text, file);
-  return { value: p.value, at: p.at };
+  return { value: p.value, where: p.where };
 }

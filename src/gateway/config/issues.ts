@@ -1,10 +1,20 @@
 /**
- * Configuration problems as the gateway reports them: a dotted path in the file
- * (`http.services.a.loadBalancer.servers[0].url`), a message in plain words, and the line when the
- * config came from a file. Ajv's schema errors are turned into such issues here.
+ * Configuration problems as the gateway reports them (`Issue`, model.ts): a dotted path in the file
+ * (`http.services.a.loadBalancer.servers[0].url`), a message in plain words, a hint, and the place
+ * as fields. Ajv's schema errors are turned into such issues here.
  */
 import type { ErrorObject } from 'ajv';
-import type { Issue } from './model.js';
+import type { Issue, Where } from './model.js';
+
+/** An issue at `segs`, with its place from `where`. */
+export function issueAt(where: Where, segs: readonly (string | number)[], message: string, hint?: string): Issue {
+  return { path: dotted(segs), message, ...(hint ? { hint } : {}), ...where(segs) };
+}
+
+/** What schemaIssues may say instead of its own words: the hint of an unknown key under `parent`. */
+export interface SchemaWording {
+  unknownKey?(parent: readonly (string | number)[], key: string): string | undefined;
+}
 
 /** Dotted path of JSON-pointer segments: `http.services.a.loadBalancer.servers[0].url`. */
 export function dotted(segments: readonly (string | number)[]): string {
@@ -36,14 +46,14 @@ const TYPE_WORDS: Record<string, string> = {
 };
 
 /** Ajv errors as issues with paths in the file, in plain words, without the noise of alternatives. */
-export function schemaIssues(errors: readonly ErrorObject[], base: readonly (string | number)[], at: (p: readonly (string | number)[]) => string): Issue[] {
+export function schemaIssues(errors: readonly ErrorObject[], base: readonly (string | number)[], where: Where, wording: SchemaWording = {}): Issue[] {
   const issues: Issue[] = [];
   const seen = new Set<string>();
-  const push = (segs: (string | number)[], message: string) => {
-    const key = `${dotted(segs)}\0${message}`;
+  const push = (segs: (string | number)[], message: string, hint?: string) => {
+    const key = `${dotted(segs)}\0${message}\0${hint ?? ''}`;
     if (seen.has(key)) return;
     seen.add(key);
-    issues.push({ path: dotted(segs), message: `${message}${at(segs)}` });
+    issues.push(issueAt(where, segs, message, hint));
   };
   const desc = (s: unknown): string => {
     const d = (s as { description?: unknown } | undefined)?.description;
@@ -64,7 +74,8 @@ export function schemaIssues(errors: readonly ErrorObject[], base: readonly (str
       case 'additionalProperties': {
         const extra = (e.params as { additionalProperty: string }).additionalProperty;
         const known = Object.keys(parent?.properties ?? {});
-        push([...segs, extra], `unknown key${known.length ? `; expected one of: ${known.join(', ')}` : ''}`);
+        const own = wording.unknownKey?.(segs, extra);
+        push([...segs, extra], 'unknown key', own ?? (known.length ? `expected one of: ${known.join(', ')}` : undefined));
         break;
       }
       case 'type': {
@@ -89,9 +100,9 @@ export function schemaIssues(errors: readonly ErrorObject[], base: readonly (str
 }
 
 
-/** Issues in file order (by line), keeping the order of discovery within a line. */
+/** Issues in the order of the config file (by line), then those of other files, each in discovery order. */
 export function sortIssues(issues: Issue[]): Issue[] {
-  const line = (i: Issue) => Number(/\(line (\d+)\)$/.exec(i.message)?.[1] ?? Infinity);
+  const line = (i: Issue) => (i.file === undefined ? (i.line ?? Infinity) : Infinity);
   return issues.map((i, n) => ({ i, n })).sort((a, b) => line(a.i) - line(b.i) || a.n - b.n).map((x) => x.i);
 }
 

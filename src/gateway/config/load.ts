@@ -2,13 +2,14 @@
  * The gateway's configuration: a YAML file shaped like Traefik's dynamic configuration
  * (entryPoints, http.routers / middlewares / services) plus `plugins` and `admin`. It is checked in
  * two passes, both collecting every problem instead of stopping at the first: a JSON schema (ajv,
- * config-schema.ts) for shapes and types, then the cross references, router rules, addresses and
- * URLs (config-check.ts). Every issue names its path in the file (`http.routers.api.rule`) and,
- * when the config came from a file, its line (config-yaml.ts). Middleware configs are checked later
- * against the schema each plugin declares (middleware.ts), because that needs the loaded plugins.
+ * schema.ts) for shapes and types, then the cross references, router rules, addresses and
+ * URLs (check.ts). Every issue names its path in the file (`http.routers.api.rule`) and,
+ * when the config came from a file, its line (yaml.ts), as fields (`Issue`, model.ts). Middleware
+ * configs are checked later against the schema each plugin declares (middleware/plugin.ts),
+ * because that needs the loaded plugins.
  *
  * This file loads a configuration from a path (files.ts: the static file and its dynamic files)
- * or an object; the types are in config-types.ts.
+ * or an object; the types are in model.ts.
  */
 import path from 'node:path';
 import { ConfigError } from '../../errors.js';
@@ -46,7 +47,7 @@ export async function readConfig(source: string | GatewayConfig, overlay?: (pars
     checked.config.watchPaths = parsed.watch;
     return checked;
   }
-  const parsed = await layoutOf(structuredCloneSafe(source), undefined, () => '', process.cwd());
+  const parsed = await layoutOf(structuredCloneSafe(source), undefined, () => ({}), process.cwd());
   const checked = checkConfig(add(parsed), process.cwd());
   checked.config.watchPaths = parsed.watch;
   return checked;

@@ -7,45 +7,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { RedisOptions } from 'ioredis';
-
-/** How to reach Redis (both the kv backend and the provider take it). */
-export interface RedisConnectionConfig {
-  /** `redis://[user:password@]host:port[/db]` or `rediss://...` for TLS. */
-  url: string;
-  username?: string;
-  password?: string;
-  db?: number;
-  /** Connecting (default 2s). A duration: milliseconds or `500ms`, `2s`. */
-  dialTimeout?: number | string;
-  /** How long one command may take before it fails (default 100ms for kv, 1s for the provider). */
-  timeout?: number | string;
-  /** TLS (also implied by `rediss://`): PEM text or paths relative to the config file. */
-  tls?: { ca?: string; cert?: string; key?: string; serverName?: string; insecureSkipVerify?: boolean };
-}
-
-/** `plugins.capabilities.kv` once checked. */
-export interface ResolvedKv {
-  maxKeys: number;
-  backend: 'memory' | 'redis';
-  redis?: ResolvedRedis & { keyPrefix: string };
-}
-
-/** `providers.redis` once checked. */
-export interface ResolvedRedisProvider extends ResolvedRedis {
-  rootKey: string;
-  pollIntervalMs: number;
-}
-
-/** A connection block with durations in ms and TLS files read. */
-export interface ResolvedRedis {
-  url: string;
-  username?: string;
-  password?: string;
-  db?: number;
-  dialTimeoutMs: number;
-  timeoutMs: number;
-  tls?: { ca?: string; cert?: string; key?: string; servername?: string; rejectUnauthorized: boolean };
-}
+import type { RedisConnectionConfig, ResolvedKv, ResolvedRedisProvider, ResolvedRedis, KvConfig, ProvidersConfig } from './model.js';
+/** Declared in the config model (model.ts), re-exported for the modules that use them with this one. */
+export type { RedisConnectionConfig, ResolvedKv, ResolvedRedisProvider, ResolvedRedis, KvConfig, ProvidersConfig };
 
 const duration = { type: ['number', 'string'], minimum: 0, pattern: '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)$', description: 'a duration: milliseconds as a number, or a string like 100ms, 2s' };
 
@@ -103,16 +67,6 @@ export const PROVIDERS_SCHEMA = {
     },
   },
 } as const;
-
-export interface KvConfig {
-  maxKeys?: number;
-  backend?: 'memory' | 'redis';
-  redis?: RedisConnectionConfig & { keyPrefix?: string };
-}
-
-export interface ProvidersConfig {
-  redis?: RedisConnectionConfig & { rootKey?: string; pollInterval?: number | string };
-}
 
 type IssueFn = (segs: (string | number)[], message: string) => void;
 

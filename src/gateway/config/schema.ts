@@ -4,7 +4,7 @@
  * problem: the parts that fail the schema are set aside and the rest is checked as well.
  */
 import { Ajv, type ValidateFunction } from 'ajv';
-import type { Issue } from './model.js';
+import type { Issue, Where } from './model.js';
 import { dotted, pointerSegments, schemaIssues } from './issues.js';
 import { ENTRY_POINT_PROPERTIES } from './entrypoint.js';
 import { SERVERS_TRANSPORTS_SCHEMA } from './transport.js';
@@ -164,9 +164,9 @@ const validateShape: ValidateFunction = ajv.compile(GATEWAY_SCHEMA);
  * make its parent fail) so the rest can still be checked. Only the first round's problems are
  * reported: later ones are consequences. `value` is undefined when the root itself is unusable.
  */
-export function pruneInvalid(raw: object, at: (p: readonly (string | number)[]) => string): { value: object | undefined; issues: Issue[]; removed: string[] } {
+export function pruneInvalid(raw: object, where: Where): { value: object | undefined; issues: Issue[]; removed: string[] } {
   if (validateShape(raw)) return { value: raw, issues: [], removed: [] };
-  const issues = schemaIssues(validateShape.errors ?? [], [], at);
+  const issues = schemaIssues(validateShape.errors ?? [], [], where);
   const removed: string[] = [];
   const value = structuredCloneSafe(raw) as Record<string, unknown>;
   for (let round = 0; round < 20; round++) {

@@ -7,6 +7,9 @@
  */
 import { createHash } from 'node:crypto';
 import { traefikDuration, traefikDurationSchema } from './duration.js';
+import type { CookieSpec, HealthCheckSpec, LoadBalancerExtras, CompositeService } from './model.js';
+/** Declared in the config model (model.ts), re-exported for the modules that use them with this one. */
+export type { CookieSpec, HealthCheckSpec, LoadBalancerExtras, CompositeService };
 
 const bool = { type: 'boolean' };
 const str = { type: 'string' };
@@ -91,41 +94,6 @@ export const COMPOSITE_SCHEMAS = {
     },
   },
 } as const;
-
-export interface CookieSpec {
-  name: string;
-  secure: boolean;
-  httpOnly: boolean;
-  sameSite: string;
-  maxAge: number;
-  path: string;
-  domain: string | undefined;
-}
-
-export interface HealthCheckSpec {
-  path: string;
-  method: string;
-  status: number | undefined;
-  port: number | undefined;
-  hostname: string | undefined;
-  intervalMs: number;
-  unhealthyIntervalMs: number;
-  timeoutMs: number;
-  headers: Record<string, string>;
-}
-
-/** What the loadBalancer variant of ResolvedService gains. */
-export interface LoadBalancerExtras {
-  weights: number[];
-  strategy: 'wrr' | 'p2c';
-  healthCheck: HealthCheckSpec | undefined;
-  sticky: CookieSpec | undefined;
-}
-
-export type CompositeService =
-  | { name: string; kind: 'weighted'; services: { name: string; weight: number }[]; sticky: CookieSpec | undefined; healthCheck: boolean }
-  | { name: string; kind: 'mirroring'; service: string; mirrors: { name: string; percent: number }[]; mirrorBody: boolean; maxBodySize: number; healthCheck: boolean }
-  | { name: string; kind: 'failover'; service: string; fallback: string; healthCheck: boolean; errors: { ranges: [number, number][]; maxRequestBodyBytes: number } | undefined };
 
 type IssueFn = (segs: (string | number)[], message: string) => void;
 type Raw = Record<string, unknown>;

@@ -11,17 +11,9 @@ import tls, { type SecureContext } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import type { PluginWatcher } from '../../host/watch.js';
 import type { Logger } from '../../types.js';
-
-/** `tls` at the top of the file. */
-export interface TlsConfig {
-  certificates?: { certFile: string; keyFile: string }[];
-}
-
-/** A certificate pair, paths absolute. */
-export interface CertFiles {
-  certFile: string;
-  keyFile: string;
-}
+import type { TlsConfig, CertFiles } from './model.js';
+/** Declared in the config model (model.ts), re-exported for the modules that use them with this one. */
+export type { TlsConfig, CertFiles };
 
 /** The JSON schema of the top-level `tls`. */
 export const TLS_SCHEMA = {

@@ -6,31 +6,9 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-
-/** `http.serversTransports.<name>`, as written. */
-export interface ServersTransportConfig {
-  /** SNI name and the name the server certificate is checked against (default: the server URL's host). */
-  serverName?: string;
-  /** Accept any server certificate (default false). For tests only: it defeats TLS. */
-  insecureSkipVerify?: boolean;
-  /** CA certificates to trust besides the system ones: PEM file paths (relative to the config file) or PEM text. */
-  rootCAs?: string[];
-  /** Timeouts of the services that use this transport (a service's own forwardingTimeouts win). */
-  forwardingTimeouts?: { dialTimeout?: number | string; responseHeaderTimeout?: number | string; idleConnTimeout?: number | string };
-}
-
-/** A transport with its CA files read. */
-export interface ResolvedTransport {
-  name: string;
-  tls: {
-    /** Identifies the TLS settings in the agent pool key. */
-    key: string;
-    ca: string[] | undefined;
-    insecureSkipVerify: boolean;
-    serverName: string | undefined;
-  };
-  forwardingTimeouts: ServersTransportConfig['forwardingTimeouts'];
-}
+import type { ServersTransportConfig, ResolvedTransport } from './model.js';
+/** Declared in the config model (model.ts), re-exported for the modules that use them with this one. */
+export type { ServersTransportConfig, ResolvedTransport };
 
 const durationSchema = {
   type: ['number', 'string'],

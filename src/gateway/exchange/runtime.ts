@@ -71,7 +71,7 @@ export function buildRuntime(config: ResolvedConfig, earlier: Issue[], cx: Build
   const middlewares = new Map<string, ActiveMiddleware>();
   for (const spec of config.middlewares.values()) {
     const mw = new ActiveMiddleware(spec, cx.stats);
-    issues.push(...mw.bind(cx.catalog, config.at, config.file ? dirname(config.file) : process.cwd()));
+    issues.push(...mw.bind(cx.catalog, config.where, config.file ? dirname(config.file) : process.cwd()));
     middlewares.set(spec.name, mw);
   }
   const services = new Map<string, Service>();
@@ -94,7 +94,7 @@ export function buildRuntime(config: ResolvedConfig, earlier: Issue[], cx: Build
     spec.entryPoints.forEach((ep, i) => {
       if (running && !running.has(ep) && config.entryPoints.has(ep)) {
         const segs = ['http', 'routers', spec.name, 'entryPoints', i];
-        issues.push({ path: `http.routers.${spec.name}.entryPoints[${i}]`, message: `entry point "${ep}" is not running (entry points change only on restart)${config.at(segs)}` });
+        issues.push({ ...config.where(segs), path: `http.routers.${spec.name}.entryPoints[${i}]`, message: `entry point "${ep}" is not running`, hint: 'entry points change only on restart' });
       }
     });
     const service = services.get(spec.service);
@@ -152,7 +152,7 @@ export function rebindPlugin(rt: Runtime, catalog: PluginCatalog, plugin: string
   for (const mw of rt.middlewares.values()) {
     if (mw.plugin !== plugin || mw.spec.builtin) continue;
     const wasBroken = mw.broken;
-    const issues = mw.bind(catalog, rt.config.at);
+    const issues = mw.bind(catalog, rt.config.where);
     if (issues.length > 0) {
       logger.error(
         { middleware: mw.name, plugin, event, issues },

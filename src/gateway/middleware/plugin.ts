@@ -15,7 +15,7 @@ import { LogLimiter } from '../../host/log-limit.js';
 import type { Host } from '../../host/host.js';
 import type { PluginInfo } from '../../host/plugin.js';
 import type { GatewayStats, MiddlewareStats } from '../admin/metrics.js';
-import type { Issue, ResolvedMiddleware } from '../config/model.js';
+import type { Issue, ResolvedMiddleware, Where } from '../config/model.js';
 import { schemaIssues } from '../config/issues.js';
 import { bindBuiltin } from './builtin/bind.js';
 
@@ -163,10 +163,10 @@ export class ActiveMiddleware {
    * Bind to the catalog's current plugin: check the config against its schema and read what it
    * exports. Returns the problems (empty when the middleware can run); `at` gives line numbers.
    */
-  bind(catalog: PluginCatalog, at: (p: readonly (string | number)[]) => string, baseDir = process.cwd()): Issue[] {
-    if (this.spec.builtin) return bindBuiltin(this, at, baseDir);
+  bind(catalog: PluginCatalog, where: Where, baseDir = process.cwd()): Issue[] {
+    if (this.spec.builtin) return bindBuiltin(this, where, baseDir);
     const base = ['http', 'middlewares', this.name, 'plugin', this.plugin];
-    const where = `http.middlewares.${this.name}.plugin.${this.plugin}`;
+    const at = `http.middlewares.${this.name}.plugin.${this.plugin}`;
     const entry = catalog.get(this.plugin);
     if (!entry) {
       const failed = catalog.failed.find((p) => p.name === this.plugin || p.file.replace(/\.[^.]+$/, '') === this.plugin);
@@ -174,7 +174,7 @@ export class ActiveMiddleware {
         ? `plugin "${this.plugin}" failed to load: ${failed.error?.message ?? failed.status}`
         : `no plugin named "${this.plugin}" is loaded; loaded plugins: ${catalog.names().join(', ') || 'none'}`;
       this.broken = { code: failed ? 'ERR_PLUGIN_UNAVAILABLE' : 'ERR_NO_PLUGIN', message };
-      return [{ path: where, message: `${message}${at(base)}` }];
+      return [{ ...where(base), path: at, message }];
     }
     const issues: Issue[] = [];
     const meta = entry.info.meta ?? {};
@@ -184,14 +184,14 @@ export class ActiveMiddleware {
     const responseBodyMax = bodyLimit(gw.responseBody, 'responseBody', problems);
     const requestHeaders = headerList(gw.requestHeaders, problems);
     if (!entry.onRequest && !entry.onResponse) problems.push(`plugin "${this.plugin}" is not a middleware: it exports neither onRequest nor onResponse`);
-    for (const p of problems) issues.push({ path: where, message: `${p}${at(base)}` });
+    for (const p of problems) issues.push({ ...where(base), path: at, message: p });
     const config: unknown = structuredClone(this.spec.config);
     if (meta.configSchema !== undefined) {
       const validate = validatorFor(meta.configSchema);
       if (validate instanceof Error) {
-        issues.push({ path: where, message: `the plugin's meta.configSchema is not a valid JSON schema: ${validate.message}${at(base)}` });
+        issues.push({ ...where(base), path: at, message: `the plugin's meta.configSchema is not a valid JSON schema: ${validate.message}` });
       } else if (!validate(config)) {
-        issues.push(...schemaIssues(validate.errors ?? [], base, at));
+        issues.push(...schemaIssues(validate.errors ?? [], base, where));
       }
     }
     if (issues.length > 0) {

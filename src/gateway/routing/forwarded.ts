@@ -8,6 +8,9 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { BlockList } from 'node:net';
 import os from 'node:os';
 import { ipIn } from './ipnet.js';
+import type { ForwardedPolicy } from '../config/model.js';
+/** Declared in the config model (model.ts), re-exported for the modules that use them with this one. */
+export type { ForwardedPolicy };
 
 /** The headers Traefik removes from untrusted peers. */
 const FORWARDED = new Set([
@@ -25,14 +28,6 @@ const FORWARDED = new Set([
 ]);
 
 const SERVER = os.hostname();
-
-/** An entry point's forwardedHeaders policy, resolved. */
-export interface ForwardedPolicy {
-  /** Trust every peer (`insecure: true`). */
-  insecure: boolean;
-  /** Peers whose X-Forwarded-* are kept (`trustedIPs`), or undefined when none is. */
-  trusted: BlockList | undefined;
-}
 
 /** Whether the headers of a peer are kept. */
 export function trustsPeer(policy: ForwardedPolicy, peer: string): boolean {

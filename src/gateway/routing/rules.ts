@@ -8,23 +8,9 @@
 import { BlockList } from 'node:net';
 import { GoRegexpError, goRegExp } from './goregexp.js';
 import { addToBlockList, ipIn } from './ipnet.js';
-
-/** What a rule is matched against: one request, as the router sees it. */
-export interface MatchInput {
-  /** Lower-cased Host header without the port ('' when absent). */
-  host: string;
-  /** Path of the request (before any middleware rewrites it), without the query. */
-  path: string;
-  method: string;
-  /** Node's request headers (lower-cased names). */
-  headers: Record<string, string | string[] | undefined>;
-  /** The parsed query string, computed on first use (only `Query(...)` needs it). */
-  query(): Record<string, string | string[] | undefined>;
-  /** The peer address of the connection (what `ClientIP` matches; never X-Forwarded-For). */
-  clientIp: string;
-}
-
-export type RuleMatcher = (input: MatchInput) => boolean;
+import type { MatchInput, RuleMatcher } from '../config/model.js';
+/** Declared in the config model (model.ts), re-exported for the modules that use them with this one. */
+export type { MatchInput, RuleMatcher };
 
 /** A rule that does not parse: `message` says what was found and what was expected, `position` is 1-based. */
 export class RuleSyntaxError extends Error {

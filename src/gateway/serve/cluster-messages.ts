@@ -1,4 +1,5 @@
 /** The messages between the cluster primary (cluster.ts) and its workers (cluster-worker.ts), over node:cluster IPC. */
+import type { ConfigIssue } from '../../errors.js';
 
 /** Primary → worker. */
 export type ToWorker =
@@ -21,7 +22,7 @@ export interface WorkerStatus {
 /** Worker → primary. */
 export type FromWorker =
   | { type: 'ready'; entryPoints: Record<string, string> }
-  | { type: 'failed'; message: string; issues?: { path: string; message: string }[]; exitCode: number }
+  | { type: 'failed'; message: string; issues?: ConfigIssue[]; exitCode: number }
   | { type: 'reloaded'; ok: boolean; source: string; error?: string }
   | { type: 'answer'; id: number; ok: boolean; data?: unknown; error?: string };
 

@@ -2,7 +2,7 @@
  * What `terrarium serve` and its cluster workers share: opening a gateway with its failure sorted
  * into what to print and the exit code, and process signal handlers that are removed again.
  */
-import { ConfigError, TerrariumError } from '../../errors.js';
+import { ConfigError, TerrariumError, type ConfigIssue } from '../../errors.js';
 import { createGateway } from './server.js';
 import type { GatewayConfig } from '../config/model.js';
 import type { Gateway, GatewayOptions } from './types.js';
@@ -11,7 +11,7 @@ import type { Gateway, GatewayOptions } from './types.js';
 export interface StartFailure {
   message: string;
   /** Every problem of an invalid configuration (exit code 2). */
-  issues?: { path: string; message: string }[];
+  issues?: ConfigIssue[];
   file?: string | undefined;
   exitCode: number;
 }

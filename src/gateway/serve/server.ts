@@ -305,7 +305,7 @@ export async function createGateway(config: string | GatewayConfig, options: Gat
   } catch (e) {
     kv?.dispose();
     if (e instanceof TerrariumError && e.code === 'ERR_OPTIONS') {
-      throw new ConfigError(resolved.file, sortIssues([...issues, { path: 'plugins', message: `${e.detail}${e.hint ? `. ${e.hint}` : ''}` }]));
+      throw new ConfigError(resolved.file, sortIssues([...issues, { path: 'plugins', message: e.detail, ...(e.hint ? { hint: e.hint } : {}) }]));
     }
     throw e;
   }

@@ -26,6 +26,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from '../../../types.js';
 import { GATEWAY_SCHEMA } from '../schema.js';
 import { dotted } from '../issues.js';
+import type { Place } from '../model.js';
 import type { Parsed } from '../yaml.js';
 import { redactUrl } from '../../kv/redis.js';
 import { ioredisOptions, type ResolvedRedisProvider } from '../redis.js';
@@ -147,17 +148,17 @@ export function overlayTree(tree: Tree, parsed: Parsed): Parsed {
     for (const [section, entries] of Object.entries(tree.http)) http[section] = { ...((http[section] as Record<string, unknown> | undefined) ?? {}), ...entries };
     value.http = http;
   }
-  const at = (segs: readonly (string | number)[]): string => {
+  const where = (segs: readonly (string | number)[]): Place => {
     if (segs[0] === 'http' && tree.names.has(`${String(segs[1])}.${String(segs[2])}`)) {
       for (let n = segs.length; n >= 3; n--) {
         const key = tree.keyOf.get(dotted(segs.slice(0, n)));
-        if (key) return ` (redis key ${key})`;
+        if (key) return { file: `redis key ${key}` };
       }
-      return ` (redis keys ${tree.names.get(`${String(segs[1])}.${String(segs[2])}`)})`;
+      return { file: `redis keys ${tree.names.get(`${String(segs[1])}.${String(segs[2])}`)}` };
     }
-    return parsed.at(segs);
+    return parsed.where(segs);
   };
-  return { value, file: parsed.file, at };
+  return { value, file: parsed.file, where };
 }
 
 async function snapshot(redis: Redis, rootKey: string): Promise<Map<string, string>> {

@@ -1,6 +1,6 @@
 /** Binding a configured built-in middleware: build it from its options, or report why it cannot run. */
-import type { Issue, ResolvedMiddleware } from '../../config/model.js';
-import { dotted } from '../../config/issues.js';
+import type { Issue, ResolvedMiddleware, Where } from '../../config/model.js';
+import { issueAt } from '../../config/issues.js';
 import { BUILTINS } from './index.js';
 
 type Fn = (a: unknown, b: unknown) => unknown;
@@ -20,18 +20,18 @@ export interface BuiltinTarget {
 }
 
 /** Build `mw`'s built-in; returns the problems (path and line), empty when it can run. */
-export function bindBuiltin(mw: BuiltinTarget, at: (p: readonly (string | number)[]) => string, baseDir: string): Issue[] {
+export function bindBuiltin(mw: BuiltinTarget, where: Where, baseDir: string): Issue[] {
   const type = mw.spec.builtin!;
   const def = BUILTINS.get(type);
   const base = ['http', 'middlewares', mw.name, type];
   const issues: Issue[] = [];
   if (!def) {
-    issues.push({ path: dotted(base), message: `unknown middleware type "${type}"${at(base)}` });
+    issues.push(issueAt(where, base, `unknown middleware type "${type}"`));
   } else {
     const built = def.create(structuredClone(mw.spec.config) as Record<string, unknown>, {
       name: mw.name,
       baseDir,
-      issue: (p, message) => issues.push({ path: dotted([...base, ...p]), message: `${message}${at([...base, ...p])}` }),
+      issue: (p, message) => issues.push(issueAt(where, [...base, ...p], message)),
     });
     if (issues.length === 0 && built) {
       mw.native = true;
