@@ -6,9 +6,9 @@
 import http from 'node:http';
 import type { TerrariumError } from '../../errors.js';
 import type { Host } from '../../host/host.js';
-import type { ListenAddress, ResolvedService } from '../config/model.js';
-import { createRegistry, type GatewayStats } from './metrics.js';
-import { listenOn, type BoundAddress } from '../serve/listeners.js';
+import type { ResolvedService } from '../config/model.js';
+import { createRegistry } from './metrics.js';
+import type { GatewayStats } from '../stats/stats.js';
 import type { Runtime } from '../exchange/runtime.js';
 
 /** What the admin API reads of a running gateway (and nothing else: it changes nothing). */
@@ -17,11 +17,6 @@ export interface AdminSource {
   readonly stats: GatewayStats;
   /** The routing table in force (replaced whole on reload). */
   runtime(): Readonly<Pick<Runtime, 'config' | 'routers' | 'middlewares' | 'services'>>;
-}
-
-export interface AdminServer {
-  address: BoundAddress;
-  close(): Promise<void>;
 }
 
 const ENDPOINTS = ['/api/plugins', '/api/routers', '/api/middlewares', '/api/services', '/metrics', '/ping'];
@@ -109,8 +104,8 @@ function serviceView(spec: ResolvedService | undefined): Record<string, unknown>
   return { type: 'failover', service: spec.service, fallback: spec.fallback };
 }
 
-/** Listen on the admin address. */
-export async function startAdmin(gw: AdminSource, addr: ListenAddress, file: string | undefined): Promise<AdminServer> {
+/** The admin API's HTTP server, not yet listening (serve/listeners.ts binds it: `startAdmin`). */
+export function createAdminServer(gw: AdminSource): http.Server {
   const registry = createRegistry(gw.stats, () => gw.host.plugins);
   const views = adminViews(gw);
   const server = http.createServer((req, res) => {
@@ -146,13 +141,5 @@ export async function startAdmin(gw: AdminSource, addr: ListenAddress, file: str
       json(500, { error: (e as Error)?.message ?? String(e) });
     }
   });
-  const address = await listenOn(server, addr, 'admin', file);
-  return {
-    address,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  return server;
 }

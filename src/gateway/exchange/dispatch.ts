@@ -15,7 +15,7 @@ import type { EntryPointOptions } from '../config/entrypoint.js';
 import { Exchange } from './exchange.js';
 import { plainResponse, type ExchangeEnv } from './base.js';
 import { inboundHeaders, trustsPeer } from '../routing/forwarded.js';
-import type { GatewayStats, RouterStats } from '../admin/metrics.js';
+import type { GatewayStats, RouterStats } from '../stats/stats.js';
 import { normalizePath } from '../routing/path.js';
 import type { MatchInput } from '../routing/rules.js';
 import type { Router, Runtime } from './runtime.js';

@@ -10,7 +10,7 @@ import querystring from 'node:querystring';
 import { MiddlewareResultError } from '../../errors.js';
 import { applyHeaderChanges, bodyBytes, headerObject, pathOf, queryOf, requestDecision, responseDecision, stateOf, statusOf } from '../middleware/plugin.js';
 import { JSON_TYPE } from './base.js';
-import type { Histogram } from '../admin/metrics.js';
+import type { Histogram } from '../stats/stats.js';
 import { UpstreamExchange } from './upstream.js';
 
 export class Exchange extends UpstreamExchange {

@@ -9,7 +9,7 @@ import type { Logger } from '../../types.js';
 import type { Issue, ResolvedConfig, ResolvedRouter } from '../config/model.js';
 import { sortIssues } from '../config/issues.js';
 import { ActiveMiddleware, type PluginCatalog } from '../middleware/plugin.js';
-import type { GatewayStats, RouterStats, ServiceStats } from '../admin/metrics.js';
+import type { GatewayStats, RouterStats, ServiceStats } from '../stats/stats.js';
 import type { AgentPool } from '../services/proxy.js';
 import { disposeRuntime } from './runtime-dispose.js';
 import { forwarderFactory, UnbuildableService, type Forwarder } from '../services/index.js';

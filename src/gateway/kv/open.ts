@@ -8,7 +8,7 @@
  *   `timeout` and fails with ERR_KV_UNAVAILABLE when Redis is down or slow.
  */
 import type { Logger } from '../../types.js';
-import type { ResolvedKv } from '../config/redis.js';
+import type { ResolvedKv } from '../config/model.js';
 import { createKvStore } from './memory.js';
 import type { KvStore } from './store.js';
 

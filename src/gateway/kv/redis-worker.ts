@@ -6,7 +6,8 @@
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { Redis } from 'ioredis';
-import { ioredisOptions, type ResolvedKv } from '../config/redis.js';
+import type { ResolvedKv } from '../config/model.js';
+import { ioredisOptions } from './redis-options.js';
 
 interface Data {
   port: MessagePort;

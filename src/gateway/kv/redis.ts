@@ -16,7 +16,7 @@ import { KvUnavailableError } from '../../errors.js';
 import type { Logger } from '../../types.js';
 import { kvCapability, type KvStore } from './store.js';
 import type { KvReply, KvRequest } from './redis-worker.js';
-import type { ResolvedKv } from '../config/redis.js';
+import type { ResolvedKv } from '../config/model.js';
 
 const OPEN_AFTER = 3;
 const OPEN_MS = 1000;

@@ -14,7 +14,7 @@ import { isEmptyTable } from '../../binding/empty.js';
 import { LogLimiter } from '../../host/log-limit.js';
 import type { Host } from '../../host/host.js';
 import type { PluginInfo } from '../../host/plugin.js';
-import type { GatewayStats, MiddlewareStats } from '../admin/metrics.js';
+import type { GatewayStats, MiddlewareStats } from '../stats/stats.js';
 import type { Issue, ResolvedMiddleware, Where } from '../config/model.js';
 import { schemaIssues } from '../config/issues.js';
 import { bindBuiltin } from './builtin/bind.js';

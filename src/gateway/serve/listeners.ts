@@ -11,7 +11,8 @@ import type { Duplex } from 'node:stream';
 import { ListenError } from '../../errors.js';
 import type { EntryPointOptions } from '../config/entrypoint.js';
 import type { ListenAddress } from '../config/model.js';
-import type { CertStore } from '../config/tls.js';
+import type { CertStore } from './certs.js';
+import { createAdminServer, type AdminSource } from '../admin/api.js';
 
 /** Where a server listens, once bound (port 0 in the config becomes the real port). */
 export interface BoundAddress {
@@ -97,4 +98,23 @@ export async function listenOn(server: http.Server, addr: ListenAddress, what: s
   const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
   const shown = a.address === '::' || a.address === '0.0.0.0' ? 'localhost' : host;
   return { host: a.address, port: a.port, url: `${tls ? 'https' : 'http'}://${shown}:${a.port}` };
+}
+
+export interface AdminServer {
+  address: BoundAddress;
+  close(): Promise<void>;
+}
+
+/** Listen on the admin address with the admin API (admin/api.ts). */
+export async function startAdmin(gw: AdminSource, addr: ListenAddress, file: string | undefined): Promise<AdminServer> {
+  const server = createAdminServer(gw);
+  const address = await listenOn(server, addr, 'admin', file);
+  return {
+    address,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
 }

@@ -6,7 +6,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { Outgoing, UpstreamCall } from './proxy.js';
-import type { CompositeService } from '../config/services.js';
+import type { CompositeService } from '../config/model.js';
 import type { Done, Forwarder } from './forwarder.js';
 
 export class FailoverService implements Forwarder {

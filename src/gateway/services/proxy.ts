@@ -11,7 +11,7 @@ import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { ResolvedService } from '../config/model.js';
 import { addForwarded } from '../routing/forwarded.js';
-import type { ResolvedTransport } from '../config/transport.js';
+import type { ResolvedTransport } from '../config/model.js';
 
 /** Headers that describe one connection, never forwarded (RFC 9110 section 7.6.1). */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);

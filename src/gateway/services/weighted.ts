@@ -5,7 +5,7 @@
  */
 import type { Outgoing, UpstreamCall } from './proxy.js';
 import { pickWrr, type Candidate } from './balancer.js';
-import type { CompositeService } from '../config/services.js';
+import type { CompositeService } from '../config/model.js';
 import { noServer, type Done, type Forwarder } from './forwarder.js';
 import { setStickyCookie, stickyIndex, stickyValue } from './sticky.js';
 

@@ -29,7 +29,8 @@ import { dotted } from '../issues.js';
 import type { Place } from '../model.js';
 import type { Parsed } from '../yaml.js';
 import { redactUrl } from '../../kv/redis.js';
-import { ioredisOptions, type ResolvedRedisProvider } from '../redis.js';
+import type { ResolvedRedisProvider } from '../model.js';
+import { ioredisOptions } from '../../kv/redis-options.js';
 
 /** A running provider. */
 export interface RedisProvider {
