@@ -1,7 +1,7 @@
 /** The terrarium command, run as a real process. */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { appendFile, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,6 +36,32 @@ describe('terrarium CLI', () => {
     assert.match(r.stdout, /ERR_PLUGIN_LOAD: plugin "broken" \(quickjs, broken\.js:2/);
     assert.equal(r.stdout.split('ERR_PLUGIN_LOAD').length - 1, 1, 'the load error is shown once, in the table');
     assert.doesNotMatch(r.stderr, /ERR_PLUGIN_LOAD/);
+  });
+
+  it('stops quietly when the reader of its output goes away (regression: `list | head` crashed with an EPIPE stack trace)', async () => {
+    const one = await fixtureDir({ 'one.js': 'export function hi() { return 1; }\n' });
+    const child = spawn(process.execPath, [cli, 'list', one], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // The reading end is closed before the command writes anything: every write meets a closed pipe.
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    assert.doesNotMatch(stderr, /EPIPE|Unhandled|\n\s+at /, stderr);
+    assert.equal(code, 0);
+    await rm(one, { recursive: true, force: true });
+  });
+
+  it('prints the error of a missing plugin file once (regression: it was logged and printed)', async () => {
+    const r = await run('call', path.join(dir, 'no-such-plugin.js'), 'f');
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr.split('ERR_PLUGIN_LOAD').length - 1, 1, r.stderr);
+  });
+
+  it('names --config when it is not valid JSON (regression: "argument 0 is not valid JSON")', async () => {
+    const r = await run('call', path.join(dir, 'good.js'), 'hi', '"x"', '--config', '{bad');
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--config is not valid JSON/);
+    assert.doesNotMatch(r.stderr, /argument 0/);
   });
 
   it('prints a thrown error with its plugin stack once', async () => {

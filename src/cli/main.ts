@@ -43,11 +43,12 @@ function positiveInt(name: string) {
   };
 }
 
-function parseJsonArg(text: string, index: number): unknown {
+/** One JSON value of the command line; `what` names it in the message (`argument 2`, `--config`). */
+function parseJson(text: string, what: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch (e) {
-    throw new UsageError(`argument ${index + 1} is not valid JSON (${(e as Error).message}): ${text}\nQuote strings as JSON, e.g. '"hello"'`);
+    throw new UsageError(`${what} is not valid JSON (${(e as Error).message}): ${text}\nQuote strings as JSON, e.g. '"hello"'`);
   }
 }
 
@@ -138,13 +139,14 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
     .option('--config <json>', 'the plugin\'s host.config, as JSON')
     .addHelpText('after', '\nThe plugin is granted host.kv (an in-memory store), host.fs (a fresh temporary directory) and host.log.\nExample: terrarium call scripts-examples/revert.js revert \'"Live on time, emit no evil"\'')
     .action(async (file: string, exportName: string, jsonArgs: string[], opts: { memoryMb?: number; timeoutMs?: number; config?: string }) => {
-      const args = jsonArgs.map(parseJsonArg);
-      const config = opts.config === undefined ? undefined : parseJsonArg(opts.config, -1);
+      const args = jsonArgs.map((a, i) => parseJson(a, `argument ${i + 1}`));
+      const config = opts.config === undefined ? undefined : parseJson(opts.config, '--config');
       const name = path.basename(file, path.extname(file));
       await using sandbox = await scratchDir();
       await using host = await createHost({
         files: [file],
-        logger: makeLogger(program.opts<{ logLevel: string }>().logLevel),
+        // The load failure is thrown below and printed once by main().
+        logger: withoutLoadFailures(makeLogger(program.opts<{ logLevel: string }>().logLevel)),
         capabilities: { ...memoryKv(), fs: scopedFs(sandbox.path) },
         limits: {
           ...(opts.memoryMb ? { memoryBytes: opts.memoryMb * 1024 * 1024 } : {}),
@@ -260,7 +262,20 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
   return program;
 }
 
+/**
+ * Stop quietly when the reader of stdout has gone (`terrarium list dir | head -5`): a closed pipe
+ * is the reader's choice, not an error of the command, and without a listener Node throws EPIPE
+ * from the next write with a stack trace.
+ */
+function exitOnClosedStdout(): void {
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+  });
+}
+
 export async function main(argv: string[]): Promise<number> {
+  exitOnClosedStdout();
   const out = (s: string) => void process.stdout.write(s);
   const err = (s: string) => void process.stderr.write(s);
   const program = buildProgram(out, err);
