@@ -4,6 +4,7 @@
  * services), middlewares, router rules and their references, plugins. Every problem is collected
  * (with its path and line), so one run reports everything; the result is the resolved config.
  */
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../../errors.js';
 import { compileRule, RuleSyntaxError, type RuleMatcher } from '../routing/rules.js';
@@ -215,6 +216,21 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
   };
   // Highest priority first; equal priorities by name, so the order never depends on the file's order.
   routers.sort((a, b) => b.priority - a.priority || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  // No silent default: a gateway without plugins.dir would load every script next to its file
+  // (the user's own upstream included) as a plugin. The default is a plugins/ folder next to the
+  // file, and it must exist.
+  const defaultDir = path.resolve(baseDir, 'plugins');
+  const usesPlugins = [...middlewares.values()].some((m) => m.builtin === undefined);
+  // A config that names no plugin (Traefik's built-ins only) and has no plugins/ folder loads none.
+  const pluginsDir = p.dir !== undefined ? path.resolve(baseDir, p.dir) : isDirectory(defaultDir) || usesPlugins || cfg.plugins !== undefined ? defaultDir : undefined;
+  if (p.dir === undefined && pluginsDir !== undefined && !isDirectory(pluginsDir)) {
+    issues.push({
+      ...where(['plugins', 'dir']),
+      path: 'plugins.dir',
+      message: `is required: there is no plugins/ folder next to the configuration (${defaultDir})`,
+      hint: 'set plugins.dir to the folder of the middleware plugins (relative to this file), or create plugins/',
+    });
+  }
   const config: ResolvedConfig = {
     file,
     entryPoints,
@@ -225,7 +241,7 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
     middlewares,
     services,
     plugins: {
-      dir: path.resolve(baseDir, p.dir ?? '.'),
+      dir: pluginsDir,
       limits: p.limits as Record<string, number> | undefined,
       pluginLimits: p.pluginLimits as Record<string, Record<string, number>> | undefined,
       kv: resolveKv(kv, baseDir, issue),
@@ -236,4 +252,28 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
     where,
   };
   return { config, issues };
+}
+
+function isDirectory(dir: string): boolean {
+  try {
+    return statSync(dir).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `plugins.pluginLimits` entries that name no loaded plugin (a typo would otherwise leave the
+ * plugin on the default limits without a word). Checked once the plugins are loaded.
+ */
+export function pluginLimitIssues(config: ResolvedConfig, pluginNames: readonly string[]): Issue[] {
+  const known = new Set(pluginNames);
+  return Object.keys(config.plugins.pluginLimits ?? {})
+    .filter((name) => !known.has(name))
+    .map((name) => ({
+      ...config.where(['plugins', 'pluginLimits', name]),
+      path: dotted(['plugins', 'pluginLimits', name]),
+      message: config.plugins.dir ? `names no plugin of ${config.plugins.dir}` : 'names a plugin, but no plugins are loaded (no plugins.dir)',
+      hint: pluginNames.length ? `the plugins are: ${[...pluginNames].sort().join(', ')}` : 'the folder has no plugins',
+    }));
 }

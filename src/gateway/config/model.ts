@@ -165,7 +165,8 @@ export interface ResolvedConfig {
   middlewares: Map<string, ResolvedMiddleware>;
   services: Map<string, ResolvedService>;
   plugins: {
-    dir: string;
+    /** Where the plugins are; undefined when the config names none and has no plugins/ folder. */
+    dir: string | undefined;
     limits: Record<string, number> | undefined;
     pluginLimits: Record<string, Record<string, number>> | undefined;
     kv: ResolvedKv | undefined;

@@ -15,6 +15,7 @@ import { ConfigError, TerrariumError } from '../../errors.js';
 import type { PluginWatcher } from '../../host/watch.js';
 import type { Logger } from '../../types.js';
 import { readConfig, sortIssues } from '../config/load.js';
+import { pluginLimitIssues } from '../config/check.js';
 import type { GatewayConfig, Issue, ResolvedConfig } from '../config/model.js';
 import { watchConfigFiles } from '../config/watch.js';
 import { PluginCatalog } from '../middleware/plugin.js';
@@ -286,9 +287,11 @@ export async function createGateway(config: string | GatewayConfig, options: Gat
   const logger = options.logger ?? silentLogger;
   // Problems past the schema are reported together with the middleware checks, which need the plugins.
   const { config: resolved, issues } = await readConfig(config);
+  // Without a plugins folder the host would complain again about the same directory.
+  if (issues.some((i) => i.path === 'plugins.dir')) throw new ConfigError(resolved.file, sortIssues(issues));
   const kv = resolved.plugins.kv ? await openKv(resolved.plugins.kv, logger) : undefined;
   const hostOptions: HostOptions = {
-    dir: resolved.plugins.dir,
+    ...(resolved.plugins.dir !== undefined ? { dir: resolved.plugins.dir } : { files: [] }),
     logger,
     ...(kv ? { capabilities: kv.capability } : {}),
     ...(resolved.plugins.limits ? { limits: resolved.plugins.limits } : {}),
@@ -309,6 +312,7 @@ export async function createGateway(config: string | GatewayConfig, options: Gat
     }
     throw e;
   }
+  issues.push(...pluginLimitIssues(resolved, host.plugins.map((p) => p.name)));
   const gw = new GatewayImpl(config, resolved, host, kv, logger, options);
   gwRef = gw;
   try {
