@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { existsSync, readFileSync } from 'node:fs';
 import madge from 'madge';
 
 const src = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'src');
@@ -83,5 +84,27 @@ describe('source layout', () => {
     assert.deepEqual(outside, []);
     const gatewayImportsCli = Object.entries(obj).filter(([f, deps]) => f.startsWith('gateway/') && deps.some((d) => d.startsWith('cli/')));
     assert.deepEqual(gatewayImportsCli, []);
+  });
+
+  it("keeps the gateway's public types free of ioredis (regression: TS7016 under strict with skipLibCheck: false)", () => {
+    // The declarations a user's compiler reads for `terrarium-plugins/gateway` (npm test builds dist/ first).
+    const seen = new Set<string>();
+    const external = new Set<string>();
+    const visit = (file: string) => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      for (const m of readFileSync(file, 'utf8').matchAll(/(?:from|import)\s*\(?\s*['"]([^'"]+)['"]/g)) {
+        const spec = m[1]!;
+        if (!spec.startsWith('.')) {
+          external.add(spec);
+          continue;
+        }
+        const next = path.resolve(path.dirname(file), spec.replace(/\.js$/, '.d.ts'));
+        if (existsSync(next)) visit(next);
+      }
+    };
+    visit(path.join(src, '..', 'dist', 'gateway', 'index.d.ts'));
+    assert.ok(seen.size > 10, 'walked the declarations');
+    assert.deepEqual([...external].filter((x) => x === 'ioredis' || x.startsWith('ioredis/')), []);
   });
 });
