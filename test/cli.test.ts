@@ -3,6 +3,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { appendFile, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fixtureDir } from './engines/conformance.js';
@@ -164,7 +165,27 @@ describe('terrarium CLI', () => {
     assert.match(r.stdout, /hook role:tt -> tt-lua/);
     assert.match(r.stdout, /hook contents -> narcissist/);
     assert.match(r.stdout, /request-lua\.onRequest\(x-block\) -> \{"respond":\{"status":403\}\}/);
+    // Regression: gateway middlewares (onRequest(req, ctx)) were called without ctx: 8 ERR_PLUGIN_THROWN.
+    assert.doesNotMatch(r.stdout, /ERR_PLUGIN_THROWN/);
+    assert.match(r.stdout, /gateway middlewares \(run them with terrarium serve\): .*rate-limit/);
     assert.equal(r.code, 0, r.stderr);
+  });
+
+  it('runs the shipped examples from any directory (regression: scripts-examples was looked up in the cwd and left out of the package)', async () => {
+    const r = await new Promise<{ stdout: string }>((resolve) => {
+      execFile(process.execPath, [cli, 'demo'], { timeout: 60000, cwd: os.tmpdir() }, (_err, stdout) => resolve({ stdout }));
+    });
+    assert.match(r.stdout, new RegExp(`Loaded \\d+ plugins from ${examples.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { files: string[] };
+    assert.ok(pkg.files.includes('scripts-examples'), 'the examples are in the package');
+  });
+
+  it('exits 1 when a demo call fails (regression: errors were printed and the demo exited 0)', async () => {
+    const broken = await fixtureDir({ 'revert.js': 'export function revert(s) { throw new Error("broken revert"); }\n' });
+    const r = await run('demo', broken);
+    assert.match(r.stdout, /revert \(revert\) -> ERR_PLUGIN_THROWN.*broken revert/);
+    assert.equal(r.code, 1);
+    await rm(broken, { recursive: true, force: true });
   });
 
   it('writes a key pair, signs a plugin, verifies it, and refuses it once changed', async () => {
