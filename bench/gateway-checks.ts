@@ -9,10 +9,10 @@
  * Run:   npm run build && node --import tsx bench/gateway-checks.ts
  * Prints a Markdown table (ns per request, median of 9 samples of 300,000 requests after warm-up).
  */
-import { upstreamHeaders } from '../src/gateway/proxy.js';
-import { normalizePath } from '../src/gateway/path.js';
-import { parseTarget } from '../src/gateway/target.js';
-import { inboundHeaders } from '../src/gateway/forwarded.js';
+import { upstreamHeaders } from '../src/gateway/services/proxy.js';
+import { normalizePath } from '../src/gateway/routing/path.js';
+import { parseTarget } from '../src/gateway/routing/target.js';
+import { inboundHeaders } from '../src/gateway/routing/forwarded.js';
 import { isMain, machine, median, REQ_PASS, table } from './lib.js';
 
 const url = `${REQ_PASS.path}?page=2`;

@@ -24,7 +24,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { createHost } from 'terrarium-plugins';
-import { openKv } from '../dist/gateway/kv.js';
+import { openKv } from '../dist/gateway/kv/open.js';
 import { startRedis } from '../test/fixtures/redis.js';
 import { BENCH_DIR, REPO_DIR, calibrate, fmt, isMain, machine, median, runFor, sample, table, type ScenarioResult } from './lib.js';
 
@@ -32,7 +32,7 @@ const SECONDS = Number(process.env.SCALE_BENCH_SECONDS ?? 4);
 const ROUNDS = Number(process.env.SCALE_BENCH_ROUNDS ?? 3);
 const WARMUP = Number(process.env.SCALE_BENCH_WARMUP ?? 3);
 const AUTOCANNON = createRequire(import.meta.url).resolve('autocannon/autocannon.js');
-const CLI = path.join(REPO_DIR, 'dist', 'cli.js');
+const CLI = path.join(REPO_DIR, 'dist', 'cli', 'main.js');
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
 
 const KV_PLUGIN = `export const meta = { name: 'kvb', version: '1.0.0', apiVersion: 1 };

@@ -9,6 +9,8 @@
  * catch (e) { if (e instanceof TerrariumError && e.code === 'ERR_PLUGIN_TIMEOUT') retryLater() }
  */
 
+import { dirname, isAbsolute, relative } from 'node:path';
+
 /** Where an error happened: which plugin, in which engine, which export, which source line. */
 export interface ErrorContext {
   /** Plugin name (meta.name, else the file name without extension). */
@@ -290,14 +292,40 @@ export class SignatureError extends TerrariumError {
   }
 }
 
-/** A configuration file (e.g. the gateway's YAML) is invalid; `issues` lists each problem with its path in the file. */
+/**
+ * One problem of a configuration as ConfigError keeps it: the parts stay fields (the gateway's
+ * config model, `Issue` in gateway/config/model.ts, has this shape). `file` is set when the entry
+ * is not in the file the error is about (a dynamic file, a Redis key).
+ */
+export interface ConfigIssue {
+  path: string;
+  message: string;
+  hint?: string;
+  file?: string;
+  line?: number;
+  column?: number;
+}
+
+/** `  path: message; hint (line N)`, `(dynamic/a.yml:4)` for another file, `(redis key k)`. */
+export function configIssueText(issue: ConfigIssue, file: string | undefined): string {
+  let place = '';
+  if (issue.file !== undefined) {
+    const shown = file && isAbsolute(issue.file) ? relative(dirname(file), issue.file) || issue.file : issue.file;
+    place = issue.line !== undefined ? `${shown}:${issue.line}${issue.column !== undefined ? `:${issue.column}` : ""}` : shown;
+  } else if (issue.line !== undefined) {
+    place = `line ${issue.line}${issue.column !== undefined ? `, column ${issue.column}` : ''}`;
+  }
+  return `${issue.path}: ${issue.message}${issue.hint ? `; ${issue.hint}` : ''}${place ? ` (${place})` : ''}`;
+}
+
+/** A configuration (the gateway's) has problems; `issues` lists every one, their parts as fields. */
 export class ConfigError extends TerrariumError {
-  /** One entry per problem: `path` in the file (e.g. `http.routers.api.rule`) and the message. */
-  readonly issues: readonly { path: string; message: string }[];
-  constructor(file: string | undefined, issues: readonly { path: string; message: string }[]) {
+  /** One entry per problem: `path` in the file (e.g. `http.routers.api.rule`), the message, where it is. */
+  readonly issues: readonly ConfigIssue[];
+  constructor(file: string | undefined, issues: readonly ConfigIssue[]) {
     super(
       'ERR_CONFIG',
-      `invalid configuration${file ? ` in ${file}` : ''}:\n${issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}\n`.trimEnd(),
+      `invalid configuration${file ? ` in ${file}` : ''}:\n${issues.map((i) => `  ${configIssueText(i, file)}`).join('\n')}\n`.trimEnd(),
       'Fix the listed entries',
       { file },
     );

@@ -1,13 +1,14 @@
 /** The terrarium command, run as a real process. */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { appendFile, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fixtureDir } from './engines/conformance.js';
 
-const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+const cli = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const examples = fileURLToPath(new URL('../scripts-examples', import.meta.url));
 
 function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -36,6 +37,32 @@ describe('terrarium CLI', () => {
     assert.match(r.stdout, /ERR_PLUGIN_LOAD: plugin "broken" \(quickjs, broken\.js:2/);
     assert.equal(r.stdout.split('ERR_PLUGIN_LOAD').length - 1, 1, 'the load error is shown once, in the table');
     assert.doesNotMatch(r.stderr, /ERR_PLUGIN_LOAD/);
+  });
+
+  it('stops quietly when the reader of its output goes away (regression: `list | head` crashed with an EPIPE stack trace)', async () => {
+    const one = await fixtureDir({ 'one.js': 'export function hi() { return 1; }\n' });
+    const child = spawn(process.execPath, [cli, 'list', one], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // The reading end is closed before the command writes anything: every write meets a closed pipe.
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    assert.doesNotMatch(stderr, /EPIPE|Unhandled|\n\s+at /, stderr);
+    assert.equal(code, 0);
+    await rm(one, { recursive: true, force: true });
+  });
+
+  it('prints the error of a missing plugin file once (regression: it was logged and printed)', async () => {
+    const r = await run('call', path.join(dir, 'no-such-plugin.js'), 'f');
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr.split('ERR_PLUGIN_LOAD').length - 1, 1, r.stderr);
+  });
+
+  it('names --config when it is not valid JSON (regression: "argument 0 is not valid JSON")', async () => {
+    const r = await run('call', path.join(dir, 'good.js'), 'hi', '"x"', '--config', '{bad');
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--config is not valid JSON/);
+    assert.doesNotMatch(r.stderr, /argument 0/);
   });
 
   it('prints a thrown error with its plugin stack once', async () => {
@@ -138,7 +165,27 @@ describe('terrarium CLI', () => {
     assert.match(r.stdout, /hook role:tt -> tt-lua/);
     assert.match(r.stdout, /hook contents -> narcissist/);
     assert.match(r.stdout, /request-lua\.onRequest\(x-block\) -> \{"respond":\{"status":403\}\}/);
+    // Regression: gateway middlewares (onRequest(req, ctx)) were called without ctx: 8 ERR_PLUGIN_THROWN.
+    assert.doesNotMatch(r.stdout, /ERR_PLUGIN_THROWN/);
+    assert.match(r.stdout, /gateway middlewares \(run them with terrarium serve\): .*rate-limit/);
     assert.equal(r.code, 0, r.stderr);
+  });
+
+  it('runs the shipped examples from any directory (regression: scripts-examples was looked up in the cwd and left out of the package)', async () => {
+    const r = await new Promise<{ stdout: string }>((resolve) => {
+      execFile(process.execPath, [cli, 'demo'], { timeout: 60000, cwd: os.tmpdir() }, (_err, stdout) => resolve({ stdout }));
+    });
+    assert.match(r.stdout, new RegExp(`Loaded \\d+ plugins from ${examples.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { files: string[] };
+    assert.ok(pkg.files.includes('scripts-examples'), 'the examples are in the package');
+  });
+
+  it('exits 1 when a demo call fails (regression: errors were printed and the demo exited 0)', async () => {
+    const broken = await fixtureDir({ 'revert.js': 'export function revert(s) { throw new Error("broken revert"); }\n' });
+    const r = await run('demo', broken);
+    assert.match(r.stdout, /revert \(revert\) -> ERR_PLUGIN_THROWN.*broken revert/);
+    assert.equal(r.code, 1);
+    await rm(broken, { recursive: true, force: true });
   });
 
   it('writes a key pair, signs a plugin, verifies it, and refuses it once changed', async () => {

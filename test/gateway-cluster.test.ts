@@ -10,7 +10,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { eventually, request, tempDir, upstream } from './fixtures/gateway/helpers.js';
 import { serve, type Served } from './fixtures/gateway/serve.js';
-import { mergeViews } from '../dist/gateway/cluster.js';
+import { mergeViews } from '../dist/gateway/serve/cluster.js';
 
 const TAG = (version: string) => `export const meta = { name: 'tag', version: '${version}', apiVersion: 1 };
 export function onResponse(res, ctx) { return { setHeaders: { 'x-tag': '${version}' } }; }

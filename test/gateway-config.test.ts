@@ -5,13 +5,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError } from '../dist/errors.js';
+import { ConfigError, configIssueText } from '../dist/errors.js';
 import { createGateway } from '../dist/gateway/index.js';
-import { compileRule } from '../dist/gateway/rules.js';
-import { loadConfig } from '../dist/gateway/config.js';
+import { compileRule } from '../dist/gateway/routing/rules.js';
+import { loadConfig } from '../dist/gateway/config/load.js';
 import { baseConfig, eventually, gateway, matchInput, memoryLogger, request, ruleError, tempDir } from './fixtures/gateway/helpers.js';
 
 const input = matchInput;
@@ -84,7 +84,8 @@ describe('gateway configuration', () => {
     } catch (e) {
       assert.ok(e instanceof ConfigError, String(e));
       assert.equal(e.code, 'ERR_CONFIG');
-      return e.issues.map((i) => `${i.path}: ${i.message}`);
+      // The lines as the user reads them; the issues' parts are fields (see 'keeps the parts of an issue as fields').
+      return e.issues.map((i) => configIssueText(i, e.file));
     }
     assert.fail('expected a ConfigError');
   };
@@ -118,6 +119,66 @@ describe('gateway configuration', () => {
       'http.services.s.loadBalancer.servers: must NOT have fewer than 1 items (line 12)',
       'plugins.watch: must be true or false or a mapping (true, or { debounceMs }) (line 14)',
     ]);
+  });
+
+  it('keeps the parts of an issue as fields: line, message and hint, no line inside the message', async () => {
+    // Regression: the line travelled as ' (line N)' text inside the message and was parsed back.
+    const file = await write('fields.yaml', ['entryPoints:', '  web:', '    address: 127.0.0.1:0', '    adress: x', 'http: {}'].join('\n'));
+    const e = await createGateway(file).then(
+      () => assert.fail('expected a ConfigError'),
+      (x: unknown) => x,
+    );
+    assert.ok(e instanceof ConfigError, String(e));
+    const issue = e.issues.find((i) => i.path === 'entryPoints.web.adress');
+    assert.ok(issue, 'the unknown key is reported');
+    assert.equal(issue.line, 4);
+    assert.equal(issue.message, 'unknown key');
+    assert.equal(issue.hint, 'expected one of: address, forwardedHeaders, transport, http');
+    assert.equal(issue.file, undefined, 'the config file itself is the error\'s file');
+    for (const i of e.issues) assert.doesNotMatch(i.message, /\(line \d+/, `${i.path}: no place inside the message`);
+  });
+
+  it('refuses a config that names a plugin without plugins.dir and without a plugins/ folder (regression: every file next to it was loaded as a plugin)', async () => {
+    const d = await tempDir({ 'upstream.js': 'export function onRequest() { throw new Error("not a plugin"); }\n' });
+    try {
+      const file = path.join(d.dir, 'gateway.yaml');
+      await writeFile(file, ['entryPoints:', '  web: 127.0.0.1:0', 'http:', '  routers:', '    r: { rule: "PathPrefix(`/`)", service: s, middlewares: [lim] }', '  middlewares:', '    lim: { plugin: { limiter: { limit: 1 } } }', '  services:', '    s: { echo: {} }'].join('\n'));
+      const e = await createGateway(file).then(
+        (gw) => gw.close().then(() => assert.fail('started with the files next to the config as plugins')),
+        (x: unknown) => x,
+      );
+      assert.ok(e instanceof ConfigError, String(e));
+      assert.deepEqual(e.issues.map((i) => i.path), ['plugins.dir']);
+      assert.match(e.issues[0]!.message, /is required: there is no plugins\/ folder/);
+    } finally {
+      await d.cleanup();
+    }
+  });
+
+  it('loads the plugins of a plugins/ folder next to the file when plugins.dir is not set, and only those', async (t) => {
+    const d = await tempDir({ 'upstream.js': 'export function onRequest() { return {}; }\n' });
+    t.after(() => d.cleanup());
+    await mkdir(path.join(d.dir, 'plugins'));
+    await writeFile(path.join(d.dir, 'plugins', 'limiter.js'), MW);
+    const file = path.join(d.dir, 'gateway.yaml');
+    await writeFile(file, ['entryPoints:', '  web: 127.0.0.1:0', 'accessLog: false', 'http:', '  routers:', '    r: { rule: "PathPrefix(`/`)", service: s, middlewares: [lim] }', '  middlewares:', '    lim: { plugin: { limiter: { limit: 2 } } }', '  services:', '    s: { echo: {} }'].join('\n'));
+    const gw = await gateway(t, file, { watchConfig: false });
+    assert.deepEqual(gw.host.plugins.map((p) => p.name), ['limiter']);
+    assert.equal((await request(`${gw.url}/`)).json<{ headers: Record<string, string> }>().headers['x-limit'], '2');
+  });
+
+  it('refuses a pluginLimits entry for a plugin that does not exist (regression: it was accepted without a word)', async () => {
+    const config = baseConfig(files.dir, { routers: { r: { rule: 'PathPrefix(`/`)', service: 'echo' } } });
+    config.plugins = { ...config.plugins, pluginLimits: { limitr: { memoryBytes: 16 << 20 } } };
+    const e = await createGateway(config).then(
+      (gw) => gw.close().then(() => assert.fail('accepted a limit for no plugin')),
+      (x: unknown) => x,
+    );
+    assert.ok(e instanceof ConfigError, String(e));
+    const issue = e.issues.find((i) => i.path === 'plugins.pluginLimits.limitr');
+    assert.ok(issue, e.message);
+    assert.match(issue.message, /names no plugin/);
+    assert.match(issue.hint ?? '', /limiter/);
   });
 
   it('checks rules, references, addresses and URLs, all at once', async () => {
@@ -286,7 +347,7 @@ describe('gateway configuration', () => {
   });
 });
 
-const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 
 /** Run the built CLI; `onOutput` is called with stdout until it returns true. */
 function cli(args: string[], onOutput?: (stdout: string, child: ReturnType<typeof spawn>) => Promise<boolean>): Promise<{ code: number; stdout: string; stderr: string }> {

@@ -55,6 +55,8 @@ describe('gateway operating errors', () => {
           'http.routers.ref.service',
           'http.routers.typo.priorty',
           'http.services.s.loadBalancer.servers[0].url',
+          // plugins: without dir, and no plugins/ folder in the current directory.
+          'plugins.dir',
           'plugins.limits.memoryBytes',
         ]);
         return true;

@@ -9,8 +9,9 @@ import assert from 'node:assert/strict';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createGateway, type Gateway } from '../dist/gateway/index.js';
-import { parseGoDuration, traefikDuration } from '../dist/gateway/duration.js';
+import { parseGoDuration, traefikDuration } from '../dist/gateway/config/duration.js';
 import { eventually, request, tempDir, upstream } from './fixtures/gateway/helpers.js';
+import type { ConfigError } from '../dist/errors.js';
 
 const STATIC = `
 entryPoints:
@@ -131,6 +132,10 @@ http:
     await assert.rejects(createGateway(l.file), (e: Error & { code?: string }) => {
       assert.equal(e.code, 'ERR_CONFIG');
       assert.match(e.message, /http\.routers\.r\.rule: .*\(dynamic\/b\.yml:4\)/);
+      // The place is kept as fields: the dynamic file (absolute) and the line in it.
+      const issue = (e as ConfigError).issues.find((i) => i.path === 'http.routers.r.rule');
+      assert.equal(issue?.file, path.join(path.dirname(l.file), 'dynamic', 'b.yml'));
+      assert.equal(issue?.line, 4);
       return true;
     });
   });
@@ -147,7 +152,7 @@ http:
     const d = await tempDir({ 'dyn.yml': 'http:\n  services:\n    s:\n      echo: {}\n', 'static.yml': 'entryPoints:\n  web:\n    address: "127.0.0.1:0"\nproviders:\n  docker: {}\n' });
     t.after(() => d.cleanup());
     await assert.rejects(createGateway(path.join(d.dir, 'dyn.yml')), /entryPoints: is required: this looks like a Traefik dynamic file/);
-    await assert.rejects(createGateway(path.join(d.dir, 'static.yml')), /providers\.docker: unknown key: only the file provider is supported/);
+    await assert.rejects(createGateway(path.join(d.dir, 'static.yml')), /providers\.docker: unknown key; only the file provider is supported/);
   });
 
   it('reloads when a dynamic file in a subdirectory of providers.file.directory changes (it is read, so it is followed)', async (t) => {

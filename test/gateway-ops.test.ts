@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createKvStore } from '../dist/gateway/kv.js';
+import { createKvStore } from '../dist/gateway/kv/open.js';
 import { baseConfig, eventually, gateway, request, tempDir, upstream } from './fixtures/gateway/helpers.js';
 
 const version = (v: string) => `

@@ -10,12 +10,12 @@ import { copyFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { openKv, type KvStore } from '../dist/gateway/kv.js';
+import { openKv, type KvStore } from '../dist/gateway/kv/open.js';
 import { KvUnavailableError } from '../dist/errors.js';
 import { baseConfig, eventually, gateway, memoryLogger, request, tempDir } from './fixtures/gateway/helpers.js';
 import { TLS_CERT, startRedis, type RedisServer } from './fixtures/redis.js';
 import { serve } from './fixtures/gateway/serve.js';
-import { buildTree } from '../dist/gateway/providers/redis.js';
+import { buildTree } from '../dist/gateway/config/providers/redis.js';
 
 const EXAMPLES = fileURLToPath(new URL('../scripts-examples/', import.meta.url));
 let redis: RedisServer;

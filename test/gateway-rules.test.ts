@@ -5,10 +5,10 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { compileRule } from '../dist/gateway/rules.js';
-import { goRegExp, GoRegexpError } from '../dist/gateway/goregexp.js';
+import { compileRule } from '../dist/gateway/routing/rules.js';
+import { goRegExp, GoRegexpError } from '../dist/gateway/routing/goregexp.js';
 import { ConfigError } from '../dist/errors.js';
-import { loadConfig } from '../dist/gateway/config.js';
+import { loadConfig } from '../dist/gateway/config/load.js';
 import { baseConfig, gateway, matchInput, request, ruleError, tempDir } from './fixtures/gateway/helpers.js';
 
 const input = matchInput;

@@ -11,7 +11,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { PEERS, pluginSources, shortError } from './peers.mjs';
-import { REQ_PASS } from '../lib.ts';
+import { REQ_PASS } from '../lib';
 
 const [peerId, faultId] = process.argv.slice(2);
 const peer = PEERS.find((p) => p.id === peerId);

@@ -11,7 +11,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { PEERS, pluginSources } from './peers.mjs';
-import { REQS, median } from '../lib.ts';
+import { REQS, median } from '../lib';
 
 const [peerId, nArg = '50'] = process.argv.slice(2);
 const N = Number(nArg);

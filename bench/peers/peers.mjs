@@ -25,7 +25,7 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { JS_PLUGIN, LUA_PLUGIN, REPO_DIR } from '../lib.ts';
+import { JS_PLUGIN, LUA_PLUGIN, REPO_DIR } from '../lib';
 
 export const PEERS_DIR = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);

@@ -25,7 +25,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { REQS, REQ_BLOCK, REQ_PASS, REPO_DIR, consume, fmt, machine, median, table } from '../lib.ts';
+import { REQS, REQ_BLOCK, REQ_PASS, REPO_DIR, consume, fmt, machine, median, table } from '../lib';
 
 const PEERS_DIR = path.dirname(fileURLToPath(import.meta.url));
 const QUICK = process.env.BENCH_QUICK === '1';

@@ -6,12 +6,12 @@
  * console.log(gw.entryPoints.web?.url)
  * await gw.close()
  */
-export { createGateway } from './server.js';
-export type { Gateway, GatewayOptions, BoundAddress, ReloadEvent } from './gateway-types.js';
-export type { GatewayConfig, RouterConfig, MiddlewareConfig, ServiceConfig, PluginsConfig, Duration } from './config-types.js';
-export type { EntryPointConfig } from './entrypoint.js';
-export type { ServersTransportConfig } from './transport.js';
-export type { TlsConfig } from './tls.js';
+export { createGateway } from './serve/server.js';
+export type { Gateway, GatewayOptions, BoundAddress, ReloadEvent } from './serve/types.js';
+export type { GatewayConfig, RouterConfig, MiddlewareConfig, ServiceConfig, PluginsConfig, Duration } from './config/model.js';
+export type { EntryPointConfig } from './config/entrypoint.js';
+export type { ServersTransportConfig } from './config/transport.js';
+export type { TlsConfig } from './config/tls.js';
 export type {
   Middleware,
   MiddlewareRequest,
@@ -21,4 +21,4 @@ export type {
   ResponseDecision,
   GatewayMeta,
   HeaderValue,
-} from './middleware-contract.js';
+} from './middleware/contract.js';

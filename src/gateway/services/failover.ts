@@ -5,8 +5,8 @@
  * to `errors.maxRequestBodyBytes`, -1: no limit; a larger one is not failed over).
  */
 import type { Readable } from 'node:stream';
-import type { Outgoing, UpstreamCall } from '../proxy.js';
-import type { CompositeService } from './config.js';
+import type { Outgoing, UpstreamCall } from './proxy.js';
+import type { CompositeService } from '../config/model.js';
 import type { Done, Forwarder } from './forwarder.js';
 
 export class FailoverService implements Forwarder {

@@ -1,7 +1,7 @@
 /** What every service type is to the request path: something that forwards a request and calls back once. */
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Outgoing, UpstreamCall, UpstreamFailure } from '../proxy.js';
+import type { Outgoing, UpstreamCall, UpstreamFailure } from './proxy.js';
 
 export type Done = (failure: UpstreamFailure | undefined, res: IncomingMessage | undefined) => void;
 /** Done of an Upgrade: the upstream's socket (and bytes past its 101 head) when it switched. */

@@ -7,7 +7,7 @@
  */
 import http from 'node:http';
 import type { Logger } from '../../types.js';
-import type { HealthCheckSpec } from './config.js';
+import type { HealthCheckSpec } from '../config/model.js';
 
 export interface Checked {
   url: URL;

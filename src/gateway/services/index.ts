@@ -3,8 +3,8 @@
  * pools, and weighted, mirroring and failover services over them. A service used by several others
  * is built once (one set of health checks).
  */
-import type { ResolvedService } from '../config-types.js';
-import type { AgentPool } from '../proxy.js';
+import type { ResolvedService } from '../config/model.js';
+import type { AgentPool } from './proxy.js';
 import type { Logger } from '../../types.js';
 import { FailoverService } from './failover.js';
 import type { Forwarder } from './forwarder.js';

@@ -4,8 +4,8 @@
  * (wrr with server `weight`s, or p2c), skipping servers a health check marked down, and keeping a
  * client on its server with a sticky cookie.
  */
-import type { ResolvedService } from '../config-types.js';
-import { LoadBalancer, type AgentPool, type Outgoing, type UpstreamCall } from '../proxy.js';
+import type { ResolvedService } from '../config/model.js';
+import { LoadBalancer, type AgentPool, type Outgoing, type UpstreamCall } from './proxy.js';
 import type { Logger } from '../../types.js';
 import { pickP2c, pickWrr, type Candidate } from './balancer.js';
 import { noServer, type Done, type Forwarder, type UpgradeDone } from './forwarder.js';

@@ -5,8 +5,8 @@
  * `maxBodySize` (-1: no limit); the request body is then read whole before forwarding.
  */
 import type { Readable } from 'node:stream';
-import type { Outgoing, UpstreamCall } from '../proxy.js';
-import type { CompositeService } from './config.js';
+import type { Outgoing, UpstreamCall } from './proxy.js';
+import type { CompositeService } from '../config/model.js';
 import type { Done, Forwarder } from './forwarder.js';
 
 interface Mirror {

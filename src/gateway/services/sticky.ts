@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
-import type { CookieSpec } from './config.js';
+import type { CookieSpec } from '../config/model.js';
 
 /** The cookie value for a target key. */
 export function stickyValue(key: string): string {

@@ -3,9 +3,9 @@
  * robin), optionally sticky by cookie, and, with `healthCheck: {}`, skipping children that have no
  * server up.
  */
-import type { Outgoing, UpstreamCall } from '../proxy.js';
+import type { Outgoing, UpstreamCall } from './proxy.js';
 import { pickWrr, type Candidate } from './balancer.js';
-import type { CompositeService } from './config.js';
+import type { CompositeService } from '../config/model.js';
 import { noServer, type Done, type Forwarder } from './forwarder.js';
 import { setStickyCookie, stickyIndex, stickyValue } from './sticky.js';
 

@@ -1,0 +1,279 @@
+/**
+ * The second pass over a configuration whose shape is valid: entry points and addresses, TLS,
+ * servers transports, services (load balancer URLs and timeouts, references between composite
+ * services), middlewares, router rules and their references, plugins. Every problem is collected
+ * (with its path and line), so one run reports everything; the result is the resolved config.
+ */
+import { statSync } from 'node:fs';
+import path from 'node:path';
+import { ConfigError } from '../../errors.js';
+import { compileRule, RuleSyntaxError, type RuleMatcher } from '../routing/rules.js';
+import { resolveEntryPointOptions, type EntryPointOptions } from './entrypoint.js';
+import { resolveTransports, type ResolvedTransport } from './transport.js';
+import { resolveCertificates } from './tls.js';
+import { parseGoDuration } from './duration.js';
+import { checkServiceRefs, SERVICE_KINDS } from './refs.js';
+import { resolveComposite, resolveLoadBalancerExtras } from './services.js';
+import { expandMiddlewares, localName, resolveMiddleware } from '../middleware/builtin/resolve.js';
+import { resolveKv, resolveRedisProvider } from './redis.js';
+import type { Duration, GatewayConfig, Issue, ListenAddress, ResolvedConfig, ResolvedMiddleware, ResolvedRouter, ResolvedService } from './model.js';
+import { dotted, sortIssues } from './issues.js';
+import type { Parsed } from './yaml.js';
+import { pruneInvalid } from './schema.js';
+
+/** A duration in milliseconds (`30s` -> 30000, `1m30s` -> 90000; a number is already milliseconds here, unlike Traefik's seconds: see duration.ts). */
+export function parseDuration(d: Duration): number {
+  if (typeof d === 'number') return d;
+  const n = parseGoDuration(d);
+  return typeof n === 'number' ? n : NaN;
+}
+
+/** `127.0.0.1:8080`, `:8080` (every interface), `[::1]:8080`, `localhost:0`. */
+export function parseAddress(text: string): ListenAddress | string {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s/]*)):([0-9]{1,5})$/.exec(text.trim());
+  if (!m) return 'must be host:port, e.g. 127.0.0.1:8080 or :8080';
+  const port = Number(m[3]);
+  if (port > 65535) return `port ${port} is out of range (0-65535)`;
+  const host = m[1] ?? (m[2] || undefined);
+  return { host, port, text };
+}
+
+/** A configuration whose shape is valid, with the problems its references, rules and addresses have. */
+export interface CheckedConfig {
+  /** Usable for further checks (e.g. middleware configs against plugins); routers whose rule failed are left out. */
+  config: ResolvedConfig;
+  issues: Issue[];
+}
+
+/**
+ * Check and resolve a configuration. Throws ConfigError at once for YAML and schema problems (the
+ * rest cannot be read); returns the problems of references, rules, addresses and URLs with a
+ * config that can still be checked against the plugins, so one run reports everything.
+ * `baseDir` resolves `plugins.dir` and trust key files.
+ */
+export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
+  const { value: raw, file, where } = parsed;
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ConfigError(file, [{ path: '(root)', message: 'the configuration must be a mapping with at least entryPoints' }]);
+  }
+  // Schema problems do not hide the others: the parts that are wrong are set aside and the rest
+  // is checked as well, so one run reports everything (problems inside a part set aside excepted).
+  const { value, issues: shapeIssues, removed } = pruneInvalid(raw, where);
+  if (value === undefined) throw new ConfigError(file, sortIssues(shapeIssues));
+  const names = (o: unknown): Set<string> => new Set(o && typeof o === 'object' && !Array.isArray(o) ? Object.keys(o) : []);
+  const rawHttp = (raw as { http?: Record<string, unknown> }).http;
+  const known = {
+    services: names(rawHttp?.services),
+    middlewares: names(rawHttp?.middlewares),
+    transports: names(rawHttp?.serversTransports),
+    entryPoints: names((raw as { entryPoints?: unknown }).entryPoints),
+  };
+
+  const cfg = value as GatewayConfig;
+  const issues: Issue[] = [...shapeIssues];
+  const issue = (segs: (string | number)[], message: string) => {
+    const p = dotted(segs);
+    if (removed.some((r) => p === r || p.startsWith(`${r}.`) || p.startsWith(`${r}[`))) return;
+    issues.push({ ...where(segs), path: p, message });
+  };
+
+  const entryPoints = new Map<string, ListenAddress & EntryPointOptions>();
+  for (const [name, ep] of Object.entries(cfg.entryPoints)) {
+    const segs = typeof ep === 'string' ? ['entryPoints', name] : ['entryPoints', name, 'address'];
+    const a = parseAddress(typeof ep === 'string' ? ep : ep.address);
+    const options = resolveEntryPointOptions(ep, ['entryPoints', name], parseDuration, issue);
+    if (typeof a === 'string') issue(segs, a);
+    else entryPoints.set(name, { ...a, ...options });
+  }
+  const certificates = resolveCertificates(cfg.tls, baseDir, issue);
+  for (const [name, ep] of entryPoints) {
+    if (ep.tls && certificates.length === 0 && !(cfg.tls?.certificates?.length)) {
+      issue(['entryPoints', name, 'http', 'tls'], 'needs at least one certificate: add tls.certificates: [{ certFile, keyFile }] at the top of the file');
+    }
+  }
+  const transports = resolveTransports(cfg.http?.serversTransports, baseDir, issue);
+  let admin: ListenAddress | undefined;
+  if (cfg.admin !== undefined) {
+    const a = parseAddress(typeof cfg.admin === 'string' ? cfg.admin : cfg.admin.address);
+    if (typeof a === 'string') issue(typeof cfg.admin === 'string' ? ['admin'] : ['admin', 'address'], a);
+    else admin = a;
+  }
+
+  const services = new Map<string, ResolvedService>();
+  for (const [name, s] of Object.entries(cfg.http?.services ?? {})) {
+    const segs = ['http', 'services', name];
+    const raw = s as Record<string, unknown>;
+    const kinds = SERVICE_KINDS.filter((k) => raw[k] !== undefined && raw[k] !== false);
+    if (kinds.length !== 1) {
+      issue(segs, kinds.length === 0 ? `must define one of: ${SERVICE_KINDS.join(', ')}` : `must define only one of: ${SERVICE_KINDS.join(', ')}`);
+      continue;
+    }
+    const kind = kinds[0]!;
+    if (kind === 'weighted' || kind === 'mirroring' || kind === 'failover') {
+      services.set(name, resolveComposite(name, kind, raw[kind] as Record<string, unknown>, segs, issue));
+      continue;
+    }
+    if (kind === 'echo') {
+      services.set(name, { name, kind: 'echo' });
+      continue;
+    }
+    const lb = s.loadBalancer!;
+    const servers: URL[] = [];
+    lb.servers.forEach((srv, i) => {
+      let u: URL | undefined;
+      try {
+        u = new URL(srv.url);
+      } catch {
+        /* reported below */
+      }
+      if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) {
+        issue([...segs, 'loadBalancer', 'servers', i, 'url'], `must be an http:// or https:// URL, e.g. http://127.0.0.1:3000 (got "${srv.url}")`);
+      } else servers.push(u);
+    });
+    let transport: ResolvedTransport | undefined;
+    if (lb.serversTransport !== undefined) {
+      transport = transports.get(lb.serversTransport);
+      if (!transport && !known.transports.has(lb.serversTransport)) {
+        const defined = [...known.transports];
+        issue([...segs, 'loadBalancer', 'serversTransport'], `unknown servers transport "${lb.serversTransport}"; ${defined.length ? `defined: ${defined.join(', ')}` : 'none is defined under http.serversTransports'}`);
+      }
+    }
+    // The service's own forwardingTimeouts win over its transport's.
+    const own = lb.forwardingTimeouts ?? {};
+    const shared = transport?.forwardingTimeouts ?? {};
+    const dur = (key: 'dialTimeout' | 'responseHeaderTimeout' | 'idleConnTimeout', dflt: number): number => {
+      const v = own[key] ?? shared[key];
+      if (v === undefined) return dflt;
+      const n = parseDuration(v);
+      // responseHeaderTimeout 0 means none, as in Traefik.
+      const min = key === 'responseHeaderTimeout' ? 0 : 1;
+      if (!Number.isFinite(n) || n < min) {
+        const where = own[key] !== undefined ? [...segs, 'loadBalancer', 'forwardingTimeouts', key] : ['http', 'serversTransports', transport!.name, 'forwardingTimeouts', key];
+        issue(where, min === 0 ? 'must be a duration, e.g. 500ms or 30s (0 = none)' : 'must be a positive duration, e.g. 500ms or 30s');
+      }
+      return n;
+    };
+    services.set(name, {
+      name,
+      kind: 'loadBalancer',
+      servers,
+      passHostHeader: lb.passHostHeader ?? true,
+      dialTimeoutMs: dur('dialTimeout', 5000),
+      responseHeaderTimeoutMs: dur('responseHeaderTimeout', 30_000),
+      idleConnTimeoutMs: dur('idleConnTimeout', 4000),
+      tls: transport?.tls,
+      ...resolveLoadBalancerExtras(lb as unknown as Record<string, unknown>, [...segs, 'loadBalancer'], name, issue),
+    });
+  }
+  checkServiceRefs(services, issue);
+
+  const middlewares = new Map<string, ResolvedMiddleware>();
+  for (const [name, m] of Object.entries(cfg.http?.middlewares ?? {})) {
+    const r = resolveMiddleware(name, m as Record<string, unknown>);
+    if ('message' in r) issue(['http', 'middlewares', name, ...r.path], r.message);
+    else middlewares.set(name, r);
+  }
+
+  const routers: ResolvedRouter[] = [];
+  const epNames = [...Object.keys(cfg.entryPoints)];
+  for (const [name, r] of Object.entries(cfg.http?.routers ?? {})) {
+    const segs = ['http', 'routers', name];
+    let match: RuleMatcher | undefined;
+    try {
+      match = compileRule(r.rule);
+    } catch (e) {
+      if (!(e instanceof RuleSyntaxError)) throw e;
+      issue([...segs, 'rule'], e.detail);
+    }
+    (r.entryPoints ?? []).forEach((ep, i) => {
+      if (!known.entryPoints.has(ep)) issue([...segs, 'entryPoints', i], `unknown entry point "${ep}"; defined: ${epNames.join(', ')}`);
+    });
+    const chain = expandMiddlewares(r.middlewares ?? [], [...segs, 'middlewares'], middlewares, issue);
+    r.service = localName(r.service);
+    if (!known.services.has(r.service)) {
+      const known = Object.keys(cfg.http?.services ?? {});
+      issue([...segs, 'service'], `unknown service "${r.service}"; ${known.length ? `defined: ${known.join(', ')}` : 'none is defined under http.services'}`);
+    }
+    if (match) {
+      routers.push({
+        name,
+        rule: r.rule,
+        match,
+        entryPoints: r.entryPoints ?? epNames,
+        middlewares: chain,
+        service: r.service,
+        // Traefik: 0 (or unset) means the length of the rule.
+        priority: r.priority || r.rule.length,
+      });
+    }
+  }
+
+  const p = cfg.plugins ?? {};
+  const kv = p.capabilities?.kv;
+  const trust = p.trust && {
+    ...p.trust,
+    publicKeys: p.trust.publicKeys.map((k) => (k.includes('-----BEGIN') ? k : path.resolve(baseDir, k))),
+  };
+  // Highest priority first; equal priorities by name, so the order never depends on the file's order.
+  routers.sort((a, b) => b.priority - a.priority || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  // No silent default: a gateway without plugins.dir would load every script next to its file
+  // (the user's own upstream included) as a plugin. The default is a plugins/ folder next to the
+  // file, and it must exist.
+  const defaultDir = path.resolve(baseDir, 'plugins');
+  const usesPlugins = [...middlewares.values()].some((m) => m.builtin === undefined);
+  // A config that names no plugin (Traefik's built-ins only) and has no plugins/ folder loads none.
+  const pluginsDir = p.dir !== undefined ? path.resolve(baseDir, p.dir) : isDirectory(defaultDir) || usesPlugins || cfg.plugins !== undefined ? defaultDir : undefined;
+  if (p.dir === undefined && pluginsDir !== undefined && !isDirectory(pluginsDir)) {
+    issues.push({
+      ...where(['plugins', 'dir']),
+      path: 'plugins.dir',
+      message: `is required: there is no plugins/ folder next to the configuration (${defaultDir})`,
+      hint: 'set plugins.dir to the folder of the middleware plugins (relative to this file), or create plugins/',
+    });
+  }
+  const config: ResolvedConfig = {
+    file,
+    entryPoints,
+    certificates,
+    admin,
+    accessLog: cfg.accessLog ?? true,
+    routers,
+    middlewares,
+    services,
+    plugins: {
+      dir: pluginsDir,
+      limits: p.limits as Record<string, number> | undefined,
+      pluginLimits: p.pluginLimits as Record<string, Record<string, number>> | undefined,
+      kv: resolveKv(kv, baseDir, issue),
+      trust,
+      watch: p.watch,
+    },
+    redisProvider: resolveRedisProvider(cfg.providers, baseDir, issue),
+    where,
+  };
+  return { config, issues };
+}
+
+function isDirectory(dir: string): boolean {
+  try {
+    return statSync(dir).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `plugins.pluginLimits` entries that name no loaded plugin (a typo would otherwise leave the
+ * plugin on the default limits without a word). Checked once the plugins are loaded.
+ */
+export function pluginLimitIssues(config: ResolvedConfig, pluginNames: readonly string[]): Issue[] {
+  const known = new Set(pluginNames);
+  return Object.keys(config.plugins.pluginLimits ?? {})
+    .filter((name) => !known.has(name))
+    .map((name) => ({
+      ...config.where(['plugins', 'pluginLimits', name]),
+      path: dotted(['plugins', 'pluginLimits', name]),
+      message: config.plugins.dir ? `names no plugin of ${config.plugins.dir}` : 'names a plugin, but no plugins are loaded (no plugins.dir)',
+      hint: pluginNames.length ? `the plugins are: ${[...pluginNames].sort().join(', ')}` : 'the folder has no plugins',
+    }));
+}

@@ -1,0 +1,87 @@
+/**
+ * `entryPoints.<name>` beyond the address, in the shape of Traefik's static configuration:
+ * `forwardedHeaders` (trustedIPs, insecure), `transport.respondingTimeouts` (readTimeout 60s,
+ * writeTimeout 0 = none, idleTimeout 180s, Traefik's defaults), `transport.maxConnections` (ours;
+ * 0 = no limit, as Traefik has none) and `http.tls` (terminate TLS with the `tls.certificates`).
+ */
+import { BlockList } from 'node:net';
+import type { ForwardedPolicy } from '../routing/forwarded.js';
+import { addToBlockList } from '../routing/ipnet.js';
+import type { EntryPointConfig, EntryPointOptions } from './model.js';
+/** Declared in the config model (model.ts), re-exported for the modules that use them with this one. */
+export type { EntryPointConfig, EntryPointOptions };
+
+/** A duration: milliseconds as a number, or a string such as `500ms`, `30s`, `2m`, `1h`. */
+type Duration = number | string;
+
+const durationSchema = {
+  type: ['number', 'string'],
+  minimum: 0,
+  pattern: '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)$',
+  description: 'a duration: milliseconds as a number, or a string like 500ms, 30s, 2m',
+};
+
+/** The JSON schema of the options of an entry point object (besides `address`). */
+export const ENTRY_POINT_PROPERTIES = {
+  forwardedHeaders: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      trustedIPs: { type: 'array', items: { type: 'string', minLength: 1 }, description: 'IP addresses or CIDR ranges' },
+      insecure: { type: 'boolean' },
+    },
+  },
+  transport: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      respondingTimeouts: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { readTimeout: durationSchema, writeTimeout: durationSchema, idleTimeout: durationSchema },
+      },
+      maxConnections: { type: 'integer', minimum: 0 },
+    },
+  },
+  http: {
+    type: 'object',
+    additionalProperties: false,
+    properties: { tls: { type: ['object', 'boolean'], additionalProperties: false, description: 'tls: {} (use the certificates of tls.certificates)' } },
+  },
+} as const;
+
+/** Resolve the options of one entry point; problems go to `issue` with their path under `base`. */
+export function resolveEntryPointOptions(
+  ep: EntryPointConfig | string,
+  base: (string | number)[],
+  parseDuration: (d: Duration) => number,
+  issue: (segs: (string | number)[], message: string) => void,
+): EntryPointOptions {
+  const o = typeof ep === 'string' ? ({ address: ep } as EntryPointConfig) : ep;
+  let trusted: BlockList | undefined;
+  (o.forwardedHeaders?.trustedIPs ?? []).forEach((ip, i) => {
+    trusted ??= new BlockList();
+    const problem = addToBlockList(trusted, ip);
+    if (problem) issue([...base, 'forwardedHeaders', 'trustedIPs', i], `${problem} (got "${ip}")`);
+  });
+  const t = o.transport?.respondingTimeouts ?? {};
+  const dur = (key: 'readTimeout' | 'writeTimeout' | 'idleTimeout', dflt: number): number => {
+    const v = t[key];
+    if (v === undefined) return dflt;
+    const n = parseDuration(v);
+    if (!Number.isFinite(n) || n < 0) {
+      issue([...base, 'transport', 'respondingTimeouts', key], 'must be a duration, e.g. 500ms or 60s (0 = none)');
+      return dflt;
+    }
+    return n;
+  };
+  const opts = {
+    forwarded: { insecure: o.forwardedHeaders?.insecure ?? false, trusted },
+    readTimeoutMs: dur('readTimeout', 60_000),
+    writeTimeoutMs: dur('writeTimeout', 0),
+    idleTimeoutMs: dur('idleTimeout', 180_000),
+    maxConnections: o.transport?.maxConnections ?? 0,
+    tls: o.http?.tls !== undefined && o.http.tls !== false,
+  };
+  return { ...opts, signature: JSON.stringify([o.forwardedHeaders ?? null, o.transport ?? null, opts.tls]) };
+}
