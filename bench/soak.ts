@@ -1,6 +1,6 @@
 /**
  * Soak: the gateway under steady load for a long time, proving the limits hold over time.
- *   - the real gateway (`node dist/cli.js serve`, --workers 2 by default) in front of a node:http
+ *   - the real gateway (`node dist/cli/main.js serve`, --workers 2 by default) in front of a node:http
  *     upstream, with a steady-rate open-loop client on /js and /lua (one middleware plugin each,
  *     counting in the kv store);
  *   - both plugins hot-reloaded every 2 s (two alternating versions, each response tagged with
@@ -57,8 +57,8 @@ const attacks = ATTACKS.filter((a) => opts.attacks.includes(a.key));
 const schedule = new Schedule();
 const log = (msg: string) => console.error(`[soak ${(schedule.now() / 1000).toFixed(1)}s] ${msg}`);
 
-if (!existsSync(path.join(REPO_DIR, 'dist', 'cli.js'))) {
-  console.error('dist/cli.js is missing: npm run build first (npm run bench:soak does)');
+if (!existsSync(path.join(REPO_DIR, 'dist', 'cli', 'main.js'))) {
+  console.error('dist/cli/main.js is missing: npm run build first (npm run bench:soak does)');
   process.exit(2);
 }
 

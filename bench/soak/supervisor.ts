@@ -1,5 +1,5 @@
 /**
- * The soak's child processes: the gateway (`node dist/cli.js serve`, its own process group so
+ * The soak's child processes: the gateway (`node dist/cli/main.js serve`, its own process group so
  * that one kill reaches the primary and its workers), and a redis-server on a free loopback port.
  * Every child is registered here and stopped by its PID (or its group's), on a normal end, on
  * Ctrl-C, on an error, and (SIGKILL, synchronously) should the soak process exit any other way.
@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -95,7 +95,7 @@ export class Supervisor {
     child.once('exit', () => this.children.delete(entry));
   }
 
-  /** `node dist/cli.js serve <config> --workers N`, resolved once its banner lists the URLs. */
+  /** `node dist/cli/main.js serve <config> --workers N`, resolved once its banner lists the URLs. */
   startGateway(configFile: string, workers: number, keepBytes = 256 * 1024): Promise<GatewayProcess> {
     const args = [CLI, '--log-level', 'info', 'serve', configFile, '--no-watch', ...(workers > 1 ? ['--workers', String(workers)] : [])];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
