@@ -99,7 +99,7 @@ describe('lua sandbox', () => {
 local M = {}
 function M.globals()
   local found = {}
-  for _, n in ipairs({ 'dofile', 'loadfile', 'require', 'collectgarbage', 'io', 'os', 'package', 'debug', 'module', 'fengari', 'js' }) do
+  for _, n in ipairs({ 'dofile', 'loadfile', 'require', 'collectgarbage', 'io', 'package', 'debug', 'module', 'fengari', 'js' }) do
     if _G[n] ~= nil then found[#found + 1] = n end
   end
   return host.array(found)

@@ -32,6 +32,12 @@ export function openSandbox(L: LuaState, owner: SandboxOwner): void {
   setField(tables._G, 'print', new TValueCtor(T.LCF, (L1: LuaState) => luaPrint(L1, owner)));
   openRandom(L, tables.math);
   openCoroutineTop(L, tables.coroutine, (L1) => owner.isTopLevel(L1));
+  // os.clock: seconds since this instance started (fengari's is the process uptime, shared by all)
+  const started = performance.now();
+  setField(tables.os, 'clock', new TValueCtor(T.LCF, (L1: LuaState) => {
+    lua.lua_pushnumber(L1, (performance.now() - started) / 1000);
+    return 1;
+  }));
   // string.rep('', 2^31) allocates nothing, so no guard sees it, yet loops 2^31 times inside one
   // built-in call (40 s measured): answer the empty cases without the loop.
   setField(tables.string, 'rep', new TValueCtor(T.LCF, stringRep));
