@@ -44,7 +44,13 @@ function jsonEncode(v: unknown, capBytes: number): string {
   return text;
 }
 
-const B64 = /^[A-Za-z0-9+/]*={0,2}$/;
+/** forgiving-base64 decode (HTML spec, as atob): undefined when the input is not base64. */
+function forgivingBase64(s: string): Buffer | undefined {
+  let t = s.replace(/[\t\n\f\r ]/g, '');
+  if (t.length % 4 === 0) t = t.replace(/==?$/, '');
+  if (t.length % 4 === 1 || !/^[A-Za-z0-9+/]*$/.test(t)) return undefined;
+  return Buffer.from(t, 'base64');
+}
 
 /** The Lua libraries (global tables) of the platform for a plugin with memory cap `capBytes`. */
 export function luaPlatformLibs(capBytes: number): Record<string, Record<string, Fn>> {
@@ -63,11 +69,10 @@ export function luaPlatformLibs(capBytes: number): Record<string, Record<string,
     },
     base64: {
       encode: (s) => Buffer.from(bytesOf(s, 'base64.encode', capBytes)).toString('base64'),
-      // nil (not an error) on invalid input, as ngx.decode_base64 does
+      // nil (not an error) on invalid input, as ngx.decode_base64 does; forgiving-base64 as atob
       decode: (s) => {
-        const t = Buffer.from(bytesOf(s, 'base64.decode', capBytes)).toString('latin1').replace(/[\t\n\f\r ]/g, '');
-        if (!B64.test(t) || t.length % 4 === 1) return undefined;
-        return textOrBytes(Buffer.from(t, 'base64'));
+        const b = forgivingBase64(Buffer.from(bytesOf(s, 'base64.decode', capBytes)).toString('latin1'));
+        return b === undefined ? undefined : textOrBytes(b);
       },
     },
     hex: {
