@@ -7,7 +7,6 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'no
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import pino from 'pino';
 import pretty from 'pino-pretty';
@@ -253,11 +252,8 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
   program
     .command('demo')
     .description('load a plugin directory and exercise it like an application would (npm start)')
-    .argument('[dir]', 'plugin directory (default: the examples shipped with the package)')
-    .action(async (dir: string | undefined) => {
-      // The package's own examples, wherever it is installed (not the current directory's).
-      dir ??= fileURLToPath(new URL('../../scripts-examples', import.meta.url));
-      if (!existsSync(dir)) throw new UsageError(`${dir} does not exist`);
+    .argument('[dir]', 'plugin directory', 'scripts-examples')
+    .action(async (dir: string) => {
       process.exitCode = await runDemo(dir, makeLogger(program.opts<{ logLevel: string }>().logLevel), (l) => out(`${l}\n`));
     });
   registerServe(program, { makeLogger, out, err });
