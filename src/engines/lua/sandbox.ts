@@ -6,7 +6,8 @@
  *
  * A plugin gets base (minus dofile, loadfile, require, collectgarbage, module), string (minus
  * dump, with a rep that skips empty loops), table, math (with its own random, stdlib.ts), utf8
- * and coroutine (its top level looks like the main thread, stdlib.ts), `print` wired to the host
+ * and coroutine (its top level looks like the main thread, stdlib.ts), os with only time, date,
+ * difftime and a per-instance clock (libs.ts, below), `print` wired to the host
  * logger, and a locked string metatable. fengari's own `load` stays: the patched compiler refuses
  * binary chunks in a Terrarium state and charges its work to the deadline and memory guard.
  */
