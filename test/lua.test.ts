@@ -124,7 +124,7 @@ function M.binaryAsText()
 end
 function M.textLoad() return load('return 1 + 1')() end
 function M.loadWithEnv() return load('return x', 'chunk', 't', { x = 5 })() end
-function M.loadSeesSandbox() return load('return type(io) .. type(os)')() end
+function M.loadSeesSandbox() return load('return type(io) .. type(os.execute)')() end
 function M.stringMeta()
   local mt = getmetatable('')
   local ok = pcall(setmetatable, '', {})
