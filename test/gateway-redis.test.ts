@@ -70,16 +70,18 @@ return M
     const { createHost } = await import('terrarium-plugins');
     const kv = await openKv({ ...redisKv('lua:'), redis: { ...redisKv('lua:').redis, url: own.url } }, memoryLogger());
     t.after(() => kv.dispose());
-    const host = await createHost({ dir: dir.dir, capabilities: kv.capability });
+    // host.kv is per plugin; the two share the granted namespace "shared" (src/capabilities/kv-scope.ts)
+    const grants = { count: { kv: { shared: ['shared'] } }, fallback: { kv: { shared: ['shared'] } } };
+    const host = await createHost({ dir: dir.dir, capabilities: kv.capability, grants });
     t.after(() => host.close());
     const lua = host.get<{ bump(k: string): number; read(k: string): unknown }>('count');
     const js = host.get<{ bump(k: string): unknown }>('fallback');
-    assert.equal(lua.bump('n'), 2);
-    assert.equal(js.bump('n'), 3);
-    assert.equal(lua.read('n'), 3);
+    assert.equal(lua.bump('@shared/n'), 2);
+    assert.equal(js.bump('@shared/n'), 3);
+    assert.equal(lua.read('@shared/n'), 3);
     await own.kill();
-    await eventually(() => js.bump('n') === 'ERR_KV_UNAVAILABLE', 'the plugin catches the outage');
-    assert.throws(() => lua.bump('n'), /ERR_KV_UNAVAILABLE/);
+    await eventually(() => js.bump('@shared/n') === 'ERR_KV_UNAVAILABLE', 'the plugin catches the outage');
+    assert.throws(() => lua.bump('@shared/n'), /ERR_KV_UNAVAILABLE/);
   });
 
   it('expires keys: set with a TTL, incr starts a window on a new counter and keeps it', async (t) => {

@@ -20,7 +20,7 @@ describe('quickjs sandbox', () => {
     dir = await fixtureDir({
       'probe.js': `
 export function globals() {
-  return ['require', 'process', 'fetch', 'setTimeout', 'setInterval', 'setImmediate', 'queueMicrotask', 'XMLHttpRequest', 'WebAssembly', 'Deno', 'Bun', 'module', 'exports', '__dirname', 'std', 'os']
+  return ['require', 'process', 'fetch', 'setTimeout', 'setInterval', 'setImmediate', 'XMLHttpRequest', 'WebAssembly', 'Deno', 'Bun', 'module', 'exports', '__dirname', 'std', 'os']
     .filter((n) => typeof globalThis[n] !== 'undefined');
 }
 export async function dynamicImport() { return await import('fs'); }

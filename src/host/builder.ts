@@ -10,6 +10,7 @@ import type { EmptyTable, Engine, EngineDescriptor, EngineSet, LoadRequest } fro
 import { ApiVersionError, ExportsRemovedError, OptionsError, PluginLoadError, SelfTestError, formatBytes } from '../errors.js';
 import type { Limits, LogLevel } from '../types.js';
 import { type FlatCapabilities, boundedLog, withLogCapability } from '../capabilities/index.js';
+import { type PluginGrants, withKeyScope } from '../capabilities/kv-scope.js';
 import { resolveLimits } from './limits.js';
 import type { Built, ManagedPlugin } from './plugin.js';
 import type { FileRead } from './read.js';
@@ -34,6 +35,8 @@ export interface BuilderOptions {
   shownPath(file: string): string;
   /** Plugin output, attributed (fields) and rate-limited per plugin name. */
   pluginLog(name: string, fields: Record<string, unknown>, level: LogLevel, message: string): void;
+  /** Per-plugin grants (options.grants), by plugin name. */
+  grants: Record<string, PluginGrants>;
 }
 
 const sameVersion = (a: string | number, b: string | number) => String(a) === String(b);
@@ -57,7 +60,8 @@ export class Builder {
       defaultName,
       source: read ? read.bytes.toString('utf8') : '',
       limits: resolveLimits(o.pluginLimits[defaultName], o.baseLimits, `pluginLimits.${defaultName}`),
-      capabilities: withLogCapability(o.capabilities, (level, message) => req.log(level, message)),
+      // key-scoped capabilities (host.kv) get the plugin's own key space, named when called
+      capabilities: withKeyScope(withLogCapability(o.capabilities, (level, message) => req.log(level, message)), () => owner?.name ?? defaultName, (n) => o.grants[n]),
       data: o.capabilities.data,
       config: () => o.config[defaultName] ?? (owner && owner.name !== defaultName ? o.config[owner.name] : undefined),
       // console / print output of every engine, bounded in bytes per line and per second like host.log.

@@ -121,6 +121,7 @@ export async function createHost(options: HostOptions): Promise<Host> {
     requiredExports: options.reload?.requiredExports,
     shownPath,
     pluginLog,
+    grants: options.grants ?? {},
   });
   const context: PluginContext = { logger, policy: settings.policy, emit: (e) => events.emit(e), build: builder.build, buildSync: builder.buildSync };
   const reconciler: Reconciler = new Reconciler({ engines, registry, builder, context, logger, shownPath, closed: () => closed });

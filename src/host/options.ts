@@ -10,6 +10,7 @@ import { resolveNumbers } from './limits.js';
 import type { LifecyclePolicy } from './plugin.js';
 import type { TrustOptions } from './trust.js';
 import type { LogRate } from './log-limit.js';
+import { type PluginGrants, checkGrants } from '../capabilities/kv-scope.js';
 
 export interface HostOptions {
   /** Directory of plugin files: every file with a registered extension (`.js`, `.mjs`, `.ts`, `.mts`, `.lua`) is a plugin. */
@@ -68,13 +69,19 @@ export interface HostOptions {
    *   (`host.pin`) at most this long.
    */
   reload?: { allowRemovedExports?: boolean; requiredExports?: (plugin: string) => readonly string[]; pinMs?: number };
+  /**
+   * Per-plugin grants, keyed by plugin name. `kv.shared` lists the namespaces of key-scoped kv
+   * capabilities (the gateway's host.kv) the plugin may reach as "@<ns>/<key>"; every other key
+   * is its own (see src/capabilities/kv-scope.ts).
+   */
+  grants?: Record<string, PluginGrants>;
 }
 
 /** A running set of plugins. Close it (or `await using`) to dispose every VM. */
 const ms = (n: number) => `${n} ms`;
 const count = (n: number) => String(n);
 const HOUR = 3_600_000;
-const KNOWN_OPTIONS = ['dir', 'files', 'limits', 'pluginLimits', 'capabilities', 'config', 'logger', 'watch', 'apiVersions', 'trust', 'selftest', 'health', 'quarantine', 'logRate', 'standby', 'reload', 'engines'];
+const KNOWN_OPTIONS = ['dir', 'files', 'limits', 'pluginLimits', 'capabilities', 'config', 'logger', 'watch', 'apiVersions', 'trust', 'selftest', 'health', 'quarantine', 'logRate', 'standby', 'reload', 'engines', 'grants'];
 
 export function checkOptions(options: HostOptions): void {
   if (options === null || typeof options !== 'object') throw new OptionsError('createHost options must be an object', 'Pass { dir: "./plugins" }');
@@ -102,6 +109,7 @@ export function checkOptions(options: HostOptions): void {
       throw new OptionsError(`options.config.${name}: cannot copy ${e.marshalReason} at ${e.marshalPath.replace(/^\$/, 'host.config')}`, 'Plugin config must be plain data');
     }
   }
+  checkGrants(options.grants);
   const logger = options.logger;
   if (logger !== undefined && ['debug', 'info', 'warn', 'error'].some((l) => typeof (logger as unknown as Record<string, unknown>)[l] !== 'function')) {
     throw new OptionsError('options.logger must have debug, info, warn and error methods', 'Pass a pino logger or a compatible object');

@@ -11,6 +11,7 @@ import { isWireFailure } from '../../binding/wire.js';
 import { marshalErrorFrom, sanitizeHostError } from '../../binding/failures.js';
 import { isHostStackOverflow } from '../../binding/overflow.js';
 import { hasHostHeadroom } from '../../binding/headroom.js';
+import { PlatformInputTooLarge } from '../../platform/host.js';
 import { fengari } from './fengari.js';
 import type { Budget, Exceeded } from './limits.js';
 import { type LuaState, type Markers, type TValue, toJS, toLua } from './marshal.js';
@@ -105,6 +106,8 @@ export class HostCalls {
   /** Raise a host function's error into Lua: ERR_MARSHAL as itself, anything else sanitized, with where. */
   raiseHostError(L: LuaState, e: unknown): never {
     if (isHostStackOverflow(e)) this.owner.budget.raiseExceeded(L, 'stack');
+    // A platform input larger than the plugin may hold: its memory limit, as if it had allocated it.
+    if (e instanceof PlatformInputTooLarge) this.owner.budget.raiseExceeded(L, 'memory');
     if (e instanceof TerrariumError && e.code === 'ERR_MARSHAL') {
       this.pushRaised(L, e);
       return raise(L);

@@ -15,6 +15,7 @@ import { fengari } from './fengari.js';
 import { deadThreadError } from './failure.js';
 import { type HostCallOwner, HostCalls, type Outcome } from './host-calls.js';
 import { installHost } from './host-object.js';
+import { globalsTable, installPlatform } from './platform.js';
 import { Budget, attachBudget, now } from './limits.js';
 import { type LuaState, type Markers, type TString, type TValue, type Table, T, TValueCtor, setMaxDepth, toJS, toLua } from './marshal.js';
 import { makeMarkers, openSandbox } from './sandbox.js';
@@ -68,6 +69,7 @@ export class LuaInstance implements EngineInstance, HostCallOwner {
     openSandbox(L, { log: (level, message) => req.log(level, message), isTopLevel: (L1) => this.isTopLevel(L1) });
     this.markers = makeMarkers(L, req.limits.memoryBytes);
     installHost(L, this.markers, req, this.calls);
+    installPlatform(L, globalsTable(L, lua), this.markers, this.calls, this.budget, req.limits);
   }
 
   private errorContext(exportName?: string): ErrorContext {

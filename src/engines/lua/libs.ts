@@ -30,7 +30,10 @@ const LIBS: [LibName, unknown][] = [
   ['math', lualib.luaopen_math],
   ['utf8', lualib.luaopen_utf8],
   ['coroutine', lualib.luaopen_coroutine],
+  ['os', lualib.luaopen_os],
 ];
+/** The part of os a plugin keeps: time and dates only (no execute, getenv, exit, remove, rename, tmpname, setlocale). */
+const OS_KEPT = new Set(['time', 'date', 'difftime', 'clock']);
 /** Taken out: file access, module loading, the collector. */
 const REMOVED_GLOBALS = ['dofile', 'loadfile', 'require', 'collectgarbage', 'module'];
 
@@ -71,6 +74,19 @@ function buildTemplate(): Entry[][] {
   lua.lua_pushnil(L);
   lua.lua_setfield(L, -2, ls('dump'));
   lua.lua_pop(L, 2);
+  lua.lua_getglobal(L, ls('os'));
+  lua.lua_pushnil(L);
+  const drop: string[] = [];
+  while (lua.lua_next(L, -2)) {
+    lua.lua_pop(L, 1);
+    const k = jsText(lua.lua_tostring(L, -1) as Uint8Array);
+    if (!OS_KEPT.has(k)) drop.push(k);
+  }
+  for (const k of drop) {
+    lua.lua_pushnil(L);
+    lua.lua_setfield(L, -2, ls(k));
+  }
+  lua.lua_pop(L, 1);
 
   const tables = LIBS.map(([name]) => {
     if (name === '_G') return globalsOf(L);
@@ -113,7 +129,7 @@ function setString(t: Table, name: string, value: TValue): void {
   t.flags = 0;
 }
 
-export type LibName = '_G' | 'string' | 'table' | 'math' | 'utf8' | 'coroutine';
+export type LibName = '_G' | 'string' | 'table' | 'math' | 'utf8' | 'coroutine' | 'os';
 
 /** This state's library tables by name (`_G`: the globals) and the metatable of its strings. */
 export interface Libs {
@@ -147,6 +163,6 @@ export function openLibs(L: LuaState): Libs {
   const mt = luaH_new(L);
   setString(mt, '__index', new TValueCtor(T.TABLE, tables[LIBS.findIndex(([n]) => n === 'string')]));
   (L.l_G as { mt: (Table | null)[] }).mt[lua.LUA_TSTRING] = mt;
-  const [_G, string, table, math, utf8, coroutine] = tables as [Table, Table, Table, Table, Table, Table];
-  return { tables: { _G, string, table, math, utf8, coroutine }, stringMeta: mt };
+  const [_G, string, table, math, utf8, coroutine, os] = tables as [Table, Table, Table, Table, Table, Table, Table];
+  return { tables: { _G, string, table, math, utf8, coroutine, os }, stringMeta: mt };
 }

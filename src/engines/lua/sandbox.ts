@@ -6,7 +6,8 @@
  *
  * A plugin gets base (minus dofile, loadfile, require, collectgarbage, module), string (minus
  * dump, with a rep that skips empty loops), table, math (with its own random, stdlib.ts), utf8
- * and coroutine (its top level looks like the main thread, stdlib.ts), `print` wired to the host
+ * and coroutine (its top level looks like the main thread, stdlib.ts), os with only time, date,
+ * difftime and a per-instance clock (libs.ts, below), `print` wired to the host
  * logger, and a locked string metatable. fengari's own `load` stays: the patched compiler refuses
  * binary chunks in a Terrarium state and charges its work to the deadline and memory guard.
  */
@@ -32,6 +33,12 @@ export function openSandbox(L: LuaState, owner: SandboxOwner): void {
   setField(tables._G, 'print', new TValueCtor(T.LCF, (L1: LuaState) => luaPrint(L1, owner)));
   openRandom(L, tables.math);
   openCoroutineTop(L, tables.coroutine, (L1) => owner.isTopLevel(L1));
+  // os.clock: seconds since this instance started (fengari's is the process uptime, shared by all)
+  const started = performance.now();
+  setField(tables.os, 'clock', new TValueCtor(T.LCF, (L1: LuaState) => {
+    lua.lua_pushnumber(L1, (performance.now() - started) / 1000);
+    return 1;
+  }));
   // string.rep('', 2^31) allocates nothing, so no guard sees it, yet loops 2^31 times inside one
   // built-in call (40 s measured): answer the empty cases without the loop.
   setField(tables.string, 'rep', new TValueCtor(T.LCF, stringRep));

@@ -10,6 +10,7 @@ import { MAX_DEPTH } from '../../binding/wire.js';
 import { GUEST_CODEC } from './guest-codec.js';
 import { GUEST_GUARDS } from './guest-guards.js';
 import { GUEST_DIRECT } from './guest-direct.js';
+import { GUEST_PLATFORM } from '../../platform/index.js';
 
 /** Guest file name of this glue; frames from it are stripped from plugin stacks. */
 export const GLUE_FILE = 'terrarium:glue';
@@ -23,6 +24,8 @@ export const REJECTED = '\u0004';
 export const HOSTCALL_CONFIG = 0;
 export const HOSTCALL_CONSOLE = -1;
 export const HOSTCALL_TICK = -2;
+/** Reserved hostcall id of the Web platform APIs (src/platform/): args are [op, ...args] as wire text. */
+export const HOSTCALL_PLATFORM = -3;
 /** Longest console line (UTF-16 units) a guest sends; the host bounds it again in bytes. */
 export const CONSOLE_LINE_CHARS = 16384;
 /** What a hostcall returns once the running call's deadline has passed (or the instance broke). */
@@ -45,6 +48,7 @@ const GLUE_SOURCE = `(function () {
 ${GUEST_CODEC}
 ${GUEST_GUARDS}
 const MAXD = ${MAX_DEPTH};
+${GUEST_PLATFORM}
 const pending = create(null);
 let nextId = 1;
 const AsyncFunctionP = getProto(async function () {});
@@ -111,6 +115,14 @@ return {
       if (dead) throw timeUp();
       if (hostcall(${HOSTCALL_CONSOLE}, level + line) === '${TIME_UP}') throw timeUp();
     };
+    installPlatform((op, a, b, c, d) => {
+      if (dead) throw timeUp();
+      const text = encodeValue([op, a, b, c, d], MAXD);
+      if (apply(charCodeAt, text, [0]) === 3) throw refusalError(text, 'arguments of ' + op);
+      const r = hostcall(${HOSTCALL_PLATFORM}, text);
+      if (r === '${TIME_UP}') throw timeUp();
+      return decodeValue(r);
+    });
     const con = freezeObj({ __proto__: null, log: out('1'), info: out('1'), debug: out('0'), warn: out('2'), error: out('3') });
     defineProp(G, 'console', { __proto__: null, value: con, enumerable: false, configurable: false, writable: false });
   },

@@ -4,14 +4,15 @@
  * polling a call's guest promise, settling it under its deadline).
  */
 import type { QuickJSContext, QuickJSDeferredPromise, QuickJSHandle } from 'quickjs-emscripten-core';
-import { MarshalError, PluginStackError, PluginTimeoutError, TerrariumError } from '../../errors.js';
+import { MarshalError, PluginMemoryError, PluginStackError, PluginTimeoutError, TerrariumError } from '../../errors.js';
 import { MAX_DEPTH, decodeWire, encodeWire, isWireFailure } from '../../binding/wire.js';
 import { marshalErrorFrom, sanitizeHostError } from '../../binding/failures.js';
 import { isHostStackOverflow } from '../../binding/overflow.js';
 import { hasHostHeadroom } from '../../binding/headroom.js';
 import type { AsyncCall } from './async-calls.js';
 import { InstanceCore } from './core.js';
-import { HOSTCALL_CONFIG, HOSTCALL_CONSOLE, HOSTCALL_TICK, PENDING, TIME_UP } from './guest.js';
+import { HOSTCALL_CONFIG, HOSTCALL_CONSOLE, HOSTCALL_PLATFORM, HOSTCALL_TICK, PENDING, TIME_UP } from './guest.js';
+import { PlatformInputTooLarge, platformCall } from '../../platform/index.js';
 import { now } from './util.js';
 
 export abstract class HostCallsLayer extends InstanceCore {
@@ -52,6 +53,12 @@ export abstract class HostCallsLayer extends InstanceCore {
         return undefined;
       }
       if (id === HOSTCALL_CONFIG) return ctx.newString(encodeWire(this.req.config(), MAX_DEPTH));
+      if (id === HOSTCALL_PLATFORM) {
+        const [op, ...args] = this.decodeGuestText(argsText, 'arguments of a platform call') as [string, ...unknown[]];
+        const text = encodeWire(platformCall(op, args, this.req.limits.memoryBytes), MAX_DEPTH);
+        if (this.hostStopped() || this.overDeadline()) return ctx.newString(TIME_UP);
+        return ctx.newString(text);
+      }
       const cap = this.req.capabilities[id - 1];
       if (!cap) throw new Error(`unknown host function ${id}`);
       const label = `host.${cap.path.join('.')}`;
@@ -80,6 +87,8 @@ export abstract class HostCallsLayer extends InstanceCore {
         this.breakWith(new PluginStackError(this.req.limits.stackBytes, this.errorContext()));
         return ctx.newString(TIME_UP);
       }
+      // A platform input larger than the plugin may hold: its memory limit, as if it had allocated it.
+      if (e instanceof PlatformInputTooLarge) this.breakWith(new PluginMemoryError(this.req.limits.memoryBytes, this.errorContext(), 'input to a platform API'));
       return { error: this.guestError(e) };
     }
   }

@@ -119,6 +119,15 @@ export const GATEWAY_SCHEMA = {
         dir: { type: 'string', minLength: 1, description: 'a directory, relative to the config file' },
         limits: limitsSchema,
         pluginLimits: { type: 'object', additionalProperties: limitsSchema },
+        // per-plugin grants (createHost grants): kv.shared lists the shared kv namespaces a plugin may use
+        grants: {
+          type: 'object',
+          additionalProperties: {
+            type: 'object',
+            additionalProperties: false,
+            properties: { kv: { type: 'object', additionalProperties: false, properties: { shared: { type: 'array', items: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' } } } } },
+          },
+        },
         capabilities: {
           type: 'object',
           additionalProperties: false,

@@ -3,6 +3,8 @@
  * capability tree a store is granted to plugins as.
  */
 
+import { keyScoped } from '../../capabilities/kv-scope.js';
+
 /** The store behind `host.kv`. */
 export interface KvStore extends Disposable {
   /** `memory` or `redis`. */
@@ -18,14 +20,17 @@ export interface KvStore extends Disposable {
   dispose(): void;
 }
 
-/** The capability tree of a store (functions only: nothing of the store is reachable). */
+/**
+ * The capability tree of a store (functions only: nothing of the store is reachable). Key-scoped:
+ * the host gives every plugin its own key space (grants.<plugin>.kv.shared opens named ones).
+ */
 export function kvCapability(store: Pick<KvStore, 'get' | 'set' | 'incr' | 'delete'>): KvStore['capability'] {
   return {
     kv: {
-      get: (key: string) => store.get(key),
-      set: (key: string, value: unknown, ttlMs?: number) => store.set(key, value, ttlMs),
-      incr: (key: string, by?: number, ttlMs?: number) => store.incr(key, by, ttlMs),
-      delete: (key: string) => store.delete(key),
+      get: keyScoped((key: string) => store.get(key)),
+      set: keyScoped((key: string, value: unknown, ttlMs?: number) => store.set(key, value, ttlMs)),
+      incr: keyScoped((key: string, by?: number, ttlMs?: number) => store.incr(key, by, ttlMs)),
+      delete: keyScoped((key: string) => store.delete(key)),
     },
   };
 }

@@ -296,6 +296,7 @@ export async function createGateway(config: string | GatewayConfig, options: Gat
     ...(kv ? { capabilities: kv.capability } : {}),
     ...(resolved.plugins.limits ? { limits: resolved.plugins.limits } : {}),
     ...(resolved.plugins.pluginLimits ? { pluginLimits: resolved.plugins.pluginLimits } : {}),
+    ...(resolved.plugins.grants ? { grants: resolved.plugins.grants } : {}),
     ...(resolved.plugins.watch !== undefined ? { watch: resolved.plugins.watch } : {}),
     ...(resolved.plugins.trust ? { trust: resolved.plugins.trust } : {}),
     // A new version must keep the phases the bound middlewares call (ERR_EXPORTS_REMOVED otherwise).

@@ -1,0 +1,79 @@
+/**
+ * Per-plugin key spaces for key-value capabilities (`host.kv`). A capability function marked with
+ * `keyScoped` takes a key as its first argument; the host rewrites that key per plugin, so two
+ * plugins writing "hits" write two different entries in the same store (memory or Redis alike:
+ * the store only ever sees the rewritten key):
+ *   "hits"            -> "p:<plugin>:hits"          (the plugin's own space, always)
+ *   "@counters/hits"  -> "s:counters:hits"          (shared namespace "counters", if granted)
+ * Sharing is a grant: `createHost({ grants: { <plugin>: { kv: { shared: ['counters'] } } } })`.
+ * Every plugin granted "counters" sees the same "@counters/..." keys; a plugin without the grant
+ * gets an error naming the namespace and the option.
+ */
+import { OptionsError } from '../errors.js';
+import type { CapabilityEntry } from './index.js';
+
+const KEY_SCOPED = Symbol.for('terrarium.keyScoped');
+
+/** Per-plugin grants of host powers (today: shared kv namespaces). */
+export interface PluginGrants {
+  kv?: { shared?: readonly string[] };
+}
+
+/**
+ * Mark a capability function whose first argument is a key to be scoped per plugin.
+ * @example capabilities: { kv: { get: keyScoped((k: string) => store.get(k)) } }
+ */
+export function keyScoped<F extends (...args: never[]) => unknown>(fn: F): F {
+  Object.defineProperty(fn, KEY_SCOPED, { value: true });
+  return fn;
+}
+
+const NAMESPACE = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** The store key for `key` written by `plugin` holding shared namespaces `shared`. */
+export function scopeKey(plugin: string, key: unknown, shared: readonly string[]): string {
+  if (typeof key !== 'string') throw new TypeError(`kv keys are strings, got ${key === null ? 'null' : typeof key}`);
+  if (key.startsWith('@')) {
+    const slash = key.indexOf('/');
+    const ns = slash === -1 ? key.slice(1) : key.slice(1, slash);
+    if (slash === -1 || !shared.includes(ns)) {
+      throw new Error(`kv namespace "${ns}" is not granted to plugin "${plugin}" (grant it with grants.${plugin}.kv.shared: ["${ns}"])`);
+    }
+    return `s:${ns}:${key.slice(slash + 1)}`;
+  }
+  return `p:${plugin}:${key}`;
+}
+
+/** The capabilities of one plugin: key-scoped functions wrapped to rewrite their key argument. */
+export function withKeyScope(fns: CapabilityEntry[], plugin: () => string, grants: (name: string) => PluginGrants | undefined): CapabilityEntry[] {
+  return fns.map((c) => {
+    if (!(c.fn as unknown as Record<symbol, unknown>)[KEY_SCOPED]) return c;
+    const fn = c.fn;
+    return {
+      path: c.path,
+      fn: (key: unknown, ...rest: unknown[]) => {
+        const name = plugin();
+        return fn(scopeKey(name, key, grants(name)?.kv?.shared ?? []), ...rest);
+      },
+    };
+  });
+}
+
+/** Validate `options.grants`; throws ERR_OPTIONS naming the bad entry. */
+export function checkGrants(grants: unknown): void {
+  if (grants === undefined) return;
+  const hint = 'Pass e.g. grants: { counter: { kv: { shared: ["counters"] } } }';
+  if (grants === null || typeof grants !== 'object' || Array.isArray(grants)) throw new OptionsError('options.grants must be an object keyed by plugin name', hint);
+  for (const [name, g] of Object.entries(grants as Record<string, unknown>)) {
+    if (g === null || typeof g !== 'object' || Array.isArray(g)) throw new OptionsError(`options.grants.${name} must be an object`, hint);
+    for (const k of Object.keys(g)) if (k !== 'kv') throw new OptionsError(`unknown grant "grants.${name}.${k}"`, 'Known grants: kv');
+    const kv = (g as PluginGrants).kv;
+    if (kv === undefined) continue;
+    if (kv === null || typeof kv !== 'object') throw new OptionsError(`options.grants.${name}.kv must be an object`, hint);
+    for (const k of Object.keys(kv)) if (k !== 'shared') throw new OptionsError(`unknown grant "grants.${name}.kv.${k}"`, 'Known: shared');
+    const shared = kv.shared;
+    if (shared !== undefined && (!Array.isArray(shared) || shared.some((s) => typeof s !== 'string' || !NAMESPACE.test(s)))) {
+      throw new OptionsError(`options.grants.${name}.kv.shared must be an array of namespace names (letters, digits, _ . -)`, hint);
+    }
+  }
+}
