@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { createHost, keyScoped, type Host } from 'terrarium-plugins';
-import { createKvStore, openKv, type KvStore } from '../dist/gateway/kv.js';
+import { createKvStore, openKv, type KvStore } from '../dist/gateway/kv/open.js';
 import { expectCode, fixtureDir } from './engines/conformance.js';
 import { memoryLogger } from './fixtures/gateway/helpers.js';
 import { startRedis, type RedisServer } from './fixtures/redis.js';
