@@ -7,8 +7,8 @@
  * window. Operations written as syntax (`[...a]`, `{...o}`, rest destructuring, comparing two
  * 16 MiB strings, BigInt arithmetic) run as one C loop inside one tick, so 10,000 of them in a
  * loop held the host for minutes. This file shrinks the window when ticks are slow and lets it
- * grow back (at most doubling per window) when they are fast, so a loop of slow operations
- * reaches the handler every one or two of them, and ordinary code keeps the 10,000-tick window.
+ * grow back (at most doubling per window, up to MAX_WINDOW) when they are fast, so a loop of slow
+ * operations reaches the handler every one or two of them.
  *
  * Every guest entry arms a short first window (`ENTRY_TICKS`): the counter otherwise carries over
  * from earlier calls, and a call that starts straight into a loop of slow operations would get
@@ -22,8 +22,18 @@
 
 /** QuickJS's JS_INTERRUPT_COUNTER_INIT: the window it restores at every poll. */
 export const COUNTER_INIT = 10_000;
-/** Ticks of the first window after a guest entry (see the header). */
-export const ENTRY_TICKS = 32;
+/**
+ * Ticks of the first window after a guest entry (see the header): 2, so that a call that runs one
+ * tick (an export that loops or calls nothing) never polls, and one that loops polls at once.
+ */
+export const ENTRY_TICKS = 2;
+/**
+ * The longest window this file lets QuickJS run, below its own 10,000: a plugin can alternate a
+ * fast stretch (the window grows back) with a burst of slow operations, and the burst is bounded
+ * by this many of them. A poll costs about 0.25 us, so 1,000 ticks (30-50 us of a tight loop)
+ * cost about 1% of that loop.
+ */
+export const MAX_WINDOW = 1000;
 /** The wall time one window aims at: a window slower than this is shortened in proportion. */
 export const TARGET_MS = 2;
 /** How far into the JSContext to look for the field (its offset was 232 in 0.32.0's release build). */
@@ -38,7 +48,7 @@ export interface CounterSlot {
 /** The window policy of one context: called on every poll, and armed on every guest entry. */
 export class InterruptCounter {
   /** Ticks of the window that just ended. */
-  private window = COUNTER_INIT;
+  private window = MAX_WINDOW;
   /** performance.now() of the last poll, or NaN right after an entry (the window's start is unknown). */
   private last = NaN;
 
@@ -63,9 +73,9 @@ export class InterruptCounter {
     let next: number;
     if (!(elapsed >= 0)) next = 1; // first poll of an entry: measure one tick before trusting a long window
     else if (elapsed > TARGET_MS) next = Math.max(1, Math.floor((this.window * TARGET_MS) / elapsed));
-    else next = Math.min(COUNTER_INIT, this.window * 2);
+    else next = Math.min(MAX_WINDOW, this.window * 2);
     this.window = next;
-    if (next < COUNTER_INIT) this.slot.words()[this.slot.index] = next;
+    this.slot.words()[this.slot.index] = next;
   }
 }
 
