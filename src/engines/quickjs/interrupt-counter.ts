@@ -39,6 +39,12 @@ export const TARGET_MS = 2;
 /** How far into the JSContext to look for the field (its offset was 232 in 0.32.0's release build). */
 const SEARCH_BYTES = 1024;
 
+/**
+ * Off only to measure what the policy costs (bench/js-counter-cost.ts): with `enabled` false,
+ * arm and poll do nothing and QuickJS keeps its own 10,000-tick windows. Not for production.
+ */
+export const counterPolicy = { enabled: true };
+
 /** Where a context's interrupt_counter lives, as a word index into the WebAssembly memory. */
 export interface CounterSlot {
   words(): Uint32Array;
@@ -56,6 +62,7 @@ export class InterruptCounter {
 
   /** A guest entry (or exit): start a short window, so slow operations cannot run 10,000 deep first. */
   arm(): void {
+    if (!counterPolicy.enabled) return;
     const words = this.slot.words();
     // Never lengthen a window already shorter (a nested entry inside a slow stretch).
     if (words[this.slot.index]! > ENTRY_TICKS) words[this.slot.index] = ENTRY_TICKS;
@@ -68,6 +75,7 @@ export class InterruptCounter {
    * COUNTER_INIT: writes the next window's length when it should be shorter.
    */
   poll(t: number): void {
+    if (!counterPolicy.enabled) return;
     const elapsed = t - this.last;
     this.last = t;
     let next: number;
