@@ -21,7 +21,7 @@ import { counterPolicy } from '../dist/engines/quickjs/interrupt-counter.js';
 
 const WARMUP_MS = 1500;
 const BATCH_MS = 40;
-const BATCHES = 15;
+const BATCHES = 31;
 
 const dir = await mkdtemp(path.join(tmpdir(), 'terrarium-counter-cost-'));
 await writeFile(

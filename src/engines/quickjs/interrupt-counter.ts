@@ -7,7 +7,7 @@
  * window. Operations written as syntax (`[...a]`, `{...o}`, rest destructuring, comparing two
  * 16 MiB strings, BigInt arithmetic) run as one C loop inside one tick, so 10,000 of them in a
  * loop held the host for minutes. This file shrinks the window when ticks are slow and lets it
- * grow back (at most doubling per window, up to MAX_WINDOW) when they are fast, so a loop of slow
+ * grow back (at most GROWTH times per window, up to MAX_WINDOW) when they are fast, so a loop of slow
  * operations reaches the handler every one or two of them.
  *
  * Every guest entry arms a short first window (`ENTRY_TICKS`): the counter otherwise carries over
@@ -30,12 +30,17 @@ export const ENTRY_TICKS = 2;
 /**
  * The longest window this file lets QuickJS run, below its own 10,000: a plugin can alternate a
  * fast stretch (the window grows back) with a burst of slow operations, and the burst is bounded
- * by this many of them. A poll costs about 0.25 us, so 1,000 ticks (30-50 us of a tight loop)
- * cost about 1% of that loop.
+ * by this many of them. A poll costs 0.25-1 us (more on a loaded machine): one per 2,000 ticks
+ * (60-100 us of a tight loop) is a few percent of that loop (bench/js-counter-cost.ts).
  */
-export const MAX_WINDOW = 1000;
+export const MAX_WINDOW = 2000;
 /** The wall time one window aims at: a window slower than this is shortened in proportion. */
 export const TARGET_MS = 2;
+/**
+ * How much a fast window lets the next one grow: 4x reaches MAX_WINDOW in 6 polls after an entry,
+ * and a loop that mixes fast ticks with slow operations still polls within about 4 of the slow ones.
+ */
+export const GROWTH = 4;
 /** How far into the JSContext to look for the field (its offset was 232 in 0.32.0's release build). */
 const SEARCH_BYTES = 1024;
 
@@ -63,9 +68,9 @@ export class InterruptCounter {
   /** A guest entry (or exit): start a short window, so slow operations cannot run 10,000 deep first. */
   arm(): void {
     if (!counterPolicy.enabled) return;
-    const words = this.slot.words();
-    // Never lengthen a window already shorter (a nested entry inside a slow stretch).
-    if (words[this.slot.index]! > ENTRY_TICKS) words[this.slot.index] = ENTRY_TICKS;
+    // Always exactly ENTRY_TICKS: keeping a shorter value left by the last call would let the
+    // counter creep down call after call until every short call polls.
+    this.slot.words()[this.slot.index] = ENTRY_TICKS;
     this.window = ENTRY_TICKS;
     this.last = NaN;
   }
@@ -81,7 +86,7 @@ export class InterruptCounter {
     let next: number;
     if (!(elapsed >= 0)) next = 1; // first poll of an entry: measure one tick before trusting a long window
     else if (elapsed > TARGET_MS) next = Math.max(1, Math.floor((this.window * TARGET_MS) / elapsed));
-    else next = Math.min(MAX_WINDOW, this.window * 2);
+    else next = Math.min(MAX_WINDOW, this.window * GROWTH);
     this.window = next;
     this.slot.words()[this.slot.index] = next;
   }
