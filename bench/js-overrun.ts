@@ -14,7 +14,8 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
-import { createHost } from 'terrarium-plugins';
+import { DEFAULT_LIMITS, createHost } from 'terrarium-plugins';
+import { loadQuickJS } from '../dist/engines/quickjs/index.js';
 
 const LIMIT_MS = 500;
 const RUNS = Number(process.argv[2] ?? 3);
@@ -99,6 +100,32 @@ const singleFile = path.join(dir, '..', `${path.basename(dir)}-single.js`);
 const single = await createHost({ files: [singleFile], limits: { memoryBytes: 256 * 1024 * 1024, callTimeoutMs: 60_000, loadTimeoutMs: 60_000 } });
 console.log('one operation, ms:', JSON.stringify(single.get<{ f(): unknown }>(`${path.basename(dir)}-single`).f()));
 await single.close();
+// BigInt with the grant (off by default): one multiplication near the size limit, and a loop of
+// them under the same 500 ms limit: what granting BigInt costs.
+const granted = await loadQuickJS({
+  path: path.join(dir, 'bigint.js'),
+  file: 'bigint.js',
+  defaultName: 'bigint',
+  source: `const b = 3n ** 315000n;
+export function one() { const t = Date.now(); const c = b * b; return Date.now() - t; }
+export function spin() { for (;;) { const c = b * b; } }`,
+  limits: { ...DEFAULT_LIMITS, memoryBytes: 64 * 1024 * 1024, callTimeoutMs: LIMIT_MS, loadTimeoutMs: 60_000 },
+  capabilities: [],
+  data: {},
+  config: () => ({}),
+  log: () => {},
+  grants: { bigint: true },
+});
+const mulMs = granted.call('one', [], performance.now() + 60_000);
+const t0 = performance.now();
+let bigCode = '';
+try {
+  granted.call('spin', []);
+} catch (e) {
+  bigCode = (e as { code?: string }).code ?? String(e);
+}
+console.log(`granted BigInt: one multiplication of two 500,000-bit numbers ${String(mulMs)} ms; a loop of them overran ${(performance.now() - t0 - LIMIT_MS).toFixed(0)} ms (${bigCode})`);
+granted.dispose();
 await host.close();
 await rm(singleFile, { force: true });
 await rm(dir, { recursive: true, force: true });

@@ -63,6 +63,10 @@ export abstract class InstanceCore {
   /** Steers how often QuickJS polls (interrupt-counter.ts); set by probe. */
   private counter: InterruptCounter | undefined;
   private readonly pollHooks: { onPoll: (() => void) | undefined } = { onPoll: undefined };
+  /** Guest code resumes after a host call: start a short window again (interrupt-counter.ts). */
+  protected rearm(): void {
+    this.counter?.arm();
+  }
   protected interrupted = false;
   /** The limit violation that broke this instance; every later return from the guest rethrows it. */
   protected fatal: TerrariumError | undefined;

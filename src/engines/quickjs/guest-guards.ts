@@ -252,6 +252,9 @@ const installGuards = (limit, hostTick, bigint) => {
   const refuse = (src) => {
     tick(64 * src.length);
     if (!bigint && apply(reTest, bigintLiteral, [src])) throw new SyntaxError('terrarium: code built at run time holds a BigInt literal. ' + ${JSON.stringify(BIGINT_HINT)});
+    // Ask the host once per compile: the host re-arms the short entry window, so the fast ticks
+    // of this wrapper cannot leave a long window to the slow loop the new code may start.
+    tickHost();
   };
   const origEval = G.eval;
   defineProp(G, 'eval', { __proto__: null, value: { eval(x) { if (typeof x !== 'string') return x; refuse(x); return apply(origEval, undefined, [x]); } }.eval, writable: true, configurable: true, enumerable: false });

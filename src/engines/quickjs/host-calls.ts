@@ -37,7 +37,10 @@ export abstract class HostCallsLayer extends InstanceCore {
     const { ctx } = this;
     try {
       if (this.fatal || this.hostStopped() || this.overDeadline()) return ctx.newString(TIME_UP);
-      if (id === HOSTCALL_TICK) return undefined;
+      if (id === HOSTCALL_TICK) {
+        this.rearm();
+        return undefined;
+      }
       if (id === HOSTCALL_CONSOLE) {
         const level = (['debug', 'info', 'warn', 'error'] as const)[argsText.charCodeAt(0) - 48] ?? 'info';
         this.log(level, argsText.slice(1));
