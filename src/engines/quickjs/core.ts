@@ -97,7 +97,12 @@ export abstract class InstanceCore {
   }
 
   private onInterrupt(): boolean {
-    this.pollHooks.onPoll?.();
+    const probing = this.pollHooks.onPoll;
+    if (probing) {
+      // The startup probe's own bounded loops (interrupt-counter.ts): never cut short by a deadline.
+      probing();
+      return false;
+    }
     if (this.fatal) return true;
     const stopped = this.stopped();
     if (stopped) {
