@@ -39,6 +39,11 @@ export interface LoadRequest {
    * (e.g. when a host function returns) instead of letting it run on. Set by the host.
    */
   stopped?(): TerrariumError | undefined;
+  /**
+   * Language features off by default that this plugin is granted. `bigint`: QuickJS BigInt (off
+   * because one BigInt operation cannot be interrupted; see engines/quickjs/bigint-gate.ts).
+   */
+  grants?: { bigint?: boolean };
 }
 
 /**

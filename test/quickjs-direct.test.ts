@@ -11,7 +11,7 @@ import { DEFAULT_LIMITS } from 'terrarium-plugins';
 
 type Instance = Awaited<ReturnType<typeof loadQuickJS>>;
 
-function load(source: string, limits: Partial<typeof DEFAULT_LIMITS> = {}): Promise<Instance> {
+function load(source: string, limits: Partial<typeof DEFAULT_LIMITS> = {}, grants?: { bigint?: boolean }): Promise<Instance> {
   return loadQuickJS({
     path: '/virtual/p.js',
     file: 'p.js',
@@ -22,6 +22,7 @@ function load(source: string, limits: Partial<typeof DEFAULT_LIMITS> = {}): Prom
     data: {},
     config: () => ({}),
     log: () => {},
+    grants,
   });
 }
 
@@ -134,7 +135,7 @@ export function tooDeep() { return deep; }
 export function symbol() { return { 'x-y': Symbol('s') }; }
 export function bigint() { return [1n]; }
 export function getterThrows() { return { ok: 1, get bad() { throw new Error('getter exploded'); } }; }
-export function map() { return new Map(); }`);
+export function map() { return new Map(); }`, {}, { bigint: true });
     const cases: [string, RegExp][] = [
       ['fn', /a function at \$\.headers\[2\]/],
       ['proxy', /a Proxy at \$\.p\b/],

@@ -28,6 +28,7 @@ import { RawVM, ScratchError } from './ffi.js';
 import { GLUE_FILE } from './guest.js';
 import { AsyncCalls } from './async-calls.js';
 import { type Described, now } from './util.js';
+import { type InterruptCounter, counterOf } from './interrupt-counter.js';
 
 export abstract class InstanceCore {
   meta: PluginMeta | undefined;
@@ -50,8 +51,22 @@ export abstract class InstanceCore {
   /** console.* output, bounded per line and per second in bytes. */
   protected readonly log: (level: 'debug' | 'info' | 'warn' | 'error', message: unknown) => void;
   protected readonly pending = new AsyncCalls();
-  /** Interrupt deadline of the code running now (performance.now() ms). */
-  protected deadline = Infinity;
+  /** Interrupt deadline of the code running now (performance.now() ms); every change is a guest entry or exit. */
+  private until = Infinity;
+  protected get deadline(): number {
+    return this.until;
+  }
+  protected set deadline(d: number) {
+    this.until = d;
+    this.counter?.arm();
+  }
+  /** Steers how often QuickJS polls (interrupt-counter.ts); set by probe. */
+  private counter: InterruptCounter | undefined;
+  private readonly pollHooks: { onPoll: (() => void) | undefined } = { onPoll: undefined };
+  /** Guest code resumes after a host call: start a short window again (interrupt-counter.ts). */
+  protected rearm(): void {
+    this.counter?.arm();
+  }
   protected interrupted = false;
   /** The limit violation that broke this instance; every later return from the guest rethrows it. */
   protected fatal: TerrariumError | undefined;
@@ -82,6 +97,12 @@ export abstract class InstanceCore {
   }
 
   private onInterrupt(): boolean {
+    const probing = this.pollHooks.onPoll;
+    if (probing) {
+      // The startup probe's own bounded loops (interrupt-counter.ts): never cut short by a deadline.
+      probing();
+      return false;
+    }
     if (this.fatal) return true;
     const stopped = this.stopped();
     if (stopped) {
@@ -95,7 +116,9 @@ export abstract class InstanceCore {
       if (this.backstop === Infinity) this.backstop = now() + this.req.limits.callTimeoutMs;
       deadline = this.backstop;
     }
-    if (now() > deadline) {
+    const t = now();
+    this.counter?.poll(t);
+    if (t > deadline) {
       this.interrupted = true;
       return true;
     }
@@ -247,7 +270,13 @@ export abstract class InstanceCore {
 
   /** What keeps this build from running the raw paths (see RawVM.probe), or ''. */
   probe(release: boolean): string {
-    return this.vm.probe(release);
+    const problem = this.vm.probe(release);
+    if (problem) return problem;
+    const run = (src: string) => this.scoped(() => this.ctx.evalCode(src).dispose());
+    const counter = counterOf(release, this.vm.ctxPtr, this.vm.memoryWords, this.pollHooks, run);
+    if (typeof counter === 'string') return counter;
+    this.counter = counter;
+    return '';
   }
 
   /** Debug builds only: true when the leak sanitizer finds memory not freed (call after dispose). */

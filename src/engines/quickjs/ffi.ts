@@ -190,6 +190,9 @@ export class RawVM extends RawMemory {
     }
   }
 
+  /** The WebAssembly memory as words (for the interrupt counter, see interrupt-counter.ts). */
+  readonly memoryWords = (): Uint32Array => this.heap32();
+
   /** A fresh object with a null prototype (filling it runs no setter); owned. */
   newObject(): number {
     return this.ffi.QTS_NewObjectProto(this.ctxPtr, this.nul);

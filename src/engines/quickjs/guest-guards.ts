@@ -24,6 +24,8 @@
  * Proxies are tracked from their construction (Proxy is wrapped), because a proxy's traps could
  * report one length to a check and another to the C loop; a guarded method refuses them.
  */
+import { BIGINT_HINT, BIGINT_LITERAL_SOURCE } from './bigint-gate.js';
+
 export const GUEST_GUARDS = `
 const TICK = 1 << 22;
 let work = 0;
@@ -42,8 +44,11 @@ const sizeOf = (x) => {
   if (!isView(x)) return 0;
   try { return apply(taLength, x, []); } catch (e) { return 0; }
 };
-const installGuards = (limit, hostTick) => {
+const installGuards = (limit, hostTick, bigint) => {
   tickHost = hostTick;
+  // Captured before the RegExp guards below wrap them.
+  const reTest = RegExp.prototype.test;
+  const bigintLiteral = new RegExp(${JSON.stringify(BIGINT_LITERAL_SOURCE)});
   const OrigProxy = Proxy;
   const track = (p) => { apply(weakAdd, proxies, [p]); return p; };
   const WrappedProxy = function Proxy(target, handler) {
@@ -240,5 +245,44 @@ const installGuards = (limit, hostTick) => {
     tick(st.count * (st.count > 64 ? 16 : 1));
     return jsonStringify(copy, undefined, space);
   } }).stringify);
+  // Code built at run time: its compilation is one C call (counted like a scan, at 64 units a
+  // character), and without the BigInt grant it must not hold a BigInt literal either (see
+  // bigint-gate.ts). Arguments are turned into strings once, so a toString cannot show the check
+  // one text and the compiler another. eval is therefore always an indirect eval (global scope).
+  const refuse = (src) => {
+    tick(64 * src.length);
+    if (!bigint && apply(reTest, bigintLiteral, [src])) throw new SyntaxError('terrarium: code built at run time holds a BigInt literal. ' + ${JSON.stringify(BIGINT_HINT)});
+    // Ask the host once per compile: the host re-arms the short entry window, so the fast ticks
+    // of this wrapper cannot leave a long window to the slow loop the new code may start.
+    tickHost();
+  };
+  const origEval = G.eval;
+  defineProp(G, 'eval', { __proto__: null, value: { eval(x) { if (typeof x !== 'string') return x; refuse(x); return apply(origEval, undefined, [x]); } }.eval, writable: true, configurable: true, enumerable: false });
+  const ctorProtos = [Function.prototype, getProto(async function () {}), getProto(function* () {}), getProto(async function* () {})];
+  for (let i = 0; i < ctorProtos.length; i++) {
+    const proto = ctorProtos[i], orig = proto.constructor, name = orig.name;
+    const wrapped = { [name]: function (...args) {
+      const texts = nullArray();
+      for (let j = 0; j < args.length; j++) texts[j] = '' + args[j];
+      let all = '';
+      for (let j = 0; j < texts.length; j++) all += texts[j] + '\\n';
+      refuse(all);
+      return construct(orig, texts);
+    } }[name];
+    defineProp(wrapped, 'length', { __proto__: null, value: orig.length });
+    defineProp(wrapped, 'prototype', { __proto__: null, value: proto });
+    defineProp(proto, 'constructor', { __proto__: null, value: wrapped, writable: true, configurable: true, enumerable: false });
+    if (i === 0) defineProp(G, 'Function', { __proto__: null, value: wrapped, writable: true, configurable: true, enumerable: false });
+  }
+  if (!bigint) {
+    delete G.BigInt;
+    delete G.BigInt64Array;
+    delete G.BigUint64Array;
+    const DVP = DataView.prototype;
+    delete DVP.getBigInt64;
+    delete DVP.setBigInt64;
+    delete DVP.getBigUint64;
+    delete DVP.setBigUint64;
+  }
 };
 `;

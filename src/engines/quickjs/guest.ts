@@ -67,9 +67,9 @@ const track = (r) => {
 const asyncId = (r) => (r !== null && (typeof r === 'object' || typeof r === 'function') && typeof r.then === 'function' ? track(r) : 0);
 ${GUEST_DIRECT}
 return {
-  install(hostcall, capsText, dataText, arrayLimit) {
+  install(hostcall, capsText, dataText, arrayLimit, bigint) {
     valueBudget = arrayLimit;
-    installGuards(arrayLimit, () => { if (hostcall(${HOSTCALL_TICK}, '') === '${TIME_UP}') throw timeUp(); });
+    installGuards(arrayLimit, () => { if (hostcall(${HOSTCALL_TICK}, '') === '${TIME_UP}') throw timeUp(); }, bigint);
     const safeStringify = JSON.stringify;
     const caps = jsonParse(capsText);
     const host = decodeValue(dataText);

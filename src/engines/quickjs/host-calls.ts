@@ -41,7 +41,10 @@ export abstract class HostCallsLayer extends InstanceCore {
     const { ctx } = this;
     try {
       if (this.fatal || this.hostStopped() || this.overDeadline()) return ctx.newString(TIME_UP);
-      if (id === HOSTCALL_TICK) return undefined;
+      if (id === HOSTCALL_TICK) {
+        this.rearm();
+        return undefined;
+      }
       if (!hasHostHeadroom()) {
         this.breakWith(new PluginStackError(this.req.limits.stackBytes, this.errorContext()));
         return ctx.newString(TIME_UP);

@@ -19,6 +19,7 @@ import { ArgWriter } from './marshal-in.js';
 import { type ReaderHost, Refusal, ResultReader } from './marshal-out.js';
 import { HostCallsLayer } from './host-calls.js';
 import { ASYNC_PREFIX, GLUE_FILE, GUEST_GLUE } from './guest.js';
+import { refuseBigIntLiterals } from './bigint-gate.js';
 import { now } from './util.js';
 
 const SURROGATE_OR_NUL = /[\ud800-\udfff\u0000]/;
@@ -61,6 +62,7 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
   }
 
   private loadIn(scope: Scope): void {
+    refuseBigIntLiterals(this.req);
     const { ctx, owned } = this;
     const keep = (h: QuickJSHandle) => owned.manage(h);
     const temp = (h: QuickJSHandle) => scope.manage(h);
@@ -75,7 +77,8 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
     // What a real array could hold in the plugin's memory (8 bytes a value), and at most 2^24:
     // a C loop over that many holes takes about a second on the machines measured.
     const limitH = temp(ctx.newNumber(valueBudget(this.req.limits.memoryBytes)));
-    temp(this.unwrapLoad(ctx.callFunction(install, this.glue, hostcall, capsH, dataH, limitH)));
+    const bigintH = this.req.grants?.bigint === true ? ctx.true : ctx.false;
+    temp(this.unwrapLoad(ctx.callFunction(install, this.glue, hostcall, capsH, dataH, limitH, bigintH)));
     this.probeClasses(temp);
     this.pollFn = keep(ctx.getProp(this.glue, 'poll'));
     this.dropFn = keep(ctx.getProp(this.glue, 'drop'));
