@@ -97,6 +97,9 @@ export interface EngineInstance extends Disposable {
 export interface Engine {
   readonly name: string;
   load(req: LoadRequest): Promise<EngineInstance>;
+  /** Optional: load synchronously (same contract as `load`), used to rebuild an instance inside a
+   *  call. Engines that cannot omit it. */
+  loadSync?(req: LoadRequest): EngineInstance;
 }
 
 /** What an engine declares about itself, so the core has no engine special cases. */

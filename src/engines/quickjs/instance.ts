@@ -64,7 +64,8 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
     const { ctx, owned } = this;
     const keep = (h: QuickJSHandle) => owned.manage(h);
     const temp = (h: QuickJSHandle) => scope.manage(h);
-    this.glue = keep(this.unwrapLoad(ctx.evalCode(GUEST_GLUE, GLUE_FILE)));
+    // From the snapshot, the glue is already evaluated in this memory: own its handle instead.
+    this.glue = keep(this.restoredGlue ? this.vm.handle(this.restoredGlue) : this.unwrapLoad(ctx.evalCode(GUEST_GLUE, GLUE_FILE)));
     const hostcall = keep(ctx.newFunction('hostcall', (idH, argsH) => this.hostcall(ctx.getNumber(idH), ctx.getString(argsH))));
     this.describeFn = keep(ctx.getProp(this.glue, 'describeThrown'));
     this.hostErrorFn = keep(ctx.getProp(this.glue, 'hostError'));
