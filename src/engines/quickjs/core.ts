@@ -43,6 +43,8 @@ export abstract class InstanceCore {
   protected glue!: QuickJSHandle;
   /** The glue's JSValue pointer when this instance's memory was copied from the snapshot, else 0. */
   protected readonly restoredGlue: number = 0;
+  /** The class-probe samples' JSValue pointer from the snapshot, else 0 (instance.ts probeClasses). */
+  protected readonly restoredProbe: number = 0;
   protected describeFn: QuickJSHandle | undefined;
   /** Cleared on dispose: host promises the application keeps pending must not keep this instance alive. */
   protected readonly self: { inst: InstanceCore | undefined } = { inst: this };
@@ -81,7 +83,7 @@ export abstract class InstanceCore {
       this.vm = new RawVM(qjs, this.ctx, memory);
       if (snapshot) {
         // Nothing has touched the memory since the steps above, the same ones the template took.
-        this.restoredGlue = snapshot.apply(memory, this.vm.ctxPtr);
+        ({ glue: this.restoredGlue, probe: this.restoredProbe } = snapshot.apply(memory, this.vm.ctxPtr));
         // The copy brought the template's runtime struct: this plugin's stack limit again.
         this.rt.setMaxStackSize(req.limits.stackBytes);
       }

@@ -35,6 +35,13 @@ const PAGE = 4096;
 const CONTEXT_SCAN = 2048;
 const WASM_PAGE = 65536;
 
+/**
+ * Samples of every kind the direct path tells apart by class id (instance.ts probeClasses: plain
+ * objects, arrays, and others that must not pass for either). The template evaluates it after the
+ * glue, so copies do not parse it either.
+ */
+export const CLASS_PROBE = `(() => { class A {} return [{}, Object.create(null), { a: 1, b: [] }, new A(), [], [1, , 3], new Proxy({}, {}), new Proxy([], {}), () => 1, function () {}, new Uint8Array(1), new Map(), new Date(0), new Error('x')]; })()`;
+
 /** A fresh instance stopped where its glue would be evaluated (InstanceCore's constructor done). */
 export interface SnapshotSubject {
   memory: WebAssembly.Memory;
@@ -61,8 +68,8 @@ export class GlueSnapshot {
     /** [memory offset, length, offset in `bytes`] per run of changed pages. */
     private readonly runs: Uint32Array,
     private readonly bytes: Uint8Array,
-    /** The glue object's JSValue pointer in every copy. */
-    readonly gluePtr: number,
+    /** The glue object's and the class-probe samples' JSValue pointers in every copy. */
+    private readonly pointers: { glue: number; probe: number },
     /** The context pointer every instance has (checked on each copy). */
     private readonly ctxPtr: number,
     /** Offset of the context's Math.random state (uint64) from the context pointer. */
@@ -87,12 +94,16 @@ export class GlueSnapshot {
     const before = differingWords(check.memory, template.memory, 64);
     if (before === undefined) throw new Error('two fresh instances differ in more than the Math.random seed');
 
-    const r = template.ctx.evalCode(GUEST_GLUE, GLUE_FILE);
-    if (r.error) {
-      r.error.dispose();
-      throw new Error('the glue did not evaluate in the template');
-    }
-    const gluePtr = r.value.value as unknown as number;
+    const evaluate = (code: string): number => {
+      const r = template.ctx.evalCode(code, GLUE_FILE);
+      if (r.error) {
+        r.error.dispose();
+        throw new Error('the glue did not evaluate in the template');
+      }
+      // Not disposed: every copy owns this value (as a handle the instance frees).
+      return r.value.value as unknown as number;
+    };
+    const pointers = { glue: evaluate(GUEST_GLUE), probe: evaluate(CLASS_PROBE) };
     if (options.extraBytes) {
       const block = template.malloc(options.extraBytes);
       if (!block) throw new Error('the template could not allocate extraBytes');
@@ -104,21 +115,22 @@ export class GlueSnapshot {
     for (const at of before) {
       if (at !== ctxPtr + randomOffset) throw new Error(`two fresh instances differ at ${at}, not only in the Math.random seed`);
     }
-    return new GlueSnapshot(template.memory.buffer.byteLength / WASM_PAGE, runs, bytes, gluePtr, ctxPtr, randomOffset);
+    return new GlueSnapshot(template.memory.buffer.byteLength / WASM_PAGE, runs, bytes, pointers, ctxPtr, randomOffset);
   }
 
   /**
    * Copy the image into a fresh instance (built by the same steps, its memory at least `wasmPages`
-   * large) and give its context a fresh Math.random seed. Returns the glue's JSValue pointer.
+   * large) and give its context a fresh Math.random seed. Returns the JSValue pointers the copy
+   * holds (owned by the instance from now on).
    */
-  apply(memory: WebAssembly.Memory, ctxPtr: number): number {
+  apply(memory: WebAssembly.Memory, ctxPtr: number): { glue: number; probe: number } {
     if (ctxPtr !== this.ctxPtr) throw new Error('the instance did not put its context where the template did');
     if (memory.buffer.byteLength < this.wasmPages * WASM_PAGE) throw new Error('the instance memory is smaller than the snapshot');
     const heap = new Uint8Array(memory.buffer);
     const { runs, bytes } = this;
     for (let i = 0; i < runs.length; i += 3) heap.set(bytes.subarray(runs[i + 2]!, runs[i + 2]! + runs[i + 1]!), runs[i]!);
     this.reseed(memory, ctxPtr + this.randomOffset);
-    return this.gluePtr;
+    return this.pointers;
   }
 
   /** A fresh, non-zero xorshift64* state (zero would stick at zero). */
