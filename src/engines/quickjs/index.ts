@@ -134,7 +134,13 @@ export async function loadQuickJS(
 ): Promise<QuickJSInstance> {
   const problem = startupProblem();
   if (problem) throw cannotStart(req, problem);
-  if (!debugVariant && !onModule && !syncModuleProblem()) return loadQuickJSSync(req);
+  if (!debugVariant && !onModule && !syncModuleProblem()) {
+    // Back to the event loop first: a host loading many plugins at once would otherwise build them
+    // all in one synchronous burst, and V8 then collects their memories with full, atomic GCs
+    // (measured: 2.5x the GC time of the interleaved async path; bench/results/load-js-snapshot.md).
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    return loadQuickJSSync(req);
+  }
   const maximum = Math.floor(req.limits.memoryBytes / PAGE);
   const memory = new WebAssembly.Memory({ initial: Math.min(256, maximum), maximum });
   const qjs = await newModule(memory, debugVariant);
