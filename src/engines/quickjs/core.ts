@@ -27,6 +27,7 @@ import { isHostStackOverflow } from '../../binding/overflow.js';
 import { RawVM, ScratchError } from './ffi.js';
 import { GLUE_FILE } from './guest.js';
 import { AsyncCalls } from './async-calls.js';
+import type { GlueSnapshot, SnapshotSubject } from './snapshot.js';
 import { type Described, now } from './util.js';
 import { type InterruptCounter, counterOf } from './interrupt-counter.js';
 
@@ -41,6 +42,10 @@ export abstract class InstanceCore {
   /** Handles that live as long as the instance (glue functions, exports), freed in reverse order. */
   protected readonly owned = new Scope();
   protected glue!: QuickJSHandle;
+  /** The glue's JSValue pointer when this instance's memory was copied from the snapshot, else 0. */
+  protected readonly restoredGlue: number = 0;
+  /** The class-probe samples' JSValue pointer from the snapshot, else 0 (instance.ts probeClasses). */
+  protected readonly restoredProbe: number = 0;
   protected describeFn: QuickJSHandle | undefined;
   /** Cleared on dispose: host promises the application keeps pending must not keep this instance alive. */
   protected readonly self: { inst: InstanceCore | undefined } = { inst: this };
@@ -81,6 +86,7 @@ export abstract class InstanceCore {
     protected readonly req: LoadRequest,
     protected readonly qjs: QuickJSWASMModule,
     private readonly memory: WebAssembly.Memory,
+    snapshot?: GlueSnapshot,
   ) {
     this.log = boundedLog((level, message) => req.log(level, message));
     this.rt = qjs.newRuntime();
@@ -90,6 +96,12 @@ export abstract class InstanceCore {
       this.guardMemory();
       this.ctx = this.rt.newContext();
       this.vm = new RawVM(qjs, this.ctx, memory);
+      if (snapshot) {
+        // Nothing has touched the memory since the steps above, the same ones the template took.
+        ({ glue: this.restoredGlue, probe: this.restoredProbe } = snapshot.apply(memory, this.vm.ctxPtr));
+        // The copy brought the template's runtime struct: this plugin's stack limit again.
+        this.rt.setMaxStackSize(req.limits.stackBytes);
+      }
     } catch (e) {
       this.rt.dispose();
       throw e;
@@ -266,6 +278,16 @@ export abstract class InstanceCore {
   /** One guest entry finished; a dispose requested meanwhile happens once nothing is on the stack. */
   protected leave(): void {
     if (this.entries.leave()) this.dispose();
+  }
+
+  /** True when this instance's glue came from the snapshot (not parsed). */
+  get fromSnapshot(): boolean {
+    return this.restoredGlue !== 0;
+  }
+
+  /** This fresh instance as the snapshot sees it (snapshot.ts; before load, never after). */
+  snapshotSubject(): SnapshotSubject {
+    return { memory: this.memory, ctx: this.ctx, ctxPtr: this.vm.ctxPtr, malloc: (n) => this.vm.malloc(n) };
   }
 
   /** What keeps this build from running the raw paths (see RawVM.probe), or ''. */

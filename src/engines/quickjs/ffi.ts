@@ -33,7 +33,8 @@ const RELEASE_SYNC = RELEASE_SYNC_MODULE as unknown as QuickJSSyncVariant;
 
 const require = createRequire(import.meta.url);
 let compiled: WebAssembly.Module | undefined;
-function wasmModule(): WebAssembly.Module {
+/** The release build's WebAssembly module, compiled once per process. */
+export function wasmModule(): WebAssembly.Module {
   compiled ??= new WebAssembly.Module(readFileSync(require.resolve('@jitl/quickjs-wasmfile-release-sync/wasm')));
   return compiled;
 }
@@ -279,6 +280,11 @@ export class RawVM extends RawMemory {
 
   protected override readFloat(ptr: number): number {
     return this.ffi.QTS_GetFloat64(this.ctxPtr, ptr);
+  }
+
+  /** malloc in guest memory (0 when it cannot); the caller frees it, or it goes with the instance. */
+  malloc(bytes: number): number {
+    return this.raw._malloc(bytes);
   }
 
   /** Free the scratch buffer (the context is about to be freed). */

@@ -21,6 +21,7 @@ import { HostCallsLayer } from './host-calls.js';
 import { ASYNC_PREFIX, GLUE_FILE, GUEST_GLUE } from './guest.js';
 import { refuseBigIntLiterals } from './bigint-gate.js';
 import { now } from './util.js';
+import { CLASS_PROBE } from './snapshot.js';
 
 const SURROGATE_OR_NUL = /[\ud800-\udfff\u0000]/;
 function isScalarArg(a: unknown): a is Scalar {
@@ -66,7 +67,8 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
     const { ctx, owned } = this;
     const keep = (h: QuickJSHandle) => owned.manage(h);
     const temp = (h: QuickJSHandle) => scope.manage(h);
-    this.glue = keep(this.unwrapLoad(ctx.evalCode(GUEST_GLUE, GLUE_FILE)));
+    // From the snapshot, the glue is already evaluated in this memory: own its handle instead.
+    this.glue = keep(this.restoredGlue ? this.vm.handle(this.restoredGlue) : this.unwrapLoad(ctx.evalCode(GUEST_GLUE, GLUE_FILE)));
     const hostcall = keep(ctx.newFunction('hostcall', (idH, argsH) => this.hostcall(ctx.getNumber(idH), argsH)));
     this.describeFn = keep(ctx.getProp(this.glue, 'describeThrown'));
     this.hostErrorFn = keep(ctx.getProp(this.glue, 'hostError'));
@@ -147,7 +149,8 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
   private probeClasses(temp: (h: QuickJSHandle) => QuickJSHandle): void {
     const { ctx } = this;
     const kinds = ['object', 'object', 'object', 'object', 'array', 'array', 'other', 'other', 'other', 'other', 'other', 'other', 'other', 'other'] as const;
-    const list = temp(this.unwrapLoad(ctx.evalCode(`(() => { class A {} return [{}, Object.create(null), { a: 1, b: [] }, new A(), [], [1, , 3], new Proxy({}, {}), new Proxy([], {}), () => 1, function () {}, new Uint8Array(1), new Map(), new Date(0), new Error('x')]; })()`, GLUE_FILE)));
+    // From the snapshot the samples are already built in this memory (as the template built them).
+    const list = temp(this.restoredProbe ? this.vm.handle(this.restoredProbe) : this.unwrapLoad(ctx.evalCode(CLASS_PROBE, GLUE_FILE)));
     const samples = kinds.map((kind, i) => ({ ptr: temp(ctx.getProp(list, i)).value as unknown as number, kind }));
     if (!this.vm.probeClasses(samples)) {
       throw new PluginLoadError('the QuickJS engine cannot start: the WebAssembly build lays out objects differently', this.errorContext(), 'Install the exact quickjs-emscripten versions pinned in package.json (npm ci)');
