@@ -295,7 +295,7 @@ export abstract class InstanceCore {
     const problem = this.vm.probe(release);
     if (problem) return problem;
     const run = (src: string) => this.scoped(() => this.ctx.evalCode(src).dispose());
-    const counter = counterOf(release, this.vm.ctxPtr, this.vm.memoryWords, this.pollHooks, run);
+    const counter = counterOf(release, this.vm.ctxPtr, this.vm.memoryWords, this.pollHooks, run, this.restoredGlue !== 0);
     if (typeof counter === 'string') return counter;
     this.counter = counter;
     return '';

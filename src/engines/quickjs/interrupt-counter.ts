@@ -147,11 +147,16 @@ export function counterOf(
   words: () => Uint32Array,
   hooks: { onPoll: (() => void) | undefined },
   run: (src: string) => void,
+  restored = false,
 ): InterruptCounter | string {
   let off = release ? releaseOffset : undefined;
   if (off === undefined) {
     off = findCounterOffset(ctxPtr, words, hooks, run);
     if (release) releaseOffset = off;
+  } else if (typeof off === 'number' && restored) {
+    // A context copied from the glue-ready image (snapshot.ts) holds the template's counter, not
+    // JS_NewContext's 0: put it back to 0, so its first tick polls as in a fresh context.
+    words()[(ctxPtr + off) >> 2] = 0;
   } else if (typeof off === 'number' && words()[(ctxPtr + off) >> 2] !== 0) {
     return 'a new JSContext does not hold the interrupt counter where the probe found it';
   }
