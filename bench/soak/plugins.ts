@@ -39,7 +39,9 @@ export const ATTACKS: readonly Attack[] = [
   js('js-recursion', 'JS: unbounded recursion', 'ERR_PLUGIN_STACK', 'function f(n) { return f(n + 1) + 1; }', 'return f(0);'),
   js('js-memory', 'JS: keep 1 MiB Uint8Arrays until the cap', 'ERR_PLUGIN_MEMORY', '', 'const keep = []; for (;;) keep.push(new Uint8Array(1 << 20));'),
   js('js-spread', 'JS: [...a] of 2^20 elements, in a loop', 'ERR_PLUGIN_TIMEOUT', 'const a = new Array(1 << 20).fill(1);', 'let n = 0; for (;;) n += [...a].length;'),
-  js('js-bigint', 'JS: BigInt multiply of 500,000-bit numbers, in a loop', 'ERR_PLUGIN_TIMEOUT', 'const b = 3n ** 315000n;', 'let n = 0n; for (;;) n ^= b * b;'),
+  // BigInt is off unless granted (a literal in the file fails its load): the attack builds one at
+  // run time through eval, which refuses it; the plugin sees a SyntaxError (ERR_PLUGIN_THROWN).
+  js('js-bigint', 'JS: BigInt multiply of 500,000-bit numbers built by eval, in a loop', 'ERR_PLUGIN_THROWN', '', "const b = (0, eval)('3' + 'n ** 315000' + 'n'); let n = b; for (;;) n ^= b * b;"),
   lua('lua-timeout', 'Lua: while true do end', 'ERR_PLUGIN_TIMEOUT', '', 'while true do end'),
   lua('lua-recursion', 'Lua: unbounded recursion', 'ERR_PLUGIN_STACK', 'local function f(n) return f(n + 1) + 1 end', 'return f(1)'),
   lua('lua-memory', 'Lua: a string doubled until the cap, every step kept', 'ERR_PLUGIN_MEMORY', '', "local s, keep = string.rep('x', 65536), {} while true do s = s .. s keep[#keep + 1] = s end"),
