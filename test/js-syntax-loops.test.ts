@@ -132,6 +132,28 @@ export function plain() { return [eval('40 + 2'), new Function('a', 'b', 'return
       inst.dispose();
     }
   });
+  it('createHost grants BigInt per plugin (grants.<plugin>.bigint): the granted plugin loads, another with a literal does not', SAFETY, async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'terrarium-bigint-'));
+    try {
+      const src = 'export function f() { return String(2n ** 64n); }';
+      await writeFile(path.join(dir, 'big.js'), src);
+      await writeFile(path.join(dir, 'other.js'), src);
+      const errors: string[] = [];
+      const host = await createHost({ dir, grants: { big: { bigint: true } }, logger: { debug() {}, info() {}, warn() {}, error: (o: unknown) => errors.push(JSON.stringify(o)) } as never });
+      try {
+        assert.equal(host.get<{ f(): string }>('big').f(), '18446744073709551616');
+        const other = host.plugins.find((p) => p.name === 'other');
+        assert.notEqual(other?.status, 'ready', 'the plugin without the grant did not load');
+      } finally {
+        await host.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+  it('a grant that is not a boolean is refused by createHost with ERR_OPTIONS', async () => {
+    await assert.rejects(createHost({ files: [], grants: { big: { bigint: 'yes' as never } } }), (e: { code?: string }) => e.code === 'ERR_OPTIONS');
+  });
   it('with the grant, BigInt works (literals, the constructor, eval)', async () => {
     const inst = await load(`export function f() { return [String(2n ** 64n), typeof BigInt64Array, String(eval('3n * 3n')), String(BigInt(7))].join(); }`, { bigint: true });
     try {

@@ -14,9 +14,14 @@ import type { CapabilityEntry } from './index.js';
 
 const KEY_SCOPED = Symbol.for('terrarium.keyScoped');
 
-/** Per-plugin grants of host powers (today: shared kv namespaces). */
+/** Per-plugin grants of host powers: shared kv namespaces, and BigInt in JavaScript. */
 export interface PluginGrants {
   kv?: { shared?: readonly string[] };
+  /**
+   * JavaScript: BigInt on (off by default, since one BigInt operation cannot be interrupted: the
+   * plugin may overrun callTimeoutMs by one operation, ~2 s near the size limit).
+   */
+  bigint?: boolean;
 }
 
 /**
@@ -66,7 +71,9 @@ export function checkGrants(grants: unknown): void {
   if (grants === null || typeof grants !== 'object' || Array.isArray(grants)) throw new OptionsError('options.grants must be an object keyed by plugin name', hint);
   for (const [name, g] of Object.entries(grants as Record<string, unknown>)) {
     if (g === null || typeof g !== 'object' || Array.isArray(g)) throw new OptionsError(`options.grants.${name} must be an object`, hint);
-    for (const k of Object.keys(g)) if (k !== 'kv') throw new OptionsError(`unknown grant "grants.${name}.${k}"`, 'Known grants: kv');
+    for (const k of Object.keys(g)) if (k !== 'kv' && k !== 'bigint') throw new OptionsError(`unknown grant "grants.${name}.${k}"`, 'Known grants: kv, bigint');
+    const bigint = (g as PluginGrants).bigint;
+    if (bigint !== undefined && typeof bigint !== 'boolean') throw new OptionsError(`options.grants.${name}.bigint must be true or false`, 'Pass e.g. grants: { big: { bigint: true } }');
     const kv = (g as PluginGrants).kv;
     if (kv === undefined) continue;
     if (kv === null || typeof kv !== 'object') throw new OptionsError(`options.grants.${name}.kv must be an object`, hint);

@@ -63,6 +63,7 @@ export class Builder {
       // key-scoped capabilities (host.kv) get the plugin's own key space, named when called
       capabilities: withKeyScope(withLogCapability(o.capabilities, (level, message) => req.log(level, message)), () => owner?.name ?? defaultName, (n) => o.grants[n]),
       data: o.capabilities.data,
+      grants: { bigint: o.grants[defaultName]?.bigint === true },
       config: () => o.config[defaultName] ?? (owner && owner.name !== defaultName ? o.config[owner.name] : undefined),
       // console / print output of every engine, bounded in bytes per line and per second like host.log.
       log: boundedLog((level: LogLevel, message: string) => {

@@ -68,7 +68,7 @@ export interface PluginsConfig {
   /** Per-plugin limits, keyed by file name without extension. */
   pluginLimits?: Record<string, { memoryBytes?: number; callTimeoutMs?: number; loadTimeoutMs?: number; stackBytes?: number }>;
   /** Per-plugin grants: `{ counter: { kv: { shared: ['counters'] } } }` (host.kv keys "@counters/..."). */
-  grants?: Record<string, { kv?: { shared?: string[] } }>;
+  grants?: Record<string, { kv?: { shared?: string[] }; bigint?: boolean }>;
   /** Host functions granted to plugins besides `host.log`: `kv` is the gateway's in-memory store. */
   capabilities?: { kv?: boolean | KvConfig };
   /** Ed25519 signatures (createHost `trust`): PEM text or paths of PEM files, relative to the config file. */
@@ -171,7 +171,7 @@ export interface ResolvedConfig {
     dir: string | undefined;
     limits: Record<string, number> | undefined;
     pluginLimits: Record<string, Record<string, number>> | undefined;
-    grants: Record<string, { kv?: { shared?: string[] } }> | undefined;
+    grants: Record<string, { kv?: { shared?: string[] }; bigint?: boolean }> | undefined;
     kv: ResolvedKv | undefined;
     trust: { publicKeys: string[]; requireSignature?: boolean } | undefined;
     watch: boolean | { debounceMs?: number } | undefined;

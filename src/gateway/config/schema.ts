@@ -125,7 +125,11 @@ export const GATEWAY_SCHEMA = {
           additionalProperties: {
             type: 'object',
             additionalProperties: false,
-            properties: { kv: { type: 'object', additionalProperties: false, properties: { shared: { type: 'array', items: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' } } } } },
+            properties: {
+              kv: { type: 'object', additionalProperties: false, properties: { shared: { type: 'array', items: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' } } } },
+              // JavaScript BigInt, off by default (one BigInt operation cannot be interrupted)
+              bigint: { type: 'boolean' },
+            },
           },
         },
         capabilities: {
