@@ -103,8 +103,9 @@ export interface Engine {
   readonly name: string;
   load(req: LoadRequest): Promise<EngineInstance>;
   /** Optional: load synchronously (same contract as `load`), used to rebuild an instance inside a
-   *  call. Engines that cannot omit it. */
-  loadSync?(req: LoadRequest): EngineInstance;
+   *  call. Engines that cannot omit it; undefined when this source cannot be loaded synchronously
+   *  now (the TypeScript engine before it has transpiled the source): the call then fails fast. */
+  loadSync?(req: LoadRequest): EngineInstance | undefined;
 }
 
 /** What an engine declares about itself, so the core has no engine special cases. */

@@ -53,6 +53,13 @@ export function reenter() { return host.again(); }
 `,
 };
 
+/** The same plugin as TypeScript: rebuilt inside a call from the transpiled source the engine keeps. */
+const TS: Lang = {
+  name: 'TypeScript',
+  ext: '.ts',
+  source: (start) => JS.source(start).replace(`let n = ${start};`, `let n: number = ${start};`).replace('function f(k)', 'function f(k: number): number'),
+};
+
 const LUA: Lang = {
   name: 'Lua',
   ext: '.lua',
@@ -135,7 +142,7 @@ async function start(lang: Lang, violation: Violation, extra: Partial<HostOption
   };
 }
 
-for (const lang of [JS, LUA]) {
+for (const lang of [JS, TS, LUA]) {
   for (const [violation, code] of VIOLATIONS) {
     describe(`the first moment (${lang.name}, ${violation}() -> ${code})`, () => {
       it('serves the call after a violation made at once after createHost resolved, with module state reset', async () => {

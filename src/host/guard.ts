@@ -52,13 +52,15 @@ export async function loadGuarded(engine: Engine, req: LoadRequest, emptyTable: 
 
 /**
  * `loadGuarded` through the engine's `loadSync` (a rebuild inside a call): the same request, the
- * same metadata and name rules. Undefined when the engine has no `loadSync`.
+ * same metadata and name rules. Undefined when the engine has no `loadSync`, or its `loadSync`
+ * cannot load this source synchronously now (TypeScript not transpiled yet).
  * @example const inst = loadGuardedSync(engine, req); if (inst) inst.call('greet', ['Ada'])
  */
 export function loadGuardedSync(engine: Engine, req: LoadRequest, emptyTable: EmptyTable = 'distinct'): GuardedInstance | undefined {
   if (!engine.loadSync) return undefined;
   const guard = new GuardedInstance(req, engine.name, emptyTable);
-  return guard.adopt(engine.loadSync(guard.request()));
+  const raw = engine.loadSync(guard.request());
+  return raw && guard.adopt(raw);
 }
 
 export class GuardedInstance implements EngineInstance {

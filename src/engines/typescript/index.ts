@@ -187,12 +187,53 @@ export async function stripTypes(source: string, ctx: { plugin: string; file: st
   );
 }
 
+/**
+ * What the transpiler made of the sources loaded lately (TypeScript text -> JavaScript), most
+ * recent last, bounded in characters: `loadSync` rebuilds an instance inside a call from it. The
+ * host rebuilds synchronously only a version it already built asynchronously, so a miss is rare
+ * (a source evicted by many others); loadSync then answers undefined and the call fails fast.
+ */
+class Transpiled {
+  private readonly bySource = new Map<string, string>();
+  private chars = 0;
+  constructor(private readonly maxChars: number) {}
+  get(ts: string): string | undefined {
+    const js = this.bySource.get(ts);
+    if (js !== undefined) {
+      this.bySource.delete(ts);
+      this.bySource.set(ts, js);
+    }
+    return js;
+  }
+  set(ts: string, js: string): void {
+    if (this.bySource.has(ts)) this.get(ts);
+    else {
+      this.bySource.set(ts, js);
+      this.chars += ts.length + js.length;
+    }
+    for (const [k, v] of this.bySource) {
+      if (this.chars <= this.maxChars || this.bySource.size === 1) break;
+      this.bySource.delete(k);
+      this.chars -= k.length + v.length;
+    }
+  }
+}
+
+/** 32 M characters (up to 64 MiB of UTF-16) of TypeScript and its output. */
+const transpiled = new Transpiled(32 * 1024 * 1024);
+
 export const typescriptEngine: Engine = {
   name: quickjsEngine.name,
   async load(req) {
     // Transpiling happens off the host's thread (bounded by loadTimeoutMs there); interpreting
     // the result is bounded by loadTimeoutMs on it, like any JavaScript plugin.
     const source = await stripTypes(req.source, { plugin: req.defaultName, file: req.file }, req.limits.loadTimeoutMs);
+    transpiled.set(req.source, source);
     return quickjsEngine.load({ ...req, source });
+  },
+  loadSync(req) {
+    const source = transpiled.get(req.source);
+    if (source === undefined || !quickjsEngine.loadSync) return undefined;
+    return quickjsEngine.loadSync({ ...req, source });
   },
 };
