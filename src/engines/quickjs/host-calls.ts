@@ -15,6 +15,10 @@ import { HOSTCALL_CONFIG, HOSTCALL_CONSOLE, HOSTCALL_PLATFORM, HOSTCALL_TICK, PE
 import { PlatformInputTooLarge, platformCall } from '../../platform/index.js';
 import { now } from './util.js';
 
+
+/** The least time a settled host result's continuation runs for, whatever the call's deadline. */
+const CONTINUATION_SLICE_MS = 50;
+
 export abstract class HostCallsLayer extends InstanceCore {
   protected pollFn!: QuickJSHandle;
   protected dropFn!: QuickJSHandle;
@@ -203,7 +207,13 @@ export abstract class HostCallsLayer extends InstanceCore {
   private pump(): void {
     if (this.disposed || this.broken || this.stopped()) return;
     const saved = this.deadline;
-    this.deadline = Math.min(this.pending.earliestDeadline(), now() + this.req.limits.callTimeoutMs);
+    // The continuation of an async call whose host work came back in time may find the call's
+    // deadline already passed because another plugin held the thread meanwhile: it still gets a
+    // short slice (CONTINUATION_SLICE_MS), so that time is not charged to it; the host's async
+    // timer (host/deadline-timer.ts) fails the call at the next turn if it is still not settled.
+    const t = now();
+    const limit = this.req.limits.callTimeoutMs;
+    this.deadline = Math.min(Math.max(this.pending.earliestDeadline(), t + Math.min(limit, CONTINUATION_SLICE_MS)), t + limit);
     this.entries.enter();
     this.backstop = Infinity;
     try {
