@@ -432,6 +432,7 @@ export function runConformance(spec: EngineSpec): void {
         const other = await createHost({
           files: [path.join(dir, file('caps'))],
           limits: LIMITS,
+          ...(spec.engines ? { engines: spec.engines } : {}),
           capabilities: { kv: { get: () => 1, set: () => 1 }, users: { fetch: () => new Promise(() => {}) }, fail: () => 1, reenter: () => 1 },
         });
         const pending = other.get<CapsApi>('caps').fetchUser(1);
