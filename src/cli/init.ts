@@ -60,7 +60,7 @@ const TSCONFIG = `{
     "target": "ES2022",
     "module": "NodeNext",
     "moduleResolution": "NodeNext",
-    "lib": ["ES2023"],
+    "lib": ["ES2023", "DOM"],
     "types": [],
     "strict": true,
     "noEmit": true,
