@@ -11,6 +11,9 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createHost } from '../src/index.js';
+import { scopedFs } from '../src/capabilities/fs.js';
+import { memoryKv } from '../src/cli/demo.js';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const cli = path.join(repo, 'dist/cli/main.js');
@@ -102,5 +105,99 @@ export function misuse(): void {
     const r = await typecheck(dir);
     assert.notEqual(r.code, 0);
     assert.match(r.out, /Type 'string' is not assignable to type 'unknown\[\]'/);
+  });
+});
+
+describe('types/terrarium.lua: annotations for lua-language-server', () => {
+  const LIBS = ['json', 'base64', 'hex', 'crypto', 'os'];
+
+  /** Dotted names the annotation file declares: `function a.b(` and `a.b = ` at the start of a line. */
+  async function declared(): Promise<Set<string>> {
+    const text = await readFile(path.join(repo, 'types/terrarium.lua'), 'utf8');
+    assert.match(text, /^---@meta/);
+    const names = new Set<string>();
+    for (const m of text.matchAll(/^function ([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)+)\(/gm)) names.add(m[1]!);
+    for (const m of text.matchAll(/^([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)+) = /gm)) names.add(m[1]!);
+    return names;
+  }
+
+  it('declares every host function and platform library function a loaded Lua plugin sees, and nothing it does not', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'terrarium-luameta-'));
+    try {
+      // A plugin's view: pairs() lists the platform libraries; host cannot be listed (pairs(host) is
+      // empty by design), so it is probed for every name that could be there.
+      await writeFile(
+        path.join(dir, 'probe.lua'),
+        `local M = {}
+function M.host_types(names)
+  local out = {}
+  for _, n in ipairs(names) do
+    local v = host
+    for part in n:gmatch('[^.]+') do
+      if type(v) ~= 'userdata' and type(v) ~= 'table' then v = nil break end
+      v = v[part]
+    end
+    out[n] = type(v)
+  end
+  return out
+end
+function M.libs(names)
+  local out = {}
+  for _, lib in ipairs(names) do
+    local keys = {}
+    for k in pairs(_G[lib]) do keys[#keys + 1] = lib .. '.' .. k end
+    out[#out + 1] = table.concat(keys, ' ')
+  end
+  return out
+end
+return M
+`,
+      );
+      await mkdir(path.join(dir, 'fs'));
+      // What terrarium call / terrarium test grant: kv and fs (and log, always).
+      const caps = { ...memoryKv(), fs: scopedFs(path.join(dir, 'fs')) };
+      await using h = await createHost({ files: [path.join(dir, 'probe.lua')], capabilities: caps });
+      const probe = h.get<{ host_types(names: string[]): Record<string, string>; libs(names: string[]): string[] }>('probe');
+
+      // Candidates for host: the granted capability tree, log, and the engine's own members
+      // (the helpers map of src/engines/lua/host-object.ts, host.null, host.config).
+      const engineSource = await readFile(path.join(repo, 'src/engines/lua/host-object.ts'), 'utf8');
+      const helperBlock = /const helpers = new Map<string, CFunction>\(\[([\s\S]*?)\n {2}\]\);/.exec(engineSource);
+      assert.ok(helperBlock, 'found the helpers map in host-object.ts');
+      const helpers = [...helperBlock[1]!.matchAll(/^ {4}\[?\s*'(\w+)',/gm)].map((m) => m[1]!);
+      assert.ok(helpers.includes('array') && helpers.includes('bytes'), `helpers found: ${helpers.join(', ')}`);
+      const granted = Object.entries(caps).flatMap(([ns, fns]) => Object.keys(fns as object).map((f) => `host.${ns}.${f}`));
+      const decl = await declared();
+      const declaredHost = [...decl].filter((n) => n.startsWith('host.'));
+      const candidates = [...new Set([...granted, ...['debug', 'info', 'warn', 'error'].map((l) => `host.log.${l}`), ...helpers.map((n) => `host.${n}`), 'host.null', 'host.config', ...declaredHost])];
+      const types = probe.host_types(candidates.map((n) => n.slice('host.'.length)));
+      const seen = candidates.filter((n) => types[n.slice('host.'.length)] !== 'nil' || n === 'host.config');
+      const missing = seen.filter((n) => !decl.has(n) && !declaredHost.some((d) => d.startsWith(`${n}.`)));
+      assert.deepEqual(missing, [], 'every member of host the plugin sees is declared');
+      const stale = declaredHost.filter((n) => !seen.includes(n));
+      assert.deepEqual(stale, [], 'every declared member of host is there (with kv and fs granted)');
+
+      const libs = probe.libs(LIBS).flatMap((keys) => keys.split(' ')).filter(Boolean);
+      assert.ok(libs.includes('crypto.random_bytes') && libs.includes('json.null'), libs.join(' '));
+      assert.deepEqual(libs.filter((n) => !decl.has(n)), [], 'every platform library member is declared');
+      const declaredLibs = [...decl].filter((n) => LIBS.includes(n.split('.')[0]!));
+      assert.deepEqual(declaredLibs.filter((n) => !libs.includes(n)), [], 'every declared library member exists');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('is shipped: types/ is in the package files and the Lua scaffold README points at it', async () => {
+    const pkg = JSON.parse(await readFile(path.join(repo, 'package.json'), 'utf8')) as { files: string[] };
+    assert.ok(pkg.files.includes('types'));
+    const root = await mkdtemp(path.join(os.tmpdir(), 'terrarium-luainit-'));
+    try {
+      const r = await node([cli, 'init', path.join(root, 'mw'), '--lang', 'lua', '--middleware']);
+      assert.equal(r.code, 0, r.out);
+      assert.match(await readFile(path.join(root, 'mw/README.md'), 'utf8'), /types\/terrarium\.lua/);
+      assert.match(await readFile(path.join(root, 'mw/mw.lua'), 'utf8'), /---@type terrarium\.Middleware/);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });

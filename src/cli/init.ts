@@ -145,6 +145,7 @@ function middlewareSource(lang: InitLang, name: string): string {
     return `-- ${name}: a Terrarium gateway middleware (Lua). The gateway calls onRequest(req, ctx) and
 -- onResponse(res, ctx); see docs/gateway.md, "Plugin middlewares", for what they may return.
 -- Editor types: see README.md (types/terrarium.lua of the terrarium-plugins package).
+---@type terrarium.Middleware
 local M = {
   meta = {
     name = '${name}',
