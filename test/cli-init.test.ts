@@ -57,7 +57,8 @@ describe('terrarium init', () => {
     assert.equal((await run('init', dir, '--lang', 'js', '--middleware')).code, 0);
     const file = path.join(dir, 'broken-mw.js');
     const source = await readFile(file, 'utf8');
-    await writeFile(file, source.replace("status: 403, body: { error: 'blocked' } } };\n", "status: 401, body: { error: 'blocked' } } };\n"));
+    await writeFile(file, source.replace("{ error: 'blocked' } } };\n", "{ error: 'denied' } } };\n"));
+    assert.notEqual(await readFile(file, 'utf8'), source);
     const tested = await run('test', file);
     assert.equal(tested.code, 1);
     assert.match(tested.stdout, /FAIL  broken-mw/);

@@ -130,7 +130,7 @@ export function selftest()${ts ? ': boolean' : ''} {
 // The example request and context of the self-tests: what the gateway passes (src/gateway/middleware/contract.ts).
 const REQ_BLOCKED = `{ method: 'GET', path: '/', query: {}, headers: { 'x-block': '1' }, client: { address: '127.0.0.1', port: 40000 } }`;
 const REQ_PLAIN = `{ method: 'GET', path: '/', query: {}, headers: {}, client: { address: '127.0.0.1', port: 40000 } }`;
-const CTX = `{ config: { header: 'x-block', greeting: 'hi' }, state: {}, router: 'r', middleware: 'm' }`;
+const CTX = `{ config: { status: 403, greeting: 'hi' }, state: {}, router: 'r', middleware: 'm' }`;
 
 /** `{ a: 1 }` JavaScript literals to Lua table constructors (the examples above only). */
 function luaTable(js: string): string {
@@ -151,17 +151,18 @@ local M = {
     name = '${name}',
     version = '0.1.0',
     apiVersion = 1,
-    description = 'Blocks requests carrying a header; tags the others',
+    description = 'Blocks requests carrying x-block; tags the others',
     -- The gateway checks this middleware's config against the schema and fills in the defaults.
     configSchema = {
       type = 'object',
       additionalProperties = false,
       properties = {
-        header = { type = 'string', minLength = 1, default = 'x-block' },
+        status = { type = 'integer', minimum = 400, maximum = 499, default = 403 },
         greeting = { type = 'string', default = 'hello' },
       },
     },
-    -- Only these request headers are copied into req.headers (copying is most of a call's cost).
+    -- Only these request headers are copied into req.headers (copying is most of a call's cost):
+    -- a header read but not listed here is never seen.
     gateway = { requestHeaders = { 'x-block' } },
     -- Self-tests: run on every load and by \`terrarium test\`; a failure blocks activation.
     tests = {
@@ -172,7 +173,7 @@ local M = {
           expect = { setHeaders = { ['x-greeting'] = 'hi' }, state = { tagged = true } } },
       },
       onResponse = {
-        { args = { { status = 200, headers = host.object({}) }, { config = ${luaTable("{ header: 'x-block', greeting: 'hi' }")}, state = { tagged = true }, router = 'r', middleware = 'm' } },
+        { args = { { status = 200, headers = host.object({}) }, { config = ${luaTable("{ status: 403, greeting: 'hi' }")}, state = { tagged = true }, router = 'r', middleware = 'm' } },
           expect = { setHeaders = { ['x-served-by'] = '${name}' } } },
       },
     },
@@ -181,8 +182,8 @@ local M = {
 
 function M.onRequest(req, ctx)
   -- Answer now: the rest of the chain and the upstream are skipped.
-  if req.headers[ctx.config.header] then
-    return { respond = { status = 403, body = { error = 'blocked' } } }
+  if req.headers['x-block'] then
+    return { respond = { status = ctx.config.status, body = { error = 'blocked' } } }
   end
   -- Otherwise add a header for the upstream, and remember something for onResponse.
   return { setHeaders = { ['x-greeting'] = ctx.config.greeting }, state = { tagged = true } }
@@ -208,17 +209,18 @@ export const meta${T(': PluginMeta')} = {
   name: '${name}',
   version: '0.1.0',
   apiVersion: 1,
-  description: 'Blocks requests carrying a header; tags the others',
+  description: 'Blocks requests carrying x-block; tags the others',
   // The gateway checks this middleware's config against the schema and fills in the defaults.
   configSchema: {
     type: 'object',
     additionalProperties: false,
     properties: {
-      header: { type: 'string', minLength: 1, default: 'x-block' },
+      status: { type: 'integer', minimum: 400, maximum: 499, default: 403 },
       greeting: { type: 'string', default: 'hello' },
     },
   },
-  // Only these request headers are copied into req.headers (copying is most of a call's cost).
+  // Only these request headers are copied into req.headers (copying is most of a call's cost):
+  // a header read but not listed here is never seen.
   gateway: { requestHeaders: ['x-block'] },
   // Self-tests: run on every load and by \`terrarium test\`; a failure blocks activation.
   tests: {
@@ -227,15 +229,15 @@ export const meta${T(': PluginMeta')} = {
       { args: [${REQ_PLAIN}, ${CTX}], expect: { setHeaders: { 'x-greeting': 'hi' }, state: { tagged: true } } },
     ],
     onResponse: [
-      { args: [{ status: 200, headers: {} }, { config: { header: 'x-block', greeting: 'hi' }, state: { tagged: true }, router: 'r', middleware: 'm' }], expect: { setHeaders: { 'x-served-by': '${name}' } } },
+      { args: [{ status: 200, headers: {} }, { config: { status: 403, greeting: 'hi' }, state: { tagged: true }, router: 'r', middleware: 'm' }], expect: { setHeaders: { 'x-served-by': '${name}' } } },
     ],
   },
 };
-${T('\ninterface Config {\n  header: string;\n  greeting: string;\n}\n')}
+${T('\ninterface Config {\n  status: number;\n  greeting: string;\n}\n')}
 export function onRequest(req${T(': MiddlewareRequest')}, ctx${T(': MiddlewareContext')})${T(': RequestDecision | undefined')} {
   const config = ctx.config${T(' as Config')};
   // Answer now: the rest of the chain and the upstream are skipped.
-  if (req.headers[config.header] !== undefined) return { respond: { status: 403, body: { error: 'blocked' } } };
+  if (req.headers['x-block'] !== undefined) return { respond: { status: config.status, body: { error: 'blocked' } } };
   // Otherwise add a header for the upstream, and remember something for onResponse.
   return { setHeaders: { 'x-greeting': config.greeting }, state: { tagged: true } };
 }
@@ -281,7 +283,7 @@ http:
   middlewares:
     ${name}:
       plugin:
-        ${name}: { header: x-block, greeting: hello }   # checked against meta.configSchema
+        ${name}: { status: 403, greeting: hello }   # checked against meta.configSchema
 \`\`\`
 
 Then list \`${name}\` in a router's \`middlewares\`. A request with \`x-block\` gets 403; the others
