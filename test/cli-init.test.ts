@@ -6,6 +6,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promis
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createGateway } from '../dist/gateway/index.js';
 
 const cli = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 
@@ -50,6 +51,36 @@ describe('terrarium init', () => {
         if (lang === 'lua') assert.match(readme, /types\/terrarium\.lua/);
       });
     }
+  }
+
+  for (const lang of ['js', 'ts', 'lua'] as const) {
+    it(`the ${lang} middleware scaffold works in the gateway: blocks x-block with its config's status, tags the rest`, async (t) => {
+      const dir = path.join(root, `gw-${lang}`);
+      assert.equal((await run('init', dir, '--lang', lang, '--middleware')).code, 0);
+      const name = `gw-${lang}`;
+      const file = path.join(root, `gw-${lang}.yaml`);
+      await writeFile(
+        file,
+        `entryPoints: { web: { address: "127.0.0.1:0" } }
+http:
+  routers: { all: { rule: "PathPrefix(\`/\`)", entryPoints: [web], middlewares: [mw], service: echo } }
+  middlewares: { mw: { plugin: { ${name}: { status: 451, greeting: bonjour } } } }
+  services: { echo: { echo: {} } }
+plugins: { dir: ${JSON.stringify(dir)}, watch: false }
+`,
+      );
+      const gw = await createGateway(file);
+      t.after(() => gw.close());
+      const url = Object.values(gw.entryPoints)[0]!.url;
+      const blocked = await fetch(`${url}/x`, { headers: { 'x-block': '1' } });
+      assert.equal(blocked.status, 451);
+      assert.deepEqual(await blocked.json(), { error: 'blocked' });
+      const passed = await fetch(`${url}/x`);
+      assert.equal(passed.status, 200);
+      assert.equal(passed.headers.get('x-served-by'), name);
+      const echoed = (await passed.json()) as { headers: Record<string, string> };
+      assert.equal(echoed.headers['x-greeting'], 'bonjour');
+    });
   }
 
   it("the middleware's self-tests really check it: a broken onRequest fails terrarium test", async () => {
