@@ -143,7 +143,7 @@ function luaTable(js: string): string {
 function middlewareSource(lang: InitLang, name: string): string {
   if (lang === 'lua') {
     return `-- ${name}: a Terrarium gateway middleware (Lua). The gateway calls onRequest(req, ctx) and
--- onResponse(res, ctx); see docs/gateway.md, "Plugin middlewares", for what they may return.
+-- onResponse(res, ctx); see docs/gateway.md, "Writing a middleware", for what they may return.
 -- Editor types: see README.md (types/terrarium.lua of the terrarium-plugins package).
 ---@type terrarium.Middleware
 local M = {
@@ -201,7 +201,7 @@ return M
   const ts = lang === 'ts';
   const T = (s: string) => (ts ? s : '');
   return `${T('/// <reference types="terrarium-plugins/plugin" />\n')}// ${name}: a Terrarium gateway middleware (${ts ? 'TypeScript' : 'JavaScript'}). The gateway calls onRequest(req, ctx)
-// and onResponse(res, ctx); see docs/gateway.md, "Plugin middlewares", for what they may return.
+// and onResponse(res, ctx); see docs/gateway.md, "Writing a middleware", for what they may return.
 ${T(
   "import type { MiddlewareContext, MiddlewareRequest, MiddlewareResponse, PluginMeta, RequestDecision, ResponseDecision } from 'terrarium-plugins/plugin';\n",
 )}
