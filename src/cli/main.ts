@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The terrarium command line: `list`, `call`, `test`, `keygen`, `sign`, `verify` and `demo`. Usage errors exit 2 with a message,
+ * The terrarium command line: `init`, `list`, `call`, `test`, `keygen`, `sign`, `verify` and `demo`. Usage errors exit 2 with a message,
  * plugin failures exit 1 with the error code and message on stderr; never a stack trace.
  */
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -18,6 +18,7 @@ import { memoryKv, runDemo } from './demo.js';
 import { generateKeys, makeTrustStore, signPlugin, signaturePath, verifyPlugin } from '../host/trust.js';
 import type { Logger } from '../types.js';
 import { registerServe } from './serve.js';
+import { INIT_LANGS, InitError, initPlugin, type InitLang } from './init.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -97,6 +98,24 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
     .configureOutput({ writeOut: out, writeErr: err })
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
+
+  program
+    .command('init')
+    .description('scaffold a plugin in a new (or empty) directory: the plugin with meta and self-tests, and a README')
+    .argument('<dir>', 'the directory to create')
+    .addOption(new Option('--lang <lang>', 'the plugin language').choices(INIT_LANGS).makeOptionMandatory())
+    .option('--middleware', 'a gateway middleware (onRequest/onResponse) instead of a plain plugin')
+    .addHelpText('after', '\nExample: terrarium init plugins/deny --lang ts --middleware && terrarium test plugins/deny')
+    .action((dir: string, opts: { lang: InitLang; middleware?: boolean }) => {
+      let files: string[];
+      try {
+        files = initPlugin(dir, opts.lang, opts.middleware === true);
+      } catch (e) {
+        if (e instanceof InitError) throw new UsageError(e.message);
+        throw e;
+      }
+      out(`wrote ${files.join(', ')}\nnext: terrarium test ${files[0]}\n`);
+    });
 
   program
     .command('list')
