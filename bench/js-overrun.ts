@@ -1,8 +1,8 @@
 /**
  * Scenario: how far past `callTimeoutMs` a QuickJS plugin can keep the host with loops of
  * operations written as syntax (spread, destructuring, string comparison, ...), where each
- * iteration is one long C loop inside QuickJS, plus the built-in attacks of bench/overrun.ts and
- * code built at run time with eval and Function. 500 ms call limit, 64 MiB. Each attack runs RUNS
+ * iteration is one long C loop inside QuickJS, built-ins that each run one long C loop (indexOf,
+ * sort, regex, JSON, a 4 MiB capability argument), and code built at run time with eval and Function. 500 ms call limit, 64 MiB. Each attack runs RUNS
  * times on a fresh instance (the host recreates it after each timeout); the figure is the worst
  * elapsed time from the call to its error, minus the limit. The empty loop is the baseline of the
  * same run. Also prints what one single operation of each kind costs (not interruptible), so the
@@ -47,6 +47,13 @@ const attacks: Record<string, [setup: string, body: string]> = {
   'eval-built loop of spreads (eval is indirect: a global)': [`${ARR} globalThis.g = a;`, 'eval("for (;;) { const b = [...g]; }");'],
   'Function-built loop of object spreads': [OBJ, 'new Function("o", "for (;;) { const b = { ...o }; }")(o);'],
   'typed array copies new Uint8Array(b), 16 MiB': [`const b = new Uint8Array(1 << 24);`, 'new Uint8Array(b);'],
+  // Built-ins that each run one long C loop.
+  's.lastIndexOf over 16 MiB': [`const s = 'x'.repeat(1 << 24); let k = 0;`, "k += s.lastIndexOf('y');"],
+  'Uint8Array(16 MiB).indexOf': [`const b = new Uint8Array(1 << 24); let k = 0;`, 'k += b.indexOf(1);'],
+  'host.echo(4 MiB string)': [`const s = 'x'.repeat(1 << 22);`, 'try { host.echo(s); } catch (e) {}'],
+  'sort of 2^19 numbers': [`const a = []; for (let i = 0; i < (1 << 19); i++) a.push((i * 7919) % 1000003);`, 'a.slice().sort();'],
+  'regex scan of 16 MiB': [`const s = 'x'.repeat(1 << 24);`, '/y/.test(s);'],
+  'Object.keys of a 2^18-key object': [OBJ, 'Object.keys(o);'],
   // A fast stretch that lets the window grow back to 10,000 ticks, then a burst of slow operations.
   'alternating: 20,000 empty iterations, then 1,000 object spreads of 2^14 keys': [
     `const o = {}; for (let i = 0; i < (1 << 14); i++) o['k' + i] = i;`,
@@ -64,6 +71,7 @@ const host = await createHost({
   dir,
   limits: { memoryBytes: 64 * 1024 * 1024, callTimeoutMs: LIMIT_MS, loadTimeoutMs: 60_000 },
   quarantine: { maxViolations: Infinity },
+  capabilities: { echo: (x: unknown) => x },
 });
 console.log(`load average at start: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 console.log(`| loop (callTimeoutMs ${LIMIT_MS}, memoryBytes 64 MiB) | worst overrun of ${RUNS} runs | error |`);

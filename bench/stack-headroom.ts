@@ -16,32 +16,16 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { createHost } from '../dist/index.js';
-import { HOST_STACK_RESERVE_BYTES, hasHostHeadroom } from '../dist/binding/headroom.js';
+import { HOST_STACK_RESERVE_BYTES, freeStackBytes, hasHostHeadroom } from '../dist/binding/headroom.js';
 import { MAX_DEPTH, decodeWire, encodeWire } from '../dist/binding/wire.js';
 
 const BATCHES = 15;
 const LOOP = 200;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-const noop = () => 0;
-/** Bytes free below the caller: the largest argument list that fits. */
-function freeStack(): number {
-  let lo = 0;
-  let hi = 1 << 18;
-  while (lo < hi) {
-    const m = (lo + hi + 1) >> 1;
-    try {
-      Reflect.apply(noop, undefined, new Array(m));
-      lo = m;
-    } catch {
-      hi = m - 1;
-    }
-  }
-  return lo * 8;
-}
 /** Stack `fn` needs: free stack here minus the padding at which it starts to fail. */
 function need(fn: () => unknown): number {
-  const free = freeStack();
+  const free = freeStackBytes();
   let lo = 0;
   let hi = Math.floor(free / 8);
   const ok = (pad: number) => {

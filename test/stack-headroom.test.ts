@@ -15,7 +15,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createHost, type Host } from 'terrarium-plugins';
-import { HOST_STACK_RESERVE_BYTES } from '../dist/binding/headroom.js';
+import { HOST_STACK_RESERVE_BYTES, freeStackBytes } from '../dist/binding/headroom.js';
 
 type Api = Record<string, (...a: unknown[]) => unknown>;
 const SLOW = { timeout: 300_000 };
@@ -60,21 +60,6 @@ function guaranteeFree(): boolean {
   } catch {
     return false;
   }
-}
-/** Bytes of V8 stack free here: the largest argument list that still fits (bisection). */
-function freeStack(): number {
-  let lo = 0;
-  let hi = 1 << 18;
-  while (lo < hi) {
-    const m = (lo + hi + 1) >> 1;
-    try {
-      Reflect.apply(noop, undefined, new Array(m));
-      lo = m;
-    } catch {
-      hi = m - 1;
-    }
-  }
-  return lo * 8;
 }
 
 describe('stack headroom for host code (limits.stackBytes at its maximum)', () => {
@@ -200,7 +185,7 @@ describe('stack headroom for host code (limits.stackBytes at its maximum)', () =
     it(`an application calling ${plugin === 'p' ? 'a JavaScript' : 'a Lua'} plugin with little stack left never gets a capability that ran half way`, SLOW, async () => {
       // The application's own frames use the stack: `slots` arguments of 8 bytes below the call.
       const call = (slots: number) => () => Reflect.apply(() => host.get<Api>(plugin).app!(), undefined, new Array(slots));
-      const total = freeStack() / 8;
+      const total = freeStackBytes() / 8;
       const edge = await boundary(0, total, async (s) => (await attempt(call(s), `${s} slots used`, true)) === 'ok');
       const seen = new Set<string>();
       for (const s of sweep(Math.max(0, edge - 40_000), Math.min(total, edge + 40_000), 5000, edge, 1200, 16)) seen.add(await attempt(call(s), `${s} slots used`, true));

@@ -11,6 +11,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { launchRedis } from '../../test/fixtures/redis.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
@@ -141,27 +142,11 @@ export class Supervisor {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'terrarium-soak-redis-'));
     this.dirs.push(dir);
     const port = await freePort();
-    const launch = () =>
-      new Promise<ChildProcess>((resolve, reject) => {
-        const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
-          stdio: ['ignore', 'pipe', 'pipe'],
-          detached: true,
-        });
-        this.track(child, false);
-        let out = '';
-        const onData = (c: Buffer) => {
-          out += c.toString();
-          if (out.includes('Ready to accept connections')) {
-            child.stdout!.off('data', onData);
-            child.stdout!.resume();
-            resolve(child);
-          }
-        };
-        child.stdout!.on('data', onData);
-        child.stderr!.resume();
-        child.once('error', (e) => reject(new Error(`cannot start redis-server: ${e.message}`)));
-        child.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${out.slice(-500)}`)));
-      });
+    const launch = async () => {
+      const child = await launchRedis(port, dir, false, true);
+      this.track(child, false);
+      return child;
+    };
     let child = await launch();
     return {
       port,

@@ -43,3 +43,23 @@ export function hasHostHeadroom(): boolean {
     throw e;
   }
 }
+
+/**
+ * Bytes of V8 stack free below the caller, to 8 bytes: the largest argument list that still fits,
+ * found by bisection with the same proof as hasHostHeadroom. For measuring what host code needs
+ * (bench/stack-headroom.ts, test/stack-headroom.test.ts), never on a call path: it costs ~18 tries.
+ */
+export function freeStackBytes(): number {
+  let lo = 0;
+  let hi = 1 << 18;
+  while (lo < hi) {
+    const m = (lo + hi + 1) >> 1;
+    try {
+      Reflect.apply(nothing, undefined, new Array(m));
+      lo = m;
+    } catch {
+      hi = m - 1;
+    }
+  }
+  return lo * 8;
+}
