@@ -16,6 +16,7 @@ import { middlewareFailureBody, type ActiveMiddleware } from '../middleware/plug
 import type { MiddlewareContext, MiddlewareRequest } from '../middleware/contract.js';
 import type { UpstreamCall, UpstreamFailure } from '../services/proxy.js';
 import type { Router } from './runtime.js';
+import { clientAddress } from '../routing/ipnet.js';
 
 /** What an exchange needs of the gateway that runs it. */
 export interface ExchangeEnv {
@@ -192,7 +193,7 @@ export abstract class ExchangeBase {
         path: this.path,
         query: this.queryObject(),
         headers: this.headers as Record<string, string | string[]>,
-        client: { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 },
+        client: { address: clientAddress(socket.remoteAddress), port: socket.remotePort ?? 0 },
       };
     }
     const only = mw.requestHeaders;

@@ -16,7 +16,8 @@ import { Exchange } from './exchange.js';
 import { plainResponse, type ExchangeEnv } from './base.js';
 import { inboundHeaders, trustsPeer } from '../routing/forwarded.js';
 import type { GatewayStats, RouterStats } from '../stats/stats.js';
-import { normalizePath } from '../routing/path.js';
+import { normalizePath, routingPath } from '../routing/path.js';
+import { clientAddress } from '../routing/ipnet.js';
 import type { MatchInput } from '../routing/rules.js';
 import type { Router, Runtime } from './runtime.js';
 import { parseTarget } from '../routing/target.js';
@@ -97,7 +98,7 @@ export class Dispatcher implements ExchangeEnv {
             path: url,
             status: code,
             ms: Math.round(ms * 100) / 100,
-            client: req.socket.remoteAddress,
+            client: clientAddress(req.socket.remoteAddress),
             ...(exchange && exchange.urlChanged ? { upstreamUrl: exchange.url() } : {}),
           },
           'access',
@@ -128,7 +129,7 @@ export class Dispatcher implements ExchangeEnv {
     }
     const path = normalized.path;
     const urlChanged = target.absolute || path !== target.path;
-    const peer = req.socket.remoteAddress ?? '';
+    const peer = clientAddress(req.socket.remoteAddress);
     let headers = inboundHeaders(req.headers, trustsPeer(ep.forwarded, peer));
     // RFC 9112 3.2.2: the authority of an absolute-form target replaces the Host header.
     if (target.absolute) {
@@ -139,7 +140,8 @@ export class Dispatcher implements ExchangeEnv {
     let parsedQuery: Record<string, string | string[]> | undefined;
     const input: MatchInput = {
       host: hostOf(target.host),
-      path,
+      // Rules see the path with the escapes that change no meaning decoded (Traefik's routing path).
+      path: routingPath(path),
       method: req.method ?? 'GET',
       headers,
       query: () => (parsedQuery ??= querystring.parse(rawQuery) as Record<string, string | string[]>),
