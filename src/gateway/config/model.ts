@@ -105,9 +105,32 @@ export interface GatewayConfig {
   /** The admin server (`/api/plugins`, `/api/routers`, `/metrics`): `{ address }` or an address. */
   admin?: string | { address: string };
   /** Log one line per request (default true). */
-  accessLog?: boolean;
+  accessLog?: boolean | Record<string, unknown>;
   /** Dynamic configuration besides this file: `{ redis: { url, rootKey } }` (Traefik's KV layout). */
   providers?: ProvidersConfig;
+  /** Traefik's static keys (config/static.ts): `/ping` on an entry point. */
+  ping?: boolean | { entryPoint?: string; manualRouting?: boolean; terminatingStatusCode?: number };
+  /** `metrics.prometheus`: the gateway's Prometheus registry on an entry point. */
+  metrics?: { prometheus?: { entryPoint?: string; buckets?: number[]; addEntryPointsLabels?: boolean; addRoutersLabels?: boolean; addServicesLabels?: boolean; manualRouting?: boolean } };
+  /** `api.insecure: true` serves `/api/*` on the `traefik` entry point. */
+  api?: boolean | { dashboard?: boolean; insecure?: boolean; debug?: boolean };
+  log?: { level?: string; format?: 'common' | 'json'; filePath?: string; noColor?: boolean };
+  global?: { checkNewVersion?: boolean; sendAnonymousUsage?: boolean };
+  /** The default of every load balancer that names no `serversTransport`. */
+  serversTransport?: ServersTransportConfig;
+  /** Traefik plugins, each resolved by name against the plugin directory. */
+  experimental?: { plugins?: Record<string, { moduleName: string; version?: string }>; localPlugins?: Record<string, { moduleName: string }> };
+}
+
+/** What Traefik's static keys resolve to (config/static.ts). */
+export interface ResolvedStatic {
+  /** The internal endpoints each entry point serves before routing. */
+  internal: Map<string, { ping?: boolean; metrics?: boolean; api?: boolean }>;
+  ping?: { terminatingStatusCode: number };
+  metrics?: { routers: boolean; services: boolean; entryPoints: boolean };
+  api?: { dashboard: boolean; insecure: boolean };
+  /** `experimental.plugins` and `.localPlugins` names, each to be found in the plugin directory. */
+  experimentalPlugins: { name: string; kind: 'plugins' | 'localPlugins' }[];
 }
 
 /** A host and port to listen on. */
@@ -180,6 +203,8 @@ export interface ResolvedConfig {
   redisProvider: ResolvedRedisProvider | undefined;
   /** Where a path of the config is written (file and line), for issues found after loading. */
   where: Where;
+  /** Traefik's static keys: ping, metrics, api, experimental plugins. */
+  traefik: ResolvedStatic;
   /** Dynamic files or directories (providers.file) to watch for reloads. */
   watchPaths?: string[];
 }
