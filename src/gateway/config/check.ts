@@ -21,6 +21,7 @@ import { dotted, sortIssues } from './issues.js';
 import type { Parsed } from './yaml.js';
 import { pruneInvalid } from './schema.js';
 import { resolveStatic, TRAEFIK_ENTRY_POINT } from './static.js';
+import { addRedirections, withEntryPointMiddlewares } from './entrypoint-http.js';
 
 /** A duration in milliseconds (`30s` -> 30000, `1m30s` -> 90000; a number is already milliseconds here, unlike Traefik's seconds: see duration.ts). */
 export function parseDuration(d: Duration): number {
@@ -221,7 +222,9 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
     publicKeys: p.trust.publicKeys.map((k) => (k.includes('-----BEGIN') ? k : path.resolve(baseDir, k))),
   };
   // Highest priority first; equal priorities by name, so the order never depends on the file's order.
-  routers.sort((a, b) => b.priority - a.priority || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  addRedirections(cfg.entryPoints, entryPoints, routers, middlewares, services, issue);
+  const routed = withEntryPointMiddlewares(routers, cfg.entryPoints, (refs, segs) => expandMiddlewares(refs, segs, middlewares, issue));
+  routed.sort((a, b) => b.priority - a.priority || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   // No silent default: a gateway without plugins.dir would load every script next to its file
   // (the user's own upstream included) as a plugin. The default is a plugins/ folder next to the
   // file, and it must exist.
@@ -244,7 +247,7 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
     admin,
     // Terrarium's default is on; Traefik's section form (`accessLog: {}`) turns it on too.
     accessLog: cfg.accessLog === undefined ? true : cfg.accessLog !== false,
-    routers,
+    routers: routed,
     middlewares,
     services,
     plugins: {

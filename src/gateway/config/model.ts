@@ -281,7 +281,13 @@ export interface EntryPointConfig {
     maxConnections?: number;
   };
   /** `http.tls: {}` terminates TLS with the certificates of the top-level `tls.certificates`. */
-  http?: { tls?: Record<string, never> | boolean };
+  http?: {
+    tls?: Record<string, never> | boolean;
+    /** Every request of this entry point redirected to another (`to`: an entry point name or `:port`). */
+    redirections?: { entryPoint?: { to: string; scheme?: string; permanent?: boolean; priority?: number } };
+    /** Middlewares applied to every router of this entry point, before the router's own. */
+    middlewares?: string[];
+  };
 }
 
 /** The options of a resolved entry point besides its address. */
