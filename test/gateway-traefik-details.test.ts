@@ -85,4 +85,24 @@ describe('Traefik details', () => {
     });
     assert.equal(status, 413);
   });
+
+  it("answers its own errors as Traefik's text by default (404 page not found, Bad Gateway), and as JSON with errorFormat: json", async (t) => {
+    const d = await tempDir({});
+    t.after(() => d.cleanup());
+    const http1 = { routers: { r: { rule: 'PathPrefix(`/down`)', service: 'down' } }, services: { down: { loadBalancer: { servers: [{ url: 'http://127.0.0.1:1' }] } } } };
+    const gw = await gateway(t, baseConfig(d.dir, http1));
+    const missing = await request(`${gw.url}/nothing`);
+    assert.equal(missing.status, 404);
+    assert.equal(missing.text, '404 page not found\n');
+    assert.equal(missing.headers['content-type'], 'text/plain; charset=utf-8');
+    assert.equal(missing.headers['x-content-type-options'], 'nosniff');
+    const down = await request(`${gw.url}/down`);
+    assert.equal(down.status, 502);
+    assert.equal(down.text, 'Bad Gateway');
+    const json = await gateway(t, baseConfig(d.dir, http1, { errorFormat: 'json' }));
+    const j = await request(`${json.url}/nothing`);
+    assert.equal(j.status, 404);
+    assert.deepEqual(j.json(), { error: 'no router matches this request' });
+    assert.equal((await request(`${json.url}/down`)).json<{ service: string }>().service, 'down');
+  });
 });

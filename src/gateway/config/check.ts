@@ -262,6 +262,7 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
     redisProvider: resolveRedisProvider(cfg.providers, baseDir, issue),
     where,
     traefik,
+    errorFormat: cfg.errorFormat ?? 'text',
   };
   return { config, issues };
 }

@@ -108,6 +108,8 @@ export interface GatewayConfig {
   accessLog?: boolean | Record<string, unknown>;
   /** Dynamic configuration besides this file: `{ redis: { url, rootKey } }` (Traefik's KV layout). */
   providers?: ProvidersConfig;
+  /** The gateway's own error answers (404, 502, 504...): Traefik's text (default) or `json`. */
+  errorFormat?: 'text' | 'json';
   /** Traefik's static keys (config/static.ts): `/ping` on an entry point. */
   ping?: boolean | { entryPoint?: string; manualRouting?: boolean; terminatingStatusCode?: number };
   /** `metrics.prometheus`: the gateway's Prometheus registry on an entry point. */
@@ -205,6 +207,8 @@ export interface ResolvedConfig {
   where: Where;
   /** Traefik's static keys: ping, metrics, api, experimental plugins. */
   traefik: ResolvedStatic;
+  /** The gateway's own error answers: `text` as Traefik's, or `json`. */
+  errorFormat: 'text' | 'json';
   /** Dynamic files or directories (providers.file) to watch for reloads. */
   watchPaths?: string[];
 }

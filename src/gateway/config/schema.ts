@@ -166,6 +166,7 @@ export const GATEWAY_SCHEMA = {
       description: '{ address: "127.0.0.1:8081" } or an address',
     },
     accessLog: ACCESS_LOG_SCHEMA,
+    errorFormat: { enum: ['text', 'json'], description: "the gateway's own error answers: text (Traefik's) or json" },
     providers: PROVIDERS_SCHEMA,
     ...STATIC_PROPERTIES,
   },

@@ -194,7 +194,11 @@ export class Dispatcher implements ExchangeEnv {
     this.handle(entryPoint, req, res, { socket, head });
   }
 
+  get jsonErrors(): boolean {
+    return this.runtime.config.errorFormat === 'json';
+  }
+
   plain(res: ServerResponse, status: number, json: unknown): void {
-    plainResponse(res, status, json, this.closing);
+    plainResponse(res, status, json, this.closing, this.jsonErrors);
   }
 }
