@@ -110,4 +110,41 @@ describe('Traefik static keys', () => {
       });
     });
   }
+
+  it("writes Traefik's access log: JSON lines with Traefik's field names to filePath, filtered by statusCodes, headers dropped unless named", async (t) => {
+    const d = await tempDir({});
+    t.after(() => d.cleanup());
+    const logFile = path.join(d.dir, 'access.json');
+    const gw = await createGateway(
+      {
+        entryPoints: { web: { address: ':0' } },
+        http: { routers: { r: { rule: 'PathPrefix(`/ok`)', service: 's' } }, services: { s: { echo: {} } } },
+        plugins: { dir: d.dir },
+        accessLog: { filePath: logFile, format: 'json', filters: { statusCodes: ['200-299'] }, fields: { names: { StartLocal: 'drop' }, headers: { names: { 'User-Agent': 'keep', Authorization: 'redact' } } } },
+      },
+      { watchConfig: false },
+    );
+    t.after(() => gw.close());
+    const port = gw.entryPoints.web!.port;
+    assert.equal((await request(`http://127.0.0.1:${port}/ok?q=1`, { headers: { 'user-agent': 'probe/1', authorization: 'Basic x', 'x-other': 'y' } })).status, 200);
+    assert.equal((await request(`http://127.0.0.1:${port}/missing`)).status, 404);
+    await gw.close();
+    const lines = (await import('node:fs')).readFileSync(logFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.equal(lines.length, 1, 'the 404 is filtered out');
+    const l = lines[0]!;
+    assert.equal(l.ClientHost, '127.0.0.1');
+    assert.match(String(l.ClientAddr), /^127\.0\.0\.1:[0-9]+$/);
+    assert.equal(l.RequestMethod, 'GET');
+    assert.equal(l.RequestPath, '/ok?q=1');
+    assert.equal(l.RequestProtocol, 'HTTP/1.1');
+    assert.equal(l.DownstreamStatus, 200);
+    assert.equal(l.RouterName, 'r');
+    assert.equal(l.ServiceName, 's');
+    assert.equal(l.entryPointName, 'web');
+    assert.equal(typeof l.Duration, 'number');
+    assert.equal(l.StartLocal, undefined);
+    assert.equal(l['request_User-Agent'], 'probe/1');
+    assert.equal(l.request_Authorization, 'REDACTED');
+    assert.equal(l['request_X-Other'], undefined);
+  });
 });

@@ -22,6 +22,7 @@ import type { Parsed } from './yaml.js';
 import { pruneInvalid } from './schema.js';
 import { resolveStatic, TRAEFIK_ENTRY_POINT } from './static.js';
 import { addRedirections, withEntryPointMiddlewares } from './entrypoint-http.js';
+import { resolveAccessLog } from './access-log.js';
 
 /** A duration in milliseconds (`30s` -> 30000, `1m30s` -> 90000; a number is already milliseconds here, unlike Traefik's seconds: see duration.ts). */
 export function parseDuration(d: Duration): number {
@@ -263,6 +264,7 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
     where,
     traefik,
     errorFormat: cfg.errorFormat ?? 'text',
+    accessLogSpec: resolveAccessLog(cfg.accessLog, baseDir, issue),
   };
   return { config, issues };
 }

@@ -124,6 +124,24 @@ export interface GatewayConfig {
   experimental?: { plugins?: Record<string, { moduleName: string; version?: string }>; localPlugins?: Record<string, { moduleName: string }> };
 }
 
+/** Traefik's `accessLog` section, resolved (config/access-log.ts). */
+export interface ResolvedAccessLog {
+  /** Absolute; undefined: the lines go to the gateway logger. */
+  filePath: string | undefined;
+  format: 'common' | 'json';
+  /** Keep only these statuses (inclusive ranges); none: every status. */
+  statusRanges: [number, number][];
+  /** Keep requests that were retried (Traefik's retryAttempts filter). */
+  retryAttempts: boolean;
+  /** Keep requests that took at least this long (0: no such filter). */
+  minDurationMs: number;
+  fieldDefault: 'keep' | 'drop' | 'redact';
+  fieldModes: Record<string, 'keep' | 'drop' | 'redact'>;
+  headerDefault: 'keep' | 'drop' | 'redact';
+  /** By lower-cased header name. */
+  headerModes: Record<string, 'keep' | 'drop' | 'redact'>;
+}
+
 /** What Traefik's static keys resolve to (config/static.ts). */
 export interface ResolvedStatic {
   /** The internal endpoints each entry point serves before routing. */
@@ -209,6 +227,8 @@ export interface ResolvedConfig {
   traefik: ResolvedStatic;
   /** The gateway's own error answers: `text` as Traefik's, or `json`. */
   errorFormat: 'text' | 'json';
+  /** Traefik's accessLog section (Traefik's fields and formats), when written as a section. */
+  accessLogSpec: ResolvedAccessLog | undefined;
   /** Dynamic files or directories (providers.file) to watch for reloads. */
   watchPaths?: string[];
 }

@@ -18,6 +18,8 @@ import { inboundHeaders, trustsPeer } from '../routing/forwarded.js';
 import type { GatewayStats, RouterStats } from '../stats/stats.js';
 import { normalizePath, routingPath } from '../routing/path.js';
 import { clientAddress } from '../routing/ipnet.js';
+import { AccessLogWriter } from './access-log.js';
+import type { ResolvedAccessLog } from '../config/model.js';
 import type { MatchInput } from '../routing/rules.js';
 import type { Router, Runtime } from './runtime.js';
 import { parseTarget } from '../routing/target.js';
@@ -52,6 +54,24 @@ export class Dispatcher implements ExchangeEnv {
     readonly stats: GatewayStats,
     private readonly entryPoints: ReadonlyMap<string, ListenAddress & EntryPointOptions>,
   ) {}
+
+  private access: AccessLogWriter | undefined;
+
+  /** The access log writer of a configuration's accessLog section (a reload with a new section gets a new one). */
+  private accessLog(spec: ResolvedAccessLog): AccessLogWriter {
+    if (this.access?.spec !== spec) {
+      void this.access?.close();
+      this.access = new AccessLogWriter(spec, this.logger);
+    }
+    return this.access;
+  }
+
+  /** Close the access log file, if any (the gateway is stopping). */
+  async closeAccessLog(): Promise<void> {
+    const a = this.access;
+    this.access = undefined;
+    await a?.close();
+  }
 
   /** Requests whose response has not closed yet. */
   get pending(): number {
@@ -89,7 +109,28 @@ export class Dispatcher implements ExchangeEnv {
         stats.codes.set(code, (stats.codes.get(code) ?? 0) + 1);
         stats.duration.observe(ms / 1000);
       }
-      if (rt.config.accessLog) {
+      const spec = rt.config.accessLogSpec;
+      if (spec) {
+        const remote = clientAddress(req.socket.remoteAddress);
+        this.accessLog(spec).write({
+          start: new Date(Date.now() - ms),
+          durationMs: ms,
+          entryPoint,
+          router: exchange?.router.name,
+          service: exchange?.router.service.name,
+          method: req.method ?? 'GET',
+          path: url,
+          protocol: `HTTP/${req.httpVersion}`,
+          scheme: ep.tls ? 'https' : 'http',
+          host: String(req.headers.host ?? ''),
+          clientHost: remote,
+          clientPort: req.socket.remotePort ?? 0,
+          status: code,
+          contentSize: Number(res.getHeader('content-length') ?? 0),
+          username: undefined,
+          headers: req.headers,
+        });
+      } else if (rt.config.accessLog) {
         this.logger.info(
           {
             entryPoint,

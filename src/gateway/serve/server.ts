@@ -260,6 +260,7 @@ class GatewayImpl implements Gateway {
     for (const t of this.dispatch.tunnels) t.destroy();
     await Promise.all(closedServers);
     await this.adminServer?.close();
+    await this.dispatch.closeAccessLog();
     await this.certs?.close();
     this.agents.destroy();
     // No runtime when the configuration was refused at start: the kv and the host are still closed.
