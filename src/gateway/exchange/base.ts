@@ -49,9 +49,17 @@ const GO_STATUS_TEXT: Record<number, string> = {
   504: 'Gateway Timeout',
 };
 
-/** The body and type of an error the gateway answers itself: Traefik's text, or JSON when configured. */
+/**
+ * The body and type of an error the gateway answers itself: Traefik's text, or JSON when
+ * configured. `json` is a prepared JSON body that stays JSON either way: a plugin middleware's
+ * failure (Terrarium's own answer, no Traefik counterpart) names the middleware and the code.
+ */
 export function errorBody(status: number, json: unknown, jsonErrors: boolean, text?: string): { type: string; body: string } {
-  if (jsonErrors) return { type: JSON_TYPE, body: text ?? JSON.stringify(json) };
+  if (text !== undefined) return { type: JSON_TYPE, body: text };
+  if (jsonErrors) return { type: JSON_TYPE, body: JSON.stringify(json) };
+  // A malformed request keeps its reason (which escape, which header): the client can fix it.
+  const reason = (json as { error?: unknown } | undefined)?.error;
+  if (status === 400 && typeof reason === 'string') return { type: TEXT_TYPE, body: `400 Bad Request: ${reason}` };
   return { type: TEXT_TYPE, body: GO_STATUS_TEXT[status] ?? String(status) };
 }
 
@@ -297,7 +305,7 @@ export abstract class ExchangeBase {
     this.dropUpstreamBody();
     this.status = status;
     const { type, body } = errorBody(status, json, this.env.jsonErrors, text);
-    this.resHeaders = this.env.jsonErrors ? { 'content-type': type } : { 'content-type': type, 'x-content-type-options': 'nosniff' };
+    this.resHeaders = type === JSON_TYPE ? { 'content-type': type } : { 'content-type': type, 'x-content-type-options': 'nosniff' };
     this.resBody = Buffer.from(body, 'utf8');
   }
 
