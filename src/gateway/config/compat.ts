@@ -6,8 +6,9 @@
  * loads every row's sample and checks the gateway accepts or refuses it as the row says, and that
  * docs/compatibility.md is `renderCompatTable()`'s output, so neither can drift.
  *
- * Regenerate the page after editing rows:
- *   node -e "import('./dist/gateway/config/compat.js').then(m => process.stdout.write(m.renderCompatTable()))" > docs/compatibility.md
+ * Regenerate the block of docs/compatibility.md (between `<!-- compat-table:start -->` and
+ * `<!-- compat-table:end -->`) after editing rows: `npm run build`, then
+ *   node -e "import('./dist/gateway/config/compat.js').then(m => m.writeCompatTable('docs/compatibility.md'))"
  */
 
 export type CompatStatus = 'supported' | 'difference' | 'refused' | 'tls';
@@ -212,21 +213,30 @@ export const COMPAT_ROWS: readonly CompatRow[] = [
 
 const STATUS_TEXT: Record<CompatStatus, string> = { supported: 'supported', difference: 'supported, with a difference', refused: 'refused', tls: 'see the TLS rows' };
 
-/** docs/compatibility.md: the rows as a Markdown table. */
+/** The block of docs/compatibility.md between its compat-table markers: the rows as a Markdown table. */
 export function renderCompatTable(rows: readonly CompatRow[] = COMPAT_ROWS): string {
   const esc = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
   const lines = [
-    '# Compatibility with Traefik v3',
-    '',
-    'Every key of Traefik v3\'s static and dynamic configuration reference, as the gateway takes it.',
-    'Generated from `src/gateway/config/compat.ts`; `test/compat-table.test.ts` loads each row\'s sample',
-    'and checks that a supported key is accepted and a refused one refused with its code, and that this',
-    'page is the generated one. Middleware options are listed per middleware in [gateway.md](gateway.md).',
-    '',
     '| key | status | notes |',
     '|---|---|---|',
     ...rows.map((r) => `| \`${esc(r.key)}\` | ${STATUS_TEXT[r.status]}${r.status === 'refused' ? ` (\`${r.code ?? 'ERR_CONFIG'}\`)` : ''} | ${esc(r.note ?? '')} |`),
-    '',
   ];
   return lines.join('\n');
+}
+
+/** Replace the generated block of a page (between the compat-table markers) with the table. */
+export async function writeCompatTable(file: string): Promise<void> {
+  const { readFile, writeFile } = await import('node:fs/promises');
+  const page = await readFile(file, 'utf8');
+  await writeFile(file, replaceCompatBlock(page));
+}
+
+/** The page with its generated block replaced. */
+export function replaceCompatBlock(page: string): string {
+  const start = '<!-- compat-table:start -->';
+  const end = '<!-- compat-table:end -->';
+  const a = page.indexOf(start);
+  const b = page.indexOf(end);
+  if (a < 0 || b < a) throw new Error(`the page has no ${start} ... ${end} block`);
+  return `${page.slice(0, a + start.length)}\n${renderCompatTable()}\n${page.slice(b)}`;
 }
