@@ -52,6 +52,7 @@ export const ERROR_CODES = [
   'ERR_KV_UNAVAILABLE',
   'ERR_EXPORTS_REMOVED',
   'ERR_LISTEN',
+  'ERR_PROVIDER_UNSUPPORTED',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -344,6 +345,28 @@ export class MiddlewareResultError extends TerrariumError {
 export class GatewayError extends TerrariumError {
   constructor(what: string, cause?: unknown) {
     super('ERR_GATEWAY', what, 'Please report it with the log line', { cause });
+  }
+}
+
+/**
+ * A Traefik static file names a provider Terrarium has not (docker, kubernetesCRD, consul, etcd,
+ * http...): refused at once, naming the supported ones, rather than starting without its routers.
+ */
+export class UnsupportedProviderError extends TerrariumError {
+  /** The provider key as written, e.g. `docker`. */
+  readonly provider: string;
+  /** The providers Terrarium reads. */
+  readonly supported: readonly string[];
+  constructor(provider: string, file?: string) {
+    const supported = ['file', 'redis'] as const;
+    super(
+      'ERR_PROVIDER_UNSUPPORTED',
+      `providers.${provider} is not supported${file ? ` (in ${file})` : ''}: Terrarium reads its routers, middlewares and services from ${supported.join(' and ')} only`,
+      'Use providers.file (filename or directory) or providers.redis, and remove providers.' + provider,
+      { file },
+    );
+    this.provider = provider;
+    this.supported = supported;
   }
 }
 

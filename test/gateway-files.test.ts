@@ -152,7 +152,7 @@ http:
     const d = await tempDir({ 'dyn.yml': 'http:\n  services:\n    s:\n      echo: {}\n', 'static.yml': 'entryPoints:\n  web:\n    address: "127.0.0.1:0"\nproviders:\n  docker: {}\n' });
     t.after(() => d.cleanup());
     await assert.rejects(createGateway(path.join(d.dir, 'dyn.yml')), /entryPoints: is required: this looks like a Traefik dynamic file/);
-    await assert.rejects(createGateway(path.join(d.dir, 'static.yml')), /providers\.docker: unknown key; only the file provider is supported/);
+    await assert.rejects(createGateway(path.join(d.dir, "static.yml")), { code: "ERR_PROVIDER_UNSUPPORTED", provider: "docker" });
   });
 
   it('reloads when a dynamic file in a subdirectory of providers.file.directory changes (it is read, so it is followed)', async (t) => {

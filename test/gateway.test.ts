@@ -232,7 +232,7 @@ describe('gateway: middlewares', () => {
     assert.equal(denied.text, 'bad body');
     const big = await request(`${gw.url}/body/p`, { method: 'POST', body: 'x'.repeat(65) });
     assert.equal(big.status, 413);
-    assert.equal(big.json<{ limit: number }>().limit, 64);
+    assert.equal(big.text, 'Request Entity Too Large');
     // The peek middleware (no declaration) never sees a body.
     const echo = await request(`${gw.url}/body/p`, { method: 'POST', body: 'abc' });
     assert.equal(echo.json<{ wrapped: string }>().wrapped, 'ABC');
@@ -322,7 +322,7 @@ describe('gateway: routing', () => {
     assert.equal(await which(`${other}/only-other`), 'otherOnly');
     const r = await request(`${other}/nothing-here`);
     assert.equal(r.status, 404);
-    assert.deepEqual(r.json(), { error: 'no router matches this request' });
+    assert.equal(r.text, '404 page not found\n');
   });
 
   it('removes dot segments (also percent-encoded) before matching, so /public/../admin cannot slip past an /admin rule', async (t) => {
@@ -525,14 +525,14 @@ describe('gateway: upstream services', () => {
     );
     const refused = await request(`${gw.url}/refused`);
     assert.equal(refused.status, 502);
-    assert.deepEqual(refused.json(), { error: 'upstream refused the connection', service: 'refused' });
+    assert.equal(refused.text, 'Bad Gateway');
     assert.equal(refused.headers['x-seen-path'], '/refused', 'the response phase runs on gateway errors too');
     const slow = await request(`${gw.url}/hang`);
     assert.equal(slow.status, 504);
-    assert.deepEqual(slow.json(), { error: 'upstream timeout', service: 'hang' });
+    assert.equal(slow.text, 'Gateway Timeout');
     const r = await request(`${gw.url}/reset`);
     assert.equal(r.status, 502);
-    assert.equal(r.json<{ error: string }>().error, 'upstream closed the connection');
+    assert.equal(r.text, 'Bad Gateway');
   });
 
   it('aborts the upstream request when the client goes away', async (t) => {

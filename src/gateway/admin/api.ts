@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { TerrariumError } from '../../errors.js';
 import type { Host } from '../../host/host.js';
 import type { ResolvedService } from '../config/model.js';
-import { createRegistry } from './metrics.js';
+import { createRegistry, type TraefikMetrics } from './metrics.js';
 import type { GatewayStats } from '../stats/stats.js';
 import type { Runtime } from '../exchange/runtime.js';
 
@@ -142,4 +142,54 @@ export function createAdminServer(gw: AdminSource): http.Server {
     }
   });
   return server;
+}
+
+/** Traefik's paths of the API, answered with the gateway's views. */
+const TRAEFIK_API_PATHS: Record<string, string> = { '/api/http/routers': '/api/routers', '/api/http/middlewares': '/api/middlewares', '/api/http/services': '/api/services' };
+
+/** Which of Traefik's internal endpoints an entry point serves before routing (config/static.ts). */
+export interface InternalEndpoints {
+  ping?: { terminating: () => boolean; terminatingStatusCode: number };
+  metrics?: TraefikMetrics;
+  api?: boolean;
+}
+
+/**
+ * Traefik's internal services on an entry point: `/ping` (200 `OK`, or terminatingStatusCode
+ * while the gateway shuts down), `/metrics` (the Prometheus registry) and, with `api.insecure`,
+ * `/api/*` (the admin views; Traefik's `/api/http/routers`... are the same views). Returns a
+ * handler that answers and returns true, or returns false for a request the routers should get.
+ */
+export function internalHandler(gw: AdminSource, on: InternalEndpoints): (req: http.IncomingMessage, res: http.ServerResponse) => boolean {
+  const registry = on.metrics ? createRegistry(gw.stats, () => gw.host.plugins, on.metrics) : undefined;
+  const views = on.api ? adminViews(gw) : undefined;
+  return (req, res) => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+    const send = (status: number, type: string, body: string) => {
+      res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    };
+    if (on.ping && path === '/ping') {
+      const status = on.ping.terminating() ? on.ping.terminatingStatusCode : 200;
+      send(status, 'text/plain; charset=utf-8', http.STATUS_CODES[status] ?? String(status));
+      return true;
+    }
+    if (registry && path === '/metrics') {
+      registry.metrics().then(
+        (text) => send(200, registry.contentType, text),
+        (e: unknown) => send(500, 'text/plain; charset=utf-8', `metrics failed: ${(e as Error)?.message ?? String(e)}`),
+      );
+      return true;
+    }
+    if (views && path.startsWith('/api/')) {
+      const view = views[TRAEFIK_API_PATHS[path] ?? path];
+      if (!view) send(404, 'text/plain; charset=utf-8', '404 page not found\n');
+      else send(200, 'application/json; charset=utf-8', `${JSON.stringify(view())}\n`);
+      return true;
+    }
+    return false;
+  };
 }

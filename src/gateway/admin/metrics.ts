@@ -36,7 +36,7 @@ function histogramValues(name: string, h: Histogram, labels: Record<string, stri
  * The gateway's Prometheus registry: gateway metrics from `stats`, plugin metrics from the host's
  * snapshot (read only at scrape time), and Node's process metrics.
  */
-export function createRegistry(stats: GatewayStats, plugins: () => PluginInfo[]): Registry {
+export function createRegistry(stats: GatewayStats, plugins: () => PluginInfo[], traefik?: TraefikMetrics): Registry {
   const registry = new Registry();
   const add = (m: Metric) => registry.registerMetric(m);
   const rq = 'terrarium_gateway_';
@@ -129,6 +129,46 @@ export function createRegistry(stats: GatewayStats, plugins: () => PluginInfo[])
     ),
   );
 
+  if (traefik) addTraefikMetrics(add, stats, traefik);
   collectDefaultMetrics({ register: registry, prefix: 'terrarium_' });
   return registry;
+}
+
+/** `metrics.prometheus` label switches (Traefik's addRoutersLabels, addServicesLabels). */
+export interface TraefikMetrics {
+  routers: boolean;
+  services: boolean;
+}
+
+/**
+ * The series Traefik's Prometheus exporter names, for the counters the gateway keeps: config
+ * reloads always, per router with addRoutersLabels, per service with addServicesLabels (Traefik's
+ * default). Traefik's `method` and `protocol` labels are not kept by the gateway's counters.
+ */
+function addTraefikMetrics(add: (m: Metric) => void, stats: GatewayStats, on: TraefikMetrics): void {
+  add(
+    collected('traefik_config_reloads_total', 'Config reloads.', 'counter', () => [{ labels: {}, value: stats.reloads.success + stats.reloads.failure }]),
+  );
+  add(
+    collected('traefik_config_reloads_failure_total', 'Config reload failures.', 'counter', () => [{ labels: {}, value: stats.reloads.failure }]),
+  );
+  if (on.routers) {
+    add(
+      collected('traefik_router_requests_total', 'How many HTTP requests are processed on a router, partitioned by status code.', 'counter', () =>
+        [...stats.routers].filter(([r]) => r !== '(none)').flatMap(([router, s]) => [...s.codes].map(([code, value]) => ({ labels: { code, router }, value }))),
+      ),
+    );
+    add(
+      collected('traefik_router_request_duration_seconds', 'How long it took to process the request on a router.', 'histogram', () =>
+        [...stats.routers].filter(([r]) => r !== '(none)').flatMap(([router, s]) => histogramValues('traefik_router_request_duration_seconds', s.duration, { router })),
+      ),
+    );
+  }
+  if (on.services) {
+    add(
+      collected('traefik_service_requests_total', 'How many HTTP requests were forwarded to a service.', 'counter', () =>
+        [...stats.services].map(([service, s]) => ({ labels: { service }, value: s.requests })),
+      ),
+    );
+  }
 }

@@ -20,6 +20,9 @@ import type { Duration, GatewayConfig, Issue, ListenAddress, ResolvedConfig, Res
 import { dotted, sortIssues } from './issues.js';
 import type { Parsed } from './yaml.js';
 import { pruneInvalid } from './schema.js';
+import { resolveStatic, TRAEFIK_ENTRY_POINT } from './static.js';
+import { addRedirections, withEntryPointMiddlewares } from './entrypoint-http.js';
+import { resolveAccessLog } from './access-log.js';
 
 /** A duration in milliseconds (`30s` -> 30000, `1m30s` -> 90000; a number is already milliseconds here, unlike Traefik's seconds: see duration.ts). */
 export function parseDuration(d: Duration): number {
@@ -92,6 +95,11 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
     }
   }
   const transports = resolveTransports(cfg.http?.serversTransports, baseDir, issue);
+  // Traefik's static serversTransport is the default of every load balancer that names none.
+  const defaultTransport = cfg.serversTransport
+    ? resolveTransports({ default: cfg.serversTransport }, baseDir, (segs, message) => issue(['serversTransport', ...segs.slice(3)], message)).get('default')
+    : undefined;
+  const traefik = resolveStatic(cfg, entryPoints, () => resolveEntryPointOptions({ address: ':8080' }, ['entryPoints', TRAEFIK_ENTRY_POINT], parseDuration, issue), issue);
   let admin: ListenAddress | undefined;
   if (cfg.admin !== undefined) {
     const a = parseAddress(typeof cfg.admin === 'string' ? cfg.admin : cfg.admin.address);
@@ -130,7 +138,7 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
         issue([...segs, 'loadBalancer', 'servers', i, 'url'], `must be an http:// or https:// URL, e.g. http://127.0.0.1:3000 (got "${srv.url}")`);
       } else servers.push(u);
     });
-    let transport: ResolvedTransport | undefined;
+    let transport: ResolvedTransport | undefined = defaultTransport;
     if (lb.serversTransport !== undefined) {
       transport = transports.get(lb.serversTransport);
       if (!transport && !known.transports.has(lb.serversTransport)) {
@@ -215,7 +223,9 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
     publicKeys: p.trust.publicKeys.map((k) => (k.includes('-----BEGIN') ? k : path.resolve(baseDir, k))),
   };
   // Highest priority first; equal priorities by name, so the order never depends on the file's order.
-  routers.sort((a, b) => b.priority - a.priority || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  addRedirections(cfg.entryPoints, entryPoints, routers, middlewares, services, issue);
+  const routed = withEntryPointMiddlewares(routers, cfg.entryPoints, (refs, segs) => expandMiddlewares(refs, segs, middlewares, issue));
+  routed.sort((a, b) => b.priority - a.priority || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   // No silent default: a gateway without plugins.dir would load every script next to its file
   // (the user's own upstream included) as a plugin. The default is a plugins/ folder next to the
   // file, and it must exist.
@@ -236,8 +246,9 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
     entryPoints,
     certificates,
     admin,
-    accessLog: cfg.accessLog ?? true,
-    routers,
+    // Terrarium's default is on; Traefik's section form (`accessLog: {}`) turns it on too.
+    accessLog: cfg.accessLog === undefined ? true : cfg.accessLog !== false,
+    routers: routed,
     middlewares,
     services,
     plugins: {
@@ -251,6 +262,9 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
     },
     redisProvider: resolveRedisProvider(cfg.providers, baseDir, issue),
     where,
+    traefik,
+    errorFormat: cfg.errorFormat ?? 'text',
+    accessLogSpec: resolveAccessLog(cfg.accessLog, baseDir, issue),
   };
   return { config, issues };
 }
@@ -276,5 +290,23 @@ export function pluginLimitIssues(config: ResolvedConfig, pluginNames: readonly 
       path: dotted(['plugins', 'pluginLimits', name]),
       message: config.plugins.dir ? `names no plugin of ${config.plugins.dir}` : 'names a plugin, but no plugins are loaded (no plugins.dir)',
       hint: pluginNames.length ? `the plugins are: ${[...pluginNames].sort().join(', ')}` : 'the folder has no plugins',
+    }));
+}
+
+/**
+ * `experimental.plugins` / `.localPlugins` entries: Terrarium does not fetch Traefik's catalog;
+ * each name must be a plugin of the plugin directory (the file's name without extension), which
+ * middlewares then use as `plugin: { <name>: {...} }`, as in Traefik.
+ */
+export function experimentalPluginIssues(config: ResolvedConfig, pluginNames: readonly string[]): Issue[] {
+  const known = new Set(pluginNames);
+  const dir = config.plugins.dir ?? path.resolve(config.file ? path.dirname(config.file) : process.cwd(), 'plugins');
+  return config.traefik.experimentalPlugins
+    .filter((p) => !known.has(p.name))
+    .map((p) => ({
+      ...config.where(['experimental', p.kind, p.name]),
+      path: dotted(['experimental', p.kind, p.name]),
+      message: `names plugin "${p.name}", which is not in the plugin directory ${dir}`,
+      hint: `drop ${p.name}.js, ${p.name}.ts or ${p.name}.lua into ${dir} (Terrarium runs script plugins; it does not download Traefik's Go/Yaegi plugins), or remove experimental.${p.kind}.${p.name}`,
     }));
 }

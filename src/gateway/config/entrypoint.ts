@@ -46,7 +46,23 @@ export const ENTRY_POINT_PROPERTIES = {
   http: {
     type: 'object',
     additionalProperties: false,
-    properties: { tls: { type: ['object', 'boolean'], additionalProperties: false, description: 'tls: {} (use the certificates of tls.certificates)' } },
+    properties: {
+      tls: { type: ['object', 'boolean'], additionalProperties: false, description: 'tls: {} (use the certificates of tls.certificates)' },
+      // Traefik's entry-point redirection and middlewares (config/entrypoint-http.ts).
+      redirections: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          entryPoint: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['to'],
+            properties: { to: { type: 'string', minLength: 1 }, scheme: { type: 'string', minLength: 1 }, permanent: { type: 'boolean' }, priority: { type: 'integer' } },
+          },
+        },
+      },
+      middlewares: { type: 'array', items: { type: 'string', minLength: 1 }, description: 'middleware names applied to every router of the entry point, before its own' },
+    },
   },
 } as const;
 

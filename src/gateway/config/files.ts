@@ -12,7 +12,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Ajv } from 'ajv';
 import { parse as parseToml, TomlError } from 'smol-toml';
-import { ConfigError } from '../../errors.js';
+import { ConfigError, UnsupportedProviderError } from '../../errors.js';
 import type { Issue, Place, Where } from './model.js';
 import { dotted, issueAt, schemaIssues, sortIssues } from './issues.js';
 import { parseConfigText } from './yaml.js';
@@ -27,7 +27,7 @@ export interface LayoutParsed {
 }
 
 /** Keys of a static file that Terrarium reads itself and does not pass on to the gateway checker. */
-const STATIC_ONLY = ['providers', 'log', 'api', 'global'] as const;
+const STATIC_ONLY = ['providers'] as const;
 
 const ajv = new Ajv({ allErrors: true, verbose: true, strict: false });
 const staticSchema = {
@@ -51,17 +51,12 @@ const staticSchema = {
         redis: { type: 'object' },
       },
     },
-    log: {
-      type: 'object',
-      additionalProperties: false,
-      properties: { level: { enum: ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL', 'PANIC', 'trace', 'debug', 'info', 'warn', 'error', 'fatal', 'panic'] }, format: { enum: ['common', 'json'] }, noColor: { type: 'boolean' }, filePath: { type: 'string' } },
-    },
-    api: { type: ['object', 'boolean'], additionalProperties: false, properties: { dashboard: { type: 'boolean' }, insecure: { type: 'boolean' }, debug: { type: 'boolean' }, basePath: { type: 'string' } } },
-    global: { type: 'object', additionalProperties: false, properties: { checkNewVersion: { type: 'boolean' }, sendAnonymousUsage: { type: 'boolean' } } },
   },
 };
 const validateStatic = ajv.compile(staticSchema);
 
+/** `providers` keys read here: the two providers and Traefik's throttle. */
+const SUPPORTED_PROVIDER_KEYS = new Set(['file', 'redis', 'providersThrottleDuration']);
 const PROVIDER_HINT = 'only the file provider is supported (providers.file.filename or providers.file.directory)';
 
 /** Read a configuration file: a static file with its dynamic files, or a single file. */
@@ -78,6 +73,12 @@ export async function readLayout(file: string): Promise<LayoutParsed> {
 export async function layoutOf(value: unknown, file: string | undefined, where: Where, baseDir: string): Promise<LayoutParsed> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return { value, file, where, watch: [] };
   const v = value as Record<string, unknown>;
+  // A provider Terrarium has not (docker, kubernetes*, consul*, etcd, http...): one stable code.
+  const providers = v.providers;
+  if (providers !== null && typeof providers === 'object' && !Array.isArray(providers)) {
+    const other = Object.keys(providers).find((k) => !SUPPORTED_PROVIDER_KEYS.has(k));
+    if (other !== undefined) throw new UnsupportedProviderError(other, file);
+  }
   const fileProvider = (v.providers as { file?: unknown } | undefined)?.file;
   if (v.providers === undefined || (fileProvider === undefined && typeof v.providers === 'object' && v.providers !== null && 'redis' in v.providers)) {
     if (v.entryPoints === undefined && v.http !== undefined) {
@@ -89,13 +90,10 @@ export async function layoutOf(value: unknown, file: string | undefined, where: 
         },
       ]);
     }
-    // Traefik's `accessLog: {}` section form is accepted in the single file too.
-    if (v.accessLog !== null && typeof v.accessLog === 'object') return { value: { ...v, accessLog: true }, file, where, watch: [] };
     return { value, file, where, watch: [] };
   }
   // A static file: check Terrarium's reading of the Traefik-only keys, then gather the dynamic files.
   if (!validateStatic(v)) {
-    // An unknown provider (docker, kubernetes...): say what is supported instead of listing keys.
     const issues = schemaIssues(validateStatic.errors ?? [], [], where, {
       unknownKey: (parent) => (parent.length === 1 && parent[0] === 'providers' ? PROVIDER_HINT : undefined),
     });
@@ -174,8 +172,6 @@ export async function layoutOf(value: unknown, file: string | undefined, where: 
   if (issues.length > 0) throw new ConfigError(file, issues);
   const combined: Record<string, unknown> = {};
   for (const [k, x] of Object.entries(v)) if (!(STATIC_ONLY as readonly string[]).includes(k) && k !== 'http') combined[k] = x;
-  // Traefik's accessLog is a section (`accessLog: {}` turns it on); Terrarium's is a boolean.
-  if (combined.accessLog !== undefined && typeof combined.accessLog === 'object') combined.accessLog = true;
   // The Redis provider goes on to the gateway checker, which validates and resolves it.
   const redis = (v.providers as { redis?: unknown }).redis;
   if (redis !== undefined) combined.providers = { redis };

@@ -105,9 +105,52 @@ export interface GatewayConfig {
   /** The admin server (`/api/plugins`, `/api/routers`, `/metrics`): `{ address }` or an address. */
   admin?: string | { address: string };
   /** Log one line per request (default true). */
-  accessLog?: boolean;
+  accessLog?: boolean | Record<string, unknown>;
   /** Dynamic configuration besides this file: `{ redis: { url, rootKey } }` (Traefik's KV layout). */
   providers?: ProvidersConfig;
+  /** The gateway's own error answers (404, 502, 504...): Traefik's text (default) or `json`. */
+  errorFormat?: 'text' | 'json';
+  /** Traefik's static keys (config/static.ts): `/ping` on an entry point. */
+  ping?: boolean | { entryPoint?: string; manualRouting?: boolean; terminatingStatusCode?: number };
+  /** `metrics.prometheus`: the gateway's Prometheus registry on an entry point. */
+  metrics?: { prometheus?: { entryPoint?: string; buckets?: number[]; addEntryPointsLabels?: boolean; addRoutersLabels?: boolean; addServicesLabels?: boolean; manualRouting?: boolean } };
+  /** `api.insecure: true` serves `/api/*` on the `traefik` entry point. */
+  api?: boolean | { dashboard?: boolean; insecure?: boolean; debug?: boolean };
+  log?: { level?: string; format?: 'common' | 'json'; filePath?: string; noColor?: boolean };
+  global?: { checkNewVersion?: boolean; sendAnonymousUsage?: boolean };
+  /** The default of every load balancer that names no `serversTransport`. */
+  serversTransport?: ServersTransportConfig;
+  /** Traefik plugins, each resolved by name against the plugin directory. */
+  experimental?: { plugins?: Record<string, { moduleName: string; version?: string }>; localPlugins?: Record<string, { moduleName: string }> };
+}
+
+/** Traefik's `accessLog` section, resolved (config/access-log.ts). */
+export interface ResolvedAccessLog {
+  /** Absolute; undefined: the lines go to the gateway logger. */
+  filePath: string | undefined;
+  format: 'common' | 'json';
+  /** Keep only these statuses (inclusive ranges); none: every status. */
+  statusRanges: [number, number][];
+  /** Keep requests that were retried (Traefik's retryAttempts filter). */
+  retryAttempts: boolean;
+  /** Keep requests that took at least this long (0: no such filter). */
+  minDurationMs: number;
+  fieldDefault: 'keep' | 'drop' | 'redact';
+  fieldModes: Record<string, 'keep' | 'drop' | 'redact'>;
+  headerDefault: 'keep' | 'drop' | 'redact';
+  /** By lower-cased header name. */
+  headerModes: Record<string, 'keep' | 'drop' | 'redact'>;
+}
+
+/** What Traefik's static keys resolve to (config/static.ts). */
+export interface ResolvedStatic {
+  /** The internal endpoints each entry point serves before routing. */
+  internal: Map<string, { ping?: boolean; metrics?: boolean; api?: boolean }>;
+  ping?: { terminatingStatusCode: number };
+  metrics?: { routers: boolean; services: boolean; entryPoints: boolean };
+  api?: { dashboard: boolean; insecure: boolean };
+  /** `experimental.plugins` and `.localPlugins` names, each to be found in the plugin directory. */
+  experimentalPlugins: { name: string; kind: 'plugins' | 'localPlugins' }[];
 }
 
 /** A host and port to listen on. */
@@ -180,6 +223,12 @@ export interface ResolvedConfig {
   redisProvider: ResolvedRedisProvider | undefined;
   /** Where a path of the config is written (file and line), for issues found after loading. */
   where: Where;
+  /** Traefik's static keys: ping, metrics, api, experimental plugins. */
+  traefik: ResolvedStatic;
+  /** The gateway's own error answers: `text` as Traefik's, or `json`. */
+  errorFormat: 'text' | 'json';
+  /** Traefik's accessLog section (Traefik's fields and formats), when written as a section. */
+  accessLogSpec: ResolvedAccessLog | undefined;
   /** Dynamic files or directories (providers.file) to watch for reloads. */
   watchPaths?: string[];
 }
@@ -256,7 +305,13 @@ export interface EntryPointConfig {
     maxConnections?: number;
   };
   /** `http.tls: {}` terminates TLS with the certificates of the top-level `tls.certificates`. */
-  http?: { tls?: Record<string, never> | boolean };
+  http?: {
+    tls?: Record<string, never> | boolean;
+    /** Every request of this entry point redirected to another (`to`: an entry point name or `:port`). */
+    redirections?: { entryPoint?: { to: string; scheme?: string; permanent?: boolean; priority?: number } };
+    /** Middlewares applied to every router of this entry point, before the router's own. */
+    middlewares?: string[];
+  };
 }
 
 /** The options of a resolved entry point besides its address. */

@@ -13,6 +13,7 @@ import { GO_DURATION_PATTERN } from './duration.js';
 import { COMPOSITE_SCHEMAS, LOAD_BALANCER_EXTRA, SERVER_EXTRA } from './services.js';
 import { middlewareEntrySchema } from '../middleware/builtin/resolve.js';
 import { KV_SCHEMA, PROVIDERS_SCHEMA } from './redis.js';
+import { ACCESS_LOG_SCHEMA, STATIC_PROPERTIES } from './static.js';
 
 const durationSchema = {
   type: ['number', 'string'],
@@ -164,8 +165,10 @@ export const GATEWAY_SCHEMA = {
       properties: { address: addressSchema },
       description: '{ address: "127.0.0.1:8081" } or an address',
     },
-    accessLog: { type: 'boolean' },
+    accessLog: ACCESS_LOG_SCHEMA,
+    errorFormat: { enum: ['text', 'json'], description: "the gateway's own error answers: text (Traefik's) or json" },
     providers: PROVIDERS_SCHEMA,
+    ...STATIC_PROPERTIES,
   },
 } as const;
 

@@ -16,6 +16,7 @@ import { middlewareFailureBody, type ActiveMiddleware } from '../middleware/plug
 import type { MiddlewareContext, MiddlewareRequest } from '../middleware/contract.js';
 import type { UpstreamCall, UpstreamFailure } from '../services/proxy.js';
 import type { Router } from './runtime.js';
+import { clientAddress } from '../routing/ipnet.js';
 
 /** What an exchange needs of the gateway that runs it. */
 export interface ExchangeEnv {
@@ -25,16 +26,49 @@ export interface ExchangeEnv {
   readonly closing: boolean;
   /** Client sockets switched to another protocol (WebSocket): no longer the HTTP servers' to close. */
   readonly tunnels: Set<Duplex>;
+  /** The gateway's own error answers are JSON (`errorFormat: json`) rather than Traefik's text. */
+  readonly jsonErrors: boolean;
 }
 
 export const JSON_TYPE = 'application/json; charset=utf-8';
 const EMPTY = Buffer.alloc(0);
 
-/** A JSON answer the gateway makes itself, outside any exchange (400, 404, 500). */
-export function plainResponse(res: ServerResponse, status: number, json: unknown, closing: boolean): void {
-  const body = JSON.stringify(json);
+export const TEXT_TYPE = 'text/plain; charset=utf-8';
+
+/**
+ * The bodies Traefik (Go's net/http) answers with: `http.NotFound` for no router, else
+ * `http.StatusText`. Go's wording, where it differs from node's STATUS_CODES (413).
+ */
+const GO_STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  404: '404 page not found\n',
+  413: 'Request Entity Too Large',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};
+
+/**
+ * The body and type of an error the gateway answers itself: Traefik's text, or JSON when
+ * configured. `json` is a prepared JSON body that stays JSON either way: a plugin middleware's
+ * failure (Terrarium's own answer, no Traefik counterpart) names the middleware and the code.
+ */
+export function errorBody(status: number, json: unknown, jsonErrors: boolean, text?: string): { type: string; body: string } {
+  if (text !== undefined) return { type: JSON_TYPE, body: text };
+  if (jsonErrors) return { type: JSON_TYPE, body: JSON.stringify(json) };
+  // A malformed request keeps its reason (which escape, which header): the client can fix it.
+  const reason = (json as { error?: unknown } | undefined)?.error;
+  if (status === 400 && typeof reason === 'string') return { type: TEXT_TYPE, body: `400 Bad Request: ${reason}` };
+  return { type: TEXT_TYPE, body: GO_STATUS_TEXT[status] ?? String(status) };
+}
+
+/** An error answer the gateway makes itself, outside any exchange (400, 404, 500). */
+export function plainResponse(res: ServerResponse, status: number, json: unknown, closing: boolean, jsonErrors = true): void {
+  const { type, body } = errorBody(status, json, jsonErrors);
   if (closing) res.shouldKeepAlive = false;
-  res.writeHead(status, { 'content-type': JSON_TYPE, 'content-length': Buffer.byteLength(body) });
+  // Go's http.Error sets nosniff on its text answers; Traefik's 404 and proxy errors carry it.
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), ...(jsonErrors ? {} : { 'x-content-type-options': 'nosniff' }) });
   res.end(body);
 }
 
@@ -139,7 +173,7 @@ export abstract class ExchangeBase {
       this.env.logger.error({ router: this.router.name, err: (e as Error)?.message }, `internal error: ${(e as Error)?.stack ?? String(e)}`);
       if (!this.res.headersSent && !this.sent) {
         this.sent = true;
-        plainResponse(this.res, 500, { error: 'internal gateway error' }, this.env.closing);
+        plainResponse(this.res, 500, { error: 'internal gateway error' }, this.env.closing, this.env.jsonErrors);
       } else this.res.destroy();
     }
   }
@@ -192,7 +226,7 @@ export abstract class ExchangeBase {
         path: this.path,
         query: this.queryObject(),
         headers: this.headers as Record<string, string | string[]>,
-        client: { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 },
+        client: { address: clientAddress(socket.remoteAddress), port: socket.remotePort ?? 0 },
       };
     }
     const only = mw.requestHeaders;
@@ -266,12 +300,13 @@ export abstract class ExchangeBase {
     return true;
   }
 
-  /** Replace the response with one the gateway makes itself (JSON). */
+  /** Replace the response with an error the gateway makes itself (Traefik's text, or JSON). */
   local(status: number, json: unknown, text?: string): void {
     this.dropUpstreamBody();
     this.status = status;
-    this.resHeaders = { 'content-type': JSON_TYPE };
-    this.resBody = Buffer.from(text ?? JSON.stringify(json), 'utf8');
+    const { type, body } = errorBody(status, json, this.env.jsonErrors, text);
+    this.resHeaders = type === JSON_TYPE ? { 'content-type': type } : { 'content-type': type, 'x-content-type-options': 'nosniff' };
+    this.resBody = Buffer.from(body, 'utf8');
   }
 
   protected dropUpstreamBody(): void {

@@ -16,7 +16,10 @@ import { Exchange } from './exchange.js';
 import { plainResponse, type ExchangeEnv } from './base.js';
 import { inboundHeaders, trustsPeer } from '../routing/forwarded.js';
 import type { GatewayStats, RouterStats } from '../stats/stats.js';
-import { normalizePath } from '../routing/path.js';
+import { normalizePath, routingPath } from '../routing/path.js';
+import { clientAddress } from '../routing/ipnet.js';
+import { AccessLogWriter } from './access-log.js';
+import type { ResolvedAccessLog } from '../config/model.js';
 import type { MatchInput } from '../routing/rules.js';
 import type { Router, Runtime } from './runtime.js';
 import { parseTarget } from '../routing/target.js';
@@ -51,6 +54,24 @@ export class Dispatcher implements ExchangeEnv {
     readonly stats: GatewayStats,
     private readonly entryPoints: ReadonlyMap<string, ListenAddress & EntryPointOptions>,
   ) {}
+
+  private access: AccessLogWriter | undefined;
+
+  /** The access log writer of a configuration's accessLog section (a reload with a new section gets a new one). */
+  private accessLog(spec: ResolvedAccessLog): AccessLogWriter {
+    if (this.access?.spec !== spec) {
+      void this.access?.close();
+      this.access = new AccessLogWriter(spec, this.logger);
+    }
+    return this.access;
+  }
+
+  /** Close the access log file, if any (the gateway is stopping). */
+  async closeAccessLog(): Promise<void> {
+    const a = this.access;
+    this.access = undefined;
+    await a?.close();
+  }
 
   /** Requests whose response has not closed yet. */
   get pending(): number {
@@ -88,7 +109,28 @@ export class Dispatcher implements ExchangeEnv {
         stats.codes.set(code, (stats.codes.get(code) ?? 0) + 1);
         stats.duration.observe(ms / 1000);
       }
-      if (rt.config.accessLog) {
+      const spec = rt.config.accessLogSpec;
+      if (spec) {
+        const remote = clientAddress(req.socket.remoteAddress);
+        this.accessLog(spec).write({
+          start: new Date(Date.now() - ms),
+          durationMs: ms,
+          entryPoint,
+          router: exchange?.router.name,
+          service: exchange?.router.service.name,
+          method: req.method ?? 'GET',
+          path: url,
+          protocol: `HTTP/${req.httpVersion}`,
+          scheme: ep.tls ? 'https' : 'http',
+          host: String(req.headers.host ?? ''),
+          clientHost: remote,
+          clientPort: req.socket.remotePort ?? 0,
+          status: code,
+          contentSize: Number(res.getHeader('content-length') ?? 0),
+          username: undefined,
+          headers: req.headers,
+        });
+      } else if (rt.config.accessLog) {
         this.logger.info(
           {
             entryPoint,
@@ -97,7 +139,7 @@ export class Dispatcher implements ExchangeEnv {
             path: url,
             status: code,
             ms: Math.round(ms * 100) / 100,
-            client: req.socket.remoteAddress,
+            client: clientAddress(req.socket.remoteAddress),
             ...(exchange && exchange.urlChanged ? { upstreamUrl: exchange.url() } : {}),
           },
           'access',
@@ -128,7 +170,7 @@ export class Dispatcher implements ExchangeEnv {
     }
     const path = normalized.path;
     const urlChanged = target.absolute || path !== target.path;
-    const peer = req.socket.remoteAddress ?? '';
+    const peer = clientAddress(req.socket.remoteAddress);
     let headers = inboundHeaders(req.headers, trustsPeer(ep.forwarded, peer));
     // RFC 9112 3.2.2: the authority of an absolute-form target replaces the Host header.
     if (target.absolute) {
@@ -139,7 +181,8 @@ export class Dispatcher implements ExchangeEnv {
     let parsedQuery: Record<string, string | string[]> | undefined;
     const input: MatchInput = {
       host: hostOf(target.host),
-      path,
+      // Rules see the path with the escapes that change no meaning decoded (Traefik's routing path).
+      path: routingPath(path),
       method: req.method ?? 'GET',
       headers,
       query: () => (parsedQuery ??= querystring.parse(rawQuery) as Record<string, string | string[]>),
@@ -192,7 +235,11 @@ export class Dispatcher implements ExchangeEnv {
     this.handle(entryPoint, req, res, { socket, head });
   }
 
+  get jsonErrors(): boolean {
+    return this.runtime.config.errorFormat === 'json';
+  }
+
   plain(res: ServerResponse, status: number, json: unknown): void {
-    plainResponse(res, status, json, this.closing);
+    plainResponse(res, status, json, this.closing, this.jsonErrors);
   }
 }

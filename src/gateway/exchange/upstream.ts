@@ -9,6 +9,7 @@ import { upstreamHeaders, withoutHopByHop, type UpstreamFailure } from '../servi
 import type { ProxyService } from './runtime.js';
 import { proxyUpgrade } from '../services/websocket.js';
 import { ExchangeBase, hasBody } from './base.js';
+import { clientAddress } from '../routing/ipnet.js';
 
 const HOP_BY_HOP_1XX = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'content-length']);
 
@@ -17,7 +18,7 @@ export abstract class UpstreamExchange extends ExchangeBase {
     if (this.aborted) return;
     const service = this.router.service;
     service.stats.requests++;
-    const headers = upstreamHeaders(this.headers, this.req.socket.remoteAddress ?? '', this.originalHost, this.tls, this.upgrade !== undefined);
+    const headers = upstreamHeaders(this.headers, clientAddress(this.req.socket.remoteAddress), this.originalHost, this.tls, this.upgrade !== undefined);
     if (this.upgrade && service.kind === 'loadBalancer' && service.lb.upgrade) {
       const { socket, head } = this.upgrade;
       this.upstream = proxyUpgrade({ upgrade: service.lb.upgrade.bind(service.lb) }, {

@@ -17,6 +17,16 @@ export function addToBlockList(list: BlockList, text: string): string | undefine
   return undefined;
 }
 
+/**
+ * A peer address as Traefik (Go) names it: an IPv4 client of a dual-stack (`:port`) listener is
+ * `127.0.0.1`, not node's IPv4-mapped `::ffff:127.0.0.1`, in X-Forwarded-For, X-Real-Ip, the
+ * access log and what middlewares see.
+ */
+export function clientAddress(address: string | undefined): string {
+  if (address === undefined) return '';
+  return address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
+}
+
 /** Whether a peer address (as node:net reports it, IPv4-mapped IPv6 included) is in `list`. */
 export function ipIn(list: BlockList, address: string): boolean {
   if (!address) return false;

@@ -54,3 +54,33 @@ export function normalizePath(path: string): NormalizedPath {
   if (p.includes('/.') || p.includes('//')) p = removeDotSegments(p);
   return { path: p };
 }
+
+/** Escapes Traefik keeps encoded in its routing path: they would change the meaning of the URL. */
+const ROUTING_RESERVED = new Set(['3A', '2F', '3F', '23', '5B', '5D', '40', '21', '24', '26', '27', '28', '29', '2A', '2B', '2C', '3B', '3D', '25']);
+
+/**
+ * The path routers match, as Traefik's withRoutingPath makes it: every percent-escape decoded
+ * except those of reserved characters, so ``PathPrefix(`/foo bar`)`` matches `/foo%20bar` and
+ * `/caf%C3%A9` matches ``Path(`/café`)``. The upstream still receives the normalized path.
+ * Takes a path that normalizePath accepted (every escape well-formed and upper-case).
+ * @example
+ * routingPath('/foo%20bar/a%3Ab') // '/foo bar/a%3Ab'
+ */
+export function routingPath(path: string): string {
+  if (!path.includes('%')) return path;
+  const bytes: number[] = [];
+  const enc = Buffer.from(path, 'utf8');
+  for (let i = 0; i < enc.length; i++) {
+    const c = enc[i]!;
+    if (c === 0x25 && i + 2 < enc.length) {
+      const hex = String.fromCharCode(enc[i + 1]!, enc[i + 2]!).toUpperCase();
+      if (!ROUTING_RESERVED.has(hex) && /^[0-9A-F]{2}$/.test(hex)) {
+        bytes.push(parseInt(hex, 16));
+        i += 2;
+        continue;
+      }
+    }
+    bytes.push(c);
+  }
+  return Buffer.from(bytes).toString('utf8');
+}

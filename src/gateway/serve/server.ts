@@ -15,14 +15,14 @@ import { ConfigError, TerrariumError } from '../../errors.js';
 import type { PluginWatcher } from '../../host/watch.js';
 import type { Logger } from '../../types.js';
 import { readConfig, sortIssues } from '../config/load.js';
-import { pluginLimitIssues } from '../config/check.js';
+import { experimentalPluginIssues, pluginLimitIssues } from '../config/check.js';
 import type { GatewayConfig, Issue, ResolvedConfig } from '../config/model.js';
 import { watchConfigFiles } from '../config/watch.js';
 import { PluginCatalog } from '../middleware/plugin.js';
 import { AgentPool } from '../services/proxy.js';
 import { openKv, type KvStore } from '../kv/open.js';
 import { GatewayStats } from '../stats/stats.js';
-import type { AdminSource } from '../admin/api.js';
+import { internalHandler, type AdminSource } from '../admin/api.js';
 import { createEntryPointServer, listenOn, startAdmin, type AdminServer, type BoundAddress } from './listeners.js';
 import { CertStore } from './certs.js';
 import { disposeRuntime } from '../exchange/runtime-dispose.js';
@@ -112,8 +112,18 @@ class GatewayImpl implements Gateway {
     const config = this.startConfig;
     const certs = config.certificates.length > 0 ? (this.certs = new CertStore(config.certificates, this.logger)) : undefined;
     for (const [name, ep] of config.entryPoints) {
+      const on = config.traefik.internal.get(name);
+      const t = config.traefik;
+      // Traefik's ping, metrics and insecure API are answered on their entry point before routing.
+      const internal = on
+        ? internalHandler(this.view, {
+            ...(on.ping && t.ping ? { ping: { terminating: () => this.dispatch.closing, terminatingStatusCode: t.ping.terminatingStatusCode } } : {}),
+            ...(on.metrics && t.metrics ? { metrics: { routers: t.metrics.routers, services: t.metrics.services } } : {}),
+            ...(on.api ? { api: true } : {}),
+          })
+        : undefined;
       const server = createEntryPointServer(ep, certs, {
-        request: (req, res) => this.dispatch.handle(name, req, res),
+        request: internal ? (req, res) => internal(req, res) || this.dispatch.handle(name, req, res) : (req, res) => this.dispatch.handle(name, req, res),
         upgrade: (req, socket, head) => this.dispatch.handleUpgrade(name, req, socket, head),
       });
       this.servers.set(name, server);
@@ -250,6 +260,7 @@ class GatewayImpl implements Gateway {
     for (const t of this.dispatch.tunnels) t.destroy();
     await Promise.all(closedServers);
     await this.adminServer?.close();
+    await this.dispatch.closeAccessLog();
     await this.certs?.close();
     this.agents.destroy();
     // No runtime when the configuration was refused at start: the kv and the host are still closed.
@@ -313,7 +324,7 @@ export async function createGateway(config: string | GatewayConfig, options: Gat
     }
     throw e;
   }
-  issues.push(...pluginLimitIssues(resolved, host.plugins.map((p) => p.name)));
+  issues.push(...pluginLimitIssues(resolved, host.plugins.map((p) => p.name)), ...experimentalPluginIssues(resolved, host.plugins.map((p) => p.name)));
   const gw = new GatewayImpl(config, resolved, host, kv, logger, options);
   gwRef = gw;
   try {
