@@ -52,6 +52,8 @@ export const ERROR_CODES = [
   'ERR_KV_UNAVAILABLE',
   'ERR_EXPORTS_REMOVED',
   'ERR_LISTEN',
+  'ERR_FIXTURE',
+  'ERR_TYPECHECK',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -408,4 +410,21 @@ export function formatBytes(n: number): string {
 /** True for the three violations after which an instance is thrown away and recreated. */
 export function isLimitViolation(e: unknown): e is PluginTimeoutError | PluginMemoryError | PluginStackError {
   return e instanceof PluginTimeoutError || e instanceof PluginMemoryError || e instanceof PluginStackError;
+}
+
+/** A fixture file (`<name>.test.json`, `terrarium test`) is malformed: bad JSON or a case of the wrong shape; `line` points into it. */
+export class FixtureError extends TerrariumError {
+  constructor(what: string, ctx: ErrorContext) {
+    super('ERR_FIXTURE', what, 'Fix the fixture file (see docs/author.md, "Fixtures")', ctx);
+  }
+}
+
+/** A TypeScript plugin does not type-check against the author types (terrarium-plugins/plugin); `line` is the .ts line of the first error. */
+export class TypeCheckError extends TerrariumError {
+  /** Every diagnostic as `file:line:col message`. */
+  readonly diagnostics: readonly string[];
+  constructor(diagnostics: readonly string[], ctx: ErrorContext) {
+    super('ERR_TYPECHECK', `does not type-check:\n${diagnostics.map((d) => `  ${d}`).join('\n')}`, 'Fix the type errors (the contract is in terrarium-plugins/plugin)', ctx);
+    this.diagnostics = diagnostics;
+  }
 }

@@ -4,8 +4,7 @@
  * plugin failures exit 1 with the error code and message on stderr; never a stack trace.
  */
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
@@ -13,12 +12,15 @@ import pino from 'pino';
 import pretty from 'pino-pretty';
 import { builtinExtensions, createHost, isPluginFile } from '../host/host.js';
 import { scopedFs } from '../capabilities/fs.js';
-import { SelfTestError, TerrariumError } from '../errors.js';
+import { TerrariumError } from '../errors.js';
 import { memoryKv, runDemo } from './demo.js';
 import { generateKeys, makeTrustStore, signPlugin, signaturePath, verifyPlugin } from '../host/trust.js';
 import type { Logger } from '../types.js';
 import { registerServe } from './serve.js';
 import { INIT_LANGS, InitError, initPlugin, type InitLang } from './init.js';
+import { testPlugins } from './test-command.js';
+import { scratchDir } from './sandbox.js';
+import { didYouMean } from '../hints.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -55,12 +57,6 @@ function parseJson(text: string, what: string): unknown {
 }
 
 class UsageError extends Error {}
-
-/** A temporary directory removed on dispose (the fs capability of `call` and `test`). */
-async function scratchDir(): Promise<{ path: string } & AsyncDisposable> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'terrarium-fs-'));
-  return { path: dir, [Symbol.asyncDispose]: () => rm(dir, { recursive: true, force: true }) };
-}
 
 function readOrUsage(file: string, what: string): Buffer {
   try {
@@ -180,49 +176,30 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
       }
       const proxy = host.get<Record<string, (...a: unknown[]) => unknown>>(plugin.name);
       const fn = proxy[exportName];
-      if (!fn) throw new UsageError(`no export ${exportName}`);
+      if (!fn || !plugin.exports.some((e) => e.name === exportName)) {
+        const names = plugin.exports.map((e) => e.name);
+        throw new UsageError(`plugin "${plugin.name}" (${file}) has no export "${exportName}"${didYouMean(exportName, names)}; it exports: ${names.join(', ') || 'nothing'}`);
+      }
       out(`${show(await fn(...args))}\n`);
     });
 
   program
     .command('test')
-    .description("run the plugins' self-tests (meta.tests and selftest()); exit 1 if any fails")
+    .description("run the plugins' self-tests (meta.tests and selftest()) and fixtures (<name>.test.json); type-check .ts plugins; exit 1 if any fails, 2 on a malformed fixture")
     .argument('<dir-or-file>', 'a plugin directory or one plugin file')
-    .addHelpText('after', '\nEach plugin is loaded on its own, granted host.kv (in memory) and host.fs (a fresh temporary directory).')
-    .action(async (target: string) => {
+    .option('--no-typecheck', 'do not type-check .ts plugins')
+    .addHelpText('after', '\nEach plugin is loaded on its own, granted host.kv (in memory) and host.fs (a fresh temporary directory).\nFixtures: <name>.test.json next to the plugin, or a folder <name>.tests/ of .json files (see docs/author.md).')
+    .action(async (target: string, opts: { typecheck: boolean }) => {
       let files: string[];
       try {
         files = statSync(target).isDirectory() ? (await readdir(target)).filter((f) => isPluginFile(f)).sort().map((f) => path.join(target, f)) : [target];
       } catch {
         throw new UsageError(`${target} does not exist`);
       }
-      let failed = 0;
-      let ran = 0;
-      for (const file of files) {
-        await using sandbox = await scratchDir();
-        await using host = await createHost({ files: [file], capabilities: { ...memoryKv(), fs: scopedFs(sandbox.path) } });
-        const p = host.plugins[0]!;
-        const cases = p.selftests.passed + p.selftests.failed;
-        if (p.status === 'ready') {
-          if (cases) ran++;
-          out(`${cases ? 'PASS' : 'none'}  ${p.name} (${file})${cases ? `: ${cases} self-test${cases === 1 ? '' : 's'} passed` : ': declares no self-tests'}\n`);
-          continue;
-        }
-        failed++;
-        out(`FAIL  ${p.name} (${file})\n`);
-        const lines = p.error instanceof SelfTestError ? p.error.failures : [p.error?.message ?? p.status];
-        for (const l of lines) out(`      ${l}\n`);
-      }
+      const outcome = await testPlugins(files, { typecheck: opts.typecheck, out });
       if (files.length === 0) out(`(no plugins: files must end in ${builtinExtensions().join(', ')})\n`);
-      const summary = failed
-        ? `${failed} of ${files.length} plugins failed`
-        : ran === files.length
-          ? `all ${files.length} plugins passed`
-          : ran === 0
-            ? `${files.length} plugins loaded; none declares self-tests, so none ran`
-            : `${ran} of ${files.length} plugins passed their self-tests; ${files.length - ran} declare none`;
-      out(`${summary}\n`);
-      if (failed) process.exitCode = 1;
+      out(`${outcome.summary}\n`);
+      if (outcome.exitCode) process.exitCode = outcome.exitCode;
     });
 
   program
