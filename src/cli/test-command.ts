@@ -34,11 +34,13 @@ export async function testPlugins(files: string[], opts: { typecheck: boolean; o
       }
     }
     let cases = 0;
+    let loaded = false;
     {
       await using host = await hostFor(file);
       const p = host.plugins[0]!;
       cases = p.selftests.passed + p.selftests.failed;
-      if (p.status === 'ready') {
+      loaded = p.status === 'ready';
+      if (loaded) {
         out(`${cases ? 'PASS' : 'none'}  ${p.name} (${file})${cases ? `: ${plural(cases, 'self-test')} passed` : ': declares no self-tests'}\n`);
       } else {
         out(`FAIL  ${p.name} (${file})\n`);
@@ -48,6 +50,9 @@ export async function testPlugins(files: string[], opts: { typecheck: boolean; o
       }
     }
     const fixtures = fixtureFilesFor(file);
+    // A plugin that does not load fails every case the same way: said once above.
+    if (!loaded && fixtures.length) out(`      (${plural(fixtures.length, 'fixture file')} not run: the plugin did not load)\n`);
+    if (!loaded) fixtures.length = 0;
     for (const fx of fixtures) {
       const r = await runFixtureFile(file, fx, out);
       if (r === 'malformed') malformed++;
