@@ -19,6 +19,7 @@ import type { Logger } from '../types.js';
 import { registerServe } from './serve.js';
 import { INIT_LANGS, InitError, initPlugin, type InitLang } from './init.js';
 import { testPlugins } from './test-command.js';
+import { costTable, measureCost } from './cost.js';
 import { scratchDir } from './sandbox.js';
 import { didYouMean } from '../hints.js';
 
@@ -203,6 +204,32 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
     });
 
   program
+    .command('cost')
+    .description('measure a plugin per export: median and p99 µs per call, memory high-water, load time; exit 1 over --max-us or --max-memory')
+    .argument('<plugin-file>', 'a .js, .mjs, .ts, .mts or .lua plugin file')
+    .option('--fixtures <file...>', 'fixture files whose cases are the calls (default: <name>.test.json and <name>.tests/, else meta.tests)')
+    .option('--json', 'print JSON instead of a table')
+    .option('--max-us <n>', 'fail when an export\'s median µs per call is over n', positiveInt('--max-us'))
+    .option('--max-memory <bytes>', 'fail when the memory high-water is over this many bytes', positiveInt('--max-memory'))
+    .option('--iterations <n>', 'measured calls per export (after a warm-up of a tenth as many)', positiveInt('--iterations'), 200)
+    .option('--timeout-ms <n>', 'call time limit in milliseconds (default: the host\'s)', positiveInt('--timeout-ms'))
+    .addHelpText('after', '\nExample: terrarium cost plugins/deny/deny.js --max-us 200 --json')
+    .action(async (file: string, opts: { fixtures?: string[]; json?: boolean; maxUs?: number; maxMemory?: number; iterations: number; timeoutMs?: number }) => {
+      if (!existsSync(file)) throw new UsageError(`${file} does not exist`);
+      for (const f of opts.fixtures ?? []) if (!existsSync(f)) throw new UsageError(`the fixture file ${f} does not exist`);
+      const report = await measureCost(file, {
+        ...(opts.fixtures ? { fixtures: opts.fixtures } : {}),
+        iterations: opts.iterations,
+        warmup: Math.max(1, Math.floor(opts.iterations / 10)),
+        ...(opts.maxUs !== undefined ? { maxUs: opts.maxUs } : {}),
+        ...(opts.maxMemory !== undefined ? { maxMemory: opts.maxMemory } : {}),
+        ...(opts.timeoutMs ? { limits: { callTimeoutMs: opts.timeoutMs } } : {}),
+      });
+      out(opts.json ? `${JSON.stringify(report, null, 2)}\n` : costTable(report));
+      if (report.over.length) process.exitCode = 1;
+    });
+
+  program
     .command('keygen')
     .description('write an Ed25519 key pair for signing plugins: <name>.key (private, mode 0600) and <name>.pub')
     .option('--out <dir>', 'directory to write the keys to', '.')
@@ -291,7 +318,7 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof TerrariumError) {
       err(`${e.message}\n`);
       if (e.pluginStack && !e.message.includes(e.pluginStack)) err(`${e.pluginStack}\n`);
-      return e.code === 'ERR_OPTIONS' ? 2 : 1;
+      return e.code === 'ERR_OPTIONS' || e.code === 'ERR_FIXTURE' ? 2 : 1;
     }
     err(`terrarium: unexpected error: ${(e as Error)?.message ?? String(e)}\n`);
     return 1;
