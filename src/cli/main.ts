@@ -20,6 +20,7 @@ import { registerServe } from './serve.js';
 import { INIT_LANGS, InitError, initPlugin, type InitLang } from './init.js';
 import { testPlugins } from './test-command.js';
 import { costTable, measureCost } from './cost.js';
+import { replay, replayText } from './replay.js';
 import { scratchDir } from './sandbox.js';
 import { didYouMean } from '../hints.js';
 
@@ -227,6 +228,24 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
       });
       out(opts.json ? `${JSON.stringify(report, null, 2)}\n` : costTable(report));
       if (report.over.length) process.exitCode = 1;
+    });
+
+  program
+    .command('replay')
+    .description("run the requests the gateway recorded (config replay:) through a middleware's onRequest; with --against, count the decisions that differ")
+    .argument('<file>', 'the recorded JSON-lines file')
+    .argument('<plugin-file>', 'the middleware plugin file')
+    .option('--against <plugin-file>', 'another version of the plugin: show the decisions that differ, with counts (exit 1 when any does)')
+    .option('--router <name>', 'only the requests of this router')
+    .option('--config <json>', "the middleware's config (ctx.config), as JSON")
+    .option('--json', 'print JSON instead of text')
+    .addHelpText('after', '\nExample: terrarium replay replay.jsonl plugins/deny.js --against plugins/deny-next.js')
+    .action(async (file: string, pluginFile: string, opts: { against?: string; router?: string; config?: string; json?: boolean }) => {
+      for (const f of [file, pluginFile, opts.against]) if (f !== undefined && !existsSync(f)) throw new UsageError(`${f} does not exist`);
+      const config = opts.config === undefined ? undefined : parseJson(opts.config, '--config');
+      const report = await replay(file, pluginFile, { ...(opts.against ? { against: opts.against } : {}), ...(opts.router ? { router: opts.router } : {}), config });
+      out(opts.json ? `${JSON.stringify(report, null, 2)}\n` : replayText(report));
+      if (report.against?.differ) process.exitCode = 1;
     });
 
   program

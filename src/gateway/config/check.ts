@@ -5,6 +5,7 @@
  * (with its path and line), so one run reports everything; the result is the resolved config.
  */
 import { statSync } from 'node:fs';
+import { REPLAY_DEFAULTS } from '../stats/recorder.js';
 import path from 'node:path';
 import { ConfigError } from '../../errors.js';
 import { compileRule, RuleSyntaxError, type RuleMatcher } from '../routing/rules.js';
@@ -237,6 +238,13 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
     certificates,
     admin,
     accessLog: cfg.accessLog ?? true,
+    replay: cfg.replay && {
+      file: path.resolve(baseDir, cfg.replay.file),
+      sampleRate: cfg.replay.sampleRate ?? REPLAY_DEFAULTS.sampleRate,
+      maxBytes: cfg.replay.maxBytes ?? REPLAY_DEFAULTS.maxBytes,
+      redactHeaders: (cfg.replay.redactHeaders ?? REPLAY_DEFAULTS.redactHeaders).map((h) => h.toLowerCase()),
+      maxQueue: cfg.replay.maxQueue ?? REPLAY_DEFAULTS.maxQueue,
+    },
     routers,
     middlewares,
     services,
