@@ -5,23 +5,12 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { run } from './cli-run.ts';
 import { editDistance, nearest } from '../src/hints.ts';
 import { requestDecision, responseDecision } from '../src/gateway/middleware/plugin.ts';
-
-const cli = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
-
-export function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [cli, ...args], { timeout: 120000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
 
 const MW_JS = `export const meta = { name: 'gate', version: '1.0.0', apiVersion: 1,
   configSchema: { type: 'object', properties: { status: { type: 'integer', default: 403 } } },

@@ -76,7 +76,27 @@ function jsonErrorLine(text: string, message: string): number | undefined {
   const pos = /position (\d+)/.exec(message);
   if (pos) return lineAt(text, Number(pos[1]));
   if (/end of JSON input/.test(message)) return lineAt(text, text.length);
-  return undefined;
+  // V8 names no position for short documents: the error is in the shortest prefix that fails
+  // for a reason other than ending early (prefixes only get worse, so a binary search finds it).
+  const failsInside = (n: number): boolean => {
+    try {
+      JSON.parse(text.slice(0, n));
+      return false;
+    } catch (e) {
+      const m = (e as Error).message;
+      if (/end of JSON input/.test(m)) return false;
+      const at = /position (\d+)/.exec(m);
+      return !(at && Number(at[1]) >= n);
+    }
+  };
+  let lo = 1;
+  let hi = text.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (failsInside(mid)) hi = mid;
+    else lo = mid + 1;
+  }
+  return lineAt(text, lo - 1);
 }
 
 /**
@@ -142,7 +162,8 @@ export function readFixtureFile(file: string, exportNames: readonly string[] | u
     doc = JSON.parse(text);
   } catch (e) {
     const line = jsonErrorLine(text, (e as Error).message);
-    throw new FixtureError(`is not valid JSON: ${(e as Error).message}`, { file, line });
+    // V8 quotes the start of a short document in the message: the line says where, and that is enough.
+    throw new FixtureError(`is not valid JSON: ${(e as Error).message.replace(/, "[\s\S]*" is not valid JSON$/, '')}`, { file, line });
   }
   const bad = (what: string, line?: number) => new FixtureError(what, { file, line });
   if (!isObject(doc)) throw bad('must be a JSON object { "config": ..., "cases": [...] }', 1);
