@@ -189,10 +189,11 @@ export class MarshalError extends TerrariumError {
 
 /** The plugin exists but has no such exported function. */
 export class NoExportError extends TerrariumError {
-  constructor(available: readonly string[], ctx: ErrorContext) {
+  /** `ctx.hint`: put before the list, e.g. ` (did you mean "add"?)` from src/hints.ts. */
+  constructor(available: readonly string[], ctx: ErrorContext & { hint?: string }) {
     super(
       'ERR_NO_EXPORT',
-      'no such exported function',
+      `no such exported function${ctx.hint ?? ''}`,
       available.length ? `It exports: ${available.join(', ')}` : 'It exports no functions',
       ctx,
     );

@@ -175,8 +175,8 @@ plugins: { dir: ".", watch: false }
   it('call names the plugin and the nearest export of a missing one', async () => {
     const file = await plugin('call', 'calc.js', `export const meta = { name: 'calc', version: '1.0.0', apiVersion: 1 };\nexport function add(a, b) { return a + b; }\n`, {});
     const r = await run('call', file, 'ad', '1', '2');
-    assert.equal(r.code, 2);
-    assert.match(r.stderr, /plugin "calc" \(.*calc\.js\) has no export "ad" \(did you mean "add"\?\); it exports: add/);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /ERR_NO_EXPORT: plugin "calc" export "ad" \(quickjs, .*calc\.js\): no such exported function \(did you mean "add"\?\)\. It exports: add/);
   });
 
   const usage: Array<[string, string[], RegExp]> = [

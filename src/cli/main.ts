@@ -12,7 +12,7 @@ import pino from 'pino';
 import pretty from 'pino-pretty';
 import { builtinExtensions, createHost, isPluginFile } from '../host/host.js';
 import { scopedFs } from '../capabilities/fs.js';
-import { TerrariumError } from '../errors.js';
+import { NoExportError, TerrariumError } from '../errors.js';
 import { memoryKv, runDemo } from './demo.js';
 import { generateKeys, makeTrustStore, signPlugin, signaturePath, verifyPlugin } from '../host/trust.js';
 import type { Logger } from '../types.js';
@@ -178,9 +178,9 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
       }
       const proxy = host.get<Record<string, (...a: unknown[]) => unknown>>(plugin.name);
       const fn = proxy[exportName];
-      if (!fn || !plugin.exports.some((e) => e.name === exportName)) {
-        const names = plugin.exports.map((e) => e.name);
-        throw new UsageError(`plugin "${plugin.name}" (${file}) has no export "${exportName}"${didYouMean(exportName, names)}; it exports: ${names.join(', ') || 'nothing'}`);
+      const names = plugin.exports.map((e) => e.name);
+      if (!fn || !names.includes(exportName)) {
+        throw new NoExportError(names, { plugin: plugin.name, engine: plugin.engine, file, exportName, hint: didYouMean(exportName, names) });
       }
       out(`${show(await fn(...args))}\n`);
     });
