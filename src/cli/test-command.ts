@@ -71,7 +71,7 @@ export async function testPlugins(files: string[], opts: { typecheck: boolean; o
       : ran === files.length
         ? `all ${files.length} plugins passed`
         : ran === 0
-          ? `${files.length} plugins loaded; none declares self-tests or fixtures, so none ran`
+          ? `${files.length} plugins loaded; none declares self-tests, so none ran`
           : `${ran} of ${files.length} plugins passed their self-tests; ${files.length - ran} declare none`;
   return { summary, exitCode: malformed ? 2 : failed ? 1 : 0 };
 }
