@@ -53,6 +53,8 @@ export const ERROR_CODES = [
   'ERR_EXPORTS_REMOVED',
   'ERR_LISTEN',
   'ERR_PROVIDER_UNSUPPORTED',
+  'ERR_FIXTURE',
+  'ERR_TYPECHECK',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -188,10 +190,11 @@ export class MarshalError extends TerrariumError {
 
 /** The plugin exists but has no such exported function. */
 export class NoExportError extends TerrariumError {
-  constructor(available: readonly string[], ctx: ErrorContext) {
+  /** `ctx.hint`: put before the list, e.g. ` (did you mean "add"?)` from src/hints.ts. */
+  constructor(available: readonly string[], ctx: ErrorContext & { hint?: string }) {
     super(
       'ERR_NO_EXPORT',
-      'no such exported function',
+      `no such exported function${ctx.hint ?? ''}`,
       available.length ? `It exports: ${available.join(', ')}` : 'It exports no functions',
       ctx,
     );
@@ -431,4 +434,21 @@ export function formatBytes(n: number): string {
 /** True for the three violations after which an instance is thrown away and recreated. */
 export function isLimitViolation(e: unknown): e is PluginTimeoutError | PluginMemoryError | PluginStackError {
   return e instanceof PluginTimeoutError || e instanceof PluginMemoryError || e instanceof PluginStackError;
+}
+
+/** A fixture file (`<name>.test.json`, `terrarium test`) is malformed: bad JSON or a case of the wrong shape; `line` points into it. */
+export class FixtureError extends TerrariumError {
+  constructor(what: string, ctx: ErrorContext) {
+    super('ERR_FIXTURE', what, 'Fix the fixture file (see docs/author.md, "Fixtures")', ctx);
+  }
+}
+
+/** A TypeScript plugin does not type-check against the author types (terrarium-plugins/plugin); `line` is the .ts line of the first error. */
+export class TypeCheckError extends TerrariumError {
+  /** Every diagnostic as `file:line:col message`. */
+  readonly diagnostics: readonly string[];
+  constructor(diagnostics: readonly string[], ctx: ErrorContext) {
+    super('ERR_TYPECHECK', `does not type-check:\n${diagnostics.map((d) => `  ${d}`).join('\n')}`, 'Fix the type errors (the contract is in terrarium-plugins/plugin)', ctx);
+    this.diagnostics = diagnostics;
+  }
 }

@@ -34,7 +34,7 @@ describe('terrarium init', () => {
         assert.equal(made.code, 0, made.stderr);
         const file = path.join(dir, `my-${lang}-${kind}.${lang}`);
         const files = (await readdir(dir)).sort();
-        assert.deepEqual(files, [path.basename(file), 'README.md', ...(lang === 'ts' ? ['tsconfig.json'] : [])].sort());
+        assert.deepEqual(files, [path.basename(file), 'README.md', `my-${lang}-${kind}.test.json`, ...(lang === 'ts' ? ['tsconfig.json'] : [])].sort());
         const source = await readFile(file, 'utf8');
         assert.match(source, /apiVersion/);
         if (middleware) {
@@ -46,6 +46,8 @@ describe('terrarium init', () => {
         assert.equal(tested.code, 0, tested.stdout + tested.stderr);
         // 2 cases for a plugin (meta.tests + selftest()), 3 for a middleware (block, pass, response).
         assert.match(tested.stdout, new RegExp(`PASS  my-${lang}-${kind} .*: ${middleware ? 3 : 2} self-tests passed`));
+        // The scaffolded fixture file runs too, and passes as written.
+        assert.match(tested.stdout, new RegExp(`PASS  my-${lang}-${kind} fixtures \\(.*my-${lang}-${kind}\\.test\\.json\\): ${middleware ? 4 : 1} cases? passed`));
         const readme = await readFile(path.join(dir, 'README.md'), 'utf8');
         assert.match(readme, new RegExp(`terrarium test ${path.basename(file).replace('.', '\\.')}`));
         if (lang === 'lua') assert.match(readme, /types\/terrarium\.lua/);

@@ -45,6 +45,8 @@ describe('error codes', () => {
       new api.GatewayError('unexpected'),
       new api.KvUnavailableError('timeout', 'incr', 'no answer within 100 ms'),
       new api.ExportsRemovedError(['onResponse'], { next: '2', serving: '1', required: false }, ctx),
+      new api.FixtureError('case 2 has no expect', { file: 'p.test.json', line: 4 }),
+      new api.TypeCheckError(['p.ts:3:5 Type mismatch'], ctx),
       new api.ListenError('entryPoints.web', '127.0.0.1:8080', Object.assign(new Error('listen EADDRINUSE'), { code: 'EADDRINUSE' })),
       new api.UnsupportedProviderError('docker', 'traefik.yml'),
     ];

@@ -43,6 +43,7 @@ export function initPlugin(dir: string, lang: InitLang, middleware: boolean): st
     [file]: middleware ? middlewareSource(lang, name) : pluginSource(lang, name),
     'README.md': readme(lang, name, file, middleware),
   };
+  files[`${name}.test.json`] = fixture(name, middleware);
   if (lang === 'ts') files['tsconfig.json'] = TSCONFIG;
   try {
     mkdirSync(dir, { recursive: true });
@@ -51,6 +52,24 @@ export function initPlugin(dir: string, lang: InitLang, middleware: boolean): st
     throw new InitError(`cannot write into ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   return Object.keys(files).map((f) => path.join(dir, f));
+}
+
+/** The fixture file `terrarium test` runs next to the plugin (src/cli/fixtures.ts): passes as written. */
+function fixture(name: string, middleware: boolean): string {
+  const doc = middleware
+    ? {
+        config: { status: 451, greeting: 'hi' },
+        cases: [
+          { name: 'blocks a request with x-block, with the configured status', request: { method: 'GET', path: '/admin', headers: { 'x-block': '1' } }, expect: { respond: { status: 451, body: { error: 'blocked' } } } },
+          { name: 'tags the others', request: { path: '/' }, expect: { setHeaders: { 'x-greeting': 'hi' }, state: { tagged: true } } },
+          { name: 'marks the response of a tagged request', response: { status: 200 }, state: { tagged: true }, expect: { setHeaders: { 'x-served-by': name } } },
+          { name: 'leaves an untagged response alone', response: { status: 200 }, expect: null },
+        ],
+      }
+    : {
+        cases: [{ name: 'greets by name', export: 'greet', args: ['Grace'], expect: 'Hello, Grace!' }],
+      };
+  return `${JSON.stringify(doc, null, 2)}\n`;
 }
 
 // The TS scaffold type-checks against the package's author types (terrarium-plugins/plugin);
@@ -306,8 +325,14 @@ A Terrarium plugin${middleware ? ' (gateway middleware)' : ''}, written in ${lan
 npx terrarium test ${file}
 \`\`\`
 
-runs the self-tests in \`meta.tests\` and \`selftest()\`. They also run on every load and reload:
-a failing one keeps the new version from serving.
+runs the self-tests in \`meta.tests\` and \`selftest()\` (they also run on every load and reload:
+a failing one keeps the new version from serving), then the fixtures in \`${name}.test.json\`:
+${middleware ? 'requests in, decisions out' : 'an export, its arguments and the result'}, with the config to use, in the same sandbox and limits as
+production. A mismatch prints the JSON path with what was expected and what came back.${lang === 'ts' ? ' A type\nerror against the author types fails it too.' : ''}
+
+\`\`\`sh
+npx terrarium cost ${file} --fixtures ${name}.test.json   # µs per call, memory, load time
+\`\`\`
 
 ${use}
 ${types}`;

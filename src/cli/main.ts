@@ -4,8 +4,7 @@
  * plugin failures exit 1 with the error code and message on stderr; never a stack trace.
  */
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
@@ -13,12 +12,17 @@ import pino from 'pino';
 import pretty from 'pino-pretty';
 import { builtinExtensions, createHost, isPluginFile } from '../host/host.js';
 import { scopedFs } from '../capabilities/fs.js';
-import { SelfTestError, TerrariumError } from '../errors.js';
+import { NoExportError, TerrariumError } from '../errors.js';
 import { memoryKv, runDemo } from './demo.js';
 import { generateKeys, makeTrustStore, signPlugin, signaturePath, verifyPlugin } from '../host/trust.js';
 import type { Logger } from '../types.js';
 import { registerServe } from './serve.js';
 import { INIT_LANGS, InitError, initPlugin, type InitLang } from './init.js';
+import { testPlugins } from './test-command.js';
+import { costTable, measureCost } from './cost.js';
+import { replay, replayText } from './replay.js';
+import { scratchDir } from './sandbox.js';
+import { didYouMean } from '../hints.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -55,12 +59,6 @@ function parseJson(text: string, what: string): unknown {
 }
 
 class UsageError extends Error {}
-
-/** A temporary directory removed on dispose (the fs capability of `call` and `test`). */
-async function scratchDir(): Promise<{ path: string } & AsyncDisposable> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'terrarium-fs-'));
-  return { path: dir, [Symbol.asyncDispose]: () => rm(dir, { recursive: true, force: true }) };
-}
 
 function readOrUsage(file: string, what: string): Buffer {
   try {
@@ -180,49 +178,74 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
       }
       const proxy = host.get<Record<string, (...a: unknown[]) => unknown>>(plugin.name);
       const fn = proxy[exportName];
-      if (!fn) throw new UsageError(`no export ${exportName}`);
+      const names = plugin.exports.map((e) => e.name);
+      if (!fn || !names.includes(exportName)) {
+        throw new NoExportError(names, { plugin: plugin.name, engine: plugin.engine, file, exportName, hint: didYouMean(exportName, names) });
+      }
       out(`${show(await fn(...args))}\n`);
     });
 
   program
     .command('test')
-    .description("run the plugins' self-tests (meta.tests and selftest()); exit 1 if any fails")
+    .description("run the plugins' self-tests (meta.tests and selftest()) and fixtures (<name>.test.json); type-check .ts plugins; exit 1 if any fails, 2 on a malformed fixture")
     .argument('<dir-or-file>', 'a plugin directory or one plugin file')
-    .addHelpText('after', '\nEach plugin is loaded on its own, granted host.kv (in memory) and host.fs (a fresh temporary directory).')
-    .action(async (target: string) => {
+    .option('--no-typecheck', 'do not type-check .ts plugins')
+    .addHelpText('after', '\nEach plugin is loaded on its own, granted host.kv (in memory) and host.fs (a fresh temporary directory).\nFixtures: <name>.test.json next to the plugin, or a folder <name>.tests/ of .json files (see docs/author.md).')
+    .action(async (target: string, opts: { typecheck: boolean }) => {
       let files: string[];
       try {
         files = statSync(target).isDirectory() ? (await readdir(target)).filter((f) => isPluginFile(f)).sort().map((f) => path.join(target, f)) : [target];
       } catch {
         throw new UsageError(`${target} does not exist`);
       }
-      let failed = 0;
-      let ran = 0;
-      for (const file of files) {
-        await using sandbox = await scratchDir();
-        await using host = await createHost({ files: [file], capabilities: { ...memoryKv(), fs: scopedFs(sandbox.path) } });
-        const p = host.plugins[0]!;
-        const cases = p.selftests.passed + p.selftests.failed;
-        if (p.status === 'ready') {
-          if (cases) ran++;
-          out(`${cases ? 'PASS' : 'none'}  ${p.name} (${file})${cases ? `: ${cases} self-test${cases === 1 ? '' : 's'} passed` : ': declares no self-tests'}\n`);
-          continue;
-        }
-        failed++;
-        out(`FAIL  ${p.name} (${file})\n`);
-        const lines = p.error instanceof SelfTestError ? p.error.failures : [p.error?.message ?? p.status];
-        for (const l of lines) out(`      ${l}\n`);
-      }
+      const outcome = await testPlugins(files, { typecheck: opts.typecheck, out });
       if (files.length === 0) out(`(no plugins: files must end in ${builtinExtensions().join(', ')})\n`);
-      const summary = failed
-        ? `${failed} of ${files.length} plugins failed`
-        : ran === files.length
-          ? `all ${files.length} plugins passed`
-          : ran === 0
-            ? `${files.length} plugins loaded; none declares self-tests, so none ran`
-            : `${ran} of ${files.length} plugins passed their self-tests; ${files.length - ran} declare none`;
-      out(`${summary}\n`);
-      if (failed) process.exitCode = 1;
+      out(`${outcome.summary}\n`);
+      if (outcome.exitCode) process.exitCode = outcome.exitCode;
+    });
+
+  program
+    .command('cost')
+    .description('measure a plugin per export: median and p99 µs per call, memory high-water, load time; exit 1 over --max-us or --max-memory')
+    .argument('<plugin-file>', 'a .js, .mjs, .ts, .mts or .lua plugin file')
+    .option('--fixtures <file...>', 'fixture files whose cases are the calls (default: <name>.test.json and <name>.tests/, else meta.tests)')
+    .option('--json', 'print JSON instead of a table')
+    .option('--max-us <n>', 'fail when an export\'s median µs per call is over n', positiveInt('--max-us'))
+    .option('--max-memory <bytes>', 'fail when the memory high-water is over this many bytes', positiveInt('--max-memory'))
+    .option('--iterations <n>', 'measured calls per export (after a warm-up of a tenth as many)', positiveInt('--iterations'), 200)
+    .option('--timeout-ms <n>', 'call time limit in milliseconds (default: the host\'s)', positiveInt('--timeout-ms'))
+    .addHelpText('after', '\nExample: terrarium cost plugins/deny/deny.js --max-us 200 --json')
+    .action(async (file: string, opts: { fixtures?: string[]; json?: boolean; maxUs?: number; maxMemory?: number; iterations: number; timeoutMs?: number }) => {
+      if (!existsSync(file)) throw new UsageError(`${file} does not exist`);
+      for (const f of opts.fixtures ?? []) if (!existsSync(f)) throw new UsageError(`the fixture file ${f} does not exist`);
+      const report = await measureCost(file, {
+        ...(opts.fixtures ? { fixtures: opts.fixtures } : {}),
+        iterations: opts.iterations,
+        warmup: Math.max(1, Math.floor(opts.iterations / 10)),
+        ...(opts.maxUs !== undefined ? { maxUs: opts.maxUs } : {}),
+        ...(opts.maxMemory !== undefined ? { maxMemory: opts.maxMemory } : {}),
+        ...(opts.timeoutMs ? { limits: { callTimeoutMs: opts.timeoutMs } } : {}),
+      });
+      out(opts.json ? `${JSON.stringify(report, null, 2)}\n` : costTable(report));
+      if (report.over.length) process.exitCode = 1;
+    });
+
+  program
+    .command('replay')
+    .description("run the requests the gateway recorded (config replay:) through a middleware's onRequest; with --against, count the decisions that differ")
+    .argument('<file>', 'the recorded JSON-lines file')
+    .argument('<plugin-file>', 'the middleware plugin file')
+    .option('--against <plugin-file>', 'another version of the plugin: show the decisions that differ, with counts (exit 1 when any does)')
+    .option('--router <name>', 'only the requests of this router')
+    .option('--config <json>', "the middleware's config (ctx.config), as JSON")
+    .option('--json', 'print JSON instead of text')
+    .addHelpText('after', '\nExample: terrarium replay replay.jsonl plugins/deny.js --against plugins/deny-next.js')
+    .action(async (file: string, pluginFile: string, opts: { against?: string; router?: string; config?: string; json?: boolean }) => {
+      for (const f of [file, pluginFile, opts.against]) if (f !== undefined && !existsSync(f)) throw new UsageError(`${f} does not exist`);
+      const config = opts.config === undefined ? undefined : parseJson(opts.config, '--config');
+      const report = await replay(file, pluginFile, { ...(opts.against ? { against: opts.against } : {}), ...(opts.router ? { router: opts.router } : {}), config });
+      out(opts.json ? `${JSON.stringify(report, null, 2)}\n` : replayText(report));
+      if (report.against?.differ) process.exitCode = 1;
     });
 
   program
@@ -314,7 +337,7 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof TerrariumError) {
       err(`${e.message}\n`);
       if (e.pluginStack && !e.message.includes(e.pluginStack)) err(`${e.pluginStack}\n`);
-      return e.code === 'ERR_OPTIONS' ? 2 : 1;
+      return e.code === 'ERR_OPTIONS' || e.code === 'ERR_FIXTURE' ? 2 : 1;
     }
     err(`terrarium: unexpected error: ${(e as Error)?.message ?? String(e)}\n`);
     return 1;

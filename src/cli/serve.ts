@@ -4,13 +4,15 @@
  * config file. An invalid configuration prints every issue with its path and exits 2.
  */
 import cluster from 'node:cluster';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError, type Command } from 'commander';
 import { ConfigError, configIssueText, type ConfigIssue } from '../errors.js';
 import type { Logger } from '../types.js';
 import { readConfig } from '../gateway/config/load.js';
+import { typeCheck } from './typecheck.js';
 import { onProcess, openGateway, startFailure, type StartFailure } from '../gateway/serve/process.js';
 
 /** What the CLI hands the serve command. */
@@ -34,11 +36,16 @@ export function registerServe(program: Command, deps: ServeDeps): void {
     .argument('[config]', 'gateway YAML file', existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined)
     .option('--no-watch', 'do not reload the config file when it changes')
     .option('--workers <n>', 'gateway processes sharing the entry points: a number, or auto (one per CPU)', parseWorkers, 1)
+    .option('--check', 'check the configuration and type-check the .ts plugins of plugins.dir, then exit (1: type errors, 2: bad config)')
     .addHelpText('after', '\nSIGTERM / SIGINT: graceful shutdown; SIGHUP: reload the config file.\nExample: terrarium serve scripts-examples/gateway.yaml')
-    .action(async (file: string | undefined, opts: { watch: boolean; workers: number }) => {
+    .action(async (file: string | undefined, opts: { watch: boolean; workers: number; check?: boolean }) => {
       if (!file) {
         deps.err('terrarium serve: no configuration file given (and no scripts-examples/gateway.yaml next to the package)\n');
         process.exitCode = 2;
+        return;
+      }
+      if (opts.check) {
+        process.exitCode = await checkOnly(file, deps);
         return;
       }
       const logger = deps.makeLogger(program.opts<{ logLevel: string }>().logLevel);
@@ -106,6 +113,38 @@ function reportFailure(deps: ServeDeps, f: StartFailure): void {
 function banner(deps: ServeDeps, rows: (readonly [string, string])[]): void {
   const width = Math.max(...rows.map(([n]) => n.length));
   deps.out(`terrarium gateway (Ctrl-C to stop)\n${rows.map(([n, u]) => `  ${n.padEnd(width)}  ${u}\n`).join('')}`);
+}
+
+/** `serve --check`: the config's issues (exit 2), then the type errors of its .ts plugins (exit 1); nothing listens. */
+async function checkOnly(file: string, deps: ServeDeps): Promise<number> {
+  let checked;
+  try {
+    checked = await readConfig(file);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    reportFailure(deps, startFailure(e)!);
+    return 2;
+  }
+  if (checked.issues.length) {
+    reportFailure(deps, startFailure(new ConfigError(file, checked.issues))!);
+    return 2;
+  }
+  const dir = checked.config.plugins.dir;
+  const tsFiles = dir && existsSync(dir) ? readdirSync(dir).filter((f) => /\.m?ts$/.test(f) && !f.endsWith('.d.ts')).sort() : [];
+  let failed = 0;
+  for (const f of tsFiles) {
+    const r = await typeCheck(path.join(dir!, f), path.basename(f, path.extname(f)));
+    if (r.ok === 'skipped') {
+      deps.out(`note  ${r.reason}\n`);
+      break;
+    }
+    if (!r.ok) {
+      failed++;
+      deps.err(`${r.error.message}\n`);
+    }
+  }
+  deps.out(failed ? `${failed} of ${tsFiles.length} TypeScript plugins do not type-check\n` : `OK  ${file}: the configuration is valid${tsFiles.length ? ` and ${tsFiles.length} TypeScript plugin${tsFiles.length === 1 ? '' : 's'} type-check` : ''}\n`);
+  return failed ? 1 : 0;
 }
 
 /** `serve --workers N` (N > 1): the cluster primary (cluster.ts) until SIGTERM/SIGINT; SIGHUP reloads every worker. */

@@ -5,6 +5,7 @@
  * (with its path and line), so one run reports everything; the result is the resolved config.
  */
 import { statSync } from 'node:fs';
+import { REPLAY_DEFAULTS } from '../stats/recorder.js';
 import path from 'node:path';
 import { ConfigError } from '../../errors.js';
 import { compileRule, RuleSyntaxError, type RuleMatcher } from '../routing/rules.js';
@@ -248,6 +249,13 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
     admin,
     // Terrarium's default is on; Traefik's section form (`accessLog: {}`) turns it on too.
     accessLog: cfg.accessLog === undefined ? true : cfg.accessLog !== false,
+    replay: cfg.replay && {
+      file: path.resolve(baseDir, cfg.replay.file),
+      sampleRate: cfg.replay.sampleRate ?? REPLAY_DEFAULTS.sampleRate,
+      maxBytes: cfg.replay.maxBytes ?? REPLAY_DEFAULTS.maxBytes,
+      redactHeaders: (cfg.replay.redactHeaders ?? REPLAY_DEFAULTS.redactHeaders).map((h) => h.toLowerCase()),
+      maxQueue: cfg.replay.maxQueue ?? REPLAY_DEFAULTS.maxQueue,
+    },
     routers: routed,
     middlewares,
     services,

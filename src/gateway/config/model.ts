@@ -106,6 +106,8 @@ export interface GatewayConfig {
   admin?: string | { address: string };
   /** Log one line per request (default true). */
   accessLog?: boolean | Record<string, unknown>;
+  /** Record a sample of each router's requests for `terrarium replay` (opt-in). */
+  replay?: { file: string; sampleRate?: number; maxBytes?: number; redactHeaders?: string[]; maxQueue?: number };
   /** Dynamic configuration besides this file: `{ redis: { url, rootKey } }` (Traefik's KV layout). */
   providers?: ProvidersConfig;
   /** The gateway's own error answers (404, 502, 504...): Traefik's text (default) or `json`. */
@@ -206,6 +208,8 @@ export interface ResolvedConfig {
   certificates: CertFiles[];
   admin: ListenAddress | undefined;
   accessLog: boolean;
+  /** `replay` with defaults filled and `file` absolute (stats/recorder.ts); undefined: off. */
+  replay?: { file: string; sampleRate: number; maxBytes: number; redactHeaders: string[]; maxQueue: number } | undefined;
   routers: ResolvedRouter[];
   middlewares: Map<string, ResolvedMiddleware>;
   services: Map<string, ResolvedService>;

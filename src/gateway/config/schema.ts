@@ -167,6 +167,19 @@ export const GATEWAY_SCHEMA = {
     },
     accessLog: ACCESS_LOG_SCHEMA,
     errorFormat: { enum: ['text', 'json'], description: "the gateway's own error answers: text (Traefik's) or json" },
+    // The replay recorder (stats/recorder.ts): opt-in, a sample of each router's requests for `terrarium replay`.
+    replay: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['file'],
+      properties: {
+        file: { type: 'string', minLength: 1, description: 'a JSON-lines file, relative to the config file' },
+        sampleRate: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
+        maxBytes: { type: 'integer', minimum: 1024 },
+        redactHeaders: { type: 'array', items: { type: 'string', minLength: 1 } },
+        maxQueue: { type: 'integer', minimum: 1 },
+      },
+    },
     providers: PROVIDERS_SCHEMA,
     ...STATIC_PROPERTIES,
   },

@@ -5,6 +5,7 @@
  * the access log line and the requests-in-flight count (for a graceful close) are updated.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { ReplayRecorder } from '../stats/recorder.js';
 import type { Socket } from 'node:net';
 import querystring from 'node:querystring';
 import type { Duplex } from 'node:stream';
@@ -46,6 +47,8 @@ export class Dispatcher implements ExchangeEnv {
   closing = false;
   readonly tunnels = new Set<Duplex>();
   private inFlight = 0;
+  /** The replay recorder (config `replay`), when on: offered each routed request, writes off the request path. */
+  recorder: ReplayRecorder | undefined;
   private drainWaiters: (() => void)[] = [];
 
   constructor(
@@ -204,6 +207,7 @@ export class Dispatcher implements ExchangeEnv {
       return;
     }
     stats = router.stats;
+    this.recorder?.offer(router.name, req.method ?? 'GET', path, (parsedQuery ??= querystring.parse(rawQuery) as Record<string, string | string[]>), headers, { address: peer, port: req.socket.remotePort ?? 0 });
     exchange = new Exchange(this, router, req, res, path, rawQuery, urlChanged, headers, target.host, ep.tls);
     exchange.upgrade = upgrade;
     if (parsedQuery) exchange.query = parsedQuery;

@@ -18,6 +18,7 @@ import type { GatewayStats, MiddlewareStats } from '../stats/stats.js';
 import type { Issue, ResolvedMiddleware, Where } from '../config/model.js';
 import { schemaIssues } from '../config/issues.js';
 import { bindBuiltin } from './builtin/bind.js';
+import { didYouMean } from '../../hints.js';
 
 export type {
   MiddlewareRequest,
@@ -311,14 +312,14 @@ const RESPONSE_KEYS = new Set(['status', 'setHeaders', 'removeHeaders', 'body'])
 export function requestDecision(r: unknown): RequestDecision | undefined {
   if (r === undefined || r === null || isEmptyTable(r)) return undefined;
   if (!isObject(r)) throw new MiddlewareResultError('onRequest must return nothing or an object');
-  for (const k in r) if (!REQUEST_KEYS.has(k)) throw new MiddlewareResultError(`onRequest returned an unknown key "${k}"; expected: ${[...REQUEST_KEYS].join(', ')}`);
+  for (const k in r) if (!REQUEST_KEYS.has(k)) throw new MiddlewareResultError(`onRequest returned an unknown key "${k}"${didYouMean(k, REQUEST_KEYS)}; expected: ${[...REQUEST_KEYS].join(', ')}`);
   return r as RequestDecision;
 }
 
 export function responseDecision(r: unknown): ResponseDecision | undefined {
   if (r === undefined || r === null || isEmptyTable(r)) return undefined;
   if (!isObject(r)) throw new MiddlewareResultError('onResponse must return nothing or an object');
-  for (const k in r) if (!RESPONSE_KEYS.has(k)) throw new MiddlewareResultError(`onResponse returned an unknown key "${k}"; expected: ${[...RESPONSE_KEYS].join(', ')}`);
+  for (const k in r) if (!RESPONSE_KEYS.has(k)) throw new MiddlewareResultError(`onResponse returned an unknown key "${k}"${didYouMean(k, RESPONSE_KEYS)}; expected: ${[...RESPONSE_KEYS].join(', ')}`);
   return r as ResponseDecision;
 }
 

@@ -10,6 +10,7 @@
  * responses nobody inspects are piped straight through.
  */
 import type http from 'node:http';
+import { ReplayRecorder } from '../stats/recorder.js';
 import { createHost, type Host, type HostOptions } from '../../host/host.js';
 import { ConfigError, TerrariumError } from '../../errors.js';
 import type { PluginWatcher } from '../../host/watch.js';
@@ -65,6 +66,7 @@ class GatewayImpl implements Gateway {
     private readonly options: GatewayOptions,
   ) {
     this.dispatch = new Dispatcher(host, logger, this.stats, startConfig.entryPoints);
+    if (startConfig.replay) this.dispatch.recorder = new ReplayRecorder(startConfig.replay);
     const dispatch = this.dispatch;
     this.view = { host, stats: this.stats, runtime: () => dispatch.runtime };
   }
@@ -271,6 +273,7 @@ class GatewayImpl implements Gateway {
       disposeRuntime(rt);
     }
     await this.provider?.close();
+    await this.dispatch.recorder?.flush();
     await this.host.close();
     this.kv?.dispose();
     if (this.started) this.logger.info({}, 'gateway stopped');
