@@ -183,3 +183,66 @@ export function exportAsymmetric(alg: string, type: string, der: Uint8Array, for
   }
   throw new PlatformError('NotSupportedError', `exportKey: unknown format "${format}"`);
 }
+
+/** JOSE algorithm names (RFC 7518) as this file's parameters, for the Lua idiom. */
+const JOSE: Record<string, SignParams> = {
+  ES256: { alg: 'ECDSA', hash: 'SHA-256', saltLength: 0 },
+  ES384: { alg: 'ECDSA', hash: 'SHA-384', saltLength: 0 },
+  ES512: { alg: 'ECDSA', hash: 'SHA-512', saltLength: 0 },
+  RS256: { alg: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256', saltLength: 0 },
+  RS384: { alg: 'RSASSA-PKCS1-v1_5', hash: 'SHA-384', saltLength: 0 },
+  RS512: { alg: 'RSASSA-PKCS1-v1_5', hash: 'SHA-512', saltLength: 0 },
+  PS256: { alg: 'RSA-PSS', hash: 'SHA-256', saltLength: 32 },
+  PS384: { alg: 'RSA-PSS', hash: 'SHA-384', saltLength: 48 },
+  PS512: { alg: 'RSA-PSS', hash: 'SHA-512', saltLength: 64 },
+  EdDSA: { alg: 'Ed25519', hash: '', saltLength: 0 },
+};
+
+function joseParams(alg: string): SignParams {
+  const p = JOSE[alg];
+  if (!p) throw new PlatformError('NotSupportedError', `unsupported algorithm "${alg}" (use ${Object.keys(JOSE).join(', ')})`);
+  return p;
+}
+
+/** A key given as PEM text (a public or private key, or a certificate) or as JWK JSON text. */
+function keyFromText(text: string, isPrivate: boolean): KeyObject {
+  try {
+    const t = text.trim();
+    if (t.startsWith('{')) {
+      const jwk = JSON.parse(t) as JsonWebKey;
+      return isPrivate ? createPrivateKey({ key: jwk, format: 'jwk' }) : createPublicKey({ key: jwk, format: 'jwk' });
+    }
+    return isPrivate ? createPrivateKey(t) : createPublicKey(t);
+  } catch (e) {
+    throw dataErr(`invalid ${isPrivate ? 'private' : 'public'} key: ${(e as Error).message} (give PEM text or a JWK as JSON)`);
+  }
+}
+
+const spkiOf = (k: KeyObject): Uint8Array => u8(k.export({ format: 'der', type: 'spki' }) as Buffer);
+
+/**
+ * Whether `sig` is `alg`'s signature (JOSE name: ES256, RS256, PS256, EdDSA, ...) of `data` under
+ * `key` (PEM or JWK text). ECDSA signatures are in JOSE's r||s form, as in a JWT.
+ * @example joseVerify('ES256', pem, 'header.payload', sigBytes, 1 << 20)
+ */
+export function joseVerify(alg: string, key: string, data: Uint8Array, sig: Uint8Array, capBytes: number): boolean {
+  checkSize(capBytes, key.length + data.length + sig.length);
+  const k = keyFromText(key, false);
+  imported(joseParams(alg), k);
+  return verifyAsymmetric(joseParams(alg), spkiOf(k), sig, data, capBytes);
+}
+
+/** `alg`'s signature of `data` with the private `key` (PEM or JWK text). */
+export function joseSign(alg: string, key: string, data: Uint8Array, capBytes: number): Uint8Array {
+  checkSize(capBytes, key.length + data.length);
+  const k = keyFromText(key, true);
+  imported(joseParams(alg), k);
+  return signAsymmetric(joseParams(alg), u8(k.export({ format: 'der', type: 'pkcs8' }) as Buffer), data, capBytes);
+}
+
+/** The key's type must be the algorithm's (no RSA key for ES256). */
+function imported(p: SignParams, k: KeyObject): void {
+  const t = k.asymmetricKeyType;
+  const ok = p.alg === 'ECDSA' ? t === 'ec' : p.alg === 'Ed25519' ? t === 'ed25519' : t === 'rsa' || t === 'rsa-pss';
+  if (!ok) throw dataErr(`a ${t} key cannot be used for ${p.alg}`);
+}
