@@ -150,6 +150,27 @@ function crypto.hmac(alg, key, s) end
 ---@return string
 function crypto.random_bytes(n) end
 
+---@alias terrarium.SignAlg 'ES256'|'ES384'|'ES512'|'RS256'|'RS384'|'RS512'|'PS256'|'PS384'|'PS512'|'EdDSA'
+
+---Whether sig is alg's signature of data under key (PEM text or a JWK as JSON); ECDSA signatures are r||s, as in a JWT.
+---@param alg terrarium.SignAlg
+---@param key string
+---@param data string
+---@param sig string
+---@return boolean
+function crypto.verify(alg, key, data, sig) end
+---alg's signature (raw bytes) of data with a private key (PEM text or a JWK as JSON).
+---@param alg terrarium.SignAlg
+---@param key string
+---@param data string
+---@return string
+function crypto.sign(alg, key, data) end
+---Constant-time comparison of two strings (for MACs and tokens).
+---@param a string
+---@param b string
+---@return boolean
+function crypto.equals(a, b) end
+
 ---Only time, date, difftime and clock: no execute, getenv, exit, remove, rename, tmpname, setlocale.
 os = {}
 ---@param t? table

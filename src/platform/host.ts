@@ -6,30 +6,10 @@
  * path) runs it under the call's deadline, checked before and after.
  */
 import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { exportAsymmetric, importAsymmetric, octJwk, signAsymmetric, verifyAsymmetric, type SignParams } from './keys.js';
 
-/** Thrown when an input is larger than the plugin's memory cap; engines turn it into ERR_PLUGIN_MEMORY. */
-export class PlatformInputTooLarge extends Error {
-  constructor(readonly bytes: number) {
-    super(`platform input of ${bytes} bytes is over the memory cap`);
-  }
-}
-
-/** A DOMException-like error: the guest glue rebuilds it with the same name and message. */
-export class PlatformError extends Error {
-  constructor(name: string, message: string) {
-    super(message);
-    this.name = name;
-  }
-}
-
-const HASH: Record<string, string> = { 'SHA-1': 'sha1', 'SHA-256': 'sha256', 'SHA-384': 'sha384', 'SHA-512': 'sha512' };
-
-/** node:crypto's name of a Web Crypto hash ('SHA-256' -> 'sha256'); Lua names are accepted too ('sha256'). */
-export function nodeHash(name: string): string {
-  const h = HASH[name.toUpperCase()] ?? HASH[name.toUpperCase().replace(/^SHA(\d)/, 'SHA-$1')];
-  if (!h) throw new PlatformError('NotSupportedError', `unsupported hash algorithm "${name}" (use SHA-1, SHA-256, SHA-384 or SHA-512)`);
-  return h;
-}
+export { PlatformError, PlatformInputTooLarge, nodeHash } from './host-errors.js';
+import { PlatformError, PlatformInputTooLarge, nodeHash } from './host-errors.js';
 
 function bytes(v: unknown, what: string): Uint8Array {
   if (v instanceof Uint8Array) return v;
@@ -41,6 +21,12 @@ function checkSize(capBytes: number, ...inputs: (Uint8Array | string)[]): void {
   let n = 0;
   for (const i of inputs) n += i.length;
   if (n > capBytes) throw new PlatformInputTooLarge(n);
+}
+
+/** sign/verify's packed [alg, hash, saltLength] (the guest's platform call takes four arguments). */
+function signParams(v: unknown): SignParams {
+  const [alg, hash, saltLength] = Array.isArray(v) ? v : [];
+  return { alg: String(alg), hash: String(hash), saltLength: Number(saltLength) };
 }
 
 const u8 = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.length);
@@ -86,6 +72,18 @@ export function platformCall(op: string, args: unknown[], capBytes: number): unk
       const mac = hmac(String(args[0]), bytes(args[1], 'verify'), bytes(args[3], 'verify'), capBytes);
       return sig.length === mac.length && timingSafeEqual(sig, mac);
     }
+    case 'keyImport':
+      return importAsymmetric(String(args[0]), String(args[1]), typeof args[2] === 'string' ? args[2] : bytes(args[2], 'importKey'), String(args[3] ?? ''), capBytes);
+    case 'octExport':
+      return Buffer.from(bytes(args[0], 'exportKey')).toString('base64url');
+    case 'octJwk':
+      return octJwk(String(args[0]), capBytes);
+    case 'sign':
+      return signAsymmetric(signParams(args[0]), bytes(args[1], 'sign'), bytes(args[2], 'sign'), capBytes);
+    case 'verify':
+      return verifyAsymmetric(signParams(args[0]), bytes(args[1], 'verify'), bytes(args[2], 'verify'), bytes(args[3], 'verify'), capBytes);
+    case 'keyExport':
+      return exportAsymmetric(String(args[0]), String(args[1]), bytes(args[2], 'exportKey'), String(args[3]));
     case 'random':
       return random(Number(args[0]), capBytes);
     case 'uuid':

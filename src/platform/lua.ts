@@ -7,10 +7,15 @@
  *   hex.encode(s) / hex.decode(s)                    (resty.string to_hex, and back)
  *   crypto.digest(alg, s) / crypto.hmac(alg, key, s) (raw bytes, like ngx.sha1_bin / ngx.hmac_sha1)
  *   crypto.random_bytes(n)                           (resty.random.bytes)
+ *   crypto.verify(alg, key, data, sig) -> boolean    (alg a JOSE name: ES256, RS256, PS256, EdDSA, ...;
+ *   crypto.sign(alg, private_key, data) -> sig        key PEM or JWK JSON text; ECDSA signatures r||s, as in a JWT)
+ *   crypto.equals(a, b) -> boolean                   (constant-time comparison, for MACs)
  * Binary results are Lua strings of raw bytes. Every function checks its input against the
  * plugin's memory cap (PlatformInputTooLarge -> the plugin's memory error).
  */
 import { PlatformInputTooLarge, digest, hmac, random } from './host.js';
+import { joseSign, joseVerify } from './keys.js';
+import { timingSafeEqual } from 'node:crypto';
 
 type Fn = (...args: unknown[]) => unknown;
 
@@ -86,6 +91,15 @@ export function luaPlatformLibs(capBytes: number): Record<string, Record<string,
     crypto: {
       digest: (alg, s) => textOrBytes(Buffer.from(digest(String(alg), bytesOf(s, 'crypto.digest', capBytes), capBytes))),
       hmac: (alg, key, s) => textOrBytes(Buffer.from(hmac(String(alg), bytesOf(key, 'crypto.hmac', capBytes), bytesOf(s, 'crypto.hmac', capBytes), capBytes))),
+      verify: (alg, key, data, sig) =>
+        joseVerify(String(alg), Buffer.from(bytesOf(key, 'crypto.verify', capBytes)).toString('utf8'), bytesOf(data, 'crypto.verify', capBytes), bytesOf(sig, 'crypto.verify', capBytes), capBytes),
+      sign: (alg, key, data) =>
+        textOrBytes(Buffer.from(joseSign(String(alg), Buffer.from(bytesOf(key, 'crypto.sign', capBytes)).toString('utf8'), bytesOf(data, 'crypto.sign', capBytes), capBytes))),
+      equals: (a, b) => {
+        const x = bytesOf(a, 'crypto.equals', capBytes);
+        const y = bytesOf(b, 'crypto.equals', capBytes);
+        return x.length === y.length && timingSafeEqual(x, y);
+      },
       random_bytes: (n) => {
         if (typeof n !== 'number') throw new TypeError('crypto.random_bytes: expected a number of bytes');
         return textOrBytes(Buffer.from(random(n, capBytes)));
