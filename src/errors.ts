@@ -52,6 +52,7 @@ export const ERROR_CODES = [
   'ERR_KV_UNAVAILABLE',
   'ERR_EXPORTS_REMOVED',
   'ERR_LISTEN',
+  'ERR_ENVOY_UNSUPPORTED',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -408,4 +409,15 @@ export function formatBytes(n: number): string {
 /** True for the three violations after which an instance is thrown away and recreated. */
 export function isLimitViolation(e: unknown): e is PluginTimeoutError | PluginMemoryError | PluginStackError {
   return e instanceof PluginTimeoutError || e instanceof PluginMemoryError || e instanceof PluginStackError;
+}
+
+/** An Envoy Lua filter called a handle method the gateway does not provide (docs/envoy.md); `method` and `where` (file:line) name the call. */
+export class EnvoyUnsupportedError extends TerrariumError {
+  constructor(
+    readonly method: string,
+    readonly where: string,
+    ctx: ErrorContext = {},
+  ) {
+    super('ERR_ENVOY_UNSUPPORTED', `the Envoy filter called ${method}, which the gateway does not support (at ${where})`, 'See docs/envoy.md for the supported handle methods', ctx);
+  }
 }
