@@ -76,6 +76,8 @@ local function writable(self, what)
   if self.ro then error('headers():' .. what .. '() cannot modify these headers here', 3) end
 end
 
+Headers.getValueSize = Headers.getNumValues
+
 function Headers.add(self, name, value)
   writable(self, 'add')
   local k = lower(name)
@@ -276,7 +278,8 @@ local function newHandle(phase, r, ctx, state)
   function handle:base64Escape(s) return base64(tostring(s)) end
   function handle:timestamp() return envoyHost('timestamp').now() end
   function handle:importPublicKey(der, len)
-    return { der = sub(der, 1, len or #der) }
+    local key = { der = sub(tostring(der), 1, len or #tostring(der)) }
+    return objectOf('importPublicKey()', { get = function() return key end })
   end
   function handle:verifySignature(hash, key, sig, siglen, data, datalen)
     local r = envoyHost('verifySignature').verify(hash, hostenv.bytes(key.der or ''), hostenv.bytes(sub(sig, 1, siglen)), hostenv.bytes(sub(data, 1, datalen)))
