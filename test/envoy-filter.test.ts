@@ -119,3 +119,137 @@ end
     assert.equal(r.text, 'goodbye');
   });
 });
+
+const CALL = `
+function envoy_on_request(request_handle)
+  local headers, body = request_handle:httpCall(
+  "lua_cluster",
+  {
+    [":method"] = "POST",
+    [":path"] = "/",
+    [":authority"] = "lua_cluster"
+  },
+  "hello world",
+  5000)
+
+  request_handle:headers():add("upstream_foo", headers["foo"])
+  request_handle:headers():add("upstream_body_size", #body)
+end
+`;
+
+describe('Envoy Lua filters: httpCall to a local cluster', () => {
+  it('UpstreamHttpCall: the cluster is http.services.<cluster>; the filter resumes with its headers and body', async (t) => {
+    const app = await upstream((_req, res) => res.end('app'));
+    const lua = await upstream((_req, res) => {
+      res.setHeader('foo', 'bar');
+      res.end('good');
+    });
+    t.after(() => Promise.all([app.close(), lua.close()]));
+    const gw = await withFilter(t, { 'filter.lua': CALL }, app, {}, { lua_cluster: { loadBalancer: { servers: [{ url: lua.url }] } } });
+    const r = await request(`${gw.url}/test/long/url`);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(lua.seen[0]!.method, 'POST');
+    assert.equal(lua.seen[0]!.url, '/');
+    assert.equal(lua.seen[0]!.headers.host, 'lua_cluster');
+    assert.equal(lua.seen[0]!.body, 'hello world');
+    assert.equal(app.seen[0]!.headers.upstream_foo, 'bar');
+    assert.equal(app.seen[0]!.headers.upstream_body_size, '4');
+  });
+
+  it('UpstreamCallAndRespond: respond() after httpCall answers the client; the upstream is not called', async (t) => {
+    const app = await upstream((_req, res) => res.end('app'));
+    const lua = await upstream((_req, res) => {
+      res.setHeader('foo', 'bar');
+      res.end();
+    });
+    t.after(() => Promise.all([app.close(), lua.close()]));
+    const filter = `
+function envoy_on_request(request_handle)
+  local headers, body = request_handle:httpCall(
+  "lua_cluster",
+  {
+    [":method"] = "POST",
+    [":path"] = "/",
+    [":authority"] = "lua_cluster"
+  },
+  "hello world",
+  5000)
+
+  request_handle:respond(
+    {[":status"] = "403",
+     ["upstream_foo"] = headers["foo"]},
+    "nope")
+end
+`;
+    const gw = await withFilter(t, { 'filter.lua': filter }, app, {}, { lua_cluster: { loadBalancer: { servers: [{ url: lua.url }] } } });
+    const r = await request(`${gw.url}/test/long/url`);
+    assert.equal(r.status, 403);
+    assert.equal(r.text, 'nope');
+    assert.equal(r.headers.upstream_foo, 'bar');
+    assert.equal(app.seen.length, 0);
+  });
+
+  it('UpstreamAsyncHttpCall: an asynchronous call is sent and the request goes on without waiting for it', async (t) => {
+    const app = await upstream((_req, res) => res.end('app'));
+    let answer: (() => void) | undefined;
+    const called = new Promise<void>((resolve) => {
+      answer = resolve;
+    });
+    // The cluster never answers until the test is over: the request must not wait for it.
+    const pending: import('node:http').ServerResponse[] = [];
+    const lua = await upstream((_req, res) => {
+      pending.push(res);
+      answer!();
+    });
+    t.after(async () => {
+      for (const res of pending) res.end();
+      await Promise.all([app.close(), lua.close()]);
+    });
+    const filter = `
+function envoy_on_request(request_handle)
+  local headers, body = request_handle:httpCall(
+  "lua_cluster",
+  {
+    [":method"] = "POST",
+    [":path"] = "/",
+    [":authority"] = "lua_cluster"
+  },
+  "hello world",
+  5000,
+  true)
+end
+`;
+    const gw = await withFilter(t, { 'filter.lua': filter }, app, {}, { lua_cluster: { loadBalancer: { servers: [{ url: lua.url }] } } });
+    const r = await request(`${gw.url}/test/long/url`);
+    assert.equal(r.status, 200);
+    assert.equal(r.text, 'app');
+    await called;
+    assert.equal(lua.seen[0]!.method, 'POST');
+    assert.equal(lua.seen[0]!.url, '/');
+  });
+
+  it('other requests are served while a filter waits on its httpCall', async (t) => {
+    const app = await upstream((_req, res) => res.end('app'));
+    let release: (() => void) | undefined;
+    const lua = await upstream((req, res) => {
+      if (req.url === '/slow') release = () => res.end('late');
+      else res.end('fast');
+    });
+    t.after(() => Promise.all([app.close(), lua.close()]));
+    const filter = `
+function envoy_on_request(request_handle)
+  local path = request_handle:headers():get(":path")
+  local headers, body = request_handle:httpCall("lua_cluster", { [":method"] = "GET", [":path"] = path, [":authority"] = "x" }, "", 5000)
+  request_handle:headers():add("x-call-body", body)
+end
+`;
+    const gw = await withFilter(t, { 'filter.lua': filter }, app, {}, { lua_cluster: { loadBalancer: { servers: [{ url: lua.url }] } } }, { callTimeoutMs: 20000 });
+    const slow = request(`${gw.url}/slow`);
+    while (!release) await new Promise((r) => setImmediate(r));
+    const fast = await request(`${gw.url}/fast`);
+    assert.equal(fast.status, 200);
+    release();
+    assert.equal((await slow).status, 200);
+    assert.deepEqual(app.seen.map((s) => s.headers['x-call-body']).sort(), ['fast', 'late']);
+  });
+});

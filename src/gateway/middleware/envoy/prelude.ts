@@ -129,11 +129,14 @@ function Headers.__pairs(self)
   end, self, nil
 end
 
+-- The gateway frames the message itself (content-length follows a new body).
+local MANAGED = { ['content-length'] = true, ['transfer-encoding'] = true, connection = true }
+
 -- What the filter changed, as setHeaders / removeHeaders (pseudo-headers are the caller's).
 local function headerChanges(headers)
   local set, rm, ns, nr = nil, nil, 0, 0
   for k in next, headers.dirty do
-    if sub(k, 1, 1) ~= ':' then
+    if sub(k, 1, 1) ~= ':' and not MANAGED[k] then
       local v = headers.h[k]
       if v == nil then
         rm = rm or {}; nr = nr + 1; rm[nr] = k
@@ -208,6 +211,7 @@ local function newHandle(phase, r, ctx, state)
   function handle:body(always)
     if body == nil then
       local s = r.body
+      if s == '' and not always then return nil end
       if s == nil then
         if BODY then
           if not always then return nil end
