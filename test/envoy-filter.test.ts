@@ -253,3 +253,199 @@ end
     assert.deepEqual(app.seen.map((s) => s.headers['x-call-body']).sort(), ['fast', 'late']);
   });
 });
+
+describe('Envoy Lua filters: paths, bodies, signatures', () => {
+  it('ChangeRoute: a :path rewrite reaches the upstream', async (t) => {
+    const up = await upstream((_req, res) => res.end('ok'));
+    t.after(() => up.close());
+    const filter = `
+function envoy_on_request(request_handle)
+  request_handle:headers():remove(":path")
+  request_handle:headers():add(":path", "/alt/route")
+end
+`;
+    const gw = await withFilter(t, { 'filter.lua': filter }, up);
+    const r = await request(`${gw.url}/test/long/url`);
+    assert.equal(r.status, 200);
+    assert.equal(up.seen[0]!.url, '/alt/route');
+  });
+
+  it(':path keeps its query; a rewrite with a query sends that query; :authority is the Host', async (t) => {
+    const up = await upstream((_req, res) => res.end('ok'));
+    t.after(() => up.close());
+    const filter = `
+function envoy_on_request(h)
+  local hs = h:headers()
+  hs:add("x-seen-path", hs:get(":path"))
+  hs:add("x-seen-method", hs:get(":method"))
+  hs:add("x-seen-authority", hs:get(":authority"))
+  hs:replace(":path", "/v2" .. hs:get(":path"))
+  hs:replace(":authority", "internal.example")
+end
+`;
+    const gw = await withFilter(t, { 'filter.lua': filter }, up);
+    const r = await request(`${gw.url}/a?x=1`, { headers: { host: 'public.example' } });
+    assert.equal(r.status, 200);
+    assert.equal(up.seen[0]!.headers['x-seen-path'], '/a?x=1');
+    assert.equal(up.seen[0]!.headers['x-seen-method'], 'GET');
+    assert.equal(up.seen[0]!.headers['x-seen-authority'], 'public.example');
+    assert.equal(up.seen[0]!.url, '/v2/a?x=1');
+    assert.equal(up.seen[0]!.headers.host, 'internal.example');
+  });
+
+  for (const [name, filter] of [
+    ['RewriteResponseBuffer', `
+function envoy_on_response(response_handle)
+  local content_length = response_handle:body():setBytes("ok")
+  response_handle:logTrace(content_length)
+
+  response_handle:headers():replace("content-length", content_length)
+end
+`],
+    ['RewriteChunkedBody', `
+function envoy_on_response(response_handle)
+  response_handle:headers():replace("content-length", 2)
+  local last
+  for chunk in response_handle:bodyChunks() do
+    chunk:setBytes("")
+    last = chunk
+  end
+  last:setBytes("ok")
+end
+`],
+  ] as const) {
+    it(`${name}: the client gets the body the filter set, with its length`, async (t) => {
+      const up = await upstream((_req, res) => {
+        res.setHeader('foo', 'bar');
+        res.write('good');
+        res.end('bye');
+      });
+      t.after(() => up.close());
+      const gw = await withFilter(t, { 'filter.lua': filter }, up);
+      const r = await request(`${gw.url}/test/long/url`, { method: 'POST', body: 'done' });
+      assert.equal(r.status, 200);
+      assert.equal(r.text, 'ok');
+      assert.equal(r.headers['content-length'], '2');
+    });
+  }
+
+  it('RewriteResponseBufferWithoutUpstreamBody: body(true) wraps an empty body; body(false) is nil', async (t) => {
+    const up = await upstream((_req, res) => res.end());
+    t.after(() => up.close());
+    const always = `
+function envoy_on_response(response_handle)
+  local content_length = response_handle:body(true):setBytes("ok")
+  response_handle:logTrace(content_length)
+
+  response_handle:headers():replace("content-length", content_length)
+end
+`;
+    const gw = await withFilter(t, { 'filter.lua': always }, up);
+    const r = await request(`${gw.url}/test/long/url`);
+    assert.equal(r.text, 'ok');
+    assert.equal(r.headers['content-length'], '2');
+    const never = `
+function envoy_on_response(response_handle)
+  if response_handle:body(false) then
+    local content_length = response_handle:body():setBytes("ok")
+    response_handle:logTrace(content_length)
+    response_handle:headers():replace("content-length", content_length)
+  end
+end
+`;
+    const gw2 = await withFilter(t, { 'filter.lua': never }, up);
+    const r2 = await request(`${gw2.url}/test/long/url`);
+    assert.equal(r2.status, 200);
+    assert.equal(r2.text, '');
+  });
+
+  it('a request body over the per-filter maximum gets 413, as Envoy answers past its buffer limit', async (t) => {
+    const up = await upstream((_req, res) => res.end('ok'));
+    t.after(() => up.close());
+    const filter = `
+function envoy_on_request(h)
+  h:headers():add("x-len", h:body():length())
+end
+`;
+    const gw = await withFilter(t, { 'filter.lua': filter }, up);
+    const r = await request(`${gw.url}/`, { method: 'POST', body: Buffer.alloc((1 << 20) + 1, 97) });
+    assert.equal(r.status, 413);
+    assert.equal(up.seen.length, 0);
+    const ok = await request(`${gw.url}/`, { method: 'POST', body: 'abc' });
+    assert.equal(ok.status, 200);
+    assert.equal(up.seen[0]!.headers['x-len'], '3');
+  });
+
+  it('SignatureVerification: importPublicKey and verifySignature approve Envoy\'s signed message', async (t) => {
+    const up = await upstream((_req, res) => res.end('ok'));
+    t.after(() => up.close());
+    const filter = `
+function string.fromhex(str)
+  return (str:gsub('..', function (cc)
+    return string.char(tonumber(cc, 16))
+  end))
+end
+
+-- decoding
+function dec(data)
+  local b='ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
+  data = string.gsub(data, '[^'..b..'=]', '')
+  return (data:gsub('.', function(x)
+    if (x == '=') then return '' end
+    local r,f='',(b:find(x)-1)
+    for i=6,1,-1 do r=r..(f%2^i-f%2^(i-1)>0 and '1' or '0') end
+    return r;
+  end):gsub('%d%d%d?%d?%d?%d?%d?%d?', function(x)
+    if (#x ~= 8) then return '' end
+    local c=0
+    for i=1,8 do c=c+(x:sub(i,i)=='1' and 2^(8-i) or 0) end
+    return string.char(c)
+  end))
+end
+
+function envoy_on_request(request_handle)
+  local metadata = request_handle:metadata():get("keyset")
+  local keyder = metadata[request_handle:headers():get("keyid")]
+
+  local rawkeyder = dec(keyder)
+  local pubkey = request_handle:importPublicKey(rawkeyder, string.len(rawkeyder)):get()
+
+  if pubkey == nil then
+    request_handle:logErr("log test")
+    request_handle:headers():add("signature_verification", "rejected")
+    return
+  end
+
+  local hash = request_handle:headers():get("hash")
+  local sig = request_handle:headers():get("signature")
+  local rawsig = sig:fromhex()
+  local data = request_handle:headers():get("message")
+  local ok, error = request_handle:verifySignature(hash, pubkey, rawsig, string.len(rawsig), data, string.len(data))
+
+  if ok then
+    request_handle:headers():add("signature_verification", "approved")
+  else
+    request_handle:logErr(error)
+    request_handle:headers():add("signature_verification", "rejected")
+  end
+
+  request_handle:headers():add("verification", "done")
+end
+`;
+    const signature =
+      '345ac3a167558f4f387a81c2d64234d901a7ceaa544db779d2f797b0ea4ef851b740905a63e2f4d5af42cee093a2' +
+      '9c7155db9a63d3d483e0ef948f5ac51ce4e10a3a6606fd93ef68ee47b30c37491103039459122f78e1c7ea71a1a5' +
+      'ea24bb6519bca02c8c9915fe8be24927c91812a13db72dbcb500103a79e8f67ff8cb9e2a631974e0668ab3977bf5' +
+      '70a91b67d1b6bcd5dce84055f21427d64f4256a042ab1dc8e925d53a769f6681a873f5859693a7728fcbe95beace' +
+      '1563b5ffbcd7c93b898aeba31421dafbfadeea50229c49fd6c445449314460f3d19150bd29a91333beaced557ed6' +
+      '295234f7c14fa46303b7e977d2c89ba8a39a46a35f33eb07a332';
+    const gw = await withFilter(t, { 'filter.lua': filter }, up, { metadata: METADATA }, {}, { callTimeoutMs: 5000 });
+    const r = await request(`${gw.url}/test/long/url`, { method: 'POST', headers: { message: 'hello', keyid: 'foo', signature, hash: 'sha256' } });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(up.seen[0]!.headers.signature_verification, 'approved');
+    assert.equal(up.seen[0]!.headers.verification, 'done');
+    const bad = await request(`${gw.url}/test/long/url`, { method: 'POST', headers: { message: 'hellO', keyid: 'foo', signature, hash: 'sha256' } });
+    assert.equal(bad.status, 200);
+    assert.equal(up.seen[1]!.headers.signature_verification, 'rejected');
+  });
+});
