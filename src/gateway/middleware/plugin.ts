@@ -18,7 +18,6 @@ import type { GatewayStats, MiddlewareStats } from '../stats/stats.js';
 import type { Issue, ResolvedMiddleware, Where } from '../config/model.js';
 import { schemaIssues } from '../config/issues.js';
 import { bindBuiltin } from './builtin/bind.js';
-import { envoyPhase } from './envoy/index.js';
 
 export type {
   MiddlewareRequest,
@@ -73,14 +72,10 @@ export class PluginCatalog {
       } catch {
         continue;
       }
-      const onRequest = names.has('onRequest') ? proxy.onRequest : undefined;
-      const onResponse = names.has('onResponse') ? proxy.onResponse : undefined;
-      // An Envoy filter (envoy/): its refusals carry their own code.
-      const envoy = (info.meta as { envoyFilter?: unknown } | undefined)?.envoyFilter === true;
       entries.set(info.name, {
         info,
-        onRequest: envoy ? envoyPhase(onRequest) : onRequest,
-        onResponse: envoy ? envoyPhase(onResponse) : onResponse,
+        onRequest: names.has('onRequest') ? proxy.onRequest : undefined,
+        onResponse: names.has('onResponse') ? proxy.onResponse : undefined,
       });
     }
     this.entries = entries;

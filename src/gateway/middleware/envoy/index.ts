@@ -26,8 +26,6 @@ registerGlobalModule({
   args: (source) => [READS_BODY.test(source), ENVOY_MAX_BODY_BYTES],
 });
 
-type Fn = (a: unknown, b: unknown) => unknown;
-
 /** The prelude's `{ envoyUnsupported, where }` error as ERR_ENVOY_UNSUPPORTED; anything else as it is. */
 export function envoyError(e: unknown): unknown {
   if (!(e instanceof PluginThrownError)) return e;
@@ -42,23 +40,4 @@ export function envoyError(e: unknown): unknown {
     ...(e.exportName !== undefined ? { exportName: e.exportName } : {}),
     cause: e,
   });
-}
-
-/** A phase of an Envoy filter, its refusals mapped (sync throws and rejections alike). */
-export function envoyPhase(fn: Fn | undefined): Fn | undefined {
-  if (!fn) return undefined;
-  return (a, b) => {
-    let r: unknown;
-    try {
-      r = fn(a, b);
-    } catch (e) {
-      throw envoyError(e);
-    }
-    if (r !== null && typeof r === 'object' && typeof (r as Promise<unknown>).then === 'function') {
-      return (r as Promise<unknown>).then(undefined, (e: unknown) => {
-        throw envoyError(e);
-      });
-    }
-    return r;
-  };
 }

@@ -19,7 +19,7 @@ local lower, sub, concat, insert, remove, floor, byte, char = string.lower, stri
 
 -- "file:line" of the caller 'level' frames above the function calling where()
 local function where(level)
-  local _, e = pcall(error, '', level + 2)
+  local _, e = pcall(error, '', level + 3)
   e = tostring(e)
   return (e:gsub(': $', ''))
 end
