@@ -449,3 +449,22 @@ end
     assert.equal(up.seen[1]!.headers.signature_verification, 'rejected');
   });
 });
+
+describe('Envoy Lua filters: the example', () => {
+  it('scripts-examples/envoy-filter.lua runs behind the example gateway', async (t) => {
+    const { readFile } = await import('node:fs/promises');
+    const pathMod = await import('node:path');
+    const yaml = (await readFile('scripts-examples/gateway.yaml', 'utf8')).replace(/127\.0\.0\.1:808[01]/g, '127.0.0.1:0').replace('dir: .', `dir: ${pathMod.resolve('scripts-examples')}`).replace('watch: true', 'watch: false');
+    const d = await tempDir({ 'gateway.yaml': yaml });
+    t.after(() => d.cleanup());
+    const gw = await gateway(t, pathMod.join(d.dir, 'gateway.yaml'), { watchConfig: false });
+    const r = await request(`${gw.url}/envoy/hello`);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json<{ headers: Record<string, string> }>().headers['x-envoy-filter'], "hello from Envoy's API");
+    assert.equal(r.headers['x-envoy-path'], '/envoy/hello');
+    assert.equal(r.headers['x-upstream-status'], '200');
+    const denied = await request(`${gw.url}/envoy/x`, { headers: { 'x-deny': '1' } });
+    assert.equal(denied.status, 403);
+    assert.equal(denied.text, 'denied by an Envoy filter');
+  });
+});
