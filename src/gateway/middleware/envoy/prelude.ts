@@ -35,25 +35,32 @@ local function objectOf(name, methods)
 end
 
 -- Headers ---------------------------------------------------------------------------------
+-- __index is the method table itself (a plain lookup on the fast path); only a miss there
+-- reaches the function that refuses unknown methods.
 local Headers = {}
-Headers.__index = function(_, k)
-  local m = Headers[k]
-  if m ~= nil then return m end
-  return unsupported('headers():' .. tostring(k) .. '()')
-end
+Headers.__index = Headers
+setmetatable(Headers, { __index = function(_, k) return unsupported('headers():' .. tostring(k) .. '()') end })
 
 local function newHeaders(h, pseudo, readonly)
   return setmetatable({ h = h, dirty = {}, pseudo = pseudo, ro = readonly }, Headers)
 end
 
-function Headers.get(self, name)
-  local h = self.h
-  local v = h[name]
-  if v == nil then
-    v = h[lower(name)]
-    if v == nil then return nil end
+-- Lower-cased names, cached: the fast path of get makes no C call (string.lower, type).
+local LOWER, lowered = {}, 0
+local function lowerName(name)
+  local k = LOWER[name]
+  if k == nil then
+    k = lower(name)
+    if lowered < 1024 then LOWER[name] = k; lowered = lowered + 1 end
   end
-  if type(v) == 'table' then return concat(v, ',') end
+  return k
+end
+
+-- Envoy joins the values of a repeated header with ','. v[1] is nil for a string (its
+-- metatable's __index is the string library), so no type() call is needed to tell them apart.
+function Headers.get(self, name)
+  local v = self.h[LOWER[name] or lowerName(name)]
+  if v ~= nil and v[1] ~= nil then return concat(v, ',') end
   return v
 end
 
@@ -150,11 +157,8 @@ end
 
 -- Body ------------------------------------------------------------------------------------
 local Body = {}
-Body.__index = function(_, k)
-  local m = Body[k]
-  if m ~= nil then return m end
-  return unsupported('body():' .. tostring(k) .. '()')
-end
+Body.__index = Body
+setmetatable(Body, { __index = function(_, k) return unsupported('body():' .. tostring(k) .. '()') end })
 function Body.length(self) return #self.s end
 function Body.getBytes(self, i, n) return sub(self.s, i + 1, i + n) end
 function Body.setBytes(self, s)
