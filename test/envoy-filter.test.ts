@@ -21,7 +21,8 @@ async function withFilter(t: T, files: Record<string, string>, up: Upstream, cfg
     middlewares: { f: { plugin: { filter: cfg } } } as never,
     services: { app: { loadBalancer: { servers: [{ url: up.url }] } }, ...services } as never,
   });
-  if (limits) config.plugins!.limits = { ...config.plugins!.limits, ...limits };
+  // Generous: an httpCall's wait counts against the call's deadline, and this machine may be loaded.
+  config.plugins!.limits = { ...config.plugins!.limits, callTimeoutMs: 10000, ...limits };
   const logger = memoryLogger();
   return Object.assign(await gateway(t, config, { logger }), { logger });
 }
