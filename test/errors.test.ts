@@ -46,6 +46,7 @@ describe('error codes', () => {
       new api.KvUnavailableError('timeout', 'incr', 'no answer within 100 ms'),
       new api.ExportsRemovedError(['onResponse'], { next: '2', serving: '1', required: false }, ctx),
       new api.ListenError('entryPoints.web', '127.0.0.1:8080', Object.assign(new Error('listen EADDRINUSE'), { code: 'EADDRINUSE' })),
+      new api.EnvoyUnsupportedError('handle:route()', 'filter.lua:3', ctx),
     ];
     assert.deepEqual(made.map((e) => e.code).sort(), [...api.ERROR_CODES].sort());
     for (const e of made) {
