@@ -7,6 +7,7 @@
  *             (bench/plugins/bench.js's decision, in the middleware contract: respond 403 on
  *             x-block, else setHeaders x-plugin);
  *   - lua1:   the same middleware in Lua;
+ *   - envoy1: the same logic as an Envoy Lua filter run unchanged (docs/envoy.md);
  *   - chain5: a chain of five such middlewares (JS, Lua, JS, Lua, JS);
  *   - bare30: calibration, the bare proxy spinning 30 µs of plain JS per request (no sandbox): what
  *             a per-request cost the size of one sandboxed call does to throughput in this layout;
@@ -57,6 +58,14 @@ function M.onRequest(req)
 end
 return M
 `;
+/** The same logic as an Envoy Lua filter, run unchanged (docs/envoy.md): one header read, one added. */
+const ENVOY_MW = `function envoy_on_request(request_handle)
+  if request_handle:headers():get("x-block") then
+    request_handle:respond({ [":status"] = "403" }, "")
+  end
+  request_handle:headers():add("x-plugin", "1")
+end
+`;
 
 interface Scenario {
   key: string;
@@ -106,6 +115,7 @@ const ALL_SCENARIOS: Scenario[] = [
   { key: 'js1h', label: 'gateway, 1 JS middleware declaring requestHeaders [x-block]', middlewares: ['js-h'] },
   { key: 'lua1h', label: 'gateway, 1 Lua middleware declaring requestHeaders [x-block]', middlewares: ['lua-h'] },
   { key: 'chain5h', label: 'gateway, chain of 5 declaring requestHeaders [x-block]', middlewares: ['js-h', 'lua-h', 'js-h2', 'lua-h2', 'js-h3'] },
+  { key: 'envoy1', label: 'gateway, 1 Envoy Lua filter (the lua1 logic in Envoy\'s API)', middlewares: ['lua-envoy'] },
   { key: 'bare30', label: 'calibration: bare proxy + 30 µs of plain JS per request', middlewares: [] },
   { key: 'bi3', label: 'gateway, 3 built-ins (stripPrefix, headers, rateLimit)', middlewares: Object.keys(BUILTIN_CHAIN), defs: BUILTIN_CHAIN },
   { key: 'pl3', label: 'gateway, the same 3 as JS plugins', middlewares: Object.keys(PLUGIN_CHAIN) },
@@ -217,6 +227,7 @@ export async function runGateway(): Promise<ScenarioResult & { figures: Record<s
     for (const n of ['js-h', 'js-h2', 'js-h3']) await writeFile(path.join(plugins, `${n}.js`), JS_MW(n, true));
     for (const n of ['lua-h', 'lua-h2']) await writeFile(path.join(plugins, `${n}.lua`), LUA_MW(n, true));
     for (const [n, src] of Object.entries(PLUGIN_CHAIN)) await writeFile(path.join(plugins, `${n}.js`), src);
+    await writeFile(path.join(plugins, 'lua-envoy.lua'), ENVOY_MW);
 
     const up = await startChild(['upstream']);
     children.push(up.child);
@@ -297,6 +308,7 @@ export async function runGateway(): Promise<ScenarioResult & { figures: Record<s
       chain5: [0.6, '>= 60% of gateway, no middleware'],
       js1h: [0.85, '(js1 target, with the header declared)'],
       lua1h: [0.8, '(lua1 target, with the header declared)'],
+      envoy1: [0.8, '(lua1 target, as an Envoy filter)'],
       chain5h: [0.6, '(chain5 target, with the header declared)'],
     };
     const rps = (r: Run) => r.rps;

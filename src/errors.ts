@@ -55,6 +55,7 @@ export const ERROR_CODES = [
   'ERR_PROVIDER_UNSUPPORTED',
   'ERR_FIXTURE',
   'ERR_TYPECHECK',
+  'ERR_ENVOY_UNSUPPORTED',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -450,5 +451,16 @@ export class TypeCheckError extends TerrariumError {
   constructor(diagnostics: readonly string[], ctx: ErrorContext) {
     super('ERR_TYPECHECK', `does not type-check:\n${diagnostics.map((d) => `  ${d}`).join('\n')}`, 'Fix the type errors (the contract is in terrarium-plugins/plugin)', ctx);
     this.diagnostics = diagnostics;
+  }
+}
+
+/** An Envoy Lua filter called a handle method the gateway does not provide (docs/envoy.md); `method` and `where` (file:line) name the call. */
+export class EnvoyUnsupportedError extends TerrariumError {
+  constructor(
+    readonly method: string,
+    readonly where: string,
+    ctx: ErrorContext = {},
+  ) {
+    super('ERR_ENVOY_UNSUPPORTED', `the Envoy filter called ${method}, which the gateway does not support (at ${where})`, 'See docs/envoy.md for the supported handle methods', ctx);
   }
 }

@@ -49,6 +49,7 @@ describe('error codes', () => {
       new api.TypeCheckError(['p.ts:3:5 Type mismatch'], ctx),
       new api.ListenError('entryPoints.web', '127.0.0.1:8080', Object.assign(new Error('listen EADDRINUSE'), { code: 'EADDRINUSE' })),
       new api.UnsupportedProviderError('docker', 'traefik.yml'),
+      new api.EnvoyUnsupportedError('handle:route()', 'filter.lua:3', ctx),
     ];
     assert.deepEqual(made.map((e) => e.code).sort(), [...api.ERROR_CODES].sort());
     for (const e of made) {

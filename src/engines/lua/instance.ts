@@ -20,6 +20,7 @@ import { Budget, attachBudget, now } from './limits.js';
 import { type LuaState, type Markers, type TString, type TValue, type Table, T, TValueCtor, setMaxDepth, toJS, toLua } from './marshal.js';
 import { makeMarkers, openSandbox } from './sandbox.js';
 import { GLUE, jsText, ls } from './text.js';
+import { adapterForGlobals, adapterForSource, installRequire, pushPrelude } from './global-modules.js';
 
 const { lua, lauxlib, to_luastring } = fengari;
 setMaxDepth(MAX_DEPTH);
@@ -103,6 +104,9 @@ export class LuaInstance implements EngineInstance, HostCallOwner {
     budget.phase = 'load';
     budget.deadline = now() + req.limits.loadTimeoutMs;
     try {
+      // A plugin of another host's contract (global-modules.ts) may require its sibling files.
+      const adapter = adapterForSource(req.source);
+      if (adapter) installRequire(L, req.path, req.file);
       const status = lauxlib.luaL_loadbufferx(L, to_luastring(req.source), null, to_luastring(`@${req.file}`), ls('t'));
       if (status !== lua.LUA_OK) {
         const msg = jsText(lua.lua_tolstring(L, -1) as Uint8Array);
@@ -121,7 +125,17 @@ export class LuaInstance implements EngineInstance, HostCallOwner {
       }
       if (st !== lua.LUA_OK) throw this.failure(co, undefined);
       if (budget.exceeded) throw this.limitError(undefined);
-      const top = co.stack[co.top - 1];
+      let top = co.stack[co.top - 1];
+      // Returned nothing but defined an adapter's globals: its prelude gives the exports.
+      const global = lua.lua_gettop(co) < 1 || !top || top.type === T.NIL ? adapterForGlobals(L, adapter) : undefined;
+      if (global) {
+        lua.lua_settop(co, 0);
+        const nargs = pushPrelude(co, global, req.source);
+        const ps = lua.lua_resume(co, L, nargs);
+        if (ps !== lua.LUA_OK) throw this.failure(co, undefined);
+        if (budget.exceeded) throw this.limitError(undefined);
+        top = co.stack[co.top - 1];
+      }
       if (lua.lua_gettop(co) < 1 || !top || top.type !== T.TABLE) {
         throw new PluginLoadError('the chunk must return a table of exports', this.errorContext(), 'End the file with `return { myExport = myExport, meta = {...} }`');
       }

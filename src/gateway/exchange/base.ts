@@ -17,6 +17,7 @@ import type { MiddlewareContext, MiddlewareRequest } from '../middleware/contrac
 import type { UpstreamCall, UpstreamFailure } from '../services/proxy.js';
 import type { Router } from './runtime.js';
 import { clientAddress } from '../routing/ipnet.js';
+import { envoyError } from '../middleware/envoy/index.js';
 
 /** What an exchange needs of the gateway that runs it. */
 export interface ExchangeEnv {
@@ -271,8 +272,10 @@ export abstract class ExchangeBase {
    * failOpen: skip it (returns false). Otherwise answer 502 naming it (returns true); in the
    * response phase that replaces the response, and the earlier middlewares still run.
    */
-  failed(i: number, phase: 'request' | 'response', e: unknown): boolean {
+  failed(i: number, phase: 'request' | 'response', thrown: unknown): boolean {
     const mw = this.router.chain[i]!;
+    // An Envoy filter's refusal of a handle method carries its own code (middleware/envoy/).
+    const e = envoyError(thrown);
     const code = e === undefined ? (mw.broken?.code ?? new GatewayError('middleware binding lost').code) : errorCode(e);
     const stats = mw.stats;
     const key = `${phase} ${code}`;

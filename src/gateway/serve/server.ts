@@ -12,6 +12,7 @@
 import type http from 'node:http';
 import { ReplayRecorder } from '../stats/recorder.js';
 import { createHost, type Host, type HostOptions } from '../../host/host.js';
+import { envoyCapability } from '../middleware/envoy/index.js';
 import { ConfigError, TerrariumError } from '../../errors.js';
 import type { PluginWatcher } from '../../host/watch.js';
 import type { Logger } from '../../types.js';
@@ -81,6 +82,11 @@ class GatewayImpl implements Gateway {
 
   get config(): ResolvedConfig {
     return this.dispatch.runtime.config;
+  }
+
+  /** The services of the configuration now serving (an Envoy filter's httpCall clusters). */
+  services(): Runtime['services'] | undefined {
+    return this.runtime?.services;
   }
 
   private get runtime(): Runtime | undefined {
@@ -307,7 +313,8 @@ export async function createGateway(config: string | GatewayConfig, options: Gat
   const hostOptions: HostOptions = {
     ...(resolved.plugins.dir !== undefined ? { dir: resolved.plugins.dir } : { files: [] }),
     logger,
-    ...(kv ? { capabilities: kv.capability } : {}),
+    // host.envoy (Envoy filters' httpCall and crypto): the services of the configuration now serving.
+    capabilities: { ...(kv ? kv.capability : {}), envoy: envoyCapability(() => gwRef?.services()) },
     ...(resolved.plugins.limits ? { limits: resolved.plugins.limits } : {}),
     ...(resolved.plugins.pluginLimits ? { pluginLimits: resolved.plugins.pluginLimits } : {}),
     ...(resolved.plugins.grants ? { grants: resolved.plugins.grants } : {}),

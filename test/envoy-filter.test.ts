@@ -1,0 +1,471 @@
+/**
+ * Envoy's HTTP Lua filters run unchanged as gateway middlewares (issue 25, docs/envoy.md). The
+ * filter scripts are those of Envoy's Lua integration tests and documentation
+ * (envoyproxy/envoy test/extensions/filters/http/lua/lua_integration_test.cc and
+ * docs/root/configuration/http/http_filters/lua_filter.rst, Apache-2.0); each case checks over
+ * real HTTP what Envoy's test checks: what the upstream receives, what the client gets, and the
+ * httpCall to a local cluster.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { baseConfig, gateway, memoryLogger, request, tempDir, upstream, type Upstream } from './fixtures/gateway/helpers.js';
+
+type T = { after(fn: () => unknown): void };
+
+/** A gateway routing everything through the Envoy filter `filter.lua` (config `cfg`) to `up`. */
+async function withFilter(t: T, files: Record<string, string>, up: Upstream, cfg: Record<string, unknown> = {}, services: Record<string, unknown> = {}, limits?: Record<string, unknown>) {
+  const d = await tempDir(files);
+  t.after(() => d.cleanup());
+  const config = baseConfig(d.dir, {
+    routers: { r: { rule: 'PathPrefix(`/`)', middlewares: ['f'], service: 'app' } },
+    middlewares: { f: { plugin: { filter: cfg } } } as never,
+    services: { app: { loadBalancer: { servers: [{ url: up.url }] } }, ...services } as never,
+  });
+  // Generous: an httpCall's wait counts against the call's deadline, and this machine may be loaded.
+  config.plugins!.limits = { ...config.plugins!.limits, callTimeoutMs: 10000, ...limits };
+  const logger = memoryLogger();
+  return Object.assign(await gateway(t, config, { logger }), { logger });
+}
+
+const METADATA = {
+  'foo.bar': { foo: 'bar', baz: 'bat' },
+  keyset: {
+    foo: 'MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAp0cSZtAdFgMI1zQJwG8ujTXFMcRY0+SA6fMZGEfQYuxcz/e8UelJ1fLDVAwYmk7KHoYzpizy0JIxAcJ+OAE+cd6a6RpwSEm/9/vizlv0vWZv2XMRAqUxk/5amlpQZE/4sRg/qJdkZZjKrSKjf5VEUQg2NytExYyYWG+3FEYpzYyUeVktmW0y/205XAuEQuxaoe+AUVKeoON1iDzvxywE42C0749XYGUFicqBSRj2eO7jm4hNWvgTapYwpswM3hV9yOAPOVQGKNXzNbLDbFTHyLw3OKayGs/4FUBa+ijlGD9VDawZq88RRaf5ztmH22gOSiKcrHXe40fsnrzh/D27uwIDAQAB',
+  },
+};
+
+describe('Envoy Lua filters', () => {
+  it('RequestAndResponse: headers, getAtIndex, body length, metadata, dynamic metadata, stream info; response headers and body size', async (t) => {
+    const up = await upstream((_req, res) => {
+      res.setHeader('foo', 'bar');
+      res.write('good');
+      res.end('bye');
+    });
+    t.after(() => up.close());
+    // Envoy's RequestAndResponse script, without the downstreamLocalAddress line (refused here, see docs/envoy.md).
+    const filter = `
+function envoy_on_request(request_handle)
+  request_handle:logTrace("log test")
+  request_handle:logDebug("log test")
+  request_handle:logInfo("log test")
+  request_handle:logWarn("log test")
+  request_handle:logErr("log test")
+  request_handle:logCritical("log test")
+
+  local metadata = request_handle:metadata():get("foo.bar")
+  local body_length = request_handle:body():length()
+
+  request_handle:streamInfo():dynamicMetadata():set("envoy.lb", "foo", "bar")
+  local dynamic_metadata_value = request_handle:streamInfo():dynamicMetadata():get("envoy.lb")["foo"]
+
+  local test_header_value_0 = request_handle:headers():getAtIndex("X-Test-Header", 0)
+  request_handle:headers():add("test_header_value_0", test_header_value_0)
+  local test_header_value_2 = request_handle:headers():getAtIndex("x-test-header", 2)
+  if test_header_value_2 == nil then
+    request_handle:headers():add("test_header_value_2", "nil_value")
+  end
+  request_handle:headers():add("cookie_0", request_handle:headers():getAtIndex("set-cookie", 0))
+  request_handle:headers():add("cookie_1", request_handle:headers():getAtIndex("set-cookie", 1))
+  request_handle:headers():add("cookie_size", request_handle:headers():getValueSize("set-cookie"))
+
+  request_handle:headers():add("request_body_size", body_length)
+  request_handle:headers():add("request_metadata_foo", metadata["foo"])
+  request_handle:headers():add("request_metadata_baz", metadata["baz"])
+  if request_handle:connection():ssl() == nil then
+    request_handle:headers():add("request_secure", "false")
+  else
+    request_handle:headers():add("request_secure", "true")
+  end
+  request_handle:headers():add("request_protocol", request_handle:streamInfo():protocol())
+  request_handle:headers():add("request_dynamic_metadata_value", dynamic_metadata_value)
+  request_handle:headers():add("request_downstream_directremote_address_value",
+    request_handle:streamInfo():downstreamDirectRemoteAddress())
+  request_handle:headers():add("request_requested_server_name",
+    request_handle:streamInfo():requestedServerName())
+end
+
+function envoy_on_response(response_handle)
+  local metadata = response_handle:metadata():get("foo.bar")
+  local body_length = response_handle:body():length()
+  response_handle:headers():add("response_metadata_foo", metadata["foo"])
+  response_handle:headers():add("response_metadata_baz", metadata["baz"])
+  response_handle:headers():add("response_body_size", body_length)
+  response_handle:headers():add("request_protocol", response_handle:streamInfo():protocol())
+  response_handle:headers():remove("foo")
+end
+`;
+    const gw = await withFilter(t, { 'filter.lua': filter }, up, { metadata: METADATA });
+    const r = await request(`${gw.url}/test/long/url`, { method: 'POST', headers: { 'x-test-header': 'foo', 'set-cookie': ['foo;bar;', '1,3;2,5;'] as never, 'x-forwarded-for': '10.0.0.1' }, body: 'helloworld' });
+    assert.equal(r.status, 200, r.text);
+    const h = up.seen[0]!.headers;
+    assert.equal(h.test_header_value_0, 'foo');
+    assert.equal(h.test_header_value_2, 'nil_value');
+    assert.equal(h.cookie_0, 'foo;bar;');
+    assert.equal(h.cookie_1, '1,3;2,5;');
+    assert.equal(h.cookie_size, '2');
+    assert.equal(h.request_body_size, '10');
+    assert.equal(h.request_metadata_foo, 'bar');
+    assert.equal(h.request_metadata_baz, 'bat');
+    assert.equal(h.request_secure, 'false');
+    assert.equal(h.request_protocol, 'HTTP/1.1');
+    assert.equal(h.request_dynamic_metadata_value, 'bar');
+    assert.match(String(h.request_downstream_directremote_address_value), /^127\.0\.0\.1:\d+$/);
+    assert.equal(h.request_requested_server_name, '');
+    assert.equal(up.seen[0]!.body, 'helloworld');
+    assert.equal(r.headers.response_body_size, '7');
+    assert.equal(r.headers.response_metadata_foo, 'bar');
+    assert.equal(r.headers.response_metadata_baz, 'bat');
+    assert.equal(r.headers.request_protocol, 'HTTP/1.1');
+    assert.equal(r.headers.foo, undefined);
+    assert.equal(r.text, 'goodbye');
+  });
+});
+
+const CALL = `
+function envoy_on_request(request_handle)
+  local headers, body = request_handle:httpCall(
+  "lua_cluster",
+  {
+    [":method"] = "POST",
+    [":path"] = "/",
+    [":authority"] = "lua_cluster"
+  },
+  "hello world",
+  5000)
+
+  request_handle:headers():add("upstream_foo", headers["foo"])
+  request_handle:headers():add("upstream_body_size", #body)
+end
+`;
+
+describe('Envoy Lua filters: httpCall to a local cluster', () => {
+  it('UpstreamHttpCall: the cluster is http.services.<cluster>; the filter resumes with its headers and body', async (t) => {
+    const app = await upstream((_req, res) => res.end('app'));
+    const lua = await upstream((_req, res) => {
+      res.setHeader('foo', 'bar');
+      res.end('good');
+    });
+    t.after(() => Promise.all([app.close(), lua.close()]));
+    const gw = await withFilter(t, { 'filter.lua': CALL }, app, {}, { lua_cluster: { loadBalancer: { servers: [{ url: lua.url }] } } });
+    const r = await request(`${gw.url}/test/long/url`);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(lua.seen[0]!.method, 'POST');
+    assert.equal(lua.seen[0]!.url, '/');
+    assert.equal(lua.seen[0]!.headers.host, 'lua_cluster');
+    assert.equal(lua.seen[0]!.body, 'hello world');
+    assert.equal(app.seen[0]!.headers.upstream_foo, 'bar');
+    assert.equal(app.seen[0]!.headers.upstream_body_size, '4');
+  });
+
+  it('UpstreamCallAndRespond: respond() after httpCall answers the client; the upstream is not called', async (t) => {
+    const app = await upstream((_req, res) => res.end('app'));
+    const lua = await upstream((_req, res) => {
+      res.setHeader('foo', 'bar');
+      res.end();
+    });
+    t.after(() => Promise.all([app.close(), lua.close()]));
+    const filter = `
+function envoy_on_request(request_handle)
+  local headers, body = request_handle:httpCall(
+  "lua_cluster",
+  {
+    [":method"] = "POST",
+    [":path"] = "/",
+    [":authority"] = "lua_cluster"
+  },
+  "hello world",
+  5000)
+
+  request_handle:respond(
+    {[":status"] = "403",
+     ["upstream_foo"] = headers["foo"]},
+    "nope")
+end
+`;
+    const gw = await withFilter(t, { 'filter.lua': filter }, app, {}, { lua_cluster: { loadBalancer: { servers: [{ url: lua.url }] } } });
+    const r = await request(`${gw.url}/test/long/url`);
+    assert.equal(r.status, 403);
+    assert.equal(r.text, 'nope');
+    assert.equal(r.headers.upstream_foo, 'bar');
+    assert.equal(app.seen.length, 0);
+  });
+
+  it('UpstreamAsyncHttpCall: an asynchronous call is sent and the request goes on without waiting for it', async (t) => {
+    const app = await upstream((_req, res) => res.end('app'));
+    let answer: (() => void) | undefined;
+    const called = new Promise<void>((resolve) => {
+      answer = resolve;
+    });
+    // The cluster never answers until the test is over: the request must not wait for it.
+    const pending: import('node:http').ServerResponse[] = [];
+    const lua = await upstream((_req, res) => {
+      pending.push(res);
+      answer!();
+    });
+    t.after(async () => {
+      for (const res of pending) res.end();
+      await Promise.all([app.close(), lua.close()]);
+    });
+    const filter = `
+function envoy_on_request(request_handle)
+  local headers, body = request_handle:httpCall(
+  "lua_cluster",
+  {
+    [":method"] = "POST",
+    [":path"] = "/",
+    [":authority"] = "lua_cluster"
+  },
+  "hello world",
+  5000,
+  true)
+end
+`;
+    const gw = await withFilter(t, { 'filter.lua': filter }, app, {}, { lua_cluster: { loadBalancer: { servers: [{ url: lua.url }] } } });
+    const r = await request(`${gw.url}/test/long/url`);
+    assert.equal(r.status, 200);
+    assert.equal(r.text, 'app');
+    await called;
+    assert.equal(lua.seen[0]!.method, 'POST');
+    assert.equal(lua.seen[0]!.url, '/');
+  });
+
+  it('other requests are served while a filter waits on its httpCall', async (t) => {
+    const app = await upstream((_req, res) => res.end('app'));
+    let release: (() => void) | undefined;
+    const lua = await upstream((req, res) => {
+      if (req.url === '/slow') release = () => res.end('late');
+      else res.end('fast');
+    });
+    t.after(() => Promise.all([app.close(), lua.close()]));
+    const filter = `
+function envoy_on_request(request_handle)
+  local path = request_handle:headers():get(":path")
+  local headers, body = request_handle:httpCall("lua_cluster", { [":method"] = "GET", [":path"] = path, [":authority"] = "x" }, "", 5000)
+  request_handle:headers():add("x-call-body", body)
+end
+`;
+    const gw = await withFilter(t, { 'filter.lua': filter }, app, {}, { lua_cluster: { loadBalancer: { servers: [{ url: lua.url }] } } }, { callTimeoutMs: 20000 });
+    const slow = request(`${gw.url}/slow`);
+    while (!release) await new Promise((r) => setImmediate(r));
+    const fast = await request(`${gw.url}/fast`);
+    assert.equal(fast.status, 200);
+    release();
+    assert.equal((await slow).status, 200);
+    assert.deepEqual(app.seen.map((s) => s.headers['x-call-body']).sort(), ['fast', 'late']);
+  });
+});
+
+describe('Envoy Lua filters: paths, bodies, signatures', () => {
+  it('ChangeRoute: a :path rewrite reaches the upstream', async (t) => {
+    const up = await upstream((_req, res) => res.end('ok'));
+    t.after(() => up.close());
+    const filter = `
+function envoy_on_request(request_handle)
+  request_handle:headers():remove(":path")
+  request_handle:headers():add(":path", "/alt/route")
+end
+`;
+    const gw = await withFilter(t, { 'filter.lua': filter }, up);
+    const r = await request(`${gw.url}/test/long/url`);
+    assert.equal(r.status, 200);
+    assert.equal(up.seen[0]!.url, '/alt/route');
+  });
+
+  it(':path keeps its query; a rewrite with a query sends that query; :authority is the Host', async (t) => {
+    const up = await upstream((_req, res) => res.end('ok'));
+    t.after(() => up.close());
+    const filter = `
+function envoy_on_request(h)
+  local hs = h:headers()
+  hs:add("x-seen-path", hs:get(":path"))
+  hs:add("x-seen-method", hs:get(":method"))
+  hs:add("x-seen-authority", hs:get(":authority"))
+  hs:replace(":path", "/v2" .. hs:get(":path"))
+  hs:replace(":authority", "internal.example")
+end
+`;
+    const gw = await withFilter(t, { 'filter.lua': filter }, up);
+    const r = await request(`${gw.url}/a?x=1`, { headers: { host: 'public.example' } });
+    assert.equal(r.status, 200);
+    assert.equal(up.seen[0]!.headers['x-seen-path'], '/a?x=1');
+    assert.equal(up.seen[0]!.headers['x-seen-method'], 'GET');
+    assert.equal(up.seen[0]!.headers['x-seen-authority'], 'public.example');
+    assert.equal(up.seen[0]!.url, '/v2/a?x=1');
+    assert.equal(up.seen[0]!.headers.host, 'internal.example');
+  });
+
+  for (const [name, filter] of [
+    ['RewriteResponseBuffer', `
+function envoy_on_response(response_handle)
+  local content_length = response_handle:body():setBytes("ok")
+  response_handle:logTrace(content_length)
+
+  response_handle:headers():replace("content-length", content_length)
+end
+`],
+    ['RewriteChunkedBody', `
+function envoy_on_response(response_handle)
+  response_handle:headers():replace("content-length", 2)
+  local last
+  for chunk in response_handle:bodyChunks() do
+    chunk:setBytes("")
+    last = chunk
+  end
+  last:setBytes("ok")
+end
+`],
+  ] as const) {
+    it(`${name}: the client gets the body the filter set, with its length`, async (t) => {
+      const up = await upstream((_req, res) => {
+        res.setHeader('foo', 'bar');
+        res.write('good');
+        res.end('bye');
+      });
+      t.after(() => up.close());
+      const gw = await withFilter(t, { 'filter.lua': filter }, up);
+      const r = await request(`${gw.url}/test/long/url`, { method: 'POST', body: 'done' });
+      assert.equal(r.status, 200);
+      assert.equal(r.text, 'ok');
+      assert.equal(r.headers['content-length'], '2');
+    });
+  }
+
+  it('RewriteResponseBufferWithoutUpstreamBody: body(true) wraps an empty body; body(false) is nil', async (t) => {
+    const up = await upstream((_req, res) => res.end());
+    t.after(() => up.close());
+    const always = `
+function envoy_on_response(response_handle)
+  local content_length = response_handle:body(true):setBytes("ok")
+  response_handle:logTrace(content_length)
+
+  response_handle:headers():replace("content-length", content_length)
+end
+`;
+    const gw = await withFilter(t, { 'filter.lua': always }, up);
+    const r = await request(`${gw.url}/test/long/url`);
+    assert.equal(r.text, 'ok');
+    assert.equal(r.headers['content-length'], '2');
+    const never = `
+function envoy_on_response(response_handle)
+  if response_handle:body(false) then
+    local content_length = response_handle:body():setBytes("ok")
+    response_handle:logTrace(content_length)
+    response_handle:headers():replace("content-length", content_length)
+  end
+end
+`;
+    const gw2 = await withFilter(t, { 'filter.lua': never }, up);
+    const r2 = await request(`${gw2.url}/test/long/url`);
+    assert.equal(r2.status, 200);
+    assert.equal(r2.text, '');
+  });
+
+  it('a request body over the per-filter maximum gets 413, as Envoy answers past its buffer limit', async (t) => {
+    const up = await upstream((_req, res) => res.end('ok'));
+    t.after(() => up.close());
+    const filter = `
+function envoy_on_request(h)
+  h:headers():add("x-len", h:body():length())
+end
+`;
+    const gw = await withFilter(t, { 'filter.lua': filter }, up);
+    const r = await request(`${gw.url}/`, { method: 'POST', body: Buffer.alloc((1 << 20) + 1, 97) });
+    assert.equal(r.status, 413);
+    assert.equal(up.seen.length, 0);
+    const ok = await request(`${gw.url}/`, { method: 'POST', body: 'abc' });
+    assert.equal(ok.status, 200);
+    assert.equal(up.seen[0]!.headers['x-len'], '3');
+  });
+
+  it('SignatureVerification: importPublicKey and verifySignature approve Envoy\'s signed message', async (t) => {
+    const up = await upstream((_req, res) => res.end('ok'));
+    t.after(() => up.close());
+    const filter = `
+function string.fromhex(str)
+  return (str:gsub('..', function (cc)
+    return string.char(tonumber(cc, 16))
+  end))
+end
+
+-- decoding
+function dec(data)
+  local b='ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
+  data = string.gsub(data, '[^'..b..'=]', '')
+  return (data:gsub('.', function(x)
+    if (x == '=') then return '' end
+    local r,f='',(b:find(x)-1)
+    for i=6,1,-1 do r=r..(f%2^i-f%2^(i-1)>0 and '1' or '0') end
+    return r;
+  end):gsub('%d%d%d?%d?%d?%d?%d?%d?', function(x)
+    if (#x ~= 8) then return '' end
+    local c=0
+    for i=1,8 do c=c+(x:sub(i,i)=='1' and 2^(8-i) or 0) end
+    return string.char(c)
+  end))
+end
+
+function envoy_on_request(request_handle)
+  local metadata = request_handle:metadata():get("keyset")
+  local keyder = metadata[request_handle:headers():get("keyid")]
+
+  local rawkeyder = dec(keyder)
+  local pubkey = request_handle:importPublicKey(rawkeyder, string.len(rawkeyder)):get()
+
+  if pubkey == nil then
+    request_handle:logErr("log test")
+    request_handle:headers():add("signature_verification", "rejected")
+    return
+  end
+
+  local hash = request_handle:headers():get("hash")
+  local sig = request_handle:headers():get("signature")
+  local rawsig = sig:fromhex()
+  local data = request_handle:headers():get("message")
+  local ok, error = request_handle:verifySignature(hash, pubkey, rawsig, string.len(rawsig), data, string.len(data))
+
+  if ok then
+    request_handle:headers():add("signature_verification", "approved")
+  else
+    request_handle:logErr(error)
+    request_handle:headers():add("signature_verification", "rejected")
+  end
+
+  request_handle:headers():add("verification", "done")
+end
+`;
+    const signature =
+      '345ac3a167558f4f387a81c2d64234d901a7ceaa544db779d2f797b0ea4ef851b740905a63e2f4d5af42cee093a2' +
+      '9c7155db9a63d3d483e0ef948f5ac51ce4e10a3a6606fd93ef68ee47b30c37491103039459122f78e1c7ea71a1a5' +
+      'ea24bb6519bca02c8c9915fe8be24927c91812a13db72dbcb500103a79e8f67ff8cb9e2a631974e0668ab3977bf5' +
+      '70a91b67d1b6bcd5dce84055f21427d64f4256a042ab1dc8e925d53a769f6681a873f5859693a7728fcbe95beace' +
+      '1563b5ffbcd7c93b898aeba31421dafbfadeea50229c49fd6c445449314460f3d19150bd29a91333beaced557ed6' +
+      '295234f7c14fa46303b7e977d2c89ba8a39a46a35f33eb07a332';
+    const gw = await withFilter(t, { 'filter.lua': filter }, up, { metadata: METADATA }, {}, { callTimeoutMs: 5000 });
+    const r = await request(`${gw.url}/test/long/url`, { method: 'POST', headers: { message: 'hello', keyid: 'foo', signature, hash: 'sha256' } });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(up.seen[0]!.headers.signature_verification, 'approved');
+    assert.equal(up.seen[0]!.headers.verification, 'done');
+    const bad = await request(`${gw.url}/test/long/url`, { method: 'POST', headers: { message: 'hellO', keyid: 'foo', signature, hash: 'sha256' } });
+    assert.equal(bad.status, 200);
+    assert.equal(up.seen[1]!.headers.signature_verification, 'rejected');
+  });
+});
+
+describe('Envoy Lua filters: the example', () => {
+  it('scripts-examples/envoy-filter.lua runs behind the example gateway', async (t) => {
+    const { readFile } = await import('node:fs/promises');
+    const pathMod = await import('node:path');
+    const yaml = (await readFile('scripts-examples/gateway.yaml', 'utf8')).replace(/127\.0\.0\.1:808[01]/g, '127.0.0.1:0').replace('dir: .', `dir: ${pathMod.resolve('scripts-examples')}`).replace('watch: true', 'watch: false');
+    const d = await tempDir({ 'gateway.yaml': yaml });
+    t.after(() => d.cleanup());
+    const gw = await gateway(t, pathMod.join(d.dir, 'gateway.yaml'), { watchConfig: false });
+    const r = await request(`${gw.url}/envoy/hello`);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json<{ headers: Record<string, string> }>().headers['x-envoy-filter'], "hello from Envoy's API");
+    assert.equal(r.headers['x-envoy-path'], '/envoy/hello');
+    assert.equal(r.headers['x-upstream-status'], '200');
+    const denied = await request(`${gw.url}/envoy/x`, { headers: { 'x-deny': '1' } });
+    assert.equal(denied.status, 403);
+    assert.equal(denied.text, 'denied by an Envoy filter');
+  });
+});
