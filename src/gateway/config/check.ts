@@ -10,7 +10,8 @@ import { ConfigError } from '../../errors.js';
 import { compileRule, RuleSyntaxError, type RuleMatcher } from '../routing/rules.js';
 import { resolveEntryPointOptions, type EntryPointOptions } from './entrypoint.js';
 import { resolveTransports, type ResolvedTransport } from './transport.js';
-import { resolveCertificates } from './tls.js';
+import { resolveCertificates, resolveDefaultCertificate, resolveRouterTls, resolveTlsOptions } from './tls.js';
+import { resolveResolvers } from './acme.js';
 import { parseGoDuration } from './duration.js';
 import { checkServiceRefs, SERVICE_KINDS } from './refs.js';
 import { resolveComposite, resolveLoadBalancerExtras } from './services.js';
@@ -85,10 +86,22 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
     if (typeof a === 'string') issue(segs, a);
     else entryPoints.set(name, { ...a, ...options });
   }
+  // Without any certificate a TLS entry point serves a generated default one, as Traefik does.
   const certificates = resolveCertificates(cfg.tls, baseDir, issue);
+  const defaultCertificate = resolveDefaultCertificate(cfg.tls, baseDir, issue);
+  const tlsOptions = resolveTlsOptions(cfg.tls?.options, baseDir, issue);
+  const resolvers = resolveResolvers(cfg.certificatesResolvers, baseDir, known.entryPoints, issue);
+  const knownTls = { options: new Set([...tlsOptions.keys(), ...Object.keys(cfg.tls?.options ?? {})]), resolvers: new Set(Object.keys(cfg.certificatesResolvers ?? {})) };
   for (const [name, ep] of entryPoints) {
-    if (ep.tls && certificates.length === 0 && !(cfg.tls?.certificates?.length)) {
-      issue(['entryPoints', name, 'http', 'tls'], 'needs at least one certificate: add tls.certificates: [{ certFile, keyFile }] at the top of the file');
+    if (ep.tlsDefaults) resolveRouterTls(ep.tlsDefaults, '', ['entryPoints', name, 'http', 'tls'], knownTls, issue);
+  }
+  // A TLS router naming a plain entry point makes it a TLS one (Traefik tells TLS from plain per
+  // connection; here an entry point is one or the other).
+  for (const r of Object.values(cfg.http?.routers ?? {})) {
+    if (!r.tls) continue;
+    for (const name of r.entryPoints ?? []) {
+      const ep = entryPoints.get(name);
+      if (ep && !ep.tls) entryPoints.set(name, { ...ep, tls: true, signature: `${ep.signature}+tls` });
     }
   }
   const transports = resolveTransports(cfg.http?.serversTransports, baseDir, issue);
@@ -194,12 +207,19 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
       const known = Object.keys(cfg.http?.services ?? {});
       issue([...segs, 'service'], `unknown service "${r.service}"; ${known.length ? `defined: ${known.join(', ')}` : 'none is defined under http.services'}`);
     }
+    const tls = r.tls ? resolveRouterTls(r.tls, r.rule, [...segs, 'tls'], knownTls, issue) : undefined;
+    // A router with tls is served on TLS connections only; one without, on every entry point
+    // (on a TLS entry point it takes that entry point's http.tls defaults).
+    const on = r.entryPoints ?? (tls ? epNames.filter((n) => entryPoints.get(n)?.tls) : epNames);
+    const epTls = on.map((n) => entryPoints.get(n)).find((ep) => ep?.tls);
+    const effective = tls ?? (epTls ? resolveRouterTls(epTls.tlsDefaults ?? {}, r.rule, [...segs, 'tls'], knownTls, () => undefined) : undefined);
     if (match) {
       routers.push({
         name,
         rule: r.rule,
         match,
-        entryPoints: r.entryPoints ?? epNames,
+        entryPoints: on,
+        ...(effective ? { tls: effective } : {}),
         middlewares: chain,
         service: r.service,
         // Traefik: 0 (or unset) means the length of the rule.
@@ -235,6 +255,9 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
     file,
     entryPoints,
     certificates,
+    ...(defaultCertificate ? { defaultCertificate } : {}),
+    tlsOptions,
+    resolvers,
     admin,
     accessLog: cfg.accessLog ?? true,
     routers,
