@@ -228,6 +228,17 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
     }
   }
 
+  // node:tls fixes versions and ciphers per listening socket, before SNI is known: one entry point,
+  // one set of TLS options (Traefik picks them by the SNI host; a difference, documented).
+  for (const ep of entryPoints.keys()) {
+    const named = new Map<string, string>();
+    for (const r of routers) if (r.tls && r.entryPoints.includes(ep) && !named.has(r.tls.options)) named.set(r.tls.options, r.name);
+    if (named.size > 1) {
+      const [, second] = [...named.entries()];
+      issue(['http', 'routers', second![1], 'tls', 'options'], `routers on entry point "${ep}" name different TLS options (${[...named.keys()].join(', ')}); here TLS options apply per entry point: give each set of options its own entry point`);
+    }
+  }
+
   const p = cfg.plugins ?? {};
   const kv = p.capabilities?.kv;
   const trust = p.trust && {

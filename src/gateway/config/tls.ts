@@ -247,9 +247,9 @@ export interface Loaded {
 }
 
 /** Read and parse a pair (the checker tries it, serve/certs.ts keeps it). Throws when it does not load. */
-export function loadCertificate(files: CertFiles): Loaded {
-  const cert = readFileSync(files.certFile, 'utf8');
-  const key = readFileSync(files.keyFile, 'utf8');
+export function loadCertificate(files: CertFiles, pem?: { cert: string; key: string }): Loaded {
+  const cert = pem?.cert ?? readFileSync(files.certFile, 'utf8');
+  const key = pem?.key ?? readFileSync(files.keyFile, 'utf8');
   const context = tls.createSecureContext({ cert, key });
   const x = new X509Certificate(cert);
   const names = (x.subjectAltName ?? '')

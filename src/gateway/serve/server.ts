@@ -16,14 +16,15 @@ import type { PluginWatcher } from '../../host/watch.js';
 import type { Logger } from '../../types.js';
 import { readConfig, sortIssues } from '../config/load.js';
 import { pluginLimitIssues } from '../config/check.js';
-import type { GatewayConfig, Issue, ResolvedConfig } from '../config/model.js';
+import type { GatewayConfig, Issue, ResolvedConfig, ResolvedTlsOptions } from '../config/model.js';
+import { defaultTlsOptions } from '../config/tls.js';
 import { watchConfigFiles } from '../config/watch.js';
 import { PluginCatalog } from '../middleware/plugin.js';
 import { AgentPool } from '../services/proxy.js';
 import { openKv, type KvStore } from '../kv/open.js';
 import { GatewayStats } from '../stats/stats.js';
 import type { AdminSource } from '../admin/api.js';
-import { createEntryPointServer, listenOn, startAdmin, type AdminServer, type BoundAddress } from './listeners.js';
+import { createEntryPointServer, h2Sides, listenOn, startAdmin, type AdminServer, type BoundAddress } from './listeners.js';
 import { CertStore } from './certs.js';
 import { disposeRuntime } from '../exchange/runtime-dispose.js';
 import { buildRuntime, rebindPlugin, requiredExports, staticChanges, type Runtime } from '../exchange/runtime.js';
@@ -110,9 +111,12 @@ class GatewayImpl implements Gateway {
 
   private async listen(): Promise<void> {
     const config = this.startConfig;
-    const certs = config.certificates.length > 0 ? (this.certs = new CertStore(config.certificates, this.logger)) : undefined;
+    const anyTls = [...config.entryPoints.values()].some((ep) => ep.tls);
+    const certs = anyTls || config.certificates.length > 0 ? (this.certs = new CertStore(config.certificates, this.logger, config.defaultCertificate)) : undefined;
+    const alpnChallenge = [...(config.resolvers?.values() ?? [])].some((r) => r.challenge.kind === 'tls-alpn-01');
     for (const [name, ep] of config.entryPoints) {
-      const server = createEntryPointServer(ep, certs, {
+      const secure = certs && ep.tls ? { certs, options: entryPointTlsOptions(config, name), alpnChallenge } : undefined;
+      const server = createEntryPointServer(ep, secure, {
         request: (req, res) => this.dispatch.handle(name, req, res),
         upgrade: (req, socket, head) => this.dispatch.handleUpgrade(name, req, socket, head),
       });
@@ -233,6 +237,7 @@ class GatewayImpl implements Gateway {
     const closedServers = [...this.servers.values()].map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
     // Idle keep-alive connections are closed now; busy ones get `connection: close` on their response.
     for (const s of this.servers.values()) s.closeIdleConnections();
+    for (const s of this.servers.values()) h2Sides.get(s)?.close();
     if (this.dispatch.pending > 0) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
@@ -247,6 +252,7 @@ class GatewayImpl implements Gateway {
       clearTimeout(timer);
     }
     for (const s of this.servers.values()) s.closeAllConnections();
+    for (const s of this.servers.values()) h2Sides.get(s)?.closeAll();
     for (const t of this.dispatch.tunnels) t.destroy();
     await Promise.all(closedServers);
     await this.adminServer?.close();
@@ -264,6 +270,12 @@ class GatewayImpl implements Gateway {
     this.kv?.dispose();
     if (this.started) this.logger.info({}, 'gateway stopped');
   }
+}
+
+/** The TLS options of an entry point: the one its TLS routers name (check.ts refuses a mix), else `default`. */
+function entryPointTlsOptions(config: ResolvedConfig, ep: string): ResolvedTlsOptions {
+  const named = config.routers.find((r) => r.tls && r.entryPoints.includes(ep))?.tls?.options ?? 'default';
+  return config.tlsOptions?.get(named) ?? config.tlsOptions?.get('default') ?? defaultTlsOptions();
 }
 
 /**
