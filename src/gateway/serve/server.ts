@@ -26,6 +26,7 @@ import { GatewayStats } from '../stats/stats.js';
 import type { AdminSource } from '../admin/api.js';
 import { createEntryPointServer, h2Sides, listenOn, startAdmin, type AdminServer, type BoundAddress } from './listeners.js';
 import { CertStore } from './certs.js';
+import type { AcmeResolver, AcmeTiming } from '../acme/resolver.js';
 import { disposeRuntime } from '../exchange/runtime-dispose.js';
 import { buildRuntime, rebindPlugin, requiredExports, staticChanges, type Runtime } from '../exchange/runtime.js';
 import { Dispatcher } from '../exchange/dispatch.js';
@@ -44,6 +45,7 @@ class GatewayImpl implements Gateway {
   private readonly dispatch: Dispatcher;
   private adminServer: AdminServer | undefined;
   private certs: CertStore | undefined;
+  private resolvers: AcmeResolver[] = [];
   /** Every entry point listens (until then, a failure is a failed start, not a stop). */
   private started = false;
   private catalog!: PluginCatalog;
@@ -114,10 +116,17 @@ class GatewayImpl implements Gateway {
     const anyTls = [...config.entryPoints.values()].some((ep) => ep.tls);
     const certs = anyTls || config.certificates.length > 0 ? (this.certs = new CertStore(config.certificates, this.logger, config.defaultCertificate)) : undefined;
     const alpnChallenge = [...(config.resolvers?.values() ?? [])].some((r) => r.challenge.kind === 'tls-alpn-01');
+    this.resolvers = certs ? await startResolvers(config, certs, this.logger, this.options.acme) : [];
     for (const [name, ep] of config.entryPoints) {
       const secure = certs && ep.tls ? { certs, options: entryPointTlsOptions(config, name), alpnChallenge } : undefined;
+      // Traefik's ACME router comes first on the httpChallenge entry point.
+      const challengers = this.resolvers.filter((r) => r.config.challenge.kind === 'http-01' && r.config.challenge.entryPoint === name);
       const server = createEntryPointServer(ep, secure, {
-        request: (req, res) => this.dispatch.handle(name, req, res),
+        request: challengers.length
+          ? (req, res) => {
+              if (!challengers.some((r) => r.answerHttp(req, res))) this.dispatch.handle(name, req, res);
+            }
+          : (req, res) => this.dispatch.handle(name, req, res),
         upgrade: (req, socket, head) => this.dispatch.handleUpgrade(name, req, socket, head),
       });
       this.servers.set(name, server);
@@ -256,6 +265,7 @@ class GatewayImpl implements Gateway {
     for (const t of this.dispatch.tunnels) t.destroy();
     await Promise.all(closedServers);
     await this.adminServer?.close();
+    await Promise.all(this.resolvers.map((r) => r.close()));
     await this.certs?.close();
     this.agents.destroy();
     // No runtime when the configuration was refused at start: the kv and the host are still closed.
@@ -270,6 +280,24 @@ class GatewayImpl implements Gateway {
     this.kv?.dispose();
     if (this.started) this.logger.info({}, 'gateway stopped');
   }
+}
+
+/** The ACME resolvers routers use, started (stored certificates served, the rest obtained in the background). acme-client is loaded only then. */
+async function startResolvers(config: ResolvedConfig, certs: CertStore, logger: Logger, timing: AcmeTiming | undefined): Promise<AcmeResolver[]> {
+  const out: AcmeResolver[] = [];
+  for (const r of config.resolvers?.values() ?? []) {
+    const wanted = new Map<string, string[]>();
+    for (const router of config.routers) {
+      if (router.tls?.certResolver !== r.name) continue;
+      for (const d of router.tls.domains) wanted.set(d.join(','), d);
+    }
+    if (wanted.size === 0) continue;
+    const { AcmeResolver } = await import('../acme/resolver.js');
+    const resolver = new AcmeResolver(r, [...wanted.values()], certs, logger, timing);
+    resolver.start();
+    out.push(resolver);
+  }
+  return out;
 }
 
 /** The TLS options of an entry point: the one its TLS routers name (check.ts refuses a mix), else `default`. */
