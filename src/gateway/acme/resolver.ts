@@ -161,7 +161,9 @@ export class AcmeResolver {
       challengeCreateFn: async (authz, challenge, keyAuthorization) => {
         if (challenge.type === 'http-01') this.tokens.set(challenge.token, keyAuthorization);
         else if ((challenge.type as string) === 'tls-alpn-01') {
-          const [k, c] = await acme.crypto.createAlpnCertificate(authz, keyAuthorization);
+          // An EC key, as the default certificate's: OpenSSL keeps one certificate per key type on a
+          // connection, and an RSA answer next to an EC default would lose to it.
+          const [k, c] = await acme.crypto.createAlpnCertificate(authz, keyAuthorization, await acme.crypto.createPrivateEcdsaKey('P-256'));
           this.sink.challenge(authz.identifier.value, { key: k.toString(), cert: c.toString() });
         }
       },
