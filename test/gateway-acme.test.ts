@@ -13,7 +13,7 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { GatewayConfig } from '../dist/gateway/index.js';
 import { baseConfig, eventually, gateway, memoryLogger, tempDir } from './fixtures/gateway/helpers.js';
-import { freePort, startPebble } from './fixtures/gateway/pebble.js';
+import { freePort, pebbleTls, startPebble } from './fixtures/gateway/pebble.js';
 
 /** The certificate a TLS handshake with SNI `servername` presents (no verification: we inspect it). */
 function peerCert(port: number, servername: string): Promise<X509Certificate> {
@@ -61,7 +61,10 @@ function acmeConfig(dir: string, ports: { web: number; websecure: number; acme: 
 
 async function issuedBy(cert: X509Certificate, intermediatePem: string): Promise<boolean> {
   const intermediate = new X509Certificate(intermediatePem);
-  return cert.checkIssued(intermediate) && cert.verify(intermediate.publicKey);
+  if (!(cert.checkIssued(intermediate) && cert.verify(intermediate.publicKey))) {
+    throw new Error(`served ${cert.subject} issued by ${cert.issuer}; pebble's intermediate is ${intermediate.subject}`);
+  }
+  return true;
 }
 
 describe('gateway ACME against pebble', () => {
@@ -69,24 +72,19 @@ describe('gateway ACME against pebble', () => {
     const files = await tempDir({});
     t.after(() => files.cleanup());
     const ports = { web: await freePort(), websecure: await freePort(), acme: await freePort() };
-    // The pebble TLS CA is made by startPebble; the resolver reads its file at config time, so it is made first.
+    // Gateway first, pebble down: the start must not wait for ACME. Pebble's HTTPS CA is made
+    // now, since the resolver's caCertificates names it.
     const logger = memoryLogger();
     const pebbleDir = await tempDir({});
     t.after(() => pebbleDir.cleanup());
-    const { makeCa } = await import('./fixtures/gateway/certs.js');
-    void makeCa;
-    // Gateway first, pebble down: the start must not wait for ACME.
-    const caFile = path.join(pebbleDir.dir, 'pebble-tls-ca.pem');
-    const pre = await import('node:fs');
-    const { execFileSync } = await import('node:child_process');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', path.join(pebbleDir.dir, 'placeholder.key'), '-out', caFile, '-days', '1', '-subj', '/CN=placeholder'], { stdio: 'ignore' });
-    void pre;
+    const pebbleFiles = pebbleTls(pebbleDir.dir);
+    const caFile = pebbleFiles.ca.caFile;
     const gw = await gateway(t, acmeConfig(files.dir, ports, caFile, 'http', 'app.test'), { logger, acme: { retryMinMs: 200, retryMaxMs: 1000 } });
     const before = await peerCert(gw.entryPoints.websecure!.port, 'app.test');
     assert.match(before.subject, /CN=TRAEFIK DEFAULT CERT/);
     await eventually(() => logger.lines.some((l) => l.level === 'error' && /certificate resolver le: cannot obtain a certificate for app\.test/.test(l.msg ?? '')), 'the failure is logged with its reason');
 
-    const pebble = await startPebble(pebbleDir.dir, { httpPort: ports.web, tlsPort: ports.websecure, listenPort: ports.acme });
+    const pebble = await startPebble(pebbleDir.dir, { httpPort: ports.web, tlsPort: ports.websecure, listenPort: ports.acme }, pebbleFiles);
     t.after(() => pebble.stop());
     await eventually(async () => !/TRAEFIK DEFAULT CERT/.test((await peerCert(gw.entryPoints.websecure!.port, 'app.test')).subject), 'the obtained certificate is served', 60_000);
     const served = await peerCert(gw.entryPoints.websecure!.port, 'app.test');

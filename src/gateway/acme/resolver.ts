@@ -196,6 +196,10 @@ function sameDomains(c: StoredCertificate, domains: string[]): boolean {
 
 /** acme-client talks through one axios instance: the CAs a resolver trusts are added to its HTTPS agent. */
 function trust(acme: Acme, ca: string[] | undefined): void {
+  // acme-client retries a failed request up to 5 times, 5 s more each time (75 s): the resolver's
+  // own backoff retries instead, so a down ACME server is reported at once.
+  const settings = (acme.axios.defaults as { acmeSettings?: { retryMaxAttempts: number } }).acmeSettings;
+  if (settings) settings.retryMaxAttempts = 0;
   if (!ca?.length) return;
   const before = extraCas.size;
   for (const c of ca) extraCas.add(c);

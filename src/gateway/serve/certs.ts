@@ -23,6 +23,9 @@ function matches(name: string, servername: string): boolean {
   return servername.endsWith(suffix) && !servername.slice(0, -suffix.length).includes('.');
 }
 
+/** Set on a TLS socket whose client offered acme-tls/1 (the ALPN callback runs before the SNI one): only it gets a tls-alpn-01 answer. */
+export const OFFERS_ACME_TLS = Symbol('offers acme-tls/1');
+
 /** A self-signed certificate like Traefik's default one (CN "TRAEFIK DEFAULT CERT"), made with openssl. */
 export function generateDefaultCertificate(): { cert: string; key: string } {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'terrarium-default-cert-'));
@@ -97,16 +100,18 @@ export class CertStore {
   /** Options for a TLS server with these TLS options: the default certificate and SNI selection. */
   serverOptions(options: ResolvedTlsOptions = defaultTlsOptions()): tls.TlsOptions {
     const ca = options.clientAuth;
+    const store = this;
     return {
       ...this.defaultPem,
       ...contextOptions(options),
       ...(ca ? { requestCert: true, rejectUnauthorized: ca.require && ca.verify } : {}),
-      SNICallback: (servername, cb) => {
-        const challenge = this.challenges.get(servername.toLowerCase());
+      // A function, not an arrow: node calls it with the TLS socket as `this`.
+      SNICallback(this: unknown, servername, cb) {
+        const challenge = (this as { [OFFERS_ACME_TLS]?: boolean } | undefined)?.[OFFERS_ACME_TLS] ? store.challenges.get(servername.toLowerCase()) : undefined;
         if (challenge) return cb(null, challenge);
-        const hit = this.find(servername);
+        const hit = store.find(servername);
         if (!hit && options.sniStrict) return cb(new Error(`no certificate for "${servername}" (sniStrict)`), undefined);
-        cb(null, hit ? this.context(hit, hit.pem, options) : this.context(this.defaultPem, this.defaultPem, options));
+        cb(null, hit ? store.context(hit, hit.pem, options) : store.context(store.defaultPem, store.defaultPem, options));
       },
     };
   }

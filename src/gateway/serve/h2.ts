@@ -9,6 +9,7 @@ import http2 from 'node:http2';
 import type http from 'node:http';
 import type https from 'node:https';
 import type tls from 'node:tls';
+import { OFFERS_ACME_TLS } from './certs.js';
 
 /** What a TLS entry point needs for h2: the ALPN choice and the http2 server the h2 connections go to. */
 export interface H2Side {
@@ -48,8 +49,12 @@ export function addHttp2(server: https.Server, protocols: () => string[], handle
   });
   // The server's own ALPN: the first of our protocols the client offers (none offered: no ALPN, HTTP/1.1).
   (server as unknown as { ALPNProtocols: unknown }).ALPNProtocols = undefined;
-  (server as unknown as { ALPNCallback: (a: { servername: string; protocols: string[] }) => string | undefined }).ALPNCallback = ({ protocols: offered }) =>
-    protocols().find((p) => offered.includes(p)) ?? (offered.includes('http/1.1') ? 'http/1.1' : undefined);
+  // A function, not an arrow: node calls it with the TLS socket as `this`, before the SNI callback.
+  (server as unknown as { ALPNCallback: (this: tls.TLSSocket, a: { servername: string; protocols: string[] }) => string | undefined }).ALPNCallback = function (this: tls.TLSSocket, { protocols: offered }) {
+    const chosen = protocols().find((p) => offered.includes(p)) ?? (offered.includes('http/1.1') ? 'http/1.1' : undefined);
+    if (chosen === 'acme-tls/1') (this as unknown as Record<symbol, boolean>)[OFFERS_ACME_TLS] = true;
+    return chosen;
+  };
   const h1 = server.listeners('secureConnection') as ((s: tls.TLSSocket) => void)[];
   server.removeAllListeners('secureConnection');
   server.on('secureConnection', (socket: tls.TLSSocket) => {
