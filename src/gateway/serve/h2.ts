@@ -20,10 +20,13 @@ export interface H2Side {
 
 /** Make an HTTP/2 request look like the HTTP/1.1 one the dispatcher expects (in place). */
 export function adaptH2Request(req: http2.Http2ServerRequest): void {
-  const h = req.headers as Record<string, string | string[] | undefined>;
-  const authority = h[':authority'];
-  for (const k of Object.keys(h)) if (k.charCodeAt(0) === 58 /* : */) delete h[k];
+  // A copy: node's url and method getters read the pseudo-headers of the original.
+  const src = req.headers as Record<string, string | string[] | undefined>;
+  const h: Record<string, string | string[] | undefined> = {};
+  for (const k of Object.keys(src)) if (k.charCodeAt(0) !== 58 /* : */) h[k] = src[k];
+  const authority = src[':authority'];
   if (h.host === undefined && typeof authority === 'string') h.host = authority;
+  Object.defineProperty(req, 'headers', { value: h, configurable: true, writable: true });
   const raw: string[] = [];
   for (const [k, v] of Object.entries(h)) {
     if (Array.isArray(v)) for (const x of v) raw.push(k, x);
