@@ -188,6 +188,8 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
   }
 
   const routers: ResolvedRouter[] = [];
+  /** Routers with a tls of their own (the others on a TLS entry point inherit its defaults). */
+  const ownTls = new Set<string>();
   const epNames = [...Object.keys(cfg.entryPoints)];
   for (const [name, r] of Object.entries(cfg.http?.routers ?? {})) {
     const segs = ['http', 'routers', name];
@@ -207,6 +209,7 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
       const known = Object.keys(cfg.http?.services ?? {});
       issue([...segs, 'service'], `unknown service "${r.service}"; ${known.length ? `defined: ${known.join(', ')}` : 'none is defined under http.services'}`);
     }
+    if (r.tls) ownTls.add(name);
     const tls = r.tls ? resolveRouterTls(r.tls, r.rule, [...segs, 'tls'], knownTls, issue) : undefined;
     // A router with tls is served on TLS connections only; one without, on every entry point
     // (on a TLS entry point it takes that entry point's http.tls defaults).
@@ -232,7 +235,7 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
   // one set of TLS options (Traefik picks them by the SNI host; a difference, documented).
   for (const ep of entryPoints.keys()) {
     const named = new Map<string, string>();
-    for (const r of routers) if (r.tls && r.entryPoints.includes(ep) && !named.has(r.tls.options)) named.set(r.tls.options, r.name);
+    for (const r of routers) if (r.tls && ownTls.has(r.name) && r.entryPoints.includes(ep) && !named.has(r.tls.options)) named.set(r.tls.options, r.name);
     if (named.size > 1) {
       const [, second] = [...named.entries()];
       issue(['http', 'routers', second![1], 'tls', 'options'], `routers on entry point "${ep}" name different TLS options (${[...named.keys()].join(', ')}); here TLS options apply per entry point: give each set of options its own entry point`);
@@ -246,7 +249,9 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
     publicKeys: p.trust.publicKeys.map((k) => (k.includes('-----BEGIN') ? k : path.resolve(baseDir, k))),
   };
   // Highest priority first; equal priorities by name, so the order never depends on the file's order.
-  routers.sort((a, b) => b.priority - a.priority || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  // At equal priority a router with a tls of its own comes before one that inherits it.
+  routers.sort((a, b) => b.priority - a.priority || Number(ownTls.has(b.name)) - Number(ownTls.has(a.name)) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const r of routers) if (ownTls.has(r.name) && r.tls) (r.tls as { own?: boolean }).own = true;
   // No silent default: a gateway without plugins.dir would load every script next to its file
   // (the user's own upstream included) as a plugin. The default is a plugins/ folder next to the
   // file, and it must exist.

@@ -150,6 +150,8 @@ export interface ResolvedRouterTls {
   certResolver: string | undefined;
   /** Names certificates are obtained for (tls.domains, or the rule's Host names); lower-cased. */
   domains: string[][];
+  /** Written on the router itself (not inherited from its entry point's http.tls). */
+  own?: boolean;
 }
 
 export interface ResolvedMiddleware {

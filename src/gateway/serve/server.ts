@@ -302,7 +302,7 @@ async function startResolvers(config: ResolvedConfig, certs: CertStore, logger: 
 
 /** The TLS options of an entry point: the one its TLS routers name (check.ts refuses a mix), else `default`. */
 function entryPointTlsOptions(config: ResolvedConfig, ep: string): ResolvedTlsOptions {
-  const named = config.routers.find((r) => r.tls && r.entryPoints.includes(ep))?.tls?.options ?? 'default';
+  const named = config.routers.find((r) => r.tls?.own && r.entryPoints.includes(ep))?.tls?.options ?? 'default';
   return config.tlsOptions?.get(named) ?? config.tlsOptions?.get('default') ?? defaultTlsOptions();
 }
 
