@@ -99,6 +99,33 @@ describe('gateway TLS routers', () => {
     assert.ok(h.ok && /CN=TRAEFIK DEFAULT CERT/.test(h.subject));
   });
 
+  it('takes tls.certificates and tls.options from a dynamic file of providers.file (paths from that file)', async (t) => {
+    const dir = await tempDir({});
+    t.after(() => dir.cleanup());
+    const { copyFileSync, writeFileSync } = await import('node:fs');
+    copyFileSync(a.certFile, `${dir.dir}/a.pem`);
+    copyFileSync(a.keyFile, `${dir.dir}/a.key`);
+    writeFileSync(`${dir.dir}/dynamic.yml`, [
+      'http:',
+      '  routers:',
+      '    https: { rule: "Host(`a.example`)", service: echo, entryPoints: [websecure], tls: { options: modern } }',
+      '  services:',
+      '    echo: { echo: {} }',
+      'tls:',
+      '  certificates:',
+      '    - { certFile: a.pem, keyFile: a.key }',
+      '  options:',
+      '    modern: { minVersion: VersionTLS13 }',
+      '',
+    ].join('\n'));
+    writeFileSync(`${dir.dir}/traefik.yml`, `entryPoints:\n  websecure: { address: "127.0.0.1:0" }\nproviders:\n  file: { filename: ${dir.dir}/dynamic.yml }\naccessLog: false\n`);
+    const gw = await gateway(t, `${dir.dir}/traefik.yml`, { watchConfig: false });
+    const port = gw.entryPoints.websecure!.port;
+    const ok = await handshake(port, { servername: 'a.example' });
+    assert.ok(ok.ok && /CN=a\.example/.test(ok.subject) && ok.version === 'TLSv1.3');
+    assert.equal((await handshake(port, { servername: 'a.example', maxVersion: 'TLSv1.2' })).ok, false);
+  });
+
   it('reports an unknown resolver, unknown options, a bad minVersion and a bad default certificate with their paths', async () => {
     const cfg = twoEntryPoints(
       {
