@@ -115,7 +115,7 @@ describe('gateway configuration', () => {
       'entryPoints.web.adress: unknown key; expected one of: address, forwardedHeaders, transport, http (line 3)',
       'http.routers.api.service: is required (a service name) (line 6)',
       'http.routers.api.rule: must be a string (a rule such as PathPrefix(`/api`)) (line 7)',
-      'http.routers.api.priorty: unknown key; expected one of: rule, entryPoints, middlewares, service, priority (line 8)',
+      'http.routers.api.priorty: unknown key; expected one of: rule, entryPoints, middlewares, service, priority, tls (line 8)',
       'http.services.s.loadBalancer.servers: must NOT have fewer than 1 items (line 12)',
       'plugins.watch: must be true or false or a mapping (true, or { debounceMs }) (line 14)',
     ]);

@@ -30,6 +30,7 @@ const LAYERS: { name: string; files: (f: string) => boolean }[] = [
   { name: 'config', files: (f) => f.startsWith('gateway/config/') },
   { name: 'exchange', files: (f) => f.startsWith('gateway/exchange/') },
   { name: 'admin', files: (f) => f.startsWith('gateway/admin/') },
+  { name: 'acme', files: (f) => f.startsWith('gateway/acme/') },
   { name: 'serve', files: (f) => f.startsWith('gateway/serve/') },
   { name: 'public entry', files: (f) => f === 'gateway/index.ts' },
 ];

@@ -11,7 +11,8 @@ import { ConfigError } from '../../errors.js';
 import { compileRule, RuleSyntaxError, type RuleMatcher } from '../routing/rules.js';
 import { resolveEntryPointOptions, type EntryPointOptions } from './entrypoint.js';
 import { resolveTransports, type ResolvedTransport } from './transport.js';
-import { resolveCertificates } from './tls.js';
+import { resolveCertificates, resolveDefaultCertificate, resolveRouterTls, resolveTlsOptions } from './tls.js';
+import { resolveResolvers } from './acme.js';
 import { parseGoDuration } from './duration.js';
 import { checkServiceRefs, SERVICE_KINDS } from './refs.js';
 import { resolveComposite, resolveLoadBalancerExtras } from './services.js';
@@ -89,10 +90,22 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
     if (typeof a === 'string') issue(segs, a);
     else entryPoints.set(name, { ...a, ...options });
   }
+  // Without any certificate a TLS entry point serves a generated default one, as Traefik does.
   const certificates = resolveCertificates(cfg.tls, baseDir, issue);
+  const defaultCertificate = resolveDefaultCertificate(cfg.tls, baseDir, issue);
+  const tlsOptions = resolveTlsOptions(cfg.tls?.options, baseDir, issue);
+  const resolvers = resolveResolvers(cfg.certificatesResolvers, baseDir, known.entryPoints, issue);
+  const knownTls = { options: new Set([...tlsOptions.keys(), ...Object.keys(cfg.tls?.options ?? {})]), resolvers: new Set(Object.keys(cfg.certificatesResolvers ?? {})) };
   for (const [name, ep] of entryPoints) {
-    if (ep.tls && certificates.length === 0 && !(cfg.tls?.certificates?.length)) {
-      issue(['entryPoints', name, 'http', 'tls'], 'needs at least one certificate: add tls.certificates: [{ certFile, keyFile }] at the top of the file');
+    if (ep.tlsDefaults) resolveRouterTls(ep.tlsDefaults, '', ['entryPoints', name, 'http', 'tls'], knownTls, issue);
+  }
+  // A TLS router naming a plain entry point makes it a TLS one (Traefik tells TLS from plain per
+  // connection; here an entry point is one or the other).
+  for (const r of Object.values(cfg.http?.routers ?? {})) {
+    if (!r.tls) continue;
+    for (const name of r.entryPoints ?? []) {
+      const ep = entryPoints.get(name);
+      if (ep && !ep.tls) entryPoints.set(name, { ...ep, tls: true, signature: `${ep.signature}+tls` });
     }
   }
   const transports = resolveTransports(cfg.http?.serversTransports, baseDir, issue);
@@ -184,6 +197,8 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
   }
 
   const routers: ResolvedRouter[] = [];
+  /** Routers with a tls of their own (the others on a TLS entry point inherit its defaults). */
+  const ownTls = new Set<string>();
   const epNames = [...Object.keys(cfg.entryPoints)];
   for (const [name, r] of Object.entries(cfg.http?.routers ?? {})) {
     const segs = ['http', 'routers', name];
@@ -203,17 +218,36 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
       const known = Object.keys(cfg.http?.services ?? {});
       issue([...segs, 'service'], `unknown service "${r.service}"; ${known.length ? `defined: ${known.join(', ')}` : 'none is defined under http.services'}`);
     }
+    if (r.tls) ownTls.add(name);
+    const tls = r.tls ? resolveRouterTls(r.tls, r.rule, [...segs, 'tls'], knownTls, issue) : undefined;
+    // A router with tls is served on TLS connections only; one without, on every entry point
+    // (on a TLS entry point it takes that entry point's http.tls defaults).
+    const on = r.entryPoints ?? (tls ? epNames.filter((n) => entryPoints.get(n)?.tls) : epNames);
+    const epTls = on.map((n) => entryPoints.get(n)).find((ep) => ep?.tls);
+    const effective = tls ?? (epTls ? resolveRouterTls(epTls.tlsDefaults ?? {}, r.rule, [...segs, 'tls'], knownTls, () => undefined) : undefined);
     if (match) {
       routers.push({
         name,
         rule: r.rule,
         match,
-        entryPoints: r.entryPoints ?? epNames,
+        entryPoints: on,
+        ...(effective ? { tls: effective } : {}),
         middlewares: chain,
         service: r.service,
         // Traefik: 0 (or unset) means the length of the rule.
         priority: r.priority || r.rule.length,
       });
+    }
+  }
+
+  // node:tls fixes versions and ciphers per listening socket, before SNI is known: one entry point,
+  // one set of TLS options (Traefik picks them by the SNI host; a difference, documented).
+  for (const ep of entryPoints.keys()) {
+    const named = new Map<string, string>();
+    for (const r of routers) if (r.tls && ownTls.has(r.name) && r.entryPoints.includes(ep) && !named.has(r.tls.options)) named.set(r.tls.options, r.name);
+    if (named.size > 1) {
+      const [, second] = [...named.entries()];
+      issue(['http', 'routers', second![1], 'tls', 'options'], `routers on entry point "${ep}" name different TLS options (${[...named.keys()].join(', ')}); here TLS options apply per entry point: give each set of options its own entry point`);
     }
   }
 
@@ -226,7 +260,9 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
   // Highest priority first; equal priorities by name, so the order never depends on the file's order.
   addRedirections(cfg.entryPoints, entryPoints, routers, middlewares, services, issue);
   const routed = withEntryPointMiddlewares(routers, cfg.entryPoints, (refs, segs) => expandMiddlewares(refs, segs, middlewares, issue));
-  routed.sort((a, b) => b.priority - a.priority || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  // At equal priority a router with a tls of its own comes before one that inherits it.
+  routed.sort((a, b) => b.priority - a.priority || Number(ownTls.has(b.name)) - Number(ownTls.has(a.name)) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const r of routed) if (ownTls.has(r.name) && r.tls) (r.tls as { own?: boolean }).own = true;
   // No silent default: a gateway without plugins.dir would load every script next to its file
   // (the user's own upstream included) as a plugin. The default is a plugins/ folder next to the
   // file, and it must exist.
@@ -246,6 +282,9 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
     file,
     entryPoints,
     certificates,
+    ...(defaultCertificate ? { defaultCertificate } : {}),
+    tlsOptions,
+    resolvers,
     admin,
     // Terrarium's default is on; Traefik's section form (`accessLog: {}`) turns it on too.
     accessLog: cfg.accessLog === undefined ? true : cfg.accessLog !== false,

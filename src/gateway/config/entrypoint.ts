@@ -2,12 +2,13 @@
  * `entryPoints.<name>` beyond the address, in the shape of Traefik's static configuration:
  * `forwardedHeaders` (trustedIPs, insecure), `transport.respondingTimeouts` (readTimeout 60s,
  * writeTimeout 0 = none, idleTimeout 180s, Traefik's defaults), `transport.maxConnections` (ours;
- * 0 = no limit, as Traefik has none) and `http.tls` (terminate TLS with the `tls.certificates`).
+ * 0 = no limit, as Traefik has none) and `http.tls` (terminate TLS; its certResolver/options/domains are the defaults of the entry point's routers).
  */
 import { BlockList } from 'node:net';
 import type { ForwardedPolicy } from '../routing/forwarded.js';
 import { addToBlockList } from '../routing/ipnet.js';
 import type { EntryPointConfig, EntryPointOptions } from './model.js';
+import { ROUTER_TLS_SCHEMA } from './tls.js';
 /** Declared in the config model (model.ts), re-exported for the modules that use them with this one. */
 export type { EntryPointConfig, EntryPointOptions };
 
@@ -47,7 +48,7 @@ export const ENTRY_POINT_PROPERTIES = {
     type: 'object',
     additionalProperties: false,
     properties: {
-      tls: { type: ['object', 'boolean'], additionalProperties: false, description: 'tls: {} (use the certificates of tls.certificates)' },
+      tls: { ...ROUTER_TLS_SCHEMA, type: ['object', 'boolean'], description: 'tls: {} or { certResolver, options, domains }: the defaults of the routers of this entry point' },
       // Traefik's entry-point redirection and middlewares (config/entrypoint-http.ts).
       redirections: {
         type: 'object',
@@ -98,6 +99,7 @@ export function resolveEntryPointOptions(
     idleTimeoutMs: dur('idleTimeout', 180_000),
     maxConnections: o.transport?.maxConnections ?? 0,
     tls: o.http?.tls !== undefined && o.http.tls !== false,
+    ...(o.http?.tls && typeof o.http.tls === 'object' ? { tlsDefaults: o.http.tls } : {}),
   };
-  return { ...opts, signature: JSON.stringify([o.forwardedHeaders ?? null, o.transport ?? null, opts.tls]) };
+  return { ...opts, signature: JSON.stringify([o.forwardedHeaders ?? null, o.transport ?? null, o.http?.tls ?? null]) };
 }

@@ -112,6 +112,7 @@ export async function layoutOf(value: unknown, file: string | undefined, where: 
     throw new ConfigError(file, [{ ...where(['providers', 'file']), path: `providers.file.${fp.filename !== undefined ? 'filename' : 'directory'}`, message: `cannot read ${target}: ${(e as Error).message}` }]);
   }
   const merged: Record<string, Record<string, unknown>> = {};
+  const dynamicTls: { certificates?: unknown[]; options?: Record<string, unknown>; stores?: Record<string, unknown> } = {};
   /** Which file (and its locator) defines http.<kind>.<name>. */
   const owners = new Map<string, { file: string; where: Where }>();
   const rel = (f: string) => (file ? path.relative(path.dirname(file), f) : f) || f;
@@ -135,8 +136,27 @@ export async function layoutOf(value: unknown, file: string | undefined, where: 
       continue;
     }
     for (const [k, section] of Object.entries(src.value as Record<string, unknown>)) {
+      if (k === 'tls' && src.file !== (file ?? '(config)') && section && typeof section === 'object' && !Array.isArray(section)) {
+        // Traefik's dynamic tls: certificates add up (paths from the file's folder), options and stores by name.
+        const t = section as { certificates?: unknown; options?: Record<string, unknown>; stores?: Record<string, unknown> };
+        if (Array.isArray(t.certificates)) {
+          const base = path.dirname(src.file);
+          for (const c of t.certificates as Record<string, unknown>[]) {
+            const abs = (x: unknown) => (typeof x === 'string' ? path.resolve(base, x) : x);
+            (dynamicTls.certificates ??= []).push(c && typeof c === 'object' ? { ...c, certFile: abs(c.certFile), keyFile: abs(c.keyFile) } : c);
+          }
+        }
+        for (const kind of ['options', 'stores'] as const) {
+          for (const [name, entry] of Object.entries(t[kind] ?? {})) {
+            const bucket = (dynamicTls[kind] ??= {});
+            if (name in bucket) issues.push({ path: dotted(['tls', kind, name]), message: `is defined twice (again in ${rel(src.file)})`, hint: 'rename one', ...at(['tls', kind, name]) });
+            else bucket[name] = kind === 'stores' ? absolutePairs(entry, path.dirname(src.file)) : entry;
+          }
+        }
+        continue;
+      }
       if (k !== 'http') {
-        const why = k === 'tcp' || k === 'udp' ? `${k} routing is not supported (HTTP only)` : k === 'tls' ? 'tls options in dynamic files are not supported here' : 'unknown key; expected: http';
+        const why = k === 'tcp' || k === 'udp' ? `${k} routing is not supported (HTTP only)` : 'unknown key; expected: http, tls';
         issues.push({ path: k, message: why, ...at([k]) });
         continue;
       }
@@ -176,6 +196,15 @@ export async function layoutOf(value: unknown, file: string | undefined, where: 
   const redis = (v.providers as { redis?: unknown }).redis;
   if (redis !== undefined) combined.providers = { redis };
   if (Object.keys(merged).length > 0) combined.http = merged;
+  if (Object.keys(dynamicTls).length > 0) {
+    const own = (combined.tls ?? {}) as typeof dynamicTls;
+    combined.tls = {
+      ...own,
+      ...(dynamicTls.certificates || own.certificates ? { certificates: [...(own.certificates ?? []), ...(dynamicTls.certificates ?? [])] } : {}),
+      ...(dynamicTls.options || own.options ? { options: { ...own.options, ...dynamicTls.options } } : {}),
+      ...(dynamicTls.stores || own.stores ? { stores: { ...own.stores, ...dynamicTls.stores } } : {}),
+    };
+  }
   const combinedWhere: Where = (segs) => {
     if (segs[0] === 'http' && segs.length >= 3) {
       const o = owners.get(`${segs[1]}\0${segs[2]}`);
@@ -184,6 +213,14 @@ export async function layoutOf(value: unknown, file: string | undefined, where: 
     return where(segs);
   };
   return { value: combined, file, where: combinedWhere, watch: fp.watch === false ? [] : [target] };
+}
+
+/** A store's defaultCertificate with its paths made absolute from `base`. */
+function absolutePairs(entry: unknown, base: string): unknown {
+  const d = (entry as { defaultCertificate?: Record<string, unknown> } | null)?.defaultCertificate;
+  if (!d || typeof d !== 'object') return entry;
+  const abs = (x: unknown) => (typeof x === 'string' ? path.resolve(base, x) : x);
+  return { ...(entry as object), defaultCertificate: { ...d, certFile: abs(d.certFile), keyFile: abs(d.keyFile) } };
 }
 
 /** The place of a path in one file; `other` names that file when it is not the config file. */

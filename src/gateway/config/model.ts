@@ -18,6 +18,18 @@ export interface RouterConfig {
   service: string;
   /** Higher wins; default: the length of the rule (the longest rule wins). */
   priority?: number;
+  /** Serve this router on TLS connections only (Traefik's router `tls`); see config/tls.ts. */
+  tls?: RouterTlsConfig;
+}
+
+/** A router's `tls`: `{}` for the stored/default certificates, or a resolver, named options, domains. */
+export interface RouterTlsConfig {
+  /** A `certificatesResolvers` name: its certificates are obtained for this router's domains. */
+  certResolver?: string;
+  /** A `tls.options` name (default `default`). */
+  options?: string;
+  /** The domains to obtain certificates for (default: the router rule's Host names). */
+  domains?: { main: string; sans?: string[] }[];
 }
 
 /** `http.middlewares.<name>`: one plugin with its config, or one built-in (`stripPrefix: {...}`, see middlewares/). */
@@ -99,8 +111,10 @@ export interface GatewayConfig {
     services?: Record<string, ServiceConfig>;
     serversTransports?: Record<string, ServersTransportConfig>;
   };
-  /** Certificates of the entry points with `http.tls`. */
+  /** Certificates, stores and options of the TLS entry points and routers (Traefik's dynamic `tls`). */
   tls?: TlsConfig;
+  /** ACME resolvers by name (Traefik's static `certificatesResolvers`). */
+  certificatesResolvers?: Record<string, { acme: AcmeConfig }>;
   plugins?: PluginsConfig;
   /** The admin server (`/api/plugins`, `/api/routers`, `/metrics`): `{ address }` or an address. */
   admin?: string | { address: string };
@@ -171,6 +185,18 @@ export interface ResolvedRouter {
   middlewares: string[];
   service: string;
   priority: number;
+  /** Set for a TLS router (its own `tls`, or its TLS entry point's `http.tls` defaults). */
+  tls?: ResolvedRouterTls;
+}
+
+/** A router's TLS, resolved: options name, resolver and the names it serves. */
+export interface ResolvedRouterTls {
+  options: string;
+  certResolver: string | undefined;
+  /** Names certificates are obtained for (tls.domains, or the rule's Host names); lower-cased. */
+  domains: string[][];
+  /** Written on the router itself (not inherited from its entry point's http.tls). */
+  own?: boolean;
 }
 
 export interface ResolvedMiddleware {
@@ -206,6 +232,12 @@ export interface ResolvedConfig {
   entryPoints: Map<string, ListenAddress & EntryPointOptions>;
   /** Certificate files of the TLS entry points. */
   certificates: CertFiles[];
+  /** `tls.stores.default.defaultCertificate`, when set. */
+  defaultCertificate?: CertFiles;
+  /** `tls.options` resolved, by name (`default` always present). */
+  tlsOptions?: Map<string, ResolvedTlsOptions>;
+  /** `certificatesResolvers`, resolved. */
+  resolvers?: Map<string, ResolvedAcme>;
   admin: ListenAddress | undefined;
   accessLog: boolean;
   /** `replay` with defaults filled and `file` absolute (stats/recorder.ts); undefined: off. */
@@ -310,7 +342,7 @@ export interface EntryPointConfig {
   };
   /** `http.tls: {}` terminates TLS with the certificates of the top-level `tls.certificates`. */
   http?: {
-    tls?: Record<string, never> | boolean;
+    tls?: boolean | RouterTlsConfig;
     /** Every request of this entry point redirected to another (`to`: an entry point name or `:port`). */
     redirections?: { entryPoint?: { to: string; scheme?: string; permanent?: boolean; priority?: number } };
     /** Middlewares applied to every router of this entry point, before the router's own. */
@@ -326,6 +358,8 @@ export interface EntryPointOptions {
   idleTimeoutMs: number;
   maxConnections: number;
   tls: boolean;
+  /** The entry point's `http.tls` defaults, for its routers without a `tls` of their own. */
+  tlsDefaults?: RouterTlsConfig;
   /** What a restart would change, for reload reports. */
   signature: string;
 }
@@ -355,9 +389,65 @@ export interface ResolvedTransport {
   forwardingTimeouts: ServersTransportConfig['forwardingTimeouts'];
 }
 
-/** `tls` at the top of the file. */
+/** `tls` at the top of the file (Traefik's dynamic tls section). */
 export interface TlsConfig {
-  certificates?: { certFile: string; keyFile: string }[];
+  certificates?: { certFile: string; keyFile: string; stores?: string[] }[];
+  stores?: Record<string, { defaultCertificate?: { certFile: string; keyFile: string } }>;
+  options?: Record<string, TlsOptionsConfig>;
+}
+
+/** `tls.options.<name>`, as written. */
+export interface TlsOptionsConfig {
+  minVersion?: string;
+  maxVersion?: string;
+  cipherSuites?: string[];
+  curvePreferences?: string[];
+  sniStrict?: boolean;
+  alpnProtocols?: string[];
+  clientAuth?: { caFiles?: string[]; clientAuthType?: string };
+}
+
+/** `tls.options.<name>`, in node:tls terms. */
+export interface ResolvedTlsOptions {
+  name: string;
+  minVersion: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
+  maxVersion: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
+  /** OpenSSL cipher list (TLS 1.2 and below), or undefined for node's default. */
+  ciphers: string | undefined;
+  /** OpenSSL curve list (`X25519:P-256`), or undefined for node's default. */
+  ecdhCurve: string | undefined;
+  sniStrict: boolean;
+  alpnProtocols: string[];
+  /** Client certificates: CA PEMs read, and whether one is required / verified. */
+  clientAuth: { ca: string[]; request: boolean; require: boolean; verify: boolean } | undefined;
+}
+
+/** `certificatesResolvers.<name>.acme`, as written. */
+export interface AcmeConfig {
+  email?: string;
+  /** The acme.json file (Traefik's format), relative to the config file. Default `acme.json`. */
+  storage?: string;
+  /** The ACME directory URL (default Let's Encrypt production). */
+  caServer?: string;
+  /** PEM CA files to trust for the ACME server's HTTPS (ours; Traefik uses the system pool or LEGO_CA_CERTIFICATES). */
+  caCertificates?: string[];
+  httpChallenge?: { entryPoint: string };
+  tlsChallenge?: Record<string, never>;
+  keyType?: string;
+  certificatesDuration?: number;
+}
+
+/** An ACME resolver, resolved. */
+export interface ResolvedAcme {
+  name: string;
+  email: string | undefined;
+  storage: string;
+  caServer: string;
+  ca: string[] | undefined;
+  challenge: { kind: 'http-01'; entryPoint: string } | { kind: 'tls-alpn-01' };
+  keyType: 'EC256' | 'EC384' | 'RSA2048' | 'RSA4096';
+  /** Hours a certificate is valid (Traefik's certificatesDuration, default 2160 = 90 days). */
+  certificatesDurationHours: number;
 }
 
 /** A certificate pair, paths absolute. */

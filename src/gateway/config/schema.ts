@@ -8,7 +8,7 @@ import type { Issue, Where } from './model.js';
 import { dotted, pointerSegments, schemaIssues } from './issues.js';
 import { ENTRY_POINT_PROPERTIES } from './entrypoint.js';
 import { SERVERS_TRANSPORTS_SCHEMA } from './transport.js';
-import { TLS_SCHEMA } from './tls.js';
+import { RESOLVERS_SCHEMA, ROUTER_TLS_SCHEMA, TLS_SCHEMA } from './tls.js';
 import { GO_DURATION_PATTERN } from './duration.js';
 import { COMPOSITE_SCHEMAS, LOAD_BALANCER_EXTRA, SERVER_EXTRA } from './services.js';
 import { middlewareEntrySchema } from '../middleware/builtin/resolve.js';
@@ -54,6 +54,7 @@ export const GATEWAY_SCHEMA = {
       },
     },
     tls: TLS_SCHEMA,
+    certificatesResolvers: RESOLVERS_SCHEMA,
     http: {
       type: 'object',
       additionalProperties: false,
@@ -70,6 +71,7 @@ export const GATEWAY_SCHEMA = {
               middlewares: nameList('middleware'),
               service: { type: 'string', minLength: 1, description: 'a service name' },
               priority: { type: 'integer', description: 'an integer; higher wins' },
+              tls: ROUTER_TLS_SCHEMA,
             },
           },
         },

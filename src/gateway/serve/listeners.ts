@@ -12,6 +12,8 @@ import { ListenError } from '../../errors.js';
 import type { EntryPointOptions } from '../config/entrypoint.js';
 import type { ListenAddress } from '../config/model.js';
 import type { CertStore } from './certs.js';
+import type { ResolvedTlsOptions } from '../config/model.js';
+import { addHttp2, type H2Side } from './h2.js';
 import { createAdminServer, type AdminSource } from '../admin/api.js';
 
 /** Where a server listens, once bound (port 0 in the config becomes the real port). */
@@ -36,8 +38,20 @@ export function rawResponse(socket: Duplex, status: number, extra = ''): void {
   socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? ''}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${body.length}\r\n${extra}\r\n${body}`);
 }
 
+/** The HTTP/2 side of TLS entry point servers, for shutdown. */
+export const h2Sides = new WeakMap<http.Server, H2Side>();
+
+/** What a TLS entry point serves: its TLS options, and whether the TLS challenge's ALPN is offered. */
+export interface EntryPointTls {
+  certs: CertStore;
+  options: ResolvedTlsOptions;
+  /** acme-tls/1 offered as well (a resolver with tlsChallenge). */
+  alpnChallenge: boolean;
+}
+
 /** Create (not yet listening) the server of one entry point. */
-export function createEntryPointServer(ep: EntryPointOptions, certs: CertStore | undefined, handlers: EntryPointHandlers): http.Server {
+export function createEntryPointServer(ep: EntryPointOptions, secure: EntryPointTls | undefined, handlers: EntryPointHandlers): http.Server {
+  const certs = secure?.certs;
   const read = ep.readTimeoutMs;
   const options: http.ServerOptions = {
     // Go's ReadTimeout: the whole request, headers and body. Node checks it every
@@ -47,8 +61,12 @@ export function createEntryPointServer(ep: EntryPointOptions, certs: CertStore |
     connectionsCheckingInterval: read > 0 ? Math.min(30_000, Math.max(50, Math.floor(read / 4))) : 30_000,
     keepAliveTimeout: ep.idleTimeoutMs,
   };
-  const server = ep.tls && certs ? https.createServer({ ...options, ...certs.serverOptions() }, handlers.request) : http.createServer(options, handlers.request);
-  if (ep.tls && certs) certs.attach(server as https.Server);
+  const server = ep.tls && certs ? https.createServer({ ...options, ...certs.serverOptions(secure.options) }, handlers.request) : http.createServer(options, handlers.request);
+  if (ep.tls && certs) {
+    certs.attach(server as https.Server, secure.options);
+    const protocols = secure.alpnChallenge ? [...secure.options.alpnProtocols, 'acme-tls/1'] : secure.options.alpnProtocols;
+    h2Sides.set(server, addHttp2(server as https.Server, () => protocols, handlers.request));
+  }
   if (ep.maxConnections > 0) server.maxConnections = ep.maxConnections;
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     // Once a response has started on this connection, there is nothing left to say: close it.

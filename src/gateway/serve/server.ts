@@ -18,15 +18,17 @@ import type { PluginWatcher } from '../../host/watch.js';
 import type { Logger } from '../../types.js';
 import { readConfig, sortIssues } from '../config/load.js';
 import { experimentalPluginIssues, pluginLimitIssues } from '../config/check.js';
-import type { GatewayConfig, Issue, ResolvedConfig } from '../config/model.js';
+import type { GatewayConfig, Issue, ResolvedConfig, ResolvedTlsOptions } from '../config/model.js';
+import { defaultTlsOptions } from '../config/tls.js';
 import { watchConfigFiles } from '../config/watch.js';
 import { PluginCatalog } from '../middleware/plugin.js';
 import { AgentPool } from '../services/proxy.js';
 import { openKv, type KvStore } from '../kv/open.js';
 import { GatewayStats } from '../stats/stats.js';
 import { internalHandler, type AdminSource } from '../admin/api.js';
-import { createEntryPointServer, listenOn, startAdmin, type AdminServer, type BoundAddress } from './listeners.js';
+import { createEntryPointServer, h2Sides, listenOn, startAdmin, type AdminServer, type BoundAddress } from './listeners.js';
 import { CertStore } from './certs.js';
+import type { AcmeResolver, AcmeTiming } from '../acme/resolver.js';
 import { disposeRuntime } from '../exchange/runtime-dispose.js';
 import { buildRuntime, rebindPlugin, requiredExports, staticChanges, type Runtime } from '../exchange/runtime.js';
 import { Dispatcher } from '../exchange/dispatch.js';
@@ -45,6 +47,7 @@ class GatewayImpl implements Gateway {
   private readonly dispatch: Dispatcher;
   private adminServer: AdminServer | undefined;
   private certs: CertStore | undefined;
+  private resolvers: AcmeResolver[] = [];
   /** Every entry point listens (until then, a failure is a failed start, not a stop). */
   private started = false;
   private catalog!: PluginCatalog;
@@ -118,7 +121,10 @@ class GatewayImpl implements Gateway {
 
   private async listen(): Promise<void> {
     const config = this.startConfig;
-    const certs = config.certificates.length > 0 ? (this.certs = new CertStore(config.certificates, this.logger)) : undefined;
+    const anyTls = [...config.entryPoints.values()].some((ep) => ep.tls);
+    const certs = anyTls || config.certificates.length > 0 ? (this.certs = new CertStore(config.certificates, this.logger, config.defaultCertificate)) : undefined;
+    const alpnChallenge = [...(config.resolvers?.values() ?? [])].some((r) => r.challenge.kind === 'tls-alpn-01');
+    this.resolvers = certs ? await startResolvers(config, certs, this.logger, this.options.acme) : [];
     for (const [name, ep] of config.entryPoints) {
       const on = config.traefik.internal.get(name);
       const t = config.traefik;
@@ -130,8 +136,16 @@ class GatewayImpl implements Gateway {
             ...(on.api ? { api: true } : {}),
           })
         : undefined;
-      const server = createEntryPointServer(ep, certs, {
-        request: internal ? (req, res) => internal(req, res) || this.dispatch.handle(name, req, res) : (req, res) => this.dispatch.handle(name, req, res),
+      const route = internal ? (req: http.IncomingMessage, res: http.ServerResponse) => internal(req, res) || this.dispatch.handle(name, req, res) : (req: http.IncomingMessage, res: http.ServerResponse) => this.dispatch.handle(name, req, res);
+      const secure = certs && ep.tls ? { certs, options: entryPointTlsOptions(config, name), alpnChallenge } : undefined;
+      // Traefik's ACME router comes first on the httpChallenge entry point.
+      const challengers = this.resolvers.filter((r) => r.config.challenge.kind === 'http-01' && r.config.challenge.entryPoint === name);
+      const server = createEntryPointServer(ep, secure, {
+        request: challengers.length
+          ? (req, res) => {
+              if (!challengers.some((r) => r.answerHttp(req, res))) route(req, res);
+            }
+          : route,
         upgrade: (req, socket, head) => this.dispatch.handleUpgrade(name, req, socket, head),
       });
       this.servers.set(name, server);
@@ -251,6 +265,7 @@ class GatewayImpl implements Gateway {
     const closedServers = [...this.servers.values()].map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
     // Idle keep-alive connections are closed now; busy ones get `connection: close` on their response.
     for (const s of this.servers.values()) s.closeIdleConnections();
+    for (const s of this.servers.values()) h2Sides.get(s)?.close();
     if (this.dispatch.pending > 0) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
@@ -265,10 +280,12 @@ class GatewayImpl implements Gateway {
       clearTimeout(timer);
     }
     for (const s of this.servers.values()) s.closeAllConnections();
+    for (const s of this.servers.values()) h2Sides.get(s)?.closeAll();
     for (const t of this.dispatch.tunnels) t.destroy();
     await Promise.all(closedServers);
     await this.adminServer?.close();
     await this.dispatch.closeAccessLog();
+    await Promise.all(this.resolvers.map((r) => r.close()));
     await this.certs?.close();
     this.agents.destroy();
     // No runtime when the configuration was refused at start: the kv and the host are still closed.
@@ -284,6 +301,30 @@ class GatewayImpl implements Gateway {
     this.kv?.dispose();
     if (this.started) this.logger.info({}, 'gateway stopped');
   }
+}
+
+/** The ACME resolvers routers use, started (stored certificates served, the rest obtained in the background). acme-client is loaded only then. */
+async function startResolvers(config: ResolvedConfig, certs: CertStore, logger: Logger, timing: AcmeTiming | undefined): Promise<AcmeResolver[]> {
+  const out: AcmeResolver[] = [];
+  for (const r of config.resolvers?.values() ?? []) {
+    const wanted = new Map<string, string[]>();
+    for (const router of config.routers) {
+      if (router.tls?.certResolver !== r.name) continue;
+      for (const d of router.tls.domains) wanted.set(d.join(','), d);
+    }
+    if (wanted.size === 0) continue;
+    const { AcmeResolver } = await import('../acme/resolver.js');
+    const resolver = new AcmeResolver(r, [...wanted.values()], certs, logger, timing);
+    resolver.start();
+    out.push(resolver);
+  }
+  return out;
+}
+
+/** The TLS options of an entry point: the one its TLS routers name (check.ts refuses a mix), else `default`. */
+function entryPointTlsOptions(config: ResolvedConfig, ep: string): ResolvedTlsOptions {
+  const named = config.routers.find((r) => r.tls?.own && r.entryPoints.includes(ep))?.tls?.options ?? 'default';
+  return config.tlsOptions?.get(named) ?? config.tlsOptions?.get('default') ?? defaultTlsOptions();
 }
 
 /**

@@ -7,8 +7,11 @@ import type { Host } from '../../host/host.js';
 import type { Logger } from '../../types.js';
 import type { GatewayConfig, ResolvedConfig } from '../config/model.js';
 import type { BoundAddress } from './listeners.js';
+import type { AcmeTiming } from '../acme/resolver.js';
 
 /** Options of createGateway besides the configuration itself. */
+export type { AcmeTiming };
+
 export interface GatewayOptions {
   /** Access log, lifecycle and plugin output (pino-compatible). Default: discard. */
   logger?: Logger;
@@ -18,6 +21,8 @@ export interface GatewayOptions {
   shutdownTimeoutMs?: number;
   /** Serve the config's admin address (default true; cluster workers leave it to the primary, see cluster.ts). */
   admin?: boolean;
+  /** ACME retry and renewal check timing (defaults: retry from 60 s doubling to 1 h, check every 24 h). */
+  acme?: AcmeTiming;
 }
 
 export type { BoundAddress };
