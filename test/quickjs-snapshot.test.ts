@@ -106,6 +106,16 @@ describe('quickjs snapshot: limits on a snapshot instance', () => {
     assert.equal(inst.broken, true);
   });
 
+  it('a fresh instance starts below 16 MiB (the lowered module minimum) and still grows to what the cap allows', () => {
+    using inst = loadQuickJSSync(request(ALLOC, { memoryBytes: 32 * MiB }));
+    assert.equal(inst.fromSnapshot, true);
+    assert.ok(inst.memoryBytes() < 16 * MiB, `an idle instance reserves ${inst.memoryBytes()} bytes`);
+    // 20 MiB of typed arrays: past the start and past the module's declared 16 MiB, under the cap.
+    assert.equal(inst.call('grow', [20], Infinity), 20);
+    assert.ok(inst.memoryBytes() > 20 * MiB && inst.memoryBytes() <= 32 * MiB, `grew to ${inst.memoryBytes()} bytes`);
+    assert.equal(inst.broken, false);
+  });
+
   it('an endless loop is interrupted at the call deadline (ERR_PLUGIN_TIMEOUT)', () => {
     using inst = loadQuickJSSync(request(`export function spin() { for (;;) {} }`, { callTimeoutMs: 100 }));
     assert.equal(inst.fromSnapshot, true);

@@ -32,11 +32,85 @@ export const PINNED_VERSION = '0.32.0';
 const RELEASE_SYNC = RELEASE_SYNC_MODULE as unknown as QuickJSSyncVariant;
 
 const require = createRequire(import.meta.url);
+/**
+ * WebAssembly pages a fresh instance's memory starts with on the synchronous path. The build
+ * declares 256 (16 MiB, emscripten's INITIAL_MEMORY), but it only needs its data (below 88 KiB),
+ * its 5 MiB stack (the stack pointer starts at 5,333,088) and the heap above it, which grows
+ * through emscripten's own resize (the memory guard sees every grow). A smaller memory is cheaper
+ * to create and to collect (bench/results/load-js-2.md); the cap (`maximum`) is unchanged.
+ */
+export const FRESH_PAGES = Number(process.env.TERRARIUM_QJS_FRESH_PAGES ?? 96);
+
 let compiled: WebAssembly.Module | undefined;
-/** The release build's WebAssembly module, compiled once per process. */
+/**
+ * The release build's WebAssembly module, compiled once per process, with its memory import's
+ * minimum lowered to FRESH_PAGES (see lowerMemoryMinimum).
+ */
 export function wasmModule(): WebAssembly.Module {
-  compiled ??= new WebAssembly.Module(readFileSync(require.resolve('@jitl/quickjs-wasmfile-release-sync/wasm')));
+  compiled ??= new WebAssembly.Module(lowerMemoryMinimum(readFileSync(require.resolve('@jitl/quickjs-wasmfile-release-sync/wasm')), FRESH_PAGES));
   return compiled;
+}
+
+/** The async factory's module (ffi.ts newModule): the build as installed, 256 pages minimum. */
+let compiledAsInstalled: WebAssembly.Module | undefined;
+function wasmModuleAsInstalled(): WebAssembly.Module {
+  compiledAsInstalled ??= new WebAssembly.Module(readFileSync(require.resolve('@jitl/quickjs-wasmfile-release-sync/wasm')));
+  return compiledAsInstalled;
+}
+
+/**
+ * The module bytes with the minimum of its one memory import set to `pages`, written in place as a
+ * LEB128 of the same length (a padded LEB is valid WebAssembly), so no offset moves. Throws when the
+ * import section is not the expected shape (one memory import whose minimum takes >= 2 bytes and
+ * is at least `pages`).
+ */
+export function lowerMemoryMinimum(bytes: Uint8Array, pages: number): Uint8Array {
+  const b = Uint8Array.from(bytes);
+  let p = 8;
+  const leb = (): number => {
+    let r = 0;
+    let shift = 0;
+    let x: number;
+    do {
+      x = b[p++]!;
+      r |= (x & 127) << shift;
+      shift += 7;
+    } while (x & 128);
+    return r >>> 0;
+  };
+  while (p < b.length) {
+    const id = b[p++]!;
+    const len = leb();
+    const end = p + len;
+    if (id === 2) {
+      const n = leb();
+      for (let i = 0; i < n; i++) {
+        for (let name = 0; name < 2; name++) {
+          const length = leb(); // module, then field name
+          p += length;
+        }
+        const kind = b[p++]!;
+        if (kind === 0) leb();
+        else if (kind === 1) {
+          p++;
+          const flags = b[p++]!;
+          leb();
+          if (flags & 1) leb();
+        } else if (kind === 3) p += 2;
+        else if (kind === 2) {
+          p++; // limits flags
+          const at = p;
+          const min = leb();
+          const width = p - at;
+          if (width < 2 || min < pages || pages >= 1 << (7 * width)) throw new Error(`the memory import's minimum (${min} pages) cannot be lowered to ${pages}`);
+          for (let k = 0; k < width; k++) b[at + k] = ((pages >>> (7 * k)) & 127) | (k < width - 1 ? 128 : 0);
+          return b;
+        } else throw new Error(`unknown import kind ${kind}`);
+      }
+    }
+    p = end;
+  }
+  throw new Error('the module imports no memory');
 }
 
 /** Versions of the packages whose internals this file uses, read from their package.json. */
@@ -66,7 +140,7 @@ export function startupProblem(): string {
 export async function newModule(memory: WebAssembly.Memory, debugVariant?: QuickJSSyncVariant): Promise<QuickJSWASMModule> {
   return debugVariant
     ? newQuickJSWASMModuleFromVariant(debugVariant)
-    : newQuickJSWASMModuleFromVariant(newVariant(RELEASE_SYNC, { wasmModule: wasmModule(), wasmMemory: memory }));
+    : newQuickJSWASMModuleFromVariant(newVariant(RELEASE_SYNC, { wasmModule: wasmModuleAsInstalled(), wasmMemory: memory }));
 }
 
 /** Debug builds only: true when the module's leak sanitizer finds memory not freed. */

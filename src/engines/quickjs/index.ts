@@ -23,7 +23,7 @@ import type { QuickJSSyncVariant, QuickJSWASMModule } from 'quickjs-emscripten-c
 import { type Engine, type LoadRequest, errorContext } from '../../engine.js';
 import { PluginLoadError } from '../../errors.js';
 import { DEFAULT_LIMITS } from '../../host/limits.js';
-import { leakCheckOf, newModule, startupProblem } from './ffi.js';
+import { FRESH_PAGES, leakCheckOf, newModule, startupProblem } from './ffi.js';
 import { QuickJSInstance } from './instance.js';
 import { GlueSnapshot, type SnapshotOptions } from './snapshot.js';
 import { newModuleSync, syncModuleProblem } from './sync-module.js';
@@ -62,7 +62,7 @@ function glueSnapshot(options: SnapshotOptions = {}): GlueSnapshot | undefined {
     try {
       const pages = 256 + Math.ceil((options.extraBytes ?? 0) / PAGE) + 16;
       const open = () => {
-        const memory = new WebAssembly.Memory({ initial: 256, maximum: pages });
+        const memory = new WebAssembly.Memory({ initial: FRESH_PAGES, maximum: pages });
         return new QuickJSInstance(TEMPLATE_REQ, newModuleSync(memory), memory).snapshotSubject();
       };
       snapshot = { image: GlueSnapshot.take(open, options), problem: '' };
@@ -83,6 +83,11 @@ export function resetSnapshot(options: SnapshotOptions & { disable?: boolean } =
   return snapshot?.problem ?? syncModuleProblem();
 }
 
+/** Benches: the process's image (taken now if not yet), or undefined. */
+export function currentSnapshot(): GlueSnapshot | undefined {
+  return syncModuleProblem() ? undefined : glueSnapshot();
+}
+
 /** What the snapshot is: bytes copied per instance and the WebAssembly pages it needs, or why there is none. */
 export function snapshotStatus(): { problem: string; imageBytes: number; wasmPages: number } {
   const image = syncModuleProblem() ? undefined : glueSnapshot();
@@ -99,10 +104,10 @@ export function loadQuickJSSync(req: LoadRequest): QuickJSInstance {
   const problem = startupProblem() || syncModuleProblem();
   if (problem) throw cannotStart(req, problem);
   const maximum = Math.floor(req.limits.memoryBytes / PAGE);
-  const initial = Math.min(256, maximum);
+  const initial = Math.min(FRESH_PAGES, maximum);
   const image = glueSnapshot();
   // The cap is never raised for the image: one larger than the plugin's memory is not used.
-  const use = image && image.wasmPages <= maximum && initial === 256 ? image : undefined;
+  const use = image && image.wasmPages <= maximum && initial === FRESH_PAGES ? image : undefined;
   const memory = new WebAssembly.Memory({ initial: use ? use.wasmPages : initial, maximum });
   return build(req, newModuleSync(memory), memory, true, use);
 }
