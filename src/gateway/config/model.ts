@@ -102,8 +102,8 @@ export interface GatewayConfig {
   /** Certificates of the entry points with `http.tls`. */
   tls?: TlsConfig;
   plugins?: PluginsConfig;
-  /** The admin server (`/api/plugins`, `/api/routers`, `/metrics`): `{ address }` or an address. */
-  admin?: string | { address: string };
+  /** The admin server (`/api/plugins`, `/api/routers`, `/metrics`, `/dashboard/`): `{ address, auth?, insecure? }` or an address. */
+  admin?: string | { address: string; auth?: AdminAuthConfig; insecure?: boolean };
   /** Log one line per request (default true). */
   accessLog?: boolean;
   /** Dynamic configuration besides this file: `{ redis: { url, rootKey } }` (Traefik's KV layout). */
@@ -111,6 +111,21 @@ export interface GatewayConfig {
 }
 
 /** A host and port to listen on. */
+/** `admin.auth`: a bearer token (from a file or an env variable) and/or basic auth users (htpasswd, as basicAuth reads). */
+export interface AdminAuthConfig {
+  tokenFile?: string;
+  tokenEnv?: string;
+  users?: string[];
+  usersFile?: string;
+}
+
+/** The admin address with its auth (file paths resolved against the config file's folder). */
+export interface AdminAddress extends ListenAddress {
+  auth: AdminAuthConfig | undefined;
+  /** Allow a non-loopback address without auth (logged as a warning). */
+  insecure: boolean;
+}
+
 export interface ListenAddress {
   host: string | undefined;
   port: number;
@@ -161,7 +176,7 @@ export interface ResolvedConfig {
   entryPoints: Map<string, ListenAddress & EntryPointOptions>;
   /** Certificate files of the TLS entry points. */
   certificates: CertFiles[];
-  admin: ListenAddress | undefined;
+  admin: AdminAddress | undefined;
   accessLog: boolean;
   routers: ResolvedRouter[];
   middlewares: Map<string, ResolvedMiddleware>;
