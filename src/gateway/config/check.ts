@@ -97,7 +97,7 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
     const a = parseAddress(typeof cfg.admin === 'string' ? cfg.admin : cfg.admin.address);
     if (typeof a === 'string') issue(typeof cfg.admin === 'string' ? ['admin'] : ['admin', 'address'], a);
     else {
-      const o = typeof cfg.admin === 'string' ? {} : cfg.admin;
+      const o: Exclude<GatewayConfig['admin'], string | undefined> = typeof cfg.admin === 'string' ? { address: cfg.admin } : cfg.admin;
       const at = (f: string | undefined) => (f === undefined ? undefined : path.resolve(baseDir, f));
       const auth = o.auth && { ...o.auth, tokenFile: at(o.auth.tokenFile), usersFile: at(o.auth.usersFile) };
       admin = { ...a, auth, insecure: o.insecure === true };
