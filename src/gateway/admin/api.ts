@@ -60,6 +60,8 @@ export function adminViews(gw: AdminSource): Record<string, () => unknown> {
         middlewares: usedBy.get(p.name) ?? [],
         counters: p.counters,
         memoryBytes: p.memoryBytes,
+        standby: p.standby,
+        ...(p.nextProbeAt ? { nextProbeAt: p.nextProbeAt } : {}),
         // measured when host.plugins was read for this response, never a cached figure (README, Memory (Lua))
         memoryMeasuredAt: new Date().toISOString(),
         ...(p.error ? { error: errorView(p.error) } : {}),
@@ -229,6 +231,15 @@ export function createAdminServer(gw: AdminSource, options: AdminServerOptions =
     const asset = isAction ? undefined : dashboardFile(path);
     if (asset) {
       send(200, asset.type, asset.body, { 'content-security-policy': "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'" });
+      return;
+    }
+    // Whether to ask for a token (says nothing else): the page signs in before its first authenticated request.
+    if (path === '/api/auth' && !isAction) {
+      json(200, { required: auth?.required ?? false });
+      return;
+    }
+    if (path === '/favicon.ico' && !isAction) {
+      res.writeHead(204, { 'cache-control': 'max-age=86400' }).end();
       return;
     }
     if (path === '/ping' && !isAction) {

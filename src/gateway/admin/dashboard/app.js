@@ -29,6 +29,7 @@ let chart;
 async function connect() {
   abort?.abort();
   abort = new AbortController();
+  if (!sessionStorage.getItem(KEY) && (await (await fetch('/api/auth')).json()).required) return showLogin('');
   const r = await fetch('/api/session', { headers: headers() });
   if (r.status === 401) return showLogin(sessionStorage.getItem(KEY) ? 'Refused: wrong token or password.' : '');
   if (!r.ok) return showLogin(`The admin server answered ${r.status}.`);
@@ -132,7 +133,7 @@ function render(s) {
     const where = err && err.file ? `${err.file}${err.line ? `:${err.line}` : ''}` : '';
     const h = p.latency;
     const max = h ? Math.max(1, ...h.counts) : 1;
-    const reprobe = p.status === 'quarantined' ? (p.error?.message.match(/re-?probed? (?:at|in) [^;.)]+/i)?.[0] ?? p.error?.message ?? '') : '';
+    const reprobe = p.status === 'quarantined' ? `next re-probe at ${p.nextProbeAt ? new Date(p.nextProbeAt).toLocaleTimeString() : 'pending'}${p.error ? ` (${p.error.message})` : ''}` : '';
     const grants = Object.keys(p.grants).length ? JSON.stringify(p.grants) : 'none beyond plugins.capabilities';
     return el('article', { class: 'card', 'data-plugin': p.name },
       el('h3', {}, el('span', {}, p.name), el('span', { class: `status status-${p.status}` }, p.status)),
@@ -166,8 +167,8 @@ function render(s) {
     series[0].push(Date.now() / 1000);
     sum.forEach((v, i) => series[i + 1].push(v));
     if (series[0].length > 240) for (const a of series) a.shift();
-    drawChart();
   }
+  drawChart();
   prev = { at: now, s };
 }
 
