@@ -46,6 +46,7 @@ describe('error codes', () => {
       new api.KvUnavailableError('timeout', 'incr', 'no answer within 100 ms'),
       new api.ExportsRemovedError(['onResponse'], { next: '2', serving: '1', required: false }, ctx),
       new api.ListenError('entryPoints.web', '127.0.0.1:8080', Object.assign(new Error('listen EADDRINUSE'), { code: 'EADDRINUSE' })),
+      new api.AdminInsecureError('0.0.0.0:8081', 'no auth on a public address', 'Add admin.auth'), // the admin's own refusal (admin-auth.test.ts)
     ];
     assert.deepEqual(made.map((e) => e.code).sort(), [...api.ERROR_CODES].sort());
     for (const e of made) {
