@@ -56,6 +56,7 @@ export const ERROR_CODES = [
   'ERR_FIXTURE',
   'ERR_TYPECHECK',
   'ERR_ENVOY_UNSUPPORTED',
+  'ERR_ADMIN_INSECURE',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -402,6 +403,19 @@ export class ListenError extends TerrariumError {
     this.what = what;
     this.address = address;
     this.reason = reason;
+  }
+}
+
+/**
+ * The admin server would listen on a non-loopback address with no authentication (`admin.auth`),
+ * or its auth cannot be set up (token file unreadable, env variable unset, bad htpasswd entry).
+ */
+export class AdminInsecureError extends TerrariumError {
+  /** The admin address as written in the config. */
+  readonly address: string;
+  constructor(address: string, what: string, hint: string, file?: string) {
+    super('ERR_ADMIN_INSECURE', `admin ${address}: ${what}`, hint, { file });
+    this.address = address;
   }
 }
 

@@ -50,6 +50,7 @@ describe('error codes', () => {
       new api.ListenError('entryPoints.web', '127.0.0.1:8080', Object.assign(new Error('listen EADDRINUSE'), { code: 'EADDRINUSE' })),
       new api.UnsupportedProviderError('docker', 'traefik.yml'),
       new api.EnvoyUnsupportedError('handle:route()', 'filter.lua:3', ctx),
+      new api.AdminInsecureError('0.0.0.0:8081', 'no auth on a public address', 'Add admin.auth'), // the admin's own refusal (admin-auth.test.ts)
     ];
     assert.deepEqual(made.map((e) => e.code).sort(), [...api.ERROR_CODES].sort());
     for (const e of made) {

@@ -226,6 +226,7 @@ export abstract class PluginLifecycle {
       counters: { ...this.counters },
       memoryBytes: this.cur?.built.instance.memoryBytes() ?? 0,
       standby: this.standbys.state,
+      ...(this.status === 'quarantined' && this.breaker.nextProbeAt > 0 ? { nextProbeAt: new Date(this.breaker.nextProbeAt).toISOString() } : {}),
     };
   }
 

@@ -35,6 +35,8 @@ export interface PluginInfo {
   memoryBytes: number;
   /** The standby instance that replaces the serving one after a limit violation: `ready`, `building`, or `none` (disabled, or not serving). */
   standby: 'ready' | 'building' | 'none';
+  /** While `quarantined`: when the next re-probe of a fresh instance is due. */
+  nextProbeAt?: string;
 }
 
 /** A built and checked version, ready to be activated. */

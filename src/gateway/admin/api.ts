@@ -3,23 +3,34 @@
  * plugins, routers, middlewares and services with their status and counters, and `/metrics` in
  * the Prometheus text format.
  */
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
-import type { TerrariumError } from '../../errors.js';
+import { configIssueText, type ConfigIssue, type TerrariumError } from '../../errors.js';
 import type { Host } from '../../host/host.js';
+import { HOST_EVENTS } from '../../host/events.js';
+import type { Logger } from '../../types.js';
+import { type AdminAuth, CSRF_HEADER, hasCsrf, sameOrigin } from './auth.js';
+import { EventHub } from './events.js';
+import { dashboardFile } from './static.js';
 import type { ResolvedService } from '../config/model.js';
 import { createRegistry, type TraefikMetrics } from './metrics.js';
 import type { GatewayStats } from '../stats/stats.js';
 import type { Runtime } from '../exchange/runtime.js';
 
-/** What the admin API reads of a running gateway (and nothing else: it changes nothing). */
+/** What the admin API reads of a running gateway; its one action is POST /api/reload, when `gateway` is given. */
 export interface AdminSource {
-  readonly host: Pick<Host, 'plugins'>;
+  readonly host: Pick<Host, 'plugins'> & Partial<Pick<Host, 'on'>>;
   readonly stats: GatewayStats;
   /** The routing table in force (replaced whole on reload). */
   runtime(): Readonly<Pick<Runtime, 'config' | 'routers' | 'middlewares' | 'services'>>;
+  /** The gateway, when it can reload (POST /api/reload) and report rejected configs (the dashboard's config problems). */
+  readonly gateway?: {
+    reload(): Promise<void>;
+    on(event: 'reload', listener: (e: { ok: boolean; error?: { issues: readonly ConfigIssue[] } }) => void): () => void;
+  };
 }
 
-const ENDPOINTS = ['/api/plugins', '/api/routers', '/api/middlewares', '/api/services', '/metrics', '/ping'];
+const ENDPOINTS = ['/api/plugins', '/api/routers', '/api/middlewares', '/api/services', '/api/events', '/api/session', '/metrics', '/ping', '/dashboard/'];
 
 function counts<K extends string | number>(m: Map<K, number>): Record<string, number> {
   const out: Record<string, number> = {};
@@ -49,6 +60,8 @@ export function adminViews(gw: AdminSource): Record<string, () => unknown> {
         middlewares: usedBy.get(p.name) ?? [],
         counters: p.counters,
         memoryBytes: p.memoryBytes,
+        standby: p.standby,
+        ...(p.nextProbeAt ? { nextProbeAt: p.nextProbeAt } : {}),
         // measured when host.plugins was read for this response, never a cached figure (README, Memory (Lua))
         memoryMeasuredAt: new Date().toISOString(),
         ...(p.error ? { error: errorView(p.error) } : {}),
@@ -104,44 +117,202 @@ function serviceView(spec: ResolvedService | undefined): Record<string, unknown>
   return { type: 'failover', service: spec.service, fallback: spec.fallback };
 }
 
-/** The admin API's HTTP server, not yet listening (serve/listeners.ts binds it: `startAdmin`). */
-export function createAdminServer(gw: AdminSource): http.Server {
+/** A histogram as the dashboard reads it: bucket upper bounds (seconds) and counts per bucket (the last: above). */
+function histogramView(h: { buckets: readonly number[]; counts: Float64Array }): { buckets: number[]; counts: number[] } {
+  return { buckets: [...h.buckets], counts: [...h.counts] };
+}
+
+/** Recent lifecycle events of the host's plugins, the dashboard's log (bounded: the newest `max`). */
+class RecentEvents {
+  readonly list: { at: string; plugin: string; event: string; reason?: string; code?: string; file?: string; line?: number }[] = [];
+  constructor(private readonly max = 100) {}
+  push(e: RecentEvents['list'][number]): void {
+    this.list.push(e);
+    if (this.list.length > this.max) this.list.splice(0, this.list.length - this.max);
+  }
+}
+
+/**
+ * Everything the dashboard shows, as one JSON text (the SSE snapshot): the /api/* views plus the
+ * latency histograms, granted permissions, recent plugin events and config problems. Without
+ * timestamps of its own, so an unchanged gateway gives the same text and nothing is sent.
+ */
+export function dashboardSnapshot(gw: AdminSource, views: Record<string, () => unknown>, recent: RecentEvents, problems: () => string[]): string {
+  const rt = gw.runtime();
+  const latency = new Map<string, { buckets: number[]; counts: number[] }>();
+  for (const [, m] of gw.stats.middlewares) {
+    const h = m.duration.request;
+    const acc = latency.get(m.plugin) ?? { buckets: [...h.buckets], counts: new Array<number>(h.counts.length).fill(0) };
+    h.counts.forEach((c, i) => (acc.counts[i]! += c + (m.duration.response.counts[i] ?? 0)));
+    latency.set(m.plugin, acc);
+  }
+  const plugins = (views['/api/plugins']!() as { name: string; memoryMeasuredAt?: string }[]).map(({ memoryMeasuredAt: _, ...p }) => ({
+    ...p,
+    latency: latency.get(p.name),
+    grants: rt.config.plugins.grants?.[p.name] ?? {},
+    recent: recent.list.filter((e) => e.plugin === p.name).slice(-10),
+  }));
+  const routers = (views['/api/routers']!() as { name: string }[]).map((r) => {
+    const s = gw.stats.routers.get(r.name);
+    return { ...r, latency: s ? histogramView(s.duration) : undefined };
+  });
+  return JSON.stringify({
+    plugins,
+    routers,
+    middlewares: views['/api/middlewares']!(),
+    services: views['/api/services']!(),
+    gateway: { inFlight: gw.stats.inFlight, reloads: gw.stats.reloads, canReload: gw.gateway !== undefined },
+    problems: problems(),
+    events: recent.list.slice(-20),
+  });
+}
+
+export interface AdminServerOptions {
+  /** Who may use it (auth.ts); without it, everyone who reaches the address (loopback). */
+  auth?: AdminAuth;
+  logger?: Logger;
+  /** Time between SSE snapshots (default 500 ms). */
+  eventsIntervalMs?: number;
+}
+
+/** The admin server (API, /metrics, /dashboard/, SSE), not yet listening (serve/listeners.ts binds it: `startAdmin`). */
+export function createAdminServer(gw: AdminSource, options: AdminServerOptions = {}): http.Server & { readonly events: EventHub } {
   const registry = createRegistry(gw.stats, () => gw.host.plugins);
   const views = adminViews(gw);
+  const auth = options.auth;
+  const recent = new RecentEvents();
+  const unsubscribe: (() => void)[] = [];
+  if (gw.host.on) {
+    for (const event of HOST_EVENTS) {
+      unsubscribe.push(
+        gw.host.on(event, (e) =>
+          recent.push({
+            at: new Date().toISOString(),
+            plugin: e.plugin,
+            event,
+            ...(e.reason ? { reason: e.reason } : {}),
+            ...(e.error ? { code: e.error.code, ...(e.error.file ? { file: e.error.file } : {}), ...(e.error.line ? { line: e.error.line } : {}) } : {}),
+          }),
+        ),
+      );
+    }
+  }
+  // Config problems exactly as the CLI prints them (configIssueText), from the last rejected reload.
+  let problems: string[] = [];
+  if (gw.gateway) {
+    const file = gw.runtime().config.file;
+    unsubscribe.push(gw.gateway.on('reload', (e) => (problems = e.ok ? [] : (e.error?.issues ?? []).map((i) => configIssueText(i, file)))));
+  }
+  const hub = new EventHub(() => dashboardSnapshot(gw, views, recent, () => problems), { intervalMs: options.eventsIntervalMs });
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
-    const send = (status: number, type: string, body: string) => {
-      res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
-      res.end(body);
+    const send = (status: number, type: string, body: string | Buffer, headers: Record<string, string> = {}) => {
+      res.writeHead(status, {
+        'content-type': type,
+        'content-length': Buffer.byteLength(body),
+        'cache-control': 'no-store',
+        'x-content-type-options': 'nosniff',
+        'x-frame-options': 'DENY',
+        ...headers,
+      });
+      res.end(req.method === 'HEAD' ? undefined : body);
     };
-    const json = (status: number, v: unknown) => send(status, 'application/json; charset=utf-8', `${JSON.stringify(v, null, 2)}\n`);
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      json(405, { error: 'method not allowed', allowed: ['GET'] });
+    const json = (status: number, v: unknown, headers?: Record<string, string>) => send(status, 'application/json; charset=utf-8', `${JSON.stringify(v, null, 2)}\n`, headers);
+    const isAction = req.method === 'POST';
+    if (req.method !== 'GET' && req.method !== 'HEAD' && !isAction) {
+      json(405, { error: 'method not allowed', allowed: ['GET', 'POST'] });
       return;
     }
-    try {
-      if (path === '/metrics') {
-        registry.metrics().then(
-          (text) => send(200, registry.contentType, text),
-          (e: unknown) => json(500, { error: `metrics failed: ${(e as Error)?.message ?? String(e)}` }),
-        );
-        return;
+    // The page and its assets hold no data (the page asks for the token): served to anyone who reaches the address.
+    if (!isAction && (path === '/dashboard' || path === '/')) {
+      send(302, 'text/plain; charset=utf-8', 'Found\n', { location: '/dashboard/' });
+      return;
+    }
+    const asset = isAction ? undefined : dashboardFile(path);
+    if (asset) {
+      send(200, asset.type, asset.body, { 'content-security-policy': "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'" });
+      return;
+    }
+    // Whether to ask for a token (says nothing else): the page signs in before its first authenticated request.
+    if (path === '/api/auth' && !isAction) {
+      json(200, { required: auth?.required ?? false });
+      return;
+    }
+    if (path === '/favicon.ico' && !isAction) {
+      res.writeHead(204, { 'cache-control': 'max-age=86400' }).end();
+      return;
+    }
+    if (path === '/ping' && !isAction) {
+      send(200, 'text/plain; charset=utf-8', 'OK\n');
+      return;
+    }
+    // Never an Access-Control-Allow-Origin: another origin's page is refused outright and reads nothing.
+    if (!sameOrigin(req)) {
+      json(403, { error: 'cross-origin request refused' });
+      return;
+    }
+    void (auth ? auth.allows(req) : Promise.resolve(true)).then(
+      (ok) => {
+        if (!ok) {
+          // The dashboard's fetch asks for no challenge, so the browser shows its own form, not a native prompt.
+          json(401, { error: 'unauthorized' }, auth && req.headers['x-terrarium-dashboard'] === undefined ? { 'www-authenticate': auth.challenge } : {});
+          return;
+        }
+        route(path);
+      },
+      (e: unknown) => json(500, { error: (e as Error)?.message ?? String(e) }),
+    );
+
+    function route(p: string): void {
+      try {
+        if (isAction) {
+          if (!hasCsrf(req, csrfSource)) {
+            json(403, { error: `missing or wrong ${CSRF_HEADER} header (GET /api/session gives it)` });
+            return;
+          }
+          if (p === '/api/reload' && gw.gateway) {
+            gw.gateway.reload().then(
+              () => json(200, { ok: true, problems }),
+              (e: unknown) => json(200, { ok: false, problems, error: (e as Error)?.message ?? String(e) }),
+            );
+            return;
+          }
+          json(404, { error: 'no such action', actions: gw.gateway ? ['/api/reload'] : [] });
+          return;
+        }
+        if (p === '/api/session') {
+          json(200, { csrf: csrfSource.csrf, header: CSRF_HEADER, actions: gw.gateway ? ['/api/reload'] : [] });
+          return;
+        }
+        if (p === '/api/events') {
+          hub.add(req, res);
+          return;
+        }
+        if (p === '/metrics') {
+          registry.metrics().then(
+            (text) => send(200, registry.contentType, text),
+            (e: unknown) => json(500, { error: `metrics failed: ${(e as Error)?.message ?? String(e)}` }),
+          );
+          return;
+        }
+        const view = views[p];
+        if (!view) {
+          json(404, { error: 'not found', endpoints: ENDPOINTS });
+          return;
+        }
+        json(200, view());
+      } catch (e) {
+        json(500, { error: (e as Error)?.message ?? String(e) });
       }
-      if (path === '/ping') {
-        send(200, 'text/plain; charset=utf-8', 'OK\n');
-        return;
-      }
-      const view = views[path];
-      if (!view) {
-        json(404, { error: 'not found', endpoints: ENDPOINTS });
-        return;
-      }
-      json(200, view());
-    } catch (e) {
-      json(500, { error: (e as Error)?.message ?? String(e) });
     }
   });
-  return server;
+  // Without auth (loopback) actions still need a CSRF token: a page of another site could otherwise POST here.
+  const csrfSource = auth ?? { csrf: randomBytes(24).toString('base64url') };
+  server.on('close', () => {
+    hub.close();
+    for (const u of unsubscribe) u();
+  });
+  return Object.assign(server, { events: hub });
 }
 
 /** Traefik's paths of the API, answered with the gateway's views. */

@@ -18,7 +18,7 @@ import { checkServiceRefs, SERVICE_KINDS } from './refs.js';
 import { resolveComposite, resolveLoadBalancerExtras } from './services.js';
 import { expandMiddlewares, localName, resolveMiddleware } from '../middleware/builtin/resolve.js';
 import { resolveKv, resolveRedisProvider } from './redis.js';
-import type { Duration, GatewayConfig, Issue, ListenAddress, ResolvedConfig, ResolvedMiddleware, ResolvedRouter, ResolvedService } from './model.js';
+import type { AdminAddress, Duration, GatewayConfig, Issue, ListenAddress, ResolvedConfig, ResolvedMiddleware, ResolvedRouter, ResolvedService } from './model.js';
 import { dotted, sortIssues } from './issues.js';
 import type { Parsed } from './yaml.js';
 import { pruneInvalid } from './schema.js';
@@ -114,11 +114,16 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
     ? resolveTransports({ default: cfg.serversTransport }, baseDir, (segs, message) => issue(['serversTransport', ...segs.slice(3)], message)).get('default')
     : undefined;
   const traefik = resolveStatic(cfg, entryPoints, () => resolveEntryPointOptions({ address: ':8080' }, ['entryPoints', TRAEFIK_ENTRY_POINT], parseDuration, issue), issue);
-  let admin: ListenAddress | undefined;
+  let admin: AdminAddress | undefined;
   if (cfg.admin !== undefined) {
     const a = parseAddress(typeof cfg.admin === 'string' ? cfg.admin : cfg.admin.address);
     if (typeof a === 'string') issue(typeof cfg.admin === 'string' ? ['admin'] : ['admin', 'address'], a);
-    else admin = a;
+    else {
+      const o: Exclude<GatewayConfig['admin'], string | undefined> = typeof cfg.admin === 'string' ? { address: cfg.admin } : cfg.admin;
+      const at = (f: string | undefined) => (f === undefined ? undefined : path.resolve(baseDir, f));
+      const auth = o.auth && { ...o.auth, tokenFile: at(o.auth.tokenFile), usersFile: at(o.auth.usersFile) };
+      admin = { ...a, auth, insecure: o.insecure === true };
+    }
   }
 
   const services = new Map<string, ResolvedService>();

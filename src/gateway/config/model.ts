@@ -116,8 +116,8 @@ export interface GatewayConfig {
   /** ACME resolvers by name (Traefik's static `certificatesResolvers`). */
   certificatesResolvers?: Record<string, { acme: AcmeConfig }>;
   plugins?: PluginsConfig;
-  /** The admin server (`/api/plugins`, `/api/routers`, `/metrics`): `{ address }` or an address. */
-  admin?: string | { address: string };
+  /** The admin server (`/api/plugins`, `/api/routers`, `/metrics`, `/dashboard/`): `{ address, auth?, insecure? }` or an address. */
+  admin?: string | { address: string; auth?: AdminAuthConfig; insecure?: boolean };
   /** Log one line per request (default true). */
   accessLog?: boolean | Record<string, unknown>;
   /** Record a sample of each router's requests for `terrarium replay` (opt-in). */
@@ -170,6 +170,21 @@ export interface ResolvedStatic {
 }
 
 /** A host and port to listen on. */
+/** `admin.auth`: a bearer token (from a file or an env variable) and/or basic auth users (htpasswd, as basicAuth reads). */
+export interface AdminAuthConfig {
+  tokenFile?: string;
+  tokenEnv?: string;
+  users?: string[];
+  usersFile?: string;
+}
+
+/** The admin address with its auth (file paths resolved against the config file's folder). */
+export interface AdminAddress extends ListenAddress {
+  auth: AdminAuthConfig | undefined;
+  /** Allow a non-loopback address without auth (logged as a warning). */
+  insecure: boolean;
+}
+
 export interface ListenAddress {
   host: string | undefined;
   port: number;
@@ -238,7 +253,7 @@ export interface ResolvedConfig {
   tlsOptions?: Map<string, ResolvedTlsOptions>;
   /** `certificatesResolvers`, resolved. */
   resolvers?: Map<string, ResolvedAcme>;
-  admin: ListenAddress | undefined;
+  admin: AdminAddress | undefined;
   accessLog: boolean;
   /** `replay` with defaults filled and `file` absolute (stats/recorder.ts); undefined: off. */
   replay?: { file: string; sampleRate: number; maxBytes: number; redactHeaders: string[]; maxQueue: number } | undefined;

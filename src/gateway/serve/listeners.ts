@@ -10,11 +10,13 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ListenError } from '../../errors.js';
 import type { EntryPointOptions } from '../config/entrypoint.js';
-import type { ListenAddress } from '../config/model.js';
+import type { AdminAddress, ListenAddress } from '../config/model.js';
+import type { Logger } from '../../types.js';
 import type { CertStore } from './certs.js';
 import type { ResolvedTlsOptions } from '../config/model.js';
 import { addHttp2, type H2Side } from './h2.js';
 import { createAdminServer, type AdminSource } from '../admin/api.js';
+import { adminAuth } from '../admin/auth.js';
 
 /** Where a server listens, once bound (port 0 in the config becomes the real port). */
 export interface BoundAddress {
@@ -123,9 +125,9 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
-/** Listen on the admin address with the admin API (admin/api.ts). */
-export async function startAdmin(gw: AdminSource, addr: ListenAddress, file: string | undefined): Promise<AdminServer> {
-  const server = createAdminServer(gw);
+/** Listen on the admin address with the admin API (admin/api.ts), behind its auth (admin/auth.ts: refused at start when open to the network). */
+export async function startAdmin(gw: AdminSource, addr: AdminAddress, file: string | undefined, logger?: Logger): Promise<AdminServer> {
+  const server = createAdminServer(gw, { auth: adminAuth(addr, file, logger), logger });
   const address = await listenOn(server, addr, 'admin', file);
   return {
     address,

@@ -151,7 +151,7 @@ class GatewayImpl implements Gateway {
       this.servers.set(name, server);
       this.bound[name] = await listenOn(server, ep, `entryPoints.${name}`, config.file, ep.tls);
     }
-    if (config.admin && this.options.admin !== false) this.adminServer = await startAdmin(this.view, config.admin, config.file);
+    if (config.admin && this.options.admin !== false) this.adminServer = await startAdmin({ ...this.view, gateway: { reload: () => this.reload(), on: (e, l) => this.on(e, l) } }, config.admin, config.file, this.logger);
     this.started = true;
     await certs?.watch();
   }

@@ -1,0 +1,82 @@
+/**
+ * `GET /api/events`: the admin views as Server-Sent Events, for the dashboard. One timer for all
+ * clients, running only while one is connected; each tick builds the snapshot once and sends it
+ * only when it changed, so an idle gateway sends nothing and a busy one at most 1000/intervalMs
+ * updates a second. A client that does not read (its socket buffer over `maxBufferedBytes`) is
+ * dropped rather than queued for: the queue per client is the socket's, bounded.
+ */
+import type http from 'node:http';
+
+export interface EventHubOptions {
+  /** Time between snapshots (default 500 ms: two updates a second at most). */
+  intervalMs?: number;
+  /** Bytes a client may leave unread before it is dropped (default 1 MiB). */
+  maxBufferedBytes?: number;
+}
+
+export class EventHub {
+  private readonly clients = new Set<http.ServerResponse>();
+  private timer: NodeJS.Timeout | undefined;
+  private last = '';
+  /** Snapshots built (for tests: none while no client is connected). */
+  ticks = 0;
+  private readonly intervalMs: number;
+  private readonly maxBufferedBytes: number;
+
+  /** `snapshot` returns the data as JSON text; equal text means nothing changed. */
+  constructor(
+    private readonly snapshot: () => string,
+    options: EventHubOptions = {},
+  ) {
+    this.intervalMs = options.intervalMs ?? 500;
+    this.maxBufferedBytes = options.maxBufferedBytes ?? 1 << 20;
+  }
+
+  get size(): number {
+    return this.clients.size;
+  }
+
+  /** Answer an SSE request: the current snapshot at once, then each change. */
+  add(req: http.IncomingMessage, res: http.ServerResponse): void {
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    this.clients.add(res);
+    const drop = () => this.remove(res);
+    req.once('close', drop);
+    res.once('close', drop);
+    // A new client gets the current state even when nothing changed since the last tick.
+    this.last = this.snapshot();
+    this.ticks++;
+    this.write(res, this.last);
+    this.timer ??= setInterval(() => this.tick(), this.intervalMs);
+  }
+
+  private remove(res: http.ServerResponse): void {
+    if (!this.clients.delete(res)) return;
+    if (!res.destroyed) res.destroy();
+    if (this.clients.size === 0 && this.timer) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+
+  private write(res: http.ServerResponse, data: string): void {
+    if (res.writableLength > this.maxBufferedBytes) {
+      this.remove(res);
+      return;
+    }
+    res.write(`event: snapshot\ndata: ${data}\n\n`);
+  }
+
+  private tick(): void {
+    const data = this.snapshot();
+    this.ticks++;
+    if (data === this.last) return;
+    this.last = data;
+    for (const res of [...this.clients]) this.write(res, data);
+  }
+
+  /** End every stream (the admin server closes). */
+  close(): void {
+    for (const res of [...this.clients]) this.remove(res);
+  }
+}
