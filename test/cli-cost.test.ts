@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { run } from './cli-run.ts';
+import { run } from './cli-run.js';
 
 interface Report {
   plugin: string;

@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { run } from './cli-run.ts';
-import { editDistance, nearest } from '../src/hints.ts';
-import { requestDecision, responseDecision } from '../src/gateway/middleware/plugin.ts';
+import { run } from './cli-run.js';
+import { editDistance, nearest } from '../dist/hints.js';
+import { requestDecision, responseDecision } from '../dist/gateway/middleware/plugin.js';
 
 const MW_JS = `export const meta = { name: 'gate', version: '1.0.0', apiVersion: 1,
   configSchema: { type: 'object', properties: { status: { type: 'integer', default: 403 } } },

@@ -9,8 +9,8 @@ import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import os from 'node:os';
 import path from 'node:path';
 import { createGateway } from '../dist/gateway/index.js';
-import { ReplayRecorder } from '../src/gateway/stats/recorder.ts';
-import { run } from './cli-run.ts';
+import { ReplayRecorder } from '../dist/gateway/stats/recorder.js';
+import { run } from './cli-run.js';
 
 const MW = `export const meta = { name: 'gate', version: '1.0.0', apiVersion: 1, gateway: { requestHeaders: ['x-key'] } };
 export function onRequest(req) {

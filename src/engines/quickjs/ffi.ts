@@ -47,7 +47,7 @@ let compiled: WebAssembly.Module | undefined;
  * minimum lowered to FRESH_PAGES (see lowerMemoryMinimum).
  */
 export function wasmModule(): WebAssembly.Module {
-  compiled ??= new WebAssembly.Module(lowerMemoryMinimum(readFileSync(require.resolve('@jitl/quickjs-wasmfile-release-sync/wasm')), FRESH_PAGES));
+  compiled ??= new WebAssembly.Module(lowerMemoryMinimum(readFileSync(require.resolve('@jitl/quickjs-wasmfile-release-sync/wasm')), FRESH_PAGES) as Uint8Array<ArrayBuffer>);
   return compiled;
 }
 
