@@ -79,7 +79,7 @@ describe('dashboard in Chromium', { timeout: 60_000 }, () => {
     const { page, errors } = await open();
     await page.locator('#routers tbody tr[data-router="api"]').waitFor();
     const routers = await page.locator('#routers tbody th').allTextContents();
-    assert.deepEqual(routers.sort(), ['api', 'everything-else', 'hostile']);
+    assert.deepEqual(routers.sort(), ['api', 'envoy', 'everything-else', 'hostile']);
     assert.match(await page.locator('#routers tr[data-router="api"]').innerText(), /request-id → deny-blocked → rewrite-api → rate-limit/);
     for (const p of ['request-id', 'header-deny', 'path-rewrite', 'rate-limit', 'hostile']) await card(page, p).waitFor();
     assert.equal(await card(page, 'path-rewrite').locator('.status').innerText(), 'ready');

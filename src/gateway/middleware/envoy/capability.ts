@@ -7,7 +7,13 @@
  */
 import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { Service } from '../../exchange/runtime.js';
+import type { Forwarder } from '../../services/index.js';
+
+/**
+ * What httpCall needs of a service of the running config (exchange/runtime.ts's Service,
+ * structurally: the middleware stage sits below the exchange and does not import it).
+ */
+type Service = { kind: 'echo' } | { kind: 'loadBalancer'; lb: Forwarder };
 
 /** The largest httpCall response body kept (bytes); a larger one fails the call. */
 export const HTTP_CALL_MAX_BODY = 1 << 20;
