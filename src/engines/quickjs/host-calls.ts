@@ -4,14 +4,15 @@
  * polling a call's guest promise, settling it under its deadline).
  */
 import type { QuickJSContext, QuickJSDeferredPromise, QuickJSHandle } from 'quickjs-emscripten-core';
-import { MarshalError, PluginMemoryError, PluginStackError, PluginTimeoutError, TerrariumError } from '../../errors.js';
+import { FetchDeniedError, MarshalError, PluginMemoryError, PluginStackError, PluginTimeoutError, TerrariumError } from '../../errors.js';
 import { MAX_DEPTH, decodeWire, encodeWire, isWireFailure } from '../../binding/wire.js';
 import { marshalErrorFrom, sanitizeHostError } from '../../binding/failures.js';
 import { isHostStackOverflow } from '../../binding/overflow.js';
 import { hasHostHeadroom } from '../../binding/headroom.js';
 import type { AsyncCall } from './async-calls.js';
 import { InstanceCore } from './core.js';
-import { HOSTCALL_CONFIG, HOSTCALL_CONSOLE, HOSTCALL_PLATFORM, HOSTCALL_TICK, PENDING, TIME_UP } from './guest.js';
+import { HOSTCALL_CONFIG, HOSTCALL_CONSOLE, HOSTCALL_OUTBOUND, HOSTCALL_PLATFORM, HOSTCALL_TICK, PENDING, TIME_UP } from './guest.js';
+import { outboundCall } from '../../outbound/calls.js';
 import { PlatformInputTooLarge, platformCall } from '../../platform/index.js';
 import { now } from './util.js';
 
@@ -66,10 +67,19 @@ export abstract class HostCallsLayer extends InstanceCore {
         if (this.hostStopped() || this.overDeadline()) return ctx.newString(TIME_UP);
         return ctx.newString(text);
       }
-      const cap = this.req.capabilities[id - 1];
-      if (!cap) throw new Error(`unknown host function ${id}`);
-      const label = `host.${cap.path.join('.')}`;
-      const result = cap.fn(...(this.decodeGuestText(argsText, `arguments of ${label}`) as unknown[]));
+      let label: string;
+      let result: unknown;
+      if (id === HOSTCALL_OUTBOUND) {
+        const [op, a, key] = this.decodeGuestText(argsText, 'arguments of fetch') as [string, unknown, unknown];
+        label = op;
+        const plugin = this.errorContext().plugin ?? this.req.defaultName;
+        result = outboundCall(this.req.outbound, op, a, key, (url) => new FetchDeniedError('not-granted', url, plugin, 'the host gave this plugin no outbound access'));
+      } else {
+        const cap = this.req.capabilities[id - 1];
+        if (!cap) throw new Error(`unknown host function ${id}`);
+        label = `host.${cap.path.join('.')}`;
+        result = cap.fn(...(this.decodeGuestText(argsText, `arguments of ${label}`) as unknown[]));
+      }
       if (result !== null && typeof result === 'object' && typeof (result as Promise<unknown>).then === 'function') {
         const d = ctx.newPromise();
         const key = this.nextDeferred++;
