@@ -42,7 +42,9 @@ export function matchOrigin(allow: readonly AllowedOrigin[], u: URL): AllowedOri
   return allow.find((a) => a.protocol === u.protocol && a.hostname === hostname && a.port === port);
 }
 
+// Two lists: node's BlockList matches a v4 address against v6 rules through ::ffff:0:0/96 too.
 const internal = new BlockList();
+const internal6 = new BlockList();
 for (const [net, bits] of [
   ['0.0.0.0', 8],
   ['10.0.0.0', 8],
@@ -67,7 +69,7 @@ for (const [net, bits] of [
   ['64:ff9b::', 96], // NAT64 of v4 addresses
   ['::ffff:0:0', 96], // IPv4-mapped in hex form (::ffff:7f00:1): refused whole, DNS answers v4 as v4
 ] as const) {
-  internal.addSubnet(net, bits, 'ipv6');
+  internal6.addSubnet(net, bits, 'ipv6');
 }
 
 /** True for a loopback, private, link-local, CGNAT, metadata or otherwise non-public address. */
@@ -79,5 +81,5 @@ export function isInternalAddress(address: string): boolean {
   // IPv4-mapped (::ffff:127.0.0.1): the v4 rules apply
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(a);
   if (mapped) return internal.check(mapped[1]!, 'ipv4');
-  return internal.check(a, 'ipv6');
+  return internal6.check(a, 'ipv6');
 }
