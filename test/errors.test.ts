@@ -47,6 +47,9 @@ describe('error codes', () => {
       new api.ExportsRemovedError(['onResponse'], { next: '2', serving: '1', required: false }, ctx),
       new api.ListenError('entryPoints.web', '127.0.0.1:8080', Object.assign(new Error('listen EADDRINUSE'), { code: 'EADDRINUSE' })),
       new api.UnsupportedProviderError('docker', 'traefik.yml'),
+      new api.FetchDeniedError('origin', 'https://evil.example/', 'p', 'not allowlisted'),
+      new api.FetchLimitError('size', 'https://a.example/', 'p', 1024, 'too big'),
+      new api.FetchFailedError('https://a.example/', 'p', 'ECONNREFUSED'),
     ];
     assert.deepEqual(made.map((e) => e.code).sort(), [...api.ERROR_CODES].sort());
     for (const e of made) {
