@@ -56,6 +56,7 @@ export const ERROR_CODES = [
   'ERR_FETCH_DENIED',
   'ERR_FETCH_LIMIT',
   'ERR_FETCH_FAILED',
+  'ERR_PERMISSION',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -466,6 +467,21 @@ export class FetchFailedError extends TerrariumError {
     detail: string,
   ) {
     super('ERR_FETCH_FAILED', `fetch ${url} failed: ${detail}`, 'Check that the upstream is up and reachable from the host', { plugin });
+  }
+}
+
+/**
+ * A plugin's meta declares permissions the host did not grant it (`permissions: { fetch: [...],
+ * kv, kvShared, bigint }` against createHost `grants.<plugin>` / gateway `plugins.grants`). The
+ * version does not load; a serving version keeps serving. `missing` names each missing grant.
+ */
+export class PermissionError extends TerrariumError {
+  constructor(
+    readonly missing: readonly string[],
+    ctx: ErrorContext,
+    hint: string,
+  ) {
+    super('ERR_PERMISSION', `the plugin asks for permissions it was not granted: ${missing.join('; ')}`, hint, ctx);
   }
 }
 

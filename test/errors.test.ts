@@ -50,6 +50,7 @@ describe('error codes', () => {
       new api.FetchDeniedError('origin', 'https://evil.example/', 'p', 'not allowlisted'),
       new api.FetchLimitError('size', 'https://a.example/', 'p', 1024, 'too big'),
       new api.FetchFailedError('https://a.example/', 'p', 'ECONNREFUSED'),
+      new api.PermissionError(['fetch https://a.example'], ctx, 'grant it'),
     ];
     assert.deepEqual(made.map((e) => e.code).sort(), [...api.ERROR_CODES].sort());
     for (const e of made) {

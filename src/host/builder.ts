@@ -13,6 +13,7 @@ import { type FlatCapabilities, boundedLog, withLogCapability } from '../capabil
 import { withKeyScope } from '../capabilities/kv-scope.js';
 import { type PluginGrants, fetchGrantOf } from '../capabilities/grants.js';
 import { Outbound } from '../outbound/client.js';
+import { checkPermissions } from '../capabilities/permissions.js';
 import { resolveLimits } from './limits.js';
 import type { Built, ManagedPlugin } from './plugin.js';
 import type { FileRead } from './read.js';
@@ -131,6 +132,8 @@ export class Builder {
   private checked(req: LoadRequest, engine: Engine, instance: GuardedInstance, signedBy: string | undefined): Built {
     const b: Built = { instance, req, engine, hash: this.sources.get(req)?.hash ?? '', signedBy, selftests: [], standbys: [] };
     try {
+      const name = instance.name;
+      checkPermissions(instance.meta, name, this.o.grants[name], this.o.capabilities.functions, { plugin: name, engine: engine.name, file: req.file });
       this.checkVersion(b);
     } catch (e) {
       instance.dispose();
