@@ -4,6 +4,7 @@
  * services), middlewares, router rules and their references, plugins. Every problem is collected
  * (with its path and line), so one run reports everything; the result is the resolved config.
  */
+import type { PluginGrants } from '../../capabilities/grants.js';
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../../errors.js';
@@ -255,7 +256,7 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
       dir: pluginsDir,
       limits: p.limits as Record<string, number> | undefined,
       pluginLimits: p.pluginLimits as Record<string, Record<string, number>> | undefined,
-      grants: p.grants as Record<string, { kv?: { shared?: string[] }; bigint?: boolean }> | undefined,
+      grants: p.grants as Record<string, PluginGrants> | undefined,
       kv: resolveKv(kv, baseDir, issue),
       trust,
       watch: p.watch,
