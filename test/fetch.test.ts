@@ -189,11 +189,11 @@ describe('fetch in JavaScript plugins', () => {
     assert.match(r.message, /grants\.nogrant\.fetch/);
   });
 
-  it('a slow server ends in ERR_FETCH_LIMIT (timeout), and AbortSignal.timeout shortens it', async () => {
+  it('a slow server ends in ERR_FETCH_LIMIT (timeout), and AbortSignal.timeout shortens it with a TimeoutError', async () => {
     const r = await web().get(`${A}/slow`);
     assert.equal(r.error, 'ERR_FETCH_LIMIT');
     assert.match(r.message, /over its timeout limit/);
-    assert.equal(await web().timed(`${A}/slow`, 50), 'ERR_FETCH_LIMIT');
+    assert.equal(await web().timed(`${A}/slow`, 50), 'TimeoutError');
   });
 
   it('an aborted fetch rejects with AbortError', async () => {

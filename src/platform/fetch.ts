@@ -3,7 +3,8 @@
  * request is made by the host (src/outbound/) under the plugin's fetch grant; the guest only
  * normalises the request into plain values and builds the Response from the copied result.
  * `ocall(op, a, b)` is the glue's outbound host call: 'fetch' returns a promise, 'abort' cancels.
- * AbortSignal.timeout(ms) hands its delay to the host, which cancels the request on time.
+ * AbortSignal.timeout(ms) fires through setTimeout (a TimeoutError, as the standard says) and also
+ * hands the host its delay plus a second, as a backstop that cancels the request on the host.
  */
 export const GUEST_FETCH = `
 const reTest = RegExp.prototype.test;
@@ -291,10 +292,10 @@ const makeFetch = (ocall) => function fetch(input, init) {
   if (sig.aborted) return apply(promiseThen, apply(promiseResolve, PromiseCtor, [undefined]), [() => { throw sig.reason; }]);
   const id = nextFetch++;
   const body = bodyState(req).bytes;
-  const hostP = ocall('fetch', [st.url, st.method, listOf(st.headers), body, sig.timeoutMs === undefined ? null : sig.timeoutMs, st.redirect], id);
+  const hostP = ocall('fetch', [st.url, st.method, listOf(st.headers), body, sig.timeoutMs === undefined ? null : sig.timeoutMs + 1000, st.redirect], id);
   return construct(PromiseCtor, [(resolve, reject) => {
     let done = false;
-    const onAbort = () => { if (done) return; done = true; ocall('abort', id); reject(sig.reason); };
+    const onAbort = () => { if (done) return; done = true; ocall('abort', null, id); reject(sig.reason); };
     st.signal.addEventListener('abort', onAbort);
     apply(promiseThen, hostP, [(r) => { if (done) return; done = true; st.signal.removeEventListener('abort', onAbort); resolve(responseFrom(r)); }, (e) => { if (done) return; done = true; st.signal.removeEventListener('abort', onAbort); reject(e); }]);
   }]);
