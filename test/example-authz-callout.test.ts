@@ -1,5 +1,5 @@
 /**
- * scripts-examples/authz-callout.js end to end against a real local auth server: credentials
+ * scripts-examples/authz-callout/authz-callout.js end to end against a real local auth server: credentials
  * forwarded with fetch, the answer cached in kv (the auth server sees one request per token),
  * 401 without credentials, 403 on a denied token. The example's origin is rewritten to the test
  * server's free port (in its permissions and its default authUrl).
@@ -27,7 +27,7 @@ describe('example: authorization callout', () => {
     auth.listen(0, '127.0.0.1');
     await once(auth, 'listening');
     const origin = `http://127.0.0.1:${(auth.address() as AddressInfo).port}`;
-    const src = (await readFile(new URL('../scripts-examples/authz-callout.js', import.meta.url), 'utf8')).replaceAll('http://127.0.0.1:9000', origin);
+    const src = (await readFile(new URL('../scripts-examples/authz-callout/authz-callout.js', import.meta.url), 'utf8')).replaceAll('http://127.0.0.1:9000', origin);
     dir = await fixtureDir({ 'authz-callout.js': src });
     const store = new Map<string, unknown>();
     host = await createHost({

@@ -1,3 +1,4 @@
+// Kept in its own folder: the demo (terrarium demo) loads the top-level examples with no grants, and this one needs a fetch grant.
 // Gateway middleware: an authorization callout. The request's credentials (its Authorization
 // header) are forwarded to an auth service with fetch; its answer (2xx: allow, anything else:
 // deny) is cached in host.kv for `cacheSeconds`, keyed by a SHA-256 of the credentials so the
