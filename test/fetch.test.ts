@@ -11,7 +11,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { rm } from 'node:fs/promises';
 import { createHost, type Host } from 'terrarium-plugins';
-import { Outbound } from '../dist/outbound/client.js';
+import { Outbound } from '../dist/outbound/outbound.js';
 import { isInternalAddress } from '../dist/outbound/policy.js';
 import { expectCode, fixtureDir } from './engines/conformance.js';
 

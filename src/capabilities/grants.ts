@@ -5,7 +5,7 @@
  * "did you mean" hint, never a silently missing power.
  */
 import { OptionsError } from '../errors.js';
-import type { FetchGrant } from '../outbound/client.js';
+import type { FetchGrant } from '../outbound/outbound.js';
 import { parseOrigin } from '../outbound/policy.js';
 
 /** Per-plugin grants of host powers. */

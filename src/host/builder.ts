@@ -12,7 +12,7 @@ import type { Limits, LogLevel } from '../types.js';
 import { type FlatCapabilities, boundedLog, withLogCapability } from '../capabilities/index.js';
 import { withKeyScope } from '../capabilities/kv-scope.js';
 import { type PluginGrants, fetchGrantOf } from '../capabilities/grants.js';
-import { Outbound } from '../outbound/client.js';
+import { Outbound } from '../outbound/outbound.js';
 import { checkPermissions } from '../capabilities/permissions.js';
 import { resolveLimits } from './limits.js';
 import type { Built, ManagedPlugin } from './plugin.js';

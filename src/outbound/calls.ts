@@ -3,7 +3,7 @@
  * Lua's http.request), from the plain values that crossed the boundary to the plugin's Outbound
  * and back. Arguments are checked here again: the guest is not trusted to have built them.
  */
-import type { Outbound, OutboundRequest } from './client.js';
+import type { Outbound, OutboundRequest } from './outbound.js';
 
 /** What the host gives an engine: the plugin's client, or undefined when the host made none. */
 export type OutboundPort = Pick<Outbound, 'fetch' | 'abort'>;

@@ -4,7 +4,6 @@
  * services), middlewares, router rules and their references, plugins. Every problem is collected
  * (with its path and line), so one run reports everything; the result is the resolved config.
  */
-import type { PluginGrants } from '../../capabilities/grants.js';
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../../errors.js';
@@ -256,7 +255,7 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
       dir: pluginsDir,
       limits: p.limits as Record<string, number> | undefined,
       pluginLimits: p.pluginLimits as Record<string, Record<string, number>> | undefined,
-      grants: p.grants as Record<string, PluginGrants> | undefined,
+      grants: p.grants as ResolvedConfig['plugins']['grants'],
       kv: resolveKv(kv, baseDir, issue),
       trust,
       watch: p.watch,
