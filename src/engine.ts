@@ -7,6 +7,7 @@
 import type { ExportInfo, Limits, LogLevel, PluginMeta } from './types.js';
 import type { ErrorContext, TerrariumError } from './errors.js';
 import type { CapabilityEntry } from './capabilities/index.js';
+import type { OutboundPort } from './outbound/calls.js';
 
 /** What the host hands an engine to load one plugin. */
 export interface LoadRequest {
@@ -44,6 +45,8 @@ export interface LoadRequest {
    * because one BigInt operation cannot be interrupted; see engines/quickjs/bigint-gate.ts).
    */
   grants?: { bigint?: boolean };
+  /** Outbound HTTP of this plugin (fetch, Lua http.request) under its fetch grant. Set by the host; absent: every fetch refused. */
+  outbound?: OutboundPort;
 }
 
 /**

@@ -57,6 +57,10 @@ export const ERROR_CODES = [
   'ERR_TYPECHECK',
   'ERR_ENVOY_UNSUPPORTED',
   'ERR_ADMIN_INSECURE',
+  'ERR_FETCH_DENIED',
+  'ERR_FETCH_LIMIT',
+  'ERR_FETCH_FAILED',
+  'ERR_PERMISSION',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -437,6 +441,65 @@ export class KvUnavailableError extends TerrariumError {
     );
     this.reason = reason;
     this.operation = operation;
+  }
+}
+
+/** Why a plugin's fetch was refused before any byte went out (or before a redirect was followed). */
+export type FetchDeniedReason = 'not-granted' | 'origin' | 'address' | 'scheme' | 'credentials' | 'redirect';
+
+/**
+ * A plugin's `fetch` (or Lua `http.request`) refused by the host's outbound policy: the plugin has
+ * no fetch grant, the URL's origin is not in its allowlist (also for a redirect), the name
+ * resolved to a loopback/private/link-local/metadata address the allowlist does not name, the
+ * scheme is not http(s), or the URL carries credentials. Names the plugin and the URL.
+ */
+export class FetchDeniedError extends TerrariumError {
+  constructor(
+    readonly reason: FetchDeniedReason,
+    readonly url: string,
+    plugin: string,
+    detail: string,
+  ) {
+    super('ERR_FETCH_DENIED', `fetch ${url} refused (${reason}): ${detail}`, `Grant the origin with grants.${plugin}.fetch, e.g. ["https://auth.example.com"]`, { plugin });
+  }
+}
+
+/** A plugin's fetch over one of its outbound limits: response size, requests in flight, header size, or the timeout. */
+export class FetchLimitError extends TerrariumError {
+  constructor(
+    readonly reason: 'size' | 'in-flight' | 'timeout' | 'headers',
+    readonly url: string,
+    plugin: string,
+    readonly limit: number,
+    detail: string,
+  ) {
+    super('ERR_FETCH_LIMIT', `fetch ${url} over its ${reason} limit (${limit}): ${detail}`, `Raise grants.${plugin}.fetch limits (maxResponseBytes, maxInFlight, timeoutMs) or the plugin's memoryBytes`, { plugin });
+  }
+}
+
+/** A plugin's fetch that the policy allowed but the network failed (DNS, connection refused or reset, TLS). */
+export class FetchFailedError extends TerrariumError {
+  constructor(
+    readonly url: string,
+    plugin: string,
+    detail: string,
+  ) {
+    super('ERR_FETCH_FAILED', `fetch ${url} failed: ${detail}`, 'Check that the upstream is up and reachable from the host', { plugin });
+  }
+}
+
+/**
+ * A plugin's meta declares permissions the host did not grant it (`permissions: { fetch: [...],
+ * kv, kvShared, bigint }` against createHost `grants.<plugin>` / gateway `plugins.grants`). The
+ * version does not load; a serving version keeps serving. `missing` names each missing grant.
+ */
+export class PermissionError extends TerrariumError {
+  constructor(
+    readonly missing: readonly string[],
+    ctx: ErrorContext,
+    hint: string,
+  ) {
+    super('ERR_PERMISSION', `the plugin asks for permissions it was not granted: ${missing.join('; ')}`, hint, ctx);
   }
 }
 

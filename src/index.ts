@@ -19,7 +19,7 @@ export type { CapabilityEntry } from './capabilities/index.js';
 export { scopedFs } from './capabilities/fs.js';
 export type { ScopedFs } from './capabilities/fs.js';
 export { keyScoped } from './capabilities/kv-scope.js';
-export type { PluginGrants } from './capabilities/kv-scope.js';
+export type { PluginGrants } from './capabilities/grants.js';
 export type { HostEvent, HostEventName, HostListener } from './host/events.js';
 export type { TrustOptions } from './host/trust.js';
 export { ERROR_CODES, TerrariumError } from './errors.js';

@@ -51,6 +51,10 @@ describe('error codes', () => {
       new api.UnsupportedProviderError('docker', 'traefik.yml'),
       new api.EnvoyUnsupportedError('handle:route()', 'filter.lua:3', ctx),
       new api.AdminInsecureError('0.0.0.0:8081', 'no auth on a public address', 'Add admin.auth'), // the admin's own refusal (admin-auth.test.ts)
+      new api.FetchDeniedError('origin', 'https://evil.example/', 'p', 'not allowlisted'),
+      new api.FetchLimitError('size', 'https://a.example/', 'p', 1024, 'too big'),
+      new api.FetchFailedError('https://a.example/', 'p', 'ECONNREFUSED'),
+      new api.PermissionError(['fetch https://a.example'], ctx, 'grant it'),
     ];
     assert.deepEqual(made.map((e) => e.code).sort(), [...api.ERROR_CODES].sort());
     for (const e of made) {

@@ -20,9 +20,10 @@ describe('quickjs sandbox', () => {
     dir = await fixtureDir({
       'probe.js': `
 export function globals() {
-  return ['require', 'process', 'fetch', 'setTimeout', 'setInterval', 'setImmediate', 'XMLHttpRequest', 'WebAssembly', 'Deno', 'Bun', 'module', 'exports', '__dirname', 'std', 'os']
+  return ['require', 'process', 'setImmediate', 'XMLHttpRequest', 'WebAssembly', 'Deno', 'Bun', 'module', 'exports', '__dirname', 'std', 'os']
     .filter((n) => typeof globalThis[n] !== 'undefined');
 }
+export async function fetchUngranted() { try { await fetch('https://example.com/'); return 'reached'; } catch (e) { return e.code; } }
 export async function dynamicImport() { return await import('fs'); }
 export function pollute() { Object.prototype.polluted = 'yes'; Array.prototype.evil = 1; return 1; }
 export function hostIsFrozen() { return Object.isFrozen(host) && Object.isFrozen(host.kv); }
@@ -50,8 +51,10 @@ export function throwString() { throw 'plain string'; }
   });
   const probe = () => host.get<Record<string, (...a: unknown[]) => unknown>>('probe');
 
-  it('has no ambient fs, network, process, timers, require or module access', () => {
+  it('has no ambient fs, network, process, timers, require or module access', async () => {
     assert.deepEqual(probe().globals!(), []);
+    // fetch exists, but reaches nothing without a grants.<plugin>.fetch allowlist; timers are bounded by the call's deadline (test/timers.test.ts)
+    assert.equal(await probe().fetchUngranted!(), 'ERR_FETCH_DENIED');
     assert.equal(probe().escapeViaFunction!(), 'undefined');
   });
 

@@ -9,20 +9,10 @@
  * Every plugin granted "counters" sees the same "@counters/..." keys; a plugin without the grant
  * gets an error naming the namespace and the option.
  */
-import { OptionsError } from '../errors.js';
+import type { PluginGrants } from './grants.js';
 import type { CapabilityEntry } from './index.js';
 
 const KEY_SCOPED = Symbol.for('terrarium.keyScoped');
-
-/** Per-plugin grants of host powers: shared kv namespaces, and BigInt in JavaScript. */
-export interface PluginGrants {
-  kv?: { shared?: readonly string[] };
-  /**
-   * JavaScript: BigInt on (off by default, since one BigInt operation cannot be interrupted: the
-   * plugin may overrun callTimeoutMs by one operation, ~2 s near the size limit).
-   */
-  bigint?: boolean;
-}
 
 /**
  * Mark a capability function whose first argument is a key to be scoped per plugin.
@@ -32,8 +22,6 @@ export function keyScoped<F extends (...args: never[]) => unknown>(fn: F): F {
   Object.defineProperty(fn, KEY_SCOPED, { value: true });
   return fn;
 }
-
-const NAMESPACE = /^[A-Za-z0-9_.-]{1,64}$/;
 
 /** The store key for `key` written by `plugin` holding shared namespaces `shared`. */
 export function scopeKey(plugin: string, key: unknown, shared: readonly string[]): string {
@@ -62,25 +50,4 @@ export function withKeyScope(fns: CapabilityEntry[], plugin: () => string, grant
       },
     };
   });
-}
-
-/** Validate `options.grants`; throws ERR_OPTIONS naming the bad entry. */
-export function checkGrants(grants: unknown): void {
-  if (grants === undefined) return;
-  const hint = 'Pass e.g. grants: { counter: { kv: { shared: ["counters"] } } }';
-  if (grants === null || typeof grants !== 'object' || Array.isArray(grants)) throw new OptionsError('options.grants must be an object keyed by plugin name', hint);
-  for (const [name, g] of Object.entries(grants as Record<string, unknown>)) {
-    if (g === null || typeof g !== 'object' || Array.isArray(g)) throw new OptionsError(`options.grants.${name} must be an object`, hint);
-    for (const k of Object.keys(g)) if (k !== 'kv' && k !== 'bigint') throw new OptionsError(`unknown grant "grants.${name}.${k}"`, 'Known grants: kv, bigint');
-    const bigint = (g as PluginGrants).bigint;
-    if (bigint !== undefined && typeof bigint !== 'boolean') throw new OptionsError(`options.grants.${name}.bigint must be true or false`, 'Pass e.g. grants: { big: { bigint: true } }');
-    const kv = (g as PluginGrants).kv;
-    if (kv === undefined) continue;
-    if (kv === null || typeof kv !== 'object') throw new OptionsError(`options.grants.${name}.kv must be an object`, hint);
-    for (const k of Object.keys(kv)) if (k !== 'shared') throw new OptionsError(`unknown grant "grants.${name}.kv.${k}"`, 'Known: shared');
-    const shared = kv.shared;
-    if (shared !== undefined && (!Array.isArray(shared) || shared.some((s) => typeof s !== 'string' || !NAMESPACE.test(s)))) {
-      throw new OptionsError(`options.grants.${name}.kv.shared must be an array of namespace names (letters, digits, _ . -)`, hint);
-    }
-  }
 }

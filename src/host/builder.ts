@@ -10,7 +10,10 @@ import type { EmptyTable, Engine, EngineDescriptor, EngineSet, LoadRequest } fro
 import { ApiVersionError, ExportsRemovedError, OptionsError, PluginLoadError, SelfTestError, formatBytes } from '../errors.js';
 import type { Limits, LogLevel } from '../types.js';
 import { type FlatCapabilities, boundedLog, withLogCapability } from '../capabilities/index.js';
-import { type PluginGrants, withKeyScope } from '../capabilities/kv-scope.js';
+import { withKeyScope } from '../capabilities/kv-scope.js';
+import { type PluginGrants, fetchGrantOf } from '../capabilities/grants.js';
+import { Outbound } from '../outbound/outbound.js';
+import { checkPermissions } from '../capabilities/permissions.js';
 import { resolveLimits } from './limits.js';
 import type { Built, ManagedPlugin } from './plugin.js';
 import type { FileRead } from './read.js';
@@ -44,6 +47,8 @@ const sameVersion = (a: string | number, b: string | number) => String(a) === St
 export class Builder {
   /** The bytes each request was made from (signature checks need bytes, engines need text). */
   private readonly sources = new WeakMap<object, FileRead>();
+  /** Requests in flight per plugin name, shared by its versions and instances (the grant's maxInFlight). */
+  private readonly inFlight = new Map<string, { n: number }>();
 
   constructor(private readonly o: BuilderOptions) {}
 
@@ -54,16 +59,21 @@ export class Builder {
     const defaultName = path.basename(file, ext);
     const shown = o.shownPath(file);
     let owner: ManagedPlugin | undefined;
+    const limits = resolveLimits(o.pluginLimits[defaultName], o.baseLimits, `pluginLimits.${defaultName}`);
+    const fetchGrant = fetchGrantOf(o.grants[defaultName]);
+    let counter = this.inFlight.get(defaultName);
+    if (!counter) this.inFlight.set(defaultName, (counter = { n: 0 }));
     const req: PluginRequest = {
       path: file,
       file: shown,
       defaultName,
       source: read ? read.bytes.toString('utf8') : '',
-      limits: resolveLimits(o.pluginLimits[defaultName], o.baseLimits, `pluginLimits.${defaultName}`),
+      limits,
       // key-scoped capabilities (host.kv) get the plugin's own key space, named when called
       capabilities: withKeyScope(withLogCapability(o.capabilities, (level, message) => req.log(level, message)), () => owner?.name ?? defaultName, (n) => o.grants[n]),
       data: o.capabilities.data,
       grants: { bigint: o.grants[defaultName]?.bigint === true },
+      outbound: new Outbound({ plugin: () => owner?.name ?? defaultName, grant: fetchGrant, memoryBytes: limits.memoryBytes, inFlight: counter }),
       config: () => o.config[defaultName] ?? (owner && owner.name !== defaultName ? o.config[owner.name] : undefined),
       // console / print output of every engine, bounded in bytes per line and per second like host.log.
       log: boundedLog((level: LogLevel, message: string) => {
@@ -122,6 +132,8 @@ export class Builder {
   private checked(req: LoadRequest, engine: Engine, instance: GuardedInstance, signedBy: string | undefined): Built {
     const b: Built = { instance, req, engine, hash: this.sources.get(req)?.hash ?? '', signedBy, selftests: [], standbys: [] };
     try {
+      const name = instance.name;
+      checkPermissions(instance.meta, name, this.o.grants[name], this.o.capabilities.functions, { plugin: name, engine: engine.name, file: req.file });
       this.checkVersion(b);
     } catch (e) {
       instance.dispose();

@@ -10,7 +10,7 @@ import { resolveNumbers } from './limits.js';
 import type { LifecyclePolicy } from './plugin.js';
 import type { TrustOptions } from './trust.js';
 import type { LogRate } from './log-limit.js';
-import { type PluginGrants, checkGrants } from '../capabilities/kv-scope.js';
+import { type PluginGrants, checkGrants } from '../capabilities/grants.js';
 
 export interface HostOptions {
   /** Directory of plugin files: every file with a registered extension (`.js`, `.mjs`, `.ts`, `.mts`, `.lua`) is a plugin. */

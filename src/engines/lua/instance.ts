@@ -70,7 +70,7 @@ export class LuaInstance implements EngineInstance, HostCallOwner {
     openSandbox(L, { log: (level, message) => req.log(level, message), isTopLevel: (L1) => this.isTopLevel(L1) });
     this.markers = makeMarkers(L, req.limits.memoryBytes);
     installHost(L, this.markers, req, this.calls);
-    installPlatform(L, globalsTable(L, lua), this.markers, this.calls, this.budget, req.limits);
+    installPlatform(L, globalsTable(L, lua), this.markers, this.calls, this.budget, req.limits, { port: req.outbound, plugin: () => req.context?.().plugin ?? req.defaultName });
   }
 
   private errorContext(exportName?: string): ErrorContext {

@@ -6,13 +6,15 @@
  */
 import type { Limits } from '../../types.js';
 import { luaPlatformLibs } from '../../platform/lua.js';
+import { luaHttp } from '../../outbound/lua.js';
+import type { OutboundPort } from '../../outbound/calls.js';
 import type { HostCalls } from './host-calls.js';
 import type { Budget } from './limits.js';
 import { now } from './limits.js';
 import { type LuaState, type Markers, type TValue, type Table, T, TValueCtor, luaH_new, setField } from './marshal.js';
 
-export function installPlatform(L: LuaState, globals: Table, m: Markers, calls: HostCalls, budget: Budget, limits: Limits): void {
-  const libs = luaPlatformLibs(limits.memoryBytes);
+export function installPlatform(L: LuaState, globals: Table, m: Markers, calls: HostCalls, budget: Budget, limits: Limits, outbound?: { port: OutboundPort | undefined; plugin: () => string }): void {
+  const libs: Record<string, Record<string, (...a: unknown[]) => unknown>> = { ...luaPlatformLibs(limits.memoryBytes), http: luaHttp(outbound?.port, outbound?.plugin ?? (() => 'plugin')) };
   for (const [lib, fns] of Object.entries(libs)) {
     const t = luaH_new(L);
     for (const [name, fn] of Object.entries(fns)) {

@@ -26,6 +26,8 @@ export const HOSTCALL_CONSOLE = -1;
 export const HOSTCALL_TICK = -2;
 /** Reserved hostcall id of the Web platform APIs (src/platform/): args are [op, ...args] as wire text. */
 export const HOSTCALL_PLATFORM = -3;
+/** Reserved hostcall id of outbound HTTP (src/outbound/): args are [op, args, id]; 'fetch' answers with a host promise. */
+export const HOSTCALL_OUTBOUND = -4;
 /** Longest console line (UTF-16 units) a guest sends; the host bounds it again in bytes. */
 export const CONSOLE_LINE_CHARS = 16384;
 /** What a hostcall returns once the running call's deadline has passed (or the instance broke). */
@@ -122,6 +124,13 @@ return {
       const r = hostcall(${HOSTCALL_PLATFORM}, text);
       if (r === '${TIME_UP}') throw timeUp();
       return decodeValue(r);
+    }, (op, a, id) => {
+      if (dead) throw timeUp();
+      const text = encodeValue([op, a, id], MAXD);
+      if (apply(charCodeAt, text, [0]) === 3) throw refusalError(text, 'arguments of ' + op);
+      const r = hostcall(${HOSTCALL_OUTBOUND}, text);
+      if (r === '${TIME_UP}') throw timeUp();
+      return typeof r === 'string' ? decodeValue(r) : apply(promiseThen, r, [decodeValue]);
     });
     const con = freezeObj({ __proto__: null, log: out('1'), info: out('1'), debug: out('0'), warn: out('2'), error: out('3') });
     defineProp(G, 'console', { __proto__: null, value: con, enumerable: false, configurable: false, writable: false });

@@ -4,14 +4,15 @@
  * polling a call's guest promise, settling it under its deadline).
  */
 import type { QuickJSContext, QuickJSDeferredPromise, QuickJSHandle } from 'quickjs-emscripten-core';
-import { MarshalError, PluginMemoryError, PluginStackError, PluginTimeoutError, TerrariumError } from '../../errors.js';
+import { FetchDeniedError, MarshalError, PluginMemoryError, PluginStackError, PluginTimeoutError, TerrariumError } from '../../errors.js';
 import { MAX_DEPTH, decodeWire, encodeWire, isWireFailure } from '../../binding/wire.js';
 import { marshalErrorFrom, sanitizeHostError } from '../../binding/failures.js';
 import { isHostStackOverflow } from '../../binding/overflow.js';
 import { hasHostHeadroom } from '../../binding/headroom.js';
 import type { AsyncCall } from './async-calls.js';
 import { InstanceCore } from './core.js';
-import { HOSTCALL_CONFIG, HOSTCALL_CONSOLE, HOSTCALL_PLATFORM, HOSTCALL_TICK, PENDING, TIME_UP } from './guest.js';
+import { HOSTCALL_CONFIG, HOSTCALL_CONSOLE, HOSTCALL_OUTBOUND, HOSTCALL_PLATFORM, HOSTCALL_TICK, PENDING, TIME_UP } from './guest.js';
+import { outboundCall } from '../../outbound/calls.js';
 import { PlatformInputTooLarge, platformCall } from '../../platform/index.js';
 import { now } from './util.js';
 
@@ -26,8 +27,12 @@ export abstract class HostCallsLayer extends InstanceCore {
   /** Guest promises waiting on host promises, by id (the host promise's reactions hold only the id). */
   private readonly deferreds = new Map<number, QuickJSDeferredPromise>();
   private nextDeferred = 1;
+  /** Host timers of the guest's setTimeout/setInterval, by guest timer id, each with the resolve of its 'sleep' promise. */
+  private readonly timers = new Map<number, { t: ReturnType<typeof setTimeout> | undefined; done: () => void }>();
 
   protected disposeHostState(): void {
+    for (const { t } of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
     const all = [...this.deferreds.values()].reverse();
     this.deferreds.clear();
     for (const d of all) if (d.alive) d.dispose();
@@ -66,10 +71,22 @@ export abstract class HostCallsLayer extends InstanceCore {
         if (this.hostStopped() || this.overDeadline()) return ctx.newString(TIME_UP);
         return ctx.newString(text);
       }
-      const cap = this.req.capabilities[id - 1];
-      if (!cap) throw new Error(`unknown host function ${id}`);
-      const label = `host.${cap.path.join('.')}`;
-      const result = cap.fn(...(this.decodeGuestText(argsText, `arguments of ${label}`) as unknown[]));
+      let label: string;
+      let result: unknown;
+      if (id === HOSTCALL_OUTBOUND) {
+        const [op, a, key] = this.decodeGuestText(argsText, 'arguments of fetch') as [string, unknown, unknown];
+        label = op;
+        const plugin = this.errorContext().plugin ?? this.req.defaultName;
+        result =
+          op === 'sleep' || op === 'cancel'
+            ? this.timer(op, a, key)
+            : outboundCall(this.req.outbound, op, a, key, (url) => new FetchDeniedError('not-granted', url, plugin, 'the host gave this plugin no outbound access'));
+      } else {
+        const cap = this.req.capabilities[id - 1];
+        if (!cap) throw new Error(`unknown host function ${id}`);
+        label = `host.${cap.path.join('.')}`;
+        result = cap.fn(...(this.decodeGuestText(argsText, `arguments of ${label}`) as unknown[]));
+      }
       if (result !== null && typeof result === 'object' && typeof (result as Promise<unknown>).then === 'function') {
         const d = ctx.newPromise();
         const key = this.nextDeferred++;
@@ -98,6 +115,34 @@ export abstract class HostCallsLayer extends InstanceCore {
       if (e instanceof PlatformInputTooLarge) this.breakWith(new PluginMemoryError(this.req.limits.memoryBytes, this.errorContext(), 'input to a platform API'));
       return { error: this.guestError(e) };
     }
+  }
+
+  /**
+   * The host half of a guest timer: 'sleep' is a promise settled after `ms` (never later than the
+   * instance's life: disposal clears it), 'cancel' settles it at once (the guest skips its callback).
+   */
+  private timer(op: string, ms: unknown, key: unknown): unknown {
+    const id = Number(key);
+    if (op === 'cancel') {
+      const e = this.timers.get(id);
+      if (e) {
+        clearTimeout(e.t);
+        this.timers.delete(id);
+        e.done();
+      }
+      return null;
+    }
+    const delay = Math.max(Number(ms) || 0, 0);
+    return new Promise<null>((resolve) => {
+      const done = () => resolve(null);
+      // A delay past the call's deadline can never fire within a call: no host timer at all, the
+      // call's async deadline ends it with ERR_PLUGIN_TIMEOUT (cancel still settles it).
+      const t = delay > this.req.limits.callTimeoutMs ? undefined : setTimeout(() => {
+        this.timers.delete(id);
+        done();
+      }, delay);
+      this.timers.set(id, { t, done });
+    });
   }
 
   /**

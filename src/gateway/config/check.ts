@@ -307,7 +307,7 @@ export function checkConfig(parsed: Parsed, baseDir: string): CheckedConfig {
       dir: pluginsDir,
       limits: p.limits as Record<string, number> | undefined,
       pluginLimits: p.pluginLimits as Record<string, Record<string, number>> | undefined,
-      grants: p.grants as Record<string, { kv?: { shared?: string[] }; bigint?: boolean }> | undefined,
+      grants: p.grants as ResolvedConfig['plugins']['grants'],
       kv: resolveKv(kv, baseDir, issue),
       trust,
       watch: p.watch,

@@ -80,7 +80,7 @@ export interface PluginsConfig {
   /** Per-plugin limits, keyed by file name without extension. */
   pluginLimits?: Record<string, { memoryBytes?: number; callTimeoutMs?: number; loadTimeoutMs?: number; stackBytes?: number }>;
   /** Per-plugin grants: `{ counter: { kv: { shared: ['counters'] } } }` (host.kv keys "@counters/..."). */
-  grants?: Record<string, { kv?: { shared?: string[] }; bigint?: boolean }>;
+  grants?: Record<string, { kv?: { shared?: string[] }; bigint?: boolean; fetch?: string[] | { allow: string[]; timeoutMs?: number; maxResponseBytes?: number; maxInFlight?: number } }>;
   /** Host functions granted to plugins besides `host.log`: `kv` is the gateway's in-memory store. */
   capabilities?: { kv?: boolean | KvConfig };
   /** Ed25519 signatures (createHost `trust`): PEM text or paths of PEM files, relative to the config file. */
@@ -265,7 +265,7 @@ export interface ResolvedConfig {
     dir: string | undefined;
     limits: Record<string, number> | undefined;
     pluginLimits: Record<string, Record<string, number>> | undefined;
-    grants: Record<string, { kv?: { shared?: string[] }; bigint?: boolean }> | undefined;
+    grants: Record<string, { kv?: { shared?: string[] }; bigint?: boolean; fetch?: string[] | { allow: string[]; timeoutMs?: number; maxResponseBytes?: number; maxInFlight?: number } }> | undefined;
     kv: ResolvedKv | undefined;
     trust: { publicKeys: string[]; requireSignature?: boolean } | undefined;
     watch: boolean | { debounceMs?: number } | undefined;

@@ -132,6 +132,23 @@ export const GATEWAY_SCHEMA = {
               kv: { type: 'object', additionalProperties: false, properties: { shared: { type: 'array', items: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' } } } },
               // JavaScript BigInt, off by default (one BigInt operation cannot be interrupted)
               bigint: { type: 'boolean' },
+              // outbound HTTP: origins, or { allow, timeoutMs, maxResponseBytes, maxInFlight } (src/outbound/)
+              fetch: {
+                oneOf: [
+                  { type: 'array', items: { type: 'string' } },
+                  {
+                    type: 'object',
+                    additionalProperties: false,
+                    required: ['allow'],
+                    properties: {
+                      allow: { type: 'array', items: { type: 'string' } },
+                      timeoutMs: { type: 'integer', minimum: 1 },
+                      maxResponseBytes: { type: 'integer', minimum: 1 },
+                      maxInFlight: { type: 'integer', minimum: 1 },
+                    },
+                  },
+                ],
+              },
             },
           },
         },
