@@ -98,6 +98,11 @@ export interface EngineInstance extends Disposable {
   call(exportName: string, args: readonly unknown[], deadline: number): unknown;
   /** Bytes of memory currently held by this instance (best effort for engines without a heap of their own). */
   memoryBytes(): number;
+  /**
+   * Optional: work units the instance ran so far (a running total, deterministic for the same
+   * calls: QuickJS ticks, Lua VM instructions). `terrarium cost` reports the difference per call.
+   */
+  workUnits?(): number;
   dispose(): void;
 }
 

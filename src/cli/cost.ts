@@ -1,5 +1,5 @@
 /**
- * `terrarium cost <plugin> [--fixtures f] [--json] [--max-us N] [--max-memory BYTES]`: what a
+ * `terrarium cost <plugin> [--fixtures f] [--json] [--max-us N] [--max-units N] [--max-memory BYTES]`: what a
  * plugin costs per call, measured on the host production uses (createHost, its limits). The
  * calls are the fixture cases (the plugin's `<name>.test.json` by default) or, without fixtures,
  * the argument lists of `meta.tests`. Per export: median and p99 µs per call over the measured
@@ -7,8 +7,9 @@
  * load, self-tests and the standby build). A call that breaks a limit (a loop meets
  * ERR_PLUGIN_TIMEOUT) is reported for its export and stops that export's runs: never a hang.
  *
- * Work units (QuickJS interrupt polls, Lua hook counts) are not reported yet: the engines count
- * them internally but expose no read-only counter through the Engine interface.
+ * Work units, where the engine counts them (EngineInstance.workUnits: QuickJS ticks, Lua VM
+ * instructions), are reported the same way: median and p99 per call. Unlike µs they do not
+ * depend on the machine or its load, so `--max-units` is the budget that holds in a busy CI.
  */
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -23,6 +24,9 @@ export interface ExportCost {
   calls: number;
   medianUs: number;
   p99Us: number;
+  /** Work units per call (see the header); absent where the engine counts none. */
+  medianUnits?: number;
+  p99Units?: number;
   /** The first limit or error a call met (e.g. ERR_PLUGIN_TIMEOUT); the export's runs stopped there. */
   error?: { code: string; message: string };
 }
@@ -44,6 +48,7 @@ export interface CostOptions {
   iterations: number;
   warmup: number;
   maxUs?: number;
+  maxUnits?: number;
   maxMemory?: number;
   limits?: Partial<Limits>;
 }
@@ -103,6 +108,9 @@ export async function measureCost(file: string, opts: CostOptions): Promise<Cost
     const mine = samples.filter((s) => s.exportName === exportName);
     const argLists = mine.map((s) => s.args(info));
     const times: number[] = [];
+    const units: number[] = [];
+    // A running total, read between calls (outside the timed part): a call's units are the difference.
+    let before = host.plugins[0]?.workUnits;
     let error: ExportCost['error'];
     const fn = proxy[exportName]!;
     try {
@@ -111,19 +119,29 @@ export async function measureCost(file: string, opts: CostOptions): Promise<Cost
         const t0 = performance.now();
         await fn(...args);
         const us = (performance.now() - t0) * 1000;
-        if (i >= opts.warmup) times.push(us);
+        const after = host.plugins[0]?.workUnits;
+        if (i >= opts.warmup) {
+          times.push(us);
+          if (before !== undefined && after !== undefined) units.push(after - before);
+        }
+        before = after;
       }
     } catch (e) {
       error = { code: e instanceof TerrariumError ? e.code : 'error', message: (e as Error).message };
     }
     memory = Math.max(memory, host.plugins[0]?.memoryBytes ?? 0);
     times.sort((a, b) => a - b);
-    exports.push({ export: exportName, calls: times.length, medianUs: round(quantile(times, 0.5)), p99Us: round(quantile(times, 0.99)), ...(error ? { error } : {}) });
+    units.sort((a, b) => a - b);
+    const counted = units.length > 0 && units.length === times.length ? { medianUnits: quantile(units, 0.5), p99Units: quantile(units, 0.99) } : {};
+    exports.push({ export: exportName, calls: times.length, medianUs: round(quantile(times, 0.5)), p99Us: round(quantile(times, 0.99)), ...counted, ...(error ? { error } : {}) });
   }
   const over: string[] = [];
   for (const e of exports) {
     if (e.error) over.push(`${e.export}: ${e.error.message}`);
     else if (opts.maxUs !== undefined && e.medianUs > opts.maxUs) over.push(`${e.export}: median ${e.medianUs} µs per call is over --max-us ${opts.maxUs}`);
+    if (opts.maxUnits === undefined || e.error) continue;
+    if (e.medianUnits === undefined) over.push(`${e.export}: the ${info.engine} engine counts no work units, so --max-units ${opts.maxUnits} cannot be checked`);
+    else if (e.medianUnits > opts.maxUnits) over.push(`${e.export}: median ${e.medianUnits} work units per call is over --max-units ${opts.maxUnits}`);
   }
   if (opts.maxMemory !== undefined && memory > opts.maxMemory) over.push(`memory high-water ${memory} bytes is over --max-memory ${opts.maxMemory}`);
   if (exports.length === 0) over.push(`nothing to measure: give --fixtures, a ${name}.test.json next to the plugin, or meta.tests`);
@@ -132,8 +150,9 @@ export async function measureCost(file: string, opts: CostOptions): Promise<Cost
 
 /** The report as a table for the terminal. */
 export function costTable(r: CostReport): string {
-  const rows = r.exports.map((e) => [e.export, String(e.calls), e.error ? '-' : e.medianUs.toFixed(1), e.error ? '-' : e.p99Us.toFixed(1), e.error ? e.error.code : '']);
-  const head = ['EXPORT', 'CALLS', 'MEDIAN µs', 'P99 µs', 'ERROR'];
+  const units = (n: number | undefined, e: ExportCost) => (e.error || n === undefined ? '-' : String(n));
+  const rows = r.exports.map((e) => [e.export, String(e.calls), e.error ? '-' : e.medianUs.toFixed(1), e.error ? '-' : e.p99Us.toFixed(1), units(e.medianUnits, e), units(e.p99Units, e), e.error ? e.error.code : '']);
+  const head = ['EXPORT', 'CALLS', 'MEDIAN µs', 'P99 µs', 'MEDIAN UNITS', 'P99 UNITS', 'ERROR'];
   const width = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(width[i]!)).join('  ').trimEnd();
   const out = [`${r.plugin} (${r.engine}, ${r.file}): load ${r.loadMs} ms, memory high-water ${r.memoryHighWaterBytes} bytes`, line(head), ...rows.map(line)];

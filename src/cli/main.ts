@@ -206,16 +206,17 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
 
   program
     .command('cost')
-    .description('measure a plugin per export: median and p99 µs per call, memory high-water, load time; exit 1 over --max-us or --max-memory')
+    .description('measure a plugin per export: median and p99 µs per call, memory high-water, load time; exit 1 over --max-us, --max-units or --max-memory')
     .argument('<plugin-file>', 'a .js, .mjs, .ts, .mts or .lua plugin file')
     .option('--fixtures <file...>', 'fixture files whose cases are the calls (default: <name>.test.json and <name>.tests/, else meta.tests)')
     .option('--json', 'print JSON instead of a table')
     .option('--max-us <n>', 'fail when an export\'s median µs per call is over n', positiveInt('--max-us'))
+    .option('--max-units <n>', 'fail when an export\'s median work units per call (QuickJS ticks, Lua VM instructions) is over n', positiveInt('--max-units'))
     .option('--max-memory <bytes>', 'fail when the memory high-water is over this many bytes', positiveInt('--max-memory'))
     .option('--iterations <n>', 'measured calls per export (after a warm-up of a tenth as many)', positiveInt('--iterations'), 200)
     .option('--timeout-ms <n>', 'call time limit in milliseconds (default: the host\'s)', positiveInt('--timeout-ms'))
     .addHelpText('after', '\nExample: terrarium cost plugins/deny/deny.js --max-us 200 --json')
-    .action(async (file: string, opts: { fixtures?: string[]; json?: boolean; maxUs?: number; maxMemory?: number; iterations: number; timeoutMs?: number }) => {
+    .action(async (file: string, opts: { fixtures?: string[]; json?: boolean; maxUs?: number; maxUnits?: number; maxMemory?: number; iterations: number; timeoutMs?: number }) => {
       if (!existsSync(file)) throw new UsageError(`${file} does not exist`);
       for (const f of opts.fixtures ?? []) if (!existsSync(f)) throw new UsageError(`the fixture file ${f} does not exist`);
       const report = await measureCost(file, {
@@ -223,6 +224,7 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
         iterations: opts.iterations,
         warmup: Math.max(1, Math.floor(opts.iterations / 10)),
         ...(opts.maxUs !== undefined ? { maxUs: opts.maxUs } : {}),
+        ...(opts.maxUnits !== undefined ? { maxUnits: opts.maxUnits } : {}),
         ...(opts.maxMemory !== undefined ? { maxMemory: opts.maxMemory } : {}),
         ...(opts.timeoutMs ? { limits: { callTimeoutMs: opts.timeoutMs } } : {}),
       });

@@ -206,6 +206,11 @@ export class GuardedInstance implements EngineInstance {
     return this.entries.disposed ? 0 : this.raw.memoryBytes();
   }
 
+  /** The engine's work units so far (EngineInstance.workUnits), undefined where it counts none. */
+  countedUnits(): number | undefined {
+    return this.entries.disposed ? undefined : this.raw.workUnits?.();
+  }
+
   /** One call left the stack; a dispose requested meanwhile happens once none is on it. */
   private leave(): void {
     if (this.entries.leave()) this.dispose();

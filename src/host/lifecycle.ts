@@ -225,6 +225,7 @@ export abstract class PluginLifecycle {
       selftests: { passed, failed: this.selftests.length - passed },
       counters: { ...this.counters },
       memoryBytes: this.cur?.built.instance.memoryBytes() ?? 0,
+      ...(this.cur?.built.instance.countedUnits() !== undefined ? { workUnits: this.cur.built.instance.countedUnits()! } : {}),
       standby: this.standbys.state,
       ...(this.status === 'quarantined' && this.breaker.nextProbeAt > 0 ? { nextProbeAt: new Date(this.breaker.nextProbeAt).toISOString() } : {}),
     };

@@ -33,6 +33,8 @@ export interface PluginInfo {
   counters: PluginCounters;
   /** Bytes held by the live instance (QuickJS: its WebAssembly memory, which never shrinks). */
   memoryBytes: number;
+  /** Work units the live instance ran so far, where its engine counts them (EngineInstance.workUnits). */
+  workUnits?: number;
   /** The standby instance that replaces the serving one after a limit violation: `ready`, `building`, or `none` (disabled, or not serving). */
   standby: 'ready' | 'building' | 'none';
   /** While `quarantined`: when the next re-probe of a fresh instance is due. */

@@ -253,6 +253,7 @@ export class LuaInstance implements EngineInstance, HostCallOwner {
     budget.deadline = deadline;
     this.currentExport = exportName;
     this.depth++;
+    const counted = budget.countFrom(co);
     let st: number;
     try {
       st = lua.lua_resume(co, this.depth > 1 ? null : this.L, nargs);
@@ -264,6 +265,7 @@ export class LuaInstance implements EngineInstance, HostCallOwner {
       if (budget.exceeded) throw this.limitError(exportName);
       throw new PluginThrownError(`the interpreter failed: ${(e as Error)?.message ?? String(e)}`, { ...this.errorContext(exportName), cause: e });
     } finally {
+      budget.countTo(co, counted);
       this.depth--;
       budget.deadline = savedDeadline;
       this.currentExport = savedExport;
@@ -336,6 +338,11 @@ export class LuaInstance implements EngineInstance, HostCallOwner {
   memoryBytes(): number {
     if (this.disposed) return 0;
     return this.budget.memory.walk();
+  }
+
+  /** VM instructions run so far (limits.ts `work`): exact in export threads, to HOOK_EVERY in coroutines. */
+  workUnits(): number {
+    return this.budget.work;
   }
 
   dispose(): void {

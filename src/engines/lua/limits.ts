@@ -51,6 +51,12 @@ const BYTES_PER_SLOT = 16;
 
 export const now = () => performance.now();
 
+/** fengari's per-thread count-hook fields (ldebug.js): the window and what is left of it. */
+interface Counted extends LuaState {
+  basehookcount: number;
+  hookcount: number;
+}
+
 /** Which limit stopped the instance. */
 export type Exceeded = 'timeout' | 'memory' | 'stack';
 
@@ -78,6 +84,20 @@ export class Budget implements GuardOwner {
   /** Inside raiseExceeded (its traceback may grow the stack). */
   private raising = false;
   private readonly hook = (L1: LuaState) => this.onHook(L1);
+  /**
+   * VM instructions run so far (the engine's work units, `terrarium cost`): every hook adds the
+   * window it closes, and `countFrom`/`countTo` add the part of a window an export thread ran.
+   */
+  work = 0;
+
+  /** Where `co`'s hook countdown stands before it resumes (see `work`). */
+  countFrom(co: LuaState): number {
+    return (co as Counted).hookcount;
+  }
+  /** `co` stopped: add the instructions it ran since `countFrom` that no hook counted. */
+  countTo(co: LuaState, from: number): void {
+    this.work += from - (co as Counted).hookcount;
+  }
 
   constructor(
     readonly L: LuaState,
@@ -147,6 +167,7 @@ export class Budget implements GuardOwner {
   }
 
   onHook(L: LuaState): void {
+    this.work += (L as Counted).basehookcount;
     this.checkTime(L);
     if (L.top > this.maxSlots) this.raiseExceeded(L, 'stack');
     this.memory.check(L);

@@ -72,6 +72,10 @@ export abstract class InstanceCore {
   protected rearm(): void {
     this.counter?.arm();
   }
+  /** QuickJS ticks (loop back-edges, calls) run so far: the engine's work units (`terrarium cost`). */
+  workUnits(): number {
+    return this.counter?.ticks() ?? 0;
+  }
   protected interrupted = false;
   /** The limit violation that broke this instance; every later return from the guest rethrows it. */
   protected fatal: TerrariumError | undefined;

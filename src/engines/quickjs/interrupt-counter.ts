@@ -62,12 +62,18 @@ export class InterruptCounter {
   private window = MAX_WINDOW;
   /** performance.now() of the last poll, or NaN right after an entry (the window's start is unknown). */
   private last = NaN;
+  /** Ticks of the windows closed so far (by a poll or a re-arm): the engine's work units. */
+  private done = 0;
+  /** False until the first arm: before it, `window` does not describe the field (counting starts there). */
+  private counting = false;
 
   constructor(private readonly slot: CounterSlot) {}
 
   /** A guest entry (or exit): start a short window, so slow operations cannot run 10,000 deep first. */
   arm(): void {
     if (!counterPolicy.enabled) return;
+    if (this.counting) this.done += this.window - this.remaining();
+    this.counting = true;
     // Always exactly ENTRY_TICKS: keeping a shorter value left by the last call would let the
     // counter creep down call after call until every short call polls.
     this.slot.words()[this.slot.index] = ENTRY_TICKS;
@@ -81,6 +87,7 @@ export class InterruptCounter {
    */
   poll(t: number): void {
     if (!counterPolicy.enabled) return;
+    if (this.counting) this.done += this.window; // QuickJS polls when the window's countdown reached 0
     const elapsed = t - this.last;
     this.last = t;
     let next: number;
@@ -89,6 +96,18 @@ export class InterruptCounter {
     else next = Math.min(MAX_WINDOW, this.window * GROWTH);
     this.window = next;
     this.slot.words()[this.slot.index] = next;
+  }
+
+  /**
+   * Ticks QuickJS ran in this context since the first arm: exact, whatever the window lengths,
+   * since every window is either polled out whole or cut by an arm that reads what is left of it.
+   */
+  ticks(): number {
+    return this.counting ? this.done + this.window - this.remaining() : 0;
+  }
+
+  private remaining(): number {
+    return this.slot.words()[this.slot.index]! | 0;
   }
 }
 
