@@ -98,6 +98,61 @@ plugins: { dir: ${JSON.stringify(dir)}, watch: false }
     assert.match(tested.stdout, /onRequest#1/);
   });
 
+  it('--envoy scaffolds an Envoy Lua filter whose fixtures pass under terrarium test at once', async () => {
+    const dir = path.join(root, 'my-envoy');
+    const made = await run('init', dir, '--lang', 'lua', '--envoy');
+    assert.equal(made.code, 0, made.stderr);
+    assert.deepEqual((await readdir(dir)).sort(), ['README.md', 'my-envoy.lua', 'my-envoy.test.json']);
+    const file = path.join(dir, 'my-envoy.lua');
+    const source = await readFile(file, 'utf8');
+    assert.match(source, /^function envoy_on_request\(handle\)$/m);
+    assert.match(source, /^function envoy_on_response\(handle\)$/m);
+    assert.doesNotMatch(source, /^return/m, 'an Envoy filter returns nothing');
+    const tested = await run('test', file);
+    assert.equal(tested.code, 0, tested.stdout + tested.stderr);
+    assert.match(tested.stdout, /PASS  my-envoy fixtures \(.*my-envoy\.test\.json\): 3 cases passed/);
+    assert.match(await readFile(path.join(dir, 'README.md'), 'utf8'), /terrarium test my-envoy\.lua/);
+  });
+
+  it("the --envoy fixtures really check the filter: a changed respond body fails terrarium test", async () => {
+    const dir = path.join(root, 'broken-envoy');
+    assert.equal((await run('init', dir, '--lang', 'lua', '--envoy')).code, 0);
+    const file = path.join(dir, 'broken-envoy.lua');
+    const source = await readFile(file, 'utf8');
+    await writeFile(file, source.replace('"blocked")', '"denied")'));
+    assert.notEqual(await readFile(file, 'utf8'), source);
+    const tested = await run('test', file);
+    assert.equal(tested.code, 1, tested.stdout);
+    assert.match(tested.stdout, /\$\.respond\.body: expected "blocked", got "denied"/);
+  });
+
+  it('the --envoy scaffold works in the gateway: blocks x-block with its metadata status, marks the rest', async (t) => {
+    const dir = path.join(root, 'gw-envoy');
+    assert.equal((await run('init', dir, '--lang', 'lua', '--envoy')).code, 0);
+    const file = path.join(root, 'gw-envoy.yaml');
+    await writeFile(
+      file,
+      `entryPoints: { web: { address: "127.0.0.1:0" } }
+http:
+  routers: { all: { rule: "PathPrefix(\`/\`)", entryPoints: [web], middlewares: [mw], service: echo } }
+  middlewares: { mw: { plugin: { gw-envoy: { metadata: { status: 451, greeting: bonjour } } } } }
+  services: { echo: { echo: {} } }
+plugins: { dir: ${JSON.stringify(dir)}, watch: false }
+`,
+    );
+    const gw = await createGateway(file);
+    t.after(() => gw.close());
+    const url = Object.values(gw.entryPoints)[0]!.url;
+    const blocked = await fetch(`${url}/x`, { headers: { 'x-block': '1' } });
+    assert.equal(blocked.status, 451);
+    assert.equal(await blocked.text(), 'blocked');
+    const passed = await fetch(`${url}/x`);
+    assert.equal(passed.status, 200);
+    assert.equal(passed.headers.get('x-served-by'), 'gw-envoy');
+    const echoed = (await passed.json()) as { headers: Record<string, string> };
+    assert.equal(echoed.headers['x-greeting'], 'bonjour');
+  });
+
   it('accepts an existing empty directory', async () => {
     const dir = path.join(root, 'empty');
     await mkdir(dir);
@@ -111,6 +166,7 @@ plugins: { dir: ${JSON.stringify(dir)}, watch: false }
     ['a missing --lang', ['init', 'x'], /required option '--lang <lang>' not specified/],
     ['a missing dir', ['init', '--lang', 'js'], /missing required argument 'dir'/],
     ['an unknown flag', ['init', 'x', '--lang', 'js', '--bogus'], /unknown option '--bogus'/],
+    ['--envoy with a language other than lua', ['init', 'x', '--lang', 'ts', '--envoy'], /--envoy scaffolds an Envoy Lua filter: use --lang lua \(not ts\)/],
   ];
   for (const [what, args, message] of bad) {
     it(`refuses ${what} with a one-line error and exit 2, writing nothing`, async () => {

@@ -1,5 +1,5 @@
 /**
- * `terrarium init <dir> --lang js|ts|lua [--middleware]`: scaffolds a plugin that loads and passes
+ * `terrarium init <dir> --lang js|ts|lua [--middleware | --envoy]`: scaffolds a plugin that loads and passes
  * `terrarium test` as written, so an author starts from something that works and changes it.
  * The templates live here as text (not as files in the package) so the command has nothing to
  * find at run time, wherever the package is installed.
@@ -25,8 +25,12 @@ export function pluginNameFor(dir: string): string {
 
 const EXT: Record<InitLang, string> = { js: 'js', ts: 'ts', lua: 'lua' };
 
-/** Creates `dir` (refusing one that exists and is not empty) and writes the plugin and its README; returns the files written. */
-export function initPlugin(dir: string, lang: InitLang, middleware: boolean): string[] {
+/**
+ * Creates `dir` (refusing one that exists and is not empty) and writes the plugin and its README;
+ * returns the files written. `envoy`: an Envoy-style Lua filter (docs/envoy.md), a middleware too.
+ */
+export function initPlugin(dir: string, lang: InitLang, middleware: boolean, envoy = false): string[] {
+  if (envoy && lang !== 'lua') throw new InitError(`--envoy scaffolds an Envoy Lua filter: use --lang lua (not ${lang})`);
   let exists = false;
   try {
     const st = statSync(dir);
@@ -40,10 +44,10 @@ export function initPlugin(dir: string, lang: InitLang, middleware: boolean): st
   const name = pluginNameFor(dir);
   const file = `${name}.${EXT[lang]}`;
   const files: Record<string, string> = {
-    [file]: middleware ? middlewareSource(lang, name) : pluginSource(lang, name),
-    'README.md': readme(lang, name, file, middleware),
+    [file]: envoy ? envoySource(name) : middleware ? middlewareSource(lang, name) : pluginSource(lang, name),
+    'README.md': envoy ? envoyReadme(name, file) : readme(lang, name, file, middleware),
   };
-  files[`${name}.test.json`] = fixture(name, middleware);
+  files[`${name}.test.json`] = envoy ? envoyFixture(name) : fixture(name, middleware);
   if (lang === 'ts') files['tsconfig.json'] = TSCONFIG;
   try {
     mkdirSync(dir, { recursive: true });
@@ -336,4 +340,84 @@ npx terrarium cost ${file} --fixtures ${name}.test.json   # µs per call, memory
 
 ${use}
 ${types}`;
+}
+
+/**
+ * An Envoy HTTP Lua filter: the globals envoy_on_request/envoy_on_response and a handle, run by the
+ * gateway's adapter (src/gateway/middleware/envoy/) as an ordinary middleware, so the fixtures below
+ * are middleware decisions. It keeps to handle methods the adapter supports (docs/envoy.md).
+ */
+function envoySource(name: string): string {
+  return `-- ${name}: an Envoy-style HTTP Lua filter, run by the Terrarium gateway as a middleware
+-- (docs/envoy.md lists the handle methods it supports). It returns nothing and has no meta: the
+-- plugin's name is the file's name. handle:metadata() reads the middleware config's \`metadata\`.
+
+function envoy_on_request(handle)
+  local metadata = handle:metadata()
+  -- Answer now: the rest of the chain and the upstream are skipped.
+  if handle:headers():get("x-block") ~= nil then
+    handle:respond({ [":status"] = tostring(metadata:get("status") or 403) }, "blocked")
+    return
+  end
+  -- Otherwise add a header for the upstream.
+  handle:headers():add("x-greeting", metadata:get("greeting") or "hello")
+end
+
+function envoy_on_response(handle)
+  handle:headers():add("x-served-by", "${name}")
+end
+`;
+}
+
+/** The filter's fixtures: what the adapter turns its handle calls into (respond, setHeaders). */
+function envoyFixture(name: string): string {
+  const doc = {
+    config: { metadata: { status: 451, greeting: 'hi' } },
+    cases: [
+      { name: 'blocks a request with x-block, with the configured status', request: { method: 'GET', path: '/admin', headers: { 'x-block': '1' } }, expect: { respond: { status: 451, headers: {}, body: 'blocked' } } },
+      { name: 'adds x-greeting to the others', request: { path: '/' }, expect: { setHeaders: { 'x-greeting': 'hi' } } },
+      { name: 'marks every response', response: { status: 200 }, expect: { setHeaders: { 'x-served-by': name } } },
+    ],
+  };
+  return `${JSON.stringify(doc, null, 2)}\n`;
+}
+
+function envoyReadme(name: string, file: string): string {
+  return `# ${name}
+
+An Envoy-style HTTP Lua filter for the Terrarium gateway; made by \`terrarium init --envoy\`.
+The gateway runs \`envoy_on_request\` / \`envoy_on_response\` unchanged, as a middleware (see
+docs/envoy.md of terrarium-plugins for the handle methods it supports and where it differs).
+
+## Test it
+
+\`\`\`sh
+npx terrarium test ${file}
+\`\`\`
+
+runs the fixtures in \`${name}.test.json\`: requests in, middleware decisions out (what the
+filter's \`respond\` and \`headers():add\` become), with the config to use (\`metadata\` is what
+\`handle:metadata():get\` reads), in the same sandbox and limits as production. A mismatch
+prints the JSON path with what was expected and what came back.
+
+\`\`\`sh
+npx terrarium cost ${file}   # µs and work units (Lua VM instructions) per call, memory, load time
+\`\`\`
+
+## Use it in the gateway
+
+\`\`\`yaml
+plugins:
+  dir: ./plugins          # put ${file} there
+http:
+  middlewares:
+    ${name}:
+      plugin:
+        ${name}:
+          metadata: { status: 403, greeting: hello }
+\`\`\`
+
+Then list \`${name}\` in a router's \`middlewares\`. A request with \`x-block\` gets 403; the others
+reach the upstream with \`x-greeting\`, and every response gets \`x-served-by\`.
+`;
 }

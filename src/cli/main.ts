@@ -103,11 +103,12 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
     .argument('<dir>', 'the directory to create')
     .addOption(new Option('--lang <lang>', 'the plugin language').choices(INIT_LANGS).makeOptionMandatory())
     .option('--middleware', 'a gateway middleware (onRequest/onResponse) instead of a plain plugin')
+    .option('--envoy', 'an Envoy-style Lua filter (envoy_on_request/envoy_on_response), run as a gateway middleware; needs --lang lua')
     .addHelpText('after', '\nExample: terrarium init plugins/deny --lang ts --middleware && terrarium test plugins/deny')
-    .action((dir: string, opts: { lang: InitLang; middleware?: boolean }) => {
+    .action((dir: string, opts: { lang: InitLang; middleware?: boolean; envoy?: boolean }) => {
       let files: string[];
       try {
-        files = initPlugin(dir, opts.lang, opts.middleware === true);
+        files = initPlugin(dir, opts.lang, opts.middleware === true, opts.envoy === true);
       } catch (e) {
         if (e instanceof InitError) throw new UsageError(e.message);
         throw e;
