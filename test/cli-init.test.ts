@@ -1,5 +1,5 @@
 /** `terrarium init`: the scaffold passes `terrarium test` at once; bad inputs are one-line usage errors (exit 2). Run through the real CLI. */
-import { describe, it, before, after } from 'node:test';
+import { describe, it, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
@@ -24,6 +24,24 @@ describe('terrarium init', () => {
     root = await mkdtemp(path.join(os.tmpdir(), 'terrarium-init-'));
   });
   after(() => rm(root, { recursive: true, force: true }));
+
+  /** A gateway on a free port whose one router runs plugin `name` of `dir` with `config` before an echo service; its URL. */
+  async function gatewayFor(t: TestContext, dir: string, name: string, config: string): Promise<string> {
+    const file = path.join(root, `${name}.yaml`);
+    await writeFile(
+      file,
+      `entryPoints: { web: { address: "127.0.0.1:0" } }
+http:
+  routers: { all: { rule: "PathPrefix(\`/\`)", entryPoints: [web], middlewares: [mw], service: echo } }
+  middlewares: { mw: { plugin: { ${name}: ${config} } } }
+  services: { echo: { echo: {} } }
+plugins: { dir: ${JSON.stringify(dir)}, watch: false }
+`,
+    );
+    const gw = await createGateway(file);
+    t.after(() => gw.close());
+    return Object.values(gw.entryPoints)[0]!.url;
+  }
 
   for (const lang of ['js', 'ts', 'lua'] as const) {
     for (const middleware of [false, true]) {
@@ -60,20 +78,7 @@ describe('terrarium init', () => {
       const dir = path.join(root, `gw-${lang}`);
       assert.equal((await run('init', dir, '--lang', lang, '--middleware')).code, 0);
       const name = `gw-${lang}`;
-      const file = path.join(root, `gw-${lang}.yaml`);
-      await writeFile(
-        file,
-        `entryPoints: { web: { address: "127.0.0.1:0" } }
-http:
-  routers: { all: { rule: "PathPrefix(\`/\`)", entryPoints: [web], middlewares: [mw], service: echo } }
-  middlewares: { mw: { plugin: { ${name}: { status: 451, greeting: bonjour } } } }
-  services: { echo: { echo: {} } }
-plugins: { dir: ${JSON.stringify(dir)}, watch: false }
-`,
-      );
-      const gw = await createGateway(file);
-      t.after(() => gw.close());
-      const url = Object.values(gw.entryPoints)[0]!.url;
+      const url = await gatewayFor(t, dir, name, '{ status: 451, greeting: bonjour }');
       const blocked = await fetch(`${url}/x`, { headers: { 'x-block': '1' } });
       assert.equal(blocked.status, 451);
       assert.deepEqual(await blocked.json(), { error: 'blocked' });
@@ -129,20 +134,7 @@ plugins: { dir: ${JSON.stringify(dir)}, watch: false }
   it('the --envoy scaffold works in the gateway: blocks x-block with its metadata status, marks the rest', async (t) => {
     const dir = path.join(root, 'gw-envoy');
     assert.equal((await run('init', dir, '--lang', 'lua', '--envoy')).code, 0);
-    const file = path.join(root, 'gw-envoy.yaml');
-    await writeFile(
-      file,
-      `entryPoints: { web: { address: "127.0.0.1:0" } }
-http:
-  routers: { all: { rule: "PathPrefix(\`/\`)", entryPoints: [web], middlewares: [mw], service: echo } }
-  middlewares: { mw: { plugin: { gw-envoy: { metadata: { status: 451, greeting: bonjour } } } } }
-  services: { echo: { echo: {} } }
-plugins: { dir: ${JSON.stringify(dir)}, watch: false }
-`,
-    );
-    const gw = await createGateway(file);
-    t.after(() => gw.close());
-    const url = Object.values(gw.entryPoints)[0]!.url;
+    const url = await gatewayFor(t, dir, 'gw-envoy', '{ metadata: { status: 451, greeting: bonjour } }');
     const blocked = await fetch(`${url}/x`, { headers: { 'x-block': '1' } });
     assert.equal(blocked.status, 451);
     assert.equal(await blocked.text(), 'blocked');

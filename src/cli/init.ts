@@ -297,18 +297,7 @@ of \`${file}\` (with \`terrarium-plugins\` installed): it declares the \`host\` 
 middleware contract.
 `;
   const use = middleware
-    ? `## Use it in the gateway
-
-\`\`\`yaml
-plugins:
-  dir: ./plugins          # put ${file} there
-http:
-  middlewares:
-    ${name}:
-      plugin:
-        ${name}: { status: 403, greeting: hello }   # checked against meta.configSchema
-\`\`\`
-
+    ? `${useInGateway(name, file, '{ status: 403, greeting: hello }   # checked against meta.configSchema')}
 Then list \`${name}\` in a router's \`middlewares\`. A request with \`x-block\` gets 403; the others
 reach the upstream with \`x-greeting\`, and the response gets \`x-served-by\`.
 `
@@ -404,7 +393,15 @@ prints the JSON path with what was expected and what came back.
 npx terrarium cost ${file}   # µs and work units (Lua VM instructions) per call, memory, load time
 \`\`\`
 
-## Use it in the gateway
+${useInGateway(name, file, '{ metadata: { status: 403, greeting: hello } }')}
+Then list \`${name}\` in a router's \`middlewares\`. A request with \`x-block\` gets 403; the others
+reach the upstream with \`x-greeting\`, and every response gets \`x-served-by\`.
+`;
+}
+
+/** The README's gateway config for a middleware scaffold, with `config` as its middleware config. */
+function useInGateway(name: string, file: string, config: string): string {
+  return `## Use it in the gateway
 
 \`\`\`yaml
 plugins:
@@ -413,11 +410,7 @@ http:
   middlewares:
     ${name}:
       plugin:
-        ${name}:
-          metadata: { status: 403, greeting: hello }
+        ${name}: ${config}
 \`\`\`
-
-Then list \`${name}\` in a router's \`middlewares\`. A request with \`x-block\` gets 403; the others
-reach the upstream with \`x-greeting\`, and every response gets \`x-served-by\`.
 `;
 }
