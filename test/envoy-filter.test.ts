@@ -42,7 +42,7 @@ describe('Envoy Lua filters', () => {
       res.end('bye');
     });
     t.after(() => up.close());
-    // Envoy's RequestAndResponse script, without the downstreamLocalAddress line (refused here, see docs/envoy.md).
+    // Envoy's RequestAndResponse script (an older revision's, with one x-test-header: see docs/envoy.md).
     const filter = `
 function envoy_on_request(request_handle)
   request_handle:logTrace("log test")
@@ -78,6 +78,8 @@ function envoy_on_request(request_handle)
   end
   request_handle:headers():add("request_protocol", request_handle:streamInfo():protocol())
   request_handle:headers():add("request_dynamic_metadata_value", dynamic_metadata_value)
+  request_handle:headers():add("request_downstream_local_address_value",
+    request_handle:streamInfo():downstreamLocalAddress())
   request_handle:headers():add("request_downstream_directremote_address_value",
     request_handle:streamInfo():downstreamDirectRemoteAddress())
   request_handle:headers():add("request_requested_server_name",
@@ -108,6 +110,8 @@ end
     assert.equal(h.request_metadata_baz, 'bat');
     assert.equal(h.request_secure, 'false');
     assert.equal(h.request_protocol, 'HTTP/1.1');
+    // downstreamLocalAddress: the gateway's own address:port the client connected to (guards its implementation).
+    assert.equal(h.request_downstream_local_address_value, `127.0.0.1:${new URL(gw.url).port}`);
     assert.equal(h.request_dynamic_metadata_value, 'bar');
     assert.match(String(h.request_downstream_directremote_address_value), /^127\.0\.0\.1:\d+$/);
     assert.equal(h.request_requested_server_name, '');

@@ -227,7 +227,8 @@ export abstract class ExchangeBase {
         path: this.path,
         query: this.queryObject(),
         headers: this.headers as Record<string, string | string[]>,
-        client: { address: clientAddress(socket.remoteAddress), port: socket.remotePort ?? 0 },
+        // `local` (the address:port the client connected to) is Envoy's downstreamLocalAddress (middleware/envoy).
+        client: { address: clientAddress(socket.remoteAddress), port: socket.remotePort ?? 0, local: hostPort(clientAddress(socket.localAddress), socket.localPort ?? 0) },
       };
     }
     const only = mw.requestHeaders;
@@ -363,4 +364,9 @@ export abstract class ExchangeBase {
     this.upstream = undefined;
     this.resStream?.destroy();
   }
+}
+
+/** `address:port`, an IPv6 address in brackets (Envoy's form of an address). */
+function hostPort(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }

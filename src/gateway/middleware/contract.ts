@@ -13,7 +13,8 @@ export interface MiddlewareRequest {
   query: Record<string, string | string[]>;
   /** Lower-cased names; string values (set-cookie: an array). */
   headers: Record<string, string | string[]>;
-  client: { address: string; port: number };
+  /** `local`: the gateway's address:port the client connected to (`[v6]:port`). */
+  client: { address: string; port: number; local?: string };
   /** The body as UTF-8 text: only for plugins that declare `meta.gateway.requestBody`. */
   body?: string;
 }

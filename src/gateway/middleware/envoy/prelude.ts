@@ -275,6 +275,7 @@ local function newHandle(phase, r, ctx, state)
   function info:dynamicMetadata() return dyn end
   function info:downstreamDirectRemoteAddress() return ctx.client end
   function info:downstreamRemoteAddress() return ctx.client end
+  function info:downstreamLocalAddress() return ctx.localAddress end
   function info:requestedServerName() return '' end
   function handle:streamInfo() return info end
   local conn = objectOf('connection()', {})
@@ -320,7 +321,7 @@ if on_request then
     h.host = nil
     h[':scheme'] = h['x-forwarded-proto'] or 'http'
     local state = { dm = {} }
-    local handle, setHeaders, bodyOf = newHandle('request', req, { config = ctx.config, client = req.client.address .. ':' .. req.client.port }, state)
+    local handle, setHeaders, bodyOf = newHandle('request', req, { config = ctx.config, client = req.client.address .. ':' .. req.client.port, localAddress = req.client['local'] or '' }, state)
     local headers = newHeaders(h, REQUEST_PSEUDO, false)
     setHeaders(headers)
     local r = run(on_request, handle)
