@@ -10,6 +10,7 @@
  */
 
 import { dirname, isAbsolute, relative } from 'node:path';
+import { formatBytes } from './bytes.js';
 
 /** Where an error happened: which plugin, in which engine, which export, which source line. */
 export interface ErrorContext {
@@ -501,17 +502,6 @@ export class PermissionError extends TerrariumError {
   ) {
     super('ERR_PERMISSION', `the plugin asks for permissions it was not granted: ${missing.join('; ')}`, hint, ctx);
   }
-}
-
-export function formatBytes(n: number): string {
-  if (n >= 1024 * 1024 && n % (1024 * 1024) === 0) return `${n / (1024 * 1024)} MiB`;
-  if (n >= 1024 && n % 1024 === 0) return `${n / 1024} KiB`;
-  return `${n} bytes`;
-}
-
-/** True for the three violations after which an instance is thrown away and recreated. */
-export function isLimitViolation(e: unknown): e is PluginTimeoutError | PluginMemoryError | PluginStackError {
-  return e instanceof PluginTimeoutError || e instanceof PluginMemoryError || e instanceof PluginStackError;
 }
 
 /** A fixture file (`<name>.test.json`, `terrarium test`) is malformed: bad JSON or a case of the wrong shape; `line` points into it. */

@@ -7,7 +7,8 @@
  */
 import path from 'node:path';
 import type { EmptyTable, Engine, EngineDescriptor, EngineSet, LoadRequest } from '../engine.js';
-import { ApiVersionError, ExportsRemovedError, OptionsError, PluginLoadError, SelfTestError, formatBytes } from '../errors.js';
+import { ApiVersionError, ExportsRemovedError, OptionsError, PluginLoadError, SelfTestError } from '../errors.js';
+import { formatBytes } from '../bytes.js';
 import type { Limits, LogLevel } from '../types.js';
 import { type FlatCapabilities, boundedLog, withLogCapability } from '../capabilities/index.js';
 import { withKeyScope } from '../capabilities/kv-scope.js';

@@ -19,7 +19,8 @@
  *   (binding/empty.ts), so readers of results have one rule for it.
  */
 import { EntryDepth, type EmptyTable, type Engine, type EngineInstance, type LoadRequest } from '../engine.js';
-import { type ErrorContext, PluginStackError, PluginTimeoutError, PluginUnavailableError, TerrariumError, isLimitViolation } from '../errors.js';
+import { type ErrorContext, PluginStackError, PluginTimeoutError, PluginUnavailableError, TerrariumError } from '../errors.js';
+import { isLimitViolation } from './violations.js';
 import type { ExportInfo, PluginMeta } from '../types.js';
 import { pluginNameFrom } from '../binding/failures.js';
 import { isHostStackOverflow } from '../binding/overflow.js';

@@ -1,4 +1,5 @@
-import { OptionsError, formatBytes } from '../errors.js';
+import { OptionsError } from '../errors.js';
+import { formatBytes } from '../bytes.js';
 import type { Limits } from '../types.js';
 
 /** Safe defaults for every plugin; override with `createHost({ limits })` or per plugin with `pluginLimits`. */

@@ -11,8 +11,8 @@ import {
   PluginTimeoutError,
   PluginUnavailableError,
   TerrariumError,
-  isLimitViolation,
 } from '../errors.js';
+import { isLimitViolation } from './violations.js';
 import { type Pin, type Version, followPin } from './versions.js';
 import { unavailableError } from './unavailable.js';
 import { PluginLifecycle } from './lifecycle.js';

@@ -12,7 +12,7 @@
  * - host-calls.ts: Lua -> host calls, awaited host promises, host errors raised into Lua;
  * - limits.ts: deadline, stack and memory budget, wired to the patched fengari's hooks;
  * - failure.ts: what a dead thread failed of, as a TerrariumError;
- * - guard.ts (memory estimate), marshal.ts (value copies), stdlib.ts (random, coroutine),
+ * - memory.ts (memory estimate), marshal.ts (value copies), stdlib.ts (random, coroutine),
  *   text.ts (string helpers), fengari.ts + patches.ts + hooks.ts (the patched fengari).
  */
 import { type Engine, type EngineInstance, type LoadRequest, loadOrDispose } from '../../engine.js';

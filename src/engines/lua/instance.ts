@@ -333,7 +333,7 @@ export class LuaInstance implements EngineInstance, HostCallOwner {
 
   /**
    * A fresh measurement (a walk of the reachable Lua data, sizes estimated per object as in
-   * guard.ts), taken when read: reading it costs O(live objects), calls never do.
+   * memory.ts), taken when read: reading it costs O(live objects), calls never do.
    */
   memoryBytes(): number {
     if (this.disposed) return 0;

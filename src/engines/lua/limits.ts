@@ -10,7 +10,7 @@
  * - stack: the hook bounds the Lua stack of each thread (stackBytes / BYTES_PER_SLOT slots);
  *   fengari bounds nested C calls itself (200), reporting its own overflows (onFault/onCaught:
  *   classified by the error value, never its text);
- * - memory: see guard.ts, plus the compiler's output (onCodeSlice) and large stack growth
+ * - memory: see memory.ts, plus the compiler's output (onCodeSlice) and large stack growth
  *   (onGrowStack).
  * Once a limit trips, `exceeded` is set and nothing the plugin does can carry on past it:
  * - every place where plugin code catches an error (pcall, xpcall, load, coroutine.resume and
@@ -30,7 +30,7 @@ import { guestFailure } from '../../binding/failures.js';
 import { chunkKey, findChunk, keepChunk, pushChunk } from './chunks.js';
 import { fengari, guardHooks } from './fengari.js';
 import type { LoadBuffer } from './hooks.js';
-import { type GuardOwner, MemoryGuard, SLOT_BYTES } from './guard.js';
+import { type GuardOwner, MemoryGuard, SLOT_BYTES } from './memory.js';
 import type { LuaState, TValue } from './marshal.js';
 import { GLUE, ls, raise, tracebackOf } from './text.js';
 
