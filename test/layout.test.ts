@@ -108,4 +108,28 @@ describe('source layout', () => {
     assert.ok(seen.size > 10, 'walked the declarations');
     assert.deepEqual([...external].filter((x) => x === 'ioredis' || x.startsWith('ioredis/')), []);
   });
+
+  it('reads a config visiting each module once: the walk from config/load.ts never comes back to the config stage once it has left it', async () => {
+    // The walk is the one Node's ESM loader makes from `terrarium serve` (cli/serve.ts imports
+    // config/load.ts): depth first along the imports. It leaves the config stage for the stages it
+    // calls (routing's rules, the middleware and service resolvers, kv, stats) and from there may
+    // read only the model below them; an import back into the stage would make it a layer above
+    // and below at once (regression: the old config-check.ts was entered 4 times this way).
+    const obj = (await graph).obj();
+    assert.ok(obj['cli/serve.ts']!.includes('gateway/config/load.ts'), 'serve reads its config through load.ts');
+    const stage = (f: string) => layerOf(f) === LAYERS.findIndex((l) => l.name === 'config');
+    const comebacks: string[] = [];
+    const seen = new Set<string>();
+    const walk = (f: string, trail: string[]) => {
+      const left = trail.some((t) => !stage(t)) && trail.some(stage);
+      if (stage(f) && left) comebacks.push([...trail, f].join(' -> '));
+      const key = `${f}\0${left || !stage(f)}`;
+      if (seen.has(key)) return;
+      seen.add(key);
+      for (const d of obj[f] ?? []) if (d.startsWith('gateway/') || d.startsWith('host/')) walk(d, [...trail, f]);
+    };
+    walk('gateway/config/load.ts', []);
+    assert.ok(seen.size > 20, 'walked the config reader');
+    assert.deepEqual(comebacks, []);
+  });
 });
