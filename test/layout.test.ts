@@ -79,6 +79,17 @@ describe('source layout', () => {
     assert.deepEqual(users, []);
   });
 
+  it('gives the gateway the host only through its public entry, and what both need from shared/ (regression: it borrowed host/log-limit.ts and host/watch.ts)', async () => {
+    const obj = (await graph).obj();
+    // The modules src/index.ts re-exports from: the host's public face, which the gateway may use.
+    const publicHost = new Set(obj['index.ts']!.filter((d) => d.startsWith('host/')));
+    const internals = Object.entries(obj).flatMap(([f, deps]) => (f.startsWith('gateway/') ? deps.filter((d) => d.startsWith('host/') && !publicHost.has(d)).map((d) => `${f} -> ${d}`) : []));
+    assert.deepEqual(internals, []);
+    const shared = Object.keys(obj).filter((f) => f.startsWith('shared/'));
+    assert.ok(shared.length >= 2, 'the shared pieces are there');
+    for (const f of shared) assert.deepEqual(obj[f]!.filter((d) => !d.startsWith('shared/') && !d.startsWith('node_modules')), [], `${f} imports nothing of the host or the gateway`);
+  });
+
   it('keeps the CLI whole under src/cli/', async () => {
     const obj = (await graph).obj();
     const outside = Object.keys(obj).filter((f) => /(^|\/)(cli|command)[^/]*\.ts$/.test(f) && !f.startsWith('cli/'));
