@@ -1,22 +1,12 @@
 /** `terrarium init`: the scaffold passes `terrarium test` at once; bad inputs are one-line usage errors (exit 2). Run through the real CLI. */
 import { describe, it, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { run } from './cli-run.js';
 import { createGateway } from '../dist/gateway/index.js';
 
-const cli = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
-
-function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [cli, ...args], { timeout: 60000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
 
 describe('terrarium init', () => {
   let root: string;

@@ -5,19 +5,11 @@ import { execFile, spawn } from 'node:child_process';
 import { appendFile, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { cli, run } from './cli-run.js';
 import { fileURLToPath } from 'node:url';
 import { fixtureDir } from './engines/conformance.js';
 
-const cli = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const examples = fileURLToPath(new URL('../scripts-examples', import.meta.url));
-
-function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [cli, ...args], { timeout: 30000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
 
 describe('terrarium CLI', () => {
   let dir: string;

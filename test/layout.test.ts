@@ -79,6 +79,17 @@ describe('source layout', () => {
     assert.deepEqual(users, []);
   });
 
+  it('gives the gateway the host only through its public entry, and what both need from shared/ (regression: it borrowed host/log-limit.ts and host/watch.ts)', async () => {
+    const obj = (await graph).obj();
+    // The modules src/index.ts re-exports from: the host's public face, which the gateway may use.
+    const publicHost = new Set(obj['index.ts']!.filter((d) => d.startsWith('host/')));
+    const internals = Object.entries(obj).flatMap(([f, deps]) => (f.startsWith('gateway/') ? deps.filter((d) => d.startsWith('host/') && !publicHost.has(d)).map((d) => `${f} -> ${d}`) : []));
+    assert.deepEqual(internals, []);
+    const shared = Object.keys(obj).filter((f) => f.startsWith('shared/'));
+    assert.ok(shared.length >= 2, 'the shared pieces are there');
+    for (const f of shared) assert.deepEqual(obj[f]!.filter((d) => !d.startsWith('shared/') && !d.startsWith('node_modules')), [], `${f} imports nothing of the host or the gateway`);
+  });
+
   it('keeps the CLI whole under src/cli/', async () => {
     const obj = (await graph).obj();
     const outside = Object.keys(obj).filter((f) => /(^|\/)(cli|command)[^/]*\.ts$/.test(f) && !f.startsWith('cli/'));
@@ -107,5 +118,29 @@ describe('source layout', () => {
     visit(path.join(src, '..', 'dist', 'gateway', 'index.d.ts'));
     assert.ok(seen.size > 10, 'walked the declarations');
     assert.deepEqual([...external].filter((x) => x === 'ioredis' || x.startsWith('ioredis/')), []);
+  });
+
+  it('reads a config visiting each module once: the walk from config/load.ts never comes back to the config stage once it has left it', async () => {
+    // The walk is the one Node's ESM loader makes from `terrarium serve` (cli/serve.ts imports
+    // config/load.ts): depth first along the imports. It leaves the config stage for the stages it
+    // calls (routing's rules, the middleware and service resolvers, kv, stats) and from there may
+    // read only the model below them; an import back into the stage would make it a layer above
+    // and below at once (regression: the old config-check.ts was entered 4 times this way).
+    const obj = (await graph).obj();
+    assert.ok(obj['cli/serve.ts']!.includes('gateway/config/load.ts'), 'serve reads its config through load.ts');
+    const stage = (f: string) => layerOf(f) === LAYERS.findIndex((l) => l.name === 'config');
+    const comebacks: string[] = [];
+    const seen = new Set<string>();
+    const walk = (f: string, trail: string[]) => {
+      const left = trail.some((t) => !stage(t)) && trail.some(stage);
+      if (stage(f) && left) comebacks.push([...trail, f].join(' -> '));
+      const key = `${f}\0${left || !stage(f)}`;
+      if (seen.has(key)) return;
+      seen.add(key);
+      for (const d of obj[f] ?? []) if (d.startsWith('gateway/') || d.startsWith('host/')) walk(d, [...trail, f]);
+    };
+    walk('gateway/config/load.ts', []);
+    assert.ok(seen.size > 20, 'walked the config reader');
+    assert.deepEqual(comebacks, []);
   });
 });

@@ -17,8 +17,8 @@ import { makePin, type PluginPin } from './pin.js';
 import { makeProxy, type PluginProxy } from '../binding/proxy.js';
 import { HOST_EVENTS, HostEvents, type HostEventName, type HostListener } from './events.js';
 import { makeTrustStore } from './trust.js';
-import { LogLimiter } from './log-limit.js';
-import type { PluginWatcher } from './watch.js';
+import { LogLimiter } from '../shared/log-limit.js';
+import type { PluginWatcher } from '../shared/watch.js';
 import { type HostOptions, checkOptions, settingsFrom } from './options.js';
 import { discover, isPluginFile, listPluginFiles, shownPathIn } from './files.js';
 import { Builder, checkTraits } from './builder.js';
@@ -143,7 +143,7 @@ export async function createHost(options: HostOptions): Promise<Host> {
     await reconciler.loadInitial(files);
     if (settings.debounceMs !== undefined) {
       // chokidar is loaded only by hosts that watch.
-      const { watchPlugins } = await import('./watch.js');
+      const { watchPlugins } = await import('../shared/watch.js');
       watcher = await watchPlugins({
         dir: options.dir === undefined ? undefined : dir,
         files: (options.files ?? []).map((f) => path.resolve(f)),

@@ -9,7 +9,7 @@ import { MAX_DEPTH, encodeWire, isWireFailure } from '../binding/wire.js';
 import { resolveNumbers } from './limits.js';
 import type { LifecyclePolicy } from './plugin.js';
 import type { TrustOptions } from './trust.js';
-import type { LogRate } from './log-limit.js';
+import type { LogRate } from '../shared/log-limit.js';
 import { type PluginGrants, checkGrants } from '../capabilities/grants.js';
 
 export interface HostOptions {

@@ -1,12 +1,12 @@
 /**
  * Following the configuration files: the static file and, with `providers.file`, the dynamic
  * files or their directory (and its subdirectories, which files.ts reads too). The host's watcher
- * (host/watch.ts: chokidar plus node's fs.watch, debounced into batches) does the watching, so
+ * (shared/watch.ts: chokidar plus node's fs.watch, debounced into batches) does the watching, so
  * editors that save in several steps cause one reload, as they cause one plugin reload.
  */
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { PluginWatcher } from '../../host/watch.js';
+import type { PluginWatcher } from '../../shared/watch.js';
 
 /** Quiet period before a reload: a save in several steps is read once, complete. */
 const DEBOUNCE_MS = 100;
@@ -27,7 +27,7 @@ async function subdirectories(dir: string): Promise<string[]> {
  */
 export async function watchConfigFiles(file: string, paths: readonly string[], onChange: () => void, onError: (e: Error) => void): Promise<PluginWatcher> {
   // chokidar is loaded only by gateways that watch.
-  const { watchPlugins } = await import('../../host/watch.js');
+  const { watchPlugins } = await import('../../shared/watch.js');
   const nested = (await Promise.all(paths.map(subdirectories))).flat();
   const files = [file, ...paths, ...nested].map((p) => path.resolve(p));
   return watchPlugins({

@@ -9,7 +9,7 @@ import querystring from 'node:querystring';
 import type { Duplex, Readable } from 'node:stream';
 import { GatewayError, PluginThrownError, TerrariumError } from '../../errors.js';
 import type { Host } from '../../host/host.js';
-import { LogLimiter } from '../../host/log-limit.js';
+import { LogLimiter } from '../../shared/log-limit.js';
 import type { PluginPin } from '../../host/pin.js';
 import type { Logger } from '../../types.js';
 import { middlewareFailureBody, type ActiveMiddleware } from '../middleware/plugin.js';

@@ -11,7 +11,7 @@
 import { Ajv, type ValidateFunction } from 'ajv';
 import { MiddlewareResultError } from '../../errors.js';
 import { isEmptyTable } from '../../binding/empty.js';
-import { LogLimiter } from '../../host/log-limit.js';
+import { LogLimiter } from '../../shared/log-limit.js';
 import type { Host } from '../../host/host.js';
 import type { PluginInfo } from '../../host/plugin.js';
 import type { GatewayStats, MiddlewareStats } from '../stats/stats.js';

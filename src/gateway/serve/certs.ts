@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
-import type { PluginWatcher } from '../../host/watch.js';
+import type { PluginWatcher } from '../../shared/watch.js';
 import type { Logger } from '../../types.js';
 import type { CertFiles, ResolvedTlsOptions } from '../config/model.js';
 import { defaultTlsOptions, loadCertificate, type Loaded } from '../config/tls.js';
@@ -137,7 +137,7 @@ export class CertStore {
     if (this.files.length === 0) return;
     // The host's watcher (chokidar, loaded only here) batches the events: cert and key are usually
     // written one after the other, and are read once both are there.
-    const { watchPlugins } = await import('../../host/watch.js');
+    const { watchPlugins } = await import('../../shared/watch.js');
     const watcher = await watchPlugins({
       dir: undefined,
       files: this.files.flatMap((f) => [f.certFile, f.keyFile]),

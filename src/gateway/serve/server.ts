@@ -14,7 +14,7 @@ import { ReplayRecorder } from '../stats/recorder.js';
 import { createHost, type Host, type HostOptions } from '../../host/host.js';
 import { envoyCapability } from '../middleware/envoy/index.js';
 import { ConfigError, TerrariumError } from '../../errors.js';
-import type { PluginWatcher } from '../../host/watch.js';
+import type { PluginWatcher } from '../../shared/watch.js';
 import type { Logger } from '../../types.js';
 import { readConfig, sortIssues } from '../config/load.js';
 import { experimentalPluginIssues, pluginLimitIssues } from '../config/check.js';
