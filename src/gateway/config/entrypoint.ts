@@ -2,7 +2,8 @@
  * `entryPoints.<name>` beyond the address, in the shape of Traefik's static configuration:
  * `forwardedHeaders` (trustedIPs, insecure), `transport.respondingTimeouts` (readTimeout 60s,
  * writeTimeout 0 = none, idleTimeout 180s, Traefik's defaults), `transport.maxConnections` (ours;
- * 0 = no limit, as Traefik has none) and `http.tls` (terminate TLS; its certResolver/options/domains are the defaults of the entry point's routers).
+ * 0 = no limit, as Traefik has none), `transport.lifeCycle` (shutdown: accept grace, then grace for
+ * requests in flight), `proxyProtocol` (serve/proxy-protocol.ts) and `http.tls` (terminate TLS; its certResolver/options/domains are the defaults of the entry point's routers).
  */
 import { BlockList } from 'node:net';
 import type { ForwardedPolicy } from '../routing/forwarded.js';
@@ -42,6 +43,19 @@ export const ENTRY_POINT_PROPERTIES = {
         properties: { readTimeout: durationSchema, writeTimeout: durationSchema, idleTimeout: durationSchema },
       },
       maxConnections: { type: 'integer', minimum: 0 },
+      lifeCycle: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { requestAcceptGraceTimeout: durationSchema, graceTimeOut: durationSchema },
+      },
+    },
+  },
+  proxyProtocol: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      trustedIPs: { type: 'array', items: { type: 'string', minLength: 1 }, description: 'IP addresses or CIDR ranges whose PROXY header is used' },
+      insecure: { type: 'boolean' },
     },
   },
   http: {
@@ -81,25 +95,35 @@ export function resolveEntryPointOptions(
     const problem = addToBlockList(trusted, ip);
     if (problem) issue([...base, 'forwardedHeaders', 'trustedIPs', i], `${problem} (got "${ip}")`);
   });
-  const t = o.transport?.respondingTimeouts ?? {};
-  const dur = (key: 'readTimeout' | 'writeTimeout' | 'idleTimeout', dflt: number): number => {
-    const v = t[key];
+  let proxyTrusted: BlockList | undefined;
+  (o.proxyProtocol?.trustedIPs ?? []).forEach((ip, i) => {
+    proxyTrusted ??= new BlockList();
+    const problem = addToBlockList(proxyTrusted, ip);
+    if (problem) issue([...base, 'proxyProtocol', 'trustedIPs', i], `${problem} (got "${ip}")`);
+  });
+  const durIn = (section: 'respondingTimeouts' | 'lifeCycle', v: Duration | undefined, key: string, dflt: number): number => {
     if (v === undefined) return dflt;
     const n = parseDuration(v);
     if (!Number.isFinite(n) || n < 0) {
-      issue([...base, 'transport', 'respondingTimeouts', key], 'must be a duration, e.g. 500ms or 60s (0 = none)');
+      issue([...base, 'transport', section, key], 'must be a duration, e.g. 500ms or 60s (0 = none)');
       return dflt;
     }
     return n;
   };
+  const t = o.transport?.respondingTimeouts ?? {};
+  const dur = (key: 'readTimeout' | 'writeTimeout' | 'idleTimeout', dflt: number): number => durIn('respondingTimeouts', t[key], key, dflt);
+  const lc = o.transport?.lifeCycle ?? {};
   const opts = {
     forwarded: { insecure: o.forwardedHeaders?.insecure ?? false, trusted },
     readTimeoutMs: dur('readTimeout', 60_000),
     writeTimeoutMs: dur('writeTimeout', 0),
     idleTimeoutMs: dur('idleTimeout', 180_000),
     maxConnections: o.transport?.maxConnections ?? 0,
+    ...(o.proxyProtocol ? { proxyProtocol: { insecure: o.proxyProtocol.insecure ?? false, trusted: proxyTrusted } } : {}),
+    // Traefik's defaults: no accept grace, 10s for the requests in flight.
+    lifeCycle: { acceptGraceMs: durIn('lifeCycle', lc.requestAcceptGraceTimeout, 'requestAcceptGraceTimeout', 0), graceMs: durIn('lifeCycle', lc.graceTimeOut, 'graceTimeOut', 10_000) },
     tls: o.http?.tls !== undefined && o.http.tls !== false,
     ...(o.http?.tls && typeof o.http.tls === 'object' ? { tlsDefaults: o.http.tls } : {}),
   };
-  return { ...opts, signature: JSON.stringify([o.forwardedHeaders ?? null, o.transport ?? null, o.http?.tls ?? null]) };
+  return { ...opts, signature: JSON.stringify([o.forwardedHeaders ?? null, o.transport ?? null, o.http?.tls ?? null, o.proxyProtocol ?? null]) };
 }

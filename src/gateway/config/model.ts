@@ -354,7 +354,11 @@ export interface EntryPointConfig {
     };
     /** Concurrent connections accepted; more are closed at once (default 0 = no limit). */
     maxConnections?: number;
+    /** On shutdown: keep accepting for requestAcceptGraceTimeout (default 0), then let requests in flight finish for graceTimeOut (default 10s). */
+    lifeCycle?: { requestAcceptGraceTimeout?: Duration; graceTimeOut?: Duration };
   };
+  /** The PROXY protocol header (v1, v2) from `trustedIPs` (or anyone with `insecure`) sets the client address. */
+  proxyProtocol?: { trustedIPs?: string[]; insecure?: boolean };
   /** `http.tls: {}` terminates TLS with the certificates of the top-level `tls.certificates`. */
   http?: {
     tls?: boolean | RouterTlsConfig;
@@ -372,6 +376,10 @@ export interface EntryPointOptions {
   writeTimeoutMs: number;
   idleTimeoutMs: number;
   maxConnections: number;
+  /** `proxyProtocol`, when set: whose PROXY header sets the client address. */
+  proxyProtocol?: ForwardedPolicy;
+  /** `transport.lifeCycle`, in milliseconds. */
+  lifeCycle: { acceptGraceMs: number; graceMs: number };
   tls: boolean;
   /** The entry point's `http.tls` defaults, for its routers without a `tls` of their own. */
   tlsDefaults?: RouterTlsConfig;

@@ -15,6 +15,7 @@ import type { Logger } from '../../types.js';
 import type { CertStore } from './certs.js';
 import type { ResolvedTlsOptions } from '../config/model.js';
 import { addHttp2, type H2Side } from './h2.js';
+import { acceptProxyProtocol } from './proxy-protocol.js';
 import { createAdminServer, type AdminSource } from '../admin/api.js';
 import { adminAuth } from '../admin/auth.js';
 
@@ -52,7 +53,7 @@ export interface EntryPointTls {
 }
 
 /** Create (not yet listening) the server of one entry point. */
-export function createEntryPointServer(ep: EntryPointOptions, secure: EntryPointTls | undefined, handlers: EntryPointHandlers): http.Server {
+export function createEntryPointServer(ep: EntryPointOptions, secure: EntryPointTls | undefined, handlers: EntryPointHandlers, logger?: Logger): http.Server {
   const certs = secure?.certs;
   const read = ep.readTimeoutMs;
   const options: http.ServerOptions = {
@@ -69,6 +70,8 @@ export function createEntryPointServer(ep: EntryPointOptions, secure: EntryPoint
     const protocols = secure.alpnChallenge ? [...secure.options.alpnProtocols, 'acme-tls/1'] : secure.options.alpnProtocols;
     h2Sides.set(server, addHttp2(server as https.Server, () => protocols, handlers.request));
   }
+  // After addHttp2: its secureConnection dispatch is in place, so the proxied address reaches h2 sockets too.
+  if (ep.proxyProtocol) acceptProxyProtocol(server, ep.proxyProtocol, ep.readTimeoutMs, (peer, reason) => logger?.debug({ peer, reason }, `PROXY protocol header refused: ${reason}`));
   if (ep.maxConnections > 0) server.maxConnections = ep.maxConnections;
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     // Once a response has started on this connection, there is nothing left to say: close it.

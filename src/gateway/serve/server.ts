@@ -56,6 +56,8 @@ class GatewayImpl implements Gateway {
   private watcher: PluginWatcher | undefined;
   private unsubscribe: (() => void)[] = [];
   private closed: Promise<void> | undefined;
+  /** close() was called: /ping answers its terminating status, even while new requests are still accepted (lifeCycle). */
+  private terminating = false;
   /** The Redis provider, when `providers.redis` is configured (its routers/middlewares/services are laid over the file's). */
   private provider: RedisProvider | undefined;
   /** What the admin API and cluster workers read: the host, the counters, the routing table in force. */
@@ -131,7 +133,7 @@ class GatewayImpl implements Gateway {
       // Traefik's ping, metrics and insecure API are answered on their entry point before routing.
       const internal = on
         ? internalHandler(this.view, {
-            ...(on.ping && t.ping ? { ping: { terminating: () => this.dispatch.closing, terminatingStatusCode: t.ping.terminatingStatusCode } } : {}),
+            ...(on.ping && t.ping ? { ping: { terminating: () => this.terminating, terminatingStatusCode: t.ping.terminatingStatusCode } } : {}),
             ...(on.metrics && t.metrics ? { metrics: { routers: t.metrics.routers, services: t.metrics.services } } : {}),
             ...(on.api ? { api: true } : {}),
           })
@@ -147,7 +149,7 @@ class GatewayImpl implements Gateway {
             }
           : route,
         upgrade: (req, socket, head) => this.dispatch.handleUpgrade(name, req, socket, head),
-      });
+      }, this.logger);
       this.servers.set(name, server);
       this.bound[name] = await listenOn(server, ep, `entryPoints.${name}`, config.file, ep.tls);
     }
@@ -259,9 +261,18 @@ class GatewayImpl implements Gateway {
   }
 
   private async shutdown(): Promise<void> {
-    this.dispatch.closing = true;
+    this.terminating = true;
     for (const u of this.unsubscribe) u();
     await this.watcher?.close().catch(() => undefined);
+    // Traefik's lifeCycle.requestAcceptGraceTimeout: requests are still accepted and served as
+    // usual (a load balancer in front notices /ping's terminating status and stops sending).
+    const eps = [...this.startConfig.entryPoints.values()];
+    const acceptGrace = this.started ? Math.max(0, ...eps.map((ep) => ep.lifeCycle.acceptGraceMs)) : 0;
+    if (acceptGrace > 0) {
+      this.logger.info({ requestAcceptGraceTimeoutMs: acceptGrace }, 'shutting down: still accepting requests for the accept grace period');
+      await new Promise<void>((resolve) => setTimeout(resolve, acceptGrace));
+    }
+    this.dispatch.closing = true;
     const closedServers = [...this.servers.values()].map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
     // Idle keep-alive connections are closed now; busy ones get `connection: close` on their response.
     for (const s of this.servers.values()) s.closeIdleConnections();
@@ -274,7 +285,7 @@ class GatewayImpl implements Gateway {
           timer = setTimeout(() => {
             this.logger.warn({ inFlight: this.dispatch.pending }, 'shutdown timeout: closing connections with requests in flight');
             resolve();
-          }, this.options.shutdownTimeoutMs ?? 10_000);
+          }, this.options.shutdownTimeoutMs ?? Math.max(0, ...eps.map((ep) => ep.lifeCycle.graceMs)));
         }),
       ]);
       clearTimeout(timer);

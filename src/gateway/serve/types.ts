@@ -17,7 +17,7 @@ export interface GatewayOptions {
   logger?: Logger;
   /** Reload the config file when it changes (default: true when the config is a file path). */
   watchConfig?: boolean;
-  /** How long close() waits for requests in flight before cutting their connections (default 10000 ms). */
+  /** How long close() waits for requests in flight before cutting their connections (default: the entry points' longest lifeCycle.graceTimeOut, 10000 ms unless set). */
   shutdownTimeoutMs?: number;
   /** Serve the config's admin address (default true; cluster workers leave it to the primary, see cluster.ts). */
   admin?: boolean;
