@@ -10,8 +10,10 @@
  *                   odd calls carry x-block (so both result shapes are copied out).
  *   readAll(req)    the same request in; reads every header and returns { setHeaders } with 10
  *                   headers (x-echo-<name>: value), so a large result is copied out too.
+ *   readStr(req)    the same request in; builds strings: for every header returns 'x-seen-<name>' =
+ *                   '<value length>:<method>' (issue 28's string-building read-all workload).
  * Also the copy floors: JSON.parse(JSON.stringify(req)) in V8 (the request workload's), and for
- * readAll a V8 JSON round trip of the request in and of the 10-header result out.
+ * readAll and readStr a V8 JSON round trip of the request in and of the 10-header result out.
  *
  * Breakdown of one request call, per engine, measured by difference between workloads of a
  * second plugin written to a temp directory at run time (same host, same run):
@@ -68,6 +70,7 @@ interface BenchApi {
   two(a: string, b: string): number;
   onRequest(req: Req): { status: number } | { setHeader: Record<string, string> };
   readAll(req: Req): { setHeaders: Record<string, string> };
+  readStr(req: Req): { setHeaders: Record<string, string> };
 }
 
 /** JSON with sorted keys: Lua tables have no key order, so results are compared canonically. */
@@ -92,6 +95,11 @@ const plain: BenchApi = {
   readAll(req) {
     const out: Record<string, string> = {};
     for (const k in req.headers) out[`x-echo-${k}`] = req.headers[k]!;
+    return { setHeaders: out };
+  },
+  readStr(req) {
+    const out: Record<string, string> = {};
+    for (const k in req.headers) out['x-seen-' + k] = String(req.headers[k]!.length) + ':' + req.method;
     return { setHeaders: out };
   },
 };
@@ -143,6 +151,7 @@ async function loadTarget(file: string, label: string): Promise<Target | string>
     ['onRequest(pass)', api.onRequest(REQ_PASS), plain.onRequest(REQ_PASS)],
     ['onRequest(block)', api.onRequest(REQ_BLOCK), plain.onRequest(REQ_BLOCK)],
     ['readAll()', api.readAll(REQ_PASS), plain.readAll(REQ_PASS)],
+    ['readStr()', api.readStr(REQ_PASS), plain.readStr(REQ_PASS)],
   ];
   for (const [what, got, want] of checks) {
     if (canonical(got) !== canonical(want)) {
@@ -153,7 +162,7 @@ async function loadTarget(file: string, label: string): Promise<Target | string>
   return { label, engine: info.engine, api, host };
 }
 
-function contenders(workload: 'noop' | 'two' | 'request' | 'readAll', targets: readonly Target[]): Contender[] {
+function contenders(workload: 'noop' | 'two' | 'request' | 'readAll' | 'readStr', targets: readonly Target[]): Contender[] {
   const list: Contender[] = [];
   switch (workload) {
     case 'noop':
@@ -177,6 +186,15 @@ function contenders(workload: 'noop' | 'two' | 'request' | 'readAll', targets: r
         fn: (i) => JSON.parse(JSON.stringify(plain.readAll(JSON.parse(JSON.stringify(REQS[i & 1]!)) as Req))) as unknown,
       });
       for (const t of targets) list.push({ label: t.label, kind: 'plugin', engine: t.engine, fn: (i) => t.api.readAll(REQS[i & 1]!) });
+      break;
+    case 'readStr':
+      list.push({ label: 'plain JS function', kind: 'baseline', fn: (i) => plain.readStr(REQS[i & 1]!) });
+      list.push({
+        label: READALL_FLOOR,
+        kind: 'floor',
+        fn: (i) => JSON.parse(JSON.stringify(plain.readStr(JSON.parse(JSON.stringify(REQS[i & 1]!)) as Req))) as unknown,
+      });
+      for (const t of targets) list.push({ label: t.label, kind: 'plugin', engine: t.engine, fn: (i) => t.api.readStr(REQS[i & 1]!) });
       break;
   }
   return list;
@@ -308,7 +326,7 @@ export async function runCalls(log: (line: string) => void = console.log): Promi
   // Warm-up: every engine runs a mix of all workloads for WARMUP_MS; the baselines a little too.
   for (const t of targets) {
     log(`warming up ${t.label} for ${WARMUP_MS} ms...`);
-    runFor(WARMUP_MS, (i) => (i % 4 === 0 ? t.api.noop() : i % 4 === 1 ? t.api.two(A, B) : i % 4 === 2 ? t.api.onRequest(REQS[(i >> 2) & 1]!) : t.api.readAll(REQ_PASS)));
+    runFor(WARMUP_MS, (i) => (i % 4 === 0 ? t.api.noop() : i % 4 === 1 ? t.api.two(A, B) : i % 4 === 2 ? t.api.onRequest(REQS[(i >> 2) & 1]!) : (i >> 2) & 1 ? t.api.readAll(REQ_PASS) : t.api.readStr(REQ_PASS)));
   }
   runFor(300, (i) => (i % 3 === 0 ? plain.noop() : i % 3 === 1 ? plain.two(A, B) : JSON.parse(JSON.stringify(plain.onRequest(REQS[i & 1]!)))));
 
@@ -319,6 +337,7 @@ export async function runCalls(log: (line: string) => void = console.log): Promi
     ['two', "two('GET', '/api/users/42') -> 16"],
     ['request', 'onRequest(req), 10 headers, pass/block alternating'],
     ['readAll', 'readAll(req): reads every header, returns 10 headers'],
+    ['readStr', "readStr(req): every header, 10 built strings ('x-seen-' .. k = #v .. ':' .. method)"],
   ] as const;
   for (const [w, title] of workloads) {
     const list = contenders(w, targets);
@@ -393,12 +412,15 @@ export async function runCalls(log: (line: string) => void = console.log): Promi
   );
   // The fast-path targets: each engine against the copy floor of the same workload, same run.
   const floorAll = figures[`readAll/${READALL_FLOOR}`];
+  const floorStr = figures[`readStr/${READALL_FLOOR}`];
   const fastRows: string[][] = [];
   for (const t of targets) {
     const req = figures[`request/${t.label}`]!;
     const all = figures[`readAll/${t.label}`]!;
     fastRows.push([t.label, 'request / its copy floor', `${fmt(req / floor!)}x`, '<= 1.0x', verdict(req / floor! <= 1)]);
     fastRows.push([t.label, 'readAll / its copy floor', `${fmt(all / floorAll!)}x`, '<= 2.0x', verdict(all / floorAll! <= 2)]);
+    const str = figures[`readStr/${t.label}`]!;
+    fastRows.push([t.label, 'readStr (string building) / its copy floor', `${fmt(str / floorStr!)}x`, '<= 2.0x', verdict(str / floorStr! <= 2)]);
   }
   const fast = table(['engine', 'ratio', 'measured', 'target', 'met?'], fastRows);
   const luaJs = jsUs !== undefined && luaUs !== undefined ? `Lua/JS ratio, request workload: **${fmt(luaUs / jsUs)}x** (target <= 1.5x: ${verdict(luaUs / jsUs <= 1.5)}).` : 'Lua/JS ratio, request workload: - (no Lua rows in this run).';

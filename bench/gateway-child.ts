@@ -7,12 +7,17 @@
  *                                                      the floor: a bare node:http reverse proxy; with spinUs,
  *                                                      it also spins that many µs of plain JS per request
  *   node --import tsx bench/gateway-child.ts gateway <config>    terrarium's gateway on a JSON config file
+ *   node --import tsx bench/gateway-child.ts rate <url> <req/s> <seconds> <headers JSON>
+ *                                                      the fixed-rate load generator: autocannon at --overallRate,
+ *                                                      every response's latency kept in µs (autocannon's own
+ *                                                      histogram has whole milliseconds); prints one JSON line
  *
  * Run alone (e.g. to profile): npm run build && node --cpu-prof --import tsx bench/gateway-child.ts gateway /tmp/x.json
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createGateway, type GatewayConfig } from 'terrarium-plugins/gateway';
 
 const [mode, arg, extra] = process.argv.slice(2);
@@ -66,7 +71,26 @@ async function main(): Promise<void> {
     process.on('SIGTERM', () => void gw.close().then(() => process.exit(0)));
     return;
   }
-  throw new Error(`unknown mode ${mode}; expected upstream, bare or gateway`);
+  if (mode === 'rate') {
+    const [, , rate, seconds, headers] = process.argv.slice(2);
+    const autocannon = createRequire(import.meta.url)('autocannon') as (o: object) => import('node:events').EventEmitter & { stop(): void };
+    const us: number[] = [];
+    let non2xx = 0;
+    // Coordinated omission: autocannon at a fixed rate sends on its own clock; the latency is
+    // measured from each request's send, so a stall shows up as the requests that waited behind it.
+    const run = autocannon({ url: arg, connections: 8, overallRate: Number(rate), duration: Number(seconds), headers: JSON.parse(headers!) as Record<string, string> });
+    run.on('response', (_c: unknown, status: number, _bytes: number, ms: number) => {
+      if (status >= 200 && status < 300) us.push(ms * 1000);
+      else non2xx++;
+    });
+    run.on('done', () => {
+      us.sort((a, b) => a - b);
+      const q = (p: number) => us[Math.min(us.length - 1, Math.floor(p * us.length))] ?? NaN;
+      process.stdout.write(`${JSON.stringify({ count: us.length, non2xx, p50: q(0.5), p90: q(0.9), p99: q(0.99) })}\n`);
+    });
+    return;
+  }
+  throw new Error(`unknown mode ${mode}; expected upstream, bare, gateway or rate`);
 }
 
 main().catch((e: unknown) => {

@@ -9,6 +9,8 @@
  *   - lua1:   the same middleware in Lua;
  *   - envoy1: the same logic as an Envoy Lua filter run unchanged (docs/envoy.md);
  *   - chain5: a chain of five such middlewares (JS, Lua, JS, Lua, JS);
+ *   - jsrs / luars: one middleware doing the string-building read-all workload (bench/calls.ts's
+ *             readStr: reads every header, returns ten 'x-seen-<name>' = '<length>:<method>' headers);
  *   - bare30: calibration, the bare proxy spinning 30 µs of plain JS per request (no sandbox): what
  *             a per-request cost the size of one sandboxed call does to throughput in this layout;
  *   - bi3:    a chain of three built-in middlewares: stripPrefix, headers (a request and a response
@@ -19,6 +21,10 @@
  * rounds, in alternating order (ABCDE, EDCBA, ...) so that drift in the machine's load does not
  * favour one of them. Ratios are taken within each round and summarised by their median over the
  * rounds (paired comparison); req/s, latency and CPU figures are medians over the rounds.
+ * Then latency at a fixed moderate rate: half of the no-middleware gateway's saturated req/s, sent by
+ * autocannon at --overallRate from a child (gateway-child.ts rate) that keeps every latency in µs;
+ * bare, gw0, js1 and lua1 (those selected) in GW_BENCH_RATE_ROUNDS (3) alternating rounds; the p99
+ * added by one middleware is the median over rounds of (p99 scenario - p99 gw0).
  *
  * Run:   npm run bench:gateway   (= npm run build && node --import tsx bench/gateway.ts; ~2 minutes)
  * Knobs: GW_BENCH_SECONDS (4) per measurement, GW_BENCH_WARMUP (3) seconds, GW_BENCH_ROUNDS (5),
@@ -38,6 +44,8 @@ const SECONDS = Number(process.env.GW_BENCH_SECONDS ?? 4);
 const WARMUP = Number(process.env.GW_BENCH_WARMUP ?? 3);
 const ROUNDS = Number(process.env.GW_BENCH_ROUNDS ?? 5);
 const CONNECTIONS = Number(process.env.GW_BENCH_CONNECTIONS ?? 32);
+const RATE_ROUNDS = Number(process.env.GW_BENCH_RATE_ROUNDS ?? 3);
+const RATE_KEYS = ['bare', 'gw0', 'js1', 'lua1'];
 const CHILD = path.join(BENCH_DIR, 'gateway-child.ts');
 const AUTOCANNON = createRequire(import.meta.url).resolve('autocannon/autocannon.js');
 
@@ -59,6 +67,22 @@ end
 return M
 `;
 /** The same logic as an Envoy Lua filter, run unchanged (docs/envoy.md): one header read, one added. */
+/** The string-building read-all workload (bench/calls.ts readStr) as a middleware. */
+const JS_RS_MW = `export const meta = { name: 'js-rs', version: '1.0.0', apiVersion: 1 };
+export function onRequest(req) {
+  const out = {};
+  for (const k in req.headers) out['x-seen-' + k] = String(String(req.headers[k]).length) + ':' + req.method;
+  return { setHeaders: out };
+}
+`;
+const LUA_RS_MW = `local M = { meta = { name = 'lua-rs', version = '1.0.0', apiVersion = 1 } }
+function M.onRequest(req)
+  local out = {}
+  for k, v in pairs(req.headers) do out['x-seen-' .. k] = tostring(#tostring(v)) .. ':' .. req.method end
+  return { setHeaders = out }
+end
+return M
+`;
 const ENVOY_MW = `function envoy_on_request(request_handle)
   if request_handle:headers():get("x-block") then
     request_handle:respond({ [":status"] = "403" }, "")
@@ -116,6 +140,8 @@ const ALL_SCENARIOS: Scenario[] = [
   { key: 'lua1h', label: 'gateway, 1 Lua middleware declaring requestHeaders [x-block]', middlewares: ['lua-h'] },
   { key: 'chain5h', label: 'gateway, chain of 5 declaring requestHeaders [x-block]', middlewares: ['js-h', 'lua-h', 'js-h2', 'lua-h2', 'js-h3'] },
   { key: 'envoy1', label: 'gateway, 1 Envoy Lua filter (the lua1 logic in Envoy\'s API)', middlewares: ['lua-envoy'] },
+  { key: 'jsrs', label: 'gateway, 1 JS middleware, string-building read-all', middlewares: ['js-rs'] },
+  { key: 'luars', label: 'gateway, 1 Lua middleware, string-building read-all', middlewares: ['lua-rs'] },
   { key: 'bare30', label: 'calibration: bare proxy + 30 µs of plain JS per request', middlewares: [] },
   { key: 'bi3', label: 'gateway, 3 built-ins (stripPrefix, headers, rateLimit)', middlewares: Object.keys(BUILTIN_CHAIN), defs: BUILTIN_CHAIN },
   { key: 'pl3', label: 'gateway, the same 3 as JS plugins', middlewares: Object.keys(PLUGIN_CHAIN) },
@@ -215,6 +241,32 @@ async function autocannon(url: string, seconds: number, proxyPid?: number, admin
   return { ...run, callUs };
 }
 
+interface RateRun {
+  count: number;
+  non2xx: number;
+  p50: number;
+  p90: number;
+  p99: number;
+}
+
+/** Fixed-rate load from its own process; latencies in µs. */
+function atRate(url: string, rate: number, seconds: number): Promise<RateRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, 'rate', `${url}/api/users/42`, String(rate), String(seconds), JSON.stringify(HEADERS)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.on('exit', (code) => {
+      try {
+        resolve(JSON.parse(out) as RateRun);
+      } catch (e) {
+        reject(new Error(`rate child exited with ${code}: ${out.slice(0, 200)} (${(e as Error).message})`));
+      }
+    });
+  });
+}
+
 /** Run the whole scenario; returns the Markdown section (also printed). */
 export async function runGateway(): Promise<ScenarioResult & { figures: Record<string, Run> }> {
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'terrarium-gw-bench-'));
@@ -228,6 +280,8 @@ export async function runGateway(): Promise<ScenarioResult & { figures: Record<s
     for (const n of ['lua-h', 'lua-h2']) await writeFile(path.join(plugins, `${n}.lua`), LUA_MW(n, true));
     for (const [n, src] of Object.entries(PLUGIN_CHAIN)) await writeFile(path.join(plugins, `${n}.js`), src);
     await writeFile(path.join(plugins, 'lua-envoy.lua'), ENVOY_MW);
+    await writeFile(path.join(plugins, 'js-rs.js'), JS_RS_MW);
+    await writeFile(path.join(plugins, 'lua-rs.lua'), LUA_RS_MW);
 
     const up = await startChild(['upstream']);
     children.push(up.child);
@@ -293,6 +347,34 @@ export async function runGateway(): Promise<ScenarioResult & { figures: Record<s
         },
       };
     }
+    // Latency at a fixed moderate rate (half of saturation), µs resolution.
+    const rateKeys = RATE_KEYS.filter((k) => urls.has(k));
+    const satRef = fig.gw0?.rps ?? fig.bare?.rps ?? NaN;
+    const rate = Math.max(1, Math.round(satRef / 2));
+    const rateRuns = new Map<string, RateRun[]>(rateKeys.map((k) => [k, []]));
+    if (rateKeys.length > 0 && Number.isFinite(rate)) {
+      console.log(`fixed rate: ${rate} req/s (half of ${fig.gw0 ? 'gw0' : 'bare'}'s saturated median), ${RATE_ROUNDS} rounds of ${SECONDS} s`);
+      for (let round = 1; round <= RATE_ROUNDS; round++) {
+        for (const k of round % 2 === 1 ? rateKeys : [...rateKeys].reverse()) {
+          const r = await atRate(urls.get(k)!, rate, SECONDS);
+          rateRuns.get(k)!.push(r);
+          console.log(`  rate round ${round} ${k.padEnd(6)} p50 ${fmt(r.p50)} µs  p99 ${fmt(r.p99)} µs  (${r.count} responses${r.non2xx ? `, ${r.non2xx} non-2xx` : ''})`);
+        }
+      }
+    }
+    const rateRows = rateKeys.map((k) => {
+      const rs = rateRuns.get(k)!;
+      const ref = rateRuns.get('gw0');
+      const added = k === 'gw0' || k === 'bare' || !ref ? NaN : median(rs.map((r, i) => r.p99 - ref[i]!.p99));
+      return [
+        ALL_SCENARIOS.find((s) => s.key === k)!.label,
+        fmt(median(rs.map((r) => r.p50))),
+        fmt(median(rs.map((r) => r.p90))),
+        fmt(median(rs.map((r) => r.p99))),
+        Number.isNaN(added) ? '-' : `${added >= 0 ? '+' : ''}${fmt(added)}`,
+        Number.isNaN(added) ? '' : `${added <= 100 ? 'met' : '**NOT met**'} (<= 100 µs)`,
+      ];
+    });
     const load1 = os.loadavg()[0]!;
     /** Median over the rounds of a ratio taken within each round. */
     const paired = (key: string, ref: string, f: (r: Run) => number): number => {
@@ -353,6 +435,12 @@ the rounds; the ratios ("vs" columns and targets) are taken within each round, t
 reports latency in whole milliseconds.
 
 ${table(['scenario', 'req/s', 'p50', 'p99', 'vs bare', 'vs gateway (no mw)', 'proxy CPU µs/req', 'added by middlewares', 'one call in the busy gateway, µs', 'target', 'status (req/s)', 'status (proxy CPU)', 'errors + non-2xx'], rows)}
+
+Latency at a fixed moderate rate: ${rate} req/s (half of the no-middleware gateway's saturated median above), sent by autocannon
+at \`--overallRate\` (8 connections) from its own process, every response's latency kept in µs; ${RATE_ROUNDS} alternating rounds of ${SECONDS} s, medians over rounds;
+"p99 added" is the median over rounds of (p99 of the row - p99 of the no-middleware gateway in the same round).
+
+${rateRows.length ? table(['scenario (fixed rate)', 'p50 µs', 'p90 µs', 'p99 µs', 'p99 added vs no middleware, µs', 'target'], rateRows) : '(no fixed-rate rows selected)'}
 
 - **status (req/s)**: the target checked on the paired req/s ratio.
 - **proxy CPU µs/req**: CPU time (user + system, from /proc) of the proxy process divided by the requests it served in the

@@ -16,6 +16,14 @@ export function readAll(req) {
   return { setHeaders: out };
 }
 
+// String building over every header (issue 28's workload, written by someone other than this bench's author):
+// ten 'x-seen-<name>' headers whose values are '<value length>:<method>'.
+export function readStr(req) {
+  const out = {};
+  for (const k in req.headers) out['x-seen-' + k] = String(req.headers[k].length) + ':' + req.method;
+  return { setHeaders: out };
+}
+
 export function onRequest(req) {
   if (req.headers['x-block']) return { status: 403 };
   return { setHeader: { 'x-plugin': '1' } };

@@ -14,6 +14,14 @@ function M.readAll(req)
   return { setHeaders = out }
 end
 
+-- String building over every header (issue 28's workload): ten 'x-seen-<name>' headers whose
+-- values are '<value length>:<method>'.
+function M.readStr(req)
+  local out = {}
+  for k, v in pairs(req.headers) do out['x-seen-' .. k] = tostring(#v) .. ':' .. req.method end
+  return { setHeaders = out }
+end
+
 function M.onRequest(req)
   if req.headers['x-block'] then return { status = 403 } end
   return { setHeader = { ['x-plugin'] = '1' } }
