@@ -123,35 +123,6 @@ describe('entryPoints.<name>.proxyProtocol', () => {
     assert.equal((await request(`${gw.url}/after`)).status, 200);
   });
 
-  it('works under TLS: the header comes before the TLS handshake', async (t) => {
-    const d = await tempDir({});
-    t.after(() => d.cleanup());
-    const cert = makeCa(d.dir).leaf('a', 'a.example', ['DNS:a.example']);
-    const up = await upstream((req, res) => res.end(String(req.headers['x-forwarded-for'])));
-    t.after(() => up.close());
-    const gw = await gateway(t, {
-      entryPoints: { websecure: { address: '127.0.0.1:0', proxyProtocol: { trustedIPs: ['127.0.0.1'] }, http: { tls: {} } } },
-      plugins: { dir: d.dir },
-      accessLog: false,
-      tls: { certificates: [{ certFile: cert.certFile, keyFile: cert.keyFile }] },
-      http: { routers: { r: { rule: 'PathPrefix(`/`)', service: 'up', tls: {} } }, services: { up: { loadBalancer: { servers: [{ url: up.url }] } } } },
-    } as GatewayConfig);
-    const port = Number(new URL(gw.entryPoints.websecure!.url).port);
-    const body = await new Promise<string>((resolve, reject) => {
-      const s = net.connect(port, '127.0.0.1', () => {
-        s.write('PROXY TCP4 203.0.113.7 10.0.0.1 51000 443\r\n');
-        const tlsSocket = tls.connect({ socket: s, servername: 'a.example', rejectUnauthorized: false }, () => tlsSocket.write(get('/tls')));
-        const chunks: Buffer[] = [];
-        tlsSocket.on('data', (c: Buffer) => chunks.push(c));
-        tlsSocket.on('close', () => resolve(Buffer.concat(chunks).toString()));
-        tlsSocket.on('error', reject);
-      });
-      s.on('error', reject);
-    });
-    assert.match(body, /^HTTP\/1\.1 200/);
-    assert.match(body, /203\.0\.113\.7$/);
-  });
-
   it('parses strictly: header lengths, v1 UNKNOWN, and incomplete input asks for more', () => {
     assert.deepEqual(parseProxyHeader(Buffer.from('PROXY UNKNOWN\r\nGET')), { length: 15 });
     assert.equal(parseProxyHeader(Buffer.from('PROXY TCP4 1.2.3.4')), undefined);
