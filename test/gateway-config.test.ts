@@ -112,7 +112,7 @@ describe('gateway configuration', () => {
     );
     assert.deepEqual(await issuesOf(file), [
       "entryPoints.web.address: is required (an address like 127.0.0.1:8080 or :8080) (line 2)",
-      'entryPoints.web.adress: unknown key; expected one of: address, forwardedHeaders, transport, http (line 3)',
+      'entryPoints.web.adress: unknown key; expected one of: address, forwardedHeaders, transport, proxyProtocol, http (line 3)',
       'http.routers.api.service: is required (a service name) (line 6)',
       'http.routers.api.rule: must be a string (a rule such as PathPrefix(`/api`)) (line 7)',
       'http.routers.api.priorty: unknown key; expected one of: rule, entryPoints, middlewares, service, priority, tls (line 8)',
@@ -133,7 +133,7 @@ describe('gateway configuration', () => {
     assert.ok(issue, 'the unknown key is reported');
     assert.equal(issue.line, 4);
     assert.equal(issue.message, 'unknown key');
-    assert.equal(issue.hint, 'expected one of: address, forwardedHeaders, transport, http');
+    assert.equal(issue.hint, 'expected one of: address, forwardedHeaders, transport, proxyProtocol, http');
     assert.equal(issue.file, undefined, 'the config file itself is the error\'s file');
     for (const i of e.issues) assert.doesNotMatch(i.message, /\(line \d+/, `${i.path}: no place inside the message`);
   });
