@@ -7,10 +7,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import tls from 'node:tls';
 import type { GatewayConfig } from '../dist/gateway/index.js';
 import { parseProxyHeader } from '../dist/gateway/serve/proxy-protocol.js';
-import { makeCa } from './fixtures/gateway/certs.js';
+import { loadConfig } from '../dist/gateway/config/load.js';
+import { ConfigError } from '../dist/errors.js';
 import { gateway, memoryLogger, request, tempDir, upstream } from './fixtures/gateway/helpers.js';
 
 type T = { after(fn: () => unknown): void };
@@ -121,6 +121,18 @@ describe('entryPoints.<name>.proxyProtocol', () => {
     assert.equal(up.seen.length, 0);
     // A connection without a header is still served as it is, and so are later ones.
     assert.equal((await request(`${gw.url}/after`)).status, 200);
+  });
+
+  it('is refused on a TLS entry point with an issue at its path, not left to hang connections', async () => {
+    const config = {
+      entryPoints: { websecure: { address: '127.0.0.1:0', proxyProtocol: { trustedIPs: ['127.0.0.1'] }, http: { tls: {} } } },
+      plugins: { dir: '.' },
+      http: { routers: {}, services: {} },
+    } as unknown as GatewayConfig;
+    const e = await loadConfig(config).then(() => undefined, (err: unknown) => err);
+    assert.ok(e instanceof ConfigError, String(e));
+    assert.deepEqual(e.issues.map((i) => i.path), ['entryPoints.websecure.proxyProtocol']);
+    assert.match(e.issues[0]!.message, /not supported on a TLS entry point/);
   });
 
   it('parses strictly: header lengths, v1 UNKNOWN, and incomplete input asks for more', () => {

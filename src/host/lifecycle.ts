@@ -210,6 +210,7 @@ export abstract class PluginLifecycle {
 
   info(): PluginInfo {
     const passed = this.selftests.filter((r) => r.ok).length;
+    const units = this.cur?.built.instance.countedUnits();
     return {
       name: this.name,
       file: this.req.file,
@@ -225,7 +226,7 @@ export abstract class PluginLifecycle {
       selftests: { passed, failed: this.selftests.length - passed },
       counters: { ...this.counters },
       memoryBytes: this.cur?.built.instance.memoryBytes() ?? 0,
-      ...(this.cur?.built.instance.countedUnits() !== undefined ? { workUnits: this.cur.built.instance.countedUnits()! } : {}),
+      ...(units !== undefined ? { workUnits: units } : {}),
       standby: this.standbys.state,
       ...(this.status === 'quarantined' && this.breaker.nextProbeAt > 0 ? { nextProbeAt: new Date(this.breaker.nextProbeAt).toISOString() } : {}),
     };

@@ -60,7 +60,7 @@ export const COMPAT_ROWS: readonly CompatRow[] = [
   refused('entryPoints.<name>.transport.keepAliveMaxRequests', epTransport({ keepAliveMaxRequests: 10 })),
   refused('entryPoints.<name>.transport.keepAliveMaxTime', epTransport({ keepAliveMaxTime: '1m' })),
   { key: 'entryPoints.<name>.transport.maxConnections', status: 'difference', note: 'Terrarium only (Traefik has no such key)', sample: epTransport({ maxConnections: 100 }) },
-  { key: 'entryPoints.<name>.proxyProtocol.trustedIPs', status: 'supported', note: 'PROXY v1 and v2; from other sources the header is removed and its address ignored; a malformed header closes that connection; on TLS entry points it is not verified yet (its test hung)', sample: ep({ proxyProtocol: { trustedIPs: ['127.0.0.1'] } }) },
+  { key: 'entryPoints.<name>.proxyProtocol.trustedIPs', status: 'supported', note: 'PROXY v1 and v2; from other sources the header is removed and its address ignored; a malformed header closes that connection; refused on a TLS entry point (http.tls) with ERR_CONFIG, until its path is built', sample: ep({ proxyProtocol: { trustedIPs: ['127.0.0.1'] } }) },
   { key: 'entryPoints.<name>.proxyProtocol.insecure', status: 'supported', sample: ep({ proxyProtocol: { insecure: true } }) },
   { key: 'entryPoints.<name>.forwardedHeaders.trustedIPs', status: 'supported', sample: ep({ forwardedHeaders: { trustedIPs: ['10.0.0.0/8'] } }) },
   { key: 'entryPoints.<name>.forwardedHeaders.insecure', status: 'supported', sample: ep({ forwardedHeaders: { insecure: true } }) },

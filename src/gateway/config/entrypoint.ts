@@ -89,18 +89,22 @@ export function resolveEntryPointOptions(
   issue: (segs: (string | number)[], message: string) => void,
 ): EntryPointOptions {
   const o = typeof ep === 'string' ? ({ address: ep } as EntryPointConfig) : ep;
-  let trusted: BlockList | undefined;
-  (o.forwardedHeaders?.trustedIPs ?? []).forEach((ip, i) => {
-    trusted ??= new BlockList();
-    const problem = addToBlockList(trusted, ip);
-    if (problem) issue([...base, 'forwardedHeaders', 'trustedIPs', i], `${problem} (got "${ip}")`);
-  });
-  let proxyTrusted: BlockList | undefined;
-  (o.proxyProtocol?.trustedIPs ?? []).forEach((ip, i) => {
-    proxyTrusted ??= new BlockList();
-    const problem = addToBlockList(proxyTrusted, ip);
-    if (problem) issue([...base, 'proxyProtocol', 'trustedIPs', i], `${problem} (got "${ip}")`);
-  });
+  // forwardedHeaders and proxyProtocol name the sources they trust the same way.
+  const trustedList = (section: 'forwardedHeaders' | 'proxyProtocol', ips: readonly string[] | undefined): BlockList | undefined => {
+    let list: BlockList | undefined;
+    (ips ?? []).forEach((ip, i) => {
+      list ??= new BlockList();
+      const problem = addToBlockList(list, ip);
+      if (problem) issue([...base, section, 'trustedIPs', i], `${problem} (got "${ip}")`);
+    });
+    return list;
+  };
+  const trusted = trustedList('forwardedHeaders', o.forwardedHeaders?.trustedIPs);
+  const proxyTrusted = trustedList('proxyProtocol', o.proxyProtocol?.trustedIPs);
+  const tls = o.http?.tls !== undefined && o.http.tls !== false;
+  // serve/proxy-protocol.ts puts the bytes after the header back on the plain socket, which node's
+  // TLS server does not read (it reads the socket's handle): refused until that path is built.
+  if (o.proxyProtocol && tls) issue([...base, 'proxyProtocol'], 'is not supported on a TLS entry point (http.tls) yet: terminate TLS in front of the gateway, or drop proxyProtocol here');
   const durIn = (section: 'respondingTimeouts' | 'lifeCycle', v: Duration | undefined, key: string, dflt: number): number => {
     if (v === undefined) return dflt;
     const n = parseDuration(v);
@@ -122,7 +126,7 @@ export function resolveEntryPointOptions(
     ...(o.proxyProtocol ? { proxyProtocol: { insecure: o.proxyProtocol.insecure ?? false, trusted: proxyTrusted } } : {}),
     // Traefik's defaults: no accept grace, 10s for the requests in flight.
     lifeCycle: { acceptGraceMs: durIn('lifeCycle', lc.requestAcceptGraceTimeout, 'requestAcceptGraceTimeout', 0), graceMs: durIn('lifeCycle', lc.graceTimeOut, 'graceTimeOut', 10_000) },
-    tls: o.http?.tls !== undefined && o.http.tls !== false,
+    tls,
     ...(o.http?.tls && typeof o.http.tls === 'object' ? { tlsDefaults: o.http.tls } : {}),
   };
   return { ...opts, signature: JSON.stringify([o.forwardedHeaders ?? null, o.transport ?? null, o.http?.tls ?? null, o.proxyProtocol ?? null]) };
