@@ -179,23 +179,18 @@ function contenders(workload: 'noop' | 'two' | 'request' | 'readAll' | 'readStr'
       for (const t of targets) list.push({ label: t.label, kind: 'plugin', engine: t.engine, fn: (i) => t.api.onRequest(REQS[i & 1]!) });
       break;
     case 'readAll':
-      list.push({ label: 'plain JS function', kind: 'baseline', fn: (i) => plain.readAll(REQS[i & 1]!) });
+    case 'readStr': {
+      // Both read the whole request; their floor copies it in and the result out.
+      const name = workload;
+      list.push({ label: 'plain JS function', kind: 'baseline', fn: (i) => plain[name](REQS[i & 1]!) });
       list.push({
         label: READALL_FLOOR,
         kind: 'floor',
-        fn: (i) => JSON.parse(JSON.stringify(plain.readAll(JSON.parse(JSON.stringify(REQS[i & 1]!)) as Req))) as unknown,
+        fn: (i) => JSON.parse(JSON.stringify(plain[name](JSON.parse(JSON.stringify(REQS[i & 1]!)) as Req))) as unknown,
       });
-      for (const t of targets) list.push({ label: t.label, kind: 'plugin', engine: t.engine, fn: (i) => t.api.readAll(REQS[i & 1]!) });
+      for (const t of targets) list.push({ label: t.label, kind: 'plugin', engine: t.engine, fn: (i) => t.api[name](REQS[i & 1]!) });
       break;
-    case 'readStr':
-      list.push({ label: 'plain JS function', kind: 'baseline', fn: (i) => plain.readStr(REQS[i & 1]!) });
-      list.push({
-        label: READALL_FLOOR,
-        kind: 'floor',
-        fn: (i) => JSON.parse(JSON.stringify(plain.readStr(JSON.parse(JSON.stringify(REQS[i & 1]!)) as Req))) as unknown,
-      });
-      for (const t of targets) list.push({ label: t.label, kind: 'plugin', engine: t.engine, fn: (i) => t.api.readStr(REQS[i & 1]!) });
-      break;
+    }
   }
   return list;
 }
