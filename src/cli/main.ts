@@ -12,7 +12,7 @@ import pino from 'pino';
 import pretty from 'pino-pretty';
 import { builtinExtensions, createHost, isPluginFile } from '../host/host.js';
 import { scopedFs } from '../capabilities/fs.js';
-import { NoExportError, TerrariumError } from '../errors.js';
+import { NoExportError, PluginThrownError, TerrariumError } from '../errors.js';
 import { memoryKv, runDemo } from './demo.js';
 import { generateKeys, makeTrustStore, signPlugin, signaturePath, verifyPlugin } from '../host/trust.js';
 import type { Logger } from '../types.js';
@@ -339,7 +339,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (e instanceof TerrariumError) {
       err(`${e.message}\n`);
-      if (e.pluginStack && !e.message.includes(e.pluginStack)) err(`${e.pluginStack}\n`);
+      // A thrown error carries the plugin's stack in its message already; the others print it after.
+      if (e.pluginStack && !(e instanceof PluginThrownError)) err(`${e.pluginStack}\n`);
       return e.code === 'ERR_OPTIONS' || e.code === 'ERR_FIXTURE' ? 2 : 1;
     }
     err(`terrarium: unexpected error: ${(e as Error)?.message ?? String(e)}\n`);
