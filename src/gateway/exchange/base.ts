@@ -17,7 +17,7 @@ import type { MiddlewareContext, MiddlewareRequest } from '../middleware/contrac
 import type { UpstreamCall, UpstreamFailure } from '../services/proxy.js';
 import type { Router } from './runtime.js';
 import { clientAddress } from '../routing/ipnet.js';
-import { envoyError } from '../middleware/envoy/index.js';
+import { envoyError, repeatedHeaders } from '../middleware/envoy/index.js';
 
 /** What an exchange needs of the gateway that runs it. */
 export interface ExchangeEnv {
@@ -240,6 +240,8 @@ export abstract class ExchangeBase {
       }
       r = { method: r.method, path: r.path, query: r.query, headers, client: r.client };
     }
+    // meta.gateway.repeatedHeaders (Envoy filters): a repeated request header as its list of values, not node's joined string.
+    if (mw.repeatedHeaders) r = { ...r, headers: repeatedHeaders(r.headers, this.req) };
     if (mw.requestBodyMax > 0 && this.body !== undefined) return { ...r, body: this.body.toString('utf8') };
     return r;
   }
