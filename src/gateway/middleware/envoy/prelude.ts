@@ -277,6 +277,13 @@ local Connection = class('connection()')
 function Connection.ssl(_) return nil end
 local CONNECTION = setmetatable({}, Connection)
 
+-- Connection-level stream info: nothing is set at that level here (no listener filters, no
+-- proxy protocol TLVs), so typed metadata is nil and dynamic metadata starts empty per call.
+local ConnectionStreamInfo = class('connectionStreamInfo()')
+function ConnectionStreamInfo.dynamicTypedMetadata(_, _) return nil end
+function ConnectionStreamInfo.dynamicMetadata(_) return setmetatable({ hd = { dm = false } }, DynamicMetadata) end
+local CONNECTION_INFO = setmetatable({}, ConnectionStreamInfo)
+
 local PublicKey = class('importPublicKey()')
 function PublicKey.get(self) return self.key end
 
@@ -373,6 +380,7 @@ function Handle.streamInfo(self)
 end
 
 function Handle.connection(_) return CONNECTION end
+function Handle.connectionStreamInfo(_) return CONNECTION_INFO end
 function Handle.filterState(_) return FILTER_STATE end
 
 -- Envoy's LuaPerRoute filter_context; here the middleware config's filterContext key.
