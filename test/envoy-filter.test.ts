@@ -8,12 +8,18 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { gateway, request, tempDir, upstream } from './fixtures/gateway/helpers.js';
-import { METADATA, withFilter } from './fixtures/envoy.js';
+import { baseConfig, gateway, request, tempDir, upstream } from './fixtures/gateway/helpers.js';
+import { METADATA, filterOn, withFilter } from './fixtures/envoy.js';
 
 describe('Envoy Lua filters', () => {
   it('RequestAndResponse: headers, getAtIndex, body length, metadata, dynamic metadata, stream info; response headers and body size', async (t) => {
-    const up = await upstream((_req, res) => {
+    const filter = `
+function envoy_on_request(request_handle)
+  request_handle:headers():remove(":path")
+  request_handle:headers():add(":path", "/alt/route")
+end
+`;
+    const { gw, up } = await filterOn(t, filter, (_req, res) => {
       res.setHeader('foo', 'bar');
       res.write('good');
       res.end('bye');
@@ -250,22 +256,12 @@ end
 describe('Envoy Lua filters: paths, bodies, signatures', () => {
   it('ChangeRoute: a :path rewrite reaches the upstream', async (t) => {
     const up = await upstream((_req, res) => res.end('ok'));
-    t.after(() => up.close());
-    const filter = `
-function envoy_on_request(request_handle)
-  request_handle:headers():remove(":path")
-  request_handle:headers():add(":path", "/alt/route")
-end
-`;
-    const gw = await withFilter(t, { 'filter.lua': filter }, up);
     const r = await request(`${gw.url}/test/long/url`);
     assert.equal(r.status, 200);
     assert.equal(up.seen[0]!.url, '/alt/route');
   });
 
   it(':path keeps its query; a rewrite with a query sends that query; :authority is the Host', async (t) => {
-    const up = await upstream((_req, res) => res.end('ok'));
-    t.after(() => up.close());
     const filter = `
 function envoy_on_request(h)
   local hs = h:headers()
@@ -276,7 +272,7 @@ function envoy_on_request(h)
   hs:replace(":authority", "internal.example")
 end
 `;
-    const gw = await withFilter(t, { 'filter.lua': filter }, up);
+    const { gw, up } = await filterOn(t, filter, (_req, res) => res.end('ok'));
     const r = await request(`${gw.url}/a?x=1`, { headers: { host: 'public.example' } });
     assert.equal(r.status, 200);
     assert.equal(up.seen[0]!.headers['x-seen-path'], '/a?x=1');
@@ -314,7 +310,12 @@ end
 `],
   ] as const) {
     it(`${name}: the client gets the body the filter set, with its length`, async (t) => {
-      const up = await upstream((_req, res) => {
+      const filter = `
+function envoy_on_request(h)
+  h:headers():add("x-len", h:body():length())
+end
+`;
+    const { gw, up } = await filterOn(t, filter, (_req, res) => {
         res.setHeader('foo', 'bar');
         res.write('good');
         res.end('bye');
@@ -360,13 +361,6 @@ end
 
   it('a request body over the per-filter maximum gets 413, as Envoy answers past its buffer limit', async (t) => {
     const up = await upstream((_req, res) => res.end('ok'));
-    t.after(() => up.close());
-    const filter = `
-function envoy_on_request(h)
-  h:headers():add("x-len", h:body():length())
-end
-`;
-    const gw = await withFilter(t, { 'filter.lua': filter }, up);
     const r = await request(`${gw.url}/`, { method: 'POST', body: Buffer.alloc((1 << 20) + 1, 97) });
     assert.equal(r.status, 413);
     assert.equal(up.seen.length, 0);
@@ -376,8 +370,6 @@ end
   });
 
   it('SignatureVerification: importPublicKey and verifySignature approve Envoy\'s signed message', async (t) => {
-    const up = await upstream((_req, res) => res.end('ok'));
-    t.after(() => up.close());
     const filter = `
 function string.fromhex(str)
   return (str:gsub('..', function (cc)
@@ -460,7 +452,7 @@ function envoy_on_request(request_handle)
     "nope")
 end
 `;
-    const gw = await withFilter(t, { 'filter.lua': filter }, up);
+    const { gw, up } = await filterOn(t, filter, (_req, res) => res.end('ok'));
     const r = await request(`${gw.url}/alt/route`);
     assert.equal(r.status, 403);
     assert.equal(r.text, 'nope');
@@ -468,14 +460,12 @@ end
   });
 
   it('SurviveMultipleCalls: 30 requests on one connection, each calling streamInfo():dynamicMetadata()', async (t) => {
-    const up = await upstream((_req, res) => res.end('ok'));
-    t.after(() => up.close());
     const filter = `
 function envoy_on_request(request_handle)
   request_handle:streamInfo():dynamicMetadata()
 end
 `;
-    const gw = await withFilter(t, { 'filter.lua': filter }, up);
+    const { gw, up } = await filterOn(t, filter, (_req, res) => res.end('ok'));
     const http = await import('node:http');
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     t.after(() => agent.destroy());
@@ -492,14 +482,12 @@ end
   });
 
   it('DirectResponseLuaMetadata: envoy_on_response reads the metadata (here the middleware config)', async (t) => {
-    const up = await upstream((_req, res) => res.end('hello'));
-    t.after(() => up.close());
     const filter = `
 function envoy_on_response(response_handle)
   response_handle:headers():add('foo', response_handle:metadata():get('foo') or 'nil')
 end
 `;
-    const gw = await withFilter(t, { 'filter.lua': filter }, up, { cfg: { metadata: { foo: 'bar' } } });
+    const { gw, up } = await filterOn(t, filter, (_req, res) => res.end('hello'), { cfg: { metadata: { foo: 'bar' } } });
     const r = await request(`${gw.url}/lua/direct_response`);
     assert.equal(r.status, 200);
     assert.equal(r.headers.foo, 'bar');
@@ -510,12 +498,6 @@ end
 describe('Envoy Lua filters: repeated headers, addresses, stream info', () => {
   it('a repeated request header is its values one by one; add() appends one more line upstream (guards repeatedHeaders)', async (t) => {
     let raw: string[] = [];
-    const up = await upstream((req, res) => {
-      raw = req.rawHeaders;
-      res.setHeader('set-cookie', ['a=1', 'b=2']);
-      res.end('ok');
-    });
-    t.after(() => up.close());
     const filter = `
 function envoy_on_request(h)
   local hs = h:headers()
@@ -529,7 +511,11 @@ function envoy_on_response(h)
   h:headers():add("set-cookie", "c=3")
 end
 `;
-    const gw = await withFilter(t, { 'filter.lua': filter }, up);
+    const { gw, up } = await filterOn(t, filter, (req, res) => {
+      raw = req.rawHeaders;
+      res.setHeader('set-cookie', ['a=1', 'b=2']);
+      res.end('ok');
+    });
     const r = await request(`${gw.url}/`, { headers: { 'x-foo': ['a', 'b'] as never } });
     assert.equal(r.status, 200);
     // The values of one name in the order the upstream received its lines.
@@ -543,8 +529,6 @@ end
   });
 
   it('downstreamRemoteAddress: the last x-forwarded-for address of a trusted peer (port 0), else the peer', async (t) => {
-    const up = await upstream((_req, res) => res.end('ok'));
-    t.after(() => up.close());
     const filter = `
 function envoy_on_request(h)
   h:headers():add("x-remote", h:streamInfo():downstreamRemoteAddress())
@@ -581,7 +565,7 @@ function envoy_on_request(h)
   hs:add("x-fc", h:filterContext()["key"])
 end
 `;
-    const gw = await withFilter(t, { 'filter.lua': filter }, up, { cfg: { filterContext: { key: 'xxxxxx' } } });
+    const { gw, up } = await filterOn(t, filter, (_req, res) => res.end('ok'), { cfg: { filterContext: { key: 'xxxxxx' } } });
     const before = Date.now();
     const r = await request(`${gw.url}/`);
     assert.equal(r.status, 200, r.text);
@@ -625,6 +609,83 @@ end
     // Without return_duplicate_headers, Envoy keeps the last value.
     assert.equal(app.seen[0]!.headers['x-last'], 'value_2');
     assert.deepEqual(lua.seen[0]!.headers['set-cookie'], ['lang=lua; Path=/', 'type=binding; Path=/']);
+  });
+});
+
+describe('Envoy Lua filters: LocalReplyWhenWaitingForBodyFollowedByHttpRequest, BasicTestOfLuaPerRoute', () => {
+  it('LocalReplyWhenWaitingForBodyFollowedByHttpRequest: a body past the buffer limit is answered locally; the httpCall is never made', async (t) => {
+    const app = await upstream((_req, res) => res.end('app'));
+    const lua = await upstream((_req, res) => res.end());
+    t.after(() => Promise.all([app.close(), lua.close()]));
+    const filter = `
+function envoy_on_request(request_handle)
+  local initial_req_body = request_handle:body()
+  local headers, body = request_handle:httpCall(
+  "lua_cluster",
+  {
+    [":method"] = "POST",
+    [":path"] = "/",
+    [":authority"] = "lua_cluster"
+  },
+  "hello world",
+  1000)
+  request_handle:headers():replace("x-code", headers["code"] or "")
+end
+`;
+    const gw = await withFilter(t, { 'filter.lua': filter }, app, { services: { lua_cluster: { loadBalancer: { servers: [{ url: lua.url }] } } } });
+    const r = await request(`${gw.url}/test/long/url`, { method: 'POST', body: Buffer.alloc((1 << 20) + 1, 97) });
+    assert.equal(r.status, 413);
+    assert.equal(lua.seen.length, 0);
+    assert.equal(app.seen.length, 0);
+  });
+
+  it('BasicTestOfLuaPerRoute: per-route scripts are per-router middlewares here; a route without one runs no filter', async (t) => {
+    const up = await upstream((_req, res) => res.end('ok'));
+    t.after(() => up.close());
+    const code = (from: string) => `function envoy_on_request(request_handle)
+  request_handle:headers():add("code", "${from}")
+end
+`;
+    const d = await tempDir({ 'global.lua': code('code_from_global'), 'hello.lua': code('code_from_hello'), 'byebye.lua': code('code_from_byebye') });
+    t.after(() => d.cleanup());
+    const router = (prefix: string, mw: string[]) => ({ rule: `PathPrefix(\`/lua/per/route/${prefix}\`)`, middlewares: mw, service: 'app' });
+    const config = baseConfig(d.dir, {
+      routers: { d: router('default', ['global']), off: router('disabled', []), hello: router('hello', ['hello']), bye: router('byebye', ['byebye']) },
+      middlewares: { global: { plugin: { global: {} } }, hello: { plugin: { hello: {} } }, byebye: { plugin: { byebye: {} } } } as never,
+      services: { app: { loadBalancer: { servers: [{ url: up.url }] } } } as never,
+    });
+    const gw = await gateway(t, config);
+    for (const [path, expected] of [['default', 'code_from_global'], ['disabled', undefined], ['hello', 'code_from_hello'], ['byebye', 'code_from_byebye']] as const) {
+      const r = await request(`${gw.url}/lua/per/route/${path}`);
+      assert.equal(r.status, 200);
+      assert.equal(up.seen.at(-1)!.headers.code, expected, path);
+    }
+  });
+});
+
+describe('Envoy Lua filters: the handle', () => {
+  it('method tables are built once per plugin instance: two requests share them, and only the per-request state differs', async (t) => {
+    const up = await upstream((_req, res) => res.end('ok'));
+    t.after(() => up.close());
+    // Globals persist between requests of one instance (Envoy: per worker): the first request keeps its objects.
+    const filter = `
+function envoy_on_request(h)
+  local hs = h:headers()
+  local now = { mt = getmetatable(h), get = h.headers, hmt = getmetatable(hs), si = getmetatable(h:streamInfo()), h = h, hs = hs, v = hs:get("x-v") }
+  if first == nil then
+    first = now
+    hs:add("x-same", "first")
+  else
+    local same = now.mt == first.mt and now.get == first.get and now.hmt == first.hmt and now.si == first.si
+    local fresh = now.h ~= first.h and now.hs ~= first.hs and first.v == "1" and now.v == "2"
+    hs:add("x-same", tostring(same) .. "," .. tostring(fresh))
+  end
+end
+`;
+    const gw = await withFilter(t, { 'filter.lua': filter }, up);
+    await request(`${gw.url}/`, { headers: { 'x-v': '1' } });
+    await request(`${gw.url}/`, { headers: { 'x-v': '2' } });
+    assert.deepEqual(up.seen.map((s) => s.headers['x-same']), ['first', 'true,true']);
   });
 });
 
