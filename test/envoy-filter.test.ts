@@ -13,13 +13,7 @@ import { METADATA, filterOn, withFilter } from './fixtures/envoy.js';
 
 describe('Envoy Lua filters', () => {
   it('RequestAndResponse: headers, getAtIndex, body length, metadata, dynamic metadata, stream info; response headers and body size', async (t) => {
-    const filter = `
-function envoy_on_request(request_handle)
-  request_handle:headers():remove(":path")
-  request_handle:headers():add(":path", "/alt/route")
-end
-`;
-    const { gw, up } = await filterOn(t, filter, (_req, res) => {
+    const up = await upstream((_req, res) => {
       res.setHeader('foo', 'bar');
       res.write('good');
       res.end('bye');
@@ -255,7 +249,13 @@ end
 
 describe('Envoy Lua filters: paths, bodies, signatures', () => {
   it('ChangeRoute: a :path rewrite reaches the upstream', async (t) => {
-    const up = await upstream((_req, res) => res.end('ok'));
+    const filter = `
+function envoy_on_request(request_handle)
+  request_handle:headers():remove(":path")
+  request_handle:headers():add(":path", "/alt/route")
+end
+`;
+    const { gw, up } = await filterOn(t, filter, (_req, res) => res.end('ok'));
     const r = await request(`${gw.url}/test/long/url`);
     assert.equal(r.status, 200);
     assert.equal(up.seen[0]!.url, '/alt/route');
@@ -310,12 +310,7 @@ end
 `],
   ] as const) {
     it(`${name}: the client gets the body the filter set, with its length`, async (t) => {
-      const filter = `
-function envoy_on_request(h)
-  h:headers():add("x-len", h:body():length())
-end
-`;
-    const { gw, up } = await filterOn(t, filter, (_req, res) => {
+      const up = await upstream((_req, res) => {
         res.setHeader('foo', 'bar');
         res.write('good');
         res.end('bye');
@@ -360,7 +355,12 @@ end
   });
 
   it('a request body over the per-filter maximum gets 413, as Envoy answers past its buffer limit', async (t) => {
-    const up = await upstream((_req, res) => res.end('ok'));
+    const filter = `
+function envoy_on_request(h)
+  h:headers():add("x-len", h:body():length())
+end
+`;
+    const { gw, up } = await filterOn(t, filter, (_req, res) => res.end('ok'));
     const r = await request(`${gw.url}/`, { method: 'POST', body: Buffer.alloc((1 << 20) + 1, 97) });
     assert.equal(r.status, 413);
     assert.equal(up.seen.length, 0);
@@ -370,6 +370,8 @@ end
   });
 
   it('SignatureVerification: importPublicKey and verifySignature approve Envoy\'s signed message', async (t) => {
+    const up = await upstream((_req, res) => res.end('ok'));
+    t.after(() => up.close());
     const filter = `
 function string.fromhex(str)
   return (str:gsub('..', function (cc)
@@ -443,8 +445,6 @@ end
 
 describe('Envoy Lua filters: Respond, SurviveMultipleCalls, DirectResponseLuaMetadata', () => {
   it('Respond: respond() answers with its :status and body; the upstream is not called', async (t) => {
-    const up = await upstream((_req, res) => res.end('app'));
-    t.after(() => up.close());
     const filter = `
 function envoy_on_request(request_handle)
   request_handle:respond(
@@ -452,7 +452,7 @@ function envoy_on_request(request_handle)
     "nope")
 end
 `;
-    const { gw, up } = await filterOn(t, filter, (_req, res) => res.end('ok'));
+    const { gw, up } = await filterOn(t, filter, (_req, res) => res.end('app'));
     const r = await request(`${gw.url}/alt/route`);
     assert.equal(r.status, 403);
     assert.equal(r.text, 'nope');
@@ -529,6 +529,8 @@ end
   });
 
   it('downstreamRemoteAddress: the last x-forwarded-for address of a trusted peer (port 0), else the peer', async (t) => {
+    const up = await upstream((_req, res) => res.end('ok'));
+    t.after(() => up.close());
     const filter = `
 function envoy_on_request(h)
   h:headers():add("x-remote", h:streamInfo():downstreamRemoteAddress())
@@ -549,8 +551,6 @@ end
   });
 
   it('streamInfo routeName, virtualClusterName, downstreamDirectLocalAddress, filterState; timestampString; filterContext', async (t) => {
-    const up = await upstream((_req, res) => res.end('ok'));
-    t.after(() => up.close());
     const filter = `
 function envoy_on_request(h)
   local si = h:streamInfo()
