@@ -65,6 +65,17 @@ local function lowerName(name)
   return k
 end
 
+-- Whether a (lower-case) name is a pseudo-header, cached like LOWER (headerChanges asks per change).
+local PSEUDO, pseudoNames = {}, 0
+local function isPseudo(k)
+  local p = PSEUDO[k]
+  if p == nil then
+    p = sub(k, 1, 1) == ':'
+    if pseudoNames < 1024 then PSEUDO[k] = p; pseudoNames = pseudoNames + 1 end
+  end
+  return p
+end
+
 -- Envoy joins the values of a repeated header with ','. v[1] is nil for a string (its
 -- metatable's __index is the string library), so no type() call is needed to tell them apart.
 function Headers.get(self, name)
@@ -95,9 +106,11 @@ local function changed(self, k)
   d[k] = true
 end
 
+-- A value is a string or a number (Envoy's luaL_checkstring): '..' converts a number without the
+-- C call tostring() would be, and refuses nil, a boolean or a table as Envoy does.
 function Headers.add(self, name, value)
-  local k = lower(name)
-  value = tostring(value)
+  local k = LOWER[name] or lowerName(name)
+  value = value .. ''
   local v = self.h[k]
   if v == nil then self.h[k] = value
   elseif type(v) == 'table' then v[#v + 1] = value
@@ -106,13 +119,13 @@ function Headers.add(self, name, value)
 end
 
 function Headers.replace(self, name, value)
-  local k = lower(name)
-  self.h[k] = tostring(value)
+  local k = LOWER[name] or lowerName(name)
+  self.h[k] = value .. ''
   changed(self, k)
 end
 
 function Headers.remove(self, name)
-  local k = lower(name)
+  local k = LOWER[name] or lowerName(name)
   self.h[k] = nil
   changed(self, k)
 end
@@ -152,7 +165,9 @@ local function headerChanges(headers)
   if not dirty then return nil, nil end
   local set, rm, nr = nil, nil, 0
   for k in next, dirty do
-    if sub(k, 1, 1) ~= ':' and not MANAGED[k] then
+    local pseudo = PSEUDO[k]
+    if pseudo == nil then pseudo = isPseudo(k) end
+    if not pseudo and not MANAGED[k] then
       local v = headers.h[k]
       if v == nil then
         rm = rm or {}; nr = nr + 1; rm[nr] = k
@@ -449,7 +464,8 @@ if on_request then
     h[':authority'] = h.host
     h.host = nil
     local proto = h['x-forwarded-proto']
-    if type(proto) == 'table' then proto = proto[1] end
+    -- proto[1] is nil for a string (string library), a value for a repeated header's list.
+    if proto ~= nil and proto[1] ~= nil then proto = proto[1] end
     h[':scheme'] = proto or 'http'
     local headers = newHeaders(h, REQUEST_PSEUDO)
     local handle = setmetatable({ phase = 'request', r = req, config = ctx.config or false, router = ctx.router or false, client = req.client or false, xff = h['x-forwarded-for'] or false, hdrs = headers, bd = false, md = false, si = false, dm = false }, Handle)
