@@ -241,7 +241,10 @@ export abstract class ExchangeBase {
       r = { method: r.method, path: r.path, query: r.query, headers, client: r.client };
     }
     // meta.gateway.repeatedHeaders (Envoy filters): a repeated request header as its list of values, not node's joined string.
-    if (mw.repeatedHeaders) r = { ...r, headers: repeatedHeaders(r.headers, this.req) };
+    if (mw.repeatedHeaders) {
+      const h = repeatedHeaders(r.headers, this.req);
+      if (h !== r.headers) r = { ...r, headers: h };
+    }
     if (mw.requestBodyMax > 0 && this.body !== undefined) return { ...r, body: this.body.toString('utf8') };
     return r;
   }
