@@ -496,7 +496,7 @@ end
 });
 
 describe('Envoy Lua filters: repeated headers, addresses, stream info', () => {
-  it('a repeated request header is its values one by one; add() appends one more line upstream (guards repeatedHeaders)', async (t) => {
+  it('a repeated header is its values one by one (request and response); add() appends one more line (guards repeatedHeaders)', async (t) => {
     let raw: string[] = [];
     const filter = `
 function envoy_on_request(h)
@@ -509,11 +509,14 @@ end
 function envoy_on_response(h)
   h:headers():add("x-cookies", h:headers():getNumValues("set-cookie"))
   h:headers():add("set-cookie", "c=3")
+  h:headers():add("x-rn", h:headers():getNumValues("x-r"))
+  h:headers():add("x-r1", h:headers():getAtIndex("x-r", 1))
 end
 `;
     const { gw, up } = await filterOn(t, filter, (req, res) => {
       raw = req.rawHeaders;
       res.setHeader('set-cookie', ['a=1', 'b=2']);
+      res.setHeader('x-r', ['a', 'b']);
       res.end('ok');
     });
     const r = await request(`${gw.url}/`, { headers: { 'x-foo': ['a', 'b'] as never } });
@@ -526,6 +529,9 @@ end
     assert.deepEqual(values('x-joined'), ['a,b']);
     assert.equal(r.headers['x-cookies'], '2');
     assert.deepEqual(r.headers['set-cookie'], ['a=1', 'b=2', 'c=3']);
+    // The upstream's two x-r lines are two values on the response path too.
+    assert.equal(r.headers['x-rn'], '2');
+    assert.equal(r.headers['x-r1'], 'b');
   });
 
   it('downstreamRemoteAddress: the last x-forwarded-for address of a trusted peer (port 0), else the peer', async (t) => {

@@ -114,6 +114,8 @@ export abstract class ExchangeBase {
   resHeaders: OutgoingHttpHeaders = {};
   resBody: Buffer | undefined;
   resStream: Readable | undefined;
+  /** The upstream's response while its headers are the response's (repeatedHeaders reads its distinct values). */
+  upRes: IncomingMessage | undefined;
   /** Chunks of resStream already read (a body too large to hand to plugins). */
   resPrefix: Buffer[] | undefined;
   sent = false;
@@ -312,6 +314,7 @@ export abstract class ExchangeBase {
   /** Replace the response with an error the gateway makes itself (Traefik's text, or JSON). */
   local(status: number, json: unknown, text?: string): void {
     this.dropUpstreamBody();
+    this.upRes = undefined;
     this.status = status;
     const { type, body } = errorBody(status, json, this.env.jsonErrors, text);
     this.resHeaders = type === JSON_TYPE ? { 'content-type': type } : { 'content-type': type, 'x-content-type-options': 'nosniff' };
