@@ -17,7 +17,7 @@ import type { MiddlewareContext, MiddlewareRequest } from '../middleware/contrac
 import type { UpstreamCall, UpstreamFailure } from '../services/proxy.js';
 import type { Router } from './runtime.js';
 import { clientAddress } from '../routing/ipnet.js';
-import { envoyError } from '../middleware/envoy/index.js';
+import { envoyError, repeatedHeaders } from '../middleware/envoy/index.js';
 
 /** What an exchange needs of the gateway that runs it. */
 export interface ExchangeEnv {
@@ -114,6 +114,8 @@ export abstract class ExchangeBase {
   resHeaders: OutgoingHttpHeaders = {};
   resBody: Buffer | undefined;
   resStream: Readable | undefined;
+  /** The upstream's response while its headers are the response's (repeatedHeaders reads its distinct values). */
+  upRes: IncomingMessage | undefined;
   /** Chunks of resStream already read (a body too large to hand to plugins). */
   resPrefix: Buffer[] | undefined;
   sent = false;
@@ -240,6 +242,11 @@ export abstract class ExchangeBase {
       }
       r = { method: r.method, path: r.path, query: r.query, headers, client: r.client };
     }
+    // meta.gateway.repeatedHeaders (Envoy filters): a repeated request header as its list of values, not node's joined string.
+    if (mw.repeatedHeaders) {
+      const h = repeatedHeaders(r.headers, this.req);
+      if (h !== r.headers) r = { ...r, headers: h };
+    }
     if (mw.requestBodyMax > 0 && this.body !== undefined) return { ...r, body: this.body.toString('utf8') };
     return r;
   }
@@ -307,6 +314,7 @@ export abstract class ExchangeBase {
   /** Replace the response with an error the gateway makes itself (Traefik's text, or JSON). */
   local(status: number, json: unknown, text?: string): void {
     this.dropUpstreamBody();
+    this.upRes = undefined;
     this.status = status;
     const { type, body } = errorBody(status, json, this.env.jsonErrors, text);
     this.resHeaders = type === JSON_TYPE ? { 'content-type': type } : { 'content-type': type, 'x-content-type-options': 'nosniff' };

@@ -10,6 +10,7 @@ import querystring from 'node:querystring';
 import { MiddlewareResultError } from '../../errors.js';
 import { applyHeaderChanges, bodyBytes, headerObject, pathOf, queryOf, requestDecision, responseDecision, stateOf, statusOf } from '../middleware/plugin.js';
 import { JSON_TYPE } from './base.js';
+import { repeatedHeaders } from '../middleware/envoy/index.js';
 import type { Histogram } from '../stats/stats.js';
 import { UpstreamExchange } from './upstream.js';
 
@@ -122,6 +123,8 @@ export class Exchange extends UpstreamExchange {
       stats.calls.response++;
       const res: { status: number; headers: OutgoingHttpHeaders; body?: string } = { status: this.status, headers: this.resHeaders };
       if (mw.responseBodyMax > 0 && this.resBody !== undefined && this.resBody.length <= mw.responseBodyMax) res.body = this.resBody.toString('utf8');
+      // meta.gateway.repeatedHeaders: a header the upstream repeated, value by value (as on the request).
+      if (mw.repeatedHeaders && this.upRes) res.headers = repeatedHeaders(res.headers as Record<string, string | string[]>, this.upRes);
       const t0 = performance.now();
       let r: unknown;
       try {

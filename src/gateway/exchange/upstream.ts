@@ -111,6 +111,7 @@ export abstract class UpstreamExchange extends ExchangeBase {
     this.status = upRes.statusCode ?? 502;
     const headers = withoutHopByHop(upRes.headers);
     this.resHeaders = headers;
+    this.upRes = upRes;
     // The upstream went away mid-body: the client must not wait for the rest.
     upRes.on('close', () => {
       if (!upRes.complete) this.res.destroy();

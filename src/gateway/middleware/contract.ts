@@ -91,4 +91,9 @@ export interface GatewayMeta {
    * should say so. Default: every header.
    */
   requestHeaders?: string[];
+  /**
+   * Each request header the client repeated reaches `req.headers` as the list of its values as
+   * sent, not node's joined `a, b` (Envoy filters set it: their getAtIndex and getNumValues count them).
+   */
+  repeatedHeaders?: boolean;
 }

@@ -142,6 +142,8 @@ export class ActiveMiddleware {
   failureLog: LogLimiter | undefined;
   /** The request headers the plugin declared it reads (meta.gateway.requestHeaders); undefined: all. */
   requestHeaders: string[] | undefined;
+  /** meta.gateway.repeatedHeaders: a repeated request header reaches the plugin as the list of its values. */
+  repeatedHeaders = false;
   /** Why it cannot run (e.g. its plugin was unloaded, or its config no longer fits a new schema). */
   broken: { code: string; message: string } | undefined;
   /** A built-in (native) middleware: its ctx carries the exchange (see middlewares/types.ts). */
@@ -205,6 +207,7 @@ export class ActiveMiddleware {
     this.requestBodyMax = requestBodyMax;
     this.responseBodyMax = responseBodyMax;
     this.requestHeaders = requestHeaders;
+    this.repeatedHeaders = gw.repeatedHeaders === true;
     this.broken = undefined;
     return issues;
   }

@@ -25,8 +25,12 @@ function toBuffer(v: unknown): Buffer {
   return Buffer.from(String(v ?? ''), 'latin1');
 }
 
-/** A response as Envoy's httpCall returns it: headers with `:status`, the body as text. */
-async function readResponse(res: IncomingMessage): Promise<{ headers: Record<string, string>; body: string }> {
+/**
+ * A response as Envoy's httpCall returns it: headers with `:status`, the body as text. A repeated
+ * header is its last value, as Envoy's default, or the list of its values with
+ * `return_duplicate_headers` (`dup`).
+ */
+async function readResponse(res: IncomingMessage, dup: boolean): Promise<{ headers: Record<string, string | string[]>; body: string }> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const c of res as AsyncIterable<Buffer>) {
@@ -37,12 +41,12 @@ async function readResponse(res: IncomingMessage): Promise<{ headers: Record<str
     }
     chunks.push(c);
   }
-  const headers: Record<string, string> = { ':status': String(res.statusCode ?? 0) };
-  for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(',') : v;
+  const headers: Record<string, string | string[]> = { ':status': String(res.statusCode ?? 0) };
+  for (const [k, v] of Object.entries(res.headersDistinct)) if (v !== undefined && v.length > 0) headers[k] = v.length === 1 ? v[0]! : dup ? v : v[v.length - 1]!;
   return { headers, body: Buffer.concat(chunks).toString('utf8') };
 }
 
-function httpCall(services: () => ReadonlyMap<string, Service> | undefined, cluster: unknown, headers: unknown, body: unknown, timeoutMs: unknown, async: unknown): Promise<unknown> | null {
+function httpCall(services: () => ReadonlyMap<string, Service> | undefined, cluster: unknown, headers: unknown, body: unknown, timeoutMs: unknown, async: unknown, dup: unknown): Promise<unknown> | null {
   const name = String(cluster);
   const service = services()?.get(name);
   if (!service || service.kind !== 'loadBalancer') throw new Error(`httpCall: no cluster "${name}" (a service in http.services other than echo)`);
@@ -50,8 +54,9 @@ function httpCall(services: () => ReadonlyMap<string, Service> | undefined, clus
   const method = String(h[':method'] ?? '');
   const path = String(h[':path'] ?? '');
   if (!method || !path.startsWith('/')) throw new Error('httpCall: the headers must have :method and :path');
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(h)) if (!k.startsWith(':')) out[k.toLowerCase()] = String(v);
+  // A value may be a list of strings (a repeated header, such as set-cookie): sent as repeated lines.
+  const out: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries(h)) if (!k.startsWith(':')) out[k.toLowerCase()] = Array.isArray(v) ? v.map(String) : String(v);
   if (h[':authority'] !== undefined) out.host = String(h[':authority']);
   const payload = toBuffer(body);
   if (payload.length > 0) out['content-length'] = String(payload.length);
@@ -67,7 +72,7 @@ function httpCall(services: () => ReadonlyMap<string, Service> | undefined, clus
         reject(new Error(`httpCall to "${name}" failed: ${failure?.message ?? 'no response'}`));
         return;
       }
-      readResponse(res).then(
+      readResponse(res, dup === true).then(
         (r) => {
           clearTimeout(timer);
           resolve(r);
@@ -110,8 +115,10 @@ function verifySignature(hash: unknown, der: unknown, signature: unknown, data: 
 /** The `envoy` capability tree, reading the services of the configuration now serving. */
 export function envoyCapability(services: () => ReadonlyMap<string, Service> | undefined): Record<string, unknown> {
   return {
-    httpCall: (cluster: unknown, headers: unknown, body: unknown, timeoutMs: unknown, async: unknown) => httpCall(services, cluster, headers, body, timeoutMs, async),
+    httpCall: (cluster: unknown, headers: unknown, body: unknown, timeoutMs: unknown, async: unknown, dup: unknown) => httpCall(services, cluster, headers, body, timeoutMs, async, dup),
     now: () => Date.now(),
+    /** timestampString: milliseconds, or microseconds (`us`), since the epoch, as a decimal string. */
+    nowString: (us: unknown) => (us === true ? String(Math.floor((performance.timeOrigin + performance.now()) * 1000)) : String(Date.now())),
     verify: (hash: unknown, der: unknown, signature: unknown, data: unknown) => {
       const [ok, err] = verifySignature(hash, der, signature, data);
       return { ok, error: err };

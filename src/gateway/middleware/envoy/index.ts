@@ -10,6 +10,7 @@ import { EnvoyUnsupportedError, PluginThrownError } from '../../../errors.js';
 import { ENVOY_PRELUDE_BODY } from './prelude.js';
 
 export { envoyCapability } from './capability.js';
+export { repeatedHeaders } from './headers.js';
 
 /** Largest body an Envoy filter buffers with `body()` (request and response); Envoy's answer past its buffer limit, 413, is the gateway's too. */
 export const ENVOY_MAX_BODY_BYTES = 1 << 20;

@@ -9,13 +9,17 @@
  * and the clock reach the host (`host.envoy`, capability.ts). Methods the gateway cannot honour
  * raise `{ envoyUnsupported = name, where = "file:line" }`, which the gateway turns into
  * ERR_ENVOY_UNSUPPORTED (calls.ts).
+ *
+ * Why method tables: every object the filter sees (handle, headers, body, streamInfo, metadata,
+ * ...) is a small table of per-request fields whose metatable is built once per plugin instance;
+ * a request allocates those few tables and no closure. The sub-objects are made on first use.
  */
 export const ENVOY_PRELUDE_BODY = String.raw`
 local BODY, MAX_BODY = ...
 local on_request, on_response = envoy_on_request, envoy_on_response
 local hostenv = host
-local type, pairs, next, tostring, tonumber, error, pcall, setmetatable, select = type, pairs, next, tostring, tonumber, error, pcall, setmetatable, select
-local lower, sub, concat, insert, remove, floor, byte, char = string.lower, string.sub, table.concat, table.insert, table.remove, math.floor, string.byte, string.char
+local type, pairs, next, tostring, tonumber, error, pcall, setmetatable = type, pairs, next, tostring, tonumber, error, pcall, setmetatable
+local lower, sub, concat, floor, byte, char, find, match = string.lower, string.sub, table.concat, math.floor, string.byte, string.char, string.find, string.match
 
 -- "file:line" of the caller 'level' frames above the function calling where()
 local function where(level)
@@ -30,19 +34,24 @@ local function unsupported(name)
   end
 end
 
-local function objectOf(name, methods)
-  return setmetatable(methods, { __index = function(_, k) return unsupported(name .. ':' .. tostring(k) .. '()') end })
+-- A method table: __index is the table itself (a plain lookup on the fast path); only a miss
+-- reaches the function that refuses unknown methods with ERR_ENVOY_UNSUPPORTED.
+-- Instances keep every field they may read, false until set: a nil field would fall through to
+-- the refusal and read as a function.
+local function class(name)
+  local c = {}
+  c.__index = c
+  setmetatable(c, { __index = function(_, k) return unsupported(name .. ':' .. tostring(k) .. '()') end })
+  return c
 end
 
 -- Headers ---------------------------------------------------------------------------------
--- __index is the method table itself (a plain lookup on the fast path); only a miss there
--- reaches the function that refuses unknown methods.
-local Headers = {}
-Headers.__index = Headers
-setmetatable(Headers, { __index = function(_, k) return unsupported('headers():' .. tostring(k) .. '()') end })
+local Headers = class('headers()')
 
-local function newHeaders(h, pseudo, readonly)
-  return setmetatable({ h = h, dirty = {}, pseudo = pseudo, ro = readonly }, Headers)
+-- Per request: the header table the marshaller built, and which names the filter changed
+-- (allocated on the first change; most requests change one header or none).
+local function newHeaders(h, pseudo)
+  return setmetatable({ h = h, dirty = false, pseudo = pseudo }, Headers)
 end
 
 -- Lower-cased names, cached: the fast path of get makes no C call (string.lower, type).
@@ -56,6 +65,17 @@ local function lowerName(name)
   return k
 end
 
+-- Whether a (lower-case) name is a pseudo-header, cached like LOWER (headerChanges asks per change).
+local PSEUDO, pseudoNames = {}, 0
+local function isPseudo(k)
+  local p = PSEUDO[k]
+  if p == nil then
+    p = sub(k, 1, 1) == ':'
+    if pseudoNames < 1024 then PSEUDO[k] = p; pseudoNames = pseudoNames + 1 end
+  end
+  return p
+end
+
 -- Envoy joins the values of a repeated header with ','. v[1] is nil for a string (its
 -- metatable's __index is the string library), so no type() call is needed to tell them apart.
 function Headers.get(self, name)
@@ -65,7 +85,7 @@ function Headers.get(self, name)
 end
 
 function Headers.getAtIndex(self, name, i)
-  local v = self.h[lower(name)]
+  local v = self.h[LOWER[name] or lowerName(name)]
   if v == nil then return nil end
   if type(v) == 'table' then return v[i + 1] end
   if i == 0 then return v end
@@ -73,41 +93,41 @@ function Headers.getAtIndex(self, name, i)
 end
 
 function Headers.getNumValues(self, name)
-  local v = self.h[lower(name)]
+  local v = self.h[LOWER[name] or lowerName(name)]
   if v == nil then return 0 end
   if type(v) == 'table' then return #v end
   return 1
 end
-
-local function writable(self, what)
-  if self.ro then error('headers():' .. what .. '() cannot modify these headers here', 3) end
-end
-
 Headers.getValueSize = Headers.getNumValues
 
+local function changed(self, k)
+  local d = self.dirty
+  if not d then d = {}; self.dirty = d end
+  d[k] = true
+end
+
+-- A value is a string or a number (Envoy's luaL_checkstring): '..' converts a number without the
+-- C call tostring() would be, and refuses nil, a boolean or a table as Envoy does.
 function Headers.add(self, name, value)
-  writable(self, 'add')
-  local k = lower(name)
-  value = tostring(value)
+  local k = LOWER[name] or lowerName(name)
+  value = value .. ''
   local v = self.h[k]
   if v == nil then self.h[k] = value
   elseif type(v) == 'table' then v[#v + 1] = value
   else self.h[k] = { v, value } end
-  self.dirty[k] = true
+  changed(self, k)
 end
 
 function Headers.replace(self, name, value)
-  writable(self, 'replace')
-  local k = lower(name)
-  self.h[k] = tostring(value)
-  self.dirty[k] = true
+  local k = LOWER[name] or lowerName(name)
+  self.h[k] = value .. ''
+  changed(self, k)
 end
 
 function Headers.remove(self, name)
-  writable(self, 'remove')
-  local k = lower(name)
+  local k = LOWER[name] or lowerName(name)
   self.h[k] = nil
-  self.dirty[k] = true
+  changed(self, k)
 end
 
 function Headers.setHttp1ReasonPhrase(self, reason)
@@ -141,14 +161,18 @@ local MANAGED = { ['content-length'] = true, ['transfer-encoding'] = true, conne
 
 -- What the filter changed, as setHeaders / removeHeaders (pseudo-headers are the caller's).
 local function headerChanges(headers)
-  local set, rm, ns, nr = nil, nil, 0, 0
-  for k in next, headers.dirty do
-    if sub(k, 1, 1) ~= ':' and not MANAGED[k] then
+  local dirty = headers.dirty
+  if not dirty then return nil, nil end
+  local set, rm, nr = nil, nil, 0
+  for k in next, dirty do
+    local pseudo = PSEUDO[k]
+    if pseudo == nil then pseudo = isPseudo(k) end
+    if not pseudo and not MANAGED[k] then
       local v = headers.h[k]
       if v == nil then
         rm = rm or {}; nr = nr + 1; rm[nr] = k
       else
-        set = set or {}; ns = ns + 1; set[k] = v
+        set = set or {}; set[k] = v
       end
     end
   end
@@ -156,9 +180,7 @@ local function headerChanges(headers)
 end
 
 -- Body ------------------------------------------------------------------------------------
-local Body = {}
-Body.__index = Body
-setmetatable(Body, { __index = function(_, k) return unsupported('body():' .. tostring(k) .. '()') end })
+local Body = class('body()')
 function Body.length(self) return #self.s end
 function Body.getBytes(self, i, n) return sub(self.s, i + 1, i + n) end
 function Body.setBytes(self, s)
@@ -182,6 +204,104 @@ local function base64(s)
   return concat(out)
 end
 
+-- Addresses, in Envoy's form: ip:port, [v6]:port ------------------------------------------
+local function hostPort(ip, port)
+  if find(ip, ':', 1, true) then return '[' .. ip .. ']:' .. port end
+  return ip .. ':' .. port
+end
+
+-- Envoy's downstream remote address with its defaults (use_remote_address false,
+-- xff_num_trusted_hops 0): the last address of x-forwarded-for, port 0; the peer when there is
+-- none. The gateway has already dropped the x-forwarded-for of an untrusted peer
+-- (entryPoints.<name>.forwardedHeaders), so only a trusted peer's header counts.
+local function remoteAddress(xff, peer)
+  if type(xff) == 'table' then xff = xff[#xff] end
+  if type(xff) ~= 'string' then return peer end
+  local last = match(xff, '([^,]*)$')
+  last = last and match(last, '^%s*(.-)%s*$')
+  if last and (match(last, '^%d+%.%d+%.%d+%.%d+$') or (find(last, ':', 1, true) and match(last, '^[%x:%.]+$'))) then
+    return hostPort(last, 0)
+  end
+  return peer
+end
+
+-- Stream info, dynamic metadata, metadata, connection, filter state -----------------------
+local DynamicMetadata = class('streamInfo():dynamicMetadata()')
+function DynamicMetadata.set(self, ns, k, v)
+  local hd = self.hd
+  local dm = hd.dm
+  if not dm then dm = {}; hd.dm = dm end
+  local d = dm[ns]
+  if d == nil then d = {}; dm[ns] = d end
+  d[k] = v
+end
+function DynamicMetadata.get(self, ns)
+  local dm = self.hd.dm
+  if not dm then return nil end
+  return dm[ns]
+end
+function DynamicMetadata.__pairs(self) return next, self.hd.dm or {}, nil end
+
+local FilterState = class('filterState()')
+function FilterState.get(_, _) return nil end
+local FILTER_STATE = setmetatable({}, FilterState)
+
+local StreamInfo = class('streamInfo()')
+function StreamInfo.protocol(_) return 'HTTP/1.1' end
+function StreamInfo.dynamicMetadata(self)
+  local d = self.dyn
+  if not d then d = setmetatable({ hd = self.hd }, DynamicMetadata); self.dyn = d end
+  return d
+end
+function StreamInfo.dynamicTypedMetadata(_, _) return nil end
+function StreamInfo.filterState(_) return FILTER_STATE end
+function StreamInfo.routeName(self) return self.hd.router or '' end
+function StreamInfo.virtualClusterName(_) return '' end
+function StreamInfo.downstreamDirectRemoteAddress(self)
+  local c = self.hd.client
+  if not c then return nil end
+  return hostPort(c.address, c.port)
+end
+function StreamInfo.downstreamRemoteAddress(self)
+  local hd = self.hd
+  local c = hd.client
+  if not c then return nil end
+  return remoteAddress(hd.xff, hostPort(c.address, c.port))
+end
+function StreamInfo.downstreamLocalAddress(self)
+  local c = self.hd.client
+  if not c then return nil end
+  return c['local']
+end
+StreamInfo.downstreamDirectLocalAddress = StreamInfo.downstreamLocalAddress
+function StreamInfo.requestedServerName(_) return '' end
+function StreamInfo.downstreamSslConnection(_) return nil end
+
+local Metadata = class('metadata()')
+function Metadata.get(self, k)
+  local m = self.m
+  if type(m) ~= 'table' then return nil end
+  return m[k]
+end
+function Metadata.__pairs(self)
+  local m = self.m
+  return next, type(m) == 'table' and m or {}, nil
+end
+
+local Connection = class('connection()')
+function Connection.ssl(_) return nil end
+local CONNECTION = setmetatable({}, Connection)
+
+-- Connection-level stream info: nothing is set at that level here (no listener filters, no
+-- proxy protocol TLVs), so typed metadata is nil and dynamic metadata starts empty per call.
+local ConnectionStreamInfo = class('connectionStreamInfo()')
+function ConnectionStreamInfo.dynamicTypedMetadata(_, _) return nil end
+function ConnectionStreamInfo.dynamicMetadata(_) return setmetatable({ hd = { dm = false } }, DynamicMetadata) end
+local CONNECTION_INFO = setmetatable({}, ConnectionStreamInfo)
+
+local PublicKey = class('importPublicKey()')
+function PublicKey.get(self) return self.key end
+
 -- The handle ------------------------------------------------------------------------------
 local RESPOND = {}
 local REQUEST_PSEUDO = { ':authority', ':path', ':method', ':scheme' }
@@ -192,6 +312,118 @@ local function envoyHost(name)
   if e == nil then error(name .. ' needs the gateway (host.envoy is not granted here)', 3) end
   return e
 end
+
+-- Per request: phase, r (the request or response the gateway passed), config, router, client
+-- and xff (request path), dm (dynamic metadata), hdrs, and the sub-objects once asked for.
+local Handle = class('handle')
+
+function Handle.headers(self) return self.hdrs end
+
+function Handle.body(self, always)
+  local body = self.bd
+  if not body then
+    local s = self.r.body
+    if s == '' and not always then return nil end
+    if s == nil then
+      if BODY then
+        if not always then return nil end
+        s = ''
+      else
+        error({ envoyUnsupported = 'body() (the filter source must mention body() so the gateway buffers it)', where = where(1) }, 0)
+      end
+    end
+    body = setmetatable({ s = s, changed = false }, Body)
+    self.bd = body
+  end
+  return body
+end
+
+function Handle.bodyChunks(self)
+  local b = Handle.body(self, true)
+  local done = false
+  return function()
+    if done or #b.s == 0 then return nil end
+    done = true
+    return b
+  end
+end
+
+function Handle.trailers(_) return nil end
+
+function Handle.respond(self, h, b)
+  if self.phase ~= 'request' then error('respond() is only allowed on the request path', 2) end
+  error({ [RESPOND] = true, headers = h or {}, body = b }, 0)
+end
+
+-- httpCall(cluster, headers, body, timeout_ms[, asynchronous]) or (cluster, headers, body, options)
+function Handle.httpCall(_, cluster, h, b, timeout, async)
+  local dup = false
+  local opts = type(timeout) == 'table' and timeout or type(async) == 'table' and async or nil
+  if opts then
+    if type(timeout) == 'table' then timeout = opts.timeout_ms end
+    async = opts.asynchronous
+    dup = opts.return_duplicate_headers == true
+  end
+  async = async == true
+  local res = envoyHost('httpCall').httpCall(cluster, h, b or '', tonumber(timeout) or 0, async, dup)
+  if async then return nil end
+  local body = res.body
+  if body == '' then body = nil end
+  return res.headers, body
+end
+
+local function logTo(level)
+  return function(_, msg) print('[' .. level .. '] ' .. tostring(msg)) end
+end
+Handle.logTrace = logTo('trace'); Handle.logDebug = logTo('debug'); Handle.logInfo = logTo('info')
+Handle.logWarn = logTo('warn'); Handle.logErr = logTo('error'); Handle.logCritical = logTo('critical')
+
+function Handle.metadata(self)
+  local m = self.md
+  if not m then
+    local c = self.config
+    m = setmetatable({ m = type(c) == 'table' and c.metadata or false }, Metadata)
+    self.md = m
+  end
+  return m
+end
+
+function Handle.streamInfo(self)
+  local si = self.si
+  if not si then si = setmetatable({ hd = self, dyn = false }, StreamInfo); self.si = si end
+  return si
+end
+
+function Handle.connection(_) return CONNECTION end
+function Handle.connectionStreamInfo(_) return CONNECTION_INFO end
+function Handle.filterState(_) return FILTER_STATE end
+
+-- Envoy's LuaPerRoute filter_context; here the middleware config's filterContext key.
+function Handle.filterContext(self)
+  local c = self.config
+  local fc = type(c) == 'table' and c.filterContext or nil
+  if type(fc) ~= 'table' then return {} end
+  return fc
+end
+
+function Handle.base64Escape(_, s) return base64(tostring(s)) end
+function Handle.timestamp(_) return envoyHost('timestamp').now() end
+function Handle.timestampString(_, resolution)
+  return envoyHost('timestampString').nowString(resolution == 1)
+end
+
+function Handle.importPublicKey(_, der, len)
+  der = tostring(der)
+  return setmetatable({ key = { der = sub(der, 1, len or #der) } }, PublicKey)
+end
+
+function Handle.verifySignature(_, hash, key, sig, siglen, data, datalen)
+  local r = envoyHost('verifySignature').verify(hash, hostenv.bytes(key.der or ''), hostenv.bytes(sub(sig, 1, siglen)), hostenv.bytes(sub(data, 1, datalen)))
+  return r.ok, r.error
+end
+
+-- Envoy's enum for timestamp() / timestampString(); filters name it as a global.
+if EnvoyTimestampResolution == nil then EnvoyTimestampResolution = { MILLISECOND = 0, MICROSECOND = 1 } end
 
 local function encodeQuery(q)
   local parts, n = {}, 0
@@ -207,97 +439,9 @@ local function encodeQuery(q)
   return concat(parts, '&')
 end
 
-local function newHandle(phase, r, ctx, state)
-  local self = { phase = phase, r = r, ctx = ctx, state = state }
-  local handle = {}
-  local hdrs, body
-  function handle:headers() return hdrs end
-  function handle:body(always)
-    if body == nil then
-      local s = r.body
-      if s == '' and not always then return nil end
-      if s == nil then
-        if BODY then
-          if not always then return nil end
-          s = ''
-        else
-          error({ envoyUnsupported = 'body() (the filter source must mention body() so the gateway buffers it)', where = where(1) }, 0)
-        end
-      end
-      body = setmetatable({ s = s }, Body)
-    end
-    return body
-  end
-  function handle:bodyChunks()
-    local b = handle:body(true)
-    local done = false
-    return function()
-      if done or #b.s == 0 then return nil end
-      done = true
-      return b
-    end
-  end
-  function handle:trailers() return nil end
-  function handle:respond(h, b)
-    if phase ~= 'request' then error('respond() is only allowed on the request path', 2) end
-    error({ [RESPOND] = true, headers = h or {}, body = b }, 0)
-  end
-  function handle:httpCall(cluster, h, b, timeout, opts)
-    local async = false
-    if type(opts) == 'table' then async = opts.asynchronous == true else async = opts == true end
-    local res = envoyHost('httpCall').httpCall(cluster, h, b or '', timeout or 0, async)
-    if async then return nil end
-    return res.headers, res.body
-  end
-  local function logTo(level)
-    return function(_, msg) print('[' .. level .. '] ' .. tostring(msg)) end
-  end
-  handle.logTrace = logTo('trace'); handle.logDebug = logTo('debug'); handle.logInfo = logTo('info')
-  handle.logWarn = logTo('warn'); handle.logErr = logTo('error'); handle.logCritical = logTo('critical')
-  local meta = objectOf('metadata()', {})
-  function meta:get(k)
-    local m = ctx.config and ctx.config.metadata
-    if type(m) ~= 'table' then return nil end
-    return m[k]
-  end
-  function handle:metadata() return meta end
-  local dyn = objectOf('streamInfo():dynamicMetadata()', {})
-  function dyn:set(ns, k, v)
-    local d = state.dm[ns]
-    if d == nil then d = {}; state.dm[ns] = d end
-    d[k] = v
-    state.changed = true
-  end
-  function dyn:get(ns) return state.dm[ns] end
-  function dyn.__pairs() return pairs(state.dm) end
-  local info = objectOf('streamInfo()', {})
-  function info:protocol() return 'HTTP/1.1' end
-  function info:dynamicMetadata() return dyn end
-  function info:downstreamDirectRemoteAddress() return ctx.client end
-  function info:downstreamRemoteAddress() return ctx.client end
-  function info:downstreamLocalAddress() return ctx.localAddress end
-  function info:requestedServerName() return '' end
-  function handle:streamInfo() return info end
-  local conn = objectOf('connection()', {})
-  function conn:ssl() return nil end
-  function handle:connection() return conn end
-  local fstate = objectOf('filterState()', {})
-  function fstate:get(_) return nil end
-  function handle:filterState() return fstate end
-  function handle:base64Escape(s) return base64(tostring(s)) end
-  function handle:timestamp() return envoyHost('timestamp').now() end
-  function handle:importPublicKey(der, len)
-    local key = { der = sub(tostring(der), 1, len or #tostring(der)) }
-    return objectOf('importPublicKey()', { get = function() return key end })
-  end
-  function handle:verifySignature(hash, key, sig, siglen, data, datalen)
-    local r = envoyHost('verifySignature').verify(hash, hostenv.bytes(key.der or ''), hostenv.bytes(sub(sig, 1, siglen)), hostenv.bytes(sub(data, 1, datalen)))
-    return r.ok, r.error
-  end
-  setmetatable(handle, { __index = function(_, k) return unsupported('handle:' .. tostring(k) .. '()') end })
-  return handle, function(h) hdrs = h end, function() return body end
+local function decode(s)
+  return (s:gsub('%%(%x%x)', function(x) return char(tonumber(x, 16)) end))
 end
-
 
 -- Run the filter; a respond() arrives as the RESPOND error, anything else is the filter's failure.
 local function run(fn, handle)
@@ -313,17 +457,18 @@ if on_request then
   function exports.onRequest(req, ctx)
     local h = req.headers
     local q = req.query
-    local qs = next(q) ~= nil and encodeQuery(q) or nil
-    local path = qs and (req.path .. '?' .. qs) or req.path
+    local path = req.path
+    if next(q) ~= nil then path = path .. '?' .. encodeQuery(q) end
     h[':path'] = path
     h[':method'] = req.method
     h[':authority'] = h.host
     h.host = nil
-    h[':scheme'] = h['x-forwarded-proto'] or 'http'
-    local state = { dm = {} }
-    local handle, setHeaders, bodyOf = newHandle('request', req, { config = ctx.config, client = req.client.address .. ':' .. req.client.port, localAddress = req.client['local'] or '' }, state)
-    local headers = newHeaders(h, REQUEST_PSEUDO, false)
-    setHeaders(headers)
+    local proto = h['x-forwarded-proto']
+    -- proto[1] is nil for a string (string library), a value for a repeated header's list.
+    if proto ~= nil and proto[1] ~= nil then proto = proto[1] end
+    h[':scheme'] = proto or 'http'
+    local headers = newHeaders(h, REQUEST_PSEUDO)
+    local handle = setmetatable({ phase = 'request', r = req, config = ctx.config or false, router = ctx.router or false, client = req.client or false, xff = h['x-forwarded-for'] or false, hdrs = headers, bd = false, md = false, si = false, dm = false }, Handle)
     local r = run(on_request, handle)
     if r then
       local out, status = {}, 200
@@ -335,31 +480,34 @@ if on_request then
     end
     local decision = {}
     local set, rm = headerChanges(headers)
-    if headers.dirty[':authority'] then set = set or {}; set.host = h[':authority'] end
-    decision.setHeaders = set
-    decision.removeHeaders = rm
-    if headers.dirty[':path'] and h[':path'] ~= path then
-      local p = h[':path']
-      local at = p:find('?', 1, true)
-      if at then
-        decision.path = sub(p, 1, at - 1)
-        local nq = {}
-        for pair in sub(p, at + 1):gmatch('[^&]+') do
-          local k, v = pair:match('^([^=]*)=?(.*)$')
-          k = k:gsub('%%(%x%x)', function(x) return char(tonumber(x, 16)) end)
-          v = v:gsub('%%(%x%x)', function(x) return char(tonumber(x, 16)) end)
-          local old = nq[k]
-          if old == nil then nq[k] = v elseif type(old) == 'table' then old[#old + 1] = v else nq[k] = { old, v } end
+    local dirty = headers.dirty
+    if dirty then
+      if dirty[':authority'] then set = set or {}; set.host = h[':authority'] end
+      if dirty[':path'] and h[':path'] ~= path then
+        local p = h[':path']
+        local at = find(p, '?', 1, true)
+        if at then
+          decision.path = sub(p, 1, at - 1)
+          local nq = {}
+          for pair in sub(p, at + 1):gmatch('[^&]+') do
+            local k, v = match(pair, '^([^=]*)=?(.*)$')
+            k, v = decode(k), decode(v)
+            local old = nq[k]
+            if old == nil then nq[k] = v elseif type(old) == 'table' then old[#old + 1] = v else nq[k] = { old, v } end
+          end
+          decision.query = nq
+        else
+          decision.path = p
+          decision.query = {}
         end
-        decision.query = nq
-      else
-        decision.path = p
-        decision.query = {}
       end
     end
-    local b = bodyOf()
+    decision.setHeaders = set
+    decision.removeHeaders = rm
+    local b = handle.bd
     if b and b.changed then decision.body = b.s end
-    if next(state.dm) ~= nil then decision.state = { dm = state.dm } end
+    local dm = handle.dm
+    if dm and next(dm) ~= nil then decision.state = { dm = dm } end
     return decision
   end
 end
@@ -369,23 +517,23 @@ if on_response then
     local h = res.headers
     h[':status'] = tostring(res.status)
     local st = ctx.state
-    local state = { dm = (type(st) == 'table' and type(st.dm) == 'table') and st.dm or {} }
-    local handle, setHeaders, bodyOf = newHandle('response', res, { config = ctx.config, client = '' }, state)
-    local headers = newHeaders(h, RESPONSE_PSEUDO, false)
-    setHeaders(headers)
+    local dm = type(st) == 'table' and type(st.dm) == 'table' and st.dm or nil
+    local headers = newHeaders(h, RESPONSE_PSEUDO)
+    local handle = setmetatable({ phase = 'response', r = res, config = ctx.config or false, router = ctx.router or false, client = false, xff = false, hdrs = headers, bd = false, md = false, si = false, dm = dm or false }, Handle)
     run(on_response, handle)
     local decision = {}
     local set, rm = headerChanges(headers)
     decision.setHeaders = set
     decision.removeHeaders = rm
-    if headers.dirty[':status'] then decision.status = tonumber(h[':status']) end
-    local b = bodyOf()
+    if headers.dirty and headers.dirty[':status'] then decision.status = tonumber(h[':status']) end
+    local b = handle.bd
     if b and b.changed then decision.body = b.s end
     return decision
   end
 end
 
-local gw = BODY and { requestBody = { maxBytes = MAX_BODY }, responseBody = { maxBytes = MAX_BODY } } or nil
+local gw = BODY and { requestBody = { maxBytes = MAX_BODY }, responseBody = { maxBytes = MAX_BODY } } or {}
+gw.repeatedHeaders = true
 exports.meta = { gateway = gw, envoyFilter = true }
 return exports
 `;
