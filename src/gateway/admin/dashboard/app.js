@@ -5,7 +5,7 @@ const KEY = 'terrarium-admin-token';
 const $ = (s) => document.querySelector(s);
 const el = (tag, props = {}, ...kids) => {
   const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) if (k === 'class') e.className = v; else if (k.startsWith('data-')) e.setAttribute(k, v); else e[k] = v;
+  for (const [k, v] of Object.entries(props)) if (k === 'class') e.className = v; else if (k.startsWith('data-') || k.startsWith('aria-')) e.setAttribute(k, v); else e[k] = v;
   for (const k of kids) e.append(k instanceof Node ? k : document.createTextNode(String(k)));
   return e;
 };
@@ -149,7 +149,7 @@ function render(s) {
       el('dl', {},
         el('dt', {}, 'Version, file'), el('dd', {}, `${p.version ?? '–'} · ${p.file} (${p.engine})`),
         el('dt', {}, 'Standby'), el('dd', { class: 'standby' }, p.standby ?? '–'),
-        ...(reprobe ? [el('dt', {}, 'Re-probe'), el('dd', { class: 'reprobe' }, reprobe)] : []),
+        ...(reprobe ? [el('dt', {}, 'Re-probe'), el('dd', { class: 'reprobe', 'data-due': p.nextProbeAt ?? '' }, reprobe)] : []),
         ...(perWorker ? [el('dt', {}, 'Workers'), el('dd', { class: 'worker-status' }, perWorker)] : []),
         el('dt', {}, 'Calls'), el('dd', { class: 'calls' }, `${c.calls} (${fmt(rate(c.calls, b?.counters.calls))}/s)`),
         el('dt', {}, 'Errors'), el('dd', { class: 'errors' }, `${c.errors} (${fmt(rate(c.errors, b?.counters.errors))}/s)`),
