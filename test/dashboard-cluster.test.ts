@@ -119,11 +119,11 @@ describe('serve --workers 2: the admin of the primary', { timeout: 120_000 }, ()
     assert.equal(await s.stop('SIGTERM'), 0);
   });
 
-  it('POST /api/reload needs the CSRF header and reloads every worker', async (t) => {
+  it('POST /api/reload and a re-probe need the CSRF header and run in every worker', async (t) => {
     const s = await cluster(t);
     const admin = s.urls.admin!;
     const session = (await request(`${admin}/api/session`, { headers: auth })).json<{ csrf: string; header: string; actions: string[] }>();
-    assert.deepEqual(session.actions, ['/api/reload']);
+    assert.deepEqual(session.actions, ['/api/reload', '/api/plugins/{name}/reprobe']);
     const post = (headers: Record<string, string>) => request(`${admin}/api/reload`, { method: 'POST', headers });
     assert.equal((await post(auth)).status, 403, 'no CSRF header');
     assert.equal((await post({ ...auth, [session.header]: session.csrf, origin: 'https://evil.example' })).status, 403, 'cross-origin');
@@ -133,6 +133,12 @@ describe('serve --workers 2: the admin of the primary', { timeout: 120_000 }, ()
     assert.equal(body.ok, true);
     assert.equal(Object.keys(body.workers).length, 2);
     await eventually(async () => (await request(`${admin}/api/workers`, { headers: auth })).json<{ reloads: { success: number } }[]>().every((w) => w.reloads.success === 1), 'every worker reloaded');
+    // The re-probe action runs in every worker: a plugin quarantined in none is refused by each.
+    const calm = await request(`${admin}/api/plugins/hostile/reprobe`, { method: 'POST', headers: { ...auth, [session.header]: session.csrf } });
+    assert.equal(calm.status, 409);
+    assert.deepEqual(Object.values(calm.json<{ workers: Record<string, { ok: boolean }> }>().workers).map((w) => w.ok), [false, false]);
+    assert.equal((await request(`${admin}/api/plugins/nope/reprobe`, { method: 'POST', headers: { ...auth, [session.header]: session.csrf } })).status, 404);
+    assert.equal((await request(`${admin}/api/plugins/hostile/reprobe`, { method: 'POST', headers: auth })).status, 403, 'no CSRF header');
     assert.equal(await s.stop('SIGTERM'), 0);
   });
 

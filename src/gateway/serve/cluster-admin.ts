@@ -63,7 +63,8 @@ export function mergeViews(answers: { pid: number; data: unknown }[]): unknown[]
 }
 
 export function clusterBackend(q: ClusterQueries): AdminBackend {
-  let actions: string[] = ['/api/reload'];
+  // Every worker is a whole gateway: its host can re-probe.
+  const actions = ['/api/reload', '/api/plugins/{name}/reprobe'];
   return {
     viewPaths: [...VIEWS, '/api/workers'],
     view(path) {
@@ -74,9 +75,7 @@ export function clusterBackend(q: ClusterQueries): AdminBackend {
     async snapshot() {
       const answers = (await q.queryAll('dashboard')) as { pid: number; data: DashboardData & { worker: WorkerSummary } }[];
       if (answers.length === 0) throw new Error('no worker answered');
-      const merged = mergeDashboards(answers);
-      actions = ['/api/reload', ...(merged.gateway.canReprobe ? ['/api/plugins/{name}/reprobe'] : [])];
-      return JSON.stringify(merged);
+      return JSON.stringify(mergeDashboards(answers));
     },
     async metrics() {
       const answers = await q.queryAll('metrics');

@@ -142,7 +142,7 @@ function render(s) {
     const reprobe = p.status === 'quarantined' ? `next re-probe at ${p.nextProbeAt ? new Date(p.nextProbeAt).toLocaleTimeString() : 'pending'}${p.error ? ` (${p.error.message})` : ''}` : '';
     const grants = Object.keys(p.grants).length ? JSON.stringify(p.grants) : 'none beyond plugins.capabilities';
     const perWorker = p.workerStatus ? Object.entries(p.workerStatus).map(([pid, st]) => `${pid} ${st ?? 'missing'}`).join(', ') : '';
-    const canReprobe = p.status === 'quarantined' && session?.actions.includes('/api/plugins/{name}/reprobe');
+    const canReprobe = p.status === 'quarantined' && s.gateway.canReprobe;
     const logs = p.logs ?? [];
     return el('article', { class: 'card', 'data-plugin': p.name },
       el('h3', {}, el('span', {}, p.name), el('span', { class: `status status-${p.status}` }, p.status)),
