@@ -192,6 +192,8 @@ describe('serve --workers 2: the dashboard in Chromium', { timeout: 120_000 }, (
     await page.waitForFunction(() => document.querySelector('#total-requests')?.textContent === '6');
     await page.waitForFunction(() => [...document.querySelectorAll('#workers tbody .requests')].reduce((n, e) => n + Number(e.textContent), 0) === 6);
     assert.equal(await page.locator('#workers-section').isVisible(), true);
+    // DASHBOARD_SCREENSHOT_DIR=docs refreshes docs/dashboard-workers.png.
+    if (process.env.DASHBOARD_SCREENSHOT_DIR) await page.screenshot({ path: path.join(process.env.DASHBOARD_SCREENSHOT_DIR, 'dashboard-workers.png') });
     assert.deepEqual(errors, []);
     assert.equal(await s.stop('SIGTERM'), 0);
   });

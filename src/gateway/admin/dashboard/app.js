@@ -211,6 +211,9 @@ function drawChart() {
     chart = new window.uPlot({ width, height: 180, series: [{}, ...['2xx', '3xx', '4xx', '5xx'].map((label, i) => ({ label: `${label}/s`, stroke: stroke[i] }))], axes: [{}, { label: 'req/s' }] }, series, box);
     addEventListener('resize', () => chart.setSize({ width: Math.max(280, box.clientWidth), height: 180 }));
   } else chart.setData(series);
+  // The last two minutes at least: with one point uPlot's auto range would span years.
+  const xs = series[0];
+  if (xs.length > 0) chart.setScale('x', { min: Math.min(xs[0], xs[xs.length - 1] - 120), max: xs[xs.length - 1] });
 }
 
 // Which plugins' log lines the user folded, kept across redraws.
