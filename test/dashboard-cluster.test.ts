@@ -86,7 +86,7 @@ function snapshots(url: string, done: (s: Snapshot) => boolean): Promise<Snapsho
   });
 }
 
-describe('serve --workers 2: the admin of the primary', { timeout: 120_000 }, () => {
+describe('serve --workers 2: the admin of the primary', { timeout: 400_000 }, () => {
   it('is behind the same auth: no token and a wrong token are refused, cross-origin too; the page is served', async (t) => {
     const s = await cluster(t);
     const admin = s.urls.admin!;
@@ -158,7 +158,7 @@ describe('serve --workers 2: the admin of the primary', { timeout: 120_000 }, ()
   });
 });
 
-describe('serve --workers 2: the dashboard in Chromium', { timeout: 120_000 }, () => {
+describe('serve --workers 2: the dashboard in Chromium', { timeout: 200_000 }, () => {
   let browser: Browser;
   before(async () => {
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
