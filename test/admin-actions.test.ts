@@ -8,10 +8,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PluginLogs } from '../dist/gateway/admin/logs.js';
+import { snapshotUntil } from './fixtures/dashboard/sse.js';
 import { baseConfig, eventually, gateway, memoryLogger, request, tempDir } from './fixtures/gateway/helpers.js';
 
 const TOKEN = 'another-long-random-admin-token-42';
@@ -43,23 +43,7 @@ async function flakyGateway(t: { after(fn: () => unknown): void }) {
   return { gw, admin, session, plugin };
 }
 
-/** The first SSE snapshot of /api/events. */
-function firstSnapshot(url: string): Promise<{ plugins: { name: string; logs: { level: string; message: string }[] }[] }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { headers: auth }, (res) => {
-      let buf = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => {
-        buf += c;
-        const end = buf.indexOf('\n\n');
-        if (end < 0) return;
-        req.destroy();
-        resolve(JSON.parse(buf.slice(0, end).split('\n').find((l) => l.startsWith('data: '))!.slice(6)));
-      });
-    });
-    req.on('error', reject);
-  });
-}
+type Snapshot = { plugins: { name: string; logs: { level: string; message: string }[] }[] };
 
 describe('admin action: re-probe a quarantined plugin', () => {
   it('is refused unauthenticated, without or with a wrong CSRF header, and cross-origin; 404 unknown, 409 not quarantined', async (t) => {
@@ -111,7 +95,7 @@ describe('plugin log lines', () => {
   it("the dashboard's data carries a plugin's console line, attributed to it", async (t) => {
     const { gw, admin } = await flakyGateway(t);
     assert.equal((await request(`${gw.url}/x`, { headers: { 'x-hostile': 'log', 'x-note': 'seen-by-the-admin-7f3' } })).status, 200);
-    const snap = await firstSnapshot(`${admin}/api/events`);
+    const snap = await snapshotUntil<Snapshot>(`${admin}/api/events`, auth, () => true);
     const hostile = snap.plugins.find((p) => p.name === 'hostile')!;
     assert.deepEqual(
       hostile.logs.map((l) => [l.level, l.message]),

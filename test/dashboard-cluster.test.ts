@@ -9,12 +9,12 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
-import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
 import { eventually, request, tempDir } from './fixtures/gateway/helpers.js';
 import { serve, type Served } from './fixtures/gateway/serve.js';
+import { snapshotUntil } from './fixtures/dashboard/sse.js';
 
 const TOKEN = 'cluster-dashboard-token-9d2e61';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -62,30 +62,6 @@ interface Snapshot {
   workers: { pid: number; requests: number; notReady: string[] }[];
 }
 
-/** SSE snapshots of /api/events until `done` says enough. */
-function snapshots(url: string, done: (s: Snapshot) => boolean): Promise<Snapshot> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { headers: auth }, (res) => {
-      let buf = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => {
-        buf += c;
-        for (let end; (end = buf.indexOf('\n\n')) >= 0; ) {
-          const frame = buf.slice(0, end);
-          buf = buf.slice(end + 2);
-          const s = JSON.parse(frame.split('\n').find((l) => l.startsWith('data: '))!.slice(6)) as Snapshot;
-          if (done(s)) {
-            req.destroy();
-            resolve(s);
-            return;
-          }
-        }
-      });
-    });
-    req.on('error', reject);
-  });
-}
-
 describe('serve --workers 2: the admin of the primary', { timeout: 400_000 }, () => {
   it('is behind the same auth: no token and a wrong token are refused, cross-origin too; the page is served', async (t) => {
     const s = await cluster(t);
@@ -107,7 +83,7 @@ describe('serve --workers 2: the admin of the primary', { timeout: 400_000 }, ()
     const pids = (await request(`${admin}/api/workers`, { headers: auth })).json<{ pid: number }[]>().map((w) => w.pid).sort((a, b) => a - b);
     for (let i = 0; i < 20; i++) assert.equal((await request(`${s.urls.web}/x${i}`)).status, 200);
     assert.equal((await request(`${s.urls.web}/note`, { headers: { 'x-hostile': 'log', 'x-note': 'from-a-worker-51' } })).status, 200);
-    const snap = await snapshots(`${admin}/api/events`, (x) => x.routers[0]!.counters.requests === 21 && x.plugins[0]!.logs.length > 0);
+    const snap = await snapshotUntil<Snapshot>(`${admin}/api/events`, auth, (x) => x.routers[0]!.counters.requests === 21 && x.plugins[0]!.logs.length > 0);
     assert.deepEqual(snap.workers.map((w) => w.pid), pids);
     assert.equal(snap.workers.reduce((n, w) => n + w.requests, 0), 21, 'the workers answered the 21 requests between them');
     const plugin = snap.plugins.find((p) => p.name === 'hostile')!;
@@ -190,7 +166,7 @@ describe('serve --workers 2: the dashboard in Chromium', { timeout: 200_000 }, (
     await page.locator('[data-plugin="hostile"]').waitFor();
     for (let i = 0; i < 6; i++) assert.equal((await request(`${s.urls.web}/y${i}`)).status, 200);
     await page.waitForFunction(() => document.querySelector('#total-requests')?.textContent === '6');
-    await page.waitForFunction(() => [...document.querySelectorAll('#workers tbody .requests')].reduce((n, e) => n + Number(e.textContent), 0) === 6);
+    await page.waitForFunction(() => Array.from(document.querySelectorAll('#workers tbody .requests')).reduce((n, e) => n + Number(e.textContent), 0) === 6);
     assert.equal(await page.locator('#workers-section').isVisible(), true);
     // DASHBOARD_SCREENSHOT_DIR=docs refreshes docs/dashboard-workers.png.
     if (process.env.DASHBOARD_SCREENSHOT_DIR) await page.screenshot({ path: path.join(process.env.DASHBOARD_SCREENSHOT_DIR, 'dashboard-workers.png') });
