@@ -35,12 +35,14 @@ before(async () => {
   for (const f of await readdir(examples, { withFileTypes: true })) if (f.isFile() && f.name !== 'gateway.yaml') await copyFile(path.join(examples, f.name), path.join(dir, f.name));
   await copyFile(hostile, path.join(dir, 'hostile.js'));
   await copyFile(flaky, path.join(dir, 'flaky.js'));
+  // The same plugin again as `sickly`, for the quarantine case: the re-probe case has flaky to itself.
+  await writeFile(path.join(dir, 'sickly.js'), (await readFile(flaky, 'utf8')).replace("name: 'flaky'", "name: 'sickly'"));
   const yaml = (await readFile(path.join(examples, 'gateway.yaml'), 'utf8'))
     .replace(/127\.0\.0\.1:808[01]/g, '127.0.0.1:0')
     .replace('windowSeconds: 10', 'windowSeconds: 100000')
     .replace('  address: 127.0.0.1:0\n\nhttp:', `  address: 127.0.0.1:0\n  auth:\n    tokenFile: admin.token\n\nhttp:`)
-    .replace('  routers:\n', '  routers:\n    hostile:\n      rule: "PathPrefix(`/hostile`)"\n      middlewares: [hostile]\n      service: echo\n    flaky:\n      rule: "PathPrefix(`/flaky`)"\n      middlewares: [flaky]\n      service: echo\n')
-    .replace('  middlewares:\n', '  middlewares:\n    hostile:\n      plugin:\n        hostile: {}\n    flaky:\n      plugin:\n        flaky: {}\n');
+    .replace('  routers:\n', '  routers:\n    hostile:\n      rule: "PathPrefix(`/hostile`)"\n      middlewares: [hostile]\n      service: echo\n    flaky:\n      rule: "PathPrefix(`/flaky`)"\n      middlewares: [flaky]\n      service: echo\n    sickly:\n      rule: "PathPrefix(`/sickly`)"\n      middlewares: [sickly]\n      service: echo\n')
+    .replace('  middlewares:\n', '  middlewares:\n    hostile:\n      plugin:\n        hostile: {}\n    flaky:\n      plugin:\n        flaky: {}\n    sickly:\n      plugin:\n        sickly: {}\n');
   assert.match(yaml, /tokenFile: admin.token/);
   await writeFile(path.join(dir, 'gateway.yaml'), yaml);
   gw = await createGateway(path.join(dir, 'gateway.yaml'), { watchConfig: false, logger: memoryLogger() });
@@ -81,7 +83,7 @@ describe('dashboard in Chromium', { timeout: 240_000 }, () => {
     const { page, errors } = await open();
     await page.locator('#routers tbody tr[data-router="api"]').waitFor();
     const routers = await page.locator('#routers tbody th').allTextContents();
-    assert.deepEqual(routers.sort(), ['api', 'envoy', 'everything-else', 'flaky', 'hostile']);
+    assert.deepEqual(routers.sort(), ['api', 'envoy', 'everything-else', 'flaky', 'hostile', 'sickly']);
     assert.equal(await page.locator('#workers-section').isHidden(), true, 'one gateway: no workers table');
     assert.match(await page.locator('#routers tr[data-router="api"]').innerText(), /request-id → deny-blocked → rewrite-api → rate-limit/);
     for (const p of ['request-id', 'header-deny', 'path-rewrite', 'rate-limit', 'hostile']) await card(page, p).waitFor();
@@ -130,11 +132,11 @@ describe('dashboard in Chromium', { timeout: 240_000 }, () => {
 
   it('a quarantine shows the status and when it is re-probed', async () => {
     const { page } = await open();
-    await card(page, 'flaky').waitFor();
-    // flaky.js stays quarantined for seconds (its health() fails three re-probes): the page cannot miss it.
-    for (let i = 0; i < 4 && gw.host.plugins.find((p) => p.name === 'flaky')?.status !== 'quarantined'; i++) await request(`${web}/flaky`, { headers: { 'x-flaky': 'loop' } });
-    await page.waitForFunction(() => document.querySelector('[data-plugin="flaky"] .status')?.textContent === 'quarantined', undefined, { timeout: 20_000 });
-    assert.match(await card(page, 'flaky').locator('.reprobe').innerText(), /^next re-probe at \d{1,2}:\d{2}:\d{2}/);
+    await card(page, 'sickly').waitFor();
+    // sickly (flaky.js) stays quarantined for seconds (its health() fails three re-probes): the page cannot miss it.
+    for (let i = 0; i < 4 && gw.host.plugins.find((p) => p.name === 'sickly')?.status !== 'quarantined'; i++) await request(`${web}/sickly`, { headers: { 'x-flaky': 'loop' } });
+    await page.waitForFunction(() => document.querySelector('[data-plugin="sickly"] .status')?.textContent === 'quarantined', undefined, { timeout: 20_000 });
+    assert.match(await card(page, 'sickly').locator('.reprobe').innerText(), /^next re-probe at \d{1,2}:\d{2}:\d{2}/);
     await page.context().close();
   });
 
