@@ -141,7 +141,7 @@ describe('admin actions: CSRF token and same origin', () => {
     const { admin } = await adminGateway(t, { tokenFile: true });
     const auth = { authorization: `Bearer ${TOKEN}` };
     const session = (await request(`${admin}/api/session`, { headers: auth })).json<{ csrf: string; header: string; actions: string[] }>();
-    assert.deepEqual(session.actions, ['/api/reload']);
+    assert.deepEqual(session.actions, ['/api/reload', '/api/plugins/{name}/reprobe']);
     const post = (headers: Record<string, string>) => request(`${admin}/api/reload`, { method: 'POST', headers });
     assert.equal((await post({ ...auth })).status, 403, 'no CSRF header');
     assert.equal((await post({ ...auth, [session.header]: 'wrong' })).status, 403, 'wrong CSRF token');

@@ -58,6 +58,11 @@ export interface Host extends AsyncDisposable {
    * @example const p = host.pin('auth'); try { p.call('onRequest', [req]); p.call('onResponse', [res]) } finally { p.release() }
    */
   pin(name: string): PluginPin;
+  /**
+   * Re-probe a quarantined plugin now rather than at its next re-probe time (a fresh instance,
+   * then health()); true when a probe started, false when it is not quarantined. Throws ERR_NO_PLUGIN.
+   */
+  reprobe(name: string): boolean;
   /** Resolves when no plugin is loading, restarting or being reloaded. */
   ready(): Promise<void>;
   /** Stop watching and dispose every VM, last loaded first. Calls afterwards fail with ERR_PLUGIN_UNAVAILABLE. */
@@ -201,6 +206,11 @@ export async function createHost(options: HostOptions): Promise<Host> {
       const p = registry.byName.get(name);
       if (!p) throw new NoPluginError(name, registry.names());
       return makePin(p);
+    },
+    reprobe(name: string): boolean {
+      const p = registry.byName.get(name);
+      if (!p) throw new NoPluginError(name, registry.names());
+      return p.reprobe();
     },
     async ready() {
       await reconciler.idle();

@@ -298,6 +298,14 @@ export abstract class PluginLifecycle {
     this.breaker.open(() => void this.probe());
   }
 
+  /** Re-probe a quarantined plugin now instead of at its scheduled time (the dashboard's button); false when it is not quarantined. */
+  reprobe(): boolean {
+    if (this.status !== 'quarantined') return false;
+    this.breaker.stop();
+    void this.probe();
+    return true;
+  }
+
   /** Re-probe a quarantined plugin: a fresh instance from the same source, then health() if exported. */
   protected async probe(): Promise<void> {
     if (this.status !== 'quarantined') return;

@@ -5,21 +5,24 @@
  */
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
-import { configIssueText, type ConfigIssue, type TerrariumError } from '../../errors.js';
+import type { ConfigIssue, TerrariumError } from '../../errors.js';
 import type { Host } from '../../host/host.js';
-import { HOST_EVENTS } from '../../host/events.js';
 import type { Logger } from '../../types.js';
 import { type AdminAuth, CSRF_HEADER, hasCsrf, sameOrigin } from './auth.js';
 import { EventHub } from './events.js';
+import { localBackend, type AdminBackend } from './backend.js';
+import type { PluginLogs } from './logs.js';
 import { dashboardFile } from './static.js';
 import type { ResolvedService } from '../config/model.js';
 import { createRegistry, type TraefikMetrics } from './metrics.js';
 import type { GatewayStats } from '../stats/stats.js';
 import type { Runtime } from '../exchange/runtime.js';
 
-/** What the admin API reads of a running gateway; its one action is POST /api/reload, when `gateway` is given. */
+/** What the admin API reads of a running gateway; its actions are POST /api/reload, when `gateway` is given, and a plugin's re-probe, when the host can. */
 export interface AdminSource {
-  readonly host: Pick<Host, 'plugins'> & Partial<Pick<Host, 'on'>>;
+  readonly host: Pick<Host, 'plugins'> & Partial<Pick<Host, 'on' | 'reprobe'>>;
+  /** The plugins' recent log lines (the dashboard's cards), when the gateway taps them. */
+  readonly logs?: PluginLogs;
   readonly stats: GatewayStats;
   /** The routing table in force (replaced whole on reload). */
   runtime(): Readonly<Pick<Runtime, 'config' | 'routers' | 'middlewares' | 'services'>>;
@@ -30,7 +33,7 @@ export interface AdminSource {
   };
 }
 
-const ENDPOINTS = ['/api/plugins', '/api/routers', '/api/middlewares', '/api/services', '/api/events', '/api/session', '/metrics', '/ping', '/dashboard/'];
+const ENDPOINTS = ['/api/events', '/api/session', '/metrics', '/ping', '/dashboard/'];
 
 function counts<K extends string | number>(m: Map<K, number>): Record<string, number> {
   const out: Record<string, number> = {};
@@ -117,56 +120,6 @@ function serviceView(spec: ResolvedService | undefined): Record<string, unknown>
   return { type: 'failover', service: spec.service, fallback: spec.fallback };
 }
 
-/** A histogram as the dashboard reads it: bucket upper bounds (seconds) and counts per bucket (the last: above). */
-function histogramView(h: { buckets: readonly number[]; counts: Float64Array }): { buckets: number[]; counts: number[] } {
-  return { buckets: [...h.buckets], counts: [...h.counts] };
-}
-
-/** Recent lifecycle events of the host's plugins, the dashboard's log (bounded: the newest `max`). */
-class RecentEvents {
-  readonly list: { at: string; plugin: string; event: string; reason?: string; code?: string; file?: string; line?: number }[] = [];
-  constructor(private readonly max = 100) {}
-  push(e: RecentEvents['list'][number]): void {
-    this.list.push(e);
-    if (this.list.length > this.max) this.list.splice(0, this.list.length - this.max);
-  }
-}
-
-/**
- * Everything the dashboard shows, as one JSON text (the SSE snapshot): the /api/* views plus the
- * latency histograms, granted permissions, recent plugin events and config problems. Without
- * timestamps of its own, so an unchanged gateway gives the same text and nothing is sent.
- */
-export function dashboardSnapshot(gw: AdminSource, views: Record<string, () => unknown>, recent: RecentEvents, problems: () => string[]): string {
-  const rt = gw.runtime();
-  const latency = new Map<string, { buckets: number[]; counts: number[] }>();
-  for (const [, m] of gw.stats.middlewares) {
-    const h = m.duration.request;
-    const acc = latency.get(m.plugin) ?? { buckets: [...h.buckets], counts: new Array<number>(h.counts.length).fill(0) };
-    h.counts.forEach((c, i) => (acc.counts[i]! += c + (m.duration.response.counts[i] ?? 0)));
-    latency.set(m.plugin, acc);
-  }
-  const plugins = (views['/api/plugins']!() as { name: string; memoryMeasuredAt?: string }[]).map(({ memoryMeasuredAt: _, ...p }) => ({
-    ...p,
-    latency: latency.get(p.name),
-    grants: rt.config.plugins.grants?.[p.name] ?? {},
-    recent: recent.list.filter((e) => e.plugin === p.name).slice(-10),
-  }));
-  const routers = (views['/api/routers']!() as { name: string }[]).map((r) => {
-    const s = gw.stats.routers.get(r.name);
-    return { ...r, latency: s ? histogramView(s.duration) : undefined };
-  });
-  return JSON.stringify({
-    plugins,
-    routers,
-    middlewares: views['/api/middlewares']!(),
-    services: views['/api/services']!(),
-    gateway: { inFlight: gw.stats.inFlight, reloads: gw.stats.reloads, canReload: gw.gateway !== undefined },
-    problems: problems(),
-    events: recent.list.slice(-20),
-  });
-}
-
 export interface AdminServerOptions {
   /** Who may use it (auth.ts); without it, everyone who reaches the address (loopback). */
   auth?: AdminAuth;
@@ -175,38 +128,23 @@ export interface AdminServerOptions {
   eventsIntervalMs?: number;
 }
 
-/** The admin server (API, /metrics, /dashboard/, SSE), not yet listening (serve/listeners.ts binds it: `startAdmin`). */
+/** The admin server (API, /metrics, /dashboard/, SSE) of one gateway, not yet listening (serve/listeners.ts binds it: `startAdmin`). */
 export function createAdminServer(gw: AdminSource, options: AdminServerOptions = {}): http.Server & { readonly events: EventHub } {
-  const registry = createRegistry(gw.stats, () => gw.host.plugins);
-  const views = adminViews(gw);
+  return createAdminHttp(localBackend(gw), options);
+}
+
+/**
+ * The admin server over any backend (one gateway, or a cluster primary's workers): the page and
+ * its assets to anyone, everything else same-origin and behind `auth`, actions (POST) with the
+ * CSRF token as well.
+ */
+export function createAdminHttp(backend: AdminBackend, options: AdminServerOptions = {}): http.Server & { readonly events: EventHub } {
   const auth = options.auth;
-  const recent = new RecentEvents();
-  const unsubscribe: (() => void)[] = [];
-  if (gw.host.on) {
-    for (const event of HOST_EVENTS) {
-      unsubscribe.push(
-        gw.host.on(event, (e) =>
-          recent.push({
-            at: new Date().toISOString(),
-            plugin: e.plugin,
-            event,
-            ...(e.reason ? { reason: e.reason } : {}),
-            ...(e.error ? { code: e.error.code, ...(e.error.file ? { file: e.error.file } : {}), ...(e.error.line ? { line: e.error.line } : {}) } : {}),
-          }),
-        ),
-      );
-    }
-  }
-  // Config problems exactly as the CLI prints them (configIssueText), from the last rejected reload.
-  let problems: string[] = [];
-  if (gw.gateway) {
-    const file = gw.runtime().config.file;
-    unsubscribe.push(gw.gateway.on('reload', (e) => (problems = e.ok ? [] : (e.error?.issues ?? []).map((i) => configIssueText(i, file)))));
-  }
-  const hub = new EventHub(() => dashboardSnapshot(gw, views, recent, () => problems), { intervalMs: options.eventsIntervalMs });
+  const hub = new EventHub(() => backend.snapshot(), { intervalMs: options.eventsIntervalMs });
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
     const send = (status: number, type: string, body: string | Buffer, headers: Record<string, string> = {}) => {
+      if (res.headersSent || res.destroyed) return;
       res.writeHead(status, {
         'content-type': type,
         'content-length': Buffer.byteLength(body),
@@ -218,6 +156,7 @@ export function createAdminServer(gw: AdminSource, options: AdminServerOptions =
       res.end(req.method === 'HEAD' ? undefined : body);
     };
     const json = (status: number, v: unknown, headers?: Record<string, string>) => send(status, 'application/json; charset=utf-8', `${JSON.stringify(v, null, 2)}\n`, headers);
+    const fail = (e: unknown) => json(500, { error: (e as Error)?.message ?? String(e) });
     const isAction = req.method === 'POST';
     if (req.method !== 'GET' && req.method !== 'HEAD' && !isAction) {
       json(405, { error: 'method not allowed', allowed: ['GET', 'POST'] });
@@ -260,7 +199,7 @@ export function createAdminServer(gw: AdminSource, options: AdminServerOptions =
         }
         route(path);
       },
-      (e: unknown) => json(500, { error: (e as Error)?.message ?? String(e) }),
+      fail,
     );
 
     function route(p: string): void {
@@ -270,18 +209,13 @@ export function createAdminServer(gw: AdminSource, options: AdminServerOptions =
             json(403, { error: `missing or wrong ${CSRF_HEADER} header (GET /api/session gives it)` });
             return;
           }
-          if (p === '/api/reload' && gw.gateway) {
-            gw.gateway.reload().then(
-              () => json(200, { ok: true, problems }),
-              (e: unknown) => json(200, { ok: false, problems, error: (e as Error)?.message ?? String(e) }),
-            );
-            return;
-          }
-          json(404, { error: 'no such action', actions: gw.gateway ? ['/api/reload'] : [] });
+          const done = backend.act(p);
+          if (!done) json(404, { error: 'no such action', actions: backend.actions() });
+          else done.then((r) => json(r.status, r.body), fail);
           return;
         }
         if (p === '/api/session') {
-          json(200, { csrf: csrfSource.csrf, header: CSRF_HEADER, actions: gw.gateway ? ['/api/reload'] : [] });
+          json(200, { csrf: csrfSource.csrf, header: CSRF_HEADER, actions: backend.actions() });
           return;
         }
         if (p === '/api/events') {
@@ -289,20 +223,20 @@ export function createAdminServer(gw: AdminSource, options: AdminServerOptions =
           return;
         }
         if (p === '/metrics') {
-          registry.metrics().then(
-            (text) => send(200, registry.contentType, text),
+          backend.metrics().then(
+            (m) => send(200, m.contentType, m.text),
             (e: unknown) => json(500, { error: `metrics failed: ${(e as Error)?.message ?? String(e)}` }),
           );
           return;
         }
-        const view = views[p];
+        const view = backend.view(p);
         if (!view) {
-          json(404, { error: 'not found', endpoints: ENDPOINTS });
+          json(404, { error: 'not found', endpoints: [...backend.viewPaths, ...ENDPOINTS] });
           return;
         }
-        json(200, view());
+        view.then((v) => json(200, v), fail);
       } catch (e) {
-        json(500, { error: (e as Error)?.message ?? String(e) });
+        fail(e);
       }
     }
   });
@@ -310,7 +244,7 @@ export function createAdminServer(gw: AdminSource, options: AdminServerOptions =
   const csrfSource = auth ?? { csrf: randomBytes(24).toString('base64url') };
   server.on('close', () => {
     hub.close();
-    for (const u of unsubscribe) u();
+    backend.close();
   });
   return Object.assign(server, { events: hub });
 }

@@ -3,7 +3,9 @@
  * clients, running only while one is connected; each tick builds the snapshot once and sends it
  * only when it changed, so an idle gateway sends nothing and a busy one at most 1000/intervalMs
  * updates a second. A client that does not read (its socket buffer over `maxBufferedBytes`) is
- * dropped rather than queued for: the queue per client is the socket's, bounded.
+ * dropped rather than queued for: the queue per client is the socket's, bounded. The snapshot may
+ * be async (a cluster primary asks its workers): a tick while the last one is still building is
+ * skipped, so a slow worker never piles up requests.
  */
 import type http from 'node:http';
 
@@ -18,6 +20,7 @@ export class EventHub {
   private readonly clients = new Set<http.ServerResponse>();
   private timer: NodeJS.Timeout | undefined;
   private last = '';
+  private building = false;
   /** Snapshots built (for tests: none while no client is connected). */
   ticks = 0;
   private readonly intervalMs: number;
@@ -25,7 +28,7 @@ export class EventHub {
 
   /** `snapshot` returns the data as JSON text; equal text means nothing changed. */
   constructor(
-    private readonly snapshot: () => string,
+    private readonly snapshot: () => string | Promise<string>,
     options: EventHubOptions = {},
   ) {
     this.intervalMs = options.intervalMs ?? 500;
@@ -43,11 +46,25 @@ export class EventHub {
     const drop = () => this.remove(res);
     req.once('close', drop);
     res.once('close', drop);
+    this.timer ??= setInterval(() => void this.tick(), this.intervalMs);
     // A new client gets the current state even when nothing changed since the last tick.
-    this.last = this.snapshot();
+    void this.build().then((data) => {
+      if (data === undefined || !this.clients.has(res)) return;
+      // A change since the last tick goes to every client, not only to the new one.
+      const to = data === this.last ? [res] : [...this.clients];
+      this.last = data;
+      for (const c of to) this.write(c, data);
+    });
+  }
+
+  /** One snapshot, or undefined when it failed (the stream stays open; the next tick tries again). */
+  private async build(): Promise<string | undefined> {
     this.ticks++;
-    this.write(res, this.last);
-    this.timer ??= setInterval(() => this.tick(), this.intervalMs);
+    try {
+      return await this.snapshot();
+    } catch {
+      return undefined;
+    }
   }
 
   private remove(res: http.ServerResponse): void {
@@ -67,10 +84,12 @@ export class EventHub {
     res.write(`event: snapshot\ndata: ${data}\n\n`);
   }
 
-  private tick(): void {
-    const data = this.snapshot();
-    this.ticks++;
-    if (data === this.last) return;
+  private async tick(): Promise<void> {
+    if (this.building) return;
+    this.building = true;
+    const data = await this.build();
+    this.building = false;
+    if (data === undefined || data === this.last) return;
     this.last = data;
     for (const res of [...this.clients]) this.write(res, data);
   }

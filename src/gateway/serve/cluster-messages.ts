@@ -5,7 +5,7 @@ import type { ConfigIssue } from '../../errors.js';
 export type ToWorker =
   | { type: 'stop' }
   | { type: 'reload' }
-  /** Ask for one of: `metrics` (prom-client JSON), `status`, or an admin view such as `/api/plugins`. */
+  /** Ask for one of: `metrics` (prom-client JSON), `status`, `dashboard` (the dashboard's data and the status), an admin view such as `/api/plugins`, or `act:` and an action's POST path (its status and body). */
   | { type: 'query'; id: number; what: string };
 
 /** What a worker says about itself (`/api/workers`). */

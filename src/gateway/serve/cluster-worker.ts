@@ -5,7 +5,7 @@
  * primary says so, on SIGTERM/SIGINT, or when the primary goes away.
  */
 import type { Logger } from '../../types.js';
-import { adminViews } from '../admin/api.js';
+import { localBackend } from '../admin/backend.js';
 import type { FromWorker, ToWorker, WorkerStatus } from './cluster-messages.js';
 import { createRegistry } from '../admin/metrics.js';
 import { gatewayView } from './server.js';
@@ -47,7 +47,8 @@ export async function runWorker(file: string, options: { logger: Logger; watch: 
   const startedAt = new Date().toISOString();
   const view = gatewayView(gw);
   const registry = createRegistry(view.stats, () => view.host.plugins);
-  const views = adminViews(view);
+  // The dashboard's data and actions of this worker, for the primary's admin (its auth and page).
+  const backend = localBackend({ ...view, gateway: { reload: () => gw.reload(), on: (e, l) => gw.on(e, l) } });
   gw.on('reload', (e) => send({ type: 'reloaded', ok: e.ok, source: e.source, ...(e.error ? { error: e.error.message } : {}) }));
 
   let stopped: () => void = () => undefined;
@@ -63,17 +64,28 @@ export async function runWorker(file: string, options: { logger: Logger; watch: 
       stopped();
     });
   };
+  const status = (): WorkerStatus => ({
+    pid: process.pid,
+    startedAt,
+    inFlight: view.stats.inFlight,
+    requests: [...view.stats.routers.values()].reduce((n, r) => n + r.requests, 0),
+    reloads: { ...view.stats.reloads },
+    routers: view.runtime().routers.map((r) => r.name),
+  });
   const answer = async (id: number, what: string) => {
     try {
       let data: unknown;
       if (what === 'metrics') data = await registry.getMetricsAsJSON();
-      else if (what === 'status') {
-        const status: WorkerStatus = { pid: process.pid, startedAt, inFlight: view.stats.inFlight, requests: [...view.stats.routers.values()].reduce((n, r) => n + r.requests, 0), reloads: { ...view.stats.reloads }, routers: view.runtime().routers.map((r) => r.name) };
-        data = status;
+      else if (what === 'status') data = status();
+      else if (what === 'dashboard') data = { ...backend.data(), worker: status() };
+      else if (what.startsWith('act:')) {
+        const done = backend.act(what.slice(4));
+        if (!done) throw new Error(`unknown action ${what.slice(4)}`);
+        data = await done;
       } else {
-        const view = views[what];
-        if (!view) throw new Error(`unknown view ${what}`);
-        data = view();
+        const got = backend.view(what);
+        if (!got) throw new Error(`unknown view ${what}`);
+        data = await got;
       }
       send({ type: 'answer', id, ok: true, data });
     } catch (e) {
@@ -97,6 +109,7 @@ export async function runWorker(file: string, options: { logger: Logger; watch: 
     await done;
   } finally {
     off();
+    backend.close();
     process.disconnect?.();
   }
 }

@@ -6,17 +6,17 @@
  * - passes SIGHUP on to every worker (a config file change and plugin hot reload reach every
  *   worker by themselves: each watches the files);
  * - on SIGTERM/SIGINT asks every worker to drain and waits for them all;
- * - serves the admin address for the whole gateway: `/metrics` aggregated across workers with
- *   prom-client's AggregatorRegistry (counters and histograms summed), the `/api/*` views merged
- *   (counters summed; a field that differs between workers is shown per worker under `workers`),
- *   and `/api/workers`.
+ * - serves the admin address for the whole gateway, with the same auth, page and actions as one
+ *   gateway's (cluster-admin.ts): `/metrics` aggregated across workers, the `/api/*` views and
+ *   the dashboard merged, `/api/workers`.
  */
 import cluster, { type Worker } from 'node:cluster';
-import http from 'node:http';
-import { isDeepStrictEqual } from 'node:util';
-import { AggregatorRegistry } from 'prom-client';
+import type http from 'node:http';
 import type { Logger } from '../../types.js';
-import { isFromWorker, type FromWorker, type ToWorker, type WorkerStatus } from './cluster-messages.js';
+import { createAdminHttp } from '../admin/api.js';
+import { adminAuth } from '../admin/auth.js';
+import { clusterBackend } from './cluster-admin.js';
+import { isFromWorker, type FromWorker, type ToWorker } from './cluster-messages.js';
 import type { ResolvedConfig } from '../config/model.js';
 import { listenOn, type BoundAddress } from './listeners.js';
 
@@ -44,56 +44,7 @@ export interface Primary {
   readonly done: Promise<void>;
 }
 
-const VIEWS = ['/api/plugins', '/api/routers', '/api/middlewares', '/api/services'];
-/** Fields summed across workers besides `counters`. */
-const SUMMED = new Set(['memoryBytes', 'inFlight']);
-
-function sumDeep(values: unknown[]): unknown {
-  if (values.every((v) => typeof v === 'number')) return (values as number[]).reduce((a, b) => a + b, 0);
-  if (values.every((v) => v !== null && typeof v === 'object' && !Array.isArray(v))) {
-    const keys = new Set(values.flatMap((v) => Object.keys(v as object)));
-    const out: Record<string, unknown> = {};
-    for (const k of [...keys].sort()) out[k] = sumDeep(values.map((v) => (v as Record<string, unknown>)[k] ?? 0));
-    return out;
-  }
-  return values[0];
-}
-
-/**
- * Merge one admin view (a list of objects with a `name`) answered by several workers: counters
- * and memory summed, equal fields once, a field that differs listed per worker pid under `workers`.
- * @example mergeViews([{ pid: 1, data: [{ name: 'a', status: 'loaded' }] }, { pid: 2, data: [{ name: 'a', status: 'failed' }] }])
- * // [{ name: 'a', workers: { '1': { status: 'loaded' }, '2': { status: 'failed' } } }]
- */
-export function mergeViews(answers: { pid: number; data: unknown }[]): unknown[] {
-  const byName = new Map<string, { pid: number; item: Record<string, unknown> }[]>();
-  for (const { pid, data } of answers) {
-    if (!Array.isArray(data)) continue;
-    for (const item of data as Record<string, unknown>[]) {
-      const name = String(item.name);
-      if (!byName.has(name)) byName.set(name, []);
-      byName.get(name)!.push({ pid, item });
-    }
-  }
-  const out: unknown[] = [];
-  for (const [name, entries] of byName) {
-    const merged: Record<string, unknown> = { name };
-    const perWorker: Record<string, Record<string, unknown>> = {};
-    const keys = new Set(entries.flatMap((e) => Object.keys(e.item)));
-    keys.delete('name');
-    for (const key of keys) {
-      const values = entries.map((e) => e.item[key]);
-      if (key === 'counters' || SUMMED.has(key)) merged[key] = sumDeep(values);
-      else if (values.every((v) => isDeepStrictEqual(v, values[0])) && entries.length === answers.length) merged[key] = values[0];
-      else for (const e of entries) (perWorker[String(e.pid)] ??= {})[key] = e.item[key];
-    }
-    // Also say which workers lack it entirely.
-    for (const { pid } of answers) if (!entries.some((e) => e.pid === pid)) perWorker[String(pid)] = { missing: true };
-    if (Object.keys(perWorker).length > 0) merged.workers = perWorker;
-    out.push(merged);
-  }
-  return out;
-}
+export { mergeViews } from './cluster-admin.js';
 
 /**
  * Start the primary: fork the workers and wait until every one is listening (or failed).
@@ -118,22 +69,22 @@ export async function startPrimary(config: ResolvedConfig, options: PrimaryOptio
   const post = (w: Worker, m: ToWorker) => {
     if (w.isConnected()) w.send(m);
   };
-  const query = (w: Worker, what: string): Promise<unknown> =>
+  const query = (w: Worker, what: string, timeoutMs = queryTimeoutMs): Promise<unknown> =>
     new Promise((resolve, reject) => {
       const id = ++seq;
       const timer = setTimeout(() => {
         pending.delete(id);
-        reject(new Error(`worker ${w.process.pid} did not answer within ${queryTimeoutMs} ms`));
-      }, queryTimeoutMs);
+        reject(new Error(`worker ${w.process.pid} did not answer within ${timeoutMs} ms`));
+      }, timeoutMs);
       pending.set(id, {
         resolve: (v) => (clearTimeout(timer), resolve(v)),
         reject: (e) => (clearTimeout(timer), reject(e)),
       });
       post(w, { type: 'query', id, what });
     });
-  const queryAll = async (what: string) => {
+  const queryAll = async (what: string, timeoutMs?: number) => {
     const ws = live();
-    const settled = await Promise.allSettled(ws.map((w) => query(w, what)));
+    const settled = await Promise.allSettled(ws.map((w) => query(w, what, timeoutMs)));
     return settled.flatMap((s, i) => (s.status === 'fulfilled' ? [{ pid: ws[i]!.process.pid!, data: s.value }] : []));
   };
 
@@ -177,6 +128,9 @@ export async function startPrimary(config: ResolvedConfig, options: PrimaryOptio
       }, delay).unref();
     });
   };
+
+  // Refused before any worker starts when the admin would be open to the network (ERR_ADMIN_INSECURE).
+  const auth = config.admin ? adminAuth(config.admin, config.file, logger) : undefined;
 
   // Wait for every worker of the first round: all listening, or the first failure.
   await new Promise<void>((resolve, reject) => {
@@ -228,45 +182,7 @@ export async function startPrimary(config: ResolvedConfig, options: PrimaryOptio
   };
 
   if (config.admin) {
-    adminServer = http.createServer((req, res) => {
-      const path = (req.url ?? '/').split('?')[0]!;
-      const send = (status: number, type: string, body: string) => {
-        res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
-        res.end(body);
-      };
-      const json = (status: number, v: unknown) => send(status, 'application/json; charset=utf-8', `${JSON.stringify(v, null, 2)}\n`);
-      if (req.method !== 'GET' && req.method !== 'HEAD') return json(405, { error: 'method not allowed', allowed: ['GET'] });
-      const fail = (e: unknown) => json(500, { error: (e as Error)?.message ?? String(e) });
-      if (path === '/ping') return send(200, 'text/plain; charset=utf-8', 'OK\n');
-      if (path === '/metrics') {
-        queryAll('metrics')
-          .then(async (answers) => {
-            const registry = AggregatorRegistry.aggregate(answers.map((a) => a.data as object));
-            const text = await registry.metrics();
-            const own =
-              '# HELP terrarium_cluster_workers Workers running now.\n# TYPE terrarium_cluster_workers gauge\n' +
-              `terrarium_cluster_workers ${live().length}\n` +
-              '# HELP terrarium_cluster_worker_restarts_total Workers started again after one exited.\n# TYPE terrarium_cluster_worker_restarts_total counter\n' +
-              `terrarium_cluster_worker_restarts_total ${restarts}\n`;
-            send(200, registry.contentType, text + own);
-          })
-          .catch(fail);
-        return;
-      }
-      if (path === '/api/workers') {
-        queryAll('status')
-          .then((answers) => json(200, answers.map((a) => a.data as WorkerStatus).sort((a, b) => a.pid - b.pid)))
-          .catch(fail);
-        return;
-      }
-      if (VIEWS.includes(path)) {
-        queryAll(path)
-          .then((answers) => json(200, mergeViews(answers)))
-          .catch(fail);
-        return;
-      }
-      json(404, { error: 'not found', endpoints: [...VIEWS, '/api/workers', '/metrics', '/ping'] });
-    });
+    adminServer = createAdminHttp(clusterBackend({ live, queryAll, restarts: () => restarts }), { auth: auth!, logger });
     try {
       admin = await listenOn(adminServer, config.admin, 'admin', config.file);
     } catch (e) {

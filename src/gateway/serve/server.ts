@@ -26,6 +26,7 @@ import { AgentPool } from '../services/proxy.js';
 import { openKv, type KvStore } from '../kv/open.js';
 import { GatewayStats } from '../stats/stats.js';
 import { internalHandler, type AdminSource } from '../admin/api.js';
+import { PluginLogs } from '../admin/logs.js';
 import { createEntryPointServer, h2Sides, listenOn, startAdmin, type AdminServer, type BoundAddress } from './listeners.js';
 import { CertStore } from './certs.js';
 import type { AcmeResolver, AcmeTiming } from '../acme/resolver.js';
@@ -70,11 +71,12 @@ class GatewayImpl implements Gateway {
     private readonly kv: KvStore | undefined,
     private readonly logger: Logger,
     private readonly options: GatewayOptions,
+    logs?: PluginLogs,
   ) {
     this.dispatch = new Dispatcher(host, logger, this.stats, startConfig.entryPoints);
     if (startConfig.replay) this.dispatch.recorder = new ReplayRecorder(startConfig.replay);
     const dispatch = this.dispatch;
-    this.view = { host, stats: this.stats, runtime: () => dispatch.runtime };
+    this.view = { host, stats: this.stats, runtime: () => dispatch.runtime, ...(logs ? { logs } : {}) };
   }
 
   get entryPoints(): Readonly<Record<string, BoundAddress>> {
@@ -362,9 +364,11 @@ export async function createGateway(config: string | GatewayConfig, options: Gat
   // Without a plugins folder the host would complain again about the same directory.
   if (issues.some((i) => i.path === 'plugins.dir')) throw new ConfigError(resolved.file, sortIssues(issues));
   const kv = resolved.plugins.kv ? await openKv(resolved.plugins.kv, logger) : undefined;
+  // The plugins' own lines, kept for the dashboard's cards as they pass the host's logger.
+  const logs = new PluginLogs();
   const hostOptions: HostOptions = {
     ...(resolved.plugins.dir !== undefined ? { dir: resolved.plugins.dir } : { files: [] }),
-    logger,
+    logger: logs.tap(logger),
     // host.envoy (Envoy filters' httpCall and crypto): the services of the configuration now serving.
     capabilities: { ...(kv ? kv.capability : {}), envoy: envoyCapability(() => gwRef?.services()) },
     ...(resolved.plugins.limits ? { limits: resolved.plugins.limits } : {}),
@@ -387,7 +391,7 @@ export async function createGateway(config: string | GatewayConfig, options: Gat
     throw e;
   }
   issues.push(...pluginLimitIssues(resolved, host.plugins.map((p) => p.name)), ...experimentalPluginIssues(resolved, host.plugins.map((p) => p.name)));
-  const gw = new GatewayImpl(config, resolved, host, kv, logger, options);
+  const gw = new GatewayImpl(config, resolved, host, kv, logger, options, logs);
   gwRef = gw;
   try {
     await gw.start(() => gw.firstRuntime(config, resolved, issues));

@@ -5,7 +5,7 @@ const KEY = 'terrarium-admin-token';
 const $ = (s) => document.querySelector(s);
 const el = (tag, props = {}, ...kids) => {
   const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) if (k === 'class') e.className = v; else if (k.startsWith('data-')) e.setAttribute(k, v); else e[k] = v;
+  for (const [k, v] of Object.entries(props)) if (k === 'class') e.className = v; else if (k.startsWith('data-') || k.startsWith('aria-')) e.setAttribute(k, v); else e[k] = v;
   for (const k of kids) e.append(k instanceof Node ? k : document.createTextNode(String(k)));
   return e;
 };
@@ -108,6 +108,8 @@ function render(s) {
   $('#in-flight').textContent = s.gateway.inFlight;
   $('#config-reloads').textContent = `${s.gateway.reloads.success} ok, ${s.gateway.reloads.failure} rejected`;
 
+  renderWorkers(s, dt);
+
   $('#problems-section').hidden = s.problems.length === 0;
   $('#problems').replaceChildren(...s.problems.map((p) => el('li', {}, p)));
 
@@ -125,6 +127,10 @@ function render(s) {
       el('td', { class: 'num' }, rates.map(fmt).join(' · ')));
   }));
 
+  // A redraw replaces the cards: a keyboard user's focus on a card's button is put back.
+  const active = document.activeElement;
+  const activeCard = active?.closest?.('#plugins [data-plugin]');
+  const refocus = activeCard && active.className ? `#plugins [data-plugin="${CSS.escape(activeCard.dataset.plugin)}"] .${CSS.escape(active.className.split(' ')[0])}` : undefined;
   $('#plugins').replaceChildren(...s.plugins.map((p) => {
     const b = before('plugins', p.name);
     const c = p.counters;
@@ -135,12 +141,16 @@ function render(s) {
     const max = h ? Math.max(1, ...h.counts) : 1;
     const reprobe = p.status === 'quarantined' ? `next re-probe at ${p.nextProbeAt ? new Date(p.nextProbeAt).toLocaleTimeString() : 'pending'}${p.error ? ` (${p.error.message})` : ''}` : '';
     const grants = Object.keys(p.grants).length ? JSON.stringify(p.grants) : 'none beyond plugins.capabilities';
+    const perWorker = p.workerStatus ? Object.entries(p.workerStatus).map(([pid, st]) => `${pid} ${st ?? 'missing'}`).join(', ') : '';
+    const canReprobe = p.status === 'quarantined' && s.gateway.canReprobe;
+    const logs = p.logs ?? [];
     return el('article', { class: 'card', 'data-plugin': p.name },
       el('h3', {}, el('span', {}, p.name), el('span', { class: `status status-${p.status}` }, p.status)),
       el('dl', {},
         el('dt', {}, 'Version, file'), el('dd', {}, `${p.version ?? '–'} · ${p.file} (${p.engine})`),
         el('dt', {}, 'Standby'), el('dd', { class: 'standby' }, p.standby ?? '–'),
-        ...(reprobe ? [el('dt', {}, 'Re-probe'), el('dd', { class: 'reprobe' }, reprobe)] : []),
+        ...(reprobe ? [el('dt', {}, 'Re-probe'), el('dd', { class: 'reprobe', 'data-due': p.nextProbeAt ?? '' }, reprobe)] : []),
+        ...(perWorker ? [el('dt', {}, 'Workers'), el('dd', { class: 'worker-status' }, perWorker)] : []),
         el('dt', {}, 'Calls'), el('dd', { class: 'calls' }, `${c.calls} (${fmt(rate(c.calls, b?.counters.calls))}/s)`),
         el('dt', {}, 'Errors'), el('dd', { class: 'errors' }, `${c.errors} (${fmt(rate(c.errors, b?.counters.errors))}/s)`),
         el('dt', {}, 'Latency'), el('dd', {}, `p50 ${ms(quantile(h, 0.5))}, p99 ${ms(quantile(h, 0.99))}`),
@@ -150,8 +160,14 @@ function render(s) {
         el('dt', {}, 'Last error'), el('dd', { class: 'last-error' }, err ? `${err.code}${where ? ` at ${where}` : ''}: ${err.message}` : 'none'),
         el('dt', {}, 'Granted'), el('dd', { class: 'grants' }, grants)),
       h ? el('div', { class: 'hist', role: 'img', 'aria-label': `latency histogram of ${p.name}` }, ...h.counts.map((n, i) => el('span', { title: `${i < h.buckets.length ? `≤ ${h.buckets[i] * 1000} ms` : 'more'}: ${n}`, style: `height:${(100 * n) / max}%` }))) : '',
-      el('ol', { class: 'log', 'aria-label': `recent events of ${p.name}` }, ...p.recent.map((e) => el('li', {}, `${e.at} ${e.event}${e.code ? ` ${e.code}` : ''}${e.file ? ` ${e.file}:${e.line ?? ''}` : ''}${e.reason ? `: ${e.reason}` : ''}`))));
+      canReprobe ? el('button', { type: 'button', class: 'reprobe-now', 'data-reprobe': p.name, 'aria-label': `re-probe ${p.name} now` }, 'Re-probe now') : '',
+      el('ol', { class: 'log', 'aria-label': `recent events of ${p.name}` }, ...p.recent.map((e) => el('li', {}, `${e.at}${e.worker ? ` [${e.worker}]` : ''} ${e.event}${e.code ? ` ${e.code}` : ''}${e.file ? ` ${e.file}:${e.line ?? ''}` : ''}${e.reason ? `: ${e.reason}` : ''}`))),
+      el('details', { class: 'plugin-logs', open: !closedLogs.has(p.name) },
+        el('summary', {}, `Log lines (${logs.length})`),
+        el('ol', { class: 'log lines', 'aria-label': `log lines of ${p.name}` }, ...logs.map((l) => el('li', { class: `level-${l.level}` }, `${l.at.slice(11, 19)}${l.worker ? ` [${l.worker}]` : ''} ${l.level} ${l.message}`)))));
   }));
+
+  if (refocus) $(refocus)?.focus();
 
   $('#middlewares tbody').replaceChildren(...s.middlewares.map((m) => el('tr', {},
     el('th', { scope: 'row' }, m.name), el('td', {}, m.plugin), el('td', { class: `status-${m.status}` }, m.status), el('td', {}, m.phases.join(', ')),
@@ -172,6 +188,20 @@ function render(s) {
   prev = { at: now, s };
 }
 
+/** The workers of `--workers N` (absent with one gateway), with their request rates since the last snapshot. */
+function renderWorkers(s, dt) {
+  $('#workers-section').hidden = !s.workers;
+  if (!s.workers) return;
+  $('#workers tbody').replaceChildren(...s.workers.map((w) => {
+    const b = prev?.s.workers?.find((x) => x.pid === w.pid);
+    const r = dt > 0 && b ? Math.max(0, (w.requests - b.requests) / dt) : 0;
+    return el('tr', { 'data-worker': String(w.pid) },
+      el('th', { scope: 'row' }, w.pid), el('td', {}, new Date(w.startedAt).toLocaleTimeString()), el('td', { class: 'num requests' }, w.requests),
+      el('td', { class: 'num' }, fmt(r)), el('td', { class: 'num' }, w.inFlight), el('td', {}, `${w.reloads.success} ok, ${w.reloads.failure} rejected`),
+      el('td', { class: w.notReady.length ? 'status-degraded' : '' }, w.notReady.join(', ') || 'none'));
+  }));
+}
+
 function drawChart() {
   if (!window.uPlot) return;
   const box = $('#chart');
@@ -181,8 +211,29 @@ function drawChart() {
     chart = new window.uPlot({ width, height: 180, series: [{}, ...['2xx', '3xx', '4xx', '5xx'].map((label, i) => ({ label: `${label}/s`, stroke: stroke[i] }))], axes: [{}, { label: 'req/s' }] }, series, box);
     addEventListener('resize', () => chart.setSize({ width: Math.max(280, box.clientWidth), height: 180 }));
   } else chart.setData(series);
+  // The last two minutes at least: with one point uPlot's auto range would span years.
+  const xs = series[0];
+  if (xs.length > 0) chart.setScale('x', { min: Math.min(xs[0], xs[xs.length - 1] - 120), max: xs[xs.length - 1] });
 }
 
+// Which plugins' log lines the user folded, kept across redraws.
+const closedLogs = new Set();
+$('#plugins').addEventListener('toggle', (ev) => {
+  const card = ev.target.closest('[data-plugin]');
+  if (!card || !ev.target.matches('details')) return;
+  if (ev.target.open) closedLogs.delete(card.dataset.plugin); else closedLogs.add(card.dataset.plugin);
+}, true);
+// Re-probe a quarantined plugin now: a POST with the session's CSRF token header (same origin).
+$('#plugins').addEventListener('click', async (ev) => {
+  const button = ev.target.closest('button[data-reprobe]');
+  if (!button) return;
+  const name = button.dataset.reprobe;
+  button.disabled = true;
+  $('#state').textContent = `re-probing ${name}…`;
+  const r = await fetch(`/api/plugins/${encodeURIComponent(name)}/reprobe`, { method: 'POST', headers: headers({ [session.header]: session.csrf }) });
+  const body = await r.json().catch(() => ({}));
+  $('#state').textContent = r.ok ? `re-probing ${name}` : `re-probe of ${name} refused (${r.status}): ${body.error ?? ''}`;
+});
 $('#login').addEventListener('submit', (ev) => {
   ev.preventDefault();
   sessionStorage.setItem(KEY, $('#token').value);
