@@ -30,11 +30,7 @@ class CryptoKey {
   constructor() { throw typeErr('Illegal constructor'); }
 }
 const CryptoKeyP = CryptoKey.prototype;
-const stateOf = (k) => {
-  const st = k !== null && typeof k === 'object' ? apply(wmGet, keys, [k]) : undefined;
-  if (st === undefined) throw typeErr('key is not a CryptoKey');
-  return st;
-};
+const stateOf = stateGetter(keys, 'CryptoKey');
 const keyOf = (k, usage) => {
   const st = stateOf(k);
   let ok = false;
