@@ -84,8 +84,8 @@ async function main() {
   await once(server, 'listening');
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const host = await createHost({ dir, limits: { callTimeoutMs: 60_000 }, grants: { web: { fetch: { allow: [origin], maxInFlight: 64 } }, web2: { fetch: { allow: [origin], maxInFlight: 64 } } } });
-  const js = host.get<Record<string, (n: number) => Promise<number>>>('web');
-  const lua = host.get<Record<string, (n: number) => Promise<number>>>('web2');
+  const js = host.get<Record<string, (n: number, u?: string) => Promise<number>>>('web');
+  const lua = host.get<Record<string, (n: number, u?: string) => Promise<number>>>('web2');
   const data = new Uint8Array(1024).map((_, i) => i);
   const key = await webcrypto.subtle.importKey('raw', new Uint8Array(32).fill(7), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
   const sig = await webcrypto.subtle.sign('HMAC', key, data);
