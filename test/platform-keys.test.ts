@@ -157,6 +157,41 @@ describe('crypto.subtle asymmetric keys (ECDSA, RSA, Ed25519) in a QuickJS plugi
     assert.equal((await p.verifyWith('spki', der(ec.pair.publicKey, 'spki'), ec.alg, ec.signAlg, new Uint8Array(65), DATA)).ok, false);
   });
 
+  it('a JWK whose alg, use or key_ops say it is for something else is refused with DataError', async () => {
+    const ec = CASES[0]!;
+    const rsa = CASES[2]!;
+    const ed = CASES[4]!;
+    const ecJwk = ec.pair.publicKey.export({ format: 'jwk' });
+    const rsaJwk = rsa.pair.publicKey.export({ format: 'jwk' });
+    const edJwk = ed.pair.publicKey.export({ format: 'jwk' });
+    const oct = { kty: 'oct', k: Buffer.from('secret-key').toString('base64url') };
+    const hs256 = { name: 'HMAC', hash: 'SHA-256' };
+    const cases: [string, unknown, Record<string, unknown>, string[], string][] = [
+      ['HMAC alg HS512 for SHA-256', { ...oct, alg: 'HS512' }, hs256, ['verify'], 'DataError'],
+      ['HMAC alg HS256', { ...oct, alg: 'HS256' }, hs256, ['verify'], 'resolved'],
+      ['HMAC use enc', { ...oct, use: 'enc' }, hs256, ['verify'], 'DataError'],
+      ['HMAC use sig', { ...oct, use: 'sig' }, hs256, ['verify'], 'resolved'],
+      ['HMAC key_ops without verify', { ...oct, key_ops: ['sign'] }, hs256, ['verify'], 'DataError'],
+      ['HMAC key_ops with both', { ...oct, key_ops: ['sign', 'verify'] }, hs256, ['sign', 'verify'], 'resolved'],
+      ['HMAC key_ops repeated', { ...oct, key_ops: ['verify', 'verify'] }, hs256, ['verify'], 'DataError'],
+      ['HMAC key_ops not an array', { ...oct, key_ops: 'verify' }, hs256, ['verify'], 'DataError'],
+      ['ECDSA alg ES384 on P-256', { ...ecJwk, alg: 'ES384' }, ec.alg, ['verify'], 'DataError'],
+      ['ECDSA alg ES256 on P-256', { ...ecJwk, alg: 'ES256' }, ec.alg, ['verify'], 'resolved'],
+      ['ECDSA crv P-384 asked as P-256', { ...ecJwk, crv: 'P-384' }, ec.alg, ['verify'], 'DataError'],
+      ['ECDSA use enc', { ...ecJwk, use: 'enc' }, ec.alg, ['verify'], 'DataError'],
+      ['RSA alg RS512 for SHA-256', { ...rsaJwk, alg: 'RS512' }, rsa.alg, ['verify'], 'DataError'],
+      ['RSA alg PS256 for PKCS1', { ...rsaJwk, alg: 'PS256' }, rsa.alg, ['verify'], 'DataError'],
+      ['RSA alg RS256', { ...rsaJwk, alg: 'RS256' }, rsa.alg, ['verify'], 'resolved'],
+      ['RSA-PSS alg PS256', { ...rsaJwk, alg: 'PS256' }, CASES[3]!.alg, ['verify'], 'resolved'],
+      ['RSA key_ops encrypt only', { ...rsaJwk, key_ops: ['encrypt'] }, rsa.alg, ['verify'], 'DataError'],
+      ['Ed25519 alg EdDSA', { ...edJwk, alg: 'EdDSA' }, ed.alg, ['verify'], 'resolved'],
+      ['Ed25519 alg ES256', { ...edJwk, alg: 'ES256' }, ed.alg, ['verify'], 'DataError'],
+    ];
+    const got = [];
+    for (const [name, jwk, alg, usages] of cases) got.push([name, await p.error('jwk', jwk, alg, usages)]);
+    assert.deepEqual(got, cases.map((c) => [c[0], c[4]]));
+  });
+
   // RFC 7515 appendix A: the JWS examples, as published.
   it('RFC 7515 A.3: the ES256 JWS verifies with its JWK; a changed payload does not', async () => {
     const jwk = { kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0' };

@@ -69,6 +69,13 @@ describe('Lua crypto.verify, crypto.sign and crypto.equals', () => {
     assert.match(p.try('ES256', 'not a key'), /invalid public key/);
   });
 
+  it('a JWK naming another alg, or a use other than sig, is refused', () => {
+    const jwk = ec.publicKey.export({ format: 'jwk' });
+    assert.match(p.try('ES256', JSON.stringify({ ...jwk, alg: 'ES384' })), /alg is "ES384", not ES256/);
+    assert.match(p.try('ES256', JSON.stringify({ ...jwk, use: 'enc' })), /use is "enc"/);
+    assert.equal(p.try('ES256', JSON.stringify({ ...jwk, alg: 'ES256', use: 'sig' })), 'false');
+  });
+
   it('equals compares in constant time and by length', () => {
     assert.equal(p.equals('abc', 'abc'), true);
     assert.equal(p.equals('abc', 'abd'), false);

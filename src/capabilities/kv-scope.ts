@@ -37,16 +37,27 @@ export function scopeKey(plugin: string, key: unknown, shared: readonly string[]
   return `p:${plugin}:${key}`;
 }
 
-/** The capabilities of one plugin: key-scoped functions wrapped to rewrite their key argument. */
-export function withKeyScope(fns: CapabilityEntry[], plugin: () => string, grants: (name: string) => PluginGrants | undefined): CapabilityEntry[] {
+/**
+ * The capabilities of one plugin: key-scoped functions wrapped to rewrite their key argument, and
+ * every host.kv function refused when the plugin's declared permissions leave kv out.
+ * `grants(name)` gives the plugin's effective grants (see permissions.ts narrowGrants).
+ */
+export function withKeyScope(fns: CapabilityEntry[], plugin: () => string, grants: (name: string) => (PluginGrants & { kvOwn?: boolean }) | undefined): CapabilityEntry[] {
   return fns.map((c) => {
-    if (!(c.fn as unknown as Record<symbol, unknown>)[KEY_SCOPED]) return c;
+    const scoped = (c.fn as unknown as Record<symbol, unknown>)[KEY_SCOPED] === true;
+    if (!scoped && c.path[0] !== 'kv') return c;
     const fn = c.fn;
     return {
       path: c.path,
-      fn: (key: unknown, ...rest: unknown[]) => {
+      fn: (...args: unknown[]) => {
         const name = plugin();
-        return fn(scopeKey(name, key, grants(name)?.kv?.shared ?? []), ...rest);
+        const g = grants(name);
+        const [key, ...rest] = args;
+        // without kv: true, only the shared namespaces it declared (kvShared) stay open
+        const sharedKey = scoped && typeof key === 'string' && key.startsWith('@');
+        if (c.path[0] === 'kv' && g?.kvOwn === false && !sharedKey) throw new Error(`host.kv is not declared in the meta.permissions of plugin "${name}" (add kv: true)`);
+        if (!scoped) return fn(...args);
+        return fn(scopeKey(name, key, g?.kv?.shared ?? []), ...rest);
       },
     };
   });

@@ -14,7 +14,7 @@ import { type FlatCapabilities, boundedLog, withLogCapability } from '../capabil
 import { withKeyScope } from '../capabilities/kv-scope.js';
 import { type PluginGrants, fetchGrantOf } from '../capabilities/grants.js';
 import { Outbound } from '../outbound/outbound.js';
-import { checkPermissions } from '../capabilities/permissions.js';
+import { type EffectiveGrants, checkPermissions, grantsFor, narrowGrants } from '../capabilities/permissions.js';
 import { resolveLimits } from './limits.js';
 import type { Built, ManagedPlugin } from './plugin.js';
 import type { FileRead } from './read.js';
@@ -50,6 +50,9 @@ export class Builder {
   private readonly sources = new WeakMap<object, FileRead>();
   /** Requests in flight per plugin name, shared by its versions and instances (the grant's maxInFlight). */
   private readonly inFlight = new Map<string, { n: number }>();
+  /** Per file: the effective grants of the version being built (set once its permissions are checked), and its plugin's last name. */
+  private readonly effective = new WeakMap<LoadRequest, { g?: EffectiveGrants }>();
+  private readonly names = new Map<string, string>();
 
   constructor(private readonly o: BuilderOptions) {}
 
@@ -61,7 +64,9 @@ export class Builder {
     const shown = o.shownPath(file);
     let owner: ManagedPlugin | undefined;
     const limits = resolveLimits(o.pluginLimits[defaultName], o.baseLimits, `pluginLimits.${defaultName}`);
-    const fetchGrant = fetchGrantOf(o.grants[defaultName]);
+    // grants by plugin name (else file name), narrowed by the declared permissions once checked() read the meta
+    const granted = (n: string) => grantsFor(o.grants, n, defaultName);
+    const eff: { g?: EffectiveGrants } = {};
     let counter = this.inFlight.get(defaultName);
     if (!counter) this.inFlight.set(defaultName, (counter = { n: 0 }));
     const req: PluginRequest = {
@@ -71,10 +76,11 @@ export class Builder {
       source: read ? read.bytes.toString('utf8') : '',
       limits,
       // key-scoped capabilities (host.kv) get the plugin's own key space, named when called
-      capabilities: withKeyScope(withLogCapability(o.capabilities, (level, message) => req.log(level, message)), () => owner?.name ?? defaultName, (n) => o.grants[n]),
+      capabilities: withKeyScope(withLogCapability(o.capabilities, (level, message) => req.log(level, message)), () => owner?.name ?? defaultName, (n) => eff.g ?? granted(n)),
       data: o.capabilities.data,
-      grants: { bigint: o.grants[defaultName]?.bigint === true },
-      outbound: new Outbound({ plugin: () => owner?.name ?? defaultName, grant: fetchGrant, memoryBytes: limits.memoryBytes, inFlight: counter }),
+      // BigInt is switched on before the code runs: by file name, or the name this file's plugin had when it last loaded
+      grants: { bigint: granted(this.names.get(file) ?? defaultName)?.bigint === true },
+      outbound: new Outbound({ plugin: () => owner?.name ?? defaultName, grant: () => (eff.g ? eff.g.fetch && fetchGrantOf(eff.g) : fetchGrantOf(granted(owner?.name ?? defaultName))), memoryBytes: limits.memoryBytes, inFlight: counter }),
       config: () => o.config[defaultName] ?? (owner && owner.name !== defaultName ? o.config[owner.name] : undefined),
       // console / print output of every engine, bounded in bytes per line and per second like host.log.
       log: boundedLog((level: LogLevel, message: string) => {
@@ -86,6 +92,7 @@ export class Builder {
       },
     };
     if (read) this.sources.set(req, read);
+    this.effective.set(req, eff);
     return req;
   }
 
@@ -134,7 +141,11 @@ export class Builder {
     const b: Built = { instance, req, engine, hash: this.sources.get(req)?.hash ?? '', signedBy, selftests: [], standbys: [] };
     try {
       const name = instance.name;
-      checkPermissions(instance.meta, name, this.o.grants[name], this.o.capabilities.functions, { plugin: name, engine: engine.name, file: req.file });
+      const granted = grantsFor(this.o.grants, name, req.defaultName);
+      checkPermissions(instance.meta, name, granted, this.o.capabilities.functions, { plugin: name, engine: engine.name, file: req.file });
+      const eff = this.effective.get(req);
+      if (eff) eff.g = narrowGrants(granted, instance.meta?.permissions);
+      this.names.set(req.path, name);
       this.checkVersion(b);
     } catch (e) {
       instance.dispose();

@@ -55,7 +55,8 @@ const MAX_HEADER_BYTES = 16384;
 
 export interface OutboundOptions {
   plugin: () => string;
-  grant: FetchGrant | undefined;
+  /** The grant, or a function giving the one in force now (the host narrows it by the plugin's declared permissions once its meta is read). */
+  grant: FetchGrant | undefined | (() => FetchGrant | undefined);
   memoryBytes: number;
   /** Requests in flight, shared by every instance of the plugin. */
   inFlight?: { n: number };
@@ -66,12 +67,21 @@ export interface OutboundOptions {
 /** One plugin's outbound HTTP client. */
 export class Outbound {
   private readonly inFlight: { n: number };
-  private readonly allow: AllowedOrigin[];
+  private allowOf: { grant: FetchGrant | undefined; allow: AllowedOrigin[] } = { grant: undefined, allow: [] };
   private readonly aborts = new Map<number, AbortController>();
 
   constructor(private readonly o: OutboundOptions) {
-    this.allow = (o.grant?.allow ?? []).map(parseOrigin);
     this.inFlight = o.inFlight ?? { n: 0 };
+  }
+
+  private get grant(): FetchGrant | undefined {
+    return typeof this.o.grant === 'function' ? this.o.grant() : this.o.grant;
+  }
+
+  /** The parsed allowlist of `grant`, parsed again only when the grant in force changes. */
+  private allowFor(grant: FetchGrant | undefined): AllowedOrigin[] {
+    if (this.allowOf.grant !== grant) this.allowOf = { grant, allow: (grant?.allow ?? []).map(parseOrigin) };
+    return this.allowOf.allow;
   }
 
   /** Cancel request `id` (the guest's AbortController fired). */
@@ -82,8 +92,8 @@ export class Outbound {
   /** Fetch `req` under the policy; `id` lets the guest abort it. Rejects with a coded error naming the plugin and URL. */
   async fetch(req: OutboundRequest, id = 0): Promise<OutboundResponse> {
     const plugin = this.o.plugin();
-    const grant = this.o.grant;
-    if (!grant) throw new FetchDeniedError('not-granted', req.url, plugin, 'the plugin has no fetch grant');
+    const grant = this.grant;
+    if (!grant) throw new FetchDeniedError('not-granted', req.url, plugin, 'the plugin has no fetch grant (or its meta.permissions declares no fetch)');
     const max = grant.maxInFlight ?? 8;
     if (this.inFlight.n >= max) throw new FetchLimitError('in-flight', req.url, plugin, max, `${max} requests of this plugin are already in flight`);
     const timeoutMs = Math.min(grant.timeoutMs ?? 10000, req.timeoutMs ?? Infinity);
@@ -140,7 +150,7 @@ export class Outbound {
     }
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new FetchDeniedError('scheme', url, plugin, `scheme ${u.protocol} is not http: or https:`);
     if (u.username || u.password) throw new FetchDeniedError('credentials', url, plugin, 'a URL with credentials is refused (send an Authorization header)');
-    const entry = matchOrigin(this.allow, u);
+    const entry = matchOrigin(this.allowFor(this.grant), u);
     if (!entry) throw new FetchDeniedError(redirect ? 'redirect' : 'origin', url, plugin, `origin ${u.origin} is not in the plugin's allowlist${redirect ? ' (a redirect leads there)' : ''}`);
     const hostname = bare(u.hostname);
     let addrs: { address: string; family: number }[];
@@ -164,7 +174,7 @@ export class Outbound {
   private async once(req: OutboundRequest, plugin: string, signal: AbortSignal, redirect: boolean): Promise<Omit<OutboundResponse, 'redirected'>> {
     const { u, address, family } = await this.check(req.url, plugin, redirect);
     signal.throwIfAborted();
-    const maxBytes = Math.min(this.o.grant?.maxResponseBytes ?? 1 << 20, this.o.memoryBytes);
+    const maxBytes = Math.min(this.grant?.maxResponseBytes ?? 1 << 20, this.o.memoryBytes);
     const mod = u.protocol === 'https:' ? https : http;
     const headers: Record<string, string[]> = {};
     for (const [k, v] of req.headers) (headers[k.toLowerCase()] ??= []).push(v);

@@ -30,11 +30,7 @@ class CryptoKey {
   constructor() { throw typeErr('Illegal constructor'); }
 }
 const CryptoKeyP = CryptoKey.prototype;
-const stateOf = (k) => {
-  const st = k !== null && typeof k === 'object' ? apply(wmGet, keys, [k]) : undefined;
-  if (st === undefined) throw typeErr('key is not a CryptoKey');
-  return st;
-};
+const stateOf = stateGetter(keys, 'CryptoKey');
 const keyOf = (k, usage) => {
   const st = stateOf(k);
   let ok = false;
@@ -72,6 +68,8 @@ const jwkText = (jwk, extractable) => {
   if (jwk.ext === false && extractable) throw domErr('DataError', 'importKey: the JWK says ext: false, the key cannot be extractable');
   return jsonStringify(jwk);
 };
+// The usages as a plain array for the host's JWK checks (list itself is a null-prototype array).
+const plainList = (list) => { const out = []; for (let i = 0; i < list.length; i++) out[i] = list[i]; return out; };
 const makeKey = (type, extractable, algo, list, state) => {
   const k = create(CryptoKeyP);
   defineProp(k, 'type', { __proto__: null, value: type, enumerable: true });
@@ -112,7 +110,7 @@ const makeCrypto = (pcall) => {
           const hash = hashOf(algorithm.hash);
           let bytes;
           if (fmt === 'raw') bytes = copyBytes(keyData, 'importKey');
-          else if (fmt === 'jwk') bytes = pcall('octJwk', jwkText(keyData, extractable));
+          else if (fmt === 'jwk') bytes = pcall('octJwk', jwkText(keyData, extractable), hash, plainList(wanted));
           else throw domErr('NotSupportedError', 'importKey: HMAC keys are imported from raw or jwk');
           const len = apply(taLength, bytes, []);
           if (len === 0) throw domErr('DataError', 'importKey: the key is empty');
@@ -124,7 +122,7 @@ const makeCrypto = (pcall) => {
         const curve = alg === 'ECDSA' ? StringCtor(algorithm.namedCurve) : '';
         const hash = alg === 'RSASSA-PKCS1-v1_5' || alg === 'RSA-PSS' ? hashOf(algorithm.hash) : '';
         const data = fmt === 'jwk' ? jwkText(keyData, extractable) : copyBytes(keyData, 'importKey');
-        const r = pcall('keyImport', alg, fmt, data, curve);
+        const r = pcall('keyImport', alg, fmt, data, [curve, hash, plainList(wanted)]);
         const type = r[0];
         const list = allowUsages(wanted, type === 'public' ? USE_PUBLIC : USE_PRIVATE, type);
         let algo;

@@ -63,11 +63,7 @@ const decoders = new WeakMapCtor();
 const UTF8_LABELS = create(null);
 UTF8_LABELS['utf-8'] = 1; UTF8_LABELS['utf8'] = 1; UTF8_LABELS['unicode-1-1-utf-8'] = 1;
 UTF8_LABELS['unicode11utf8'] = 1; UTF8_LABELS['unicode20utf8'] = 1; UTF8_LABELS['x-unicode20utf8'] = 1;
-const decoderState = (d) => {
-  const st = apply(wmGet, decoders, [d]);
-  if (st === undefined) throw typeErr('not a TextDecoder');
-  return st;
-};
+const decoderState = stateGetter(decoders, 'TextDecoder');
 // The WHATWG UTF-8 decoder, resumable: st.need/st.cp/st.lower/st.upper carry a partial sequence.
 const utf8Decode = (st, bytes, stream) => {
   const n = apply(taLength, bytes, []);

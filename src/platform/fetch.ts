@@ -7,24 +7,32 @@
  * hands the host its delay plus a second, as a backstop that cancels the request on the host.
  */
 export const GUEST_FETCH = `
-const reTest = RegExp.prototype.test;
-const HEADER_NAME = /^[-!#$%&'*+.^_|~0-9a-z]+$/;
+// HTTP token characters (RFC 9110), by char code: scanned with the captured charCodeAt rather
+// than a RegExp, whose test() calls the live RegExp.prototype.exec a plugin may have replaced.
+const TOKEN = create(null);
+for (let c = 48; c <= 57; c++) TOKEN[c] = 1;
+for (let c = 65; c <= 90; c++) { TOKEN[c] = 1; TOKEN[c + 32] = 1; }
+for (let i = 0, t = "!#$%&'*+-.^_|~"; i < t.length; i++) TOKEN[apply(charCodeAt, t, [i])] = 1;
+const isToken = (s) => {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) if (TOKEN[apply(charCodeAt, s, [i])] !== 1) return false;
+  return true;
+};
 const headerLists = new WeakMapCtor();
 const hname = (n) => {
   const s = apply(strToLower, StringCtor(n), []);
-  if (!apply(reTest, HEADER_NAME, [s])) throw typeErr('Headers: invalid header name "' + s + '"');
+  if (!isToken(s)) throw typeErr('Headers: invalid header name "' + s + '"');
   return s;
 };
 const hvalue = (v) => {
   const s = apply(strTrim, StringCtor(v), []);
-  if (apply(reTest, /[\\0\\r\\n]/, [s])) throw typeErr('Headers: invalid header value');
+  for (let i = 0; i < s.length; i++) {
+    const c = apply(charCodeAt, s, [i]);
+    if (c === 0 || c === 10 || c === 13) throw typeErr('Headers: invalid header value');
+  }
   return s;
 };
-const listOf = (h) => {
-  const l = apply(wmGet, headerLists, [h]);
-  if (l === undefined) throw typeErr('Illegal invocation: not a Headers');
-  return l;
-};
+const listOf = stateGetter(headerLists, 'Headers');
 class Headers {
   constructor(init) {
     const list = [];
@@ -72,8 +80,8 @@ class Headers {
   // Sorted, combined pairs (set-cookie kept apart), as the iterators give them.
   pairs() {
     const l = listOf(this), names = [];
-    for (let i = 0; i < l.length; i++) if (apply(AP.indexOf, names, [l[i][0]]) === -1) names[names.length] = l[i][0];
-    apply(AP.sort, names, []);
+    for (let i = 0; i < l.length; i++) if (apply(apIndexOf, names, [l[i][0]]) === -1) names[names.length] = l[i][0];
+    apply(apSort, names, []);
     const out = [];
     for (let i = 0; i < names.length; i++) {
       if (names[i] === 'set-cookie') { const c = this.getSetCookie(); for (let j = 0; j < c.length; j++) out[out.length] = ['set-cookie', c[j]]; }
@@ -81,17 +89,15 @@ class Headers {
     }
     return out;
   }
-  entries() { return apply(AP.values, this.pairs(), []); }
-  keys() { const p = this.pairs(), k = []; for (let i = 0; i < p.length; i++) k[i] = p[i][0]; return apply(AP.values, k, []); }
-  values() { const p = this.pairs(), k = []; for (let i = 0; i < p.length; i++) k[i] = p[i][1]; return apply(AP.values, k, []); }
+  entries() { return apply(apValues, this.pairs(), []); }
+  keys() { const p = this.pairs(), k = []; for (let i = 0; i < p.length; i++) k[i] = p[i][0]; return apply(apValues, k, []); }
+  values() { const p = this.pairs(), k = []; for (let i = 0; i < p.length; i++) k[i] = p[i][1]; return apply(apValues, k, []); }
   [Symbol.iterator]() { return this.entries(); }
 }
+// The glue calls its own methods through these, never through an instance a plugin can give own properties.
+const headersHas = Headers.prototype.has, headersSet = Headers.prototype.set;
 const signals = new WeakMapCtor();
-const sigState = (s) => {
-  const st = apply(wmGet, signals, [s]);
-  if (st === undefined) throw typeErr('Illegal invocation: not an AbortSignal');
-  return st;
-};
+const sigState = stateGetter(signals, 'AbortSignal');
 const fireAbort = (s, reason) => {
   const st = sigState(s);
   if (st.aborted) return;
@@ -102,6 +108,8 @@ const fireAbort = (s, reason) => {
   if (typeof s.onabort === 'function') apply(s.onabort, s, [{ type: 'abort', target: s }]);
   for (let i = 0; i < ls.length; i++) apply(ls[i], s, [{ type: 'abort', target: s }]);
 };
+const addAbort = (s, fn) => { const st = sigState(s); if (typeof fn === 'function' && !st.aborted) st.listeners[st.listeners.length] = fn; };
+const removeAbort = (s, fn) => { const st = sigState(s); const i = apply(apIndexOf, st.listeners, [fn]); if (i !== -1) apply(apSplice, st.listeners, [i, 1]); };
 let signalKey = false;
 class AbortSignal {
   constructor() {
@@ -112,8 +120,8 @@ class AbortSignal {
   get aborted() { return sigState(this).aborted; }
   get reason() { return sigState(this).reason; }
   throwIfAborted() { const st = sigState(this); if (st.aborted) throw st.reason; }
-  addEventListener(type, fn) { const st = sigState(this); if (type === 'abort' && typeof fn === 'function' && !st.aborted) st.listeners[st.listeners.length] = fn; }
-  removeEventListener(type, fn) { const st = sigState(this); const i = apply(AP.indexOf, st.listeners, [fn]); if (i !== -1) apply(AP.splice, st.listeners, [i, 1]); }
+  addEventListener(type, fn) { if (type === 'abort') addAbort(this, fn); }
+  removeEventListener(type, fn) { if (type === 'abort') removeAbort(this, fn); }
   static abort(reason) { const s = newSignal(); fireAbort(s, reason); return s; }
   static timeout(ms) {
     const n = NumberCtor(ms);
@@ -133,20 +141,16 @@ class AbortController {
 }
 // Body: bytes (a Uint8Array) or null, and whether it was read.
 const bodies = new WeakMapCtor();
-const bodyState = (o) => {
-  const b = apply(wmGet, bodies, [o]);
-  if (b === undefined) throw typeErr('Illegal invocation');
-  return b;
-};
+const bodyState = stateGetter(bodies, 'Request or Response');
 const extractBody = (body, headers) => {
   if (body === undefined || body === null) return null;
   if (typeof body === 'string') {
-    if (!headers.has('content-type')) headers.set('content-type', 'text/plain;charset=UTF-8');
+    if (!apply(headersHas, headers, ['content-type'])) apply(headersSet, headers, ['content-type', 'text/plain;charset=UTF-8']);
     return new TextEncoder().encode(body);
   }
   if (body instanceof URLSearchParams) {
-    if (!headers.has('content-type')) headers.set('content-type', 'application/x-www-form-urlencoded;charset=UTF-8');
-    return new TextEncoder().encode(body.toString());
+    if (!apply(headersHas, headers, ['content-type'])) apply(headersSet, headers, ['content-type', 'application/x-www-form-urlencoded;charset=UTF-8']);
+    return new TextEncoder().encode(apply(URLSearchParams.prototype.toString, body, []));
   }
   const b = viewBytes(body);
   if (b !== undefined) return apply(u8Slice, b, []);
@@ -172,17 +176,13 @@ const mixBody = (C) => {
 };
 const METHODS = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH'];
 const normMethod = (m) => {
-  const s = StringCtor(m), u = apply(String.prototype.toUpperCase, s, []);
-  if (!apply(reTest, /^[-!#$%&'*+.^_|~0-9A-Za-z]+$/, [s])) throw typeErr('Request: invalid method "' + s + '"');
+  const s = StringCtor(m), u = apply(strToUpper, s, []);
+  if (!isToken(s)) throw typeErr('Request: invalid method "' + s + '"');
   if (u === 'CONNECT' || u === 'TRACE' || u === 'TRACK') throw typeErr('Request: method ' + u + ' is forbidden');
-  return apply(AP.indexOf, METHODS, [u]) === -1 ? s : u;
+  return apply(apIndexOf, METHODS, [u]) === -1 ? s : u;
 };
 const requests = new WeakMapCtor();
-const reqState = (r) => {
-  const st = apply(wmGet, requests, [r]);
-  if (st === undefined) throw typeErr('Illegal invocation: not a Request');
-  return st;
-};
+const reqState = stateGetter(requests, 'Request');
 class Request {
   constructor(input, init) {
     init = init === undefined || init === null ? {} : init;
@@ -218,11 +218,7 @@ class Request {
 }
 mixBody(Request);
 const responses = new WeakMapCtor();
-const resState = (r) => {
-  const st = apply(wmGet, responses, [r]);
-  if (st === undefined) throw typeErr('Illegal invocation: not a Response');
-  return st;
-};
+const resState = stateGetter(responses, 'Response');
 class Response {
   constructor(body, init) {
     init = init === undefined || init === null ? {} : init;
@@ -296,8 +292,8 @@ const makeFetch = (ocall) => function fetch(input, init) {
   return construct(PromiseCtor, [(resolve, reject) => {
     let done = false;
     const onAbort = () => { if (done) return; done = true; ocall('abort', null, id); reject(sig.reason); };
-    st.signal.addEventListener('abort', onAbort);
-    apply(promiseThen, hostP, [(r) => { if (done) return; done = true; st.signal.removeEventListener('abort', onAbort); resolve(responseFrom(r)); }, (e) => { if (done) return; done = true; st.signal.removeEventListener('abort', onAbort); reject(e); }]);
+    addAbort(st.signal, onAbort);
+    apply(promiseThen, hostP, [(r) => { if (done) return; done = true; removeAbort(st.signal, onAbort); resolve(responseFrom(r)); }, (e) => { if (done) return; done = true; removeAbort(st.signal, onAbort); reject(e); }]);
   }]);
 };
 `;

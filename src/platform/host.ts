@@ -6,7 +6,7 @@
  * path) runs it under the call's deadline, checked before and after.
  */
 import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import { exportAsymmetric, importAsymmetric, octJwk, signAsymmetric, verifyAsymmetric, type SignParams } from './keys.js';
+import { exportAsymmetric, importAsymmetric, octJwk, signAsymmetric, verifyAsymmetric, type JwkUse, type SignParams } from './keys.js';
 
 export { PlatformError, PlatformInputTooLarge, nodeHash } from './host-errors.js';
 import { PlatformError, PlatformInputTooLarge, nodeHash } from './host-errors.js';
@@ -21,6 +21,12 @@ function checkSize(capBytes: number, ...inputs: (Uint8Array | string)[]): void {
   let n = 0;
   for (const i of inputs) n += i.length;
   if (n > capBytes) throw new PlatformInputTooLarge(n);
+}
+
+/** importKey's packed [hash, usages] for the JWK checks. */
+function jwkUse(v: unknown): JwkUse {
+  const [hash, usages] = Array.isArray(v) ? v : [];
+  return { hash: String(hash ?? ''), usages: Array.isArray(usages) ? usages.map(String) : [] };
 }
 
 /** sign/verify's packed [alg, hash, saltLength] (the guest's platform call takes four arguments). */
@@ -72,12 +78,15 @@ export function platformCall(op: string, args: unknown[], capBytes: number): unk
       const mac = hmac(String(args[0]), bytes(args[1], 'verify'), bytes(args[3], 'verify'), capBytes);
       return sig.length === mac.length && timingSafeEqual(sig, mac);
     }
-    case 'keyImport':
-      return importAsymmetric(String(args[0]), String(args[1]), typeof args[2] === 'string' ? args[2] : bytes(args[2], 'importKey'), String(args[3] ?? ''), capBytes);
+    case 'keyImport': {
+      // [curve, hash, usages]: the platform call takes four arguments
+      const [curve, hash, usages] = Array.isArray(args[3]) ? (args[3] as unknown[]) : [args[3]];
+      return importAsymmetric(String(args[0]), String(args[1]), typeof args[2] === 'string' ? args[2] : bytes(args[2], 'importKey'), String(curve ?? ''), capBytes, jwkUse([hash, usages]));
+    }
     case 'octExport':
       return Buffer.from(bytes(args[0], 'exportKey')).toString('base64url');
     case 'octJwk':
-      return octJwk(String(args[0]), capBytes);
+      return octJwk(String(args[0]), capBytes, jwkUse([args[1], args[2]]));
     case 'sign':
       return signAsymmetric(signParams(args[0]), bytes(args[1], 'sign'), bytes(args[2], 'sign'), capBytes);
     case 'verify':

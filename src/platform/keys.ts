@@ -29,19 +29,59 @@ function checkSize(capBytes: number, n: number): void {
   if (n > capBytes) throw new PlatformInputTooLarge(n);
 }
 
-/** A JWK from its JSON text, with Web Crypto's checks on the fields that say what it is for. */
-function parseJwk(text: string, alg: string): JsonWebKey {
+/** What the importKey call says the key is for: the hash (HMAC, RSA) and the usages asked for. */
+export interface JwkUse {
+  hash: string;
+  usages: string[];
+}
+
+const HASH_BITS: Record<string, string> = { 'SHA-1': '1', 'SHA-256': '256', 'SHA-384': '384', 'SHA-512': '512' };
+const CURVE_ALG: Record<string, string> = { 'P-256': 'ES256', 'P-384': 'ES384', 'P-521': 'ES512' };
+
+/** The JWK `alg` Web Crypto requires for this import, or undefined when any is accepted. */
+function jwkAlg(alg: string, hash: string, curve: string): string[] | undefined {
+  const bits = HASH_BITS[hash];
+  if (alg === 'HMAC') return [`HS${bits}`];
+  if (alg === 'RSASSA-PKCS1-v1_5') return [`RS${bits}`];
+  if (alg === 'RSA-PSS') return [`PS${bits}`];
+  if (alg === 'ECDSA') return CURVE_ALG[curve] === undefined ? undefined : [CURVE_ALG[curve]];
+  if (alg === 'Ed25519') return ['Ed25519', 'EdDSA'];
+  return undefined;
+}
+
+/**
+ * Web Crypto's checks on the members that say what a JWK is for (WebCrypto 'import key' for each
+ * algorithm): `kty`, `use` ("sig" when usages are asked), `key_ops` (must hold every usage asked,
+ * no repeats), `alg` (the one the algorithm, hash or curve implies) and, for EC, `crv`. Without
+ * them a key published for encryption, or for HS512, would verify HS256 signatures.
+ */
+function checkJwk(jwk: unknown, alg: string, curve: string, use: JwkUse): JsonWebKey {
+  if (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk)) throw dataErr('importKey: the JWK must be an object');
+  const k = jwk as JsonWebKey;
+  const kty = alg === 'HMAC' ? 'oct' : alg === 'ECDSA' ? 'EC' : alg === 'Ed25519' ? 'OKP' : 'RSA';
+  if (k.kty !== kty) throw dataErr(`importKey: a ${alg} JWK has kty "${kty}", not "${String(k.kty)}"`);
+  if (use.usages.length > 0 && k.use !== undefined && k.use !== 'sig') throw dataErr(`importKey: the JWK's use is ${JSON.stringify(k.use)}, not "sig"`);
+  if (k.key_ops !== undefined) {
+    const ops: unknown = k.key_ops;
+    if (!Array.isArray(ops) || ops.some((o) => typeof o !== 'string') || new Set(ops).size !== ops.length) throw dataErr('importKey: the JWK\'s key_ops must be an array of distinct strings');
+    for (const u of use.usages) if (!ops.includes(u)) throw dataErr(`importKey: the JWK's key_ops does not allow ${u}`);
+  }
+  const want = jwkAlg(alg, use.hash, curve);
+  if (k.alg !== undefined && want !== undefined && !want.includes(String(k.alg))) throw dataErr(`importKey: the JWK's alg is ${JSON.stringify(k.alg)}, this import needs ${want.join(' or ')}`);
+  if (alg === 'ECDSA' && k.crv !== curve) throw dataErr(`importKey: the JWK's crv is ${JSON.stringify(k.crv)}, not ${curve}`);
+  if (alg === 'Ed25519' && k.crv !== 'Ed25519') throw dataErr(`importKey: the JWK's crv is ${JSON.stringify(k.crv)}, not Ed25519`);
+  return k;
+}
+
+/** A JWK from its JSON text, checked as Web Crypto does. */
+function parseJwk(text: string, alg: string, curve: string, use: JwkUse): JsonWebKey {
   let jwk: unknown;
   try {
     jwk = JSON.parse(text);
   } catch {
     throw dataErr('importKey: the JWK is not valid JSON');
   }
-  if (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk)) throw dataErr('importKey: the JWK must be an object');
-  const k = jwk as JsonWebKey;
-  const kty = alg === 'ECDSA' ? 'EC' : alg === 'Ed25519' ? 'OKP' : 'RSA';
-  if (k.kty !== kty) throw dataErr(`importKey: a ${alg} JWK has kty "${kty}", not "${String(k.kty)}"`);
-  return k;
+  return checkJwk(jwk, alg, curve, use);
 }
 
 /** An EC or Ed25519 public key from its raw encoding (uncompressed point, or the 32 bytes). */
@@ -57,12 +97,12 @@ function rawPublic(alg: string, curve: string, raw: Uint8Array): KeyObject {
 }
 
 /** The key as node:crypto reads it, or a DataError saying why it cannot be read. */
-function readKey(alg: string, format: string, data: Uint8Array | string, curve: string): KeyObject {
+function readKey(alg: string, format: string, data: Uint8Array | string, curve: string, use: JwkUse): KeyObject {
   try {
     if (format === 'spki') return createPublicKey({ key: Buffer.from(data as Uint8Array), format: 'der', type: 'spki' });
     if (format === 'pkcs8') return createPrivateKey({ key: Buffer.from(data as Uint8Array), format: 'der', type: 'pkcs8' });
     if (format === 'jwk') {
-      const jwk = parseJwk(String(data), alg);
+      const jwk = parseJwk(String(data), alg, curve, use);
       return jwk.d !== undefined ? createPrivateKey({ key: jwk, format: 'jwk' }) : createPublicKey({ key: jwk, format: 'jwk' });
     }
     if (format === 'raw') return rawPublic(alg, curve, data as Uint8Array);
@@ -77,12 +117,13 @@ function readKey(alg: string, format: string, data: Uint8Array | string, curve: 
  * Check `data` as a `format` key for `alg` (with `namedCurve` for ECDSA) and return it in its
  * canonical form. The key's own type must be the algorithm's: an RSA key is no ECDSA key, a P-384
  * key no P-256 one.
+ * A JWK is checked against `use` (the hash and usages of the import) as Web Crypto says.
  * @example importAsymmetric('Ed25519', 'raw', new Uint8Array(32), '', 1 << 20)
  */
-export function importAsymmetric(alg: string, format: string, data: Uint8Array | string, namedCurve: string, capBytes: number): ImportedKey {
+export function importAsymmetric(alg: string, format: string, data: Uint8Array | string, namedCurve: string, capBytes: number, use: JwkUse = { hash: '', usages: [] }): ImportedKey {
   checkSize(capBytes, data.length);
   if (alg === 'ECDSA' && CURVES[namedCurve] === undefined) throw new PlatformError('NotSupportedError', `importKey: unsupported namedCurve "${namedCurve}" (use P-256, P-384 or P-521)`);
-  const key = readKey(alg, format, data, namedCurve);
+  const key = readKey(alg, format, data, namedCurve, use);
   const type = key.asymmetricKeyType;
   const details = key.asymmetricKeyDetails ?? {};
   if (alg === 'ECDSA') {
@@ -150,15 +191,10 @@ export function verifyAsymmetric(p: SignParams, der: Uint8Array, signature: Uint
 }
 
 /** The bytes of an HMAC key given as a JWK (kty "oct"), checked as Web Crypto does. */
-export function octJwk(text: string, capBytes: number): Uint8Array {
+export function octJwk(text: string, capBytes: number, use: JwkUse = { hash: '', usages: [] }): Uint8Array {
   checkSize(capBytes, text.length);
-  let jwk: JsonWebKey;
-  try {
-    jwk = JSON.parse(text) as JsonWebKey;
-  } catch {
-    throw dataErr('importKey: the JWK is not valid JSON');
-  }
-  if (jwk === null || typeof jwk !== 'object' || jwk.kty !== 'oct' || typeof jwk.k !== 'string') throw dataErr('importKey: an HMAC JWK has kty "oct" and a string k');
+  const jwk = parseJwk(text, 'HMAC', '', use);
+  if (typeof jwk.k !== 'string') throw dataErr('importKey: an HMAC JWK has kty "oct" and a string k');
   if (!/^[A-Za-z0-9_-]*$/.test(jwk.k)) throw dataErr('importKey: the JWK\'s k is not base64url');
   return u8(Buffer.from(jwk.k, 'base64url'));
 }
@@ -204,10 +240,25 @@ function joseParams(alg: string): SignParams {
   return p;
 }
 
-/** A key given as PEM text (a public or private key, or a certificate) or as JWK JSON text. */
-function keyFromText(text: string, isPrivate: boolean): KeyObject {
+/**
+ * A key given as PEM text (a public or private key, or a certificate) or as JWK JSON text; a JWK
+ * that names another JOSE `alg`, or a `use` other than "sig", is refused (as Web Crypto does).
+ */
+function keyFromText(text: string, isPrivate: boolean, joseAlg: string): KeyObject {
+  const t = text.trim();
+  if (t.startsWith('{')) {
+    let j: JsonWebKey | undefined;
+    try {
+      j = JSON.parse(t) as JsonWebKey;
+    } catch {
+      j = undefined; // reported below, with node's message
+    }
+    if (j !== undefined && j !== null && typeof j === 'object') {
+      if (j.alg !== undefined && j.alg !== joseAlg) throw dataErr(`the JWK's alg is ${JSON.stringify(j.alg)}, not ${joseAlg}`);
+      if (j.use !== undefined && j.use !== 'sig') throw dataErr(`the JWK's use is ${JSON.stringify(j.use)}, not "sig"`);
+    }
+  }
   try {
-    const t = text.trim();
     if (t.startsWith('{')) {
       const jwk = JSON.parse(t) as JsonWebKey;
       return isPrivate ? createPrivateKey({ key: jwk, format: 'jwk' }) : createPublicKey({ key: jwk, format: 'jwk' });
@@ -227,7 +278,7 @@ const spkiOf = (k: KeyObject): Uint8Array => u8(k.export({ format: 'der', type: 
  */
 export function joseVerify(alg: string, key: string, data: Uint8Array, sig: Uint8Array, capBytes: number): boolean {
   checkSize(capBytes, key.length + data.length + sig.length);
-  const k = keyFromText(key, false);
+  const k = keyFromText(key, false, alg);
   imported(joseParams(alg), k);
   return verifyAsymmetric(joseParams(alg), spkiOf(k), sig, data, capBytes);
 }
@@ -235,7 +286,7 @@ export function joseVerify(alg: string, key: string, data: Uint8Array, sig: Uint
 /** `alg`'s signature of `data` with the private `key` (PEM or JWK text). */
 export function joseSign(alg: string, key: string, data: Uint8Array, capBytes: number): Uint8Array {
   checkSize(capBytes, key.length + data.length);
-  const k = keyFromText(key, true);
+  const k = keyFromText(key, true, alg);
   imported(joseParams(alg), k);
   return signAsymmetric(joseParams(alg), u8(k.export({ format: 'der', type: 'pkcs8' }) as Buffer), data, capBytes);
 }

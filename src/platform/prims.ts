@@ -16,7 +16,16 @@ const WeakMapCtor = WeakMap, wmGet = WeakMap.prototype.get, wmSet = WeakMap.prot
 const strToLower = String.prototype.toLowerCase, strTrim = String.prototype.trim;
 const StringCtor = String, NumberCtor = Number, mathFloor = Math.floor;
 const symIterator = Symbol.iterator, symTag = Symbol.toStringTag;
+const apIndexOf = AP.indexOf, apSort = AP.sort, apSplice = AP.splice, apValues = AP.values, strToUpper = String.prototype.toUpperCase;
+const reTest = RegExp.prototype.test;
 const typeErr = (m) => construct(TypeErrorCtor, [m]);
+// The getter of one glue class's private state (kept in a WeakMap only the glue holds): a
+// TypeError naming the class for anything else, so a plugin's look-alike object gets no further.
+const stateGetter = (map, what) => (o) => {
+  const st = o !== null && (typeof o === 'object' || typeof o === 'function') ? apply(wmGet, map, [o]) : undefined;
+  if (st === undefined) throw typeErr('Illegal invocation: not a ' + what);
+  return st;
+};
 const domErr = (name, m) => hostError(name, m);
 // A fresh Uint8Array viewing the bytes of a BufferSource (ArrayBuffer, typed array or DataView), or undefined.
 const viewBytes = (v) => {

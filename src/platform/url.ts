@@ -9,16 +9,8 @@ export const GUEST_URL = `
 const URL_PARTS = ['href', 'origin', 'protocol', 'username', 'password', 'host', 'hostname', 'port', 'pathname', 'search', 'hash'];
 const urls = new WeakMapCtor();
 const paramsState = new WeakMapCtor();
-const urlState = (u) => {
-  const st = u !== null && typeof u === 'object' ? apply(wmGet, urls, [u]) : undefined;
-  if (st === undefined) throw typeErr('not a URL');
-  return st;
-};
-const qsState = (p) => {
-  const st = p !== null && typeof p === 'object' ? apply(wmGet, paramsState, [p]) : undefined;
-  if (st === undefined) throw typeErr('not a URLSearchParams');
-  return st;
-};
+const urlState = stateGetter(urls, 'URL');
+const qsState = stateGetter(paramsState, 'URLSearchParams');
 let platformCall;
 const pairsFromSearch = (s) => {
   const list = platformCall('qsParse', s);
