@@ -29,6 +29,7 @@ import { internalHandler, type AdminSource } from '../admin/api.js';
 import { createEntryPointServer, h2Sides, listenOn, startAdmin, type AdminServer, type BoundAddress } from './listeners.js';
 import { CertStore } from './certs.js';
 import type { AcmeResolver, AcmeTiming } from '../acme/resolver.js';
+import { TraefikSeries } from '../stats/traefik.js';
 import { disposeRuntime } from '../exchange/runtime-dispose.js';
 import { buildRuntime, rebindPlugin, requiredExports, staticChanges, type Runtime } from '../exchange/runtime.js';
 import { Dispatcher } from '../exchange/dispatch.js';
@@ -123,6 +124,7 @@ class GatewayImpl implements Gateway {
 
   private async listen(): Promise<void> {
     const config = this.startConfig;
+    if (config.traefik.metrics) this.stats.traefik = new TraefikSeries(config.traefik.metrics);
     const anyTls = [...config.entryPoints.values()].some((ep) => ep.tls);
     const certs = anyTls || config.certificates.length > 0 ? (this.certs = new CertStore(config.certificates, this.logger, config.defaultCertificate)) : undefined;
     const alpnChallenge = [...(config.resolvers?.values() ?? [])].some((r) => r.challenge.kind === 'tls-alpn-01');
