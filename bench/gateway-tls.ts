@@ -104,7 +104,7 @@ async function h2(p: number, seconds: number): Promise<Sample> {
   const cpu = process.cpuUsage();
   const r = JSON.parse(await run(['-e', H2_LOOP, String(p), String(seconds)])) as { rps: number; done: number; errors: number };
   const used = process.cpuUsage(cpu);
-  if (r.errors) throw new Error(`h2 errors: ${r.errors}`);
+  if (r.errors) throw new Error(`h2 errors on port ${p}: ${r.errors} (of ${r.done} requests)`);
   return { rps: r.rps, cpuUs: (used.user + used.system) / r.done };
 }
 
