@@ -33,6 +33,9 @@ execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramg
 const pem = { key: readFileSync(`${dir}/k.pem`), cert: readFileSync(`${dir}/c.pem`) };
 
 const upstream = http.createServer((_req, res) => res.end('{"ok":true}'));
+// Longer than any pause between rounds: a keep-alive socket the upstream closes just as a proxy
+// reuses it is a 502 that measures the race, not the proxy.
+upstream.keepAliveTimeout = 120_000;
 await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
 const upPort = (upstream.address() as AddressInfo).port;
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
@@ -82,29 +85,29 @@ async function h1(p: number, seconds: number): Promise<Sample> {
 const H2_LOOP = `
 const http2 = require('node:http2');
 const [port, seconds] = process.argv.slice(1).map(Number);
-let done = 0, errors = 0; const end = Date.now() + seconds * 1000;
+let done = 0, errors = 0; const why = new Set(); const end = Date.now() + seconds * 1000;
 function session() {
   const s = http2.connect('https://localhost:' + port, { rejectUnauthorized: false });
-  s.on('error', () => errors++);
+  s.on('error', (e) => { errors++; why.add('session: ' + e.code); });
   return new Promise((resolve) => {
     let live = 0;
     const one = () => {
       if (Date.now() > end) { if (--live === 0) { s.close(); resolve(); } return; }
       const r = s.request({ ':path': '/x' });
-      r.on('response', (h) => { if (h[':status'] !== 200) errors++; });
-      r.resume(); r.on('end', () => { done++; one(); }); r.on('error', () => { errors++; one(); }); r.end();
+      r.on('response', (h) => { if (h[':status'] !== 200) { errors++; why.add('status ' + h[':status']); } });
+      r.resume(); r.on('end', () => { done++; one(); }); r.on('error', (e) => { errors++; why.add('stream: ' + e.code); one(); }); r.end();
     };
     for (let i = 0; i < 32; i++) { live++; one(); }
   });
 }
 const t0 = Date.now();
-Promise.all(Array.from({ length: 8 }, session)).then(() => console.log(JSON.stringify({ rps: done / ((Date.now() - t0) / 1000), done, errors })));
+Promise.all(Array.from({ length: 8 }, session)).then(() => console.log(JSON.stringify({ rps: done / ((Date.now() - t0) / 1000), done, errors, why: [...why] })));
 `;
 async function h2(p: number, seconds: number): Promise<Sample> {
   const cpu = process.cpuUsage();
-  const r = JSON.parse(await run(['-e', H2_LOOP, String(p), String(seconds)])) as { rps: number; done: number; errors: number };
+  const r = JSON.parse(await run(['-e', H2_LOOP, String(p), String(seconds)])) as { rps: number; done: number; errors: number; why: string[] };
   const used = process.cpuUsage(cpu);
-  if (r.errors) throw new Error(`h2 errors on port ${p}: ${r.errors} (of ${r.done} requests)`);
+  if (r.errors) throw new Error(`h2 errors ${p === gwPort ? 'through the gateway' : 'through the bare proxy'}: ${r.errors} of ${r.done} requests (${r.why.join(', ')})`);
   return { rps: r.rps, cpuUs: (used.user + used.system) / r.done };
 }
 

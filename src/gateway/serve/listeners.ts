@@ -73,7 +73,7 @@ export function createEntryPointServer(ep: EntryPointOptions, secure: EntryPoint
     h2Sides.set(server, addH2c(server, handlers.request, ep.readTimeoutMs));
   }
   // After addHttp2: its secureConnection dispatch is in place, so the proxied address reaches h2 sockets too.
-  if (ep.proxyProtocol) acceptProxyProtocol(server, ep.proxyProtocol, ep.readTimeoutMs, (peer, reason) => logger?.debug({ peer, reason }, `PROXY protocol header refused: ${reason}`));
+  if (ep.proxyProtocol) acceptProxyProtocol(server, ep.proxyProtocol, ep.readTimeoutMs, (peer, reason) => logger?.debug({ peer, reason }, `PROXY protocol header refused: ${reason}`), Boolean(ep.tls && certs));
   if (ep.maxConnections > 0) server.maxConnections = ep.maxConnections;
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     // Once a response has started on this connection, there is nothing left to say: close it.
