@@ -272,7 +272,9 @@ class GatewayImpl implements Gateway {
     const acceptGrace = this.started ? Math.max(0, ...eps.map((ep) => ep.lifeCycle.acceptGraceMs)) : 0;
     if (acceptGrace > 0) {
       this.logger.info({ requestAcceptGraceTimeoutMs: acceptGrace }, 'shutting down: still accepting requests for the accept grace period');
-      await new Promise<void>((resolve) => setTimeout(resolve, acceptGrace));
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([new Promise<void>((resolve) => (timer = setTimeout(resolve, acceptGrace))), ...(this.options.acceptGraceEnd ? [this.options.acceptGraceEnd] : [])]);
+      clearTimeout(timer);
     }
     this.dispatch.closing = true;
     const closedServers = [...this.servers.values()].map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
