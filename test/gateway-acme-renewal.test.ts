@@ -9,27 +9,14 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import tls from 'node:tls';
 import type { X509Certificate } from 'node:crypto';
 import path from 'node:path';
 import type { GatewayConfig } from '../dist/gateway/index.js';
 import { renewDurations } from '../dist/gateway/acme/resolver.js';
 import { baseConfig, eventually, gateway, memoryLogger, tempDir } from './fixtures/gateway/helpers.js';
-import { freePort, startPebble } from './fixtures/gateway/pebble.js';
+import { freePort, peerCert, startPebble } from './fixtures/gateway/pebble.js';
 
 const FIVE_DAYS = 5 * 24 * 3600;
-
-function peerCert(port: number, servername: string): Promise<X509Certificate> {
-  return new Promise((resolve, reject) => {
-    const s = tls.connect({ host: '127.0.0.1', port, servername, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] }, () => {
-      const c = s.getPeerX509Certificate();
-      s.end();
-      if (c) resolve(c);
-      else reject(new Error('no peer certificate'));
-    });
-    s.on('error', reject);
-  });
-}
 
 function config(dir: string, ports: { web: number; websecure: number }, pebble: { directory: string; tlsCaFile: string }): GatewayConfig {
   const resolver = (name: string, hours: number) => ({
