@@ -13,20 +13,7 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { GatewayConfig } from '../dist/gateway/index.js';
 import { baseConfig, eventually, gateway, memoryLogger, tempDir } from './fixtures/gateway/helpers.js';
-import { freePort, pebbleTls, startPebble } from './fixtures/gateway/pebble.js';
-
-/** The certificate a TLS handshake with SNI `servername` presents (no verification: we inspect it). */
-function peerCert(port: number, servername: string): Promise<X509Certificate> {
-  return new Promise((resolve, reject) => {
-    const s = tls.connect({ host: '127.0.0.1', port, servername, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] }, () => {
-      const c = s.getPeerX509Certificate();
-      s.end();
-      if (c) resolve(c);
-      else reject(new Error('no peer certificate'));
-    });
-    s.on('error', reject);
-  });
-}
+import { freePort, pebbleTls, peerCert, startPebble } from './fixtures/gateway/pebble.js';
 
 /** An HTTPS GET verified against `ca` with SNI. */
 function verifiedGet(port: number, servername: string, ca: string): Promise<string> {

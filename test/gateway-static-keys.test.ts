@@ -47,7 +47,7 @@ describe('Traefik static keys', () => {
     const metrics = await request(`${internal}/metrics`);
     assert.equal(metrics.status, 200);
     assert.match(metrics.text, /^traefik_config_reloads_total 0$/m);
-    assert.match(metrics.text, /^traefik_router_requests_total\{code="200",router="r"\} 2$/m);
+    assert.match(metrics.text, /^traefik_router_requests_total\{code="200",method="GET",protocol="http",router="r",service="s"\} 2$/m);
     const routers = await request(`${internal}/api/http/routers`);
     assert.equal(routers.status, 200);
     assert.deepEqual(routers.json<{ name: string }[]>().map((r) => r.name), ['r']);

@@ -6,12 +6,13 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import http2 from 'node:http2';
 import net from 'node:net';
+import tls from 'node:tls';
 import type { GatewayConfig } from '../dist/gateway/index.js';
 import { parseProxyHeader } from '../dist/gateway/serve/proxy-protocol.js';
-import { loadConfig } from '../dist/gateway/config/load.js';
-import { ConfigError } from '../dist/errors.js';
 import { gateway, memoryLogger, request, tempDir, upstream } from './fixtures/gateway/helpers.js';
+import { makeCa } from './fixtures/gateway/certs.js';
 
 type T = { after(fn: () => unknown): void };
 
@@ -123,16 +124,59 @@ describe('entryPoints.<name>.proxyProtocol', () => {
     assert.equal((await request(`${gw.url}/after`)).status, 200);
   });
 
-  it('is refused on a TLS entry point with an issue at its path, not left to hang connections', async () => {
-    const config = {
+  it('works under TLS: the header comes before the handshake (HTTP/1.1 and h2 by ALPN); without one the real peer stays', async (t) => {
+    const d = await tempDir({});
+    t.after(() => d.cleanup());
+    const ca = makeCa(d.dir);
+    const cert = ca.leaf('a', 'a.example', ['DNS:a.example']);
+    const up = await upstream((req, res) => res.end(`seen ${String(req.headers['x-forwarded-for'])}`));
+    t.after(() => up.close());
+    const gw = await gateway(t, {
       entryPoints: { websecure: { address: '127.0.0.1:0', proxyProtocol: { trustedIPs: ['127.0.0.1'] }, http: { tls: {} } } },
-      plugins: { dir: '.' },
-      http: { routers: {}, services: {} },
-    } as unknown as GatewayConfig;
-    const e = await loadConfig(config).then(() => undefined, (err: unknown) => err);
-    assert.ok(e instanceof ConfigError, String(e));
-    assert.deepEqual(e.issues.map((i) => i.path), ['entryPoints.websecure.proxyProtocol']);
-    assert.match(e.issues[0]!.message, /not supported on a TLS entry point/);
+      plugins: { dir: d.dir },
+      accessLog: false,
+      tls: { certificates: [{ certFile: cert.certFile, keyFile: cert.keyFile }] },
+      http: { routers: { r: { rule: 'PathPrefix(`/`)', service: 'up', tls: {} } }, services: { up: { loadBalancer: { servers: [{ url: up.url }] } } } },
+    } as GatewayConfig);
+    const port = gw.entryPoints.websecure!.port;
+    /** A TLS connection over a TCP socket that first sends `header` (if any); resolves to the TLS socket once secure. */
+    const secure = (header: string | undefined, alpn: string[]) =>
+      new Promise<tls.TLSSocket>((resolve, reject) => {
+        const s = net.connect(port, '127.0.0.1', () => {
+          if (header) s.write(header);
+          const ts = tls.connect({ socket: s, servername: 'a.example', ca: ca.ca, ALPNProtocols: alpn }, () => resolve(ts));
+          ts.on('error', reject);
+        });
+        s.on('error', reject);
+      });
+    const h1 = async (header: string | undefined) => {
+      const ts = await secure(header, ['http/1.1']);
+      ts.write(get('/tls'));
+      const chunks: Buffer[] = [];
+      ts.on('data', (c: Buffer) => chunks.push(c));
+      await new Promise((r) => ts.on('close', r));
+      return Buffer.concat(chunks).toString();
+    };
+    const withHeader = await h1('PROXY TCP4 203.0.113.7 10.0.0.1 51000 443\r\n');
+    assert.match(withHeader, /^HTTP\/1\.1 200/);
+    assert.match(withHeader, /seen 203\.0\.113\.7$/);
+    // No header from a trusted source: served as it is, with the real peer address.
+    assert.match(await h1(undefined), /seen 127\.0\.0\.1$/);
+    // h2 over the same path: ALPN after the header, the header's address on every stream.
+    const ts = await secure('PROXY TCP4 198.51.100.4 10.0.0.1 40000 443\r\n', ['h2']);
+    assert.equal(ts.alpnProtocol, 'h2');
+    const session = http2.connect('https://a.example', { createConnection: () => ts });
+    t.after(() => session.close());
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = session.request({ ':path': '/h2' });
+      let out = '';
+      req.setEncoding('utf8');
+      req.on('data', (c: string) => (out += c));
+      req.on('end', () => resolve(out));
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(body, 'seen 198.51.100.4');
   });
 
   it('parses strictly: header lengths, v1 UNKNOWN, and incomplete input asks for more', () => {

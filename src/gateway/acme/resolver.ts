@@ -25,18 +25,24 @@ export interface AcmeTiming {
   /** First retry after a failure (default 60 s), doubled each time up to `retryMaxMs` (default 1 h). */
   retryMinMs?: number;
   retryMaxMs?: number;
-  /** How often certificates are checked for renewal (default 24 h, Traefik's renew period). */
+  /** How often certificates are checked for renewal (default: Traefik's renew interval for the resolver's certificatesDuration). */
   checkIntervalMs?: number;
 }
 
-/** How long before expiry a certificate is renewed, from the certificates' duration (Traefik's table). */
-export function renewBeforeMs(durationHours: number): number {
+/**
+ * Traefik v3's getCertificateRenewDurations (pkg/provider/acme): from the certificates' duration in
+ * hours, how long before expiry a certificate is renewed (`beforeMs`, Traefik's renew period) and
+ * how often certificates are checked (`intervalMs`, its renew interval).
+ */
+export function renewDurations(durationHours: number): { beforeMs: number; intervalMs: number } {
   const h = 3600_000;
-  if (durationHours >= 365 * 24) return 4 * 30 * 24 * h;
-  if (durationHours >= 90 * 24) return 30 * 24 * h;
-  if (durationHours >= 7 * 24) return 24 * h;
-  if (durationHours >= 24) return 6 * h;
-  return 20 * 60_000;
+  const day = 24 * h;
+  if (durationHours >= 365 * 24) return { beforeMs: 4 * 30 * day, intervalMs: 7 * day };
+  if (durationHours >= 90 * 24) return { beforeMs: 30 * day, intervalMs: day };
+  if (durationHours >= 30 * 24) return { beforeMs: 10 * day, intervalMs: 12 * h };
+  if (durationHours >= 7 * 24) return { beforeMs: day, intervalMs: h };
+  if (durationHours >= 24) return { beforeMs: 6 * h, intervalMs: 10 * 60_000 };
+  return { beforeMs: 20 * 60_000, intervalMs: 60_000 };
 }
 
 type Acme = typeof import('acme-client');
@@ -92,7 +98,7 @@ export class AcmeResolver {
     const c = this.certificates.find((s) => sameDomains(s, domains));
     if (!c) return false;
     const notAfter = Date.parse(new X509Certificate(c.certificate).validTo);
-    return notAfter - Date.now() > renewBeforeMs(this.config.certificatesDurationHours);
+    return notAfter - Date.now() > renewDurations(this.config.certificatesDurationHours).beforeMs;
   }
 
   private serve(c: StoredCertificate): void {
@@ -115,6 +121,8 @@ export class AcmeResolver {
   /** Obtain every missing or due certificate; then wait for the next check, or retry with backoff. */
   private async check(): Promise<void> {
     const due = this.wanted.filter((d) => !this.fresh(d));
+    // Logged at debug: the event a renewal test waits on when nothing is due.
+    this.logger.debug({ resolver: this.config.name, checked: this.wanted.length, due: due.length }, `certificate resolver ${this.config.name}: ${this.wanted.length} certificate(s) checked, ${due.length} due`);
     let failed = false;
     for (const domains of due) {
       if (this.closed) return;
@@ -135,7 +143,7 @@ export class AcmeResolver {
       this.schedule(Math.min(this.timing.retryMaxMs ?? 3600_000, min * 2 ** this.failures++));
     } else {
       this.failures = 0;
-      this.schedule(this.timing.checkIntervalMs ?? 24 * 3600_000);
+      this.schedule(this.timing.checkIntervalMs ?? renewDurations(this.config.certificatesDurationHours).intervalMs);
     }
   }
 

@@ -129,7 +129,7 @@ export function createRegistry(stats: GatewayStats, plugins: () => PluginInfo[],
     ),
   );
 
-  if (traefik) addTraefikMetrics(add, stats, traefik);
+  if (traefik) addTraefikMetrics(add, stats);
   collectDefaultMetrics({ register: registry, prefix: 'terrarium_' });
   return registry;
 }
@@ -141,33 +141,21 @@ export interface TraefikMetrics {
 }
 
 /**
- * The series Traefik's Prometheus exporter names, for the counters the gateway keeps: config
- * reloads always, per router with addRoutersLabels, per service with addServicesLabels (Traefik's
- * default). Traefik's `method` and `protocol` labels are not kept by the gateway's counters.
+ * The series Traefik's Prometheus exporter names: config reloads always; the entry point, router
+ * and service families that `metrics.prometheus` switched on (`stats.traefik`).
  */
-function addTraefikMetrics(add: (m: Metric) => void, stats: GatewayStats, on: TraefikMetrics): void {
+function addTraefikMetrics(add: (m: Metric) => void, stats: GatewayStats): void {
   add(
     collected('traefik_config_reloads_total', 'Config reloads.', 'counter', () => [{ labels: {}, value: stats.reloads.success + stats.reloads.failure }]),
   );
   add(
     collected('traefik_config_reloads_failure_total', 'Config reload failures.', 'counter', () => [{ labels: {}, value: stats.reloads.failure }]),
   );
-  if (on.routers) {
+  // Traefik's request series (stats/traefik.ts), with its labels and the configured buckets.
+  for (const f of stats.traefik?.families() ?? []) {
     add(
-      collected('traefik_router_requests_total', 'How many HTTP requests are processed on a router, partitioned by status code.', 'counter', () =>
-        [...stats.routers].filter(([r]) => r !== '(none)').flatMap(([router, s]) => [...s.codes].map(([code, value]) => ({ labels: { code, router }, value }))),
-      ),
-    );
-    add(
-      collected('traefik_router_request_duration_seconds', 'How long it took to process the request on a router.', 'histogram', () =>
-        [...stats.routers].filter(([r]) => r !== '(none)').flatMap(([router, s]) => histogramValues('traefik_router_request_duration_seconds', s.duration, { router })),
-      ),
-    );
-  }
-  if (on.services) {
-    add(
-      collected('traefik_service_requests_total', 'How many HTTP requests were forwarded to a service.', 'counter', () =>
-        [...stats.services].map(([service, s]) => ({ labels: { service }, value: s.requests })),
+      collected(f.name, f.help, f.type, () =>
+        [...f.series()].flatMap((s) => (f.type === 'counter' ? [{ labels: s.labels, value: s.requests }] : histogramValues(f.name, s.duration, s.labels))),
       ),
     );
   }

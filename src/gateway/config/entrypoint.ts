@@ -102,9 +102,6 @@ export function resolveEntryPointOptions(
   const trusted = trustedList('forwardedHeaders', o.forwardedHeaders?.trustedIPs);
   const proxyTrusted = trustedList('proxyProtocol', o.proxyProtocol?.trustedIPs);
   const tls = o.http?.tls !== undefined && o.http.tls !== false;
-  // serve/proxy-protocol.ts puts the bytes after the header back on the plain socket, which node's
-  // TLS server does not read (it reads the socket's handle): refused until that path is built.
-  if (o.proxyProtocol && tls) issue([...base, 'proxyProtocol'], 'is not supported on a TLS entry point (http.tls) yet: terminate TLS in front of the gateway, or drop proxyProtocol here');
   const durIn = (section: 'respondingTimeouts' | 'lifeCycle', v: Duration | undefined, key: string, dflt: number): number => {
     if (v === undefined) return dflt;
     const n = parseDuration(v);

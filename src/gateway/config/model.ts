@@ -163,7 +163,7 @@ export interface ResolvedStatic {
   /** The internal endpoints each entry point serves before routing. */
   internal: Map<string, { ping?: boolean; metrics?: boolean; api?: boolean }>;
   ping?: { terminatingStatusCode: number };
-  metrics?: { routers: boolean; services: boolean; entryPoints: boolean };
+  metrics?: { routers: boolean; services: boolean; entryPoints: boolean; buckets: number[] };
   api?: { dashboard: boolean; insecure: boolean };
   /** `experimental.plugins` and `.localPlugins` names, each to be found in the plugin directory. */
   experimentalPlugins: { name: string; kind: 'plugins' | 'localPlugins' }[];

@@ -7,6 +7,7 @@
  */
 import type { EntryPointOptions, ListenAddress, ResolvedStatic } from './model.js';
 import { SERVERS_TRANSPORTS_SCHEMA } from './transport.js';
+import { TRAEFIK_BUCKETS } from '../stats/traefik.js';
 
 const bool = { type: 'boolean' } as const;
 const str = { type: 'string', minLength: 1 } as const;
@@ -108,7 +109,7 @@ export function resolveStatic(
   }
   const prom = cfg.metrics?.prometheus;
   if (prom) {
-    out.metrics = { routers: prom.addRoutersLabels ?? false, services: prom.addServicesLabels ?? true, entryPoints: prom.addEntryPointsLabels ?? true };
+    out.metrics = { routers: prom.addRoutersLabels ?? false, services: prom.addServicesLabels ?? true, entryPoints: prom.addEntryPointsLabels ?? true, buckets: prom.buckets?.length ? [...prom.buckets].sort((a, b) => a - b) : [...TRAEFIK_BUCKETS] };
     if (!prom.manualRouting) serve(prom.entryPoint, ['metrics', 'prometheus', 'entryPoint'], 'metrics');
   }
   const api = cfg.api === true ? {} : cfg.api === false ? undefined : cfg.api;

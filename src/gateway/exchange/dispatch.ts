@@ -112,6 +112,7 @@ export class Dispatcher implements ExchangeEnv {
         stats.codes.set(code, (stats.codes.get(code) ?? 0) + 1);
         stats.duration.observe(ms / 1000);
       }
+      this.stats.traefik?.record(entryPoint, exchange?.router.name, exchange?.router.service.name, req.method ?? 'GET', req.headers, code, ms / 1000);
       const spec = rt.config.accessLogSpec;
       if (spec) {
         const remote = clientAddress(req.socket.remoteAddress);

@@ -14,7 +14,7 @@ import type { AdminAddress, ListenAddress } from '../config/model.js';
 import type { Logger } from '../../types.js';
 import type { CertStore } from './certs.js';
 import type { ResolvedTlsOptions } from '../config/model.js';
-import { addHttp2, type H2Side } from './h2.js';
+import { addH2c, addHttp2, type H2Side } from './h2.js';
 import { acceptProxyProtocol } from './proxy-protocol.js';
 import { createAdminServer, type AdminSource } from '../admin/api.js';
 import { adminAuth } from '../admin/auth.js';
@@ -41,7 +41,7 @@ export function rawResponse(socket: Duplex, status: number, extra = ''): void {
   socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? ''}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${body.length}\r\n${extra}\r\n${body}`);
 }
 
-/** The HTTP/2 side of TLS entry point servers, for shutdown. */
+/** The HTTP/2 side of entry point servers (ALPN h2 on TLS, h2c on cleartext), for shutdown. */
 export const h2Sides = new WeakMap<http.Server, H2Side>();
 
 /** What a TLS entry point serves: its TLS options, and whether the TLS challenge's ALPN is offered. */
@@ -69,9 +69,11 @@ export function createEntryPointServer(ep: EntryPointOptions, secure: EntryPoint
     certs.attach(server as https.Server, secure.options);
     const protocols = secure.alpnChallenge ? [...secure.options.alpnProtocols, 'acme-tls/1'] : secure.options.alpnProtocols;
     h2Sides.set(server, addHttp2(server as https.Server, () => protocols, handlers.request));
+  } else {
+    h2Sides.set(server, addH2c(server, handlers.request, ep.readTimeoutMs));
   }
   // After addHttp2: its secureConnection dispatch is in place, so the proxied address reaches h2 sockets too.
-  if (ep.proxyProtocol) acceptProxyProtocol(server, ep.proxyProtocol, ep.readTimeoutMs, (peer, reason) => logger?.debug({ peer, reason }, `PROXY protocol header refused: ${reason}`));
+  if (ep.proxyProtocol) acceptProxyProtocol(server, ep.proxyProtocol, ep.readTimeoutMs, (peer, reason) => logger?.debug({ peer, reason }, `PROXY protocol header refused: ${reason}`), Boolean(ep.tls && certs));
   if (ep.maxConnections > 0) server.maxConnections = ep.maxConnections;
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     // Once a response has started on this connection, there is nothing left to say: close it.

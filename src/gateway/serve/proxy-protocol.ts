@@ -9,7 +9,9 @@
  */
 import { isIPv4, isIPv6, type BlockList, type Socket } from 'node:net';
 import type { Server } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { clientAddress, ipIn } from '../routing/ipnet.js';
+import { replaySocket, replayed } from './replay-socket.js';
 
 /** Who may set the client address with a header. */
 export interface ProxyProtocolPolicy {
@@ -120,12 +122,14 @@ const proxied = new WeakMap<Socket, NonNullable<ProxyHeader['source']>>();
 /**
  * Read a PROXY header on each connection of `server` (http or https) before its own connection
  * handling: the bytes after the header are handed on untouched. `timeoutMs` bounds the wait for a
- * complete header (Traefik: the entry point's readTimeout).
+ * complete header (Traefik: the entry point's readTimeout). `tls`: the server is node's TLS
+ * server, which reads a socket through its handle: it is given a replay Duplex (replay-socket.ts)
+ * carrying the bytes after the header, instead of the socket with them put back.
  */
-export function acceptProxyProtocol(server: Server, policy: ProxyProtocolPolicy, timeoutMs: number, onReject: (peer: string, reason: string) => void): void {
-  const own = server.listeners('connection') as ((s: Socket) => void)[];
+export function acceptProxyProtocol(server: Server, policy: ProxyProtocolPolicy, timeoutMs: number, onReject: (peer: string, reason: string) => void, tls = false): void {
+  const own = server.listeners('connection') as ((s: Socket | Duplex) => void)[];
   server.removeAllListeners('connection');
-  const handOn = (socket: Socket) => {
+  const handOn = (socket: Socket | Duplex) => {
     for (const l of own) l.call(server, socket);
   };
   server.on('connection', (socket: Socket) => {
@@ -170,6 +174,10 @@ export function acceptProxyProtocol(server: Server, policy: ProxyProtocolPolicy,
       }
       done();
       socket.pause();
+      if (tls) {
+        handOn(replaySocket(socket, rest));
+        return;
+      }
       if (rest.length) socket.unshift(rest);
       // The HTTP parser reads the socket's own handle when it can, which would skip the bytes put
       // back: marked as consumed, it reads them through the stream, in order.
@@ -182,10 +190,14 @@ export function acceptProxyProtocol(server: Server, policy: ProxyProtocolPolicy,
     socket.on('error', onError);
     socket.on('end', onEnd);
   });
-  // A TLS socket asks its own handle for the peer: it is given the header's address too.
+  // A TLS socket asks its own handle for the peer, which over a replay Duplex knows none: it is
+  // given the raw socket's address (the header's, when one was taken). The Duplex is reached as
+  // node links it: TLSWrap._parentWrap (a JSStreamSocket) .stream.
   server.on('secureConnection', (tlsSocket: Socket) => {
-    const parent = (tlsSocket as unknown as { _parent?: Socket })._parent;
-    const source = parent && proxied.get(parent);
-    if (source) setRemote(tlsSocket, source);
+    const wrap = (tlsSocket as unknown as { _handle?: { _parentWrap?: { stream?: Duplex } } })._handle?._parentWrap;
+    const raw = wrap?.stream ? replayed.get(wrap.stream) : (tlsSocket as unknown as { _parent?: Socket })._parent;
+    if (!raw) return;
+    const source = proxied.get(raw);
+    setRemote(tlsSocket, source ?? { address: raw.remoteAddress ?? '', port: raw.remotePort ?? 0, family: raw.remoteFamily === 'IPv6' ? 'IPv6' : 'IPv4' });
   });
 }

@@ -30,6 +30,7 @@ import { PluginLogs } from '../admin/logs.js';
 import { createEntryPointServer, h2Sides, listenOn, startAdmin, type AdminServer, type BoundAddress } from './listeners.js';
 import { CertStore } from './certs.js';
 import type { AcmeResolver, AcmeTiming } from '../acme/resolver.js';
+import { TraefikSeries } from '../stats/traefik.js';
 import { disposeRuntime } from '../exchange/runtime-dispose.js';
 import { buildRuntime, rebindPlugin, requiredExports, staticChanges, type Runtime } from '../exchange/runtime.js';
 import { Dispatcher } from '../exchange/dispatch.js';
@@ -125,6 +126,7 @@ class GatewayImpl implements Gateway {
 
   private async listen(): Promise<void> {
     const config = this.startConfig;
+    if (config.traefik.metrics) this.stats.traefik = new TraefikSeries(config.traefik.metrics);
     const anyTls = [...config.entryPoints.values()].some((ep) => ep.tls);
     const certs = anyTls || config.certificates.length > 0 ? (this.certs = new CertStore(config.certificates, this.logger, config.defaultCertificate)) : undefined;
     const alpnChallenge = [...(config.resolvers?.values() ?? [])].some((r) => r.challenge.kind === 'tls-alpn-01');
@@ -272,7 +274,9 @@ class GatewayImpl implements Gateway {
     const acceptGrace = this.started ? Math.max(0, ...eps.map((ep) => ep.lifeCycle.acceptGraceMs)) : 0;
     if (acceptGrace > 0) {
       this.logger.info({ requestAcceptGraceTimeoutMs: acceptGrace }, 'shutting down: still accepting requests for the accept grace period');
-      await new Promise<void>((resolve) => setTimeout(resolve, acceptGrace));
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([new Promise<void>((resolve) => (timer = setTimeout(resolve, acceptGrace))), ...(this.options.acceptGraceEnd ? [this.options.acceptGraceEnd] : [])]);
+      clearTimeout(timer);
     }
     this.dispatch.closing = true;
     const closedServers = [...this.servers.values()].map((s) => new Promise<void>((resolve) => s.close(() => resolve())));

@@ -23,6 +23,11 @@ export interface GatewayOptions {
   admin?: boolean;
   /** ACME retry and renewal check timing (defaults: retry from 60 s doubling to 1 h, check every 24 h). */
   acme?: AcmeTiming;
+  /**
+   * Test hook: the accept grace of a shutdown (lifeCycle.requestAcceptGraceTimeout) also ends when
+   * this resolves, so a test can end it on an event instead of waiting out a timer.
+   */
+  acceptGraceEnd?: Promise<void>;
 }
 
 export type { BoundAddress };

@@ -7,6 +7,8 @@
  * stage because every stage records into it.
  */
 
+import type { TraefikSeries } from './traefik.js';
+
 /** Request latency buckets, in seconds. */
 export const REQUEST_BUCKETS: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 /** Middleware call latency buckets, in seconds (a sandboxed call takes microseconds). */
@@ -65,6 +67,8 @@ export class GatewayStats {
   readonly services = new Map<string, ServiceStats>();
   readonly reloads = { success: 0, failure: 0 };
   inFlight = 0;
+  /** Traefik's request series, when `metrics.prometheus` is configured (stats/traefik.ts). */
+  traefik: TraefikSeries | undefined;
 
   router(name: string): RouterStats {
     let s = this.routers.get(name);
