@@ -14,7 +14,7 @@ import type { Logger } from '../../types.js';
 import type { ListenAddress } from '../config/model.js';
 import type { EntryPointOptions } from '../config/entrypoint.js';
 import { Exchange } from './exchange.js';
-import { plainResponse, type ExchangeEnv } from './base.js';
+import { plainResponse, type ExchangeEnv } from './answer.js';
 import { inboundHeaders, trustsPeer } from '../routing/forwarded.js';
 import type { GatewayStats, RouterStats } from '../stats/stats.js';
 import { normalizePath, routingPath } from '../routing/path.js';

@@ -1,190 +1,120 @@
 /**
- * One request through the gateway, part 3: the middleware chain. `onRequest` runs from the first
- * middleware to the last, then the request is forwarded (exchange-upstream.ts), then `onResponse`
- * runs from the last to the first. Sync plugin calls stay on one stack; async ones continue in a
- * callback. A middleware that answers or fails stops the request phase, and the response phase
- * runs the ones before it.
+ * One request through the gateway: its state, one plain object (so that the sync path allocates
+ * little and never awaits), and the entry points of its phases. The phases are functions of that
+ * state, one file each, composed here rather than stacked as classes (issue 22):
+ *   request.ts   onRequest from the first middleware to the last (what plugins see, pins, ctx);
+ *   upstream.ts  forwarding to the service, 1xx, the upstream's response or failure;
+ *   response.ts  onResponse from the last middleware that ran down to the first;
+ *   answer.ts    the gateway's own answers, middleware failures and the write of the response.
+ * Built-in middlewares see this object as their `ctx.exchange` (builtin/types.ts NativeExchange).
  */
-import type { OutgoingHttpHeaders } from 'node:http';
-import querystring from 'node:querystring';
-import { MiddlewareResultError } from '../../errors.js';
-import { applyHeaderChanges, bodyBytes, headerObject, pathOf, queryOf, requestDecision, responseDecision, stateOf, statusOf } from '../middleware/plugin.js';
-import { JSON_TYPE } from './base.js';
-import type { Histogram } from '../stats/stats.js';
-import { UpstreamExchange } from './upstream.js';
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Duplex, Readable } from 'node:stream';
+import type { PluginPin } from '../../host/pin.js';
+import type { MiddlewareRequest } from '../middleware/contract.js';
+import type { NativeExchange } from '../middleware/builtin/types.js';
+import type { UpstreamCall, UpstreamFailure } from '../services/proxy.js';
+import type { Router } from './runtime.js';
+import { guard, type ExchangeEnv } from './answer.js';
+import { forward } from './upstream.js';
+import { startRequest } from './request.js';
 
-export class Exchange extends UpstreamExchange {
-  /** Run the request: its body first when a middleware reads it (the smallest limit among them applies). */
+export type { ExchangeEnv } from './answer.js';
+
+export class Exchange implements NativeExchange {
+  // What the request looks like now (middlewares change it).
+  path: string;
+  rawQuery: string;
+  query: Record<string, string | string[]> | undefined;
+  urlChanged: boolean;
+  /** The request headers as middlewares left them: `req.headers` itself until one changes them (request.ts ownHeaders). */
+  headers: IncomingHttpHeaders;
+  /** The Host header as the client sent it (for X-Forwarded-Host; middlewares may change `headers.host`). */
+  readonly originalHost: string | undefined;
+  body: Buffer | undefined;
+  /** What plugins see of the request, built at the first plugin call and kept up to date by the later ones' changes. */
+  pluginReq: MiddlewareRequest | undefined;
+  states: Record<string, unknown>[] | undefined;
+  /** Per chain index: the plugin version this request runs (both phases on one version). */
+  pins: (PluginPin | undefined)[] | undefined;
+  /** Index of the middleware that answered or failed; the response phase runs the ones before it. */
+  stop: number;
+  aborted = false;
+  upstream: UpstreamCall | undefined;
+  // The response being built.
+  status = 200;
+  resHeaders: OutgoingHttpHeaders = {};
+  resBody: Buffer | undefined;
+  resStream: Readable | undefined;
+  /** Chunks of resStream already read (a body too large to hand to plugins). */
+  resPrefix: Buffer[] | undefined;
+  sent = false;
+  /** An Upgrade request (WebSocket): its raw socket and the bytes read past its headers. */
+  upgrade: { socket: Duplex; head: Buffer } | undefined;
+  /** The upstream switched protocols: the connection is a tunnel now. */
+  switched = false;
+  /** Built-in middlewares' view (NativeExchange): the upstream failure, and a hook to take it over (retry). */
+  upstreamError: UpstreamFailure | undefined;
+  onUpstreamFailure: ((f: UpstreamFailure) => boolean) | undefined;
+
+  constructor(
+    readonly env: ExchangeEnv,
+    readonly router: Router,
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    path: string,
+    rawQuery: string,
+    urlChanged: boolean,
+    /** `req.headers`, or a copy (X-Forwarded-* of untrusted peers already removed). */
+    headers: IncomingHttpHeaders,
+    /** The authority requested: the Host header, or the authority of an absolute-form target. */
+    host: string | undefined,
+    /** The entry point terminates TLS. */
+    readonly tls: boolean,
+  ) {
+    this.path = path;
+    this.rawQuery = rawQuery;
+    this.urlChanged = urlChanged;
+    this.headers = headers;
+    this.originalHost = host;
+    this.stop = router.chain.length;
+  }
+
+  /** Run the request: its body first when a middleware reads it, then the middlewares, the upstream, the response. */
   start(): void {
-    const limit = this.router.requestBodyMax;
-    if (limit > 0) this.readBody(limit, () => this.requestPhase(0));
-    else this.requestPhase(0);
+    startRequest(this);
   }
 
-  /** Run onRequest from chain index i; sync plugins stay on this stack, async ones continue in a callback. */
-  requestPhase(i: number): void {
-    const chain = this.router.chain;
-    for (; i < chain.length; i++) {
-      if (this.aborted) return;
-      const mw = chain[i]!;
-      if (mw.broken) {
-        if (this.failed(i, 'request', undefined)) return;
-        continue;
-      }
-      const fn = mw.onRequest;
-      if (!fn) continue;
-      const stats = mw.stats;
-      stats.calls.request++;
-      const t0 = performance.now();
-      let r: unknown;
-      try {
-        if (mw.native) r = fn(this.pluginRequest(mw), this.ctx(mw, {})); // a built-in: no plugin version to pin
-        else {
-          const pin = this.pin(i, mw);
-          r = pin.has('onRequest') ? pin.call('onRequest', [this.pluginRequest(mw), this.ctx(mw, {})]) : undefined;
-        }
-      } catch (e) {
-        stats.duration.request.observe((performance.now() - t0) / 1000);
-        if (this.failed(i, 'request', e)) return;
-        continue;
-      }
-      if (r instanceof Promise) {
-        const at = i;
-        this.settle(r, stats.duration.request, t0, (ok, v) => {
-          if (ok ? this.afterRequest(at, v) : !this.failed(at, 'request', v)) this.requestPhase(at + 1);
-        });
-        return;
-      }
-      stats.duration.request.observe((performance.now() - t0) / 1000);
-      if (!this.afterRequest(i, r)) return;
-    }
-    this.forward();
+  /** Send the request upstream (again: retry calls it after a failure). */
+  forward(): void {
+    forward(this);
   }
 
-  /** Apply an onRequest result. False when the request is answered (respond, or fail-closed). */
-  afterRequest(i: number, r: unknown): boolean {
-    if (this.aborted) return false;
-    try {
-      const d = requestDecision(r);
-      if (!d) return true;
-      if (d.respond !== undefined) {
-        const resp = d.respond as unknown;
-        if (resp === null || typeof resp !== 'object' || Array.isArray(resp)) throw new MiddlewareResultError('respond must be an object: { status, headers, body }');
-        const { status, headers, body } = resp as { status?: unknown; headers?: unknown; body?: unknown };
-        const hs = headerObject(headers, 'respond.headers');
-        const b = bodyBytes(body, 'respond.body');
-        if (b.json && hs['content-type'] === undefined) hs['content-type'] = JSON_TYPE;
-        this.status = statusOf(status, 'respond.status', 200);
-        this.resHeaders = hs;
-        this.resBody = b.bytes;
-        this.stop = i;
-        this.router.chain[i]!.stats.responded++;
-        this.responsePhase(i - 1);
-        return false;
-      }
-      const mw = this.router.chain[i]!;
-      if (d.setHeaders !== undefined || d.removeHeaders !== undefined) applyHeaderChanges(this.ownHeaders(), d.setHeaders, d.removeHeaders, 'onRequest');
-      if (d.path !== undefined) {
-        this.path = pathOf(d.path);
-        this.urlChanged = true;
-        if (this.pluginReq) this.pluginReq.path = this.path;
-      }
-      if (d.query !== undefined) {
-        this.query = queryOf(d.query);
-        this.rawQuery = querystring.stringify(this.query);
-        this.urlChanged = true;
-        if (this.pluginReq) this.pluginReq.query = this.query;
-      }
-      if (d.body !== undefined) {
-        if (mw.requestBodyMax === 0) throw new MiddlewareResultError('body: only plugins that declare meta.gateway.requestBody may replace the request body');
-        this.body = bodyBytes(d.body, 'body').bytes;
-      }
-      if (d.state !== undefined) (this.states ??= [])[i] = stateOf(d.state);
-      return true;
-    } catch (e) {
-      return !this.failed(i, 'request', e);
-    }
+  /** Path and query as they will be sent upstream (after the middlewares' rewrites). */
+  url(): string {
+    if (!this.urlChanged) return this.req.url ?? '/';
+    return this.rawQuery ? `${this.path}?${this.rawQuery}` : this.path;
   }
 
-  /** Run onResponse from chain index i down to 0, then send. */
-  responsePhase(i: number): void {
-    const chain = this.router.chain;
-    for (; i >= 0; i--) {
-      if (this.aborted) return;
-      const mw = chain[i]!;
-      if (mw.broken) {
-        this.failed(i, 'response', undefined);
-        continue;
-      }
-      const fn = mw.onResponse;
-      if (!fn) continue;
-      const stats = mw.stats;
-      stats.calls.response++;
-      const res: { status: number; headers: OutgoingHttpHeaders; body?: string } = { status: this.status, headers: this.resHeaders };
-      if (mw.responseBodyMax > 0 && this.resBody !== undefined && this.resBody.length <= mw.responseBodyMax) res.body = this.resBody.toString('utf8');
-      const t0 = performance.now();
-      let r: unknown;
-      try {
-        if (mw.native) r = fn(res, this.ctx(mw, this.states?.[i] ?? {}));
-        else {
-          const pin = this.pin(i, mw);
-          r = pin.has('onResponse') ? pin.call('onResponse', [res, this.ctx(mw, this.states?.[i] ?? {})]) : undefined;
-        }
-      } catch (e) {
-        stats.duration.response.observe((performance.now() - t0) / 1000);
-        this.failed(i, 'response', e);
-        continue;
-      }
-      if (r instanceof Promise) {
-        const at = i;
-        this.settle(r, stats.duration.response, t0, (ok, v) => {
-          if (ok) this.afterResponse(at, v);
-          else this.failed(at, 'response', v);
-          this.responsePhase(at - 1);
-        });
-        return;
-      }
-      stats.duration.response.observe((performance.now() - t0) / 1000);
-      this.afterResponse(i, r);
-    }
-    this.send();
+  /** Let the pinned versions go (the response is done or the client left). */
+  release(): void {
+    const pins = this.pins;
+    if (!pins) return;
+    this.pins = undefined;
+    for (const p of pins) p?.release();
   }
 
-  afterResponse(i: number, r: unknown): void {
+  /** The client went away before the response was complete: stop everything still running for it. */
+  abort(): void {
     if (this.aborted) return;
-    try {
-      const d = responseDecision(r);
-      if (!d) return;
-      // Check everything before changing anything: a bad result leaves the response as it was.
-      const status = d.status === undefined ? this.status : statusOf(d.status, 'status', this.status);
-      const body = d.body === undefined ? undefined : bodyBytes(d.body, 'body');
-      const changes = d.setHeaders !== undefined || d.removeHeaders !== undefined;
-      // A copy to change (a bad change then leaves the response as it was), only when there is a change.
-      const headers = changes || body ? Object.assign({}, this.resHeaders) : this.resHeaders;
-      if (changes) applyHeaderChanges(headers, d.setHeaders, d.removeHeaders, 'onResponse');
-      if (body) {
-        this.dropUpstreamBody();
-        this.resBody = body.bytes;
-        if (body.json && headers['content-type'] === undefined) headers['content-type'] = JSON_TYPE;
-        delete headers['content-encoding'];
-      }
-      this.status = status;
-      this.resHeaders = headers;
-    } catch (e) {
-      this.failed(i, 'response', e);
-    }
+    this.aborted = true;
+    this.upstream?.abort();
+    this.upstream = undefined;
+    this.resStream?.destroy();
   }
 
-  /** An async plugin call: when it settles, record its duration and continue (guarded) with its value or error. */
-  private settle(p: Promise<unknown>, duration: Histogram, t0: number, then: (ok: boolean, value: unknown) => void): void {
-    const done = (ok: boolean, value: unknown) =>
-      this.guard(() => {
-        duration.observe((performance.now() - t0) / 1000);
-        then(ok, value);
-      });
-    p.then(
-      (v) => done(true, v),
-      (e) => done(false, e),
-    );
+  /** Run a continuation so that a bug of ours answers 500 (answer.ts guard). */
+  guard(fn: () => void): void {
+    guard(this, fn);
   }
 }
