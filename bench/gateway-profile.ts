@@ -27,6 +27,7 @@ const SECONDS = Number(process.env.GW_PROF_SECONDS ?? 6);
 const WARMUP = Number(process.env.GW_PROF_WARMUP ?? 3);
 const TOP = Number(process.env.GW_PROF_TOP ?? 12);
 const DEOPT = process.env.GW_PROF_DEOPT === '1';
+
 const ONLY = (process.env.GW_PROF_ONLY ?? 'js1,lua1,chain5').split(',').map((s) => s.trim());
 const CHILD = path.join(BENCH_DIR, 'gateway-child.ts');
 const AUTOCANNON = createRequire(import.meta.url).resolve('autocannon/autocannon.js');
@@ -109,8 +110,8 @@ function gcOf(text: string): Gc {
 
 function deoptsOf(text: string): [string, number][] {
   const counts = new Map<string, number>();
-  for (const m of text.matchAll(/\[bailout \(kind: ([^)]*)\): begin\. deoptimizing [^,]*?<JSFunction ([^ >]+)[^,]*?, reason: ([^\]]+)\]/g)) {
-    const key = `${m[2]} (${m[1]}: ${m[3]!.trim()})`;
+  for (const m of text.matchAll(/\[bailout \(kind: ([^,]+), reason: ([^)]*)\): begin\. deoptimizing [^<]*<JSFunction ([^ >]+)/g)) {
+    const key = `${m[3]} (${m[1]}: ${m[2]!.trim()})`;
     counts.set(key, (counts.get(key) ?? 0) + 1);
   }
   return [...counts].sort((a, b) => b[1] - a[1]);

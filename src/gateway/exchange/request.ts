@@ -50,7 +50,12 @@ export function requestPhase(x: Exchange, i: number): void {
     let r: unknown;
     try {
       if (mw.native) r = fn(pluginRequest(x, mw), ctx(x, mw, {})); // a built-in: no plugin version to pin
-      else {
+      else if (!mw.onResponse) {
+        // One call per request: nothing to keep on one version (the call holds its version while
+        // it runs, async part included), so no pin is taken; the serving version answers, through
+        // the catalog's proxy.
+        r = fn(pluginRequest(x, mw), ctx(x, mw, undefined));
+      } else {
         const p = pin(x, i, mw);
         r = p.has('onRequest') ? p.call('onRequest', [pluginRequest(x, mw), ctx(x, mw, undefined)]) : undefined;
       }
@@ -205,7 +210,10 @@ export function queryObject(x: Exchange): Record<string, string | string[]> {
   return x.query;
 }
 
-/** The pin of middleware i's plugin for this request, taken at its first call. */
+/**
+ * The pin of middleware i's plugin for this request, taken at its first call: only middlewares
+ * with both phases take one (their onRequest and onResponse run on one version, with its state).
+ */
 export function pin(x: Exchange, i: number, mw: ActiveMiddleware): PluginPin {
   const pins = (x.pins ??= []);
   return (pins[i] ??= x.env.host.pin(mw.plugin));
