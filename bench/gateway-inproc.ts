@@ -12,7 +12,8 @@
  *
  * Run:   npm run build && nice node --import tsx bench/gateway-inproc.ts
  * Knobs: GW_INPROC_ROUNDS (7), GW_INPROC_N (1500 requests per measurement), GW_INPROC_WARMUP (3000 requests),
- *        GW_INPROC_BEFORE (the earlier build's dist directory; absent: only ./dist is measured).
+ *        GW_INPROC_BEFORE (the earlier build's dist directory; absent: only ./dist is measured), GW_INPROC_AFTER
+ *        (./dist), GW_INPROC_ONLY (a subset of gw0,js1,lua1,chain5,jsrs,luars).
  * Prints Markdown (CPU µs per request of this process, medians over rounds, and ratios).
  */
 import { existsSync } from 'node:fs';
@@ -21,13 +22,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { BENCH_DIR, fmt, median, REPO_DIR, table } from './lib.js';
+import { BENCH_DIR, fmt, isMain, median, REPO_DIR, table } from './lib.js';
 import { JS_MW, JS_RS_MW, LUA_MW, LUA_RS_MW, HEADERS } from './gateway.js';
 
 const ROUNDS = Number(process.env.GW_INPROC_ROUNDS ?? 7);
 const N = Number(process.env.GW_INPROC_N ?? 1500);
 const WARMUP = Number(process.env.GW_INPROC_WARMUP ?? 3000);
 const BEFORE = path.resolve(process.env.GW_INPROC_BEFORE ?? path.join(BENCH_DIR, '.before', 'dist'));
+const AFTER = path.resolve(process.env.GW_INPROC_AFTER ?? path.join(REPO_DIR, 'dist'));
 
 const SCENARIOS: Record<string, string[]> = {
   gw0: [],
@@ -48,7 +50,7 @@ interface Build {
 
 const REQ_HEADERS: Record<string, string> = { host: '127.0.0.1:8000', ...HEADERS };
 
-async function build(name: string, dist: string, pluginDir: string): Promise<Build> {
+export async function build(name: string, dist: string, pluginDir: string): Promise<Build> {
   const imp = (p: string) => import(pathToFileURL(path.join(dist, p)).href) as Promise<Any>;
   const { createHost } = await imp('index.js');
   const { PluginCatalog, ActiveMiddleware } = await imp('gateway/middleware/plugin.js');
@@ -95,7 +97,7 @@ async function build(name: string, dist: string, pluginDir: string): Promise<Bui
   return { name, host, run };
 }
 
-function cpuUs(fn: () => void, n: number): number {
+export function cpuUs(fn: () => void, n: number): number {
   const c0 = process.cpuUsage();
   for (let i = 0; i < n; i++) fn();
   const c = process.cpuUsage(c0);
@@ -115,7 +117,7 @@ if (process.argv[2] === 'child') {
     process.send!({ us: cpuUs(b.run[m.key]!, m.n) });
   });
   process.send!({ ready: true });
-} else {
+} else if (isMain(import.meta.url)) {
   await main();
 }
 
@@ -147,7 +149,7 @@ async function main(): Promise<void> {
     for (const n of ['lua-a', 'lua-b']) await writeFile(path.join(dir, `${n}.lua`), LUA_MW(n));
     await writeFile(path.join(dir, 'js-rs.js'), JS_RS_MW);
     await writeFile(path.join(dir, 'lua-rs.lua'), LUA_RS_MW);
-    builds.push(await child('after', path.join(REPO_DIR, 'dist'), dir));
+    builds.push(await child('after', AFTER, dir));
     if (existsSync(path.join(BEFORE, 'gateway', 'exchange'))) builds.push(await child('before', BEFORE, dir));
     const keys = (process.env.GW_INPROC_ONLY?.split(',') ?? Object.keys(SCENARIOS)).filter((k) => k in SCENARIOS);
     for (const b of builds) for (const k of keys) await b.ask(k, WARMUP);

@@ -1,0 +1,22 @@
+// scratch (not committed): profile one in-process scenario of bench/gateway-inproc.ts
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { build, cpuUs } from '../gateway-inproc.js';
+import { JS_MW, JS_RS_MW, LUA_MW, LUA_RS_MW } from '../gateway.js';
+const dir = '/tmp/perf2-ip/plugins';
+await mkdir(dir, { recursive: true });
+for (const n of ['js-a', 'js-b', 'js-c']) await writeFile(path.join(dir, `${n}.js`), JS_MW(n));
+for (const n of ['lua-a', 'lua-b']) await writeFile(path.join(dir, `${n}.lua`), LUA_MW(n));
+await writeFile(path.join(dir, 'js-rs.js'), JS_RS_MW);
+await writeFile(path.join(dir, 'lua-rs.lua'), LUA_RS_MW);
+const b = await build('after', process.env.DIST ?? path.resolve('dist'), dir);
+const key = process.argv[2]!;
+cpuUs(b.run[key]!, 3000);
+const { Session } = await import('node:inspector/promises');
+const s = new Session(); s.connect();
+await s.post('Profiler.enable'); await s.post('Profiler.setSamplingInterval', { interval: 50 }); await s.post('Profiler.start');
+const us = cpuUs(b.run[key]!, Number(process.argv[3] ?? 20000));
+const { profile } = await s.post('Profiler.stop');
+await writeFile(`/tmp/perf2-ip/${key}.cpuprofile`, JSON.stringify(profile));
+console.log(key, us.toFixed(2), 'µs/req');
+await b.host.close();
