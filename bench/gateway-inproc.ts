@@ -13,7 +13,9 @@
  * Run:   npm run build && nice node --import tsx bench/gateway-inproc.ts
  * Knobs: GW_INPROC_ROUNDS (7), GW_INPROC_N (1500 requests per measurement), GW_INPROC_WARMUP (3000 requests),
  *        GW_INPROC_BEFORE (the earlier build's dist directory; absent: only ./dist is measured), GW_INPROC_AFTER
- *        (./dist), GW_INPROC_ONLY (a subset of gw0,js1,lua1,chain5,jsrs,luars).
+ *        (./dist), GW_INPROC_ONLY (a subset of gw0,js1,lua1,chain5,jsrs,luars), GW_INPROC_PROFILE (1: instead of
+ *        the comparison, profile each scenario of the after build with the inspector, 50 µs sampling, and print
+ *        the shares of its self time by where the code lives, bench/cpu-profile.ts).
  * Prints Markdown (CPU µs per request of this process, medians over rounds, and ratios).
  */
 import { existsSync } from 'node:fs';
@@ -23,7 +25,8 @@ import path from 'node:path';
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { BENCH_DIR, fmt, isMain, median, REPO_DIR, table } from './lib.js';
-import { JS_MW, JS_RS_MW, LUA_MW, LUA_RS_MW, HEADERS } from './gateway.js';
+import { selfTimes, type CpuProfile } from './cpu-profile.js';
+import { chainsOf, HEADERS, writeBenchPlugins } from './gateway.js';
 
 const ROUNDS = Number(process.env.GW_INPROC_ROUNDS ?? 7);
 const N = Number(process.env.GW_INPROC_N ?? 1500);
@@ -31,14 +34,7 @@ const WARMUP = Number(process.env.GW_INPROC_WARMUP ?? 3000);
 const BEFORE = path.resolve(process.env.GW_INPROC_BEFORE ?? path.join(BENCH_DIR, '.before', 'dist'));
 const AFTER = path.resolve(process.env.GW_INPROC_AFTER ?? path.join(REPO_DIR, 'dist'));
 
-const SCENARIOS: Record<string, string[]> = {
-  gw0: [],
-  js1: ['js-a'],
-  lua1: ['lua-a'],
-  chain5: ['js-a', 'lua-a', 'js-b', 'lua-b', 'js-c'],
-  jsrs: ['js-rs'],
-  luars: ['lua-rs'],
-};
+const SCENARIOS = chainsOf(['gw0', 'js1', 'lua1', 'chain5', 'jsrs', 'luars']);
 
 type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any -- the two builds' modules, loaded by URL
 
@@ -104,7 +100,23 @@ export function cpuUs(fn: () => void, n: number): number {
   return (c.user + c.system) / n;
 }
 
-type Msg = { key: string; n: number } | { close: true };
+type Msg = { key: string; n: number; profile?: boolean } | { close: true };
+
+/** Profile `n` runs of `fn` in this process; the shares of the self time by group (the inspector's own frames left out). */
+async function profileShares(fn: () => void, n: number): Promise<string> {
+  const { Session } = await import('node:inspector/promises');
+  const s = new Session();
+  s.connect();
+  await s.post('Profiler.enable');
+  await s.post('Profiler.setSamplingInterval', { interval: 50 });
+  await s.post('Profiler.start');
+  for (let i = 0; i < n; i++) fn();
+  const { profile } = (await s.post('Profiler.stop')) as unknown as { profile: CpuProfile };
+  s.disconnect();
+  const { groups } = selfTimes(profile, (g) => g === 'idle' || g === 'native (dispatch)' || g === 'native (cpuUsage)');
+  const total = [...groups.values()].reduce((a, b) => a + b, 0);
+  return [...groups].sort((a, b) => b[1] - a[1]).filter(([, us]) => us / total >= 0.01).map(([g, us]) => `${g} ${fmt((us / total) * 100, 2)}%`).join('; ');
+}
 
 if (process.argv[2] === 'child') {
   // One build in this process: `child <name> <dist> <pluginDir>`; answers each { key, n } with { us }.
@@ -114,7 +126,8 @@ if (process.argv[2] === 'child') {
       void b.host.close().then(() => process.exit(0));
       return;
     }
-    process.send!({ us: cpuUs(b.run[m.key]!, m.n) });
+    if (m.profile) void profileShares(b.run[m.key]!, m.n).then((shares) => process.send!({ shares }));
+    else process.send!({ us: cpuUs(b.run[m.key]!, m.n) });
   });
   process.send!({ ready: true });
 } else if (isMain(import.meta.url)) {
@@ -125,15 +138,24 @@ interface Child {
   name: string;
   proc: ChildProcess;
   ask(key: string, n: number): Promise<number>;
+  profile(key: string, n: number): Promise<string>;
 }
 
 function child(name: string, dist: string, dir: string): Promise<Child> {
   const proc = fork(fileURLToPath(import.meta.url), ['child', name, dist, dir], { execArgv: ['--import', 'tsx'] });
   let waiting: ((v: number) => void) | undefined;
+  let profiling: ((v: string) => void) | undefined;
   return new Promise((resolve, reject) => {
     proc.once('exit', (code) => reject(new Error(`${name} child exited with ${code}`)));
-    proc.on('message', (m: { ready?: true; us?: number }) => {
-      if (m.ready) resolve({ name, proc, ask: (key, n) => new Promise((r) => ((waiting = r), proc.send({ key, n }))) });
+    proc.on('message', (m: { ready?: true; us?: number; shares?: string }) => {
+      if (m.ready)
+        resolve({
+          name,
+          proc,
+          ask: (key, n) => new Promise((r) => ((waiting = r), proc.send({ key, n }))),
+          profile: (key, n) => new Promise((r) => ((profiling = r), proc.send({ key, n, profile: true }))),
+        });
+      else if (m.shares !== undefined) profiling?.(m.shares);
       else waiting?.(m.us!);
     });
   });
@@ -145,13 +167,20 @@ async function main(): Promise<void> {
   try {
     const dir = path.join(tmp, 'plugins');
     await mkdir(dir);
-    for (const n of ['js-a', 'js-b', 'js-c']) await writeFile(path.join(dir, `${n}.js`), JS_MW(n));
-    for (const n of ['lua-a', 'lua-b']) await writeFile(path.join(dir, `${n}.lua`), LUA_MW(n));
-    await writeFile(path.join(dir, 'js-rs.js'), JS_RS_MW);
-    await writeFile(path.join(dir, 'lua-rs.lua'), LUA_RS_MW);
+    await writeBenchPlugins(dir);
     builds.push(await child('after', AFTER, dir));
+    const keys0 = (process.env.GW_INPROC_ONLY?.split(',') ?? Object.keys(SCENARIOS)).filter((k) => k in SCENARIOS);
+    if (process.env.GW_INPROC_PROFILE === '1') {
+      const rows: string[][] = [];
+      for (const k of keys0) {
+        await builds[0]!.ask(k, WARMUP);
+        rows.push([k, await builds[0]!.profile(k, N * 10)]);
+      }
+      console.log(`## Self time by where the code lives, in process (bench/gateway-inproc.ts GW_INPROC_PROFILE=1)\n\n${new Date().toISOString().slice(0, 16)} UTC, load average ${fmt(os.loadavg()[0]!)}; ${N * 10} requests per scenario after ${WARMUP} of warm-up, inspector sampling every 50 µs.\n\n${table(['scenario', 'shares of the sampled self time'], rows)}\n`);
+      return;
+    }
     if (existsSync(path.join(BEFORE, 'gateway', 'exchange'))) builds.push(await child('before', BEFORE, dir));
-    const keys = (process.env.GW_INPROC_ONLY?.split(',') ?? Object.keys(SCENARIOS)).filter((k) => k in SCENARIOS);
+    const keys = keys0;
     for (const b of builds) for (const k of keys) await b.ask(k, WARMUP);
     const load0 = os.loadavg()[0]!;
     const us = new Map<string, number[]>();

@@ -21,7 +21,8 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { BENCH_DIR, fmt, table } from './lib.js';
-import { HEADERS, JS_MW, JS_RS_MW, LUA_MW, LUA_RS_MW } from './gateway.js';
+import { selfTimes, type CpuProfile } from './cpu-profile.js';
+import { chainsOf, HEADERS, writeBenchPlugins } from './gateway.js';
 
 const SECONDS = Number(process.env.GW_PROF_SECONDS ?? 6);
 const WARMUP = Number(process.env.GW_PROF_WARMUP ?? 3);
@@ -32,60 +33,14 @@ const ONLY = (process.env.GW_PROF_ONLY ?? 'js1,lua1,chain5').split(',').map((s) 
 const CHILD = path.join(BENCH_DIR, 'gateway-child.ts');
 const AUTOCANNON = createRequire(import.meta.url).resolve('autocannon/autocannon.js');
 
-const SCENARIOS: Record<string, string[]> = {
-  gw0: [],
-  js1: ['js-a'],
-  lua1: ['lua-a'],
-  chain5: ['js-a', 'lua-a', 'js-b', 'lua-b', 'js-c'],
-  jsrs: ['js-rs'],
-  luars: ['lua-rs'],
-};
-
-interface CpuProfile {
-  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number }[];
-  samples: number[];
-  timeDeltas: number[];
-  startTime: number;
-  endTime: number;
-}
-
-/** Where a function lives, by its script URL and name. */
-function groupOf(url: string, fn: string): string {
-  if (fn === '(garbage collector)') return 'GC';
-  if (fn === '(idle)') return 'idle';
-  if (fn === '(program)') return '(program: V8/native, unattributed)';
-  if (url.includes('/gateway/exchange/')) return 'exchange';
-  if (url.includes('/gateway/middleware/')) return 'middleware adapter (plugin.ts, builtins)';
-  if (url.includes('/gateway/')) return 'gateway (routing, stats, services)';
-  if (/marshal|guest-codec|\/binding\//.test(url)) return 'marshal';
-  if (url.includes('/engines/') || url.includes('/host/') || url.includes('/platform/') || url.includes('/shared/')) return 'engine + host gate';
-  if (url.includes('node_modules/fengari')) return 'fengari';
-  if (url.includes('quickjs') || url.includes('@jitl') || fn.startsWith('wasm-function') || url.startsWith('wasm://')) return 'QuickJS (WASM + emscripten glue)';
-  if (url.startsWith('node:')) return /http|net|stream|events|timers|url|buffer/.test(url) ? 'node http/net/streams' : 'node (other)';
-  if (url === '' && fn === '') return '(native)';
-  return 'other';
-}
+const SCENARIOS = chainsOf(['gw0', 'js1', 'lua1', 'chain5', 'jsrs', 'luars']);
 
 function analyse(p: CpuProfile, requests: number): { groups: [string, number][]; top: [string, string, number][] } {
-  const byId = new Map(p.nodes.map((n) => [n.id, n]));
-  const self = new Map<number, number>();
-  for (let i = 0; i < p.samples.length; i++) self.set(p.samples[i]!, (self.get(p.samples[i]!) ?? 0) + (p.timeDeltas[i] ?? 0));
-  const groups = new Map<string, number>();
-  const fns = new Map<string, { group: string; us: number }>();
-  for (const [id, us] of self) {
-    const n = byId.get(id)!;
-    const { functionName, url, lineNumber } = n.callFrame;
-    const g = groupOf(url, functionName);
-    groups.set(g, (groups.get(g) ?? 0) + us);
-    const key = `${functionName || '(anonymous)'} ${url.replace(/^.*\/(src|dist|node_modules)\//, '$1/')}:${lineNumber + 1}`;
-    const f = fns.get(key) ?? { group: g, us: 0 };
-    f.us += us;
-    fns.set(key, f);
-  }
+  const { groups, fns } = selfTimes(p);
   const per = (us: number) => us / Math.max(1, requests);
   return {
-    groups: [...groups].filter(([g]) => g !== 'idle').sort((a, b) => b[1] - a[1]).map(([g, us]) => [g, per(us)]),
-    top: [...fns].filter(([, f]) => f.group !== 'idle').sort((a, b) => b[1].us - a[1].us).slice(0, TOP).map(([k, f]) => [k, f.group, per(f.us)]),
+    groups: [...groups].sort((a, b) => b[1] - a[1]).map(([g, us]) => [g, per(us)]),
+    top: [...fns].sort((a, b) => b[1].us - a[1].us).slice(0, TOP).map(([k, f]) => [k, f.group, per(f.us)]),
   };
 }
 
@@ -160,10 +115,7 @@ let md = `## Where a request's CPU goes in the busy gateway (bench/gateway-profi
 try {
   const plugins = path.join(tmp, 'plugins');
   await mkdir(plugins);
-  for (const n of ['js-a', 'js-b', 'js-c']) await writeFile(path.join(plugins, `${n}.js`), JS_MW(n));
-  for (const n of ['lua-a', 'lua-b']) await writeFile(path.join(plugins, `${n}.lua`), LUA_MW(n));
-  await writeFile(path.join(plugins, 'js-rs.js'), JS_RS_MW);
-  await writeFile(path.join(plugins, 'lua-rs.lua'), LUA_RS_MW);
+  await writeBenchPlugins(plugins);
   const up = await start(['upstream'], [], process.env);
   children.push(up.child);
   const env = { ...process.env };

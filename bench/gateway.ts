@@ -150,6 +150,19 @@ const ALL_SCENARIOS: Scenario[] = [
   { key: 'bi3', label: 'gateway, 3 built-ins (stripPrefix, headers, rateLimit)', middlewares: Object.keys(BUILTIN_CHAIN), defs: BUILTIN_CHAIN },
   { key: 'pl3', label: 'gateway, the same 3 as JS plugins', middlewares: Object.keys(PLUGIN_CHAIN) },
 ];
+/** The middleware chains of some scenarios, by key (for the profiling benches: gateway-profile.ts, gateway-inproc.ts). */
+export function chainsOf(keys: readonly string[]): Record<string, string[]> {
+  return Object.fromEntries(ALL_SCENARIOS.filter((s) => keys.includes(s.key)).map((s) => [s.key, s.middlewares]));
+}
+
+/** The plugins of the gw0, js1, lua1, chain5, jsrs and luars scenarios, written into `dir`. */
+export async function writeBenchPlugins(dir: string): Promise<void> {
+  for (const n of ['js-a', 'js-b', 'js-c']) await writeFile(path.join(dir, `${n}.js`), JS_MW(n));
+  for (const n of ['lua-a', 'lua-b']) await writeFile(path.join(dir, `${n}.lua`), LUA_MW(n));
+  await writeFile(path.join(dir, 'js-rs.js'), JS_RS_MW);
+  await writeFile(path.join(dir, 'lua-rs.lua'), LUA_RS_MW);
+}
+
 const ONLY = process.env.GW_BENCH_ONLY?.split(',').map((s) => s.trim());
 /** Where `<key>@before` scenarios run the gateway from: a copy of an earlier build (see the header). */
 const BEFORE_DIST = path.resolve(process.env.GW_BENCH_BEFORE ?? path.join(BENCH_DIR, '.before', 'dist'));
@@ -291,14 +304,11 @@ export async function runGateway(): Promise<ScenarioResult & { figures: Record<s
   try {
     const plugins = path.join(tmp, 'plugins');
     await mkdir(plugins);
-    for (const n of ['js-a', 'js-b', 'js-c']) await writeFile(path.join(plugins, `${n}.js`), JS_MW(n));
-    for (const n of ['lua-a', 'lua-b']) await writeFile(path.join(plugins, `${n}.lua`), LUA_MW(n));
+    await writeBenchPlugins(plugins);
     for (const n of ['js-h', 'js-h2', 'js-h3']) await writeFile(path.join(plugins, `${n}.js`), JS_MW(n, true));
     for (const n of ['lua-h', 'lua-h2']) await writeFile(path.join(plugins, `${n}.lua`), LUA_MW(n, true));
     for (const [n, src] of Object.entries(PLUGIN_CHAIN)) await writeFile(path.join(plugins, `${n}.js`), src);
     await writeFile(path.join(plugins, 'lua-envoy.lua'), ENVOY_MW);
-    await writeFile(path.join(plugins, 'js-rs.js'), JS_RS_MW);
-    await writeFile(path.join(plugins, 'lua-rs.lua'), LUA_RS_MW);
 
     const up = await startChild(['upstream']);
     children.push(up.child);
