@@ -50,7 +50,7 @@ export async function build(name: string, dist: string, pluginDir: string): Prom
   const imp = (p: string) => import(pathToFileURL(path.join(dist, p)).href) as Promise<Any>;
   const { createHost } = await imp('index.js');
   const { PluginCatalog, ActiveMiddleware } = await imp('gateway/middleware/plugin.js');
-  const { Exchange } = await imp('gateway/exchange/exchange.js');
+  const { Exchange, newExchange } = await imp('gateway/exchange/exchange.js');
   const { GatewayStats } = await imp('gateway/stats/stats.js');
   const { refreshRouter } = await imp('gateway/exchange/runtime.js');
   const host = await createHost({ dir: pluginDir });
@@ -85,7 +85,8 @@ export async function build(name: string, dist: string, pluginDir: string): Prom
       // node:http gives every request its own headers object.
       const req = { method: 'GET', url: '/api/users/42', httpVersion: '1.1', headers: { ...REQ_HEADERS }, socket };
       const res = { headersSent: false, shouldKeepAlive: true, writeHead() {}, end() {}, write() {}, destroy() {}, on() {} };
-      const x = new Exchange(env, router, req, res, '/api/users/42', '', false, req.headers, req.headers.host, false);
+      // newExchange: the exchange as composition (this branch); an earlier build's Exchange class takes the same arguments.
+      const x = newExchange ? newExchange(env, router, req, res, '/api/users/42', '', false, req.headers, req.headers.host, false) : new Exchange(env, router, req, res, '/api/users/42', '', false, req.headers, req.headers.host, false);
       x.start();
       x.release();
     };

@@ -1,29 +1,12 @@
 /**
- * The gateway's own answers (Traefik's text or JSON), a middleware's failure (fail open, or 502
- * naming it), and the write of an exchange's response. Functions of the exchange's state (exchange.ts).
+ * The gateway's own answers (Traefik's text or JSON) and the write of an exchange's response.
+ * Functions of the exchange's state (state.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
-import { GatewayError, PluginThrownError, TerrariumError } from '../../errors.js';
-import type { Host } from '../../host/host.js';
-import { LogLimiter } from '../../shared/log-limit.js';
-import type { Logger } from '../../types.js';
-import { middlewareFailureBody } from '../middleware/plugin.js';
-import { envoyError } from '../middleware/envoy/index.js';
-import type { Exchange } from './exchange.js';
-import { responsePhase } from './response.js';
+import { PluginThrownError, TerrariumError } from '../../errors.js';
+import type { Exchange } from './state.js';
 
-/** What an exchange needs of the gateway that runs it. */
-export interface ExchangeEnv {
-  readonly logger: Logger;
-  readonly host: Pick<Host, 'pin'>;
-  /** The gateway is shutting down: responses close their connection. */
-  readonly closing: boolean;
-  /** Client sockets switched to another protocol (WebSocket): no longer the HTTP servers' to close. */
-  readonly tunnels: Set<Duplex>;
-  /** The gateway's own error answers are JSON (`errorFormat: json`) rather than Traefik's text. */
-  readonly jsonErrors: boolean;
-}
+export type { ExchangeEnv } from './state.js';
 
 export const JSON_TYPE = 'application/json; charset=utf-8';
 const EMPTY = Buffer.alloc(0);
@@ -73,12 +56,6 @@ export function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined;
 }
 
-function errorCode(e: unknown): string {
-  // A plugin that let host.kv's ERR_KV_UNAVAILABLE through: name the cause, not just "it threw".
-  if (e instanceof PluginThrownError && (e.thrown as { code?: unknown } | null)?.code === 'ERR_KV_UNAVAILABLE') return 'ERR_KV_UNAVAILABLE';
-  if (e instanceof TerrariumError) return e.code;
-  return 'ERR_GATEWAY';
-}
 
 /**
  * Run a continuation (promise callback, stream event) so that a bug of ours answers 500 instead
@@ -94,42 +71,6 @@ export function guard(x: Exchange, fn: () => void): void {
       plainResponse(x.res, 500, { error: 'internal gateway error' }, x.env.closing, x.env.jsonErrors);
     } else x.res.destroy();
   }
-}
-
-/**
- * Middleware i failed (thrown, timeout, memory, unavailable, bad result, or broken binding).
- * failOpen: skip it (returns false). Otherwise answer 502 naming it (returns true); in the
- * response phase that replaces the response, and the earlier middlewares still run.
- */
-export function failed(x: Exchange, i: number, phase: 'request' | 'response', thrown: unknown): boolean {
-  const mw = x.router.chain[i]!;
-  // An Envoy filter's refusal of a handle method carries its own code (middleware/envoy/).
-  const e = envoyError(thrown);
-  const code = e === undefined ? (mw.broken?.code ?? new GatewayError('middleware binding lost').code) : errorCode(e);
-  const stats = mw.stats;
-  const key = `${phase} ${code}`;
-  stats.errors.set(key, (stats.errors.get(key) ?? 0) + 1);
-  if (code === 'ERR_PLUGIN_TIMEOUT') stats.timeouts[phase]++;
-  const message = e === undefined ? (mw.broken?.message ?? '') : e instanceof Error ? e.message : String(e);
-  const logger = x.env.logger;
-  mw.failureLog ??= new LogLimiter({ lines: 20, intervalMs: 1000 }, (dropped) =>
-    logger.warn({ middleware: mw.name, plugin: mw.plugin, event: 'log-dropped', dropped }, `middleware "${mw.name}": ${dropped} more failures not logged (over 20 per second); see /metrics`),
-  );
-  if (mw.failureLog.allow())
-    logger.warn(
-      { middleware: mw.name, plugin: mw.plugin, router: x.router.name, phase, code, failOpen: mw.failOpen },
-      `middleware "${mw.name}" failed in ${phase === 'request' ? 'onRequest' : 'onResponse'}${mw.failOpen ? ' (failOpen: skipped)' : ''}: ${message}`,
-    );
-  if (mw.failOpen) {
-    stats.skipped++;
-    return false;
-  }
-  local(x, 502, undefined, middlewareFailureBody(mw.name, code));
-  if (phase === 'request') {
-    x.stop = i;
-    responsePhase(x, i - 1);
-  }
-  return true;
 }
 
 /** Replace the response with an error the gateway makes itself (Traefik's text, or JSON). */
@@ -178,4 +119,12 @@ export function send(x: Exchange): void {
     x.env.logger.error({ router: x.router.name, err: (e as Error)?.message }, `could not send the response: ${(e as Error)?.message ?? String(e)}`);
     res.destroy();
   }
+}
+
+/** The code a middleware's failure is counted and answered with. */
+export function errorCode(e: unknown): string {
+  // A plugin that let host.kv's ERR_KV_UNAVAILABLE through: name the cause, not just "it threw".
+  if (e instanceof PluginThrownError && (e.thrown as { code?: unknown } | null)?.code === 'ERR_KV_UNAVAILABLE') return 'ERR_KV_UNAVAILABLE';
+  if (e instanceof TerrariumError) return e.code;
+  return 'ERR_GATEWAY';
 }

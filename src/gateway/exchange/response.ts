@@ -1,15 +1,19 @@
 /**
  * An exchange's response phase: `onResponse` from the last middleware that ran down to the first
  * (sync plugin calls stay on one stack, async ones continue in a callback), then the write
- * (answer.ts send). A middleware that fails here replaces the response with its 502 (or is
- * skipped, failOpen), and the earlier middlewares still run.
+ * (answer.ts send). A middleware's failure in either phase (fail open, or 502 naming it): in this
+ * one it replaces the response, and the earlier middlewares still run.
  */
 import type { OutgoingHttpHeaders } from 'node:http';
 import { applyHeaderChanges, bodyBytes, responseDecision, statusOf } from '../middleware/plugin.js';
 import type { Histogram } from '../stats/stats.js';
-import { dropUpstreamBody, failed, guard, JSON_TYPE, send } from './answer.js';
-import type { Exchange } from './exchange.js';
-import { ctx, pin } from './request.js';
+import { GatewayError } from '../../errors.js';
+import { LogLimiter } from '../../shared/log-limit.js';
+import { envoyError } from '../middleware/envoy/index.js';
+import { middlewareFailureBody } from '../middleware/plugin.js';
+import { dropUpstreamBody, errorCode, guard, JSON_TYPE, local, send } from './answer.js';
+import { ctx, pin } from './input.js';
+import type { Exchange } from './state.js';
 
 /** Run onResponse from chain index i down to 0, then send. */
 export function responsePhase(x: Exchange, i: number): void {
@@ -92,4 +96,40 @@ export function settle(x: Exchange, p: Promise<unknown>, duration: Histogram, t0
     (v) => done(true, v),
     (e) => done(false, e),
   );
+}
+
+/**
+ * Middleware i failed (thrown, timeout, memory, unavailable, bad result, or broken binding).
+ * failOpen: skip it (returns false). Otherwise answer 502 naming it (returns true); in the
+ * response phase that replaces the response, and the earlier middlewares still run.
+ */
+export function failed(x: Exchange, i: number, phase: 'request' | 'response', thrown: unknown): boolean {
+  const mw = x.router.chain[i]!;
+  // An Envoy filter's refusal of a handle method carries its own code (middleware/envoy/).
+  const e = envoyError(thrown);
+  const code = e === undefined ? (mw.broken?.code ?? new GatewayError('middleware binding lost').code) : errorCode(e);
+  const stats = mw.stats;
+  const key = `${phase} ${code}`;
+  stats.errors.set(key, (stats.errors.get(key) ?? 0) + 1);
+  if (code === 'ERR_PLUGIN_TIMEOUT') stats.timeouts[phase]++;
+  const message = e === undefined ? (mw.broken?.message ?? '') : e instanceof Error ? e.message : String(e);
+  const logger = x.env.logger;
+  mw.failureLog ??= new LogLimiter({ lines: 20, intervalMs: 1000 }, (dropped) =>
+    logger.warn({ middleware: mw.name, plugin: mw.plugin, event: 'log-dropped', dropped }, `middleware "${mw.name}": ${dropped} more failures not logged (over 20 per second); see /metrics`),
+  );
+  if (mw.failureLog.allow())
+    logger.warn(
+      { middleware: mw.name, plugin: mw.plugin, router: x.router.name, phase, code, failOpen: mw.failOpen },
+      `middleware "${mw.name}" failed in ${phase === 'request' ? 'onRequest' : 'onResponse'}${mw.failOpen ? ' (failOpen: skipped)' : ''}: ${message}`,
+    );
+  if (mw.failOpen) {
+    stats.skipped++;
+    return false;
+  }
+  local(x, 502, undefined, middlewareFailureBody(mw.name, code));
+  if (phase === 'request') {
+    x.stop = i;
+    responsePhase(x, i - 1);
+  }
+  return true;
 }

@@ -10,10 +10,10 @@ import { upstreamHeaders, withoutHopByHop, type UpstreamFailure } from '../servi
 import type { ProxyService } from './runtime.js';
 import { proxyUpgrade } from '../services/websocket.js';
 import { clientAddress } from '../routing/ipnet.js';
-import { guard, local, send } from './answer.js';
-import type { Exchange } from './exchange.js';
-import { hasBody, queryObject, readBody } from './request.js';
+import { guard, hasBody, local, send } from './answer.js';
+import { queryObject, readBody } from './input.js';
 import { responsePhase } from './response.js';
+import type { Exchange } from './state.js';
 
 const HOP_BY_HOP_1XX = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'content-length']);
 
