@@ -12,13 +12,24 @@
  *                                                      every response's latency kept in µs (autocannon's own
  *                                                      histogram has whole milliseconds); prints one JSON line
  *
+ * GW_CHILD_DIST=<dir>: the gateway mode runs <dir>/gateway/index.js (a copy of an earlier build) instead of ./dist.
+ *
  * Run alone (e.g. to profile): npm run build && node --cpu-prof --import tsx bench/gateway-child.ts gateway /tmp/x.json
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { createGateway, type GatewayConfig } from 'terrarium-plugins/gateway';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { GatewayConfig } from 'terrarium-plugins/gateway';
+
+/**
+ * GW_CHILD_DIST: a build directory to run the gateway from instead of the package's ./dist (a copy
+ * of the build before a change, inside the repository so that its imports resolve), so that
+ * before and after are measured in one run.
+ */
+const GATEWAY_MODULE = process.env.GW_CHILD_DIST ? pathToFileURL(path.join(process.env.GW_CHILD_DIST, 'gateway', 'index.js')).href : 'terrarium-plugins/gateway';
 
 const [mode, arg, extra] = process.argv.slice(2);
 const BODY = Buffer.from('{"ok":true,"service":"upstream"}\n');
@@ -66,6 +77,7 @@ async function main(): Promise<void> {
   }
   if (mode === 'gateway') {
     const config = JSON.parse(readFileSync(arg!, 'utf8')) as GatewayConfig;
+    const { createGateway } = (await import(GATEWAY_MODULE)) as typeof import('terrarium-plugins/gateway');
     const gw = await createGateway(config);
     process.stdout.write(`READY ${Object.values(gw.entryPoints)[0]!.url}${gw.admin ? ` ADMIN ${gw.admin.url}` : ''}\n`);
     process.on('SIGTERM', () => void gw.close().then(() => process.exit(0)));

@@ -30,6 +30,10 @@
  * Knobs: GW_BENCH_SECONDS (4) per measurement, GW_BENCH_WARMUP (3) seconds, GW_BENCH_ROUNDS (5),
  *        GW_BENCH_CONNECTIONS (32), GW_BENCH_ONLY (e.g. `bare,gw0`: a subset of the scenarios; the
  *        results file is then not written, unless GW_BENCH_OUT names one in bench/results/).
+ *        A key with `@before` (e.g. `gw0,js1,gw0@before,js1@before`) runs that scenario's gateway from a
+ *        copy of an earlier build, GW_BENCH_BEFORE (bench/.before/dist, ignored by git: `cp -r dist
+ *        bench/.before/` before a change), so that a change is measured before and after in one run;
+ *        an @before row is compared with gw0@before when that row is selected.
  * Writes bench/results/gateway.md (Markdown section for bench/RESULTS.md) and prints it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -50,16 +54,16 @@ const CHILD = path.join(BENCH_DIR, 'gateway-child.ts');
 const AUTOCANNON = createRequire(import.meta.url).resolve('autocannon/autocannon.js');
 
 /** The core bench's request headers (bench/lib.ts makeRequest, passing variant) without host, which autocannon sets. */
-const HEADERS: Record<string, string> = Object.fromEntries(Object.entries(makeRequest(false).headers).filter(([k]) => k !== 'host'));
+export const HEADERS: Record<string, string> = Object.fromEntries(Object.entries(makeRequest(false).headers).filter(([k]) => k !== 'host'));
 
 /** `declared`: the plugin declares the one header it reads (meta.gateway.requestHeaders), so only that one is copied in. */
-const JS_MW = (name: string, declared = false) => `export const meta = { name: '${name}', version: '1.0.0', apiVersion: 1${declared ? ", gateway: { requestHeaders: ['x-block'] }" : ''} };
+export const JS_MW = (name: string, declared = false) => `export const meta = { name: '${name}', version: '1.0.0', apiVersion: 1${declared ? ", gateway: { requestHeaders: ['x-block'] }" : ''} };
 export function onRequest(req) {
   if (req.headers['x-block']) return { respond: { status: 403 } };
   return { setHeaders: { 'x-plugin': '1' } };
 }
 `;
-const LUA_MW = (name: string, declared = false) => `local M = { meta = { name = '${name}', version = '1.0.0', apiVersion = 1${declared ? ", gateway = { requestHeaders = { 'x-block' } }" : ''} } }
+export const LUA_MW = (name: string, declared = false) => `local M = { meta = { name = '${name}', version = '1.0.0', apiVersion = 1${declared ? ", gateway = { requestHeaders = { 'x-block' } }" : ''} } }
 function M.onRequest(req)
   if req.headers['x-block'] then return { respond = { status = 403 } } end
   return { setHeaders = { ['x-plugin'] = '1' } }
@@ -68,14 +72,14 @@ return M
 `;
 /** The same logic as an Envoy Lua filter, run unchanged (docs/envoy.md): one header read, one added. */
 /** The string-building read-all workload (bench/calls.ts readStr) as a middleware. */
-const JS_RS_MW = `export const meta = { name: 'js-rs', version: '1.0.0', apiVersion: 1 };
+export const JS_RS_MW = `export const meta = { name: 'js-rs', version: '1.0.0', apiVersion: 1 };
 export function onRequest(req) {
   const out = {};
   for (const k in req.headers) out['x-seen-' + k] = String(String(req.headers[k]).length) + ':' + req.method;
   return { setHeaders: out };
 }
 `;
-const LUA_RS_MW = `local M = { meta = { name = 'lua-rs', version = '1.0.0', apiVersion = 1 } }
+export const LUA_RS_MW = `local M = { meta = { name = 'lua-rs', version = '1.0.0', apiVersion = 1 } }
 function M.onRequest(req)
   local out = {}
   for k, v in pairs(req.headers) do out['x-seen-' .. k] = tostring(#tostring(v)) .. ':' .. req.method end
@@ -146,8 +150,33 @@ const ALL_SCENARIOS: Scenario[] = [
   { key: 'bi3', label: 'gateway, 3 built-ins (stripPrefix, headers, rateLimit)', middlewares: Object.keys(BUILTIN_CHAIN), defs: BUILTIN_CHAIN },
   { key: 'pl3', label: 'gateway, the same 3 as JS plugins', middlewares: Object.keys(PLUGIN_CHAIN) },
 ];
+/** The middleware chains of some scenarios, by key (for the profiling benches: gateway-profile.ts, gateway-inproc.ts). */
+export function chainsOf(keys: readonly string[]): Record<string, string[]> {
+  return Object.fromEntries(ALL_SCENARIOS.filter((s) => keys.includes(s.key)).map((s) => [s.key, s.middlewares]));
+}
+
+/** The plugins of the gw0, js1, lua1, chain5, jsrs and luars scenarios, written into `dir`. */
+export async function writeBenchPlugins(dir: string): Promise<void> {
+  for (const n of ['js-a', 'js-b', 'js-c']) await writeFile(path.join(dir, `${n}.js`), JS_MW(n));
+  for (const n of ['lua-a', 'lua-b']) await writeFile(path.join(dir, `${n}.lua`), LUA_MW(n));
+  await writeFile(path.join(dir, 'js-rs.js'), JS_RS_MW);
+  await writeFile(path.join(dir, 'lua-rs.lua'), LUA_RS_MW);
+}
+
 const ONLY = process.env.GW_BENCH_ONLY?.split(',').map((s) => s.trim());
-const SCENARIOS = ONLY ? ALL_SCENARIOS.filter((s) => ONLY.includes(s.key)) : ALL_SCENARIOS;
+/** Where `<key>@before` scenarios run the gateway from: a copy of an earlier build (see the header). */
+const BEFORE_DIST = path.resolve(process.env.GW_BENCH_BEFORE ?? path.join(BENCH_DIR, '.before', 'dist'));
+const SCENARIOS: (Scenario & { before?: boolean })[] = ONLY
+  ? ONLY.flatMap((k) => {
+      const before = k.endsWith('@before');
+      const s = ALL_SCENARIOS.find((x) => x.key === (before ? k.slice(0, -'@before'.length) : k));
+      if (!s) return [];
+      return before ? [{ ...s, key: k, label: `${s.label} [before]`, before: true }] : [s];
+    })
+  : ALL_SCENARIOS;
+/** The no-middleware row a scenario is compared with: the one of the same build. */
+const gwRef = (key: string): string => (key.endsWith('@before') && SCENARIOS.some((s) => s.key === 'gw0@before') ? 'gw0@before' : 'gw0');
+const baseKey = (key: string): string => key.replace(/@before$/, '');
 
 interface Run {
   rps: number;
@@ -187,9 +216,10 @@ function cpuOf(pid: number | undefined): number {
   }
 }
 
-function startChild(args: string[]): Promise<{ child: ChildProcess; url: string; admin?: string }> {
+function startChild(args: string[], before = false): Promise<{ child: ChildProcess; url: string; admin?: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const env = before ? { ...process.env, GW_CHILD_DIST: BEFORE_DIST } : process.env;
+    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env });
     let out = '';
     child.stdout!.on('data', (c: Buffer) => {
       out += c.toString();
@@ -274,14 +304,11 @@ export async function runGateway(): Promise<ScenarioResult & { figures: Record<s
   try {
     const plugins = path.join(tmp, 'plugins');
     await mkdir(plugins);
-    for (const n of ['js-a', 'js-b', 'js-c']) await writeFile(path.join(plugins, `${n}.js`), JS_MW(n));
-    for (const n of ['lua-a', 'lua-b']) await writeFile(path.join(plugins, `${n}.lua`), LUA_MW(n));
+    await writeBenchPlugins(plugins);
     for (const n of ['js-h', 'js-h2', 'js-h3']) await writeFile(path.join(plugins, `${n}.js`), JS_MW(n, true));
     for (const n of ['lua-h', 'lua-h2']) await writeFile(path.join(plugins, `${n}.lua`), LUA_MW(n, true));
     for (const [n, src] of Object.entries(PLUGIN_CHAIN)) await writeFile(path.join(plugins, `${n}.js`), src);
     await writeFile(path.join(plugins, 'lua-envoy.lua'), ENVOY_MW);
-    await writeFile(path.join(plugins, 'js-rs.js'), JS_RS_MW);
-    await writeFile(path.join(plugins, 'lua-rs.lua'), LUA_RS_MW);
 
     const up = await startChild(['upstream']);
     children.push(up.child);
@@ -308,9 +335,9 @@ export async function runGateway(): Promise<ScenarioResult & { figures: Record<s
         },
         plugins: { dir: plugins },
       };
-      const file = path.join(tmp, `${s.key}.json`);
+      const file = path.join(tmp, `${s.key.replace('@', '-')}.json`);
       await writeFile(file, JSON.stringify(config));
-      const gw = await startChild(['gateway', file]);
+      const gw = await startChild(['gateway', file], s.before === true);
       children.push(gw.child);
       urls.set(s.key, gw.url);
       pids.set(s.key, gw.child.pid);
@@ -384,22 +411,23 @@ export async function runGateway(): Promise<ScenarioResult & { figures: Record<s
       return median(a.map((r, i) => f(r) / f(b[i]!)));
     };
     const TARGETS: Record<string, [number, string]> = {
-      gw0: [0.9, '>= 90% of bare'],
-      js1: [0.85, '>= 85% of gateway, no middleware'],
-      lua1: [0.8, '>= 80% of gateway, no middleware'],
-      chain5: [0.6, '>= 60% of gateway, no middleware'],
-      js1h: [0.85, '(js1 target, with the header declared)'],
-      lua1h: [0.8, '(lua1 target, with the header declared)'],
-      envoy1: [0.8, '(lua1 target, as an Envoy filter)'],
-      chain5h: [0.6, '(chain5 target, with the header declared)'],
+      // issue 28's targets
+      gw0: [0.95, '>= 95% of bare'],
+      js1: [0.9, '>= 90% of gateway, no middleware'],
+      lua1: [0.9, '>= 90% of gateway, no middleware'],
+      chain5: [0.7, '>= 70% of gateway, no middleware'],
+      js1h: [0.9, '(js1 target, with the header declared)'],
+      lua1h: [0.9, '(lua1 target, with the header declared)'],
+      envoy1: [0.9, '(lua1 target, as an Envoy filter)'],
+      chain5h: [0.7, '(chain5 target, with the header declared)'],
     };
     const rps = (r: Run) => r.rps;
     // CPU per request inverted: the throughput ratio if the proxy process were the only bottleneck.
     const perCpu = (r: Run) => 1 / r.cpuUs;
     const rows = SCENARIOS.map((s) => {
       const f = fig[s.key]!;
-      const target = TARGETS[s.key];
-      const ref = s.key === 'gw0' || s.key === 'bare30' ? 'bare' : 'gw0';
+      const target = TARGETS[baseKey(s.key)];
+      const ref = baseKey(s.key) === 'gw0' || s.key === 'bare30' ? 'bare' : gwRef(s.key);
       const vs = paired(s.key, ref, rps);
       const vsCpu = paired(s.key, ref, perCpu);
       return [
@@ -408,9 +436,9 @@ export async function runGateway(): Promise<ScenarioResult & { figures: Record<s
         `${f.p50} ms`,
         `${f.p99} ms`,
         s.key === 'bare' ? '1x' : `${fmt(paired(s.key, 'bare', rps))}x`,
-        s.key === 'bare' || s.key === 'bare30' ? '-' : `${fmt(paired(s.key, 'gw0', rps))}x`,
+        s.key === 'bare' || s.key === 'bare30' ? '-' : `${fmt(paired(s.key, gwRef(s.key), rps))}x`,
         fmt(f.cpuUs),
-        s.key === 'bare30' ? `+${fmt(f.cpuUs - (fig.bare?.cpuUs ?? NaN))} (vs bare)` : s.key === 'bare' || s.key === 'gw0' ? '-' : `+${fmt(f.cpuUs - (fig.gw0?.cpuUs ?? NaN))}`,
+        s.key === 'bare30' ? `+${fmt(f.cpuUs - (fig.bare?.cpuUs ?? NaN))} (vs bare)` : s.key === 'bare' || baseKey(s.key) === 'gw0' ? '-' : `+${fmt(f.cpuUs - (fig[gwRef(s.key)]?.cpuUs ?? NaN))}`,
         [f.callUs.js === undefined || Number.isNaN(f.callUs.js) ? '' : `JS ${fmt(f.callUs.js)}`, f.callUs.lua === undefined || Number.isNaN(f.callUs.lua) ? '' : `Lua ${fmt(f.callUs.lua)}`].filter(Boolean).join(', ') || '-',
         target ? target[1] : '',
         target ? `${vs >= target[0] ? 'met' : '**NOT met**'} (${fmt(vs * 100)}%)` : '',

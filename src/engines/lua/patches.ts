@@ -140,6 +140,17 @@ const luaL_loadbufferx_compile = function(L, buff, size, name, mode) {`,
         find: 'let newsize = Math.max(B.b.length * 2, newend);  /* double buffer size */',
         replace: 'module.__terrarium.alloc(B.L, newend); let newsize = Math.max(B.b.length * 2, newend);',
       },
+      {
+        // tostring(integer), the string-building workloads' `tostring(#v)`: lua_pushfstring("%I")
+        // scans the format, pushes the number's text and an empty tail, then concatenates the two;
+        // converting the integer in place gives the same string (luaO_tostring) in one step.
+        find: `                if (lua_isinteger(L, idx))
+                    lua_pushfstring(L, p_I, lua_tointeger(L, idx));`,
+        replace: `                if (lua_isinteger(L, idx)) {
+                    lua_pushinteger(L, lua_tointeger(L, idx));
+                    lua_tolstring(L, -1);
+                }`,
+      },
     ],
   },
   {

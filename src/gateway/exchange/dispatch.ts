@@ -13,8 +13,8 @@ import type { Host } from '../../host/host.js';
 import type { Logger } from '../../types.js';
 import type { ListenAddress } from '../config/model.js';
 import type { EntryPointOptions } from '../config/entrypoint.js';
-import { Exchange } from './exchange.js';
-import { plainResponse, type ExchangeEnv } from './base.js';
+import { newExchange, type Exchange } from './exchange.js';
+import { plainResponse, type ExchangeEnv } from './answer.js';
 import { inboundHeaders, trustsPeer } from '../routing/forwarded.js';
 import type { GatewayStats, RouterStats } from '../stats/stats.js';
 import { normalizePath, routingPath } from '../routing/path.js';
@@ -209,7 +209,7 @@ export class Dispatcher implements ExchangeEnv {
     }
     stats = router.stats;
     this.recorder?.offer(router.name, req.method ?? 'GET', path, (parsedQuery ??= querystring.parse(rawQuery) as Record<string, string | string[]>), headers, { address: peer, port: req.socket.remotePort ?? 0 });
-    exchange = new Exchange(this, router, req, res, path, rawQuery, urlChanged, headers, target.host, ep.tls);
+    exchange = newExchange(this, router, req, res, path, rawQuery, urlChanged, headers, target.host, ep.tls);
     exchange.upgrade = upgrade;
     if (parsedQuery) exchange.query = parsedQuery;
     try {

@@ -30,7 +30,7 @@ export type {
   Middleware,
   GatewayMeta,
 } from './contract.js';
-import type { GatewayMeta, RequestDecision, ResponseDecision } from './contract.js';
+import type { GatewayMeta, MiddlewareContext, RequestDecision, ResponseDecision } from './contract.js';
 
 /** Body size when a plugin declares `requestBody: true`. */
 export const DEFAULT_BODY_BYTES = 1 << 20;
@@ -150,6 +150,11 @@ export class ActiveMiddleware {
   native = false;
   /** Releases a built-in's timers when the configuration is replaced. */
   dispose: (() => void) | undefined;
+  /**
+   * The request-phase `ctx` of this middleware's plugin calls, made once and reused (exchange/request.ts
+   * ctx): every call copies it into the sandbox, so one object serves every request of its router.
+   */
+  requestCtx: MiddlewareContext | undefined;
 
   constructor(
     readonly spec: ResolvedMiddleware,
