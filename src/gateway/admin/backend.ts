@@ -6,7 +6,7 @@
  */
 import { configIssueText, type ConfigIssue } from '../../errors.js';
 import { HOST_EVENTS } from '../../host/events.js';
-import { adminViews, type AdminSource } from './api.js';
+import { adminViews, type AdminSource } from './views.js';
 import { createRegistry } from './metrics.js';
 
 export interface AdminBackend {
