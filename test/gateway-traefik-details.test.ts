@@ -52,7 +52,9 @@ describe('Traefik details', () => {
   });
 
   it('rateLimit average 100 burst 200: of 260 simultaneous requests, the burst passes and about 60 get 429 (rate.Limiter semantics)', async (t) => {
-    const gw = await withMiddlewares(t, { rl: { rateLimit: { average: 100, burst: 200 } } }, ['rl']);
+    // period 1h: tokens refill at 100 an hour, so however slowly a loaded machine sends the 260
+    // requests, the count below does not depend on it (at 100/s a slow run refilled them all).
+    const gw = await withMiddlewares(t, { rl: { rateLimit: { average: 100, period: '1h', burst: 200 } } }, ['rl']);
     const agent = new http.Agent({ keepAlive: true, maxSockets: 300 });
     t.after(() => agent.destroy());
     const one = () =>
@@ -68,8 +70,8 @@ describe('Traefik details', () => {
     const passed = codes.filter((c) => c === 200).length;
     assert.equal(limited + passed, 260);
     assert.ok(passed >= 200, `the burst of 200 passes (passed ${passed})`);
-    // 60 over the burst; a slow machine refills some tokens while the requests arrive.
-    assert.ok(limited >= 10 && limited <= 60, `about 60 are limited (got ${limited})`);
+    // 60 over the burst; a refill of 100 an hour adds at most a token or two meanwhile.
+    assert.ok(limited >= 55 && limited <= 60, `about 60 are limited (got ${limited})`);
   });
 
   it('buffering answers 413 to a 3 MB body over maxRequestBodyBytes, the body drained (no EPIPE)', async (t) => {
