@@ -8,7 +8,7 @@
  * critical path (the response has closed); admin/metrics.ts exposes them at scrape time.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { Histogram } from './stats.js';
+import { Histogram } from './histogram.js';
 
 /** Traefik's default `metrics.prometheus.buckets`. */
 export const TRAEFIK_BUCKETS: readonly number[] = [0.1, 0.3, 1.2, 5];
