@@ -8,9 +8,14 @@
  */
 
 import type { TraefikSeries } from './traefik.js';
+import { Histogram } from './histogram.js';
 
-export { Histogram, MIDDLEWARE_BUCKETS, REQUEST_BUCKETS } from './histogram.js';
-import { Histogram, MIDDLEWARE_BUCKETS, REQUEST_BUCKETS } from './histogram.js';
+export { Histogram };
+
+/** Request latency buckets, in seconds. */
+export const REQUEST_BUCKETS: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** Middleware call latency buckets, in seconds (a sandboxed call takes microseconds). */
+export const MIDDLEWARE_BUCKETS: readonly number[] = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 1];
 
 export interface RouterStats {
   requests: number;
