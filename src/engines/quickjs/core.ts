@@ -5,11 +5,14 @@
  * value, and dispose. The host-call layer (host-calls.ts) and the call path (instance.ts) build on
  * it. What is the same for every engine (the plugin name, the re-entry cap, call deadlines, the
  * async-call timeout, the export name on errors, failing in-flight calls on dispose) is the
- * host's (host/guard.ts); this engine keeps its own latch and entry count only because promise
- * jobs, polls and host-driven guest work enter the guest without the host knowing.
+ * host's (host/guard.ts). The broken latch, the entry depth, the deadline of the running entry and
+ * deferred dispose are the instance's guest gate (`LoadRequest.gate`, shared with the host): this
+ * engine enters it for its own entries too (promise jobs, polls, host-driven guest work), and
+ * translates its signals (the interrupt handler, a refused memory.grow) into `gate.breakWith`.
  */
 import { Scope, type QuickJSContext, type QuickJSHandle, type QuickJSRuntime, type QuickJSWASMModule } from 'quickjs-emscripten-core';
-import { EntryDepth, type LoadRequest, errorContext } from '../../engine.js';
+import { type GuestGate, type LoadRequest, errorContext } from '../../engine.js';
+import { createGate } from '../../binding/gate.js';
 import type { ExportInfo, PluginMeta } from '../../types.js';
 import {
   type ErrorContext,
@@ -34,7 +37,6 @@ import { type InterruptCounter, counterOf } from './interrupt-counter.js';
 export abstract class InstanceCore {
   meta: PluginMeta | undefined;
   exports: ExportInfo[] = [];
-  broken = false;
 
   protected readonly rt: QuickJSRuntime;
   protected readonly ctx: QuickJSContext;
@@ -56,13 +58,20 @@ export abstract class InstanceCore {
   /** console.* output, bounded per line and per second in bytes. */
   protected readonly log: (level: 'debug' | 'info' | 'warn' | 'error', message: unknown) => void;
   protected readonly pending = new AsyncCalls();
-  /** Interrupt deadline of the code running now (performance.now() ms); every change is a guest entry or exit. */
-  private until = Infinity;
+  /** Entries, deadlines, the broken latch and deferred dispose: the host's, or this instance's own when loaded directly. */
+  protected readonly gate: GuestGate;
+  /** Interrupt deadline of the code running now (performance.now() ms). */
   protected get deadline(): number {
-    return this.until;
+    return this.gate.deadline;
   }
-  protected set deadline(d: number) {
-    this.until = d;
+  /** Start a guest entry under `deadline` (never later than the running one's); a new poll window. */
+  protected enter(deadline: number): void {
+    this.gate.enter(deadline);
+    this.counter?.arm();
+  }
+  /** End a guest entry; a dispose asked for meanwhile runs once none is on the stack. */
+  protected leave(): void {
+    this.gate.leave();
     this.counter?.arm();
   }
   /** Steers how often QuickJS polls (interrupt-counter.ts); set by probe. */
@@ -77,14 +86,16 @@ export abstract class InstanceCore {
     return this.counter?.ticks() ?? 0;
   }
   protected interrupted = false;
-  /** The limit violation that broke this instance; every later return from the guest rethrows it. */
-  protected fatal: TerrariumError | undefined;
-  /** Guest entries on the host stack (calls, nested calls through capabilities, job runs). */
-  /** Guest entries on the stack, and a dispose deferred until none is. */
-  protected readonly entries = new EntryDepth();
-  protected get disposed(): boolean {
-    return this.entries.disposed;
+  /** The limit violation that broke this instance (the gate's latch); every later return from the guest rethrows it. */
+  protected get fatal(): TerrariumError | undefined {
+    return this.gate.broken;
   }
+  /** True once the instance is broken: an interrupted or trapped runtime is never freed or called again. */
+  protected get broken(): boolean {
+    return this.gate.broken !== undefined;
+  }
+  private disposing = false;
+  protected disposed = false;
 
   constructor(
     protected readonly req: LoadRequest,
@@ -93,6 +104,7 @@ export abstract class InstanceCore {
     snapshot?: GlueSnapshot,
   ) {
     this.log = boundedLog((level, message) => req.log(level, message));
+    this.gate = req.gate ?? createGate();
     this.rt = qjs.newRuntime();
     try {
       this.rt.setMaxStackSize(req.limits.stackBytes);
@@ -119,13 +131,8 @@ export abstract class InstanceCore {
       probing();
       return false;
     }
+    // Broken, by this engine or by the host (e.g. the re-entry cap, met in a nested call the plugin caught).
     if (this.fatal) return true;
-    const stopped = this.stopped();
-    if (stopped) {
-      // The host broke this instance (e.g. the re-entry cap, met in a nested call the plugin caught).
-      this.breakWith(stopped);
-      return true;
-    }
     let deadline = this.deadline;
     if (deadline === Infinity) {
       // Every path into the guest sets a deadline; this backstop bounds one that was missed.
@@ -164,11 +171,6 @@ export abstract class InstanceCore {
 
   protected errorContext(exportName?: string): ErrorContext {
     return errorContext(this.req, exportName);
-  }
-
-  /** The violation the host stopped this instance for, if any (LoadRequest.stopped). */
-  protected stopped(): TerrariumError | undefined {
-    return this.req.stopped?.();
   }
 
   /** Turn a guest error handle into the right TerrariumError; disposes the handle. */
@@ -256,13 +258,10 @@ export abstract class InstanceCore {
    * `callTimeoutMs` one when none is set, so no path into the guest is ever unbounded.
    */
   protected scoped<T>(fn: () => T): T {
-    const saved = this.deadline;
-    this.deadline = Math.min(saved, now() + this.req.limits.callTimeoutMs);
-    this.entries.enter();
+    this.enter(now() + this.req.limits.callTimeoutMs);
     try {
       return fn();
     } finally {
-      this.deadline = saved;
       this.leave();
     }
   }
@@ -273,15 +272,8 @@ export abstract class InstanceCore {
    * fails with this same error, whatever the plugin did with the error it saw.
    */
   protected breakWith<E extends TerrariumError>(e: E): E {
-    this.broken = true;
-    this.fatal ??= e;
     this.self.inst = undefined;
-    return e;
-  }
-
-  /** One guest entry finished; a dispose requested meanwhile happens once nothing is on the stack. */
-  protected leave(): void {
-    if (this.entries.leave()) this.dispose();
+    return this.gate.breakWith(e);
   }
 
   /** True when this instance's glue came from the snapshot (not parsed). */
@@ -324,7 +316,13 @@ export abstract class InstanceCore {
    * dropped with its whole module, so it is not thrown at the host's close).
    */
   dispose(): void {
-    if (!this.entries.beginDispose()) return;
+    if (this.disposing) return;
+    this.disposing = true;
+    this.gate.deferDispose(() => this.free());
+  }
+
+  private free(): void {
+    this.disposed = true;
     this.self.inst = undefined;
     // The host fails the calls still in flight (ERR_PLUGIN_UNAVAILABLE); their guest promises go with the runtime.
     this.pending.clear();

@@ -49,7 +49,7 @@ export abstract class HostCallsLayer extends InstanceCore {
   protected hostcall(id: number, argsH: QuickJSHandle): QuickJSHandle | { error: QuickJSHandle } | undefined {
     const { ctx } = this;
     try {
-      if (this.fatal || this.hostStopped() || this.overDeadline()) return ctx.newString(TIME_UP);
+      if (this.fatal || this.overDeadline()) return ctx.newString(TIME_UP);
       if (id === HOSTCALL_TICK) {
         this.rearm();
         return undefined;
@@ -68,7 +68,7 @@ export abstract class HostCallsLayer extends InstanceCore {
       if (id === HOSTCALL_PLATFORM) {
         const [op, ...args] = this.decodeGuestText(argsText, 'arguments of a platform call') as [string, ...unknown[]];
         const text = encodeWire(platformCall(op, args, this.req.limits.memoryBytes), MAX_DEPTH);
-        if (this.hostStopped() || this.overDeadline()) return ctx.newString(TIME_UP);
+        if (this.fatal || this.overDeadline()) return ctx.newString(TIME_UP);
         return ctx.newString(text);
       }
       let label: string;
@@ -102,7 +102,8 @@ export abstract class HostCallsLayer extends InstanceCore {
         return d.handle;
       }
       const text = this.encodeCapResult(result, label);
-      if (this.hostStopped() || this.overDeadline()) return ctx.newString(TIME_UP);
+      // Broken meanwhile (e.g. a nested call through this capability met the re-entry cap): the guest stops here.
+      if (this.fatal || this.overDeadline()) return ctx.newString(TIME_UP);
       return ctx.newString(text);
     } catch (e) {
       if (isHostStackOverflow(e)) {
@@ -143,17 +144,6 @@ export abstract class HostCallsLayer extends InstanceCore {
       }, delay);
       this.timers.set(id, { t, done });
     });
-  }
-
-  /**
-   * True (and the instance broken) once the host stopped this instance, e.g. when a nested call
-   * through the capability that just returned met the re-entry cap: the guest stops here.
-   */
-  private hostStopped(): boolean {
-    const stopped = this.stopped();
-    if (!stopped) return false;
-    this.breakWith(stopped);
-    return true;
   }
 
   /** True (and the instance broken) once the running code's deadline has passed. */
@@ -213,7 +203,7 @@ export abstract class HostCallsLayer extends InstanceCore {
 
   private settleDeferred(key: number, v: unknown, reject: boolean, label: string): void {
     const d = this.deferreds.get(key);
-    if (this.disposed || this.broken || this.stopped() || !d) return;
+    if (this.disposed || this.broken || !d) return;
     this.deferreds.delete(key);
     let h: QuickJSHandle;
     try {
@@ -250,16 +240,14 @@ export abstract class HostCallsLayer extends InstanceCore {
 
   /** After host work settled: run jobs, then settle every async call whose guest promise settled. */
   private pump(): void {
-    if (this.disposed || this.broken || this.stopped()) return;
-    const saved = this.deadline;
+    if (this.disposed || this.broken) return;
     // The continuation of an async call whose host work came back in time may find the call's
     // deadline already passed because another plugin held the thread meanwhile: it still gets a
     // short slice (CONTINUATION_SLICE_MS), so that time is not charged to it; the host's async
     // timer (host/deadline-timer.ts) fails the call at the next turn if it is still not settled.
     const t = now();
     const limit = this.req.limits.callTimeoutMs;
-    this.deadline = Math.min(Math.max(this.pending.earliestDeadline(), t + Math.min(limit, CONTINUATION_SLICE_MS)), t + limit);
-    this.entries.enter();
+    this.enter(Math.min(Math.max(this.pending.earliestDeadline(), t + Math.min(limit, CONTINUATION_SLICE_MS)), t + limit));
     this.backstop = Infinity;
     try {
       this.runJobs();
@@ -267,7 +255,6 @@ export abstract class HostCallsLayer extends InstanceCore {
       this.failAll(e instanceof TerrariumError ? e : (this.fatal ?? this.breakWith(this.trapError(e, ''))));
       return;
     } finally {
-      this.deadline = saved;
       this.leave();
     }
     if (this.interrupted) {
@@ -286,9 +273,7 @@ export abstract class HostCallsLayer extends InstanceCore {
     }
     const { ctx } = this;
     const idH = ctx.newNumber(p.key);
-    const saved = this.deadline;
-    this.deadline = Math.min(saved, Math.max(p.deadline, now() + 1));
-    this.entries.enter();
+    this.enter(Math.max(p.deadline, now() + 1));
     let r: ReturnType<QuickJSContext['callFunction']>;
     try {
       r = ctx.callFunction(this.pollFn, this.glue, idH);
@@ -296,7 +281,6 @@ export abstract class HostCallsLayer extends InstanceCore {
       this.pending.reject(p.key, this.fatal ?? this.breakWith(this.trapError(e, p.exportName)));
       return;
     } finally {
-      this.deadline = saved;
       this.leave();
       idH.dispose();
     }

@@ -46,7 +46,7 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
 
   /** Evaluate glue + plugin, reflect the exports. Throws PluginLoadError or a limit error. */
   load(): void {
-    this.deadline = now() + this.req.limits.loadTimeoutMs;
+    this.enter(now() + this.req.limits.loadTimeoutMs);
     try {
       // Temporaries live in `scope` (freed in reverse order, also when a step throws); handles the
       // instance keeps are managed by `this.owned`, freed by dispose.
@@ -58,7 +58,7 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
         if (!this.broken) scope.dispose();
       }
     } finally {
-      this.deadline = Infinity;
+      this.leave();
     }
   }
 
@@ -287,16 +287,13 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
    */
   private within<T>(deadline: number, exportName: string, fn: () => T): T {
     if (this.fatal) throw this.fatal;
-    const saved = this.deadline;
-    this.deadline = Math.min(saved, deadline);
-    this.entries.enter();
+    this.enter(deadline);
     try {
       return fn();
     } catch (e) {
       if (e instanceof TerrariumError) throw e;
       throw this.fatal ?? this.breakWith(this.trapError(e, exportName));
     } finally {
-      this.deadline = saved;
       this.leave();
     }
   }
@@ -309,11 +306,9 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
   private invoke(fnPtr: number, args: readonly (Scalar | Ptr)[], exportName: string, deadline: number): number {
     const { vm } = this;
     if (this.fatal) throw this.fatal;
-    const saved = this.deadline;
-    this.deadline = Math.min(saved, deadline);
     let resultPtr = 0;
     const owned: number[] = [];
-    this.entries.enter();
+    this.enter(deadline);
     try {
       resultPtr = vm.call(fnPtr, args, owned);
       if (this.rt.hasPendingJob()) this.runJobs();
@@ -322,7 +317,6 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
       throw this.fatal ?? this.breakWith(this.trapError(e, exportName));
     } finally {
       if (!this.broken) for (let i = owned.length - 1; i >= 0; i--) vm.free(owned[i]!);
-      this.deadline = saved;
       this.leave();
     }
     const errPtr = vm.exception(resultPtr);
