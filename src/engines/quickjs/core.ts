@@ -2,8 +2,8 @@
  * The state every QuickJS instance carries and the rules that turn what the engine signalled into
  * errors: the runtime and context with their interrupt handler and memory guard, the deadline of
  * the guest code running now, the crash-only latch (`breakWith`), the classification of a thrown
- * value, and dispose. The host-call layer (host-calls.ts) and the call path (instance.ts) build on
- * it. What is the same for every engine (the plugin name, the re-entry cap, call deadlines, the
+ * value, and dispose. A QuickJSInstance (instance.ts) owns one QuickJSCore and one HostCalls
+ * (host-calls.ts) over it, as parts: no class extends another. What is the same for every engine (the plugin name, the re-entry cap, call deadlines, the
  * async-call timeout, the export name on errors, failing in-flight calls on dispose) is the
  * host's (host/guard.ts). The broken latch, the entry depth, the deadline of the running entry and
  * deferred dispose are the instance's guest gate (`LoadRequest.gate`, shared with the host): this
@@ -13,7 +13,6 @@
 import { Scope, type QuickJSContext, type QuickJSHandle, type QuickJSRuntime, type QuickJSWASMModule } from 'quickjs-emscripten-core';
 import { type GuestGate, type LoadRequest, errorContext } from '../../engine.js';
 import { createGate } from '../../binding/gate.js';
-import type { ExportInfo, PluginMeta } from '../../types.js';
 import {
   type ErrorContext,
   PluginLoadError,
@@ -34,43 +33,44 @@ import type { GlueSnapshot, SnapshotSubject } from './snapshot.js';
 import { type Described, now } from './util.js';
 import { type InterruptCounter, counterOf } from './interrupt-counter.js';
 
-export abstract class InstanceCore {
-  meta: PluginMeta | undefined;
-  exports: ExportInfo[] = [];
+export class QuickJSCore {
 
-  protected readonly rt: QuickJSRuntime;
-  protected readonly ctx: QuickJSContext;
-  protected readonly vm: RawVM;
+  readonly rt: QuickJSRuntime;
+  readonly ctx: QuickJSContext;
+  readonly vm: RawVM;
   /** Handles that live as long as the instance (glue functions, exports), freed in reverse order. */
-  protected readonly owned = new Scope();
-  protected glue!: QuickJSHandle;
+  readonly owned = new Scope();
+  glue!: QuickJSHandle;
   /** The glue's JSValue pointer when this instance's memory was copied from the snapshot, else 0. */
-  protected readonly restoredGlue: number = 0;
+  readonly restoredGlue: number = 0;
   /** The class-probe samples' JSValue pointer from the snapshot, else 0 (instance.ts probeClasses). */
-  protected readonly restoredProbe: number = 0;
-  protected describeFn: QuickJSHandle | undefined;
-  /** Cleared on dispose: host promises the application keeps pending must not keep this instance alive. */
-  protected readonly self: { inst: InstanceCore | undefined } = { inst: this };
+  readonly restoredProbe: number = 0;
+  describeFn: QuickJSHandle | undefined;
+  /**
+   * Run when this instance breaks or is disposed: the host-call part drops what host promises the
+   * application keeps pending hold (they must not keep this instance alive). Set by host-calls.ts.
+   */
+  onRelease: () => void = () => {};
   /** Set when the last attempt to grow the WebAssembly memory was refused (the memory cap is hit). */
-  protected growRefused = false;
+  growRefused = false;
   /** Deadline armed by the interrupt handler when guest code runs outside any scope (a backstop). */
-  protected backstop = Infinity;
+  backstop = Infinity;
   /** console.* output, bounded per line and per second in bytes. */
-  protected readonly log: (level: 'debug' | 'info' | 'warn' | 'error', message: unknown) => void;
-  protected readonly pending = new AsyncCalls();
+  readonly log: (level: 'debug' | 'info' | 'warn' | 'error', message: unknown) => void;
+  readonly pending = new AsyncCalls();
   /** Entries, deadlines, the broken latch and deferred dispose: the host's, or this instance's own when loaded directly. */
-  protected readonly gate: GuestGate;
+  readonly gate: GuestGate;
   /** Interrupt deadline of the code running now (performance.now() ms). */
-  protected get deadline(): number {
+  get deadline(): number {
     return this.gate.deadline;
   }
   /** Start a guest entry under `deadline` (never later than the running one's); a new poll window. */
-  protected enter(deadline: number): void {
+  enter(deadline: number): void {
     this.gate.enter(deadline);
     this.counter?.arm();
   }
   /** End a guest entry; a dispose asked for meanwhile runs once none is on the stack. */
-  protected leave(): void {
+  leave(): void {
     this.gate.leave();
     this.counter?.arm();
   }
@@ -78,28 +78,28 @@ export abstract class InstanceCore {
   private counter: InterruptCounter | undefined;
   private readonly pollHooks: { onPoll: (() => void) | undefined } = { onPoll: undefined };
   /** Guest code resumes after a host call: start a short window again (interrupt-counter.ts). */
-  protected rearm(): void {
+  rearm(): void {
     this.counter?.arm();
   }
   /** QuickJS ticks (loop back-edges, calls) run so far: the engine's work units (`terrarium cost`). */
   workUnits(): number {
     return this.counter?.ticks() ?? 0;
   }
-  protected interrupted = false;
+  interrupted = false;
   /** The limit violation that broke this instance (the gate's latch); every later return from the guest rethrows it. */
-  protected get fatal(): TerrariumError | undefined {
+  get fatal(): TerrariumError | undefined {
     return this.gate.broken;
   }
   /** True once the instance is broken: an interrupted or trapped runtime is never freed or called again. */
-  protected get broken(): boolean {
+  get broken(): boolean {
     return this.gate.broken !== undefined;
   }
   private disposing = false;
-  protected disposed = false;
+  disposed = false;
 
   constructor(
-    protected readonly req: LoadRequest,
-    protected readonly qjs: QuickJSWASMModule,
+    readonly req: LoadRequest,
+    readonly qjs: QuickJSWASMModule,
     private readonly memory: WebAssembly.Memory,
     snapshot?: GlueSnapshot,
   ) {
@@ -169,12 +169,12 @@ export abstract class InstanceCore {
     });
   }
 
-  protected errorContext(exportName?: string): ErrorContext {
+  errorContext(exportName?: string): ErrorContext {
     return errorContext(this.req, exportName);
   }
 
   /** Turn a guest error handle into the right TerrariumError; disposes the handle. */
-  protected failure(errH: QuickJSHandle, exportName: string | undefined, phase: 'call' | 'load'): TerrariumError {
+  failure(errH: QuickJSHandle, exportName: string | undefined, phase: 'call' | 'load'): TerrariumError {
     try {
       const early = this.violation(exportName, phase);
       return early ?? this.classify(this.describeThrown(errH), exportName, phase);
@@ -187,7 +187,7 @@ export abstract class InstanceCore {
    * The limit violation the engine itself signalled, if any: the instance was already broken, the
    * interrupt handler fired, or the memory guard refused to grow. Never read from message text.
    */
-  protected violation(exportName: string | undefined, phase: 'call' | 'load'): TerrariumError | undefined {
+  violation(exportName: string | undefined, phase: 'call' | 'load'): TerrariumError | undefined {
     const limits = this.req.limits;
     if (this.fatal) return this.fatal;
     if (this.interrupted) {
@@ -214,7 +214,7 @@ export abstract class InstanceCore {
     return this.parseDescribed(text);
   }
 
-  protected parseDescribed(text: string): Described {
+  parseDescribed(text: string): Described {
     try {
       const d = decodeWire(text) as Described;
       return { engine: d.engine, value: d.value };
@@ -223,7 +223,7 @@ export abstract class InstanceCore {
     }
   }
 
-  protected classify(described: Described, exportName: string | undefined, phase: 'call' | 'load'): TerrariumError {
+  classify(described: Described, exportName: string | undefined, phase: 'call' | 'load'): TerrariumError {
     const ctx = this.errorContext(exportName);
     const limits = this.req.limits;
     const early = this.violation(exportName, phase);
@@ -243,7 +243,7 @@ export abstract class InstanceCore {
   }
 
   /** What a trap (or a host exception) during a guest entry means for the limits. */
-  protected trapError(e: unknown, exportName: string): TerrariumError {
+  trapError(e: unknown, exportName: string): TerrariumError {
     const ctx = this.errorContext(exportName);
     if (isHostStackOverflow(e)) return new PluginStackError(this.req.limits.stackBytes, ctx);
     if (this.interrupted) return new PluginTimeoutError(this.req.limits.callTimeoutMs, 'call', ctx);
@@ -257,7 +257,7 @@ export abstract class InstanceCore {
    * Run guest work (none of it the plugin's own) under the current deadline, or a fresh
    * `callTimeoutMs` one when none is set, so no path into the guest is ever unbounded.
    */
-  protected scoped<T>(fn: () => T): T {
+  scoped<T>(fn: () => T): T {
     this.enter(now() + this.req.limits.callTimeoutMs);
     try {
       return fn();
@@ -271,8 +271,8 @@ export abstract class InstanceCore {
    * next check and every call still on the stack (e.g. the outer half of a re-entrant call)
    * fails with this same error, whatever the plugin did with the error it saw.
    */
-  protected breakWith<E extends TerrariumError>(e: E): E {
-    this.self.inst = undefined;
+  breakWith<E extends TerrariumError>(e: E): E {
+    this.onRelease();
     return this.gate.breakWith(e);
   }
 
@@ -306,28 +306,25 @@ export abstract class InstanceCore {
     return this.memory.buffer.byteLength;
   }
 
-  /** Handles of guest objects the host-call layer keeps (pending host promises); freed on dispose. */
-  protected abstract disposeHostState(): void;
-
   /**
    * Free everything in reverse order of creation: host-call state, the instance's handles (newest
    * first), the scratch buffer, the context, the runtime. Every step runs even when one fails; the first
    * failure is kept in `closeError` (a runtime that cannot free cleanly is garbage anyway,
    * dropped with its whole module, so it is not thrown at the host's close).
    */
-  dispose(): void {
+  dispose(freeHostState: () => void): void {
     if (this.disposing) return;
     this.disposing = true;
-    this.gate.deferDispose(() => this.free());
+    this.gate.deferDispose(() => this.free(freeHostState));
   }
 
-  private free(): void {
+  private free(freeHostState: () => void): void {
     this.disposed = true;
-    this.self.inst = undefined;
+    this.onRelease();
     // The host fails the calls still in flight (ERR_PLUGIN_UNAVAILABLE); their guest promises go with the runtime.
     this.pending.clear();
     if (this.broken) return; // an interrupted or trapped runtime may abort on free: let GC take the whole module
-    const steps: (() => void)[] = [() => this.disposeHostState(), () => this.owned.dispose(), () => this.vm.dispose(), () => this.ctx.dispose(), () => this.rt.dispose()];
+    const steps: (() => void)[] = [freeHostState, () => this.owned.dispose(), () => this.vm.dispose(), () => this.ctx.dispose(), () => this.rt.dispose()];
     for (const step of steps) {
       try {
         step();
@@ -340,7 +337,4 @@ export abstract class InstanceCore {
   /** The first failure while freeing (a leaked handle asserts in debug builds); tests read it. */
   closeError: unknown;
 
-  [Symbol.dispose](): void {
-    this.dispose();
-  }
 }
