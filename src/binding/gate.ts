@@ -52,3 +52,17 @@ class Gate implements GuestGate {
 export function createGate(): GuestGate {
   return new Gate();
 }
+
+/**
+ * An instance's `dispose`: the first call asks the gate to run `free` (now, or once the last entry
+ * leaves); later calls do nothing.
+ * @example private readonly disposeOnce = onceDisposer(this.gate, () => this.free())
+ */
+export function onceDisposer(gate: GuestGate, free: () => void): () => void {
+  let asked = false;
+  return () => {
+    if (asked) return;
+    asked = true;
+    gate.deferDispose(free);
+  };
+}

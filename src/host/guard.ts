@@ -21,7 +21,7 @@
  *   (binding/empty.ts), so readers of results have one rule for it.
  */
 import type { EmptyTable, Engine, EngineInstance, GuestGate, LoadRequest } from '../engine.js';
-import { createGate } from '../binding/gate.js';
+import { createGate, onceDisposer } from '../binding/gate.js';
 import { type ErrorContext, PluginStackError, PluginTimeoutError, PluginUnavailableError, TerrariumError } from '../errors.js';
 import { isLimitViolation } from './violations.js';
 import type { ExportInfo, PluginMeta } from '../types.js';
@@ -74,7 +74,6 @@ export class GuardedInstance implements EngineInstance {
   readonly gate: GuestGate = createGate();
   /** Calls of this instance on the host stack (nested through host functions): the re-entry cap's count. */
   private calls = 0;
-  private disposing = false;
   private disposed = false;
   private readonly inflight = new Set<InFlight>();
 
@@ -225,10 +224,10 @@ export class GuardedInstance implements EngineInstance {
    * host's calls or the engine's own) is on the stack.
    */
   dispose(): void {
-    if (this.disposing) return;
-    this.disposing = true;
-    this.gate.deferDispose(() => this.free());
+    this.disposeOnce();
   }
+
+  private readonly disposeOnce = onceDisposer(this.gate, () => this.free());
 
   private free(): void {
     this.disposed = true;

@@ -7,7 +7,7 @@
  * classification (failure.ts) live in their own files; this one holds the lifecycle.
  */
 import { type EngineInstance, type GuestGate, type LoadRequest, errorContext } from '../../engine.js';
-import { createGate } from '../../binding/gate.js';
+import { createGate, onceDisposer } from '../../binding/gate.js';
 import type { ExportInfo, PluginMeta } from '../../types.js';
 import { type ErrorContext, PluginLoadError, PluginThrownError, PluginUnavailableError, type TerrariumError } from '../../errors.js';
 import { MAX_DEPTH, isWireFailure } from '../../binding/wire.js';
@@ -18,13 +18,12 @@ import { type HostCallOwner, HostCalls, type Outcome } from './host-calls.js';
 import { installHost } from './host-object.js';
 import { globalsTable, installPlatform } from './platform.js';
 import { Budget, attachBudget, now } from './limits.js';
-import { type LuaState, type Markers, type TString, type TValue, type Table, T, TValueCtor, setMaxDepth, toJS, toLua } from './marshal.js';
+import { type LuaState, type Markers, type TString, type TValue, type Table, T, TValueCtor, toJS, toLua } from './marshal.js';
 import { makeMarkers, openSandbox } from './sandbox.js';
 import { GLUE, jsText, ls } from './text.js';
 import { adapterForGlobals, adapterForSource, installRequire, pushPrelude } from './global-modules.js';
 
 const { lua, lauxlib, to_luastring } = fengari;
-setMaxDepth(MAX_DEPTH);
 
 /** Idle export threads kept for reuse. */
 const POOLED_THREADS = 4;
@@ -58,7 +57,6 @@ export class LuaInstance implements EngineInstance, HostCallOwner {
   private resumes = 0;
   /** The table the chunk returned (module state hangs off it; the memory walk starts here too). */
   private moduleTable: TValue | undefined;
-  private disposing = false;
   private disposed = false;
   private currentExport: string | undefined;
   /** The thread running the chunk while it loads (top level, like an export's thread). */
@@ -68,11 +66,12 @@ export class LuaInstance implements EngineInstance, HostCallOwner {
     const L = lauxlib.luaL_newstate() as LuaState;
     this.L = L;
     this.gate = req.gate ?? createGate();
+    this.disposeOnce = onceDisposer(this.gate, () => this.free());
     this.budget = new Budget(L, req.limits, () => this.extraRoots(), this.gate);
     this.calls = new HostCalls(this);
     lua.lua_atnativeerror(L, (L1: LuaState) => this.calls.nativeError(L1));
     openSandbox(L, { log: (level, message) => req.log(level, message), isTopLevel: (L1) => this.isTopLevel(L1) });
-    this.markers = makeMarkers(L, req.limits.memoryBytes);
+    this.markers = makeMarkers(L, req.limits.memoryBytes, MAX_DEPTH);
     installHost(L, this.markers, req, this.calls);
     installPlatform(L, globalsTable(L, lua), this.markers, this.calls, this.budget, req.limits, { port: req.outbound, plugin: () => req.context?.().plugin ?? req.defaultName });
   }
@@ -183,6 +182,9 @@ export class LuaInstance implements EngineInstance, HostCallOwner {
   call(exportName: string, args: readonly unknown[], deadline = now() + this.req.limits.callTimeoutMs): unknown {
     const fnTv = this.exportFns.get(exportName);
     if (!fnTv) throw new Error(`unknown export ${exportName}`);
+    // Broken (by this engine or the host): never entered again, whoever calls it (crash-only).
+    const broken = this.gate.broken;
+    if (broken) throw broken;
     const co = this.takeThread();
     lua.lua_checkstack(co, args.length + 2);
     co.stack[co.top++] = new TValueCtor(fnTv.type, fnTv.value);
@@ -343,10 +345,10 @@ export class LuaInstance implements EngineInstance, HostCallOwner {
 
   /** Drop the state, once no entry is on the stack (the gate defers it). */
   dispose(): void {
-    if (this.disposing) return;
-    this.disposing = true;
-    this.gate.deferDispose(() => this.free());
+    this.disposeOnce();
   }
+
+  private readonly disposeOnce: () => void;
 
   private free(): void {
     this.disposed = true;
