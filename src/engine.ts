@@ -1,13 +1,42 @@
 /**
- * The one small interface every engine implements, and the per-host set that maps file extensions
- * to engines. Core code never imports an engine by name: a host is handed engine descriptors
+ * The one small interface every engine implements, and the guest gate the host hands each
+ * instance. Core code never imports an engine by name: a host is handed engine descriptors
  * (`createHost({ engines })`, the built-ins by default) and imports each lazily, the first time a
- * file with one of its extensions is found.
+ * file with one of its extensions is found (host/engine-set.ts).
  */
 import type { ExportInfo, Limits, LogLevel, PluginMeta } from './types.js';
 import type { ErrorContext, TerrariumError } from './errors.js';
 import type { CapabilityEntry } from './capabilities/index.js';
 import type { OutboundPort } from './outbound/calls.js';
+
+/**
+ * The engine-neutral safety rules of one instance, owned by the host (one per instance, handed to
+ * the engine as `LoadRequest.gate`, implemented once in binding/gate.ts). Every path into the
+ * guest, the host's calls and the engine's own (promise jobs, polls, resumptions), is an entry:
+ * `enter(deadline)` ... `leave()`. An engine only translates its own signals (an interrupt, a
+ * refused memory.grow, fengari's budget) into the gate's terms with `breakWith`, and checks
+ * `broken` wherever its guest could go on (a host function returning, an interrupt check).
+ */
+export interface GuestGate {
+  /**
+   * The violation that broke this instance (the first one wins), undefined while it is sound.
+   * Once set, the instance is never trusted again (crash-only): every later entry and every return
+   * from the guest fails with it, whatever the plugin did with the error it saw.
+   */
+  readonly broken: TerrariumError | undefined;
+  /** Latch the violation that breaks this instance (a later one does not replace it); returns `error`. */
+  breakWith<E extends TerrariumError>(error: E): E;
+  /** Start a guest entry that must stop by `deadline` (performance.now() ms); never later than the entry it is nested in. */
+  enter(deadline: number): void;
+  /** End the innermost entry; the last one out runs the disposes deferred meanwhile. */
+  leave(): void;
+  /** Deadline of the innermost entry (Infinity when none is on the stack). */
+  readonly deadline: number;
+  /** Entries on the stack. */
+  readonly depth: number;
+  /** Run `dispose` now when no entry is on the stack, else when the last one leaves. */
+  deferDispose(dispose: () => void): void;
+}
 
 /** What the host hands an engine to load one plugin. */
 export interface LoadRequest {
@@ -35,11 +64,11 @@ export interface LoadRequest {
    */
   context?(exportName?: string): ErrorContext;
   /**
-   * The violation that broke this instance, once the host saw one the engine may not have (the
-   * re-entry cap, an async call past its deadline): the engine stops the guest at its next check
-   * (e.g. when a host function returns) instead of letting it run on. Set by the host.
+   * The guest gate of this instance (see `GuestGate`): the host's, shared by its calls and the
+   * engine's own guest entries. Set by the host; an engine loaded directly makes its own
+   * (`createGate()`).
    */
-  stopped?(): TerrariumError | undefined;
+  gate?: GuestGate;
   /**
    * Language features off by default that this plugin is granted. `bigint`: QuickJS BigInt (off
    * because one BigInt operation cannot be interrupted; see engines/quickjs/bigint-gate.ts).
@@ -82,11 +111,6 @@ export interface EngineInstance extends Disposable {
   /** The metadata exactly as the plugin declared it, copied out; the host validates it. */
   readonly meta: PluginMeta | undefined;
   readonly exports: readonly ExportInfo[];
-  /**
-   * True once the instance broke a limit or was interrupted: the host must not call it again and
-   * recreates it from source (crash-only).
-   */
-  readonly broken: boolean;
   /**
    * Copy `args` in, call export `exportName`, copy the result out. Returns the value, or a Promise
    * for an async export. Throws (or rejects with) a TerrariumError. The export is known to exist.
@@ -143,71 +167,4 @@ export interface EngineDescriptor {
   readonly extensions: readonly string[];
   readonly traits?: EngineTraits;
   load(): Promise<Engine>;
-}
-
-/** One host's engines by extension; each engine is imported once, the first time a file needs it. */
-export class EngineSet {
-  private readonly byExt = new Map<string, { descriptor: EngineDescriptor; engine?: Promise<Engine> }>();
-
-  constructor(descriptors: readonly EngineDescriptor[]) {
-    // Engines sharing a factory (QuickJS for .js and, through TypeScript, .ts) are distinct descriptors.
-    for (const descriptor of descriptors) {
-      const entry = { descriptor };
-      for (const ext of descriptor.extensions) this.byExt.set(ext.toLowerCase(), entry);
-    }
-  }
-
-  /** The descriptor for a file extension, or undefined when no engine handles it. */
-  descriptorFor(ext: string): EngineDescriptor | undefined {
-    return this.byExt.get(ext.toLowerCase())?.descriptor;
-  }
-
-  /** The engine for a file extension (imported on first use), or undefined. */
-  engineFor(ext: string): Promise<Engine> | undefined {
-    const entry = this.byExt.get(ext.toLowerCase());
-    if (!entry) return undefined;
-    entry.engine ??= entry.descriptor.load();
-    return entry.engine;
-  }
-
-  /** Extensions that have an engine, e.g. for error messages and the CLI. */
-  extensions(): string[] {
-    return [...this.byExt.keys()].sort();
-  }
-}
-
-
-/**
- * The entries of an interpreter on the stack, and a dispose deferred until none is: freeing an
- * interpreter under a running call (a host function that closed the host, the restart after a
- * nested violation) would corrupt it. Used by the host's guard and by engines that enter their
- * guest on their own (promise jobs, polls).
- */
-export class EntryDepth {
-  depth = 0;
-  disposed = false;
-  private disposeWhenIdle = false;
-
-  enter(): void {
-    this.depth++;
-  }
-
-  /** One entry left; true when a dispose asked for meanwhile should run now. */
-  leave(): boolean {
-    this.depth--;
-    if (this.depth !== 0 || !this.disposeWhenIdle) return false;
-    this.disposeWhenIdle = false;
-    return true;
-  }
-
-  /** True to dispose now (marked disposed); false when already disposed, or deferred to the last leave. */
-  beginDispose(): boolean {
-    if (this.disposed) return false;
-    if (this.depth > 0) {
-      this.disposeWhenIdle = true;
-      return false;
-    }
-    this.disposed = true;
-    return true;
-  }
 }

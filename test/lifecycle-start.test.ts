@@ -30,7 +30,6 @@ function countedEngine(): Counted {
         const inst: EngineInstance = {
           meta: undefined,
           exports: [{ name: 'ok', kind: 'function', arity: 0, async: false }],
-          broken: false,
           call: () => 'ok',
           memoryBytes: () => 0,
           dispose() {

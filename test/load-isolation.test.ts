@@ -129,7 +129,6 @@ describe('one plugin cannot fail another plugin\'s call by holding the host thre
       const subject = {
         meta: { tests: { work: [{ expect: 1 }, { expect: 1 }, { expect: 1 }] } },
         exports: [{ name: 'work', kind: 'function', arity: 0, async: false }],
-        broken: false,
         call: () => {
           const until = performance.now() + 15;
           while (performance.now() < until);

@@ -7,11 +7,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadQuickJS } from '../dist/engines/quickjs/index.js';
+import { type GuestGate, createGate } from 'terrarium-plugins/engine';
 import { DEFAULT_LIMITS } from 'terrarium-plugins';
 
 type Instance = Awaited<ReturnType<typeof loadQuickJS>>;
 
-function load(source: string, limits: Partial<typeof DEFAULT_LIMITS> = {}, grants?: { bigint?: boolean }): Promise<Instance> {
+function load(source: string, limits: Partial<typeof DEFAULT_LIMITS> = {}, grants?: { bigint?: boolean }, gate?: GuestGate): Promise<Instance> {
   return loadQuickJS({
     path: '/virtual/p.js',
     file: 'p.js',
@@ -23,6 +24,7 @@ function load(source: string, limits: Partial<typeof DEFAULT_LIMITS> = {}, grant
     config: () => ({}),
     log: () => {},
     grants,
+    gate,
   });
 }
 
@@ -123,6 +125,7 @@ export function counts() { return [reads, thens]; }`);
   });
 
   it('refuses what the codec refuses, with its path and reason', async () => {
+    const gate = createGate();
     const inst = await load(`
 class Point { constructor() { this.x = 1; } }
 const cyc = { a: 1 }; cyc.self = cyc;
@@ -135,7 +138,7 @@ export function tooDeep() { return deep; }
 export function symbol() { return { 'x-y': Symbol('s') }; }
 export function bigint() { return [1n]; }
 export function getterThrows() { return { ok: 1, get bad() { throw new Error('getter exploded'); } }; }
-export function map() { return new Map(); }`, {}, { bigint: true });
+export function map() { return new Map(); }`, {}, { bigint: true }, gate);
     const cases: [string, RegExp][] = [
       ['fn', /a function at \$\.headers\[2\]/],
       ['proxy', /a Proxy at \$\.p\b/],
@@ -152,7 +155,7 @@ export function map() { return new Map(); }`, {}, { bigint: true });
       assert.match(e.message, re, name);
       assert.match(e.message, new RegExp(`return value of ${name}`), name);
     }
-    assert.equal(inst.broken, false);
+    assert.equal(gate.broken, undefined, 'a refusal does not break the instance');
     inst.dispose();
   });
 
@@ -183,9 +186,10 @@ export function count() { return ran; }`);
   });
 
   it('stops a result getter that never returns with ERR_PLUGIN_TIMEOUT (the call\'s deadline covers the read)', async () => {
-    const inst = await load(`export function f() { return { get slow() { for (;;) {} } }; }`, { callTimeoutMs: 200 });
+    const gate = createGate();
+    const inst = await load(`export function f() { return { get slow() { for (;;) {} } }; }`, { callTimeoutMs: 200 }, undefined, gate);
     expectCode(() => inst.call('f', []), 'ERR_PLUGIN_TIMEOUT');
-    assert.equal(inst.broken, true);
+    assert.equal(gate.broken?.code, 'ERR_PLUGIN_TIMEOUT');
     inst.dispose();
   });
 

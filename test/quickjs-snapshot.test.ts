@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { loadQuickJS, loadQuickJSSync, quickjsEngine, resetSnapshot, snapshotStatus } from '../dist/engines/quickjs/index.js';
 import { DEFAULT_LIMITS } from 'terrarium-plugins';
 import type { LoadRequest } from '../dist/engine.js';
+import { createGate } from 'terrarium-plugins/engine';
 
 type Instance = ReturnType<typeof loadQuickJSSync>;
 const MiB = 1024 * 1024;
@@ -99,28 +100,31 @@ describe('quickjs snapshot: isolation', () => {
 
 describe('quickjs snapshot: limits on a snapshot instance', () => {
   it('the memory cap holds: an allocation past memoryBytes is ERR_PLUGIN_MEMORY and the memory stays under the cap', () => {
-    using inst = loadQuickJSSync(request(ALLOC, { memoryBytes: 24 * MiB }));
+    const gate = createGate();
+    using inst = loadQuickJSSync(request(ALLOC, { memoryBytes: 24 * MiB }, { gate }));
     assert.equal(inst.fromSnapshot, true);
     expectCode(() => inst.call('grow', [64], Infinity), 'ERR_PLUGIN_MEMORY');
     assert.ok(inst.memoryBytes() <= 24 * MiB);
-    assert.equal(inst.broken, true);
+    assert.equal(gate.broken?.code, 'ERR_PLUGIN_MEMORY');
   });
 
   it('a fresh instance starts below 16 MiB (the lowered module minimum) and still grows to what the cap allows', () => {
-    using inst = loadQuickJSSync(request(ALLOC, { memoryBytes: 32 * MiB }));
+    const gate = createGate();
+    using inst = loadQuickJSSync(request(ALLOC, { memoryBytes: 32 * MiB }, { gate }));
     assert.equal(inst.fromSnapshot, true);
     assert.ok(inst.memoryBytes() < 16 * MiB, `an idle instance reserves ${inst.memoryBytes()} bytes`);
     // 20 MiB of typed arrays: past the start and past the module's declared 16 MiB, under the cap.
     assert.equal(inst.call('grow', [20], Infinity), 20);
     assert.ok(inst.memoryBytes() > 20 * MiB && inst.memoryBytes() <= 32 * MiB, `grew to ${inst.memoryBytes()} bytes`);
-    assert.equal(inst.broken, false);
+    assert.equal(gate.broken, undefined);
   });
 
   it('an endless loop is interrupted at the call deadline (ERR_PLUGIN_TIMEOUT)', () => {
-    using inst = loadQuickJSSync(request(`export function spin() { for (;;) {} }`, { callTimeoutMs: 100 }));
+    const gate = createGate();
+    using inst = loadQuickJSSync(request(`export function spin() { for (;;) {} }`, { callTimeoutMs: 100 }, { gate }));
     assert.equal(inst.fromSnapshot, true);
     expectCode(() => inst.call('spin', [], performance.now() + 100), 'ERR_PLUGIN_TIMEOUT');
-    assert.equal(inst.broken, true);
+    assert.equal(gate.broken?.code, 'ERR_PLUGIN_TIMEOUT');
   });
 
   it("the plugin's own stackBytes applies, not the template's (256 KiB): deeper with 2 MiB, ERR_PLUGIN_STACK with 64 KiB", () => {

@@ -37,7 +37,6 @@ function toyEngine(fns: Record<string, ToyFn>, traits: EngineDescriptor['traits'
         const inst: EngineInstance = {
           meta,
           exports: Object.keys(fns).map((name) => ({ name, kind: 'function' as const, arity: 0, async: false })),
-          broken: false,
           call(exportName: string, args: readonly unknown[], deadline: number) {
             toy.deadlines.push(deadline);
             return fns[exportName]!(req, args, deadline);

@@ -6,7 +6,8 @@
  * contract. A version that fails a check is disposed here; the caller gets the error.
  */
 import path from 'node:path';
-import type { EmptyTable, Engine, EngineDescriptor, EngineSet, LoadRequest } from '../engine.js';
+import type { EmptyTable, Engine, EngineDescriptor, LoadRequest } from '../engine.js';
+import type { EngineSet } from './engine-set.js';
 import { ApiVersionError, ExportsRemovedError, OptionsError, PluginLoadError, SelfTestError } from '../errors.js';
 import { formatBytes } from '../bytes.js';
 import type { Limits, LogLevel } from '../types.js';

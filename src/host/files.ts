@@ -4,7 +4,7 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { EngineSet } from '../engine.js';
+import { EngineSet } from './engine-set.js';
 import { builtinEngines } from '../engines/index.js';
 import { OptionsError } from '../errors.js';
 import type { HostOptions } from './options.js';

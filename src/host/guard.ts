@@ -11,14 +11,17 @@
  * - the async-call deadline: a promise not settled by then fails with ERR_PLUGIN_TIMEOUT;
  * - the "broken" latch: after the first limit violation, every later entry and every return from
  *   the instance (the outer half of a nested call, an async call settling) fails with that same
- *   error, whatever the plugin did with the error it saw; the engine learns it through
- *   `LoadRequest.stopped` and stops the guest at its next check;
+ *   error, whatever the plugin did with the error it saw. The latch, the entry depth, the deadline
+ *   of the running entry and deferred dispose live in the instance's guest gate (binding/gate.ts),
+ *   shared with the engine through `LoadRequest.gate`: the engine stops the guest at its next
+ *   check once the gate is broken, and breaks it with its own signals;
  * - the export name on errors, V8 stack overflows that escaped an engine, and failing the calls
  *   still in flight when the instance is disposed (deferred while a call is on the stack);
  * - the engine's empty-table trait: what an engine with an ambiguous empty table returns is marked
  *   (binding/empty.ts), so readers of results have one rule for it.
  */
-import { EntryDepth, type EmptyTable, type Engine, type EngineInstance, type LoadRequest } from '../engine.js';
+import type { EmptyTable, Engine, EngineInstance, GuestGate, LoadRequest } from '../engine.js';
+import { createGate, onceDisposer } from '../binding/gate.js';
 import { type ErrorContext, PluginStackError, PluginTimeoutError, PluginUnavailableError, TerrariumError } from '../errors.js';
 import { isLimitViolation } from './violations.js';
 import type { ExportInfo, PluginMeta } from '../types.js';
@@ -66,14 +69,12 @@ export function loadGuardedSync(engine: Engine, req: LoadRequest, emptyTable: Em
 
 export class GuardedInstance implements EngineInstance {
   name: string;
-  /** The violation that broke this instance (the first one); undefined while it is sound. */
-  fatal: TerrariumError | undefined;
   private raw!: EngineInstance;
-  /** Calls of this instance on the host stack (nested through host functions). */
-  /** Calls on the stack, and a dispose deferred until none is. */
-  private readonly entries = new EntryDepth();
-  /** Deadline of the innermost call on the stack (Infinity when none is). */
-  private deadline = Infinity;
+  /** Entries, deadlines, the broken latch and deferred dispose, shared with the engine. */
+  readonly gate: GuestGate = createGate();
+  /** Calls of this instance on the host stack (nested through host functions): the re-entry cap's count. */
+  private calls = 0;
+  private disposed = false;
   private readonly inflight = new Set<InFlight>();
 
   constructor(
@@ -84,9 +85,14 @@ export class GuardedInstance implements EngineInstance {
     this.name = req.defaultName;
   }
 
-  /** The engine's load request: the host's error context and stop signal added. */
+  /** The engine's load request: the host's error context and this instance's gate added. */
   request(): LoadRequest {
-    return { ...this.req, context: (exportName) => this.context(exportName), stopped: () => this.fatal };
+    return { ...this.req, context: (exportName) => this.context(exportName), gate: this.gate };
+  }
+
+  /** The violation that broke this instance (the first one); undefined while it is sound. */
+  get fatal(): TerrariumError | undefined {
+    return this.gate.broken;
   }
 
   /** `attach`, disposing the engine's instance when its metadata is refused. */
@@ -120,28 +126,29 @@ export class GuardedInstance implements EngineInstance {
     return this.raw.exports;
   }
 
+  /** True once the instance broke a limit: never called again, recreated from source. */
   get broken(): boolean {
-    return this.fatal !== undefined || this.raw.broken;
+    return this.gate.broken !== undefined;
   }
 
   /** Call an export under the re-entry cap and the call deadline; see the file comment. */
   call(exportName: string, args: readonly unknown[]): unknown {
     if (this.fatal) throw stamp(this.fatal, exportName);
-    if (this.entries.disposed) throw new PluginUnavailableError('was disposed', this.context(exportName), 'Retry the call');
-    if (this.entries.depth >= MAX_REENTRY) throw this.breakWith(new PluginStackError(this.req.limits.stackBytes, this.context(exportName)));
-    const outer = this.deadline;
+    if (this.disposed) throw new PluginUnavailableError('was disposed', this.context(exportName), 'Retry the call');
+    if (this.calls >= MAX_REENTRY) throw this.breakWith(new PluginStackError(this.req.limits.stackBytes, this.context(exportName)));
+    const { gate } = this;
     // A nested call (plugin -> host function -> plugin) never extends the outer call's deadline.
-    const deadline = Math.min(outer, now() + this.req.limits.callTimeoutMs);
-    this.deadline = deadline;
-    this.entries.enter();
+    gate.enter(now() + this.req.limits.callTimeoutMs);
+    const deadline = gate.deadline;
+    this.calls++;
     let result: unknown;
     try {
       result = this.raw.call(exportName, args, deadline);
     } catch (e) {
       throw this.failure(e, exportName);
     } finally {
-      this.deadline = outer;
-      this.leave();
+      this.calls--;
+      gate.leave();
     }
     if (result instanceof Promise) return this.track(result, exportName, deadline);
     if (this.fatal) throw stamp(this.fatal, exportName);
@@ -188,38 +195,42 @@ export class GuardedInstance implements EngineInstance {
 
   /** What a failed call throws: the latched violation, or its own error with the export named. */
   private failure(e: unknown, exportName: string): unknown {
-    if (this.fatal) return stamp(this.fatal, exportName);
+    // The latched violation (the host's, or the engine's own signal it translated into the gate).
+    if (this.fatal) return detached(stamp(this.fatal, exportName));
     // A V8 stack overflow that escaped the engine: the plugin exhausted the host's stack.
     const err = isHostStackOverflow(e) ? new PluginStackError(this.req.limits.stackBytes, { ...this.context(exportName), cause: e }) : e;
     if (!(err instanceof TerrariumError)) return err;
     stamp(err, exportName);
-    if (isLimitViolation(err) || this.raw.broken) this.breakWith(err);
+    if (isLimitViolation(err)) this.breakWith(err);
     return detached(err);
   }
 
   /** Crash-only: record the violation that breaks this instance (the first one wins). */
   private breakWith<E extends TerrariumError>(e: E): E {
-    this.fatal ??= e;
-    return detached(e);
+    return detached(this.gate.breakWith(e));
   }
 
   memoryBytes(): number {
-    return this.entries.disposed ? 0 : this.raw.memoryBytes();
+    return this.disposed ? 0 : this.raw.memoryBytes();
   }
 
   /** The engine's work units so far (EngineInstance.workUnits), undefined where it counts none. */
   countedUnits(): number | undefined {
-    return this.entries.disposed ? undefined : this.raw.workUnits?.();
+    return this.disposed ? undefined : this.raw.workUnits?.();
   }
 
-  /** One call left the stack; a dispose requested meanwhile happens once none is on it. */
-  private leave(): void {
-    if (this.entries.leave()) this.dispose();
-  }
-
-  /** Fail the calls in flight (ERR_PLUGIN_UNAVAILABLE) and free the instance once no call is on the stack. */
+  /**
+   * Fail the calls in flight (ERR_PLUGIN_UNAVAILABLE) and free the instance, once no entry (the
+   * host's calls or the engine's own) is on the stack.
+   */
   dispose(): void {
-    if (!this.entries.beginDispose()) return;
+    this.disposeOnce();
+  }
+
+  private readonly disposeOnce = onceDisposer(this.gate, () => this.free());
+
+  private free(): void {
+    this.disposed = true;
     for (const call of [...this.inflight]) {
       this.take(call);
       call.reject(new PluginUnavailableError('was disposed during the call', this.context(call.exportName), 'Retry the call'));

@@ -6,7 +6,7 @@
  * (first load and file changes), plugin.ts (one plugin's lifecycle), guard.ts (every call).
  */
 import path from 'node:path';
-import { EngineSet } from '../engine.js';
+import { EngineSet } from './engine-set.js';
 import { builtinEngines } from '../engines/index.js';
 import { flattenCapabilities } from '../capabilities/index.js';
 import { NoPluginError, OptionsError } from '../errors.js';

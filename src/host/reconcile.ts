@@ -7,7 +7,7 @@
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { EngineSet } from '../engine.js';
+import type { EngineSet } from './engine-set.js';
 import { PluginLoadError, TerrariumError } from '../errors.js';
 import type { Logger } from '../types.js';
 import { type Built, ManagedPlugin, type PluginContext } from './plugin.js';

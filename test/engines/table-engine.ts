@@ -16,8 +16,10 @@
  *   {"fn": e}                    a function value    {"loop": e}  e forever   {"grow": e}  allocate forever
  *   {"quote": v}                 v, unevaluated
  *
- * Limits are the interpreter's own: the deadline is checked every few steps, `call` depth is
- * charged against `stackBytes`, and `grow` is charged against `memoryBytes`.
+ * Limits are the interpreter's own: the deadline of the gate's running entry is checked every few
+ * steps, `call` depth is charged against `stackBytes`, and `grow` is charged against `memoryBytes`.
+ * A limit breaks the instance on the host's guest gate (`LoadRequest.gate`); a broken gate stops
+ * the guest at its next step and when a host function returns.
  */
 import {
   MAX_DEPTH,
@@ -27,6 +29,7 @@ import {
   PluginThrownError,
   PluginTimeoutError,
   TerrariumError,
+  createGate,
   decodeWire,
   encodeWire,
   errorContext,
@@ -39,6 +42,7 @@ import {
   type EngineDescriptor,
   type EngineInstance,
   type ExportInfo,
+  type GuestGate,
   type LoadRequest,
   type LogLevel,
   type PluginMeta,
@@ -85,18 +89,18 @@ function copy(v: unknown): unknown {
 class TableInstance implements EngineInstance {
   meta: PluginMeta | undefined;
   exports: ExportInfo[] = [];
-  broken = false;
+  private readonly gate: GuestGate;
   private defs: Record<string, ExportDef> = {};
   private state: Record<string, unknown> = {};
   private grown: unknown[] = [];
   private depth = 0;
   private steps = 0;
-  private deadline = Infinity;
   private phase: 'call' | 'load' = 'load';
   private exportName: string | undefined;
   private readonly fns = new Map<string, (...args: unknown[]) => unknown>();
 
   constructor(private readonly req: LoadRequest) {
+    this.gate = req.gate ?? createGate();
     for (const c of req.capabilities) this.fns.set(c.path.join('.'), c.fn);
   }
 
@@ -116,24 +120,28 @@ class TableInstance implements EngineInstance {
     this.state = { ...(src.state ?? {}) };
     this.defs = src.exports ?? {};
     this.exports = Object.entries(this.defs).map(([name, d]) => ({ name, kind: 'function', arity: d.params.length, async: d.async === true }));
-    this.deadline = performance.now() + this.req.limits.loadTimeoutMs;
     this.phase = 'load';
-    const meta = src.meta === undefined ? undefined : this.guarded(() => this.eval(src.meta, {}));
-    if (meta !== undefined) {
-      try {
-        this.meta = copy(meta) as PluginMeta;
-      } catch (e) {
-        if (isWireFailure(e)) throw metaLoadError(e, this.ctx());
-        throw e;
+    this.gate.enter(performance.now() + this.req.limits.loadTimeoutMs);
+    try {
+      const meta = src.meta === undefined ? undefined : this.guarded(() => this.eval(src.meta, {}));
+      if (meta !== undefined) {
+        try {
+          this.meta = copy(meta) as PluginMeta;
+        } catch (e) {
+          if (isWireFailure(e)) throw metaLoadError(e, this.ctx());
+          throw e;
+        }
       }
+      if (src.init !== undefined) this.guarded(() => this.eval(src.init, {}));
+    } finally {
+      this.gate.leave();
     }
-    if (src.init !== undefined) this.guarded(() => this.eval(src.init, {}));
   }
 
   call(exportName: string, args: readonly unknown[], deadline: number): unknown {
-    const outer = { deadline: this.deadline, phase: this.phase, exportName: this.exportName };
-    // The host computes a nested call's deadline (never later than the outer one's).
-    this.deadline = deadline;
+    const outer = { phase: this.phase, exportName: this.exportName };
+    // The host computes a nested call's deadline (never later than the outer one's); the gate keeps it.
+    this.gate.enter(deadline);
     this.phase = 'call';
     this.exportName = exportName;
     try {
@@ -149,6 +157,7 @@ class TableInstance implements EngineInstance {
       return this.copyOut(out, exportName);
     } finally {
       Object.assign(this, outer);
+      this.gate.leave();
     }
   }
 
@@ -176,7 +185,7 @@ class TableInstance implements EngineInstance {
         }
         throw new PluginThrownError(typeof v === 'string' ? v : JSON.stringify(thrown) ?? String(v), this.ctx(), thrown);
       }
-      if (e instanceof PluginTimeoutError || e instanceof PluginMemoryError || e instanceof PluginStackError) this.broken = true;
+      if (e instanceof PluginTimeoutError || e instanceof PluginMemoryError || e instanceof PluginStackError) throw this.gate.breakWith(e);
       throw e;
     }
   }
@@ -197,12 +206,12 @@ class TableInstance implements EngineInstance {
 
   private tick(): void {
     if (++this.steps % CHECK_EVERY !== 0) return;
-    if (performance.now() > this.deadline) {
+    const broken = this.gate.broken;
+    if (broken) throw broken;
+    if (performance.now() > this.gate.deadline) {
       const ms = this.phase === 'load' ? this.req.limits.loadTimeoutMs : this.req.limits.callTimeoutMs;
       throw new PluginTimeoutError(ms, this.phase, this.ctx());
     }
-    const stop = this.req.stopped?.();
-    if (stop) throw stop;
   }
 
   private eval(e: unknown, scope: Record<string, unknown>): unknown {
@@ -305,8 +314,9 @@ class TableInstance implements EngineInstance {
       if (e instanceof TerrariumError) throw e;
       throw new GuestThrow(sanitizeHostError(e).message);
     }
-    const stop = this.req.stopped?.();
-    if (stop) throw stop;
+    // Broken meanwhile (e.g. a nested call through this host function met the re-entry cap).
+    const broken = this.gate.broken;
+    if (broken) throw broken;
     if (out instanceof Promise) return new Pending(out, label);
     try {
       return copy(out);

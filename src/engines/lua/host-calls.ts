@@ -6,6 +6,7 @@
  * host values and host errors enter a plugin: nothing but a copy, a sanitized message or an
  * ERR_MARSHAL userdata ever crosses.
  */
+import type { GuestGate } from '../../engine.js';
 import { type ErrorContext, PluginMemoryError, PluginStackError, TerrariumError } from '../../errors.js';
 import { isWireFailure } from '../../binding/wire.js';
 import { marshalErrorFrom, sanitizeHostError } from '../../binding/failures.js';
@@ -30,11 +31,11 @@ export interface HostCallOwner {
   context(): ErrorContext;
   /** The thread runs an export itself: the only threads that may await a host promise. */
   isCallThread(L: LuaState): boolean;
-  /** The violation the host stopped the instance for (e.g. the re-entry cap, met in a nested call). */
-  stopped(): TerrariumError | undefined;
+  /** The instance's guest gate: broken by this engine, or by the host (e.g. the re-entry cap, met in a nested call). */
+  readonly gate: GuestGate;
 }
 
-/** Which of the budget's limits a violation the host saw stands for. */
+/** Which of the budget's limits a violation on the gate stands for. */
 const exceededOf = (e: TerrariumError): Exceeded => (e instanceof PluginStackError ? 'stack' : e instanceof PluginMemoryError ? 'memory' : 'timeout');
 
 export class HostCalls {
@@ -181,14 +182,14 @@ export class HostCalls {
   }
 
   /**
-   * Back from host code: a limit that tripped meanwhile (in this state, or one the host saw in a
+   * Back from host code: a limit that tripped meanwhile (in this state, or one the gate latched in a
    * nested call) is raised again, so the plugin cannot catch it with pcall and run on.
    */
   private recheck(L: LuaState): void {
-    const { budget } = this.owner;
+    const { budget, gate } = this.owner;
     budget.recheck(L);
-    const stopped = this.owner.stopped();
-    if (stopped) budget.raiseExceeded(L, exceededOf(stopped));
+    const broken = gate.broken;
+    if (broken) budget.raiseExceeded(L, exceededOf(broken));
   }
 
   /** Continuation of a host call that awaited a promise: push its value or raise its error. */

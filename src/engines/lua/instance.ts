@@ -6,7 +6,8 @@
  * sandbox (sandbox.ts), the `host` object (host-object.ts), the limits (limits.ts) and the error
  * classification (failure.ts) live in their own files; this one holds the lifecycle.
  */
-import { type EngineInstance, type LoadRequest, errorContext } from '../../engine.js';
+import { type EngineInstance, type GuestGate, type LoadRequest, errorContext } from '../../engine.js';
+import { createGate, onceDisposer } from '../../binding/gate.js';
 import type { ExportInfo, PluginMeta } from '../../types.js';
 import { type ErrorContext, PluginLoadError, PluginThrownError, PluginUnavailableError, type TerrariumError } from '../../errors.js';
 import { MAX_DEPTH, isWireFailure } from '../../binding/wire.js';
@@ -17,13 +18,12 @@ import { type HostCallOwner, HostCalls, type Outcome } from './host-calls.js';
 import { installHost } from './host-object.js';
 import { globalsTable, installPlatform } from './platform.js';
 import { Budget, attachBudget, now } from './limits.js';
-import { type LuaState, type Markers, type TString, type TValue, type Table, T, TValueCtor, setMaxDepth, toJS, toLua } from './marshal.js';
+import { type LuaState, type Markers, type TString, type TValue, type Table, T, TValueCtor, toJS, toLua } from './marshal.js';
 import { makeMarkers, openSandbox } from './sandbox.js';
 import { GLUE, jsText, ls } from './text.js';
 import { adapterForGlobals, adapterForSource, installRequire, pushPrelude } from './global-modules.js';
 
 const { lua, lauxlib, to_luastring } = fengari;
-setMaxDepth(MAX_DEPTH);
 
 /** Idle export threads kept for reuse. */
 const POOLED_THREADS = 4;
@@ -41,8 +41,9 @@ interface Waiting {
 export class LuaInstance implements EngineInstance, HostCallOwner {
   meta: PluginMeta | undefined;
   exports: ExportInfo[] = [];
-  broken = false;
 
+  /** Entries, deadlines, the broken latch and deferred dispose: the host's, or this instance's own when loaded directly. */
+  readonly gate: GuestGate;
   readonly L: LuaState;
   readonly budget: Budget;
   readonly markers: Markers;
@@ -52,8 +53,8 @@ export class LuaInstance implements EngineInstance, HostCallOwner {
   /** Threads running an export (the only ones allowed to await a host promise). */
   private readonly callThreads = new Set<LuaState>();
   private readonly pending = new Map<LuaState, Waiting>();
-  /** Resumes on the host stack (a nested one passes no `from` state to lua_resume). */
-  private depth = 0;
+  /** Resumes on the host stack (a nested one passes no `from` state to lua_resume: fengari's rule, not the gate's depth). */
+  private resumes = 0;
   /** The table the chunk returned (module state hangs off it; the memory walk starts here too). */
   private moduleTable: TValue | undefined;
   private disposed = false;
@@ -64,22 +65,19 @@ export class LuaInstance implements EngineInstance, HostCallOwner {
   constructor(private readonly req: LoadRequest) {
     const L = lauxlib.luaL_newstate() as LuaState;
     this.L = L;
-    this.budget = new Budget(L, req.limits, () => this.extraRoots());
+    this.gate = req.gate ?? createGate();
+    this.disposeOnce = onceDisposer(this.gate, () => this.free());
+    this.budget = new Budget(L, req.limits, () => this.extraRoots(), this.gate);
     this.calls = new HostCalls(this);
     lua.lua_atnativeerror(L, (L1: LuaState) => this.calls.nativeError(L1));
     openSandbox(L, { log: (level, message) => req.log(level, message), isTopLevel: (L1) => this.isTopLevel(L1) });
-    this.markers = makeMarkers(L, req.limits.memoryBytes);
+    this.markers = makeMarkers(L, req.limits.memoryBytes, MAX_DEPTH);
     installHost(L, this.markers, req, this.calls);
     installPlatform(L, globalsTable(L, lua), this.markers, this.calls, this.budget, req.limits, { port: req.outbound, plugin: () => req.context?.().plugin ?? req.defaultName });
   }
 
   private errorContext(exportName?: string): ErrorContext {
     return errorContext(this.req, exportName);
-  }
-
-  /** The violation the host stopped this instance for (HostCallOwner). */
-  stopped(): TerrariumError | undefined {
-    return this.req.stopped?.();
   }
 
   /** Error context of the export now running (HostCallOwner). */
@@ -102,7 +100,7 @@ export class LuaInstance implements EngineInstance, HostCallOwner {
   load(): void {
     const { L, req, budget } = this;
     budget.phase = 'load';
-    budget.deadline = now() + req.limits.loadTimeoutMs;
+    this.gate.enter(now() + req.limits.loadTimeoutMs);
     try {
       // A plugin of another host's contract (global-modules.ts) may require its sibling files.
       const adapter = adapterForSource(req.source);
@@ -143,7 +141,7 @@ export class LuaInstance implements EngineInstance, HostCallOwner {
       lua.lua_settop(co, 0);
       this.threadPool.push(co);
     } finally {
-      budget.deadline = Infinity;
+      this.gate.leave();
       budget.phase = 'call';
     }
     budget.memory.afterLoad();
@@ -184,6 +182,9 @@ export class LuaInstance implements EngineInstance, HostCallOwner {
   call(exportName: string, args: readonly unknown[], deadline = now() + this.req.limits.callTimeoutMs): unknown {
     const fnTv = this.exportFns.get(exportName);
     if (!fnTv) throw new Error(`unknown export ${exportName}`);
+    // Broken (by this engine or the host): never entered again, whoever calls it (crash-only).
+    const broken = this.gate.broken;
+    if (broken) throw broken;
     const co = this.takeThread();
     lua.lua_checkstack(co, args.length + 2);
     co.stack[co.top++] = new TValueCtor(fnTv.type, fnTv.value);
@@ -223,7 +224,7 @@ export class LuaInstance implements EngineInstance, HostCallOwner {
 
   private continueAsync(p: Waiting, outcome: Outcome): void {
     if (this.disposed || !this.pending.has(p.key)) return;
-    if (this.broken || this.stopped()) {
+    if (this.gate.broken) {
       this.settleCall(p.key, false, new PluginUnavailableError('was stopped during the call', this.errorContext(p.exportName), 'Retry the call'));
       return;
     }
@@ -247,28 +248,26 @@ export class LuaInstance implements EngineInstance, HostCallOwner {
    * {done:true, value} or {done:false} (waiting); throws the TerrariumError of a failure.
    */
   private resume(co: LuaState, nargs: number, exportName: string, deadline: number): { done: boolean; value?: unknown } {
-    const { budget } = this;
-    const savedDeadline = budget.deadline;
+    const { budget, gate } = this;
     const savedExport = this.currentExport;
-    budget.deadline = deadline;
+    gate.enter(deadline);
     this.currentExport = exportName;
-    this.depth++;
+    this.resumes++;
     const counted = budget.countFrom(co);
     let st: number;
     try {
-      st = lua.lua_resume(co, this.depth > 1 ? null : this.L, nargs);
+      st = lua.lua_resume(co, this.resumes > 1 ? null : this.L, nargs);
     } catch (e) {
       // fengari itself threw outside its protected calls (e.g. a RangeError while unwinding).
       this.callThreads.delete(co);
-      this.broken = true;
       if (e instanceof RangeError) budget.markStack();
       if (budget.exceeded) throw this.limitError(exportName);
-      throw new PluginThrownError(`the interpreter failed: ${(e as Error)?.message ?? String(e)}`, { ...this.errorContext(exportName), cause: e });
+      throw gate.breakWith(new PluginThrownError(`the interpreter failed: ${(e as Error)?.message ?? String(e)}`, { ...this.errorContext(exportName), cause: e }));
     } finally {
       budget.countTo(co, counted);
-      this.depth--;
-      budget.deadline = savedDeadline;
+      this.resumes--;
       this.currentExport = savedExport;
+      gate.leave();
     }
     if (st !== lua.LUA_OK && st !== lua.LUA_YIELD) {
       this.callThreads.delete(co);
@@ -302,9 +301,9 @@ export class LuaInstance implements EngineInstance, HostCallOwner {
     if (this.threadPool.length < POOLED_THREADS) this.threadPool.push(co);
   }
 
+  /** fengari's budget tripped: its limit error, latched on the gate. */
   private limitError(exportName: string | undefined): TerrariumError {
-    this.broken = true;
-    return this.budget.error(this.errorContext(exportName), this.req.file);
+    return this.gate.breakWith(this.budget.error(this.errorContext(exportName), this.req.file));
   }
 
   /** The error of a dead thread (value on its top) as a TerrariumError. */
@@ -319,8 +318,7 @@ export class LuaInstance implements EngineInstance, HostCallOwner {
       isFault: (v: unknown) => this.budget.isFault(v),
     };
     const { error, fault } = deadThreadError(site, co, this.errorContext(exportName), this.budget.phase === 'load' || exportName === undefined);
-    if (fault) this.broken = true;
-    return error;
+    return fault ? this.gate.breakWith(error) : error;
   }
 
   extraRoots(): Iterable<TValue> {
@@ -345,8 +343,14 @@ export class LuaInstance implements EngineInstance, HostCallOwner {
     return this.budget.work;
   }
 
+  /** Drop the state, once no entry is on the stack (the gate defers it). */
   dispose(): void {
-    if (this.disposed) return;
+    this.disposeOnce();
+  }
+
+  private readonly disposeOnce: () => void;
+
+  private free(): void {
     this.disposed = true;
     // The host fails the calls still waiting (ERR_PLUGIN_UNAVAILABLE); their threads are dropped.
     this.pending.clear();

@@ -24,6 +24,7 @@
  * loop never ended. The patched fengari reports to the process-wide guardHooks, wired at the end
  * of this file to the Budget of the state (`L.l_G.terrarium`).
  */
+import type { GuestGate } from '../../engine.js';
 import type { Limits } from '../../types.js';
 import { type ErrorContext, PluginMemoryError, PluginStackError, PluginTimeoutError, type TerrariumError } from '../../errors.js';
 import { guestFailure } from '../../binding/failures.js';
@@ -67,8 +68,10 @@ const MESSAGES: Record<Exceeded, string> = {
 };
 
 export class Budget implements GuardOwner {
-  /** When the running load or call must stop (performance.now() time). */
-  deadline = Infinity;
+  /** When the running load or call must stop (performance.now() time): the guest gate's. */
+  get deadline(): number {
+    return this.gate.deadline;
+  }
   phase: 'call' | 'load' = 'load';
   exceeded: Exceeded | null = null;
   readonly memory: MemoryGuard;
@@ -103,6 +106,7 @@ export class Budget implements GuardOwner {
     readonly L: LuaState,
     private readonly limits: Limits,
     private readonly roots: () => Iterable<TValue>,
+    private readonly gate: GuestGate,
   ) {
     this.maxSlots = Math.max(1024, Math.floor(limits.stackBytes / BYTES_PER_SLOT));
     attachBudget(L, this);

@@ -211,6 +211,8 @@ export interface Markers {
    * values present, and `host.array({[2^31-1] = true})` would otherwise build a 2^31-slot array.
    */
   copyBudget: number;
+  /** How deep a copy may nest (the host's MAX_DEPTH), per instance rather than a module setting. */
+  maxDepth: number;
 }
 
 /** Bytes left in the copy being made (reset by every outermost toJS). */
@@ -250,7 +252,7 @@ export function toLua(L: LuaState, v: unknown, m: Markers, path: Path, depth: nu
         return new TValueCtor(T.LNGSTR, ts);
       }
       if (kind !== 'array' && kind !== 'object') return fail(path, kind.slice(1));
-      if (depth >= MAX_DEPTH_LIMIT) fail(path, `a value nested deeper than ${MAX_DEPTH_LIMIT} levels`);
+      if (depth >= m.maxDepth) fail(path, `a value nested deeper than ${m.maxDepth} levels`);
       if (seen.indexOf(v) !== -1) fail(path, 'a cycle');
       seen.push(v);
       const t = ltable.luaH_new(L);
@@ -285,11 +287,6 @@ export function toLua(L: LuaState, v: unknown, m: Markers, path: Path, depth: nu
     default:
       return fail(path, classifyValue(v).slice(1));
   }
-}
-
-let MAX_DEPTH_LIMIT = 64;
-export function setMaxDepth(n: number): void {
-  MAX_DEPTH_LIMIT = n;
 }
 
 /** o[k], a throwing getter refused at `up` + k. */
@@ -364,7 +361,7 @@ function keyText(k: TValue, path: Path): string {
 }
 
 function tableToJS(t: Table, m: Markers, path: Path, depth: number, seen: Table[]): unknown {
-  if (depth >= MAX_DEPTH_LIMIT) fail(path, `a value nested deeper than ${MAX_DEPTH_LIMIT} levels`);
+  if (depth >= m.maxDepth) fail(path, `a value nested deeper than ${m.maxDepth} levels`);
   if (seen.indexOf(t) !== -1) fail(path, 'a cycle');
   seen.push(t);
   const mt = t.metatable;

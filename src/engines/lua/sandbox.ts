@@ -47,7 +47,7 @@ export function openSandbox(L: LuaState, owner: SandboxOwner): void {
 }
 
 /** The marker objects of this state: host.null, the host.array / host.object metatables. */
-export function makeMarkers(L: LuaState, copyBudget: number): Markers {
+export function makeMarkers(L: LuaState, copyBudget: number, maxDepth: number): Markers {
   const lockedMt = (name: string): Table => {
     const mt = luaH_new(L);
     setField(mt, '__metatable', new TValueCtor(T.LNGSTR, luaString(name)));
@@ -64,7 +64,7 @@ export function makeMarkers(L: LuaState, copyBudget: number): Markers {
   const nullUd = (L.stack[L.top - 1] as TValue).value as { metatable: Table | null };
   nullUd.metatable = nullMt;
   lua.lua_pop(L, 1);
-  return { nullUd, arrayMt, objectMt, bytes: new WeakMap(), fromBytes: new WeakSet(), copyBudget };
+  return { nullUd, arrayMt, objectMt, bytes: new WeakMap(), fromBytes: new WeakSet(), copyBudget, maxDepth };
 }
 
 function nullToString(L: LuaState): number {

@@ -2,15 +2,17 @@
  * The state every QuickJS instance carries and the rules that turn what the engine signalled into
  * errors: the runtime and context with their interrupt handler and memory guard, the deadline of
  * the guest code running now, the crash-only latch (`breakWith`), the classification of a thrown
- * value, and dispose. The host-call layer (host-calls.ts) and the call path (instance.ts) build on
- * it. What is the same for every engine (the plugin name, the re-entry cap, call deadlines, the
+ * value, and dispose. A QuickJSInstance (instance.ts) owns one QuickJSCore and one HostCalls
+ * (host-calls.ts) over it, as parts: no class extends another. What is the same for every engine (the plugin name, the re-entry cap, call deadlines, the
  * async-call timeout, the export name on errors, failing in-flight calls on dispose) is the
- * host's (host/guard.ts); this engine keeps its own latch and entry count only because promise
- * jobs, polls and host-driven guest work enter the guest without the host knowing.
+ * host's (host/guard.ts). The broken latch, the entry depth, the deadline of the running entry and
+ * deferred dispose are the instance's guest gate (`LoadRequest.gate`, shared with the host): this
+ * engine enters it for its own entries too (promise jobs, polls, host-driven guest work), and
+ * translates its signals (the interrupt handler, a refused memory.grow) into `gate.breakWith`.
  */
 import { Scope, type QuickJSContext, type QuickJSHandle, type QuickJSRuntime, type QuickJSWASMModule } from 'quickjs-emscripten-core';
-import { EntryDepth, type LoadRequest, errorContext } from '../../engine.js';
-import type { ExportInfo, PluginMeta } from '../../types.js';
+import { type GuestGate, type LoadRequest, errorContext } from '../../engine.js';
+import { createGate } from '../../binding/gate.js';
 import {
   type ErrorContext,
   PluginLoadError,
@@ -31,68 +33,78 @@ import type { GlueSnapshot, SnapshotSubject } from './snapshot.js';
 import { type Described, now } from './util.js';
 import { type InterruptCounter, counterOf } from './interrupt-counter.js';
 
-export abstract class InstanceCore {
-  meta: PluginMeta | undefined;
-  exports: ExportInfo[] = [];
-  broken = false;
+export class QuickJSCore {
 
-  protected readonly rt: QuickJSRuntime;
-  protected readonly ctx: QuickJSContext;
-  protected readonly vm: RawVM;
+  readonly rt: QuickJSRuntime;
+  readonly ctx: QuickJSContext;
+  readonly vm: RawVM;
   /** Handles that live as long as the instance (glue functions, exports), freed in reverse order. */
-  protected readonly owned = new Scope();
-  protected glue!: QuickJSHandle;
+  readonly owned = new Scope();
+  glue!: QuickJSHandle;
   /** The glue's JSValue pointer when this instance's memory was copied from the snapshot, else 0. */
-  protected readonly restoredGlue: number = 0;
+  readonly restoredGlue: number = 0;
   /** The class-probe samples' JSValue pointer from the snapshot, else 0 (instance.ts probeClasses). */
-  protected readonly restoredProbe: number = 0;
-  protected describeFn: QuickJSHandle | undefined;
-  /** Cleared on dispose: host promises the application keeps pending must not keep this instance alive. */
-  protected readonly self: { inst: InstanceCore | undefined } = { inst: this };
+  readonly restoredProbe: number = 0;
+  describeFn: QuickJSHandle | undefined;
+  /**
+   * Run when this instance breaks or is disposed: the host-call part drops what host promises the
+   * application keeps pending hold (they must not keep this instance alive). Set by host-calls.ts.
+   */
+  onRelease: () => void = () => {};
   /** Set when the last attempt to grow the WebAssembly memory was refused (the memory cap is hit). */
-  protected growRefused = false;
+  growRefused = false;
   /** Deadline armed by the interrupt handler when guest code runs outside any scope (a backstop). */
-  protected backstop = Infinity;
+  backstop = Infinity;
   /** console.* output, bounded per line and per second in bytes. */
-  protected readonly log: (level: 'debug' | 'info' | 'warn' | 'error', message: unknown) => void;
-  protected readonly pending = new AsyncCalls();
-  /** Interrupt deadline of the code running now (performance.now() ms); every change is a guest entry or exit. */
-  private until = Infinity;
-  protected get deadline(): number {
-    return this.until;
+  readonly log: (level: 'debug' | 'info' | 'warn' | 'error', message: unknown) => void;
+  readonly pending = new AsyncCalls();
+  /** Entries, deadlines, the broken latch and deferred dispose: the host's, or this instance's own when loaded directly. */
+  readonly gate: GuestGate;
+  /** Interrupt deadline of the code running now (performance.now() ms). */
+  get deadline(): number {
+    return this.gate.deadline;
   }
-  protected set deadline(d: number) {
-    this.until = d;
+  /** Start a guest entry under `deadline` (never later than the running one's); a new poll window. */
+  enter(deadline: number): void {
+    this.gate.enter(deadline);
+    this.counter?.arm();
+  }
+  /** End a guest entry; a dispose asked for meanwhile runs once none is on the stack. */
+  leave(): void {
+    this.gate.leave();
     this.counter?.arm();
   }
   /** Steers how often QuickJS polls (interrupt-counter.ts); set by probe. */
   private counter: InterruptCounter | undefined;
   private readonly pollHooks: { onPoll: (() => void) | undefined } = { onPoll: undefined };
   /** Guest code resumes after a host call: start a short window again (interrupt-counter.ts). */
-  protected rearm(): void {
+  rearm(): void {
     this.counter?.arm();
   }
   /** QuickJS ticks (loop back-edges, calls) run so far: the engine's work units (`terrarium cost`). */
   workUnits(): number {
     return this.counter?.ticks() ?? 0;
   }
-  protected interrupted = false;
-  /** The limit violation that broke this instance; every later return from the guest rethrows it. */
-  protected fatal: TerrariumError | undefined;
-  /** Guest entries on the host stack (calls, nested calls through capabilities, job runs). */
-  /** Guest entries on the stack, and a dispose deferred until none is. */
-  protected readonly entries = new EntryDepth();
-  protected get disposed(): boolean {
-    return this.entries.disposed;
+  interrupted = false;
+  /** The limit violation that broke this instance (the gate's latch); every later return from the guest rethrows it. */
+  get fatal(): TerrariumError | undefined {
+    return this.gate.broken;
   }
+  /** True once the instance is broken: an interrupted or trapped runtime is never freed or called again. */
+  get broken(): boolean {
+    return this.gate.broken !== undefined;
+  }
+  private disposing = false;
+  disposed = false;
 
   constructor(
-    protected readonly req: LoadRequest,
-    protected readonly qjs: QuickJSWASMModule,
+    readonly req: LoadRequest,
+    readonly qjs: QuickJSWASMModule,
     private readonly memory: WebAssembly.Memory,
     snapshot?: GlueSnapshot,
   ) {
     this.log = boundedLog((level, message) => req.log(level, message));
+    this.gate = req.gate ?? createGate();
     this.rt = qjs.newRuntime();
     try {
       this.rt.setMaxStackSize(req.limits.stackBytes);
@@ -119,13 +131,8 @@ export abstract class InstanceCore {
       probing();
       return false;
     }
+    // Broken, by this engine or by the host (e.g. the re-entry cap, met in a nested call the plugin caught).
     if (this.fatal) return true;
-    const stopped = this.stopped();
-    if (stopped) {
-      // The host broke this instance (e.g. the re-entry cap, met in a nested call the plugin caught).
-      this.breakWith(stopped);
-      return true;
-    }
     let deadline = this.deadline;
     if (deadline === Infinity) {
       // Every path into the guest sets a deadline; this backstop bounds one that was missed.
@@ -162,17 +169,12 @@ export abstract class InstanceCore {
     });
   }
 
-  protected errorContext(exportName?: string): ErrorContext {
+  errorContext(exportName?: string): ErrorContext {
     return errorContext(this.req, exportName);
   }
 
-  /** The violation the host stopped this instance for, if any (LoadRequest.stopped). */
-  protected stopped(): TerrariumError | undefined {
-    return this.req.stopped?.();
-  }
-
   /** Turn a guest error handle into the right TerrariumError; disposes the handle. */
-  protected failure(errH: QuickJSHandle, exportName: string | undefined, phase: 'call' | 'load'): TerrariumError {
+  failure(errH: QuickJSHandle, exportName: string | undefined, phase: 'call' | 'load'): TerrariumError {
     try {
       const early = this.violation(exportName, phase);
       return early ?? this.classify(this.describeThrown(errH), exportName, phase);
@@ -185,7 +187,7 @@ export abstract class InstanceCore {
    * The limit violation the engine itself signalled, if any: the instance was already broken, the
    * interrupt handler fired, or the memory guard refused to grow. Never read from message text.
    */
-  protected violation(exportName: string | undefined, phase: 'call' | 'load'): TerrariumError | undefined {
+  violation(exportName: string | undefined, phase: 'call' | 'load'): TerrariumError | undefined {
     const limits = this.req.limits;
     if (this.fatal) return this.fatal;
     if (this.interrupted) {
@@ -212,7 +214,7 @@ export abstract class InstanceCore {
     return this.parseDescribed(text);
   }
 
-  protected parseDescribed(text: string): Described {
+  parseDescribed(text: string): Described {
     try {
       const d = decodeWire(text) as Described;
       return { engine: d.engine, value: d.value };
@@ -221,7 +223,7 @@ export abstract class InstanceCore {
     }
   }
 
-  protected classify(described: Described, exportName: string | undefined, phase: 'call' | 'load'): TerrariumError {
+  classify(described: Described, exportName: string | undefined, phase: 'call' | 'load'): TerrariumError {
     const ctx = this.errorContext(exportName);
     const limits = this.req.limits;
     const early = this.violation(exportName, phase);
@@ -241,7 +243,7 @@ export abstract class InstanceCore {
   }
 
   /** What a trap (or a host exception) during a guest entry means for the limits. */
-  protected trapError(e: unknown, exportName: string): TerrariumError {
+  trapError(e: unknown, exportName: string): TerrariumError {
     const ctx = this.errorContext(exportName);
     if (isHostStackOverflow(e)) return new PluginStackError(this.req.limits.stackBytes, ctx);
     if (this.interrupted) return new PluginTimeoutError(this.req.limits.callTimeoutMs, 'call', ctx);
@@ -255,14 +257,11 @@ export abstract class InstanceCore {
    * Run guest work (none of it the plugin's own) under the current deadline, or a fresh
    * `callTimeoutMs` one when none is set, so no path into the guest is ever unbounded.
    */
-  protected scoped<T>(fn: () => T): T {
-    const saved = this.deadline;
-    this.deadline = Math.min(saved, now() + this.req.limits.callTimeoutMs);
-    this.entries.enter();
+  scoped<T>(fn: () => T): T {
+    this.enter(now() + this.req.limits.callTimeoutMs);
     try {
       return fn();
     } finally {
-      this.deadline = saved;
       this.leave();
     }
   }
@@ -272,16 +271,9 @@ export abstract class InstanceCore {
    * next check and every call still on the stack (e.g. the outer half of a re-entrant call)
    * fails with this same error, whatever the plugin did with the error it saw.
    */
-  protected breakWith<E extends TerrariumError>(e: E): E {
-    this.broken = true;
-    this.fatal ??= e;
-    this.self.inst = undefined;
-    return e;
-  }
-
-  /** One guest entry finished; a dispose requested meanwhile happens once nothing is on the stack. */
-  protected leave(): void {
-    if (this.entries.leave()) this.dispose();
+  breakWith<E extends TerrariumError>(e: E): E {
+    this.onRelease();
+    return this.gate.breakWith(e);
   }
 
   /** True when this instance's glue came from the snapshot (not parsed). */
@@ -314,22 +306,25 @@ export abstract class InstanceCore {
     return this.memory.buffer.byteLength;
   }
 
-  /** Handles of guest objects the host-call layer keeps (pending host promises); freed on dispose. */
-  protected abstract disposeHostState(): void;
-
   /**
    * Free everything in reverse order of creation: host-call state, the instance's handles (newest
    * first), the scratch buffer, the context, the runtime. Every step runs even when one fails; the first
    * failure is kept in `closeError` (a runtime that cannot free cleanly is garbage anyway,
    * dropped with its whole module, so it is not thrown at the host's close).
    */
-  dispose(): void {
-    if (!this.entries.beginDispose()) return;
-    this.self.inst = undefined;
+  dispose(freeHostState: () => void): void {
+    if (this.disposing) return;
+    this.disposing = true;
+    this.gate.deferDispose(() => this.free(freeHostState));
+  }
+
+  private free(freeHostState: () => void): void {
+    this.disposed = true;
+    this.onRelease();
     // The host fails the calls still in flight (ERR_PLUGIN_UNAVAILABLE); their guest promises go with the runtime.
     this.pending.clear();
     if (this.broken) return; // an interrupted or trapped runtime may abort on free: let GC take the whole module
-    const steps: (() => void)[] = [() => this.disposeHostState(), () => this.owned.dispose(), () => this.vm.dispose(), () => this.ctx.dispose(), () => this.rt.dispose()];
+    const steps: (() => void)[] = [freeHostState, () => this.owned.dispose(), () => this.vm.dispose(), () => this.ctx.dispose(), () => this.rt.dispose()];
     for (const step of steps) {
       try {
         step();
@@ -342,7 +337,4 @@ export abstract class InstanceCore {
   /** The first failure while freeing (a leaked handle asserts in debug builds); tests read it. */
   closeError: unknown;
 
-  [Symbol.dispose](): void {
-    this.dispose();
-  }
 }

@@ -1,7 +1,7 @@
 /**
  * The reading half of ffi.ts: what a JSValue is and holds, read straight from the WebAssembly
  * memory with the layout of this exact build (value tags, JSString, JSObject's class id). Only
- * ffi.ts uses it (RawVM extends it); the layout is found and checked by RawVM's probes.
+ * ffi.ts uses it: each RawVM owns one GuestMemory, and finds and checks its layout by its probes.
  */
 /*
  * NaN-boxed JSValue tags of this exact build (quickjs-emscripten 0.32.0, release-sync, wasm32):
@@ -34,14 +34,19 @@ export interface Layout {
   stringData: number;
 }
 
-export abstract class RawMemory {
+export class GuestMemory {
   private heap: Uint8Array;
   private words: Uint32Array;
   private bytes: Buffer;
-  protected layout: Layout = { stringTag: NaN, objectTag: NaN, stringData: 0 };
+  /** Set by RawVM's probe once it has found (and checked) this build's layout. */
+  layout: Layout = { stringTag: NaN, objectTag: NaN, stringData: 0 };
   private classIds = { object: -2, array: -2 };
 
-  constructor(protected readonly memory: WebAssembly.Memory) {
+  /** `readFloat`: a float's value, asked of the engine (doubles are stored with an offset). */
+  constructor(
+    private readonly memory: WebAssembly.Memory,
+    private readonly readFloat: (ptr: number) => number,
+  ) {
     this.bytes = Buffer.from(memory.buffer);
     this.heap = new Uint8Array(memory.buffer);
     this.words = new Uint32Array(memory.buffer);
@@ -140,22 +145,19 @@ export abstract class RawMemory {
     }
   }
 
-  /** A float's value (ffi.ts asks the engine: doubles are stored with an offset). */
-  protected abstract readFloat(ptr: number): number;
-
-  protected buf(): Buffer {
+  buf(): Buffer {
     if (this.bytes.length === 0) this.bytes = Buffer.from(this.memory.buffer);
     return this.bytes;
   }
 
   // A view over a buffer the memory replaced when it grew has length 0: cheaper to test than
   // asking the WebAssembly.Memory for its buffer on every access.
-  protected heap8(): Uint8Array {
+  heap8(): Uint8Array {
     if (this.heap.length === 0) this.heap = new Uint8Array(this.memory.buffer);
     return this.heap;
   }
 
-  protected heap32(): Uint32Array {
+  heap32(): Uint32Array {
     if (this.words.length === 0) this.words = new Uint32Array(this.memory.buffer);
     return this.words;
   }

@@ -21,7 +21,7 @@ import {
   type QuickJSWASMModule,
 } from 'quickjs-emscripten-core';
 import RELEASE_SYNC_MODULE from '@jitl/quickjs-wasmfile-release-sync';
-import { type Layout, NOT_SCALAR, RawMemory } from './ffi-memory.js';
+import { GuestMemory, type Layout, NOT_SCALAR } from './ffi-memory.js';
 
 export { CLASS_ARRAY, CLASS_OBJECT, CLASS_OTHER, NOT_SCALAR } from './ffi-memory.js';
 
@@ -195,7 +195,9 @@ let releaseProbed: { problem: string; layout: Layout } | undefined;
  * Raw access to one context: create and read values by pointer, call functions with an argv in
  * a scratch buffer of guest memory. Pointers it returns are owned by the caller unless said.
  */
-export class RawVM extends RawMemory {
+export class RawVM {
+  /** Reads values straight from the WebAssembly memory (owned: one per context). */
+  readonly mem: GuestMemory;
   readonly ffi: RawFFI;
   readonly ctxPtr: number;
   /** The guest's `undefined` (a constant; never freed). */
@@ -213,7 +215,6 @@ export class RawVM extends RawMemory {
   private scratchSize = 0;
 
   constructor(qjs: QuickJSWASMModule, ctx: QuickJSContext, memory: WebAssembly.Memory) {
-    super(memory);
     this.raw = (qjs as unknown as { module: RawModule }).module;
     this.ffi = qjs.getFFI() as unknown as RawFFI;
     this.ctxPtr = (ctx as unknown as { ctx: { value: number } }).ctx.value;
@@ -222,6 +223,33 @@ export class RawVM extends RawMemory {
     this.nul = this.ffi.QTS_GetNull();
     this.yes = this.ffi.QTS_GetTrue();
     this.no = this.ffi.QTS_GetFalse();
+    this.mem = new GuestMemory(memory, (ptr) => this.ffi.QTS_GetFloat64(this.ctxPtr, ptr));
+  }
+
+  // The memory's readers, for the marshalling code that holds a RawVM (see GuestMemory).
+  probeClasses(samples: readonly { ptr: number; kind: 'object' | 'array' | 'other' }[]): boolean {
+    return this.mem.probeClasses(samples);
+  }
+  classOf(ptr: number): number {
+    return this.mem.classOf(ptr);
+  }
+  tag(ptr: number): number {
+    return this.mem.tag(ptr);
+  }
+  isString(ptr: number): boolean {
+    return this.mem.isString(ptr);
+  }
+  isObject(ptr: number): boolean {
+    return this.mem.isObject(ptr);
+  }
+  identity(ptr: number): number {
+    return this.mem.identity(ptr);
+  }
+  readString(ptr: number): string {
+    return this.mem.readString(ptr);
+  }
+  readScalar(ptr: number): unknown {
+    return this.mem.readScalar(ptr);
   }
 
   /**
@@ -230,7 +258,7 @@ export class RawVM extends RawMemory {
    */
   probe(release: boolean): string {
     if (release && releaseProbed !== undefined) {
-      this.layout = releaseProbed.layout;
+      this.mem.layout = releaseProbed.layout;
       return releaseProbed.problem;
     }
     let problem = '';
@@ -239,7 +267,7 @@ export class RawVM extends RawMemory {
     else if (typeof this.handles?.heapValueHandle !== 'function') problem = 'QuickJSContext has no heapValueHandle';
     else if (!this.tagsMatch()) problem = 'the WebAssembly build boxes values with different tags';
     else if (!this.findLayout()) problem = 'the WebAssembly build lays out strings differently';
-    if (release) releaseProbed = { problem, layout: this.layout };
+    if (release) releaseProbed = { problem, layout: this.mem.layout };
     return problem;
   }
 
@@ -255,10 +283,10 @@ export class RawVM extends RawMemory {
       const stringTag = this.tag(ptrs[0]!);
       if (stringTag === objectTag || ptrs.some((p) => this.tag(p) !== stringTag)) return false;
       for (const offset of [16, 24]) {
-        this.layout = { stringTag, objectTag, stringData: offset };
+        this.mem.layout = { stringTag, objectTag, stringData: offset };
         if (samples.every((s, i) => this.readString(ptrs[i]!) === s)) return true;
       }
-      this.layout = { stringTag: NaN, objectTag: NaN, stringData: 0 };
+      this.mem.layout = { stringTag: NaN, objectTag: NaN, stringData: 0 };
       return false;
     } finally {
       for (const p of ptrs) ffi.QTS_FreeValuePointer(ctxPtr, p);
@@ -266,7 +294,7 @@ export class RawVM extends RawMemory {
   }
 
   /** The WebAssembly memory as words (for the interrupt counter, see interrupt-counter.ts). */
-  readonly memoryWords = (): Uint32Array => this.heap32();
+  readonly memoryWords = (): Uint32Array => this.mem.heap32();
 
   /** A fresh object with a null prototype (filling it runs no setter); owned. */
   newObject(): number {
@@ -297,7 +325,7 @@ export class RawVM extends RawMemory {
     if (!this.outSlot) this.outSlot = this.raw._malloc(8);
     if (!this.outSlot) throw new ScratchError();
     if (this.ffi.QTS_GetLength(this.ctxPtr, this.outSlot, arr) !== 0) return -1;
-    return this.heap32()[this.outSlot >> 2]!;
+    return this.mem.heap32()[this.outSlot >> 2]!;
   }
 
   /** A new reference to the same value (owned). */
@@ -332,7 +360,7 @@ export class RawVM extends RawMemory {
   callPtrs(fnPtr: number, ptrs: readonly number[]): number {
     this.reserve(4 * ptrs.length + 8);
     const argv = this.scratch;
-    const words = this.heap32();
+    const words = this.mem.heap32();
     for (let i = 0; i < ptrs.length; i++) words[(argv >> 2) + i] = ptrs[i]!;
     return this.ffi.QTS_Call(this.ctxPtr, fnPtr, this.undef, ptrs.length, argv);
   }
@@ -350,10 +378,6 @@ export class RawVM extends RawMemory {
     ffi.QTS_FreeCString(ctxPtr, cstr);
     ffi.QTS_FreeValuePointer(ctxPtr, resultPtr);
     return text;
-  }
-
-  protected override readFloat(ptr: number): number {
-    return this.ffi.QTS_GetFloat64(this.ctxPtr, ptr);
   }
 
   /** malloc in guest memory (0 when it cannot); the caller frees it, or it goes with the instance. */
@@ -401,7 +425,7 @@ export class RawVM extends RawMemory {
     const n = s.length;
     if (n > 96) return NOT_C_STRING.test(s) ? 0 : this.newString(s);
     this.reserve(n + 1);
-    const heap = this.heap8();
+    const heap = this.mem.heap8();
     const at = this.scratch;
     for (let i = 0; i < n; i++) {
       const c = s.charCodeAt(i);
@@ -416,7 +440,7 @@ export class RawVM extends RawMemory {
   newString(s: string): number {
     this.reserve(s.length * 3 + 1);
     const at = this.scratch;
-    const heap = this.heap8();
+    const heap = this.mem.heap8();
     const { written } = encoder.encodeInto(s, heap.subarray(at, at + this.scratchSize - 1));
     heap[at + written] = 0;
     return this.ffi.QTS_NewString(this.ctxPtr, at);
@@ -434,7 +458,7 @@ export class RawVM extends RawMemory {
     for (const a of args) {
       let p: number;
       if (typeof a === 'string') {
-        const heap = this.heap8();
+        const heap = this.mem.heap8();
         const { written } = encoder.encodeInto(a, heap.subarray(at, this.scratch + this.scratchSize - 1));
         heap[at + written] = 0;
         p = ffi.QTS_NewString(ctxPtr, at);
@@ -450,7 +474,7 @@ export class RawVM extends RawMemory {
       else p = a.ptr;
       ptrs.push(p);
     }
-    const words = this.heap32();
+    const words = this.mem.heap32();
     for (let i = 0; i < ptrs.length; i++) words[(argv >> 2) + i] = ptrs[i]!;
     return argv;
   }
@@ -468,7 +492,7 @@ export class RawVM extends RawMemory {
   }
 
   private readCString(ptr: number): string {
-    const heap = this.heap8();
+    const heap = this.mem.heap8();
     const end = heap.indexOf(0, ptr);
     return decoder.decode(heap.subarray(ptr, end));
   }

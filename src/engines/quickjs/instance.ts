@@ -1,6 +1,8 @@
 /**
  * One plugin in one QuickJS WebAssembly instance: load (glue, capabilities, the module, its
- * exports) and the call path.
+ * exports) and the call path. It owns its parts: the core (core.ts: runtime, context, memory,
+ * signals into the guest gate, error classification, dispose) and the host calls (host-calls.ts:
+ * capabilities, host promises, async calls), and disposes them in reverse order.
  *
  * Calls go through the hot path in `invoke`, with the raw FFI (ffi.ts): scalar arguments
  * (numbers, booleans, null, undefined, short strings) are created in the guest directly and the
@@ -9,7 +11,7 @@
  * result. Raw handles never leave this folder.
  */
 import { Scope, type QuickJSContext, type QuickJSHandle } from 'quickjs-emscripten-core';
-import type { EngineInstance } from '../../engine.js';
+import type { EngineInstance, LoadRequest } from '../../engine.js';
 import type { ExportInfo, PluginMeta } from '../../types.js';
 import { MarshalError, PluginLoadError, PluginMemoryError, PluginTimeoutError, TerrariumError } from '../../errors.js';
 import { MAX_DEPTH, decodeWire, encodeWire, isWireFailure } from '../../binding/wire.js';
@@ -17,7 +19,10 @@ import { marshalErrorFrom, metaLoadError } from '../../binding/failures.js';
 import { NOT_SCALAR, type Ptr, type Scalar } from './ffi.js';
 import { ArgWriter } from './marshal-in.js';
 import { type ReaderHost, Refusal, ResultReader } from './marshal-out.js';
-import { HostCallsLayer } from './host-calls.js';
+import { HostCalls } from './host-calls.js';
+import { QuickJSCore } from './core.js';
+import type { GlueSnapshot, SnapshotSubject } from './snapshot.js';
+import type { QuickJSWASMModule } from 'quickjs-emscripten-core';
 import { ASYNC_PREFIX, GLUE_FILE, GUEST_GLUE } from './guest.js';
 import { refuseBigIntLiterals } from './bigint-gate.js';
 import { now } from './util.js';
@@ -35,7 +40,13 @@ function valueBudget(memoryBytes: number): number {
   return Math.min(Math.floor(memoryBytes / 8), 2 ** 24);
 }
 
-export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
+export class QuickJSInstance implements EngineInstance {
+  meta: PluginMeta | undefined;
+  exports: ExportInfo[] = [];
+  /** The runtime, context and memory, the gate's terms for this engine's signals, error classification. */
+  private readonly core: QuickJSCore;
+  /** Capabilities, host promises and async calls. */
+  private readonly calls: HostCalls;
   private readonly trampolines = new Map<string, QuickJSHandle>();
   private readonly exportFns = new Map<string, QuickJSHandle>();
   private finishFn!: QuickJSHandle;
@@ -46,69 +57,69 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
 
   /** Evaluate glue + plugin, reflect the exports. Throws PluginLoadError or a limit error. */
   load(): void {
-    this.deadline = now() + this.req.limits.loadTimeoutMs;
+    this.core.enter(now() + this.core.req.limits.loadTimeoutMs);
     try {
       // Temporaries live in `scope` (freed in reverse order, also when a step throws); handles the
-      // instance keeps are managed by `this.owned`, freed by dispose.
+      // instance keeps are managed by `this.core.owned`, freed by dispose.
       // A trapped runtime may abort on free: then nothing is freed, the whole module is dropped.
       const scope = new Scope();
       try {
         this.loadIn(scope);
       } finally {
-        if (!this.broken) scope.dispose();
+        if (!this.core.broken) scope.dispose();
       }
     } finally {
-      this.deadline = Infinity;
+      this.core.leave();
     }
   }
 
   private loadIn(scope: Scope): void {
-    refuseBigIntLiterals(this.req);
-    const { ctx, owned } = this;
+    refuseBigIntLiterals(this.core.req);
+    const { ctx, owned } = this.core;
     const keep = (h: QuickJSHandle) => owned.manage(h);
     const temp = (h: QuickJSHandle) => scope.manage(h);
     // From the snapshot, the glue is already evaluated in this memory: own its handle instead.
-    this.glue = keep(this.restoredGlue ? this.vm.handle(this.restoredGlue) : this.unwrapLoad(ctx.evalCode(GUEST_GLUE, GLUE_FILE)));
-    const hostcall = keep(ctx.newFunction('hostcall', (idH, argsH) => this.hostcall(ctx.getNumber(idH), argsH)));
-    this.describeFn = keep(ctx.getProp(this.glue, 'describeThrown'));
-    this.hostErrorFn = keep(ctx.getProp(this.glue, 'hostError'));
-    const caps = JSON.stringify(this.req.capabilities.map((c, i) => [i + 1, c.path]));
-    const install = temp(ctx.getProp(this.glue, 'install'));
+    this.core.glue = keep(this.core.restoredGlue ? this.core.vm.handle(this.core.restoredGlue) : this.unwrapLoad(ctx.evalCode(GUEST_GLUE, GLUE_FILE)));
+    const hostcall = keep(ctx.newFunction('hostcall', (idH, argsH) => this.calls.hostcall(ctx.getNumber(idH), argsH)));
+    this.core.describeFn = keep(ctx.getProp(this.core.glue, 'describeThrown'));
+    this.calls.hostErrorFn = keep(ctx.getProp(this.core.glue, 'hostError'));
+    const caps = JSON.stringify(this.core.req.capabilities.map((c, i) => [i + 1, c.path]));
+    const install = temp(ctx.getProp(this.core.glue, 'install'));
     const capsH = temp(ctx.newString(caps));
-    const dataH = temp(ctx.newString(encodeWire(this.req.data, MAX_DEPTH)));
+    const dataH = temp(ctx.newString(encodeWire(this.core.req.data, MAX_DEPTH)));
     // What a real array could hold in the plugin's memory (8 bytes a value), and at most 2^24:
     // a C loop over that many holes takes about a second on the machines measured.
-    const limitH = temp(ctx.newNumber(valueBudget(this.req.limits.memoryBytes)));
-    const bigintH = this.req.grants?.bigint === true ? ctx.true : ctx.false;
-    temp(this.unwrapLoad(ctx.callFunction(install, this.glue, hostcall, capsH, dataH, limitH, bigintH)));
+    const limitH = temp(ctx.newNumber(valueBudget(this.core.req.limits.memoryBytes)));
+    const bigintH = this.core.req.grants?.bigint === true ? ctx.true : ctx.false;
+    temp(this.unwrapLoad(ctx.callFunction(install, this.core.glue, hostcall, capsH, dataH, limitH, bigintH)));
     this.probeClasses(temp);
-    this.pollFn = keep(ctx.getProp(this.glue, 'poll'));
-    this.dropFn = keep(ctx.getProp(this.glue, 'drop'));
+    this.calls.pollFn = keep(ctx.getProp(this.core.glue, 'poll'));
+    this.calls.dropFn = keep(ctx.getProp(this.core.glue, 'drop'));
 
-    let ns = temp(this.unwrapLoad(ctx.evalCode(this.req.source, this.req.file, { type: 'module', strict: true })));
+    let ns = temp(this.unwrapLoad(ctx.evalCode(this.core.req.source, this.core.req.file, { type: 'module', strict: true })));
     // A module with top-level await evaluates to a promise: run its jobs within the load budget.
     const state = ctx.getPromiseState(ns);
     if (!('notAPromise' in state && state.notAPromise)) {
-      this.runJobs();
+      this.calls.runJobs();
       const settled = ctx.getPromiseState(ns);
       if (settled.type === 'pending') {
-        throw new PluginLoadError('top-level await never settled', this.errorContext(), 'Plugins cannot wait on anything at load');
+        throw new PluginLoadError('top-level await never settled', this.core.errorContext(), 'Plugins cannot wait on anything at load');
       }
-      if (settled.type === 'rejected') throw this.failure(settled.error, undefined, 'load');
+      if (settled.type === 'rejected') throw this.core.failure(settled.error, undefined, 'load');
       ns = temp(settled.value);
     }
     const info = this.describe(scope, ns);
     this.meta = info.meta === null ? undefined : (decodeWire(info.meta) as PluginMeta);
     this.exports = info.exports.map((e) => ({ name: e.name, kind: 'function', arity: e.arity, async: e.async }));
-    const bind = temp(ctx.getProp(this.glue, 'bind'));
+    const bind = temp(ctx.getProp(this.core.glue, 'bind'));
     for (const e of this.exports) {
       const fn = keep(ctx.getProp(ns, e.name));
       this.exportFns.set(e.name, fn);
       const nameH = temp(ctx.newString(e.name));
-      this.trampolines.set(e.name, keep(this.unwrapLoad(ctx.callFunction(bind, this.glue, fn, nameH))));
+      this.trampolines.set(e.name, keep(this.unwrapLoad(ctx.callFunction(bind, this.core.glue, fn, nameH))));
     }
-    this.finishFn = keep(ctx.getProp(this.glue, 'finish'));
-    const glueFn = (name: string) => keep(ctx.getProp(this.glue, name)).value as unknown as number;
+    this.finishFn = keep(ctx.getProp(this.core.glue, 'finish'));
+    const glueFn = (name: string) => keep(ctx.getProp(this.core.glue, name)).value as unknown as number;
     const fns = {
       inspect: glueFn('inspect'),
       ownOr: glueFn('ownOr'),
@@ -120,24 +131,70 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
     this.asyncWithFn = glueFn('asyncWith');
     const objectProto = glueFn('OP');
     this.thenKey = keep(ctx.newString('then')).value as unknown as number;
-    this.writer = new ArgWriter(this.vm, glueFn('setProto'), objectProto, glueFn('makeArray'));
+    this.writer = new ArgWriter(this.core.vm, glueFn('setProto'), objectProto, glueFn('makeArray'));
     const host: ReaderHost = {
       fns,
-      objectProto: this.vm.identity(objectProto),
+      objectProto: this.core.vm.identity(objectProto),
       callGlue: (fn, args) => this.callGlue(fn, args),
-      violation: () => this.violation(undefined, 'call'),
+      violation: () => this.core.violation(undefined, 'call'),
     };
-    this.reader = new ResultReader(this.vm, host, MAX_DEPTH, valueBudget(this.req.limits.memoryBytes));
+    this.reader = new ResultReader(this.core.vm, host, MAX_DEPTH, valueBudget(this.core.req.limits.memoryBytes));
   }
 
-  protected override disposeHostState(): void {
-    super.disposeHostState();
-    this.writer?.dispose();
+  constructor(req: LoadRequest, qjs: QuickJSWASMModule, memory: WebAssembly.Memory, snapshot?: GlueSnapshot) {
+    this.core = new QuickJSCore(req, qjs, memory, snapshot);
+    this.calls = new HostCalls(this.core);
+  }
+
+  /** True when this instance's glue came from the snapshot (not parsed). */
+  get fromSnapshot(): boolean {
+    return this.core.fromSnapshot;
+  }
+
+  /** This fresh instance as the snapshot sees it (snapshot.ts; before load, never after). */
+  snapshotSubject(): SnapshotSubject {
+    return this.core.snapshotSubject();
+  }
+
+  /** What keeps this build from running the raw paths (see RawVM.probe), or ''. */
+  probe(release: boolean): string {
+    return this.core.probe(release);
+  }
+
+  /** Debug builds only: true when the leak sanitizer finds memory not freed (call after dispose). */
+  leakCheck(): boolean {
+    return this.core.leakCheck();
+  }
+
+  /** The first failure while freeing (a leaked handle asserts in debug builds); tests read it. */
+  get closeError(): unknown {
+    return this.core.closeError;
+  }
+
+  memoryBytes(): number {
+    return this.core.memoryBytes();
+  }
+
+  /** QuickJS ticks run so far (the engine's work units, `terrarium cost`). */
+  workUnits(): number {
+    return this.core.workUnits();
+  }
+
+  /** Free host-call state, the argument writer, then the core (handles, context, runtime), once no entry is on the stack. */
+  dispose(): void {
+    this.core.dispose(() => {
+      this.calls.disposeHostState();
+      this.writer?.dispose();
+    });
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
   }
 
   /** Call a glue function with borrowed arguments: the owned result or the owned exception. */
   private callGlue(fn: number, args: readonly number[]): { value: number } | { error: number } {
-    const { vm } = this;
+    const { vm } = this.core;
     const r = vm.callPtrs(fn, args);
     const err = vm.exception(r);
     if (!err) return { value: r };
@@ -147,24 +204,24 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
 
   /** Learn how this build marks plain objects and arrays (before any plugin code runs). */
   private probeClasses(temp: (h: QuickJSHandle) => QuickJSHandle): void {
-    const { ctx } = this;
+    const { ctx } = this.core;
     const kinds = ['object', 'object', 'object', 'object', 'array', 'array', 'other', 'other', 'other', 'other', 'other', 'other', 'other', 'other'] as const;
     // From the snapshot the samples are already built in this memory (as the template built them).
-    const list = temp(this.restoredProbe ? this.vm.handle(this.restoredProbe) : this.unwrapLoad(ctx.evalCode(CLASS_PROBE, GLUE_FILE)));
+    const list = temp(this.core.restoredProbe ? this.core.vm.handle(this.core.restoredProbe) : this.unwrapLoad(ctx.evalCode(CLASS_PROBE, GLUE_FILE)));
     const samples = kinds.map((kind, i) => ({ ptr: temp(ctx.getProp(list, i)).value as unknown as number, kind }));
-    if (!this.vm.probeClasses(samples)) {
-      throw new PluginLoadError('the QuickJS engine cannot start: the WebAssembly build lays out objects differently', this.errorContext(), 'Install the exact quickjs-emscripten versions pinned in package.json (npm ci)');
+    if (!this.core.vm.probeClasses(samples)) {
+      throw new PluginLoadError('the QuickJS engine cannot start: the WebAssembly build lays out objects differently', this.core.errorContext(), 'Install the exact quickjs-emscripten versions pinned in package.json (npm ci)');
     }
   }
 
   /** The module's exports and metadata, read by the glue's describe (no plugin getter runs twice). */
   private describe(scope: Scope, ns: QuickJSHandle): { exports: ExportInfo[]; meta: string | null } {
-    const { ctx } = this;
-    const describe = scope.manage(ctx.getProp(this.glue, 'describe'));
-    const described = ctx.callFunction(describe, this.glue, ns);
+    const { ctx } = this.core;
+    const describe = scope.manage(ctx.getProp(this.core.glue, 'describe'));
+    const described = ctx.callFunction(describe, this.core.glue, ns);
     if (described.error) {
-      const e = this.failure(described.error, undefined, 'load');
-      throw e instanceof MarshalError ? metaLoadError({ marshalReason: e.reason, marshalPath: e.path }, this.errorContext()) : e;
+      const e = this.core.failure(described.error, undefined, 'load');
+      throw e instanceof MarshalError ? metaLoadError({ marshalReason: e.reason, marshalPath: e.path }, this.core.errorContext()) : e;
     }
     const text = ctx.getString(scope.manage(described.value));
     return JSON.parse(text) as { exports: ExportInfo[]; meta: string | null };
@@ -172,7 +229,7 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
 
   /** Unwrap an eval/call result during load, turning a guest error into a TerrariumError. */
   private unwrapLoad(r: ReturnType<QuickJSContext['evalCode']>): QuickJSHandle {
-    if (r.error) throw this.failure(r.error, undefined, 'load');
+    if (r.error) throw this.core.failure(r.error, undefined, 'load');
     return r.value;
   }
 
@@ -181,12 +238,12 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
    * export, its promise jobs, reading its result, and every poll of an async call. A direct caller
    * without one gets callTimeoutMs from now.
    */
-  call(exportName: string, args: readonly unknown[], deadline = now() + this.req.limits.callTimeoutMs): unknown {
+  call(exportName: string, args: readonly unknown[], deadline = now() + this.core.req.limits.callTimeoutMs): unknown {
     const fn = this.exportFns.get(exportName);
     const tramp = this.trampolines.get(exportName);
     if (!fn || !tramp) throw new Error(`unknown export ${exportName}`);
-    this.backstop = Infinity;
-    this.growRefused = false;
+    this.core.backstop = Infinity;
+    this.core.growRefused = false;
     const fnPtr = fn.value as unknown as number;
     let resultPtr: number;
     if (args.every(isScalarArg)) {
@@ -196,22 +253,22 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
       const built = this.within(deadline, exportName, () => this.writer!.build(args));
       if (built === undefined) return this.callWithText(tramp, args, exportName, deadline);
       try {
-        if (this.growRefused) throw this.breakWith(new PluginMemoryError(this.req.limits.memoryBytes, this.errorContext(exportName), 'arguments do not fit'));
+        if (this.core.growRefused) throw this.core.breakWith(new PluginMemoryError(this.core.req.limits.memoryBytes, this.core.errorContext(exportName), 'arguments do not fit'));
         resultPtr = this.invoke(fnPtr, built.map((ptr) => ({ ptr })), exportName, deadline);
       } finally {
-        if (!this.broken) for (let i = built.length - 1; i >= 0; i--) this.vm.release(built[i]!);
+        if (!this.core.broken) for (let i = built.length - 1; i >= 0; i--) this.core.vm.release(built[i]!);
       }
     }
-    const value = this.vm.readScalar(resultPtr);
+    const value = this.core.vm.readScalar(resultPtr);
     if (value !== NOT_SCALAR) {
-      this.vm.free(resultPtr);
+      this.core.vm.free(resultPtr);
       return value;
     }
     try {
-      if (this.vm.isString(resultPtr)) return this.vm.readString(resultPtr);
+      if (this.core.vm.isString(resultPtr)) return this.core.vm.readString(resultPtr);
       return this.within(deadline, exportName, () => this.readResult(resultPtr, exportName, deadline));
     } finally {
-      if (!this.broken) this.vm.free(resultPtr);
+      if (!this.core.broken) this.core.vm.free(resultPtr);
     }
   }
 
@@ -221,12 +278,12 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
     try {
       argsText = encodeWire(args, MAX_DEPTH);
     } catch (e) {
-      if (isWireFailure(e)) throw marshalErrorFrom(e, 'arguments', this.errorContext(exportName));
+      if (isWireFailure(e)) throw marshalErrorFrom(e, 'arguments', this.core.errorContext(exportName));
       throw e;
     }
-    const text = this.vm.takeText(this.invoke(tramp.value as unknown as number, [argsText], exportName, deadline));
-    if (text.charCodeAt(0) === 1 && text.startsWith(ASYNC_PREFIX)) return this.awaitCall(Number(text.slice(1)), exportName, deadline);
-    return this.decodeResult(text, exportName, 'return value of');
+    const text = this.core.vm.takeText(this.invoke(tramp.value as unknown as number, [argsText], exportName, deadline));
+    if (text.charCodeAt(0) === 1 && text.startsWith(ASYNC_PREFIX)) return this.calls.awaitCall(Number(text.slice(1)), exportName, deadline);
+    return this.calls.decodeResult(text, exportName, 'return value of');
   }
 
   /**
@@ -237,19 +294,19 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
     const id = this.thenable(resultPtr, exportName);
     if (id !== 0) {
       // The promise's reactions were just attached: run the jobs now, as a call does.
-      if (this.rt.hasPendingJob()) this.runJobs();
-      return this.awaitCall(id, exportName, deadline);
+      if (this.core.rt.hasPendingJob()) this.calls.runJobs();
+      return this.calls.awaitCall(id, exportName, deadline);
     }
     let value: unknown;
     try {
       value = this.reader!.read(resultPtr);
     } catch (e) {
       if (!(e instanceof Refusal)) throw e;
-      throw new MarshalError(e.path, e.reason, `return value of ${exportName}`, this.errorContext(exportName));
+      throw new MarshalError(e.path, e.reason, `return value of ${exportName}`, this.core.errorContext(exportName));
     }
-    if (this.rt.hasPendingJob()) this.runJobs();
-    if (this.fatal || this.interrupted) {
-      throw this.fatal ?? this.breakWith(new PluginTimeoutError(this.req.limits.callTimeoutMs, 'call', this.errorContext(exportName)));
+    if (this.core.rt.hasPendingJob()) this.calls.runJobs();
+    if (this.core.fatal || this.core.interrupted) {
+      throw this.core.fatal ?? this.core.breakWith(new PluginTimeoutError(this.core.req.limits.callTimeoutMs, 'call', this.core.errorContext(exportName)));
     }
     return value;
   }
@@ -259,13 +316,13 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
    * async call starts and its id is returned; 0 otherwise. A throwing `then` getter is the plugin's error.
    */
   private thenable(resultPtr: number, exportName: string): number {
-    const { vm } = this;
+    const { vm } = this.core;
     if (!vm.isObject(resultPtr)) return 0;
     const then = vm.getProp(resultPtr, this.thenKey);
     const err = vm.exception(then);
     if (err) {
       vm.free(then);
-      throw this.failure(vm.handle(err), exportName, 'call');
+      throw this.core.failure(vm.handle(err), exportName, 'call');
     }
     if (!vm.isObject(then)) {
       vm.release(then);
@@ -273,7 +330,7 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
     }
     const r = this.callGlue(this.asyncWithFn, [resultPtr, then]);
     vm.release(then);
-    if ('error' in r) throw this.failure(vm.handle(r.error), exportName, 'call');
+    if ('error' in r) throw this.core.failure(vm.handle(r.error), exportName, 'call');
     const id = vm.readScalar(r.value);
     vm.release(r.value);
     return typeof id === 'number' ? id : 0;
@@ -286,18 +343,15 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
    * engine's own entries (promise jobs, polls) are ones the host does not see.
    */
   private within<T>(deadline: number, exportName: string, fn: () => T): T {
-    if (this.fatal) throw this.fatal;
-    const saved = this.deadline;
-    this.deadline = Math.min(saved, deadline);
-    this.entries.enter();
+    if (this.core.fatal) throw this.core.fatal;
+    this.core.enter(deadline);
     try {
       return fn();
     } catch (e) {
       if (e instanceof TerrariumError) throw e;
-      throw this.fatal ?? this.breakWith(this.trapError(e, exportName));
+      throw this.core.fatal ?? this.core.breakWith(this.core.trapError(e, exportName));
     } finally {
-      this.deadline = saved;
-      this.leave();
+      this.core.leave();
     }
   }
 
@@ -307,32 +361,29 @@ export class QuickJSInstance extends HostCallsLayer implements EngineInstance {
    * TerrariumError for exceptions, interrupts, traps and stack overflows.
    */
   private invoke(fnPtr: number, args: readonly (Scalar | Ptr)[], exportName: string, deadline: number): number {
-    const { vm } = this;
-    if (this.fatal) throw this.fatal;
-    const saved = this.deadline;
-    this.deadline = Math.min(saved, deadline);
+    const { vm } = this.core;
+    if (this.core.fatal) throw this.core.fatal;
     let resultPtr = 0;
     const owned: number[] = [];
-    this.entries.enter();
+    this.core.enter(deadline);
     try {
       resultPtr = vm.call(fnPtr, args, owned);
-      if (this.rt.hasPendingJob()) this.runJobs();
+      if (this.core.rt.hasPendingJob()) this.calls.runJobs();
     } catch (e) {
       // A trap or a V8 stack overflow inside WebAssembly: the instance cannot be trusted again.
-      throw this.fatal ?? this.breakWith(this.trapError(e, exportName));
+      throw this.core.fatal ?? this.core.breakWith(this.core.trapError(e, exportName));
     } finally {
-      if (!this.broken) for (let i = owned.length - 1; i >= 0; i--) vm.free(owned[i]!);
-      this.deadline = saved;
-      this.leave();
+      if (!this.core.broken) for (let i = owned.length - 1; i >= 0; i--) vm.free(owned[i]!);
+      this.core.leave();
     }
     const errPtr = vm.exception(resultPtr);
     if (errPtr) {
       vm.free(resultPtr);
-      throw this.failure(vm.handle(errPtr), exportName, 'call');
+      throw this.core.failure(vm.handle(errPtr), exportName, 'call');
     }
-    if (this.fatal || this.interrupted) {
+    if (this.core.fatal || this.core.interrupted) {
       vm.free(resultPtr);
-      throw this.fatal ?? this.breakWith(new PluginTimeoutError(this.req.limits.callTimeoutMs, 'call', this.errorContext(exportName), 'in a promise job'));
+      throw this.core.fatal ?? this.core.breakWith(new PluginTimeoutError(this.core.req.limits.callTimeoutMs, 'call', this.core.errorContext(exportName), 'in a promise job'));
     }
     return resultPtr;
   }
