@@ -495,6 +495,29 @@ end
   });
 });
 
+describe('Envoy Lua filters: Http1ReasonPhrase', () => {
+  it('Http1ReasonPhrase: setHttp1ReasonPhrase sets the HTTP/1.1 status line\'s reason phrase', async (t) => {
+    // Envoy's script as it is; its test reads Envoy's local 400 (no Host), which the gateway answers
+    // before any middleware (RFC 9112), so this request has a Host and reaches the upstream.
+    const filter = `
+function envoy_on_response(response_handle)
+  response_handle:headers():setHttp1ReasonPhrase("Slow Down")
+end
+`;
+    const { gw } = await filterOn(t, filter, (_req, res) => res.end('ok'));
+    const net = await import('node:net');
+    const { port } = new URL(gw.url);
+    const response = await new Promise<string>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      const s = net.connect(Number(port), '127.0.0.1', () => s.write('GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'));
+      s.on('data', (c) => chunks.push(c));
+      s.on('end', () => resolve(Buffer.concat(chunks).toString('latin1')));
+      s.on('error', reject);
+    });
+    assert.ok(response.startsWith('HTTP/1.1 200 Slow Down\r\n'), response.split('\r\n')[0]);
+  });
+});
+
 describe('Envoy Lua filters: repeated headers, addresses, stream info', () => {
   it('a repeated header is its values one by one (request and response); add() appends one more line (guards repeatedHeaders)', async (t) => {
     let raw: string[] = [];

@@ -229,6 +229,7 @@ function os.clock() end
 ---What onResponse may return (nil keeps the response).
 ---@class terrarium.ResponseDecision
 ---@field status? integer
+---@field reason? string The HTTP/1.1 reason phrase of the status line.
 ---@field setHeaders? table<string, terrarium.HeaderValue>
 ---@field removeHeaders? string[]|string
 ---@field body? any

@@ -2,7 +2,7 @@
  * The gateway's own answers (Traefik's text or JSON) and the write of an exchange's response.
  * Functions of the exchange's state (state.ts).
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { PluginThrownError, TerrariumError } from '../../errors.js';
 import type { Exchange } from './state.js';
 
@@ -78,6 +78,7 @@ export function local(x: Exchange, status: number, json: unknown, text?: string)
   dropUpstreamBody(x);
   x.upRes = undefined;
   x.status = status;
+  x.reason = undefined;
   const { type, body } = errorBody(status, json, x.env.jsonErrors, text);
   x.resHeaders = type === JSON_TYPE ? { 'content-type': type } : { 'content-type': type, 'x-content-type-options': 'nosniff' };
   x.resBody = Buffer.from(body, 'utf8');
@@ -92,6 +93,12 @@ export function dropUpstreamBody(x: Exchange): void {
   x.resPrefix = undefined;
 }
 
+/** The status line and headers, with a middleware's reason phrase on HTTP/1.1 (HTTP/2 has no reason phrase). */
+function writeHead(x: Exchange, headers: OutgoingHttpHeaders): void {
+  if (x.reason !== undefined && x.req.httpVersionMajor === 1) x.res.writeHead(x.status, x.reason, headers);
+  else x.res.writeHead(x.status, headers);
+}
+
 /** Write the response as the middlewares left it (once). */
 export function send(x: Exchange): void {
   if (x.aborted || x.sent) return;
@@ -103,11 +110,11 @@ export function send(x: Exchange): void {
     if (x.resBody !== undefined) {
       delete headers['transfer-encoding'];
       if (x.req.method !== 'HEAD' || headers['content-length'] === undefined) headers['content-length'] = String(x.resBody.length);
-      res.writeHead(x.status, headers);
+      writeHead(x, headers);
       res.end(x.req.method === 'HEAD' ? undefined : x.resBody);
       return;
     }
-    res.writeHead(x.status, headers);
+    writeHead(x, headers);
     const stream = x.resStream;
     if (!stream) {
       res.end();

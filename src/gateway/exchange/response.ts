@@ -5,7 +5,7 @@
  * one it replaces the response, and the earlier middlewares still run.
  */
 import type { OutgoingHttpHeaders } from 'node:http';
-import { applyHeaderChanges, bodyBytes, responseDecision, statusOf } from '../middleware/plugin.js';
+import { applyHeaderChanges, bodyBytes, reasonOf, responseDecision, statusOf } from '../middleware/plugin.js';
 import type { Histogram } from '../stats/stats.js';
 import { GatewayError } from '../../errors.js';
 import { LogLimiter } from '../../shared/log-limit.js';
@@ -69,6 +69,7 @@ export function afterResponse(x: Exchange, i: number, r: unknown): void {
     if (!d) return;
     // Check everything before changing anything: a bad result leaves the response as it was.
     const status = d.status === undefined ? x.status : statusOf(d.status, 'status', x.status);
+    const reason = d.reason === undefined ? x.reason : reasonOf(d.reason);
     const body = d.body === undefined ? undefined : bodyBytes(d.body, 'body');
     const changes = d.setHeaders !== undefined || d.removeHeaders !== undefined;
     // A copy to change (a bad change then leaves the response as it was), only when there is a change.
@@ -81,6 +82,7 @@ export function afterResponse(x: Exchange, i: number, r: unknown): void {
       delete headers['content-encoding'];
     }
     x.status = status;
+    x.reason = reason;
     x.resHeaders = headers;
   } catch (e) {
     failed(x, i, 'response', e);

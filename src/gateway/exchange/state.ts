@@ -54,6 +54,8 @@ export class Exchange implements NativeExchange {
   upstream: UpstreamCall | undefined;
   // The response being built.
   status = 200;
+  /** A reason phrase a middleware set for the status line (HTTP/1.1 only). */
+  reason: string | undefined;
   resHeaders: OutgoingHttpHeaders = {};
   resBody: Buffer | undefined;
   resStream: Readable | undefined;

@@ -61,6 +61,8 @@ export interface MiddlewareResponse {
 /** What `onResponse` may return (nothing keeps the response as it is). */
 export interface ResponseDecision {
   status?: number;
+  /** The HTTP/1.1 status line's reason phrase (Envoy's `setHttp1ReasonPhrase`); HTTP/2 has none. */
+  reason?: string;
   setHeaders?: Record<string, HeaderValue>;
   removeHeaders?: string[] | string;
   /** Replaces the body (any plugin may; only declared ones see the old one). */

@@ -294,6 +294,12 @@ export function statusOf(v: unknown, what: string, dflt: number): number {
   return v;
 }
 
+/** A reason phrase for the status line: RFC 9112's `*( HTAB / SP / VCHAR / obs-text )`, at most 256 characters. */
+export function reasonOf(v: unknown): string {
+  if (typeof v !== 'string' || v.length > 256 || /[^\t\x20-\x7e\x80-\xff]/.test(v)) throw new MiddlewareResultError('reason must be a string of at most 256 characters without control characters');
+  return v;
+}
+
 /**
  * A body a plugin returns, as bytes: text as UTF-8, bytes as they are, anything else as JSON
  * (then `json` is true so the caller can default the content-type).
@@ -311,7 +317,7 @@ export function bodyBytes(v: unknown, what: string): { bytes: Buffer; json: bool
 
 /** The keys `onRequest` may return, for the message about an unknown one. */
 const REQUEST_KEYS = new Set(['setHeaders', 'removeHeaders', 'path', 'query', 'body', 'state', 'respond']);
-const RESPONSE_KEYS = new Set(['status', 'setHeaders', 'removeHeaders', 'body']);
+const RESPONSE_KEYS = new Set(['status', 'reason', 'setHeaders', 'removeHeaders', 'body']);
 
 /**
  * Check an onRequest result's shape. Returns the mapping, or undefined for "continue unchanged"

@@ -51,7 +51,7 @@ local Headers = class('headers()')
 -- Per request: the header table the marshaller built, and which names the filter changed
 -- (allocated on the first change; most requests change one header or none).
 local function newHeaders(h, pseudo)
-  return setmetatable({ h = h, dirty = false, pseudo = pseudo }, Headers)
+  return setmetatable({ h = h, dirty = false, pseudo = pseudo, reason = false }, Headers)
 end
 
 -- Lower-cased names, cached: the fast path of get makes no C call (string.lower, type).
@@ -526,6 +526,7 @@ if on_response then
     decision.setHeaders = set
     decision.removeHeaders = rm
     if headers.dirty and headers.dirty[':status'] then decision.status = tonumber(h[':status']) end
+    if headers.reason then decision.reason = headers.reason end
     local b = handle.bd
     if b and b.changed then decision.body = b.s end
     return decision
