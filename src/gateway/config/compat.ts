@@ -99,7 +99,7 @@ export const COMPAT_ROWS: readonly CompatRow[] = [
   { key: 'api.debug', status: 'difference', note: 'accepted; no /debug endpoints', sample: { api: { debug: true } } },
   { key: 'api.basePath', status: 'difference', note: 'accepted; the API stays at /api', sample: { api: { basePath: '/x' } } },
   { key: 'api.disableDashboardAd', status: 'difference', note: 'accepted; there is no ad', sample: { api: { disableDashboardAd: true } } },
-  { key: 'metrics.prometheus.entryPoint', status: 'supported', note: 'default traefik (:8080 when undeclared)', sample: { metrics: { prometheus: { entryPoint: 'web' } } } },
+  { key: 'metrics.prometheus.entryPoint', status: 'supported', note: 'default traefik (:8080 when undeclared); with --workers N each scrape is answered by one worker with its own counts (the admin /metrics aggregates the terrarium_* series only)', sample: { metrics: { prometheus: { entryPoint: 'web' } } } },
   { key: 'metrics.prometheus.manualRouting', status: 'difference', note: 'not served at all: there is no prometheus@internal service to route to', sample: { metrics: { prometheus: { manualRouting: true } } } },
   { key: 'metrics.prometheus.addRoutersLabels', status: 'supported', note: 'default false; traefik_router_requests_total and _request_duration_seconds by code, method, protocol, router, service (router names without @file)', sample: { metrics: { prometheus: { entryPoint: 'web', addRoutersLabels: true } } } },
   { key: 'metrics.prometheus.addServicesLabels', status: 'supported', note: 'default true; traefik_service_requests_total and _request_duration_seconds by code, method, protocol, service (no _retries_total, _open_connections, bytes)', sample: { metrics: { prometheus: { entryPoint: 'web', addServicesLabels: true } } } },
